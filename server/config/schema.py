@@ -1,0 +1,214 @@
+"""The settings schema: one frozen dataclass per module, plus ``general``.
+
+``settings.toml`` holds a ``schema_version`` and one table per section below.
+Loading validates every key: an unknown key or a bad value raises
+``ValidationError`` naming it (``smtp.port: must be 0..65535``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.errors import ValidationError
+
+SCHEMA_VERSION = 1
+PLAINTEXT_POLICIES = ("never", "loopback", "always")
+SECURITY_MODES = ("none", "starttls", "implicit")
+
+
+@dataclass(frozen=True)
+class GeneralSettings:
+    domain: str = ""  # primary mail domain; "" until the first-run dialog
+    hostname: str = ""  # the name this server gives in greetings
+    max_message_size: int = 25 * 1024 * 1024
+    log_buffer: int = 5000
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    enabled: bool = True
+    bind: str = "0.0.0.0"
+    port: int = 25
+    max_recipients: int = 100
+    timeout: int = 300  # RFC 5321 4.5.3.2.7: server timeout at least 5 minutes
+
+
+@dataclass(frozen=True)
+class SubmissionSettings:
+    enabled: bool = False
+    bind: str = "0.0.0.0"
+    port: int = 587
+    tls_port: int = 465
+    sender_policy: str = "enforce"  # "enforce" | "any"
+    max_recipients: int = 100
+    timeout: int = 300
+
+
+@dataclass(frozen=True)
+class Pop3Settings:
+    enabled: bool = True
+    bind: str = "0.0.0.0"
+    port: int = 110
+    tls_port: int = 995
+    plaintext_login: str = "loopback"
+    timeout: int = 600  # RFC 1939: at least 10 minutes
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    enabled: bool = True
+    bind: str = "0.0.0.0"
+    port: int = 143
+    tls_port: int = 993
+    plaintext_login: str = "loopback"
+    timeout: int = 1800  # RFC 3501 5.4: at least 30 minutes
+    max_connections_per_user: int = 20
+    max_connections_per_ip: int = 50
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    enabled: bool = False
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""  # the password lives in the keyring, never here
+
+
+@dataclass(frozen=True)
+class MxSettings:
+    enabled: bool = False
+    port: int = 25  # tests point this at a local sink
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    retry_schedule: tuple[int, ...] = (300, 900, 1800, 3600, 7200, 14400)
+    lifetime: int = 5 * 24 * 3600
+    delay_notice_after: int = 4 * 3600
+    per_domain_concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    max_failures: int = 10
+    failure_window: int = 600
+    ban_time: int = 3600
+    allow_networks: tuple[str, ...] = (
+        "127.0.0.0/8",
+        "::1/128",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
+    max_connections_per_ip: int = 20
+    max_connections: int = 500
+
+
+@dataclass(frozen=True)
+class Settings:
+    general: GeneralSettings = field(default_factory=GeneralSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    submission: SubmissionSettings = field(default_factory=SubmissionSettings)
+    pop3: Pop3Settings = field(default_factory=Pop3Settings)
+    imap: ImapSettings = field(default_factory=ImapSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    mx: MxSettings = field(default_factory=MxSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+
+    def section(self, name: str) -> Any:
+        if name not in SECTIONS:
+            raise ValidationError(f"unknown settings section {name!r}", field=name)
+        return getattr(self, name)
+
+    def replace_section(self, name: str, value: Any) -> Settings:
+        validate_section(name, value)
+        return dataclasses.replace(self, **{name: value})
+
+
+SECTIONS: dict[str, type[Any]] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in dataclasses.fields(Settings)
+}
+
+
+def _check_port(section: str, name: str, value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValidationError(f"{section}.{name}: must be 0..65535, not {value}", field=f"{section}.{name}")
+
+
+def _check_bind(section: str, value: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if value not in ("localhost",):
+            raise ValidationError(
+                f"{section}.bind: {value!r} is not an IP address", field=f"{section}.bind"
+            ) from None
+
+
+def _check_hostname(section: str, name: str, value: str) -> None:
+    if not value:
+        return
+    if len(value) > 253 or any(c in value for c in " /\\@\x00\r\n\t"):
+        raise ValidationError(
+            f"{section}.{name}: {value!r} is not a valid host name",
+            field=f"{section}.{name}",
+        )
+
+
+def validate_section(name: str, value: Any) -> None:
+    """Check the values of one section; raise ValidationError naming the key."""
+    cls = SECTIONS.get(name)
+    if cls is None or not isinstance(value, cls):
+        raise ValidationError(f"unknown settings section {name!r}", field=name)
+    for f in dataclasses.fields(value):
+        v = getattr(value, f.name)
+        key = f"{name}.{f.name}"
+        if f.name in ("port", "tls_port"):
+            _check_port(name, f.name, v)
+        elif f.name == "bind":
+            _check_bind(name, v)
+        elif f.name in ("timeout",) and not 30 <= v <= 86400:
+            raise ValidationError(f"{key}: must be 30..86400 seconds", field=key)
+        elif f.name == "plaintext_login" and v not in PLAINTEXT_POLICIES:
+            raise ValidationError(
+                f"{key}: must be one of {', '.join(PLAINTEXT_POLICIES)}", field=key
+            )
+        elif f.name == "security" and v not in SECURITY_MODES:
+            raise ValidationError(
+                f"{key}: must be one of {', '.join(SECURITY_MODES)}", field=key
+            )
+        elif f.name == "sender_policy" and v not in ("enforce", "any"):
+            raise ValidationError(f"{key}: must be enforce or any", field=key)
+        elif f.name in ("hostname", "host"):
+            _check_hostname(name, f.name, v)
+        elif f.name == "domain" and v:
+            _check_hostname(name, f.name, v)
+        elif f.name in ("max_recipients",) and not 1 <= v <= 100000:
+            raise ValidationError(f"{key}: must be 1..100000", field=key)
+        elif f.name == "max_message_size" and not 1024 <= v <= 2**31:
+            raise ValidationError(f"{key}: must be 1024..2147483648 bytes", field=key)
+        elif f.name == "allow_networks":
+            for net in v:
+                try:
+                    ipaddress.ip_network(net, strict=False)
+                except ValueError:
+                    raise ValidationError(
+                        f"{key}: {net!r} is not a network", field=key
+                    ) from None
+
+
+def default_hostname() -> str:
+    try:
+        return socket.gethostname() or "localhost"
+    except OSError:
+        return "localhost"

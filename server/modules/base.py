@@ -1,0 +1,275 @@
+"""The life every module shares: configure, start, stop, status.
+
+``configure(cfg)`` only validates; ``start()`` opens sockets or tasks;
+``stop()`` closes them *and* every live client session (asyncio's
+``Server.close()`` leaves accepted connections open); ``status()`` is cheap and
+safe to call at any time. A module that cannot start goes to FAILED with a
+message a person can act on; the runtime keeps the other modules running.
+
+``ListenerModule`` is the helper for protocol modules: it binds the listeners,
+turns bind errors into plain advice, tracks live sessions and closes them on stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from server.events import EventBus, ModuleStateChanged
+
+
+class ModuleState(enum.Enum):
+    STOPPED = "STOPPED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    STOPPING = "STOPPING"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    security: str = "none"  # "none" | "starttls" | "implicit"
+
+
+@dataclass(frozen=True)
+class ModuleStatus:
+    name: str
+    title: str
+    enabled: bool
+    state: ModuleState
+    endpoints: tuple[Endpoint, ...] = ()
+    sessions: int = 0
+    messages_today: int = 0
+    counters: tuple[tuple[str, int], ...] = ()
+    last_error: str = ""
+
+
+class Module(Protocol):
+    name: str
+    title: str
+
+    def configure(self, cfg: Any) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def status(self, enabled: bool) -> ModuleStatus: ...
+
+
+class ModuleStartError(Exception):
+    """A start failure with a message a person can act on."""
+
+
+def bind_error_message(exc: OSError, host: str, port: int) -> str:
+    """Explain a failed bind in words that say what to do."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return (
+            f"Port {port} needs administrator rights on this system. Choose a port "
+            f"above 1023 (for example {port + 2000 if port < 1024 else port + 1}) in "
+            "the module settings, or let Python bind low ports: "
+            "sudo setcap 'cap_net_bind_service=+ep' $(readlink -f $(which python3))"
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"Port {port} on {host} is already in use by another program. Stop that "
+            "program or choose another port in the module settings."
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"The address {host} does not belong to this computer."
+    return f"Cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+@dataclass
+class Listener:
+    host: str
+    port: int
+    security: str
+    factory: Callable[[], asyncio.BaseProtocol]
+    ssl_context: ssl.SSLContext | None = None
+    server: asyncio.Server | None = None
+
+
+@dataclass
+class SessionRecord:
+    peer: str
+    transport: asyncio.BaseTransport | None
+    opened: float = field(default_factory=time.time)
+    close: Callable[[], None] | None = None
+
+
+class ListenerModule:
+    """Base for modules that own listening sockets."""
+
+    name = "module"
+    title = "Module"
+
+    def __init__(self, events: EventBus, logger: logging.Logger) -> None:
+        self.events = events
+        self.log = logger
+        self.state = ModuleState.STOPPED
+        self.last_error = ""
+        self._listeners: list[Listener] = []
+        self._sessions: dict[int, SessionRecord] = {}
+        self._counters: dict[str, int] = {}
+        self._day = time.strftime("%Y-%m-%d")
+        self._messages_today = 0
+
+    # -- subclass API -------------------------------------------------------
+    def listeners(self) -> list[Listener]:
+        """The sockets to open, built from the current settings."""
+        raise NotImplementedError
+
+    def count(self, counter: str, n: int = 1) -> None:
+        self._counters[counter] = self._counters.get(counter, 0) + n
+
+    def count_message(self) -> None:
+        today = time.strftime("%Y-%m-%d")
+        if today != self._day:
+            self._day, self._messages_today = today, 0
+        self._messages_today += 1
+        self.count("messages")
+
+    def session_opened(
+        self,
+        key: int,
+        peer: str,
+        transport: asyncio.BaseTransport | None,
+        close: Callable[[], None] | None = None,
+    ) -> None:
+        self._sessions[key] = SessionRecord(peer, transport, close=close)
+        self.count("sessions")
+
+    def session_closed(self, key: int) -> None:
+        self._sessions.pop(key, None)
+
+    # -- life ---------------------------------------------------------------
+    def _set_state(self, state: ModuleState, message: str = "") -> None:
+        self.state = state
+        self.events.publish(ModuleStateChanged(self.name, state.value, message))
+
+    async def start(self) -> None:
+        if self.state is ModuleState.RUNNING:
+            return
+        self.last_error = ""
+        self._set_state(ModuleState.STARTING)
+        loop = asyncio.get_running_loop()
+        opened: list[Listener] = []
+        try:
+            for lst in self.listeners():
+                try:
+                    lst.server = await loop.create_server(
+                        lst.factory, lst.host, lst.port, ssl=lst.ssl_context,
+                        reuse_address=True,
+                    )
+                except OSError as exc:
+                    raise ModuleStartError(
+                        bind_error_message(exc, lst.host, lst.port)
+                    ) from exc
+                sock = lst.server.sockets[0]
+                lst.port = int(sock.getsockname()[1])
+                opened.append(lst)
+                self.log.info(
+                    "listening on %s:%d (%s)", lst.host, lst.port, lst.security
+                )
+        except BaseException as exc:
+            for lst in opened:
+                if lst.server is not None:
+                    lst.server.close()
+            self._listeners = []
+            message = str(exc) if isinstance(exc, ModuleStartError) else (
+                f"Could not start: {exc}"
+            )
+            self.last_error = message
+            self._set_state(ModuleState.FAILED, message)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise ModuleStartError(message) from exc
+        self._listeners = opened
+        self._set_state(ModuleState.RUNNING)
+
+    async def stop(self) -> None:
+        if self.state in (ModuleState.STOPPED, ModuleState.FAILED) and not (
+            self._listeners or self._sessions
+        ):
+            self.state = ModuleState.STOPPED
+            return
+        self._set_state(ModuleState.STOPPING)
+        for lst in self._listeners:
+            if lst.server is not None:
+                lst.server.close()
+        for rec in list(self._sessions.values()):
+            try:
+                if rec.close is not None:
+                    rec.close()
+                elif rec.transport is not None:
+                    rec.transport.close()
+            except Exception:
+                self.log.exception("closing a session failed")
+        for lst in self._listeners:
+            if lst.server is not None:
+                try:
+                    await asyncio.wait_for(lst.server.wait_closed(), 2)
+                except (TimeoutError, asyncio.TimeoutError):
+                    pass
+        self._listeners = []
+        self._sessions.clear()
+        self._set_state(ModuleState.STOPPED)
+        self.log.info("stopped")
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return tuple(Endpoint(x.host, x.port, x.security) for x in self._listeners)
+
+    def status(self, enabled: bool) -> ModuleStatus:
+        today = time.strftime("%Y-%m-%d")
+        msgs = self._messages_today if today == self._day else 0
+        return ModuleStatus(
+            name=self.name,
+            title=self.title,
+            enabled=enabled,
+            state=self.state,
+            endpoints=self.endpoints(),
+            sessions=len(self._sessions),
+            messages_today=msgs,
+            counters=tuple(sorted(self._counters.items())),
+            last_error=self.last_error,
+        )
+
+
+class TlsProvider(Protocol):
+    def server_context(self) -> ssl.SSLContext | None:
+        """The current server context (None when no certificate is usable)."""
+
+
+class Authenticator(Protocol):
+    async def authenticate(
+        self, username: str, password: str, *, peer: str, protocol: str
+    ) -> Any:
+        """Return the ``User`` on success, None on failure (never raises for a
+        wrong password; raises ``TemporaryError`` when the account store is down).
+        Runs the hash check off the loop and counts failures (brute-force bans)."""
+
+    def is_banned(self, peer_ip: str) -> bool: ...
+
+
+@dataclass
+class ModuleContext:
+    """What the runtime hands every module. Modules never import each other."""
+
+    events: EventBus
+    settings: Callable[[], Any]  # returns the current ``Settings``
+    accounts: Any  # AccountStore
+    store: Any  # MailStore
+    delivery: Any  # DeliveryTarget
+    tls: TlsProvider
+    auth: Authenticator
+    clock: Callable[[], float] = time.time

@@ -1,0 +1,185 @@
+"""The ``MailStore`` contract: users' mailboxes and the messages in them.
+
+Two implementations pass one contract test (tests/unit/storage/test_contract.py):
+``MaildirStore`` (the real one: Maildir++ on disk) and ``MemoryStore`` (the
+reference). Protocol modules (POP3, IMAP) and local delivery only see this
+interface.
+
+Conventions
+- A mailbox owner is a full, lower-case address ``local@domain`` (``Owner``).
+- Mailbox names use ``/`` as the hierarchy delimiter; ``INBOX`` is
+  case-insensitive and always exists once ``ensure_user`` ran. Names are
+  Unicode (IMAP's modified UTF-7 is decoded by the IMAP module).
+- Every message has an IMAP UID (strictly ascending per mailbox, never reused
+  while UIDVALIDITY stays the same) and a ``key``: a stable unique name that never
+  changes for the life of the message (POP3 UIDL uses it).
+- Flags are IMAP system flags (``\\Seen``, ``\\Answered``, ``\\Flagged``,
+  ``\\Deleted``, ``\\Draft``) and keywords. ``\\Recent`` is never stored: it is
+  session state, kept by the IMAP module.
+- ``read_message`` returns the bytes with CRLF line ends (what the protocols send);
+  ``size`` is the length of exactly those bytes (RFC 3501 RFC822.SIZE, RFC 1939).
+- All methods are coroutines; blocking disk work runs in a worker thread.
+- Writes are durable before the coroutine returns (tmp, fsync, rename).
+- ``watch`` lets sessions learn that a mailbox changed (delivery, flags, expunge,
+  from any session); the callback runs on the core loop and must not block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from server.errors import PermanentError, TemporaryError
+
+Owner = str
+
+SYSTEM_FLAGS = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"})
+SPECIAL_USE_FOLDERS: tuple[tuple[str, str], ...] = (
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+)
+
+
+class MailboxNotFound(PermanentError):
+    """The mailbox does not exist (IMAP: NO [TRYCREATE] where the RFC says so)."""
+
+
+class MailboxExists(PermanentError):
+    pass
+
+
+class InvalidMailboxName(PermanentError):
+    pass
+
+
+class MessageNotFound(PermanentError):
+    pass
+
+
+class StoreUnavailable(TemporaryError):
+    pass
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    uid: int
+    key: str
+    flags: frozenset[str]
+    internal_date: float  # seconds since the epoch
+    size: int  # octets with CRLF line ends
+
+
+@dataclass(frozen=True)
+class MailboxInfo:
+    name: str
+    uidvalidity: int
+    uidnext: int
+    special_use: str | None = None  # "\\Sent", "\\Drafts", ...
+    subscribed: bool = False
+    has_children: bool = False
+    messages: int = 0
+    unseen: int = 0
+
+
+@dataclass(frozen=True)
+class MailboxChange:
+    """What changed; sessions re-read ``list_messages`` to learn the details."""
+
+    owner: Owner
+    mailbox: str
+    kind: str  # "added" | "flags" | "expunged" | "deleted" | "renamed"
+    uids: tuple[int, ...] = ()
+    origin: object | None = None  # the session that made the change, if any
+
+
+MailboxWatcher = Callable[[MailboxChange], None]
+
+
+class MailStore(Protocol):
+    async def ensure_user(self, owner: Owner) -> None:
+        """Create the user's INBOX and the special-use folders if missing."""
+
+    async def delete_user(self, owner: Owner) -> None:
+        """Move the user's mail aside (never destroyed outright)."""
+
+    async def deliver(
+        self,
+        owner: Owner,
+        message: bytes,
+        *,
+        mailbox: str = "INBOX",
+        flags: Iterable[str] = (),
+        internal_date: float | None = None,
+        unique: str | None = None,
+        origin: object | None = None,
+    ) -> MessageInfo:
+        """Store a message durably and return its info.
+
+        ``unique`` makes delivery idempotent: when a message with that unique
+        name is already in the mailbox, it is not stored again and the existing
+        one is returned (crash recovery of the queue relies on this).
+        """
+
+    async def list_mailboxes(self, owner: Owner) -> list[MailboxInfo]: ...
+
+    async def mailbox_info(self, owner: Owner, mailbox: str) -> MailboxInfo: ...
+
+    async def create_mailbox(
+        self, owner: Owner, mailbox: str, special_use: str | None = None
+    ) -> MailboxInfo: ...
+
+    async def delete_mailbox(self, owner: Owner, mailbox: str) -> None: ...
+
+    async def rename_mailbox(self, owner: Owner, old: str, new: str) -> None:
+        """Rename with children; renaming INBOX moves its messages (RFC 3501)."""
+
+    async def set_subscribed(self, owner: Owner, mailbox: str, on: bool) -> None: ...
+
+    async def list_subscriptions(self, owner: Owner) -> list[str]: ...
+
+    async def list_messages(self, owner: Owner, mailbox: str) -> list[MessageInfo]:
+        """All messages, ascending UID. Picks up mail other programs dropped in."""
+
+    async def read_message(self, owner: Owner, mailbox: str, uid: int) -> bytes: ...
+
+    async def set_flags(
+        self,
+        owner: Owner,
+        mailbox: str,
+        changes: Sequence[tuple[int, frozenset[str]]],
+        *,
+        origin: object | None = None,
+    ) -> list[MessageInfo]:
+        """Replace the flags of the given UIDs; return the new infos of those found."""
+
+    async def expunge(
+        self,
+        owner: Owner,
+        mailbox: str,
+        uids: Iterable[int],
+        *,
+        origin: object | None = None,
+    ) -> list[int]:
+        """Remove messages; return the UIDs actually removed."""
+
+    async def copy(
+        self,
+        owner: Owner,
+        source: str,
+        uids: Sequence[int],
+        target: str,
+        *,
+        origin: object | None = None,
+    ) -> list[tuple[int, int]]:
+        """Copy messages with their flags; return (source uid, new uid) pairs."""
+
+    async def usage(self, owner: Owner) -> int:
+        """Bytes used by all of the user's mail (quota display)."""
+
+    def watch(self, owner: Owner, mailbox: str, callback: MailboxWatcher) -> Callable[
+        [], None
+    ]:
+        """Register for changes of one mailbox; returns an unsubscribe function."""
