@@ -142,7 +142,10 @@ SECTIONS: dict[str, type[Any]] = {
 
 def _check_port(section: str, name: str, value: int) -> None:
     if not 0 <= value <= 65535:
-        raise ValidationError(f"{section}.{name}: must be 0..65535, not {value}", field=f"{section}.{name}")
+        raise ValidationError(
+            f"{section}.{name}: must be 0..65535, not {value}",
+            field=f"{section}.{name}",
+        )
 
 
 def _check_bind(section: str, value: str) -> None:
@@ -151,7 +154,8 @@ def _check_bind(section: str, value: str) -> None:
     except ValueError:
         if value not in ("localhost",):
             raise ValidationError(
-                f"{section}.bind: {value!r} is not an IP address", field=f"{section}.bind"
+                f"{section}.bind: {value!r} is not an IP address",
+                field=f"{section}.bind",
             ) from None
 
 
@@ -189,9 +193,7 @@ def validate_section(name: str, value: Any) -> None:
             )
         elif f.name == "sender_policy" and v not in ("enforce", "any"):
             raise ValidationError(f"{key}: must be enforce or any", field=key)
-        elif f.name in ("hostname", "host"):
-            _check_hostname(name, f.name, v)
-        elif f.name == "domain" and v:
+        elif f.name in ("hostname", "host") or (f.name == "domain" and v):
             _check_hostname(name, f.name, v)
         elif f.name in ("max_recipients",) and not 1 <= v <= 100000:
             raise ValidationError(f"{key}: must be 1..100000", field=key)

@@ -168,7 +168,10 @@ class ListenerModule:
             for lst in self.listeners():
                 try:
                     lst.server = await loop.create_server(
-                        lst.factory, lst.host, lst.port, ssl=lst.ssl_context,
+                        lst.factory,
+                        lst.host,
+                        lst.port,
+                        ssl=lst.ssl_context,
                         reuse_address=True,
                     )
                 except OSError as exc:
@@ -186,8 +189,10 @@ class ListenerModule:
                 if lst.server is not None:
                     lst.server.close()
             self._listeners = []
-            message = str(exc) if isinstance(exc, ModuleStartError) else (
-                f"Could not start: {exc}"
+            message = (
+                str(exc)
+                if isinstance(exc, ModuleStartError)
+                else (f"Could not start: {exc}")
             )
             self.last_error = message
             self._set_state(ModuleState.FAILED, message)
@@ -219,7 +224,7 @@ class ListenerModule:
             if lst.server is not None:
                 try:
                     await asyncio.wait_for(lst.server.wait_closed(), 2)
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     pass
         self._listeners = []
         self._sessions.clear()

@@ -1,0 +1,258 @@
+"""``quicksilver-server``: the core without a window.
+
+    quicksilver-server [--data-dir DIR] [run]          run until SIGINT/SIGTERM
+    quicksilver-server init --domain D [--hostname H]  first-run settings
+    quicksilver-server domain list|add NAME|remove NAME
+    quicksilver-server user list|add ADDR|passwd ADDR|disable ADDR|enable ADDR
+    quicksilver-server user delete ADDR
+    quicksilver-server alias list|set ADDR USER...|remove ADDR
+    quicksilver-server module list|enable NAME|disable NAME
+    quicksilver-server module set NAME [--bind IP] [--port N] [--tls-port N]
+
+Management commands work on the data folder directly, also while a server runs
+(accounts are picked up at once; module settings at the next start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import getpass
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from server.errors import ValidationError
+from server.paths import default_data_dir
+
+MODULE_NAMES = ("smtp", "submission", "pop3", "imap", "relay", "mx")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="quicksilver-server", description="Quicksilver mail server, headless."
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="data folder (default: $QUICKSILVER_HOME or the per-user folder)",
+    )
+    sub = p.add_subparsers(dest="cmd")
+    sub.add_parser("run", help="run the enabled modules until SIGINT/SIGTERM")
+
+    init = sub.add_parser("init", help="set the mail domain and host name")
+    init.add_argument("--domain", required=True)
+    init.add_argument("--hostname", default="")
+
+    dom = sub.add_parser("domain", help="manage mail domains")
+    dsub = dom.add_subparsers(dest="action", required=True)
+    dsub.add_parser("list")
+    dsub.add_parser("add").add_argument("name")
+    dsub.add_parser("remove").add_argument("name")
+
+    user = sub.add_parser("user", help="manage mailbox users")
+    usub = user.add_subparsers(dest="action", required=True)
+    usub.add_parser("list")
+    ua = usub.add_parser("add")
+    ua.add_argument("address")
+    ua.add_argument("--name", default="", help="display name")
+    ua.add_argument("--quota-mb", type=int, default=0)
+    ua.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input",
+    )
+    up = usub.add_parser("passwd")
+    up.add_argument("address")
+    up.add_argument("--password-stdin", action="store_true")
+    for action in ("disable", "enable", "delete"):
+        usub.add_parser(action).add_argument("address")
+
+    alias = sub.add_parser("alias", help="manage aliases (*@domain = catch-all)")
+    asub = alias.add_subparsers(dest="action", required=True)
+    asub.add_parser("list")
+    aset = asub.add_parser("set")
+    aset.add_argument("address")
+    aset.add_argument("targets", nargs="+")
+    asub.add_parser("remove").add_argument("address")
+
+    mod = sub.add_parser("module", help="switch modules and set their addresses")
+    msub = mod.add_subparsers(dest="action", required=True)
+    msub.add_parser("list")
+    for action in ("enable", "disable"):
+        msub.add_parser(action).add_argument("name", choices=MODULE_NAMES)
+    mset = msub.add_parser("set")
+    mset.add_argument("name", choices=MODULE_NAMES)
+    mset.add_argument("--bind")
+    mset.add_argument("--port", type=int)
+    mset.add_argument("--tls-port", type=int)
+    return p
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ValidationError("The passwords do not match.")
+    return first
+
+
+def _manage(args: argparse.Namespace, data_dir: Path) -> int:
+    from server.accounts.sqlite import SqliteAccountStore
+    from server.config.store import SettingsStore
+    from server.storage.maildir import MaildirStore
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sstore = SettingsStore(data_dir / "settings.toml")
+    settings = sstore.load()
+    if args.cmd == "module":
+        if args.action == "list":
+            for name in MODULE_NAMES:
+                sec = getattr(settings, name)
+                ports = [
+                    str(getattr(sec, k))
+                    for k in ("port", "tls_port")
+                    if hasattr(sec, k)
+                ]
+                bind = getattr(sec, "bind", "-")
+                state = "on " if sec.enabled else "off"
+                print(f"{name:<11} {state} {bind:<15} {' '.join(ports)}")
+            return 0
+        sec = getattr(settings, args.name)
+        changes: dict[str, object] = {}
+        if args.action in ("enable", "disable"):
+            changes["enabled"] = args.action == "enable"
+        else:
+            for key, value in (
+                ("bind", args.bind),
+                ("port", args.port),
+                ("tls_port", args.tls_port),
+            ):
+                if value is None:
+                    continue
+                if not hasattr(sec, key):
+                    raise ValidationError(f"{args.name} has no setting {key}")
+                changes[key] = value
+        sstore.save(
+            settings.replace_section(args.name, dataclasses.replace(sec, **changes))
+        )
+        print(f"{args.name}: saved (a running server applies it at its next start)")
+        return 0
+
+    accounts = SqliteAccountStore(data_dir / "accounts.sqlite3")
+    mail = MaildirStore(data_dir / "mail", settings.general.hostname or "quicksilver")
+    try:
+        if args.cmd == "init":
+            from server.accounts.validate import normalize_domain
+
+            dom = normalize_domain(args.domain)
+            general = dataclasses.replace(
+                settings.general, domain=dom, hostname=args.hostname or f"mail.{dom}"
+            )
+            sstore.save(settings.replace_section("general", general))
+            if not accounts.is_local_domain(dom):
+                accounts.add_domain(dom)
+            print(f"domain {dom}, host name {general.hostname}")
+        elif args.cmd == "domain":
+            if args.action == "list":
+                for d in accounts.list_domains():
+                    print(
+                        d.display if d.display == d.name else f"{d.name} ({d.display})"
+                    )
+            elif args.action == "add":
+                print(f"added {accounts.add_domain(args.name).name}")
+            else:
+                accounts.remove_domain(args.name)
+                print(f"removed {args.name}")
+        elif args.cmd == "user":
+            if args.action == "list":
+                for u in accounts.list_users():
+                    flag = "" if u.enabled else " (disabled)"
+                    quota = (
+                        f" quota {u.quota_bytes // (1024 * 1024)} MB"
+                        if u.quota_bytes
+                        else ""
+                    )
+                    print(f"{u.address}{flag}{quota}  {u.display_name}")
+            elif args.action == "add":
+                pw = _read_password(args.password_stdin)
+                u = accounts.add_user(
+                    args.address,
+                    pw,
+                    display_name=args.name,
+                    quota_bytes=args.quota_mb * 1024 * 1024,
+                )
+                asyncio.run(mail.ensure_user(u.address))
+                print(f"added {u.address}")
+            elif args.action == "passwd":
+                accounts.set_password(args.address, _read_password(args.password_stdin))
+                print("password changed")
+            elif args.action in ("disable", "enable"):
+                accounts.update_user(args.address, enabled=args.action == "enable")
+                print(f"{args.address} {args.action}d")
+            else:
+                u0 = accounts.get_user(args.address)
+                accounts.delete_user(args.address)
+                if u0 is not None:
+                    asyncio.run(mail.delete_user(u0.address))
+                print(f"deleted {args.address} (mail kept under deleted/)")
+        elif args.cmd == "alias":
+            if args.action == "list":
+                for a in accounts.list_aliases():
+                    print(f"{a.address} -> {', '.join(a.targets)}")
+            elif args.action == "set":
+                a = accounts.set_alias(args.address, list(args.targets))
+                print(f"{a.address} -> {', '.join(a.targets)}")
+            else:
+                accounts.remove_alias(args.address)
+                print(f"removed {args.address}")
+    finally:
+        accounts.close()
+    return 0
+
+
+def _run(data_dir: Path) -> int:
+    from server.runtime import Runtime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    rt = Runtime(data_dir)
+    rt.start()
+    for st in rt.services.module_statuses():
+        where = ", ".join(f"{e.host}:{e.port}" for e in st.endpoints)
+        extra = f" {where}" if where else ""
+        err = f" - {st.last_error}" if st.last_error else ""
+        print(f"{st.name}: {st.state.value}{extra}{err}", flush=True)
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(f"Quicksilver running with data in {data_dir}; Ctrl+C stops it.", flush=True)
+    while not done.wait(0.5):
+        pass
+    rt.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    data_dir = (args.data_dir or default_data_dir()).expanduser()
+    try:
+        if args.cmd in (None, "run"):
+            return _run(data_dir)
+        return _manage(args, data_dir)
+    except ValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""The facade: the only door from the window (or any other front end) to the core.
+
+Every method is a coroutine that runs on the core loop; the window calls them
+through ``asyncio.run_coroutine_threadsafe`` from ``app/bridge.py``. Every
+argument and result is a plain frozen dataclass, an enum or a tuple of them.
+Bad input raises ``ValidationError`` with a message fit for a dialog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from server.accounts.base import Alias, Domain, User
+from server.config.schema import Settings
+from server.errors import ValidationError
+from server.events import LogRecorded
+from server.modules.base import ModuleStatus
+from server.queue.spool import QueueJobView
+
+if TYPE_CHECKING:
+    from server.runtime import CoreServices
+
+
+@dataclass(frozen=True)
+class UserView:
+    address: str
+    display_name: str
+    enabled: bool
+    quota_bytes: int
+    usage_bytes: int
+
+
+@dataclass(frozen=True)
+class NewUser:
+    address: str
+    password: str
+    display_name: str = ""
+    quota_bytes: int = 0
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class UserChange:
+    address: str
+    display_name: str | None = None
+    quota_bytes: int | None = None
+    enabled: bool | None = None
+    password: str | None = None  # None = unchanged
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    data_dir: str
+    settings: Settings
+    modules: tuple[ModuleStatus, ...]
+    users: tuple[UserView, ...]
+    domains: tuple[Domain, ...]
+    aliases: tuple[Alias, ...]
+    logs: tuple[LogRecorded, ...]
+    queue: tuple[QueueJobView, ...]
+    needs_first_run: bool
+
+
+class CoreApi:
+    """The facade over the running core's services."""
+
+    def __init__(self, services: CoreServices) -> None:
+        self._s = services
+
+    # -- whole picture -------------------------------------------------------
+    async def snapshot(self) -> Snapshot:
+        s = self._s
+        return Snapshot(
+            data_dir=str(s.data_dir),
+            settings=s.settings,
+            modules=s.module_statuses(),
+            users=await self.list_users(),
+            domains=tuple(s.accounts.list_domains()),
+            aliases=tuple(s.accounts.list_aliases()),
+            logs=s.log_buffer.records(),
+            queue=await self.queue_jobs(),
+            needs_first_run=not s.settings.general.domain,
+        )
+
+    # -- modules ---------------------------------------------------------------
+    async def modules(self) -> tuple[ModuleStatus, ...]:
+        return self._s.module_statuses()
+
+    async def set_module_enabled(self, name: str, on: bool) -> ModuleStatus:
+        """Tick or untick a module: saves the setting, then starts or stops it.
+
+        A module that cannot start is left FAILED with its message (no raise):
+        the tick stays on so the person sees what is wrong and can fix it.
+        """
+        return await self._s.set_module_enabled(name, on)
+
+    async def restart_module(self, name: str) -> ModuleStatus:
+        return await self._s.restart_module(name)
+
+    # -- settings --------------------------------------------------------------
+    async def settings(self) -> Settings:
+        return self._s.settings
+
+    async def update_settings(self, section: str, values: dict[str, Any]) -> Settings:
+        """Change some keys of one section; a running module restarts itself."""
+        current = self._s.settings.section(section)
+        names = {f.name for f in dataclasses.fields(current)}
+        for key in values:
+            if key not in names:
+                raise ValidationError(f"{section}.{key}: unknown setting", field=key)
+        new = dataclasses.replace(current, **values)
+        return await self._s.apply_section(section, new)
+
+    async def first_run(self, domain: str, hostname: str) -> Settings:
+        """Set the mail domain and host name and create the domain."""
+        return await self._s.first_run(domain, hostname)
+
+    # -- accounts --------------------------------------------------------------
+    async def list_users(self) -> tuple[UserView, ...]:
+        s = self._s
+        users = s.accounts.list_users()
+        out = []
+        for u in users:
+            try:
+                used = await s.store.usage(u.address)
+            except Exception:
+                used = 0
+            out.append(
+                UserView(u.address, u.display_name, u.enabled, u.quota_bytes, used)
+            )
+        return tuple(out)
+
+    async def add_user(self, new: NewUser) -> UserView:
+        user: User = await asyncio.to_thread(
+            self._s.accounts.add_user,
+            new.address,
+            new.password,
+            display_name=new.display_name,
+            quota_bytes=new.quota_bytes,
+            enabled=new.enabled,
+        )
+        await self._s.store.ensure_user(user.address)
+        self._s.accounts_changed("users")
+        return UserView(
+            user.address, user.display_name, user.enabled, user.quota_bytes, 0
+        )
+
+    async def update_user(self, change: UserChange) -> UserView:
+        acc = self._s.accounts
+        user: User = await asyncio.to_thread(
+            acc.update_user,
+            change.address,
+            display_name=change.display_name,
+            quota_bytes=change.quota_bytes,
+            enabled=change.enabled,
+        )
+        if change.password is not None:
+            await asyncio.to_thread(acc.set_password, change.address, change.password)
+        self._s.accounts_changed("users")
+        used = await self._s.store.usage(user.address)
+        return UserView(
+            user.address, user.display_name, user.enabled, user.quota_bytes, used
+        )
+
+    async def delete_user(self, address: str) -> None:
+        user = self._s.accounts.get_user(address)
+        await asyncio.to_thread(self._s.accounts.delete_user, address)
+        if user is not None:
+            await self._s.store.delete_user(user.address)
+        self._s.accounts_changed("users")
+
+    async def check_login(self, username: str, password: str) -> bool:
+        """Does this login succeed at the core's authenticator? (the GUI's check)."""
+        user = await self._s.auth.authenticate(
+            username, password, peer="local-ui", protocol="ui"
+        )
+        return user is not None
+
+    async def list_domains(self) -> tuple[Domain, ...]:
+        return tuple(self._s.accounts.list_domains())
+
+    async def add_domain(self, name: str) -> Domain:
+        d: Domain = await asyncio.to_thread(self._s.accounts.add_domain, name)
+        self._s.accounts_changed("domains")
+        return d
+
+    async def remove_domain(self, name: str) -> None:
+        await asyncio.to_thread(self._s.accounts.remove_domain, name)
+        self._s.accounts_changed("domains")
+
+    async def list_aliases(self) -> tuple[Alias, ...]:
+        return tuple(self._s.accounts.list_aliases())
+
+    async def set_alias(self, address: str, targets: tuple[str, ...]) -> Alias:
+        a: Alias = await asyncio.to_thread(
+            self._s.accounts.set_alias, address, list(targets)
+        )
+        self._s.accounts_changed("aliases")
+        return a
+
+    async def remove_alias(self, address: str) -> None:
+        await asyncio.to_thread(self._s.accounts.remove_alias, address)
+        self._s.accounts_changed("aliases")
+
+    # -- logs and queue --------------------------------------------------------
+    async def recent_logs(
+        self, limit: int = 1000, module: str | None = None
+    ) -> tuple[LogRecorded, ...]:
+        recs = self._s.log_buffer.records()
+        if module:
+            recs = tuple(r for r in recs if r.module == module)
+        return recs[-limit:]
+
+    async def queue_jobs(self) -> tuple[QueueJobView, ...]:
+        return await self._s.queue.views()

@@ -1,0 +1,70 @@
+"""The ``smtp`` module (MercuryS): inbound mail for local domains on port 25.
+
+Serves aiosmtpd sessions on the core's loop (not aiosmtpd's threaded
+Controller). Offers STARTTLS when a certificate is loaded. Relaying is refused
+here: it needs the ``submission`` module and AUTH. Settings: ``[smtp]`` and
+``general.max_message_size``/``general.hostname``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from server.config.schema import SmtpSettings, validate_section
+from server.modules.base import Listener, ListenerModule, ModuleContext
+from server.protocols.smtp.session import QuicksilverSMTP, SmtpHandler, SmtpPolicy
+
+log = logging.getLogger("quicksilver.smtp")
+# aiosmtpd's own logger repeats what we log and warns about our chosen setup.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+class SmtpModule(ListenerModule):
+    name = "smtp"
+    title = "SMTP"
+
+    def __init__(self, ctx: ModuleContext) -> None:
+        super().__init__(ctx.events, log)
+        self.ctx = ctx
+
+    def configure(self, cfg: SmtpSettings) -> None:
+        validate_section("smtp", cfg)
+
+    def listeners(self) -> list[Listener]:
+        settings = self.ctx.settings()
+        cfg: SmtpSettings = settings.smtp
+        general = settings.general
+        hostname = general.hostname or "localhost"
+        policy = SmtpPolicy(
+            hostname=hostname, module=self.name, max_recipients=cfg.max_recipients
+        )
+        handler = SmtpHandler(
+            policy,
+            self.ctx.accounts,
+            self.ctx.delivery,
+            self.ctx.events,
+            log,
+            on_message=self.count_message,
+        )
+        tls = self.ctx.tls.server_context()
+        loop = asyncio.get_running_loop()
+
+        def factory() -> QuicksilverSMTP:
+            return QuicksilverSMTP(
+                handler,
+                hostname=hostname,
+                ident="Quicksilver ESMTP",
+                data_size_limit=general.max_message_size,
+                enable_SMTPUTF8=True,
+                decode_data=False,
+                tls_context=tls,
+                require_starttls=False,
+                timeout=cfg.timeout,
+                auth_exclude_mechanism=["LOGIN", "PLAIN"],
+                loop=loop,
+                tracker=self,
+                qlog=log,
+            )
+
+        return [Listener(cfg.bind, cfg.port, "starttls" if tls else "none", factory)]

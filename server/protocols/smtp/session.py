@@ -1,0 +1,284 @@
+"""SMTP sessions on aiosmtpd: the policy handler and the protocol subclass.
+
+``SmtpPolicy`` holds the decisions (local domains only, no relaying without
+AUTH, recipient limits); ``SmtpHandler`` implements aiosmtpd's handler hooks
+with it; ``QuicksilverSMTP`` adds what aiosmtpd lacks: enhanced status codes on
+every reply (RFC 2034), session tracking so ``stop()`` can close live
+connections, and one log line per command with the peer (AUTH masked).
+
+The message is handed to the ``DeliveryTarget`` and the 250 reply is sent only
+after it returned, i.e. after the message is durable (fsynced and renamed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import Envelope as AioEnvelope
+
+from server.delivery.base import DeliveryTarget, Envelope
+from server.errors import MailError
+from server.events import EventBus, MessageAccepted
+from server.policy import peer_ip
+from server.protocols.smtp.replies import mask_auth, with_enhanced_code
+
+# RFC 5321 4.5.3.1.8: at least 100 recipients must be accepted per message.
+MIN_RECIPIENTS = 100
+
+
+@dataclass(frozen=True)
+class SmtpPolicy:
+    hostname: str
+    module: str = "smtp"
+    max_recipients: int = MIN_RECIPIENTS
+    require_auth: bool = False  # submission: AUTH before MAIL
+    relay_when_authenticated: bool = False
+
+
+class SmtpHandler:
+    """aiosmtpd handler: policy checks at each stage and the durable hand-off."""
+
+    def __init__(
+        self,
+        policy: SmtpPolicy,
+        accounts: Any,
+        delivery: DeliveryTarget,
+        events: EventBus,
+        log: logging.Logger,
+        on_message: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.policy = policy
+        self.accounts = accounts
+        self.delivery = delivery
+        self.events = events
+        self.log = log
+        self.on_message = on_message
+
+    @staticmethod
+    def _peer(session: Session) -> str:
+        p = session.peer
+        if isinstance(p, tuple) and len(p) >= 2:
+            return f"{p[0]}:{p[1]}"
+        return str(p)
+
+    def _authenticated(self, session: Session) -> str:
+        data = getattr(session, "auth_data", None)
+        if session.authenticated and data is not None:
+            return str(getattr(data, "address", "") or getattr(data, "login", "") or "")
+        return ""
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: AioEnvelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        out = [
+            r
+            for r in responses[:-1]
+            if not (
+                r.startswith("250-AUTH") and not getattr(server, "offer_auth", False)
+            )
+        ]
+        out += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250 HELP"]
+        return out
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: AioEnvelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if self.policy.require_auth and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: AioEnvelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        peer = self._peer(session)
+        if len(envelope.rcpt_tos) >= self.policy.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        if address.count("@") != 1:
+            return "550 5.1.3 Bad recipient address syntax"
+        domain = address.rsplit("@", 1)[1]
+        if self.accounts.is_local_domain(domain):
+            if self.accounts.resolve(address) is None:
+                self.log.info("[%s] RCPT %s refused: no such user", peer, address)
+                return "550 5.1.1 No such user here"
+        elif not (self.policy.relay_when_authenticated and session.authenticated):
+            self.log.info("[%s] RCPT %s refused: relaying denied", peer, address)
+            return "550 5.7.1 Relaying denied"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Recipient OK"
+
+    def received_header(
+        self, server: SMTP, session: Session, envelope: AioEnvelope, sid: str
+    ) -> bytes:
+        ip = peer_ip(session.peer)
+        helo = (
+            (session.host_name or "unknown").replace("\r", "").replace("\n", "")[:255]
+        )
+        tls = server._tls_protocol is not None or getattr(server, "implicit_tls", False)
+        proto = "ESMTP" if session.extended_smtp else "SMTP"
+        if envelope.smtp_utf8:
+            proto = "UTF8SMTP"
+        if tls:
+            proto += "S"
+        if session.authenticated:
+            proto += "A"
+        rcpt = envelope.rcpt_tos[0] if len(envelope.rcpt_tos) == 1 else ""
+        for_part = f"\r\n\tfor <{rcpt}>" if rcpt else ""
+        date = email.utils.formatdate(localtime=True)
+        text = (
+            f"Received: from {helo} ([{ip}])\r\n\tby {self.policy.hostname} "
+            f"(Quicksilver) with {proto} id {sid}{for_part}; {date}\r\n"
+        )
+        return text.encode("utf-8", "replace")
+
+    async def handle_DATA(
+        self, server: SMTP, session: Session, envelope: AioEnvelope
+    ) -> str:
+        peer = self._peer(session)
+        sid = secrets.token_hex(6)
+        raw = envelope.original_content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        message = self.received_header(server, session, envelope, sid) + raw
+        env = Envelope(
+            sender=envelope.mail_from or "",
+            recipients=tuple(envelope.rcpt_tos),
+            peer=peer,
+            helo=session.host_name or "",
+            authenticated_as=self._authenticated(session),
+            received_via=self.policy.module,
+            smtputf8=bool(envelope.smtp_utf8),
+            body_8bit="BODY=8BITMIME" in [o.upper() for o in envelope.mail_options],
+        )
+        started = time.monotonic()
+        try:
+            accepted = await self.delivery.accept(env, message)
+        except MailError as exc:
+            self.log.warning("[%s] message refused: %s", peer, exc.public_message)
+            return exc.smtp_reply()
+        self.on_message()
+        self.events.publish(
+            MessageAccepted(
+                self.policy.module,
+                accepted.job_id,
+                env.sender,
+                env.recipients,
+                len(message),
+            )
+        )
+        self.log.info(
+            "[%s] accepted %d bytes from <%s> for %s as %s (%.0f ms)",
+            peer,
+            len(message),
+            env.sender,
+            ", ".join(env.recipients),
+            accepted.job_id,
+            (time.monotonic() - started) * 1000,
+        )
+        return f"250 2.0.0 Ok: queued as {accepted.job_id}"
+
+    async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, asyncio.CancelledError):
+            raise error
+        self.log.error("SMTP session error", exc_info=error)
+        return "451 4.3.0 Internal error; please try again later"
+
+
+class QuicksilverSMTP(SMTP):
+    """aiosmtpd's SMTP with enhanced codes, tracking and per-line logging."""
+
+    offer_auth = False
+    implicit_tls = False
+
+    def __init__(
+        self, *args: Any, tracker: Any = None, qlog: logging.Logger, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._tracker = tracker
+        self._qlog = qlog
+        self._greeted = False
+        self._peer_text = "?"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        p = transport.get_extra_info("peername")
+        self._peer_text = f"{p[0]}:{p[1]}" if isinstance(p, tuple) else str(p)
+        if self._tracker is not None and self.transport is not None:
+            self._tracker.session_opened(id(self), self._peer_text, self.transport)
+        self._qlog.info("[%s] connected", self._peer_text)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._tracker is not None:
+            self._tracker.session_closed(id(self))
+        self._qlog.info("[%s] disconnected", self._peer_text)
+        super().connection_lost(exc)
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str):
+            if not self._greeted:
+                self._greeted = True  # the 220 greeting carries no enhanced code
+            elif not self._in_ehlo:
+                status = with_enhanced_code(status)
+        await super().push(status)
+
+    _in_ehlo = False
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        self._in_ehlo = True
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self._in_ehlo = False
+
+    async def smtp_HELO(self, hostname: str) -> None:
+        self._in_ehlo = True
+        try:
+            await super().smtp_HELO(hostname)
+        finally:
+            self._in_ehlo = False
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        if command in ("MAIL", "RCPT", "EHLO", "HELO"):
+            arg = args[0] if args else ""
+            self._qlog.info(
+                "[%s] %s %s", self._peer_text, command, mask_auth(str(arg))[:300]
+            )
+        return await super()._call_handler_hook(command, *args)
+
+
+for _name in ("smtp_EHLO", "smtp_HELO"):
+    _orig = getattr(SMTP, _name)
+    _new = getattr(QuicksilverSMTP, _name)
+    for _attr in (
+        "__smtp_syntax__",
+        "__smtp_syntax_extended__",
+        "__smtp_syntax_when__",
+    ):
+        if hasattr(_orig, _attr):
+            setattr(_new, _attr, getattr(_orig, _attr))

@@ -1,0 +1,362 @@
+"""The core's thread and event loop, and the services it runs.
+
+``Runtime`` starts a thread with its own asyncio loop (so a modal dialog or a
+slow repaint never stalls a mail client), builds the services on it
+(``CoreServices``: settings, accounts, mail store, TLS, authenticator, queue
+manager and the protocol modules) and exposes the facade ``api``. Modules start
+in registry order and stop in reverse; one that cannot start is FAILED with its
+message while the others keep running. Headless mode and the window use the
+same class; no Qt is imported here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import importlib
+import logging
+import logging.handlers
+import threading
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from server.accounts.sqlite import SqliteAccountStore
+from server.accounts.validate import normalize_domain
+from server.api import CoreApi
+from server.auth import CoreAuthenticator
+from server.config.schema import Settings, validate_section
+from server.config.store import SettingsStore
+from server.delivery.local import LocalDelivery
+from server.errors import ValidationError
+from server.events import AccountsChanged, EventBus, ModuleStateChanged, SettingsChanged
+from server.logbuffer import LogBuffer
+from server.modules.base import (
+    Module,
+    ModuleContext,
+    ModuleStartError,
+    ModuleState,
+    ModuleStatus,
+)
+from server.modules.registry import MODULES
+from server.queue.manager import QueueManager
+from server.queue.spool import Spool
+from server.storage.maildir import MaildirStore
+from server.tls import FileTlsProvider
+
+log = logging.getLogger("quicksilver.core")
+T = TypeVar("T")
+
+
+class _BrokenModule:
+    """Stands in for a module whose code could not be imported."""
+
+    def __init__(self, name: str, title: str, error: str) -> None:
+        self.name, self.title, self.error = name, title, error
+
+    def configure(self, cfg: Any) -> None:
+        pass
+
+    async def start(self) -> None:
+        raise ModuleStartError(self.error)
+
+    async def stop(self) -> None:
+        pass
+
+    def status(self, enabled: bool) -> ModuleStatus:
+        return ModuleStatus(
+            self.name,
+            self.title,
+            enabled,
+            ModuleState.FAILED if enabled else ModuleState.STOPPED,
+            last_error=self.error,
+        )
+
+
+class CoreServices:
+    """Everything the core runs; lives on the core loop."""
+
+    def __init__(self, data_dir: Path, events: EventBus, log_buffer: LogBuffer) -> None:
+        self.data_dir = data_dir
+        self.events = events
+        self.log_buffer = log_buffer
+        self.settings_store = SettingsStore(data_dir / "settings.toml")
+        self.settings: Settings = self.settings_store.load()
+        if not self.settings_store.path.exists():
+            self.settings_store.save(self.settings)
+        self.accounts = SqliteAccountStore(data_dir / "accounts.sqlite3")
+        self.store = MaildirStore(
+            data_dir / "mail", self.settings.general.hostname or "quicksilver"
+        )
+        self.tls = FileTlsProvider(data_dir / "tls", self.settings.general.hostname)
+        self.auth = CoreAuthenticator(self.accounts, lambda: self.settings)
+        self.local = LocalDelivery(
+            self.accounts, self.store, self.settings.general.hostname
+        )
+        self.queue = QueueManager(
+            Spool(data_dir / "spool", data_dir / "corrupt"),
+            self.accounts,
+            self.local,
+            events,
+            lambda: self.settings,
+        )
+        self.ctx = ModuleContext(
+            events=events,
+            settings=lambda: self.settings,
+            accounts=self.accounts,
+            store=self.store,
+            delivery=self.queue,
+            tls=self.tls,
+            auth=self.auth,
+        )
+        self.ctx.queue = self.queue  # type: ignore[attr-defined]
+        self.modules: dict[str, Module] = {}
+        self._module_locks: dict[str, asyncio.Lock] = {}
+        for name, (path, cls_name, title) in MODULES.items():
+            try:
+                cls = getattr(importlib.import_module(path), cls_name)
+                self.modules[name] = cls(self.ctx)
+            except ModuleNotFoundError as exc:
+                if exc.name == path:
+                    continue  # not built in this version
+                log.exception("module %s could not be loaded", name)
+                self.modules[name] = _BrokenModule(name, title, f"Cannot load: {exc}")
+            except Exception as exc:
+                log.exception("module %s could not be loaded", name)
+                self.modules[name] = _BrokenModule(name, title, f"Cannot load: {exc}")
+            self._module_locks[name] = asyncio.Lock()
+        self.api = CoreApi(self)
+
+    # -- life --------------------------------------------------------------------
+    async def start(self) -> None:
+        await asyncio.to_thread(self.tls.ensure)
+        for user in self.accounts.list_users():
+            await self.store.ensure_user(user.address)
+        await self.queue.start()
+        for name in self.modules:
+            if self.is_enabled(name):
+                await self._start_module(name)
+
+    async def stop(self) -> None:
+        for name in reversed(list(self.modules)):
+            try:
+                await self.modules[name].stop()
+            except Exception:
+                log.exception("module %s did not stop cleanly", name)
+        await self.queue.stop()
+        await asyncio.to_thread(self.accounts.close)
+
+    def is_enabled(self, name: str) -> bool:
+        section = getattr(self.settings, name, None)
+        return bool(getattr(section, "enabled", False))
+
+    async def _start_module(self, name: str) -> None:
+        module = self.modules[name]
+        try:
+            section = getattr(self.settings, name, None)
+            if section is not None:
+                module.configure(section)
+            await module.start()
+        except ModuleStartError as exc:
+            log.error("%s could not start: %s", name, exc)
+        except ValidationError as exc:
+            log.error("%s settings are not valid: %s", name, exc)
+            self._force_failed(module, str(exc))
+        except Exception as exc:
+            log.exception("%s could not start", name)
+            self._force_failed(module, f"Could not start: {exc}")
+
+    def _force_failed(self, module: Module, message: str) -> None:
+        if hasattr(module, "state"):
+            setattr(module, "state", ModuleState.FAILED)  # noqa: B010
+            setattr(module, "last_error", message)  # noqa: B010
+        self.events.publish(ModuleStateChanged(module.name, "FAILED", message))
+
+    # -- facade helpers -------------------------------------------------------------
+    def module_statuses(self) -> tuple[ModuleStatus, ...]:
+        return tuple(m.status(self.is_enabled(n)) for n, m in self.modules.items())
+
+    def _status(self, name: str) -> ModuleStatus:
+        return self.modules[name].status(self.is_enabled(name))
+
+    def _check_module(self, name: str) -> Module:
+        module = self.modules.get(name)
+        if module is None:
+            raise ValidationError(f"There is no module {name!r}.", field="module")
+        return module
+
+    async def set_module_enabled(self, name: str, on: bool) -> ModuleStatus:
+        module = self._check_module(name)
+        async with self._module_locks[name]:
+            section = getattr(self.settings, name)
+            if section.enabled != on:
+                await self._save(name, dataclasses.replace(section, enabled=on))
+            if on:
+                await module.stop()
+                await self._start_module(name)
+            else:
+                await module.stop()
+        return self._status(name)
+
+    async def restart_module(self, name: str) -> ModuleStatus:
+        module = self._check_module(name)
+        async with self._module_locks[name]:
+            await module.stop()
+            if self.is_enabled(name):
+                await self._start_module(name)
+        return self._status(name)
+
+    async def _save(self, name: str, section: Any) -> None:
+        new = self.settings.replace_section(name, section)
+        await asyncio.to_thread(self.settings_store.save, new)
+        self.settings = new
+        self.events.publish(SettingsChanged(name))
+
+    async def apply_section(self, name: str, section: Any) -> Settings:
+        validate_section(name, section)
+        old = getattr(self.settings, name)
+        await self._save(name, section)
+        if name in self.modules and old != section:
+            module = self.modules[name]
+            running = getattr(module, "state", None) in (
+                ModuleState.RUNNING,
+                ModuleState.FAILED,
+            )
+            if running or section.enabled != old.enabled:
+                await self.restart_module(name)
+        if name == "general" and old != section:
+            self.tls.hostname = section.hostname
+            self.local.host = section.hostname or self.local.host
+            # every listening module reads hostname and size limit at start
+            for mod_name, module in self.modules.items():
+                if getattr(module, "state", None) is ModuleState.RUNNING:
+                    await self.restart_module(mod_name)
+        return self.settings
+
+    async def first_run(self, domain: str, hostname: str) -> Settings:
+        dom = normalize_domain(domain)
+        host = hostname.strip() or f"mail.{dom}"
+        general = dataclasses.replace(self.settings.general, domain=dom, hostname=host)
+        validate_section("general", general)
+        if not self.accounts.is_local_domain(dom):
+            await asyncio.to_thread(self.accounts.add_domain, dom)
+            self.accounts_changed("domains")
+        return await self.apply_section("general", general)
+
+    def accounts_changed(self, what: str) -> None:
+        self.events.publish(AccountsChanged(what))
+
+
+class Runtime:
+    """Runs ``CoreServices`` on a dedicated thread and loop."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.events = EventBus()
+        self.loop: asyncio.AbstractEventLoop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+        self._services: CoreServices | None = None
+        self._log_handlers: list[logging.Handler] = []
+
+    @property
+    def services(self) -> CoreServices:
+        assert self._services is not None, "Runtime.start() first"
+        return self._services
+
+    @property
+    def api(self) -> CoreApi:
+        return self.services.api
+
+    def _install_logging(self) -> LogBuffer:
+        root = logging.getLogger("quicksilver")
+        root.setLevel(logging.INFO)
+        buf = LogBuffer(self.events)
+        root.addHandler(buf)
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(
+            logs / "quicksilver.log",
+            maxBytes=5_000_000,
+            backupCount=5,
+            encoding="utf-8",
+        )
+        fh.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+        )
+        root.addHandler(fh)
+        self._log_handlers = [buf, fh]
+        return buf
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the core thread, build the services, start enabled modules."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        buf = self._install_logging()
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        async def boot() -> None:
+            self._services = CoreServices(self.data_dir, self.events, buf)
+            await self._services.start()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            try:
+                self.loop.run_until_complete(boot())
+            except BaseException as exc:
+                ready.set_exception(exc)
+                return
+            ready.set_result(None)
+            self.loop.run_forever()
+
+        self._thread = threading.Thread(
+            target=run, name="quicksilver-core", daemon=True
+        )
+        self._thread.start()
+        try:
+            ready.result(timeout)
+        except BaseException:
+            self._remove_logging()
+            raise
+        log.info("core started in %s", self.data_dir)
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run a coroutine on the core loop from any other thread."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return self.call(coro).result(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop modules in reverse order, close sessions, end the loop."""
+        if self._thread is None:
+            return
+        if self._services is not None and self.loop.is_running():
+            try:
+                self.run(self._services.stop(), timeout)
+            except Exception:
+                log.exception("core did not stop cleanly")
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+        self._thread = None
+        if not self.loop.is_running():
+            self.loop.close()
+        log.info("core stopped")
+        self._remove_logging()
+
+    def _remove_logging(self) -> None:
+        root = logging.getLogger("quicksilver")
+        for h in self._log_handlers:
+            root.removeHandler(h)
+            h.close()
+        self._log_handlers = []
+
+
+def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False

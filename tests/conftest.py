@@ -1,0 +1,110 @@
+"""Shared fixtures: a running core in a temporary data folder.
+
+``core`` starts the real ``Runtime`` (its own thread and loop) with the domain
+``example.test``, the user ``alice@example.test`` (password ``alice-pw-1``) and
+every listening module bound to 127.0.0.1 on port 0 (so tests never collide).
+Only ``smtp`` is on unless a test turns others on.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from server.config.store import SettingsStore  # noqa: E402
+
+if TYPE_CHECKING:
+    from server.runtime import Runtime
+
+DOMAIN = "example.test"
+ALICE = "alice@example.test"
+ALICE_PW = "alice-pw-1"
+BOB = "bob@example.test"
+BOB_PW = "bob-pw-2"
+
+
+def prepare_data_dir(data_dir: Path, enabled: tuple[str, ...] = ("smtp",)) -> None:
+    """Write settings for a test server: loopback, port 0, chosen modules on."""
+    import dataclasses
+
+    store = SettingsStore(data_dir / "settings.toml")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    s = store.defaults()
+    s = dataclasses.replace(
+        s,
+        general=dataclasses.replace(s.general, domain=DOMAIN, hostname="mail.example.test"),
+    )
+    for name in ("smtp", "submission", "pop3", "imap"):
+        sec = getattr(s, name)
+        changes: dict[str, object] = {"enabled": name in enabled, "bind": "127.0.0.1", "port": 0}
+        if hasattr(sec, "tls_port"):
+            changes["tls_port"] = 0
+        s = s.replace_section(name, dataclasses.replace(sec, **changes))
+    store.save(s)
+
+
+@dataclass
+class RunningCore:
+    runtime: Runtime
+    data_dir: Path
+
+    @property
+    def api(self):  # type: ignore[no-untyped-def]
+        return self.runtime.api
+
+    def run(self, coro):  # type: ignore[no-untyped-def]
+        return self.runtime.run(coro)
+
+    def endpoint(self, module: str, security: str | None = None) -> tuple[str, int]:
+        st = {m.name: m for m in self.runtime.services.module_statuses()}[module]
+        for e in st.endpoints:
+            if security is None or e.security == security:
+                return e.host, e.port
+        raise AssertionError(f"{module} has no endpoint {security}: {st}")
+
+    def maildir(self, address: str) -> Path:
+        local, domain = address.split("@")
+        return self.data_dir / "mail" / domain / local
+
+
+def start_core(data_dir: Path, enabled: tuple[str, ...] = ("smtp",), users: bool = True) -> RunningCore:
+    from server.accounts.sqlite import SqliteAccountStore
+    from server.runtime import Runtime
+
+    fresh = not (data_dir / "settings.toml").exists()
+    if fresh:
+        prepare_data_dir(data_dir, enabled)
+        acc = SqliteAccountStore(data_dir / "accounts.sqlite3")
+        acc.add_domain(DOMAIN)
+        if users:
+            acc.add_user(ALICE, ALICE_PW, display_name="Alice")
+            acc.add_user(BOB, BOB_PW, display_name="Bob")
+        acc.close()
+    rt = Runtime(data_dir)
+    rt.start()
+    return RunningCore(rt, data_dir)
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Iterator[RunningCore]:
+    c = start_core(tmp_path / "data")
+    try:
+        yield c
+    finally:
+        c.runtime.stop()
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
