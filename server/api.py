@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from server.accounts.base import Alias, Domain, User
+from server.auth import Ban
 from server.config.schema import Settings
 from server.errors import ValidationError
 from server.events import LogRecorded
 from server.modules.base import ModuleStatus
 from server.queue.spool import QueueJobView
+from server.tls import CertificateInfo
 
 if TYPE_CHECKING:
     from server.runtime import CoreServices
@@ -204,6 +206,25 @@ class CoreApi:
     async def remove_alias(self, address: str) -> None:
         await asyncio.to_thread(self._s.accounts.remove_alias, address)
         self._s.accounts_changed("aliases")
+
+    # -- security ---------------------------------------------------------------
+    async def certificate(self) -> CertificateInfo | None:
+        return await asyncio.to_thread(self._s.tls.info)
+
+    async def import_certificate(
+        self, cert_pem: bytes, key_pem: bytes
+    ) -> CertificateInfo:
+        """Install a PEM certificate (chain checked, key matched); no restart."""
+        return await asyncio.to_thread(self._s.tls.import_pair, cert_pem, key_pem)
+
+    async def regenerate_certificate(self) -> CertificateInfo | None:
+        return await asyncio.to_thread(self._s.tls.regenerate)
+
+    async def bans(self) -> tuple[Ban, ...]:
+        return tuple(self._s.auth.bans())
+
+    async def unban(self, ip: str) -> bool:
+        return self._s.auth.unban(ip)
 
     # -- logs and queue --------------------------------------------------------
     async def recent_logs(

@@ -110,8 +110,9 @@ class CoreServices:
             delivery=self.queue,
             tls=self.tls,
             auth=self.auth,
+            queue=self.queue,
+            data_dir=data_dir,
         )
-        self.ctx.queue = self.queue  # type: ignore[attr-defined]
         self.modules: dict[str, Module] = {}
         self._module_locks: dict[str, asyncio.Lock] = {}
         for name, (path, cls_name, title) in MODULES.items():

@@ -35,6 +35,7 @@ class SmtpSettings:
     port: int = 25
     max_recipients: int = 100
     timeout: int = 300  # RFC 5321 4.5.3.2.7: server timeout at least 5 minutes
+    access: tuple[str, ...] = ()  # empty: use security.access
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class SubmissionSettings:
     sender_policy: str = "enforce"  # "enforce" | "any"
     max_recipients: int = 100
     timeout: int = 300
+    # AUTH before STARTTLS on port 587: "never" | "loopback" | "always"
+    plaintext_login: str = "loopback"
+    access: tuple[str, ...] = ()  # empty: use security.access
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Pop3Settings:
     tls_port: int = 995
     plaintext_login: str = "loopback"
     timeout: int = 600  # RFC 1939: at least 10 minutes
+    access: tuple[str, ...] = ()  # empty: use security.access
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class ImapSettings:
     timeout: int = 1800  # RFC 3501 5.4: at least 30 minutes
     max_connections_per_user: int = 20
     max_connections_per_ip: int = 50
+    access: tuple[str, ...] = ()  # empty: use security.access
 
 
 @dataclass(frozen=True)
@@ -77,12 +83,17 @@ class RelaySettings:
     port: int = 587
     security: str = "starttls"
     username: str = ""  # the password lives in the keyring, never here
+    verify_certificate: bool = True
+    max_connections: int = 4  # parallel connections to the smart host
+    timeout: int = 300  # RFC 5321 4.5.3.2: per-command client timeouts
 
 
 @dataclass(frozen=True)
 class MxSettings:
     enabled: bool = False
     port: int = 25  # tests point this at a local sink
+    max_connections_per_host: int = 2
+    timeout: int = 300  # RFC 5321 4.5.3.2: per-command client timeouts
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,7 @@ class QueueSettings:
     lifetime: int = 5 * 24 * 3600
     delay_notice_after: int = 4 * 3600
     per_domain_concurrency: int = 4
+    max_deliveries: int = 20  # jobs delivered at the same time
 
 
 @dataclass(frozen=True)
@@ -98,15 +110,16 @@ class SecuritySettings:
     max_failures: int = 10
     failure_window: int = 600
     ban_time: int = 3600
-    allow_networks: tuple[str, ...] = (
-        "127.0.0.0/8",
-        "::1/128",
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "169.254.0.0/16",
-        "fc00::/7",
-        "fe80::/10",
+    access: tuple[str, ...] = (
+        "allow 127.0.0.0/8",
+        "allow ::1/128",
+        "allow 10.0.0.0/8",
+        "allow 172.16.0.0/12",
+        "allow 192.168.0.0/16",
+        "allow 169.254.0.0/16",
+        "allow fc00::/7",
+        "allow fe80::/10",
+        "deny all",
     )
     max_connections_per_ip: int = 20
     max_connections: int = 500
@@ -199,14 +212,13 @@ def validate_section(name: str, value: Any) -> None:
             raise ValidationError(f"{key}: must be 1..100000", field=key)
         elif f.name == "max_message_size" and not 1024 <= v <= 2**31:
             raise ValidationError(f"{key}: must be 1024..2147483648 bytes", field=key)
-        elif f.name == "allow_networks":
-            for net in v:
-                try:
-                    ipaddress.ip_network(net, strict=False)
-                except ValueError:
-                    raise ValidationError(
-                        f"{key}: {net!r} is not a network", field=key
-                    ) from None
+        elif f.name == "access":
+            from server.netcontrol import parse_rules
+
+            try:
+                parse_rules(v)
+            except ValidationError as exc:
+                raise ValidationError(f"{key}: {exc}", field=key) from None
 
 
 def default_hostname() -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import errno
+import functools
 import logging
 import ssl
 import time
@@ -107,11 +108,49 @@ class SessionRecord:
     close: Callable[[], None] | None = None
 
 
+class _AdmissionGuard(asyncio.Protocol):
+    """The first protocol of every accepted connection.
+
+    It applies connection control (bans, the access list, per-IP and total
+    limits) before any protocol code runs, then hands the transport to the
+    module's real protocol with ``transport.set_protocol`` and steps aside.
+    """
+
+    def __init__(
+        self, module: ListenerModule, factory: Callable[[], asyncio.BaseProtocol]
+    ) -> None:
+        self.module = module
+        self.factory = factory
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        reason = self.module.admission(ip)
+        if reason:
+            self.module.count("refused")
+            self.module.log.info("[%s] connection refused: %s", ip, reason)
+            line = self.module.refusal(reason)
+            if line and isinstance(transport, asyncio.WriteTransport):
+                transport.write(line)
+            transport.close()
+            return
+        inner = self.factory()
+        transport.set_protocol(inner)
+        inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:  # refused: ignore the rest
+        pass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        pass
+
+
 class ListenerModule:
     """Base for modules that own listening sockets."""
 
     name = "module"
     title = "Module"
+    ctx: ModuleContext | None = None
 
     def __init__(self, events: EventBus, logger: logging.Logger) -> None:
         self.events = events
@@ -138,6 +177,32 @@ class ListenerModule:
             self._day, self._messages_today = today, 0
         self._messages_today += 1
         self.count("messages")
+
+    def admission(self, ip: str) -> str:
+        """Why a connection from ``ip`` is refused, or '' to accept it."""
+        ctx = self.ctx
+        if ctx is None:
+            return ""
+        from server.netcontrol import is_allowed, parse_rules
+
+        settings = ctx.settings()
+        sec = settings.security
+        own = getattr(getattr(settings, self.name, None), "access", ())
+        if ctx.auth.is_banned(ip):
+            return "Too many failed logins from your address; try again later"
+        if not is_allowed(parse_rules(tuple(own) or sec.access), ip):
+            return "Connections from your address are not allowed"
+        if len(self._sessions) >= sec.max_connections:
+            return "Too many connections; try again later"
+        same_ip = sum(1 for r in self._sessions.values() if r.peer.rsplit(":", 1)[0]
+                      .strip("[]") == ip or r.peer == ip)
+        if same_ip >= sec.max_connections_per_ip:
+            return "Too many connections from your address; try again later"
+        return ""
+
+    def refusal(self, reason: str) -> bytes:
+        """The line a refused client reads before the connection closes."""
+        return b""
 
     def session_opened(
         self,
@@ -168,7 +233,7 @@ class ListenerModule:
             for lst in self.listeners():
                 try:
                     lst.server = await loop.create_server(
-                        lst.factory,
+                        functools.partial(_AdmissionGuard, self, lst.factory),
                         lst.host,
                         lst.port,
                         ssl=lst.ssl_context,
@@ -278,3 +343,5 @@ class ModuleContext:
     tls: TlsProvider
     auth: Authenticator
     clock: Callable[[], float] = time.time
+    queue: Any = None  # the queue manager: relay/mx register as its remote route
+    data_dir: Any = None  # pathlib.Path of the data folder (secrets fallback file)

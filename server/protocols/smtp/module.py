@@ -28,6 +28,10 @@ class SmtpModule(ListenerModule):
         super().__init__(ctx.events, log)
         self.ctx = ctx
 
+    def refusal(self, reason: str) -> bytes:
+        # RFC 5321 3.1: a server may refuse a connection with a 554 greeting.
+        return f"554 5.7.1 {reason}\r\n".encode()
+
     def configure(self, cfg: SmtpSettings) -> None:
         validate_section("smtp", cfg)
 

@@ -1,0 +1,127 @@
+"""Benchmark: durable accept-and-deliver rate of the smtp module.
+
+8 concurrent SMTP connections send 4 KB messages to one local user for a fixed
+time. Prints messages per second for Quicksilver (each message fsynced into the
+user's Maildir before the 250) and, in the same run, for a bare aiosmtpd server
+whose handler discards the message, and the ratio.
+
+    python tests/bench/smtp_accept.py [--seconds 10] [--connections 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiosmtplib
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+BARE = r"""
+import asyncio, sys
+from aiosmtpd.smtp import SMTP
+class Discard:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+async def main():
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(
+        lambda: SMTP(Discard(), hostname="bench", decode_data=False, loop=loop),
+        "127.0.0.1", 0)
+    print("PORT", srv.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def message(n: int) -> bytes:
+    head = (
+        f"From: bench@outside.test\r\nTo: alice@example.test\r\nSubject: bench {n}\r\n"
+        f"Message-ID: <bench-{n}@outside.test>\r\n\r\n"
+    )
+    body = ("0123456789abcdef" * 4 + "0123456789abcd\r\n") * 52
+    return (head + body).encode()[:4096]
+
+
+async def load(port: int, seconds: float, connections: int) -> int:
+    sent = 0
+    stop_at = time.monotonic() + seconds
+    counter = 0
+
+    async def worker() -> None:
+        nonlocal sent, counter
+        client = aiosmtplib.SMTP(
+            hostname="127.0.0.1", port=port, timeout=30, start_tls=False
+        )
+        await client.connect()
+        await client.ehlo(hostname="bench.test")
+        while time.monotonic() < stop_at:
+            counter += 1
+            await client.sendmail("bench@outside.test", ["alice@example.test"], message(counter))
+            sent += 1
+        await client.quit()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return sent
+
+
+def start(cmd: list[str], pattern: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"server did not start: {cmd}")
+        m = re.search(pattern, line)
+        if m:
+            return proc, int(m.group(1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--connections", type=int, default=8)
+    args = ap.parse_args()
+    from tests.conftest import start_core
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        c = start_core(data)
+        c.runtime.stop()
+        qs, qs_port = start([sys.executable, "-m", "server", "--data-dir", str(data), "run"],
+                            r"smtp: RUNNING 127\.0\.0\.1:(\d+)")
+        bare, bare_port = start([sys.executable, "-c", BARE], r"PORT (\d+)")
+        try:
+            asyncio.run(load(bare_port, 1, args.connections))  # warm-up
+            asyncio.run(load(qs_port, 1, args.connections))
+            t0 = time.monotonic()
+            n_bare = asyncio.run(load(bare_port, args.seconds, args.connections))
+            bare_rate = n_bare / (time.monotonic() - t0)
+            t0 = time.monotonic()
+            n_qs = asyncio.run(load(qs_port, args.seconds, args.connections))
+            qs_rate = n_qs / (time.monotonic() - t0)
+        finally:
+            for p in (qs, bare):
+                p.terminate()
+                p.wait(30)
+                if p.stdout:
+                    p.stdout.close()
+        delivered = sum(
+            1 for sub in ("new", "cur") for _ in (data / "mail/example.test/alice" / sub).iterdir()
+        )
+    print(f"connections: {args.connections}, message size: 4096 bytes, {args.seconds:.0f} s each")
+    print(f"bare aiosmtpd (discard):          {bare_rate:8.1f} msg/s")
+    print(f"Quicksilver (fsync into Maildir): {qs_rate:8.1f} msg/s  ({delivered} files)")
+    print(f"ratio Quicksilver / bare:         {qs_rate / bare_rate:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
