@@ -1,0 +1,409 @@
+"""The POP3 module: listeners, connections and TLS for ``Pop3Session``.
+
+What it does
+- Listens on ``Pop3Settings.port`` (plain, STLS offered when a certificate is
+  usable: RFC 2595 section 4) and on ``Pop3Settings.tls_port`` (implicit TLS,
+  RFC 8314 section 3.3) with ``ctx.tls.server_context()``. Without a usable
+  certificate the implicit-TLS port is not opened and STLS is not offered.
+- One ``Pop3Protocol`` per connection: splits the byte stream into lines
+  (pipelining, RFC 2449 section 6.6), feeds them to the session one at a time,
+  writes the replies with flow control, upgrades with ``loop.start_tls`` on STLS
+  and throws away anything the client pipelined in plaintext after STLS
+  (CVE-2011-0411 class).
+- Closes idle connections after ``Pop3Settings.timeout`` seconds (RFC 1939
+  section 3: at least 10 minutes) without entering UPDATE; refuses banned
+  addresses at connect (``ctx.auth.is_banned``); closes a connection whose
+  line exceeds ``parser.MAX_LINE_HARD``.
+- ``stop()`` closes every live session without applying deletions.
+
+What it does not do: protocol decisions (``session.py``) or parsing
+(``parser.py``). It never shows a client a traceback or a path: the edge
+catch-all logs the traceback and answers ``-ERR [SYS/TEMP]``.
+
+Logging: logger ``quicksilver.pop3``; every session line starts with the peer;
+client commands are logged at DEBUG through ``parser.mask_for_log`` (passwords
+and SASL data never reach the log).
+
+Settings: ``Pop3Settings`` (bind, port, tls_port, plaintext_login, timeout),
+read from ``ctx.settings().pop3`` at ``start()``; ``configure`` only validates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import ssl
+
+from server.config.schema import Pop3Settings, default_hostname, validate_section
+from server.errors import ValidationError
+from server.events import SessionClosed, SessionOpened
+from server.modules.base import Listener, ListenerModule, ModuleContext
+from server.policy import peer_ip
+from server.protocols.pop3.parser import LineBuffer, mask_for_log
+from server.protocols.pop3.session import (
+    LOGIN_DELAY,
+    MaildropLocks,
+    PeerLogger,
+    Pop3Session,
+    err,
+)
+
+LOGGER_NAME = "quicksilver.pop3"
+# Unanswered pipelined lines before we stop reading from the socket.
+MAX_PENDING_LINES = 200
+# RFC 1939 section 3: "an autologout timer ... of at least 10 minutes".
+MIN_IDLE_TIMEOUT = 600
+# Seconds a TLS handshake may take (STLS and implicit TLS).
+TLS_HANDSHAKE_TIMEOUT = 30.0
+
+
+class Pop3Module(ListenerModule):
+    """MercuryP: the POP3 server module (``name`` "pop3")."""
+
+    name = "pop3"
+    title = "POP3"
+
+    def __init__(
+        self,
+        ctx: ModuleContext,
+        *,
+        login_delay: float = LOGIN_DELAY,
+        idle_timeout: float | None = None,
+    ) -> None:
+        super().__init__(ctx.events, logging.getLogger(LOGGER_NAME))
+        self.ctx = ctx  # the base class reads it for connection control
+        self.context: ModuleContext = ctx
+        self.locks = MaildropLocks()
+        self.login_delay = login_delay
+        self._idle_override = idle_timeout
+        self.settings = Pop3Settings()
+        self.hostname = ""
+        self.tls_context: ssl.SSLContext | None = None
+        self.protocols: set[Pop3Protocol] = set()
+        self._ids = itertools.count(1)
+
+    # -- life ---------------------------------------------------------------
+    def configure(self, cfg: Pop3Settings) -> None:
+        """Validate only; the values are read again at ``start()``."""
+        validate_section("pop3", cfg)
+        if cfg.port and cfg.port == cfg.tls_port:
+            raise ValidationError(
+                "pop3.tls_port: must differ from pop3.port", field="pop3.tls_port"
+            )
+
+    @property
+    def idle_timeout(self) -> float:
+        if self._idle_override is not None:
+            return self._idle_override
+        return float(self.settings.timeout)
+
+    def listeners(self) -> list[Listener]:
+        settings = self.context.settings()
+        cfg: Pop3Settings = settings.pop3
+        self.configure(cfg)
+        self.settings = cfg
+        if cfg.timeout < MIN_IDLE_TIMEOUT:
+            self.log.warning(
+                "pop3.timeout is %d s; RFC 1939 asks for at least %d s",
+                cfg.timeout,
+                MIN_IDLE_TIMEOUT,
+            )
+        general = getattr(settings, "general", None)
+        self.hostname = getattr(general, "hostname", "") or default_hostname()
+        try:
+            self.tls_context = self.context.tls.server_context()
+        except Exception as exc:  # a bad certificate must not stop plain POP3
+            self.log.warning("TLS unavailable: %s", exc)
+            self.tls_context = None
+        tls = self.tls_context
+        result = [
+            Listener(
+                cfg.bind,
+                cfg.port,
+                "starttls" if tls is not None else "none",
+                lambda: Pop3Protocol(self, implicit_tls=False),
+            )
+        ]
+        if tls is not None:
+            result.append(
+                Listener(
+                    cfg.bind,
+                    cfg.tls_port,
+                    "implicit",
+                    lambda: Pop3Protocol(self, implicit_tls=True),
+                    ssl_context=tls,
+                )
+            )
+        else:
+            self.log.warning(
+                "no usable TLS certificate: port %d (implicit TLS) not opened and "
+                "STLS not offered",
+                cfg.tls_port,
+            )
+        return result
+
+    async def stop(self) -> None:
+        tasks = [p.task for p in self.protocols if p.task is not None]
+        await super().stop()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2)
+
+    def refusal(self, reason: str) -> bytes:
+        """What a client refused by connection control reads (RFC 2449 s. 8)."""
+        return err(f"[SYS/TEMP] {reason}")
+
+    def next_session_id(self) -> str:
+        return f"pop3-{next(self._ids)}"
+
+
+class Pop3Protocol(asyncio.Protocol):
+    """One POP3 connection: owns the transport, feeds lines to the session."""
+
+    def __init__(self, module: Pop3Module, *, implicit_tls: bool) -> None:
+        self.module = module
+        self.implicit_tls = implicit_tls
+        self.transport: asyncio.Transport | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.peer = "?"
+        self.ip = ""
+        self.session_id = ""
+        self.log: logging.Logger | logging.LoggerAdapter[logging.Logger] = module.log
+        self.session: Pop3Session | None = None
+        self._buffer = LineBuffer()
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._overflow = False
+        self._closed = False  # the connection is gone (or we closed it)
+        self._aborted = False  # stop() or idle timeout: answer nothing more
+        self._banned = False
+        self._wakeup = asyncio.Event()
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+        self._reading_paused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._finished = False
+
+    # -- asyncio callbacks --------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        module = self.module
+        peername = transport.get_extra_info("peername")
+        self.ip = peer_ip(peername)
+        port = peername[1] if isinstance(peername, tuple) and len(peername) > 1 else ""
+        self.peer = f"{self.ip}:{port}" if port != "" else (self.ip or "?")
+        self.log = PeerLogger(module.log, {"peer": self.peer})
+        self.session_id = module.next_session_id()
+        module.protocols.add(self)
+        module.session_opened(id(self), self.peer, transport, close=self.abort)
+        module.events.publish(SessionOpened(module.name, self.session_id, self.peer))
+        self.log.info("connected%s", " (TLS)" if self.implicit_tls else "")
+        tls = module.tls_context
+        self.session = Pop3Session(
+            module.context.store,
+            module.context.auth,
+            module.locks,
+            peer=self.peer,
+            peer_ip=self.ip,
+            tls_active=self.implicit_tls,
+            tls_available=tls is not None and not self.implicit_tls,
+            plaintext_login=module.settings.plaintext_login,
+            hostname=module.hostname,
+            login_delay=module.login_delay,
+            on_message=module.count_message,
+            logger=self.log,
+        )
+        try:
+            banned = bool(module.context.auth.is_banned(self.ip))
+        except Exception:
+            self.log.exception("ban check failed")
+            banned = False
+        if banned:
+            self._banned = True
+            self.log.info("refused: address is banned")
+            transport.write(
+                err("[SYS/TEMP] Too many failed logins from your address; try later")
+            )
+            transport.close()
+        else:
+            transport.write(self.session.greeting())
+            self._reset_timer()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed or self._aborted:
+            return
+        self._reset_timer()
+        lines, overflow = self._buffer.feed(data)
+        self._pending.extend(lines)
+        if overflow:
+            self._overflow = True
+        if len(self._pending) > MAX_PENDING_LINES and self.transport is not None:
+            self.transport.pause_reading()
+            self._reading_paused = True
+        self._wakeup.set()
+
+    def eof_received(self) -> bool | None:
+        return None  # close; lines already received are still answered
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._cancel_timer()
+        # Only a QUIT the client already sent can still take us to UPDATE;
+        # anything else pipelined before the drop is not worth answering.
+        if not any(line[:4].upper() == b"QUIT" for line in self._pending):
+            self._pending.clear()
+        self._can_write.set()
+        self._wakeup.set()
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+        self._reset_timer()
+
+    # -- control ------------------------------------------------------------
+    def abort(self, reason: str = "Server shutting down") -> None:
+        """Close without UPDATE (stop(), idle timeout)."""
+        if self._aborted:
+            return
+        self._aborted = True
+        self._pending.clear()
+        if self.transport is not None and not self._closed:
+            self.transport.write(err(f"[SYS/TEMP] {reason}"))
+            self.transport.close()
+        self._wakeup.set()
+
+    def _reset_timer(self) -> None:
+        self._cancel_timer()
+        if self._closed or self._aborted:
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.module.idle_timeout, self._on_idle)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_idle(self) -> None:
+        self._timer = None
+        if not self._can_write.is_set():  # a slow reader, not an idle one
+            self._reset_timer()
+            return
+        self.log.info("idle timeout, closing without UPDATE")
+        self.abort("Idle timeout, closing connection")
+
+    def _write(self, data: bytes) -> None:
+        if data and self.transport is not None and not self._closed:
+            self.transport.write(data)
+
+    def _close_transport(self) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.close()
+
+    # -- the session loop ---------------------------------------------------
+    async def _run(self) -> None:
+        session = self.session
+        assert session is not None
+        try:
+            if self._banned:
+                return
+            while not self._aborted:
+                if not self._pending:
+                    if self._overflow:
+                        self.log.info("line too long, closing")
+                        self._write(err("Line too long, closing connection"))
+                        self._close_transport()
+                        return
+                    if self._closed:
+                        return
+                    if self._reading_paused and self.transport is not None:
+                        self._reading_paused = False
+                        self.transport.resume_reading()
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                line = self._pending.popleft()
+                if self.log.isEnabledFor(logging.DEBUG):
+                    shown = (
+                        "(SASL response)"
+                        if session.awaiting_sasl
+                        else (mask_for_log(line))
+                    )
+                    self.log.debug("C: %s", shown)
+                reply = await session.handle_line(line)
+                if self._aborted:
+                    return
+                self._write(reply.data)
+                if self.log.isEnabledFor(logging.DEBUG) and reply.data:
+                    first = reply.data.split(b"\r\n", 1)[0][:120]
+                    self.log.debug("S: %s", first.decode("utf-8", "replace"))
+                if reply.close:
+                    self._close_transport()
+                    return
+                if reply.start_tls:
+                    # RFC 2595 / CVE-2011-0411: drop what came after STLS.
+                    self._pending.clear()
+                    self._buffer.clear()
+                    if not await self._start_tls():
+                        return
+                    continue
+                if not self._can_write.is_set():
+                    await self._can_write.wait()
+                self._reset_timer()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.log.exception("unexpected error in the POP3 connection")
+            self._write(err("[SYS/TEMP] Internal server error, closing connection"))
+            self._close_transport()
+        finally:
+            self._finish()
+
+    async def _start_tls(self) -> bool:
+        tls = self.module.tls_context
+        transport = self.transport
+        if tls is None or transport is None or self._closed:
+            self._close_transport()
+            return False
+        loop = asyncio.get_running_loop()
+        try:
+            new = await loop.start_tls(
+                transport,
+                self,
+                tls,
+                server_side=True,
+                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.info("TLS negotiation failed: %s", exc)
+            transport.close()
+            return False
+        if new is None:
+            transport.close()
+            return False
+        self.transport = new
+        if self.session is not None:
+            self.session.tls_started()
+        self.log.info("TLS started (%s)", new.get_extra_info("cipher", ("?",))[0])
+        self._reset_timer()
+        return True
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._cancel_timer()
+        if self.session is not None:
+            self.session.close()
+        self._close_transport()
+        module = self.module
+        module.protocols.discard(self)
+        module.session_closed(id(self))
+        module.events.publish(SessionClosed(module.name, self.session_id, self.peer))
+        self.log.info("disconnected")
