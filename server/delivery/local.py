@@ -78,5 +78,5 @@ class LocalDelivery:
             delivered.append(user.address)
             if already is not None:
                 already.add(user.address)
-            log.info("job %s delivered to %s (for %s)", job_id, user.address, recipient)
+            log.debug("job %s delivered to %s (for %s)", job_id, user.address, recipient)
         return delivered

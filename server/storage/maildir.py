@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from server.errors import MailError, PermanentError, StorageFullError
+from server.fsutil import syncfs, syncfs_available
 from server.storage import names
 from server.storage.base import (
     SPECIAL_USE_FOLDERS,
@@ -150,7 +151,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_new_file(path: Path, data: bytes, mtime: float | None) -> os.stat_result:
+def _write_new_file(
+    path: Path, data: bytes, mtime: float | None, *, sync: bool = True
+) -> os.stat_result:
     """Create ``path`` with ``data``, set its mtime, fsync; remove it on failure."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     fd = os.open(path, flags, 0o600)
@@ -161,7 +164,8 @@ def _write_new_file(path: Path, data: bytes, mtime: float | None) -> os.stat_res
                 os.utime(fd, (mtime, mtime))
             else:
                 os.utime(path, (mtime, mtime))
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
         st = os.fstat(fd)
     except BaseException:
         os.close(fd)
@@ -250,6 +254,11 @@ class _Folder:
         self.settling = True
         self._infos: list[MessageInfo] | None = None
         self._unseen = 0
+        # group commit of deliveries (see MaildirStore._deliver)
+        self.uncommitted: list[_Entry] = []
+        self.committed: set[_Entry] = set()
+        self.failed: dict[_Entry, BaseException] = {}
+        self.commit_lock = threading.Lock()
 
     def changed(self) -> None:
         self._infos = None
@@ -479,7 +488,9 @@ class MaildirStore:
         size = "" if entry.size_in_name else f" W{entry.info.size}"
         return f"{entry.info.uid} {unique}{size}\n"
 
-    def _append_uidlist(self, st: _Folder, entries: Iterable[_Entry]) -> None:
+    def _append_uidlist(
+        self, st: _Folder, entries: Iterable[_Entry], *, sync: bool = True
+    ) -> None:
         text = "".join(self._index_line(e) for e in entries)
         data = text.encode("utf-8", "surrogateescape")  # odd foreign file names
         if not data:
@@ -488,7 +499,8 @@ class MaildirStore:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0))
         try:
             _write_all(fd, data)
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         st.index_stamp = _stamp(path)
@@ -742,13 +754,23 @@ class MaildirStore:
         st.add(entry)
         return entry
 
-    def _commit(self, st: _Folder, entries: list[_Entry]) -> None:
+    def _commit(
+        self, st: _Folder, entries: list[_Entry], *, whole_fs: bool = False
+    ) -> None:
         """Make stored files durable and give them their index lines; on
         failure take them out again, so a client told "no" (or a COPY that
-        failed, RFC 3501 6.4.7) leaves no message behind."""
+        failed, RFC 3501 6.4.7) leaves no message behind.
+
+        ``whole_fs``: the files were written without fsync; one ``syncfs``
+        after the index append makes files, renames and index durable at once.
+        """
         if not entries:
             return
         try:
+            if whole_fs:
+                self._append_uidlist(st, entries, sync=False)
+                syncfs(st.path)
+                return
             for sub in sorted({e.subdir for e in entries}):
                 _fsync_dir(st.path / sub)
             self._append_uidlist(st, entries)
@@ -846,25 +868,108 @@ class MaildirStore:
         name = names.normalize_mailbox(mailbox)
         flagset = names.normalize_flags(flags)
         key = names.sanitize_unique(unique) if unique is not None else None
-        with self._lock(owner, name):
+        lock = self._lock(owner, name)
+        with lock:
             st = self._state(events, owner, name, rescan=False)
             # The cache knows every unique name: the folder was fully scanned
             # when loaded, and since then only we store our unique names.
             uid = st.by_unique.get(key) if key is not None else None
             if uid is not None:
                 return st.entries[uid].info
-            entry = self._store(
-                st,
-                names.to_lf(message),
-                flagset,
-                internal_date,
-                key or self._new_unique(),
-            )
-            self._commit(st, [entry])
+        # Group commit. The file is written and fsynced without the folder
+        # lock, so concurrent deliveries overlap their slowest step; then each
+        # delivery is renamed in and queued, and whoever holds the lock next
+        # fsyncs the directory and appends the index once for every queued one.
+        # Only then does anyone's ``deliver`` return.
+        data = names.to_lf(message)
+        crlf = names.crlf_size(data)
+        unique_name = key or self._new_unique()
+        base = f"{unique_name},S={len(data)},W={crlf}"
+        tmp = st.path / "tmp" / base
+        whole_fs = syncfs_available()
+        stat = _write_new_file(tmp, data, internal_date, sync=not whole_fs)
+        try:
+            with lock:
+                st = self._state(events, owner, name, rescan=False)
+                uid = st.by_unique.get(unique_name) if key is not None else None
+                if uid is not None:  # a replay raced us: keep the first copy
+                    os.unlink(tmp)
+                    return st.entries[uid].info
+                entry = self._place(st, tmp, base, stat, flagset, crlf, unique_name)
+                if whole_fs:
+                    st.uncommitted.append(entry)
+                else:  # index lines must go out in UID order
+                    self._commit(st, [entry])
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        if whole_fs:
+            self._group_commit(st, lock, entry)
+        with lock:
             events.append(
                 MailboxChange(owner, name, "added", (entry.info.uid,), origin=origin)
             )
             return entry.info
+
+    def _group_commit(self, st: _Folder, lock: threading.RLock, entry: _Entry) -> None:
+        """Make ``entry`` durable together with every other queued delivery.
+
+        Committers take turns on ``st.commit_lock``; the folder lock is held only
+        to take the batch and append its index lines, not during ``syncfs``, so
+        new deliveries keep being placed meanwhile and form the next batch.
+        """
+        with st.commit_lock:
+            with lock:
+                if entry in st.committed or entry in st.failed:
+                    batch: list[_Entry] = []
+                else:
+                    batch, st.uncommitted = st.uncommitted, []
+                    try:
+                        self._append_uidlist(st, batch, sync=False)
+                    except BaseException as exc:
+                        self._rollback(st, batch)
+                        st.failed.update(dict.fromkeys(batch, exc))
+                        batch = []
+            if batch:
+                try:
+                    syncfs(st.path)
+                except BaseException as exc:
+                    with lock:
+                        self._rollback(st, batch)
+                        st.failed.update(dict.fromkeys(batch, exc))
+                else:
+                    with lock:
+                        st.committed.update(batch)
+            with lock:
+                failure = st.failed.pop(entry, None)
+                st.committed.discard(entry)
+        if failure is not None:
+            raise failure
+
+    def _place(
+        self,
+        st: _Folder,
+        tmp: Path,
+        base: str,
+        stat: os.stat_result,
+        flags: frozenset[str],
+        crlf: int,
+        unique: str,
+    ) -> _Entry:
+        """Rename a written file into ``new/`` (or ``cur/`` with flags) and give
+        it the next UID; the caller holds the folder lock."""
+        letters = self._letters(st, flags, "") if flags else ""
+        sub = "cur" if flags else "new"
+        info_part = f"{INFO_SEP}2,{letters}" if flags else ""
+        filename = base + info_part
+        os.rename(tmp, st.path / sub / filename)
+        uid = st.uidnext
+        st.uidnext += 1
+        info = MessageInfo(uid, unique, flags, stat.st_mtime, crlf)
+        entry = _Entry(info, sub, filename, base, "", True)
+        st.add(entry)
+        return entry
 
     def _mailbox_info_locked(
         self,

@@ -290,10 +290,11 @@ async def test_disk_full_raises_and_leaves_nothing(
 async def test_fsync_failure_quota(
     store: MaildirStore, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fail(fd: int) -> None:
+    def fail(*args: object) -> None:
         raise OSError(errno.EDQUOT, "Disk quota exceeded")
 
     monkeypatch.setattr(os, "fsync", fail)
+    monkeypatch.setattr(maildir, "syncfs", fail)  # the group-commit path
     with pytest.raises(StorageFullError):
         await store.deliver(OWNER, MSG)
     monkeypatch.undo()
@@ -323,7 +324,13 @@ async def test_delete_user_moves_mail_aside(store: MaildirStore, root: Path) -> 
     assert len(os.listdir(root.parent / "deleted" / "example.org" / kept / "new")) == 1
 
 
-async def test_concurrent_deliveries(store: MaildirStore, root: Path) -> None:
+@pytest.mark.parametrize("group_commit", [True, False])
+async def test_concurrent_deliveries(
+    store: MaildirStore, root: Path, monkeypatch: pytest.MonkeyPatch, group_commit: bool
+) -> None:
+    """Durable either way: one syncfs per batch, or fsync per file + directory."""
+    if not group_commit:
+        monkeypatch.setenv("QUICKSILVER_NO_SYNCFS", "1")
     infos = await asyncio.gather(*(store.deliver(OWNER, MSG) for _ in range(50)))
     assert sorted(i.uid for i in infos) == list(range(1, 51))
     again = MaildirStore(root)
@@ -375,7 +382,7 @@ async def test_failed_index_append_takes_the_message_back(
 ) -> None:
     kept = await store.deliver(OWNER, MSG)
 
-    def full(*args: object) -> None:
+    def full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(MaildirStore, "_append_uidlist", full)
