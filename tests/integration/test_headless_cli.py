@@ -1,0 +1,167 @@
+"""``quicksilver-server``: shell management and a clean run/stop on SIGTERM."""
+
+from __future__ import annotations
+
+import re
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def qs(data: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server", "--data-dir", str(data), *args],
+        cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_manage_domains_users_aliases_and_modules(tmp_path: Path) -> None:
+    data = tmp_path / "qs"
+    assert qs(data, "init", "--domain", "Example.TEST").returncode == 0
+    out = qs(data, "user", "add", "alice@example.test", "--name", "Alice", "--password-stdin",
+             stdin="pw-alice\n")
+    assert out.returncode == 0, out.stderr
+    assert (data / "mail/example.test/alice/new").is_dir()
+    dup = qs(data, "user", "add", "alice@example.test", "--password-stdin", stdin="x\n")
+    assert dup.returncode == 2 and "already exists" in dup.stderr
+    bad = qs(data, "user", "add", "../evil@example.test", "--password-stdin", stdin="x\n")
+    assert bad.returncode == 2 and "error:" in bad.stderr
+    empty = qs(data, "user", "add", "bob@example.test", "--password-stdin", stdin="\n")
+    assert empty.returncode == 2 and "empty" in empty.stderr
+    assert qs(data, "domain", "add", "b\u00fccher.test").returncode == 0
+    assert "xn--bcher-kva.test" in qs(data, "domain", "list").stdout
+    assert qs(data, "alias", "set", "*@example.test", "alice@example.test").returncode == 0
+    assert "*@example.test -> alice@example.test" in qs(data, "alias", "list").stdout
+    assert qs(data, "user", "disable", "alice@example.test").returncode == 0
+    assert "(disabled)" in qs(data, "user", "list").stdout
+    assert qs(data, "user", "passwd", "alice@example.test", "--password-stdin",
+              stdin="new\n").returncode == 0
+    assert qs(data, "module", "set", "smtp", "--bind", "127.0.0.1", "--port", "0").returncode == 0
+    assert qs(data, "module", "disable", "pop3").returncode == 0
+    listing = qs(data, "module", "list").stdout
+    assert re.search(r"smtp\s+on\s+127\.0\.0\.1\s+0", listing), listing
+    assert re.search(r"pop3\s+off", listing), listing
+    bad_port = qs(data, "module", "set", "smtp", "--port", "70000")
+    assert bad_port.returncode == 2 and "smtp.port" in bad_port.stderr
+    assert qs(data, "user", "delete", "alice@example.test").returncode == 0
+    assert "alice" not in qs(data, "user", "list").stdout
+    assert list((data / "deleted").rglob("alice*")), "mail is kept, not destroyed"
+
+
+def test_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    data = tmp_path / "qs"
+    qs(data, "init", "--domain", "example.test")
+    qs(data, "user", "add", "alice@example.test", "--password-stdin", stdin="pw\n")
+    for m in ("pop3", "imap"):
+        qs(data, "module", "disable", m)
+    qs(data, "module", "set", "smtp", "--bind", "127.0.0.1", "--port", "0")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--data-dir", str(data), "run"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert proc.stdout is not None
+    port = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not port:
+        m = re.match(r"smtp: RUNNING 127\.0\.0\.1:(\d+)", proc.stdout.readline())
+        port = int(m.group(1)) if m else 0
+    assert port
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.sendmail("x@outside.test", ["alice@example.test"], b"Subject: hi\r\n\r\nhi\r\n")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    rest = proc.stdout.read()
+    proc.stdout.close()
+    assert "stopped" in rest
+    assert len(list((data / "mail/example.test/alice/new").iterdir())) == 1
+
+
+def test_privileged_port_failure_is_explained_and_others_keep_running(tmp_path: Path) -> None:
+    """Binding a port in use (or below 1024 without the right) -> FAILED with advice."""
+    import socket
+
+    from tests.conftest import start_core
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    busy = blocker.getsockname()[1]
+    c = start_core(tmp_path / "data", enabled=("smtp", "pop3"))
+    try:
+        st = c.run(c.api.update_settings("smtp", {"port": busy}))
+        assert st.smtp.port == busy
+        mods = {m.name: m for m in c.run(c.api.modules())}
+        assert mods["smtp"].state.value == "FAILED"
+        assert "already in use" in mods["smtp"].last_error
+        assert mods["pop3"].state.value == "RUNNING"
+    finally:
+        c.runtime.stop()
+        blocker.close()
+
+
+def test_bind_error_message_for_low_ports() -> None:
+    import errno
+
+    from server.modules.base import bind_error_message
+
+    msg = bind_error_message(OSError(errno.EACCES, "Permission denied"), "0.0.0.0", 25)
+    assert "administrator rights" in msg and "2025" in msg and "cap_net_bind_service" in msg
+
+
+def test_port_below_1024_without_the_right_fails_with_advice(tmp_path: Path) -> None:
+    """Run the headless server as an unprivileged user with smtp on port 25."""
+    import os
+    import shutil
+    import tempfile
+
+    import pytest
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root to drop to an unprivileged user with setpriv")
+    data = Path(tempfile.mkdtemp(prefix="qs-unpriv-"))
+    try:
+        os.chmod(data, 0o777)
+        drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(data)}
+
+        def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*drop, sys.executable, "-m", "server", "--data-dir", str(data / "d"), *args],
+                cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=60, env=env,
+            )
+
+        probe = subprocess.run(
+            [*drop, sys.executable, "-c", "import server.runtime"],
+            cwd=ROOT, capture_output=True, timeout=60, env=env,
+        )
+        if probe.returncode != 0:
+            pytest.skip("the unprivileged user cannot read this checkout")
+        assert run("init", "--domain", "example.test").returncode == 0
+        run("module", "set", "smtp", "--bind", "127.0.0.1", "--port", "25")
+        run("module", "set", "pop3", "--bind", "127.0.0.1", "--port", "0", "--tls-port", "0")
+        run("module", "disable", "imap")
+        proc = subprocess.Popen(
+            [*drop, sys.executable, "-m", "server", "--data-dir", str(data / "d"), "run"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        )
+        assert proc.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if line.startswith("Quicksilver running") or not line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        proc.stdout.close()
+        text = "".join(lines)
+        assert "smtp: FAILED" in text and "administrator rights" in text, text
+        assert "pop3: RUNNING" in text, text
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
