@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 from server.accounts.base import Alias, Domain, User
 from server.auth import Ban
 from server.config.schema import Settings
+from server.delivery.smtp_client import ProbeResult
 from server.errors import ValidationError
 from server.events import LogRecorded
 from server.modules.base import ModuleStatus
+from server.queue.manager import JobHeaders, QueueActionResult
 from server.queue.spool import QueueJobView
+from server.secrets import SecretsBackend
 from server.tls import CertificateInfo
 
 if TYPE_CHECKING:
@@ -237,3 +240,54 @@ class CoreApi:
 
     async def queue_jobs(self) -> tuple[QueueJobView, ...]:
         return await self._s.queue.views()
+
+    # -- outbound (queue actions, relay) ------------------------------------------
+    async def hold_job(self, job_id: str) -> QueueActionResult:
+        """Keep a queued message from being tried until released."""
+        return await self._s.queue.hold(job_id)
+
+    async def release_job(self, job_id: str) -> QueueActionResult:
+        return await self._s.queue.release(job_id)
+
+    async def retry_job(self, job_id: str) -> QueueActionResult:
+        """Try a queued message's waiting recipients now."""
+        return await self._s.queue.retry(job_id)
+
+    async def delete_job(self, job_id: str) -> QueueActionResult:
+        """Remove a queued message, telling no one (the window asks first)."""
+        return await self._s.queue.delete(job_id)
+
+    async def bounce_job(self, job_id: str) -> QueueActionResult:
+        """Give up on a queued message now and send its sender a DSN."""
+        return await self._s.queue.bounce(job_id)
+
+    async def job_headers(self, job_id: str) -> JobHeaders:
+        return await self._s.queue.headers(job_id)
+
+    def _relay(self) -> Any:
+        relay = self._s.modules.get("relay")
+        if relay is None or not hasattr(relay, "set_password"):
+            raise ValidationError("The relay module is not available.", field="relay")
+        return relay
+
+    async def relay_set_password(self, password: str) -> SecretsBackend:
+        """Store the smart host password (keyring, or a 0600 file without one).
+
+        An empty password removes it. Restart the relay module to use a new one
+        for connections already open.
+        """
+        relay = self._relay()
+        text = await relay.set_password(password)
+        return SecretsBackend(text, bool(relay.secrets.uses_file))
+
+    async def relay_test_connection(self) -> ProbeResult:
+        """Connect to the smart host from the relay settings and report, in plain
+        words, its banner, EHLO, TLS and AUTH answers. Sends no mail."""
+        result: ProbeResult = await self._relay().test_connection()
+        return result
+
+    async def secrets_backend(self) -> SecretsBackend:
+        """Where stored passwords live, for the window to say so."""
+        relay = self._relay()
+        text = await asyncio.to_thread(relay.secrets.backend_description)
+        return SecretsBackend(text, bool(relay.secrets.uses_file))

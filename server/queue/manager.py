@@ -6,29 +6,58 @@ What it does
   written straight into each user's Maildir (tmp, fsync, rename) -- as durable as
   the spool and half the disk writes. Anything else (remote recipients, a local
   failure that may pass) is written to the spool first.
-- A worker delivers spooled jobs: local recipients into Maildir, remote ones to
-  the ``RemoteRoute`` (relay or mx) when one is set, else they are held. A job
-  is removed only when every recipient is final and durable.
-- After a crash, jobs still in the spool are delivered again; local delivery is
-  idempotent per (job, user), so nothing acknowledged is lost or doubled.
+- Workers deliver spooled jobs, up to ``queue.max_deliveries`` jobs at once:
+  local recipients into Maildir, remote ones to the ``RemoteRoute`` (relay or
+  mx), grouped by recipient domain, at most ``queue.per_domain_concurrency``
+  deliveries per domain at a time. With no route, remote recipients are held
+  with ``NO_ROUTE`` as the reason the queue view shows.
+- Retries follow ``queue.retry_schedule`` (the n-th failure waits the n-th
+  delay, the last one repeats); after ``queue.lifetime`` (5 days) a temporary
+  failure becomes permanent (status 4.4.7, RFC 3463). RFC 5321 4.5.4.1 asks for
+  at least 30 minutes between tries and 4-5 days before giving up.
+- DSNs (RFC 3464, ``server.queue.bounce``) go to the sender for recipients that
+  failed permanently, and once per job an optional "delayed" notice after
+  ``queue.delay_notice_after`` seconds (0 = never). Never to the null
+  reverse-path ``<>``; a DSN is itself sent from ``<>`` (RFC 5321 4.5.5), so a
+  failing DSN can never bounce again. A DSN to a local sender is delivered
+  locally, to a remote one through the route, like any other mail.
+- Administrator actions: hold, release, retry now, delete, bounce now.
+
+Crash safety and the at-least-once window
+- After a crash, jobs still in the spool are delivered again. Local delivery is
+  idempotent per (job, user), so nothing acknowledged is lost or doubled there.
+- Remote delivery is at-least-once (RFC 5321 6.1: never lose, duplicates are the
+  lesser evil). The window for a duplicate is from the moment the remote server
+  has the whole message (it receives the final ``.``) until the job's new state
+  is renamed into place after its ``250`` reply: one network round trip plus one
+  fsynced write, milliseconds. A ``kill -9`` in that window delivers those
+  recipients again after the restart; outside it, nothing is sent twice.
+  "delivering" is an in-memory state only; a recipient found "delivering" on
+  disk is retried.
+- A DSN is spooled (durably) before the failed job's state is written, so a
+  crash in between may send a DSN twice, never zero times.
 
 What it does not do: talk SMTP to other servers (``relay``/``mx`` do) or decide
 who may relay (the protocol modules do). It is the only writer of the spool.
-Settings: ``[queue]`` (retry schedule, lifetime).
+Settings: ``[queue]`` retry_schedule, lifetime, delay_notice_after,
+per_domain_concurrency, max_deliveries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from server.accounts.base import AccountStore
-from server.delivery.base import Accepted, Envelope, RemoteRoute
+from server.delivery.base import Accepted, Envelope, RemoteRoute, RouteResult
 from server.delivery.local import LocalDelivery
-from server.errors import MailError, TemporaryError
+from server.errors import MailError, TemporaryError, ValidationError
 from server.events import (
     EventBus,
     MessageBounced,
@@ -37,9 +66,12 @@ from server.events import (
     MessageQueued,
     QueueChanged,
 )
+from server.queue.bounce import DELAYED, DsnRecipient, build_dsn, status_of
+from server.queue.bounce import FAILED as DSN_FAILED
 from server.queue.spool import (
     DEFERRED,
     DELIVERED,
+    DELIVERING,
     FAILED,
     HELD,
     QUEUED,
@@ -53,6 +85,33 @@ from server.queue.spool import (
 log = logging.getLogger("quicksilver.queue")
 
 NO_ROUTE = "Waiting: no remote delivery module (relay or mx) is switched on."
+ADMIN_HELD = "Held by the administrator."
+ADMIN_BOUNCED = "Returned to the sender by the postmaster"
+EXPIRED_STATUS = "4.4.7"  # RFC 3463: delivery time expired
+DELAY_NOTE = "delayed"
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} seconds"
+
+
+@dataclass(frozen=True)
+class QueueActionResult:
+    """What a queue action did, for the window."""
+
+    job_id: str
+    action: str
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class JobHeaders:
+    job_id: str
+    headers: str  # the spooled message's header section, decoded leniently
 
 
 class QueueManager:
@@ -72,16 +131,27 @@ class QueueManager:
         self.settings = settings
         self.clock = clock
         self.remote: RemoteRoute | None = None
+        self._routes: list[RemoteRoute] = []
         self._jobs: dict[str, Job] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._running: set[str] = set()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._save_locks: dict[str, asyncio.Lock] = {}
+        self._domain_slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
+        self._ready: collections.deque[str] = collections.deque()
+        self._ready_set: set[str] = set()
+        self._rescan = True
+        self._next_due = 0.0
 
     # -- life --------------------------------------------------------------------
     async def start(self) -> None:
         jobs = await asyncio.to_thread(self.spool.load_all)
         for job in jobs:
             # A crash may have left a recipient "delivering": try it again.
+            for i, r in enumerate(job.recipients):
+                if r.state == DELIVERING:
+                    job = job.with_recipient(i, dataclasses.replace(r, state=QUEUED))
             self._jobs[job.job_id] = job
         if jobs:
             log.info("recovered %d job(s) from the spool", len(jobs))
@@ -89,16 +159,52 @@ class QueueManager:
         self._wake.set()
 
     async def stop(self) -> None:
+        tasks = list(self._running.values())
         if self._task is not None:
-            self._task.cancel()
+            tasks.append(self._task)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
             try:
-                await self._task
+                await t
             except asyncio.CancelledError:
                 pass
-            self._task = None
+            except Exception:
+                log.exception("queue task failed while stopping")
+        self._task = None
+        self._running.clear()
 
     def set_remote_route(self, route: RemoteRoute | None) -> None:
+        """Make ``route`` the remote route (None: remote mail waits, held)."""
         self.remote = route
+        self._rescan = True
+        self._wake.set()
+
+    def add_route(self, route: RemoteRoute) -> None:
+        """Offer a route; the one with the highest ``priority`` is used.
+
+        ``relay`` (priority 20) wins over ``mx`` (10) when both are on: someone
+        who set up a smart host usually cannot send on port 25 directly.
+        """
+        if route not in self._routes:
+            self._routes.append(route)
+        self._pick_route()
+
+    def remove_route(self, route: RemoteRoute) -> None:
+        if route in self._routes:
+            self._routes.remove(route)
+        if self.remote is route or self.remote not in self._routes:
+            self._pick_route()
+
+    def _pick_route(self) -> None:
+        best = max(self._routes, key=lambda r: getattr(r, "priority", 0), default=None)
+        if best is not self.remote:
+            log.info("remote route: %s", getattr(best, "name", None) or "none (held)")
+        self.set_remote_route(best)
+
+    def poke(self) -> None:
+        """Look at the queue now (after a clock change in tests, or an action)."""
+        self._rescan = True
         self._wake.set()
 
     def is_local(self, address: str) -> bool:
@@ -153,122 +259,246 @@ class QueueManager:
                 job_id, envelope.sender, tuple(r.address for r in pending), len(message)
             )
         )
-        self._wake.set()
+        self._enqueue(job_id)
         return Accepted(
             job_id,
             local_delivered=tuple(delivered),
             queued=tuple(r.address for r in pending),
         )
 
-    # -- delivering ------------------------------------------------------------------
+    # -- scheduling ------------------------------------------------------------------
     async def _worker(self) -> None:
+        """Start due jobs, at most ``max_deliveries`` at once.
+
+        Due job ids wait in ``_ready`` (new mail goes straight there); the whole
+        queue is scanned only when something may have become due (a retry time
+        passed, a route came on, an action), so a large queue costs O(n) per
+        scan, not per delivered message.
+        """
         while True:
             self._wake.clear()
             now = self.clock()
-            due = [
-                j
-                for j in list(self._jobs.values())
-                if j.job_id not in self._running and self._is_due(j, now)
-            ]
-            for job in due:
-                self._running.add(job.job_id)
-                try:
-                    await self._process(job.job_id)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception(
-                        "queue job %s failed unexpectedly; will retry", job.job_id
-                    )
-                finally:
-                    self._running.discard(job.job_id)
-            timeout = self._next_wait()
+            if self._rescan or now >= self._next_due:
+                self._scan(now)
+            limit = max(1, int(getattr(self.settings().queue, "max_deliveries", 20)))
+            while self._ready and len(self._running) < limit:
+                job_id = self._ready.popleft()
+                self._ready_set.discard(job_id)
+                job = self._jobs.get(job_id)
+                if job is None or job_id in self._running or not self._is_due(job, now):
+                    continue
+                self._running[job_id] = asyncio.create_task(
+                    self._run_job(job_id), name=f"queue-job-{job_id}"
+                )
+            timeout = max(0.05, min(60.0, self._next_due - self.clock()))
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 pass
 
+    def _scan(self, now: float) -> None:
+        self._rescan = False
+        due = sorted(
+            (
+                j
+                for j in self._jobs.values()
+                if j.job_id not in self._running
+                and j.job_id not in self._ready_set
+                and self._is_due(j, now)
+            ),
+            key=lambda j: j.created,
+        )
+        for j in due:
+            self._ready.append(j.job_id)
+            self._ready_set.add(j.job_id)
+        self._next_due = self._compute_next_due(now)
+
+    def _enqueue(self, job_id: str) -> None:
+        if job_id not in self._ready_set:
+            self._ready.append(job_id)
+            self._ready_set.add(job_id)
+        self._wake.set()
+
+    async def _run_job(self, job_id: str) -> None:
+        try:
+            await self._process(job_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("queue job %s failed unexpectedly; will retry", job_id)
+            job = self._jobs.get(job_id)
+            if job is not None:  # do not spin on a job that keeps crashing
+                now = self.clock()
+                for i, r in enumerate(job.recipients):
+                    if r.state in (QUEUED, DELIVERING):
+                        job = job.with_recipient(
+                            i,
+                            dataclasses.replace(
+                                r, state=DEFERRED, next_attempt=now + 60
+                            ),
+                        )
+                self._jobs[job_id] = job
+                self._next_due = min(self._next_due, now + 60)
+        finally:
+            self._running.pop(job_id, None)
+            job = self._jobs.get(job_id)
+            if job is not None and self._is_due(job, self.clock()):
+                self._enqueue(job_id)  # e.g. a route came on while it ran
+            self._wake.set()
+
+    def _expired(self, job: Job, now: float) -> bool:
+        return bool(now - job.created >= self.settings().queue.lifetime)
+
     def _is_due(self, job: Job, now: float) -> bool:
+        if job.held:
+            return False
         for r in job.recipients:
-            if r.state in (QUEUED,) or (r.state == DEFERRED and r.next_attempt <= now):
+            if r.state == QUEUED or (r.state == DEFERRED and r.next_attempt <= now):
                 return True
             if (
                 r.state == HELD
                 and not r.local
-                and self.remote is not None
-                and (r.last_error == NO_ROUTE)
+                and r.last_error == NO_ROUTE
+                and (self.remote is not None or self._expired(job, now))
             ):
                 return True
         return False
 
-    def _next_wait(self) -> float:
-        now = self.clock()
+    def _compute_next_due(self, now: float) -> float:
         nexts = [
             r.next_attempt
             for j in self._jobs.values()
+            if not j.held
             for r in j.recipients
-            if r.state == DEFERRED
+            if r.state == DEFERRED and r.next_attempt > now
         ]
-        if not nexts:
-            return 60.0
-        return max(0.05, min(60.0, min(nexts) - now))
+        # held-for-no-route jobs expire at their lifetime: look again each minute
+        return min(nexts, default=now + 60.0)
 
     def _retry_delay(self, attempts: int) -> float:
         sched = self.settings().queue.retry_schedule or (300,)
         return float(sched[min(attempts - 1, len(sched) - 1)])
 
+    def _lock(self, job_id: str) -> asyncio.Lock:
+        lock = self._locks.get(job_id)
+        if lock is None:
+            lock = self._locks[job_id] = asyncio.Lock()
+        return lock
+
+    def _domain_slot(self, domain: str) -> asyncio.Semaphore:
+        size = max(1, int(self.settings().queue.per_domain_concurrency))
+        cur = self._domain_slots.get(domain)
+        if cur is None or cur[0] != size:
+            cur = (size, asyncio.Semaphore(size))
+            self._domain_slots[domain] = cur
+        return cur[1]
+
+    # -- delivering ------------------------------------------------------------------
     async def _process(self, job_id: str) -> None:
-        job = self._jobs.get(job_id)
-        if job is None:
-            return
-        message = await asyncio.to_thread(self.spool.read_message, job_id)
-        now = self.clock()
-        lifetime = self.settings().queue.lifetime
-        users_done: set[str] = set()
-        remote_due: list[int] = []
-        for i, r in enumerate(job.recipients):
-            if r.state in (DELIVERED, FAILED):
-                continue
-            if r.state == DEFERRED and r.next_attempt > now:
-                continue
-            if not r.local:
-                remote_due.append(i)
-                continue
-            try:
-                await self.local.deliver(
-                    job_id,
-                    job.created,
-                    job.sender,
-                    r.address,
-                    message,
-                    already=users_done,
-                )
-                job = job.with_recipient(
-                    i, Recipient(r.address, DELIVERED, r.attempts + 1, 0.0, "", True)
-                )
-                self.events.publish(MessageDelivered(job_id, r.address, "INBOX"))
-            except MailError as exc:
-                job = self._failed_attempt(
-                    job, i, exc.public_message, exc.temporary, now, lifetime
-                )
-        if remote_due:
-            job = await self._deliver_remote(job, remote_due, message, now, lifetime)
-        await self._save(job)
+        async with self._lock(job_id):
+            job = self._jobs.get(job_id)
+            if job is None or job.held:
+                return
+            message = await asyncio.to_thread(self.spool.read_message, job_id)
+            now = self.clock()
+            users_done: set[str] = set()
+            remote_due: list[int] = []
+            for i, r in enumerate(job.recipients):
+                if r.state in (DELIVERED, FAILED):
+                    continue
+                if r.state == DEFERRED and r.next_attempt > now:
+                    continue
+                if r.state == HELD and r.last_error != NO_ROUTE:
+                    continue
+                if not r.local:
+                    remote_due.append(i)
+                    continue
+                try:
+                    await self.local.deliver(
+                        job_id,
+                        job.created,
+                        job.sender,
+                        r.address,
+                        message,
+                        already=users_done,
+                    )
+                    job = job.with_recipient(
+                        i,
+                        Recipient(r.address, DELIVERED, r.attempts + 1, 0.0, "", True),
+                    )
+                    self.events.publish(MessageDelivered(job_id, r.address, "INBOX"))
+                except MailError as exc:
+                    job = self._failed_attempt(
+                        job, i, exc.public_message, exc.temporary, now
+                    )
+            self._jobs[job_id] = job
+            if remote_due:
+                await self._deliver_remote(job_id, remote_due, message, now)
+            job = self._jobs[job_id]
+            job = await self._maybe_delay_notice(job, message, now)
+            await self._save(job, message)
 
     async def _deliver_remote(
-        self, job: Job, indexes: list[int], message: bytes, now: float, lifetime: int
-    ) -> Job:
+        self, job_id: str, indexes: list[int], message: bytes, now: float
+    ) -> None:
         route = self.remote
+        job = self._jobs[job_id]
         if route is None:
             for i in indexes:
                 r = job.recipients[i]
-                if r.state != HELD:
+                if self._expired(job, now):
+                    job = self._failed_attempt(job, i, NO_ROUTE, True, now)
+                elif r.state != HELD or r.last_error != NO_ROUTE:
                     job = job.with_recipient(
-                        i, Recipient(r.address, HELD, r.attempts, 0.0, NO_ROUTE, False)
+                        i,
+                        Recipient(r.address, HELD, r.attempts, 0.0, NO_ROUTE, False),
                     )
-            return job
-        addresses = [job.recipients[i].address for i in indexes]
-        results = await route.deliver_remote(job.sender, addresses, message)
+            self._jobs[job_id] = job
+            return
+        groups: dict[str, list[int]] = {}
+        for i in indexes:
+            addr = job.recipients[i].address
+            dom = addr.rsplit("@", 1)[-1].lower() if "@" in addr else ""
+            groups.setdefault(dom, []).append(i)
+        for i in indexes:
+            r = job.recipients[i]
+            job = job.with_recipient(i, dataclasses.replace(r, state=DELIVERING))
+        self._jobs[job_id] = job
+        self.events.publish(QueueChanged(job_id))
+        several = len(groups) > 1 or any(r.state == DELIVERED for r in job.recipients)
+
+        async def one_domain(domain: str, idx: list[int]) -> None:
+            addresses = [self._jobs[job_id].recipients[i].address for i in idx]
+            async with self._domain_slot(domain):
+                try:
+                    results = await route.deliver_remote(
+                        self._jobs[job_id].sender, addresses, message
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.exception("remote route %s failed", route.name)
+                    results = [
+                        RouteResult(a, False, True, f"Delivery failed: {exc}")
+                        for a in addresses
+                    ]
+            self._apply_results(job_id, idx, results, route.name, now)
+            if several:
+                # Record this domain's outcome before the others finish, so a
+                # crash does not send it again (shrinks the duplicate window).
+                await self._persist(job_id)
+
+        await asyncio.gather(*(one_domain(d, idx) for d, idx in groups.items()))
+
+    def _apply_results(
+        self,
+        job_id: str,
+        indexes: list[int],
+        results: list[RouteResult],
+        route_name: str,
+        now: float,
+    ) -> None:
+        job = self._jobs[job_id]
         by_addr = {res.recipient: res for res in results}
         for i in indexes:
             r = job.recipients[i]
@@ -280,64 +510,291 @@ class QueueManager:
                         r.address, DELIVERED, r.attempts + 1, 0.0, res.reply, False
                     ),
                 )
-                self.events.publish(MessageDelivered(job.job_id, r.address, route.name))
+                self.events.publish(MessageDelivered(job_id, r.address, route_name))
             else:
                 reply = res.reply if res else "No answer from the remote route"
                 temporary = res.temporary if res else True
-                job = self._failed_attempt(job, i, reply, temporary, now, lifetime)
-        return job
+                job = self._failed_attempt(job, i, reply, temporary, now)
+        self._jobs[job_id] = job
 
     def _failed_attempt(
-        self, job: Job, i: int, reason: str, temporary: bool, now: float, lifetime: int
+        self, job: Job, i: int, reason: str, temporary: bool, now: float
     ) -> Job:
         r = job.recipients[i]
         attempts = r.attempts + 1
-        if temporary and now - job.created < lifetime:
-            nxt = now + self._retry_delay(attempts)
+        status = status_of(reason, temporary)
+        if temporary and not self._expired(job, now):
+            # The last try falls on the lifetime's end, not after it.
+            lifetime_end = job.created + self.settings().queue.lifetime
+            nxt = min(now + self._retry_delay(attempts), lifetime_end)
+            self._next_due = min(self._next_due, nxt)
             self.events.publish(MessageDeferred(job.job_id, r.address, reason))
             log.info("job %s to %s deferred: %s", job.job_id, r.address, reason)
             return job.with_recipient(
-                i, Recipient(r.address, DEFERRED, attempts, nxt, reason, r.local)
+                i,
+                Recipient(r.address, DEFERRED, attempts, nxt, reason, r.local, status),
             )
+        if temporary:
+            span = _span(self.settings().queue.lifetime)
+            reason = f"Gave up after {span} in the queue. Last error: {reason}"
+            status = EXPIRED_STATUS
         self.events.publish(MessageBounced(job.job_id, r.address, reason))
         log.warning("job %s to %s failed: %s", job.job_id, r.address, reason)
         return job.with_recipient(
-            i, Recipient(r.address, FAILED, attempts, 0.0, reason, r.local)
+            i, Recipient(r.address, FAILED, attempts, 0.0, reason, r.local, status)
         )
 
-    async def _save(self, job: Job) -> None:
+    async def _persist(self, job_id: str) -> None:
+        lock = self._save_locks.setdefault(job_id, asyncio.Lock())
+        async with lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                await asyncio.to_thread(self.spool.update, job)
+
+    async def _save(self, job: Job, message: bytes | None = None) -> None:
+        job = await self._bounce_failed(job, message)
         if job.done:
             await self.on_job_finished(job)
             await asyncio.to_thread(self.spool.remove, job.job_id)
             self._jobs.pop(job.job_id, None)
+            self._locks.pop(job.job_id, None)
+            self._save_locks.pop(job.job_id, None)
         else:
-            await asyncio.to_thread(self.spool.update, job)
             self._jobs[job.job_id] = job
+            await self._persist(job.job_id)
         self.events.publish(QueueChanged(job.job_id))
 
     async def on_job_finished(self, job: Job) -> None:
-        """Hook for bounces (DSN) of failed recipients; see the outbound issue."""
+        """Called once a job is final, before it leaves the spool.
+
+        DSNs for its failed recipients have been queued by then (see
+        ``_bounce_failed``); this logs the outcome and is the hook subclasses or
+        tests may extend.
+        """
         failed = [r for r in job.recipients if r.state == FAILED]
         if failed:
             log.warning(
                 "job %s finished with %d failed recipient(s)", job.job_id, len(failed)
             )
 
+    # -- notices (RFC 3464) ----------------------------------------------------------
+    def _may_notify(self, job: Job) -> bool:
+        # RFC 5321 4.5.5 / 6.1: never notify the null reverse-path.
+        return bool(job.sender) and "@" in job.sender
+
+    async def _send_dsn(
+        self, job: Job, rcpts: list[DsnRecipient], message: bytes
+    ) -> str:
+        mta = self.settings().general.hostname or "localhost"
+        dsn = build_dsn(
+            reporting_mta=mta,
+            sender=job.sender,
+            job_id=job.job_id,
+            arrival=job.created,
+            recipients=rcpts,
+            original=message,
+            now=self.clock(),
+        )
+        env = Envelope(sender="", recipients=(job.sender,), received_via="bounce")
+        accepted = await self.accept(env, dsn)
+        log.info(
+            "job %s: %s notice to <%s> as %s",
+            job.job_id,
+            rcpts[0].action,
+            job.sender,
+            accepted.job_id,
+        )
+        return accepted.job_id
+
+    async def _bounce_failed(self, job: Job, message: bytes | None) -> Job:
+        """Queue one DSN for recipients that failed since the last one."""
+        new = [
+            r
+            for r in job.recipients
+            if r.state == FAILED and f"bounced:{r.address}" not in job.notes
+        ]
+        if not new:
+            return job
+        if self._may_notify(job):
+            if message is None:
+                message = await asyncio.to_thread(self.spool.read_message, job.job_id)
+            now = self.clock()
+            rcpts = [
+                DsnRecipient(
+                    r.address,
+                    DSN_FAILED,
+                    r.status or status_of(r.last_error, False),
+                    r.last_error,
+                    last_attempt=now,
+                )
+                for r in new
+            ]
+            try:
+                await self._send_dsn(job, rcpts, message)
+            except MailError as exc:
+                # The DSN could not be spooled: keep the notes unset so the next
+                # pass tries again; the job stays in the queue until then.
+                log.error("job %s: cannot queue the DSN: %s", job.job_id, exc)
+                return job
+        else:
+            log.info("job %s: no DSN for the null sender", job.job_id)
+        for r in new:
+            job = job.with_note(f"bounced:{r.address}")
+        self._jobs[job.job_id] = job
+        return job
+
+    async def _maybe_delay_notice(self, job: Job, message: bytes, now: float) -> Job:
+        after = int(getattr(self.settings().queue, "delay_notice_after", 0))
+        if after <= 0 or DELAY_NOTE in job.notes or now - job.created < after:
+            return job
+        deferred = [r for r in job.recipients if r.state == DEFERRED]
+        if not deferred:
+            return job
+        if self._may_notify(job):
+            until = job.created + self.settings().queue.lifetime
+            rcpts = [
+                DsnRecipient(
+                    r.address,
+                    DELAYED,
+                    r.status or status_of(r.last_error, True),
+                    r.last_error,
+                    last_attempt=now,
+                    will_retry_until=until,
+                )
+                for r in deferred
+            ]
+            try:
+                await self._send_dsn(job, rcpts, message)
+            except MailError as exc:
+                log.error("job %s: cannot queue the delay notice: %s", job.job_id, exc)
+                return job
+        job = job.with_note(DELAY_NOTE)
+        self._jobs[job.job_id] = job
+        return job
+
+    # -- administrator actions -------------------------------------------------------
+    def _get(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise ValidationError(
+                f"There is no job {job_id} in the queue (it may have just been "
+                "delivered).",
+                field="job_id",
+            )
+        return job
+
+    async def hold(self, job_id: str) -> QueueActionResult:
+        """Keep a job from being tried until it is released."""
+        self._get(job_id)
+        async with self._lock(job_id):
+            job = dataclasses.replace(self._get(job_id), held=True)
+            await self._save(job)
+        log.info("job %s held by the administrator", job_id)
+        return QueueActionResult(job_id, "hold", True, "The message is held.")
+
+    async def release(self, job_id: str) -> QueueActionResult:
+        """Undo ``hold``; waiting recipients are tried at once."""
+        self._get(job_id)
+        async with self._lock(job_id):
+            job = dataclasses.replace(self._get(job_id), held=False)
+            job = self._due_now(job)
+            await self._save(job)
+        self.poke()
+        log.info("job %s released by the administrator", job_id)
+        return QueueActionResult(job_id, "release", True, "The message is released.")
+
+    def _due_now(self, job: Job) -> Job:
+        for i, r in enumerate(job.recipients):
+            if r.state == DEFERRED:
+                job = job.with_recipient(i, dataclasses.replace(r, next_attempt=0.0))
+        return job
+
+    async def retry(self, job_id: str) -> QueueActionResult:
+        """Try every waiting recipient now (also releases a held job)."""
+        self._get(job_id)
+        async with self._lock(job_id):
+            job = self._due_now(dataclasses.replace(self._get(job_id), held=False))
+            await self._save(job)
+        self.poke()
+        held = any(r.state == HELD and r.last_error == NO_ROUTE for r in job.recipients)
+        msg = NO_ROUTE if held and self.remote is None else "Trying again now."
+        log.info("job %s: retry requested by the administrator", job_id)
+        return QueueActionResult(job_id, "retry", True, msg)
+
+    async def delete(self, job_id: str) -> QueueActionResult:
+        """Remove a job without notice to anyone."""
+        self._get(job_id)
+        async with self._lock(job_id):
+            self._get(job_id)
+            await asyncio.to_thread(self.spool.remove, job_id)
+            self._jobs.pop(job_id, None)
+        self._locks.pop(job_id, None)
+        self._save_locks.pop(job_id, None)
+        self.events.publish(QueueChanged(job_id))
+        log.warning("job %s deleted by the administrator", job_id)
+        return QueueActionResult(job_id, "delete", True, "The message was deleted.")
+
+    async def bounce(self, job_id: str) -> QueueActionResult:
+        """Give up on every waiting recipient now and tell the sender."""
+        self._get(job_id)
+        async with self._lock(job_id):
+            job = self._get(job_id)
+            for i, r in enumerate(job.recipients):
+                if r.state not in (DELIVERED, FAILED):
+                    why = ADMIN_BOUNCED + (
+                        f" (last error: {r.last_error})"
+                        if (r.last_error and r.last_error != NO_ROUTE)
+                        else ""
+                    )
+                    job = job.with_recipient(
+                        i,
+                        dataclasses.replace(
+                            r, state=FAILED, last_error=why, status="5.0.0"
+                        ),
+                    )
+                    self.events.publish(MessageBounced(job_id, r.address, why))
+            await self._save(job)
+        log.warning("job %s returned to its sender by the administrator", job_id)
+        return QueueActionResult(
+            job_id,
+            "bounce",
+            True,
+            "The message was returned to its sender."
+            if job.sender
+            else "The message was removed (it had no sender to return it to).",
+        )
+
+    async def headers(self, job_id: str) -> JobHeaders:
+        from server.queue.bounce import header_section
+
+        self._get(job_id)
+        raw = await asyncio.to_thread(self.spool.read_message, job_id)
+        text = header_section(raw).decode("utf-8", "replace")
+        return JobHeaders(job_id, text)
+
     # -- views -------------------------------------------------------------------------
     async def views(self) -> tuple[QueueJobView, ...]:
         out = []
         for job in sorted(self._jobs.values(), key=lambda j: j.created):
             pend = [r for r in job.recipients if r.state not in (DELIVERED, FAILED)]
+            states = tuple(
+                (r.address, HELD if job.held and r in pend else r.state)
+                for r in job.recipients
+            )
+            err = next((r.last_error for r in pend if r.last_error), "")
             out.append(
                 QueueJobView(
                     job_id=job.job_id,
                     sender=job.sender,
-                    recipients=tuple((r.address, r.state) for r in job.recipients),
+                    recipients=states,
                     size=job.size,
                     created=job.created,
                     attempts=max((r.attempts for r in job.recipients), default=0),
-                    next_attempt=min((r.next_attempt for r in pend), default=0.0),
-                    last_error=next((r.last_error for r in pend if r.last_error), ""),
+                    next_attempt=min(
+                        (r.next_attempt for r in pend if r.state == DEFERRED),
+                        default=0.0,
+                    ),
+                    last_error=ADMIN_HELD if job.held else err,
                 )
             )
         return tuple(out)
@@ -345,8 +802,11 @@ class QueueManager:
     def pending_count(self) -> int:
         return len(self._jobs)
 
+    def job(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
     async def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Test helper: wait until no job is due now."""
+        """Test helper: wait until no job is due now and none is running."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             now = self.clock()

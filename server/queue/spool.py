@@ -4,8 +4,11 @@
 envelope and per-recipient status. The message is written and fsynced first,
 the envelope last: a job exists only once its ``.json`` is in place, so a crash
 in between leaves an orphan ``.msg`` that recovery moves to ``corrupt/``.
-Only the queue manager writes here (Postfix's rule). A file that cannot be read
-goes to ``corrupt/`` with a log line; nothing here is ever deleted on an error.
+Only the queue manager writes here (Postfix's rule). ``Job.held`` marks a job
+the administrator held; ``Job.notes`` records notices already sent
+(``delayed``, ``bounced:<address>``) so a restart never sends them twice.
+A file that cannot be read goes to ``corrupt/`` with a log line; nothing here
+is ever deleted on an error.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Recipient:
     next_attempt: float = 0.0
     last_error: str = ""
     local: bool = True
+    status: str = ""  # RFC 3463 code of the last failure (for DSNs)
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,15 @@ class Job:
     authenticated_as: str = ""
     smtputf8: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    held: bool = False  # held by the administrator: not tried until released
 
     def with_recipient(self, index: int, rcpt: Recipient) -> Job:
         rs = list(self.recipients)
         rs[index] = rcpt
         return replace(self, recipients=tuple(rs))
+
+    def with_note(self, note: str) -> Job:
+        return self if note in self.notes else replace(self, notes=(*self.notes, note))
 
     @property
     def done(self) -> bool:

@@ -8,6 +8,11 @@ connections, and one log line per command with the peer (AUTH masked).
 
 The message is handed to the ``DeliveryTarget`` and the 250 reply is sent only
 after it returned, i.e. after the message is durable (fsynced and renamed).
+
+For ``submission`` (RFC 6409) the policy also requires AUTH before MAIL (530
+5.7.0, RFC 4954 6), lets an authenticated user relay anywhere, and with
+``sender_policy="enforce"`` accepts as envelope sender only the user's own
+address or an alias that delivers to them (553 5.7.1, RFC 6409 6.1).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class SmtpPolicy:
     max_recipients: int = MIN_RECIPIENTS
     require_auth: bool = False  # submission: AUTH before MAIL
     relay_when_authenticated: bool = False
+    sender_policy: str = "any"  # "enforce": MAIL FROM must belong to the user
 
 
 class SmtpHandler:
@@ -104,9 +110,40 @@ class SmtpHandler:
     ) -> str:
         if self.policy.require_auth and not session.authenticated:
             return "530 5.7.0 Authentication required"
+        if (
+            self.policy.sender_policy == "enforce"
+            and session.authenticated
+            and not self.sender_allowed(self._authenticated(session), address)
+        ):
+            self.log.info(
+                "[%s] MAIL FROM <%s> refused: not an address of %s",
+                self._peer(session),
+                address,
+                self._authenticated(session),
+            )
+            return f"553 5.7.1 Sender address <{address}> is not yours"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender OK"
+
+    def sender_allowed(self, user: str, address: str) -> bool:
+        """Is ``address`` the user's own, or an alias that delivers to them?
+
+        The null reverse-path is allowed: clients use it for notifications.
+        """
+        if not address:
+            return True
+        addr = address.strip().lower()
+        if addr == user.lower():
+            return True
+        if addr.count("@") != 1:
+            return False
+        if not self.accounts.is_local_domain(addr.rsplit("@", 1)[1]):
+            return False
+        if self.accounts.get_user(addr) is not None:
+            return False  # another user's mailbox
+        targets = self.accounts.resolve(addr) or []
+        return user.lower() in (t.lower() for t in targets)
 
     async def handle_RCPT(
         self,
@@ -264,9 +301,13 @@ class QuicksilverSMTP(SMTP):
             self._in_ehlo = False
 
     async def _call_handler_hook(self, command: str, *args: Any) -> Any:
-        if command in ("MAIL", "RCPT", "EHLO", "HELO"):
+        # Per-command lines are session transcripts: DEBUG (the accepted
+        # line at INFO sums each message up with its peer).
+        if command in ("MAIL", "RCPT", "EHLO", "HELO") and self._qlog.isEnabledFor(
+            logging.DEBUG
+        ):
             arg = args[0] if args else ""
-            self._qlog.info(
+            self._qlog.debug(
                 "[%s] %s %s", self._peer_text, command, mask_auth(str(arg))[:300]
             )
         return await super()._call_handler_hook(command, *args)

@@ -1,0 +1,568 @@
+"""Outbound SMTP over aiosmtplib, shared by ``relay`` and ``mx``.
+
+What it does
+- ``SmtpSender.send(target, sender, recipients, message)`` runs one mail
+  transaction (RFC 5321 3.3: MAIL, one RCPT per recipient, DATA) and returns a
+  ``RouteResult`` per recipient: ok, or failed temporarily (4xx, connection
+  lost, timeout) or permanently (5xx), with what the server said.
+- Connection security per target: ``none``, ``starttls`` (required; RFC 3207),
+  ``implicit`` (TLS from the first byte; RFC 8314 3.3) or ``opportunistic``
+  (STARTTLS when offered, no certificate check: RFC 7435 / RFC 3207 4.1, what
+  MX delivery does without DANE or MTA-STS).
+- AUTH (RFC 4954) when the target carries a username; only over TLS unless the
+  target is on loopback, so a password never crosses a network in clear.
+- Connection reuse: after a finished transaction the connection is parked per
+  (host, port, login) and the next message to that target starts with MAIL on it
+  (RFC 5321 3.3 allows several transactions per session); an idle connection is
+  closed after ``max_idle`` seconds. ``max_per_target`` caps parallel
+  connections to one target.
+- ``ConnectFailed`` is raised when no transaction could start (connect, greeting,
+  EHLO, TLS or AUTH failed), so MX delivery can try the next host.
+
+What it does not do: DNS (``mx``), retries or queue state (the queue manager),
+DSN parameters (RFC 3461) or CHUNKING. Limits: per-command timeout ``timeout``
+(RFC 5321 4.5.3.2 suggests 5 minutes for MAIL/RCPT and 10 for the end of DATA);
+a message with 8-bit bytes is sent with BODY=8BITMIME when offered (RFC 6152),
+otherwise as is; non-ASCII addresses need SMTPUTF8 (RFC 6531) or fail 5.6.7.
+Passwords never reach a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import re
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosmtplib
+
+from server.delivery.base import RouteResult
+from server.events import EventBus, ModuleStateChanged
+from server.modules.base import ModuleStartError, ModuleState, ModuleStatus
+
+SECURITY_CHOICES = ("none", "starttls", "implicit", "opportunistic")
+
+_ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """Where and how to connect."""
+
+    host: str  # the name we expect in the certificate and show in messages
+    port: int
+    security: str = "opportunistic"
+    address: str = ""  # IP or name to connect to; "" = host
+    username: str = ""
+    password: str = field(default="", repr=False)
+    verify_certificate: bool = True
+
+    @property
+    def key(self) -> tuple[str, int, str, str]:
+        return (self.address or self.host, self.port, self.security, self.username)
+
+    @property
+    def label(self) -> str:
+        a = self.address or self.host
+        return self.host if a == self.host else f"{self.host} [{a}]"
+
+
+class ConnectFailed(Exception):
+    """No transaction could start on this target."""
+
+    def __init__(self, message: str, *, temporary: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.temporary = temporary
+
+
+def reply_text(code: int, message: str) -> str:
+    """An SMTP reply as one line: ``550 5.1.1 No such user``."""
+    text = " ".join(message.split())
+    return f"{code} {text}".strip()
+
+
+def is_temporary(code: int) -> bool:
+    """RFC 5321 4.2.1: 4yz transient, 5yz permanent; anything else odd -> retry."""
+    return not 500 <= code <= 599
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _has_8bit(message: bytes) -> bool:
+    return not message.isascii()
+
+
+def _is_ascii(s: str) -> bool:
+    return s.isascii()
+
+
+def client_tls_context(target: SmtpTarget) -> ssl.SSLContext:
+    """Verify certificates unless the target says not to; opportunistic TLS
+    never verifies (RFC 7435: some encryption beats none)."""
+    ctx = ssl.create_default_context()
+    if not target.verify_certificate or target.security == "opportunistic":
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+@dataclass
+class _Conn:
+    client: aiosmtplib.SMTP
+    target: SmtpTarget
+    since: float
+    transactions: int = 0
+
+
+class SmtpSender:
+    """Delivers messages over SMTP with parked, reusable connections."""
+
+    def __init__(
+        self,
+        helo: str,
+        log: logging.Logger,
+        *,
+        timeout: float = 300.0,
+        max_idle: float = 30.0,
+        max_per_target: int = 4,
+    ) -> None:
+        self.helo = helo or "localhost"
+        self.log = log
+        self.timeout = timeout
+        self.max_idle = max_idle
+        self.max_per_target = max_per_target
+        self._idle: dict[tuple[str, int, str, str], list[_Conn]] = {}
+        self._slots: dict[tuple[str, int, str, str], asyncio.Semaphore] = {}
+        self._closed = False
+        self.connections_opened = 0
+
+    # -- connections ------------------------------------------------------------
+    async def _connect(self, target: SmtpTarget) -> _Conn:
+        addr = target.address or target.host
+        implicit = target.security == "implicit"
+        start_tls: bool | None
+        if target.security == "starttls":
+            start_tls = True
+        elif target.security == "opportunistic":
+            start_tls = None  # upgrade when the server offers STARTTLS
+        else:
+            start_tls = False
+        tls_ctx = client_tls_context(target)
+        client = aiosmtplib.SMTP(
+            hostname=addr,
+            port=target.port,
+            local_hostname=self.helo,
+            timeout=self.timeout,
+            use_tls=implicit,
+            start_tls=start_tls,
+            tls_context=tls_ctx,
+        )
+        try:
+            await client.connect()
+        except aiosmtplib.SMTPConnectResponseError as exc:
+            raise ConnectFailed(
+                f"{target.label} greeted with {reply_text(exc.code, exc.message)}",
+                temporary=is_temporary(exc.code),
+            ) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            client.close()
+            raise ConnectFailed(
+                f"{target.label} refused the session: "
+                f"{reply_text(exc.code, exc.message)}",
+                temporary=True,
+            ) from exc
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            client.close()
+            raise ConnectFailed(
+                f"Cannot talk to {target.label} on port {target.port}: {exc}"
+            ) from exc
+        self.connections_opened += 1
+        tls = client.get_transport_info("sslcontext") is not None
+        self.log.info(
+            "[%s:%d] connected%s", addr, target.port, " with TLS" if tls else ""
+        )
+        if target.username:
+            if not tls and not _is_loopback(addr):
+                client.close()
+                raise ConnectFailed(
+                    f"{target.label} offers no TLS; the password is not sent in clear"
+                )
+            try:
+                await client.login(target.username, target.password)
+            except aiosmtplib.SMTPAuthenticationError as exc:
+                client.close()
+                # A bad smart host login is a setting to fix, not a reason to
+                # bounce mail: keep it queued (Postfix does the same).
+                raise ConnectFailed(
+                    f"{target.label} refused the login for {target.username}: "
+                    f"{reply_text(exc.code, exc.message)}"
+                ) from exc
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                client.close()
+                raise ConnectFailed(f"AUTH with {target.label} failed: {exc}") from exc
+            self.log.info("[%s:%d] AUTH ok as %s", addr, target.port, target.username)
+        return _Conn(client, target, time.monotonic())
+
+    def _take_idle(self, target: SmtpTarget) -> _Conn | None:
+        pool = self._idle.get(target.key, [])
+        now = time.monotonic()
+        while pool:
+            conn = pool.pop()
+            if conn.client.is_connected and now - conn.since < self.max_idle:
+                return conn
+            conn.client.close()
+        return None
+
+    def _park(self, conn: _Conn) -> None:
+        if self._closed or not conn.client.is_connected:
+            conn.client.close()
+            return
+        conn.since = time.monotonic()
+        self._idle.setdefault(conn.target.key, []).append(conn)
+
+    async def close(self) -> None:
+        """Say QUIT on every parked connection."""
+        self._closed = True
+        conns = [c for pool in self._idle.values() for c in pool]
+        self._idle.clear()
+        for c in conns:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(c.client.quit(), 2)
+            c.client.close()
+
+    def reopen(self) -> None:
+        self._closed = False
+
+    # -- a transaction -------------------------------------------------------------
+    async def send(
+        self,
+        target: SmtpTarget,
+        sender: str,
+        recipients: Sequence[str],
+        message: bytes,
+    ) -> list[RouteResult]:
+        """One transaction; raises ``ConnectFailed`` if none could start."""
+        slots = self._slots.setdefault(
+            target.key, asyncio.Semaphore(self.max_per_target)
+        )
+        async with slots:
+            conn = self._take_idle(target)
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(target)
+            try:
+                try:
+                    results = await self._transaction(conn, sender, recipients, message)
+                except _StaleConnection:
+                    if not reused:
+                        raise ConnectFailed(
+                            f"{target.label} closed the connection before MAIL"
+                        ) from None
+                    conn.client.close()
+                    conn = await self._connect(target)
+                    results = await self._transaction(conn, sender, recipients, message)
+            except _StaleConnection:
+                conn.client.close()
+                raise ConnectFailed(
+                    f"{target.label} closed the connection before MAIL"
+                ) from None
+            except BaseException:
+                conn.client.close()
+                raise
+            self._park(conn)
+            return results
+
+    async def _transaction(
+        self, conn: _Conn, sender: str, recipients: Sequence[str], message: bytes
+    ) -> list[RouteResult]:
+        client = conn.client
+        label = f"{conn.target.label}"
+        peer = f"{conn.target.address or conn.target.host}:{conn.target.port}"
+        options: list[str] = []
+        utf8 = not (_is_ascii(sender) and all(_is_ascii(r) for r in recipients))
+        if utf8:
+            if not client.supports_extension("smtputf8"):
+                text = (
+                    f"{label} does not support SMTPUTF8, needed for non-ASCII "
+                    "addresses (5.6.7)"
+                )
+                return [RouteResult(r, False, False, text) for r in recipients]
+            options.append("SMTPUTF8")
+        if _has_8bit(message) and client.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")
+        if client.supports_extension("size"):
+            options.append(f"SIZE={len(message)}")
+        encoding = "utf-8" if utf8 else "ascii"
+
+        def failed_all(code: int, msg: str, rcpts: Sequence[str]) -> list[RouteResult]:
+            text = f"{label} said: {reply_text(code, msg)}"
+            return [RouteResult(r, False, is_temporary(code), text) for r in rcpts]
+
+        def lost(exc: BaseException, rcpts: Sequence[str]) -> list[RouteResult]:
+            text = f"Connection to {label} lost: {exc}"
+            return [RouteResult(r, False, True, text) for r in rcpts]
+
+        try:
+            await client.mail(sender, options=options, encoding=encoding)
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            raise _StaleConnection() from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            self.log.info(
+                "[%s] MAIL refused: %s", peer, reply_text(exc.code, exc.message)
+            )
+            with contextlib.suppress(aiosmtplib.SMTPException):
+                await client.rset()
+            return failed_all(exc.code, exc.message, recipients)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            return lost(exc, recipients)
+        results: dict[str, RouteResult] = {}
+        accepted: list[str] = []
+        for r in recipients:
+            try:
+                await client.rcpt(r, encoding=encoding)
+                accepted.append(r)
+            except aiosmtplib.SMTPResponseException as exc:
+                text = f"{label} said: {reply_text(exc.code, exc.message)}"
+                results[r] = RouteResult(r, False, is_temporary(exc.code), text)
+                self.log.info("[%s] RCPT %s refused: %s", peer, r, text)
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                client.close()
+                for x in lost(exc, [y for y in recipients if y not in results]):
+                    results[x.recipient] = x
+                return [results[r] for r in recipients]
+        if not accepted:
+            with contextlib.suppress(aiosmtplib.SMTPException):
+                await client.rset()
+            return [results[r] for r in recipients]
+        try:
+            resp = await client.data(message)
+        except aiosmtplib.SMTPResponseException as exc:
+            for x in failed_all(exc.code, exc.message, accepted):
+                results[x.recipient] = x
+            self.log.info(
+                "[%s] DATA refused: %s", peer, reply_text(exc.code, exc.message)
+            )
+            with contextlib.suppress(aiosmtplib.SMTPException):
+                await client.rset()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            for x in lost(exc, accepted):
+                results[x.recipient] = x
+            self.log.info("[%s] connection lost during DATA: %s", peer, exc)
+        else:
+            conn.transactions += 1
+            text = f"{label} said: {reply_text(resp.code, resp.message)}"
+            for r in accepted:
+                results[r] = RouteResult(r, True, False, text)
+            self.log.info(
+                "[%s] delivered from <%s> to %s: %s",
+                peer,
+                sender,
+                ", ".join(accepted),
+                reply_text(resp.code, resp.message)[:200],
+            )
+        return [results[r] for r in recipients]
+
+
+class _StaleConnection(Exception):
+    """A parked connection was closed by the server before MAIL."""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a smart host answered to a test connection, in plain words."""
+
+    ok: bool
+    banner: str = ""
+    ehlo: str = ""
+    tls: str = ""
+    auth: str = ""
+    summary: str = ""
+
+
+async def probe(target: SmtpTarget, helo: str, timeout: float = 20.0) -> ProbeResult:
+    """Connect, EHLO, TLS, AUTH and QUIT, and say what happened at each step."""
+    addr = target.address or target.host
+    client = aiosmtplib.SMTP(
+        hostname=addr,
+        port=target.port,
+        local_hostname=helo or "localhost",
+        timeout=timeout,
+        use_tls=target.security == "implicit",
+        start_tls=False,
+        tls_context=client_tls_context(target),
+    )
+    banner = ehlo = tls = auth = ""
+    try:
+        greeting = await client.connect()
+        banner = reply_text(greeting.code, greeting.message)
+        if target.security == "implicit":
+            tls = "TLS from the first byte (port for implicit TLS)."
+        resp = await client.ehlo()
+        ehlo = "; ".join(
+            ln for ln in resp.message.splitlines()[1:] if ln.strip()
+        ) or reply_text(resp.code, resp.message)
+        if target.security in ("starttls", "opportunistic"):
+            if client.supports_extension("starttls"):
+                await client.starttls()
+                await client.ehlo()
+                tls = "STARTTLS worked."
+            elif target.security == "starttls":
+                return ProbeResult(
+                    False,
+                    banner,
+                    ehlo,
+                    "The server does not offer STARTTLS.",
+                    "",
+                    f"{target.host} does not offer STARTTLS; choose another "
+                    "security mode or port.",
+                )
+        elif target.security == "none":
+            tls = "No encryption (security: none)."
+        if target.username:
+            secure = client.get_transport_info("sslcontext") is not None
+            if not secure and not _is_loopback(addr):
+                auth = "Not tried: the password is never sent without TLS."
+            elif not client.supports_extension("auth"):
+                auth = "The server does not offer AUTH."
+            else:
+                try:
+                    r = await client.login(target.username, target.password)
+                    auth = f"Login accepted: {reply_text(r.code, r.message)}"
+                except aiosmtplib.SMTPAuthenticationError as exc:
+                    auth = f"Login refused: {reply_text(exc.code, exc.message)}"
+                    return ProbeResult(
+                        False,
+                        banner,
+                        ehlo,
+                        tls,
+                        auth,
+                        f"{target.host} refused the user name or password.",
+                    )
+        else:
+            auth = "No user name set: no login tried."
+        with contextlib.suppress(aiosmtplib.SMTPException):
+            await client.quit()
+        return ProbeResult(
+            True,
+            banner,
+            ehlo,
+            tls,
+            auth,
+            f"{target.host} answered and accepts a session.",
+        )
+    except aiosmtplib.SMTPResponseException as exc:
+        return ProbeResult(
+            False,
+            banner,
+            ehlo,
+            tls,
+            auth,
+            f"{target.host} answered {reply_text(exc.code, exc.message)}",
+        )
+    except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+        return ProbeResult(
+            False,
+            banner,
+            ehlo,
+            tls,
+            auth,
+            f"Could not talk to {target.host} on port {target.port}: {exc}",
+        )
+    finally:
+        client.close()
+
+
+class RouteModule:
+    """The life shared by ``relay`` and ``mx``: no sockets to listen on, a
+    ``RemoteRoute`` offered to the queue while running, counters for the window."""
+
+    name = "route"
+    title = "Route"
+    priority = 0
+
+    def __init__(self, events: EventBus, queue: Any, logger: logging.Logger) -> None:
+        self.events = events
+        self.queue = queue
+        self.log = logger
+        self.state = ModuleState.STOPPED
+        self.last_error = ""
+        self._counters: dict[str, int] = {}
+        self._day = time.strftime("%Y-%m-%d")
+        self._messages_today = 0
+        self._sending: SmtpSender | None = None
+
+    def count(self, counter: str, n: int = 1) -> None:
+        self._counters[counter] = self._counters.get(counter, 0) + n
+
+    def count_results(self, results: Sequence[RouteResult]) -> None:
+        today = time.strftime("%Y-%m-%d")
+        if today != self._day:
+            self._day, self._messages_today = today, 0
+        for r in results:
+            if r.ok:
+                self._messages_today += 1
+                self.count("delivered")
+            elif r.temporary:
+                self.count("deferred")
+            else:
+                self.count("failed")
+
+    def _set_state(self, state: ModuleState, message: str = "") -> None:
+        self.state = state
+        self.events.publish(ModuleStateChanged(self.name, state.value, message))
+
+    def _fail(self, message: str) -> None:
+        self.last_error = message
+        self._set_state(ModuleState.FAILED, message)
+        self.log.error("cannot start: %s", message)
+        raise ModuleStartError(message)
+
+    def _running(self, sender: SmtpSender) -> None:
+        self._sending = sender
+        self.last_error = ""
+        if self.queue is not None:
+            self.queue.add_route(self)
+        self._set_state(ModuleState.RUNNING)
+        self.log.info("started")
+
+    async def stop(self) -> None:
+        if self.queue is not None:
+            self.queue.remove_route(self)
+        sender, self._sending = self._sending, None
+        if self.state is ModuleState.RUNNING:
+            self._set_state(ModuleState.STOPPING)
+        if sender is not None:
+            await sender.close()
+        if self.state is not ModuleState.STOPPED:
+            self._set_state(ModuleState.STOPPED)
+            self.log.info("stopped")
+
+    def status(self, enabled: bool) -> ModuleStatus:
+        today = time.strftime("%Y-%m-%d")
+        return ModuleStatus(
+            name=self.name,
+            title=self.title,
+            enabled=enabled,
+            state=self.state,
+            endpoints=(),
+            sessions=0,
+            messages_today=self._messages_today if today == self._day else 0,
+            counters=tuple(sorted(self._counters.items())),
+            last_error=self.last_error,
+        )
