@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import errno
 import logging
 import time
 from collections.abc import Callable
@@ -57,7 +58,7 @@ from typing import Any
 from server.accounts.base import AccountStore
 from server.delivery.base import Accepted, Envelope, RemoteRoute, RouteResult
 from server.delivery.local import LocalDelivery
-from server.errors import MailError, TemporaryError, ValidationError
+from server.errors import MailError, StorageFullError, TemporaryError, ValidationError
 from server.events import (
     EventBus,
     MessageBounced,
@@ -250,6 +251,8 @@ class QueueManager:
             await asyncio.to_thread(self.spool.write_new, job, message)
         except OSError as exc:
             log.error("spool write failed for job %s: %s", job_id, exc)
+            if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                raise StorageFullError("Insufficient system storage") from exc
             raise TemporaryError(
                 "Cannot queue the message now; try again later"
             ) from exc
