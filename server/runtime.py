@@ -114,6 +114,7 @@ class CoreServices:
             data_dir=data_dir,
         )
         self.modules: dict[str, Module] = {}
+        self._session_handlers: dict[str, logging.Handler] = {}
         self._module_locks: dict[str, asyncio.Lock] = {}
         for name, (path, cls_name, title) in MODULES.items():
             try:
@@ -132,6 +133,8 @@ class CoreServices:
 
     # -- life --------------------------------------------------------------------
     async def start(self) -> None:
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.apply_session_logs()
         await asyncio.to_thread(self.tls.ensure)
         for user in self.accounts.list_users():
             await self.store.ensure_user(user.address)
@@ -148,6 +151,7 @@ class CoreServices:
                 log.exception("module %s did not stop cleanly", name)
         await self.queue.stop()
         await asyncio.to_thread(self.accounts.close)
+        self.close_session_logs()
 
     def is_enabled(self, name: str) -> bool:
         section = getattr(self.settings, name, None)
@@ -176,6 +180,42 @@ class CoreServices:
         self.events.publish(ModuleStateChanged(module.name, "FAILED", message))
 
     # -- facade helpers -------------------------------------------------------------
+    def apply_session_logs(self) -> None:
+        """Mercury's session logging: a module with ``session_log`` on writes its
+        DEBUG transcript lines to ``logs/<module>.log`` (rotating)."""
+        for name in self.modules:
+            logger = logging.getLogger(f"quicksilver.{name}")
+            section = getattr(self.settings, name, None)
+            on = bool(getattr(section, "session_log", False))
+            handler = self._session_handlers.get(name)
+            if on and handler is None:
+                handler = logging.handlers.RotatingFileHandler(
+                    self.data_dir / "logs" / f"{name}.log",
+                    maxBytes=5_000_000,
+                    backupCount=5,
+                    encoding="utf-8",
+                )
+                handler.setLevel(logging.DEBUG)
+                handler.setFormatter(
+                    logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+                )
+                logger.addHandler(handler)
+                logger.setLevel(logging.DEBUG)
+                self._session_handlers[name] = handler
+            elif not on and handler is not None:
+                logger.removeHandler(handler)
+                handler.close()
+                logger.setLevel(logging.NOTSET)
+                del self._session_handlers[name]
+
+    def close_session_logs(self) -> None:
+        for name, handler in list(self._session_handlers.items()):
+            logger = logging.getLogger(f"quicksilver.{name}")
+            logger.removeHandler(handler)
+            logger.setLevel(logging.NOTSET)
+            handler.close()
+        self._session_handlers.clear()
+
     def module_statuses(self) -> tuple[ModuleStatus, ...]:
         return tuple(m.status(self.is_enabled(n)) for n, m in self.modules.items())
 
@@ -219,6 +259,8 @@ class CoreServices:
         validate_section(name, section)
         old = getattr(self.settings, name)
         await self._save(name, section)
+        if getattr(old, "session_log", None) != getattr(section, "session_log", None):
+            self.apply_session_logs()
         if name in self.modules and old != section:
             module = self.modules[name]
             running = getattr(module, "state", None) in (

@@ -31,6 +31,7 @@ class GeneralSettings:
 @dataclass(frozen=True)
 class SmtpSettings:
     enabled: bool = True
+    session_log: bool = False  # full transcripts to logs/<module>.log
     bind: str = "0.0.0.0"
     port: int = 25
     max_recipients: int = 100
@@ -41,6 +42,7 @@ class SmtpSettings:
 @dataclass(frozen=True)
 class SubmissionSettings:
     enabled: bool = False
+    session_log: bool = False  # full transcripts to logs/<module>.log
     bind: str = "0.0.0.0"
     port: int = 587
     tls_port: int = 465
@@ -55,6 +57,7 @@ class SubmissionSettings:
 @dataclass(frozen=True)
 class Pop3Settings:
     enabled: bool = True
+    session_log: bool = False  # full transcripts to logs/<module>.log
     bind: str = "0.0.0.0"
     port: int = 110
     tls_port: int = 995
@@ -66,6 +69,7 @@ class Pop3Settings:
 @dataclass(frozen=True)
 class ImapSettings:
     enabled: bool = True
+    session_log: bool = False  # full transcripts to logs/<module>.log
     bind: str = "0.0.0.0"
     port: int = 143
     tls_port: int = 993
@@ -79,6 +83,7 @@ class ImapSettings:
 @dataclass(frozen=True)
 class RelaySettings:
     enabled: bool = False
+    session_log: bool = False  # full transcripts to logs/<module>.log
     host: str = ""
     port: int = 587
     security: str = "starttls"
@@ -91,6 +96,7 @@ class RelaySettings:
 @dataclass(frozen=True)
 class MxSettings:
     enabled: bool = False
+    session_log: bool = False  # full transcripts to logs/<module>.log
     port: int = 25  # tests point this at a local sink
     max_connections_per_host: int = 2
     timeout: int = 300  # RFC 5321 4.5.3.2: per-command client timeouts

@@ -282,6 +282,11 @@ class QuicksilverSMTP(SMTP):
                 self._greeted = True  # the 220 greeting carries no enhanced code
             elif not self._in_ehlo:
                 status = with_enhanced_code(status)
+        if self._qlog.isEnabledFor(logging.DEBUG):
+            text = (
+                status if isinstance(status, str) else status.decode("utf-8", "replace")
+            )
+            self._qlog.debug("[%s] S: %s", self._peer_text, text[:300])
         await super().push(status)
 
     _in_ehlo = False
