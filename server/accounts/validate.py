@@ -2,7 +2,8 @@
 
 Names become folder names under the data folder, so these checks are also the
 first line against path escapes: no ``/``, ``\\``, ``..``, NUL or control
-characters ever pass. Domains are stored in their IDNA (ASCII) form.
+characters ever pass, nor Windows device names (``nul``, ``con``) as user
+names. Domains are stored in their IDNA (ASCII) form.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 
 from server.errors import ValidationError
+from server.storage.names import WINDOWS_DEVICE_NAMES
 
 # RFC 5321 4.5.3.1: local part up to 64 octets, domain up to 255.
 MAX_LOCAL = 64
@@ -37,6 +39,12 @@ def normalize_domain(name: str) -> str:
     if len(ascii_name) > MAX_DOMAIN:
         raise ValidationError("The domain is too long.", field="domain")
     labels = ascii_name.split(".")
+    if labels[0] in WINDOWS_DEVICE_NAMES:
+        raise ValidationError(
+            f"The domain {raw!r} starts with a device name on Windows (CON, NUL, "
+            "COM1...); it cannot be a folder name.",
+            field="domain",
+        )
     if len(labels) < 1 or not all(_LABEL_RE.match(lbl) for lbl in labels):
         raise ValidationError(
             f"The domain {raw!r} is not a valid name (letters, digits, hyphens and "
@@ -60,6 +68,12 @@ def normalize_local(local: str) -> str:
     if len(loc.encode("utf-8")) > MAX_LOCAL:
         raise ValidationError(
             "The user name is longer than 64 characters.", field="address"
+        )
+    if loc.split(".", 1)[0] in WINDOWS_DEVICE_NAMES:
+        raise ValidationError(
+            f"The user name {local!r} is a device name on Windows (CON, NUL, COM1...);"
+            " choose another.",
+            field="address",
         )
     if not _LOCAL_RE.match(loc):
         raise ValidationError(

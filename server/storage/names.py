@@ -67,6 +67,15 @@ _CANONICAL_FLAG = {flag.lower(): flag for flag in FLAG_TO_LETTER}
 # RFC 3501 atom-specials plus "\" (only system flags start with it).
 _KEYWORD_FORBIDDEN = re.compile(r'[\x00-\x20\x7f(){%*"\\\]]')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Path separators and the drive mark in the owner's two directory names: on
+# Windows "x@d:" would put the mail on another drive, outside the mail root.
+_OWNER_FORBIDDEN = re.compile(r"[/\\:]")
+# Windows opens these as devices whatever the folder ("nul" swallows mail).
+WINDOWS_DEVICE_NAMES = frozenset(
+    {"con", "prn", "aux", "nul", "conin$", "conout$"}
+    | {f"com{i}" for i in "123456789"}
+    | {f"lpt{i}" for i in "123456789"}
+)
 # Escaped inside a folder component: the escape char, the Maildir++
 # hierarchy mark and what Windows refuses in file names.
 _COMPONENT_ESCAPE = frozenset('%.\\:*?"<>|')
@@ -78,7 +87,8 @@ def normalize_owner(owner: str) -> tuple[str, str]:
     """Return ``(local, domain)`` of a valid owner, lower-cased.
 
     Both parts become directory names, so anything that could climb out of
-    the mail root (``..``, separators, NUL, controls, a leading dot) is refused.
+    the mail root (``..``, separators, a drive ``:``, NUL, controls, a leading
+    or trailing dot) is refused, and so are Windows device names (``nul``).
     """
     if not isinstance(owner, str) or owner.count("@") != 1:
         raise InvalidMailboxName("Invalid mailbox owner")
@@ -88,9 +98,10 @@ def normalize_owner(owner: str) -> tuple[str, str]:
             not part
             or len(part) > MAX_COMPONENT_CHARS
             or part.startswith(".")
-            or "/" in part
-            or "\\" in part
+            or part.endswith((".", " "))
+            or _OWNER_FORBIDDEN.search(part)
             or _CONTROL.search(part)
+            or part.split(".", 1)[0] in WINDOWS_DEVICE_NAMES
         ):
             raise InvalidMailboxName("Invalid mailbox owner")
     return local, domain

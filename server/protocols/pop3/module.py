@@ -11,9 +11,10 @@ What it does
   and throws away anything the client pipelined in plaintext after STLS
   (CVE-2011-0411 class).
 - Closes idle connections after ``Pop3Settings.timeout`` seconds (RFC 1939
-  section 3: at least 10 minutes) without entering UPDATE; refuses banned
-  addresses at connect (``ctx.auth.is_banned``); closes a connection whose
-  line exceeds ``parser.MAX_LINE_HARD``.
+  section 3: at least 10 minutes) without entering UPDATE; only complete lines
+  count as activity, so a client sending a byte at a time cannot hold a slot;
+  refuses banned addresses at connect (``ctx.auth.is_banned``); closes a
+  connection whose line exceeds ``parser.MAX_LINE_HARD``.
 - ``stop()`` closes every live session without applying deletions.
 
 What it does not do: protocol decisions (``session.py``) or parsing
@@ -234,8 +235,11 @@ class Pop3Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed or self._aborted:
             return
-        self._reset_timer()
         lines, overflow = self._buffer.feed(data)
+        if lines:
+            # Only a whole line counts as activity: a client trickling one byte
+            # at a time (slowloris) still meets the idle timeout.
+            self._reset_timer()
         self._pending.extend(lines)
         if overflow:
             self._overflow = True

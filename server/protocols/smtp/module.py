@@ -2,7 +2,11 @@
 
 Serves aiosmtpd sessions on the core's loop (not aiosmtpd's threaded
 Controller). Offers STARTTLS when a certificate is loaded. Relaying is refused
-here: it needs the ``submission`` module and AUTH. Settings: ``[smtp]`` and
+here: it needs the ``submission`` module and AUTH. Limits: aiosmtpd's command
+line (512 octets) and text line (1000 octets, RFC 5321 4.5.3.1) limits, five
+unknown commands, ``COMMAND_CALL_LIMITS`` per connection, ``smtp.timeout``
+without a command (a byte-at-a-time client is closed too), the recipient cap
+and ``general.max_message_size``. Settings: ``[smtp]`` and
 ``general.max_message_size``/``general.hostname``.
 """
 
@@ -16,6 +20,22 @@ from server.modules.base import Listener, ListenerModule, ModuleContext
 from server.protocols.smtp.session import QuicksilverSMTP, SmtpHandler, SmtpPolicy
 
 log = logging.getLogger("quicksilver.smtp")
+
+# Commands per connection before aiosmtpd answers "421 4.7.0 <verb> sent too
+# many times" and closes. Every valid command resets the idle timer, so without
+# a cap a client could hold a connection slot for ever with NOOPs. "*" covers
+# MAIL/RCPT/DATA/RSET: 5000 is 50 messages of 100 recipients in one session.
+COMMAND_CALL_LIMITS: dict[str, int] = {
+    "NOOP": 100,
+    "HELP": 20,
+    "VRFY": 20,
+    "EXPN": 20,
+    "EHLO": 20,
+    "HELO": 20,
+    "STARTTLS": 5,
+    "AUTH": 10,
+    "*": 5000,
+}
 # aiosmtpd's own logger repeats what we log and warns about our chosen setup.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
@@ -36,7 +56,9 @@ class SmtpModule(ListenerModule):
         validate_section("smtp", cfg)
 
     def listeners(self) -> list[Listener]:
-        settings = self.ctx.settings()
+        ctx = self.ctx
+        assert ctx is not None
+        settings = ctx.settings()
         cfg: SmtpSettings = settings.smtp
         general = settings.general
         hostname = general.hostname or "localhost"
@@ -45,13 +67,13 @@ class SmtpModule(ListenerModule):
         )
         handler = SmtpHandler(
             policy,
-            self.ctx.accounts,
-            self.ctx.delivery,
-            self.ctx.events,
+            ctx.accounts,
+            ctx.delivery,
+            ctx.events,
             log,
             on_message=self.count_message,
         )
-        tls = self.ctx.tls.server_context()
+        tls = ctx.tls.server_context()
         loop = asyncio.get_running_loop()
 
         def factory() -> QuicksilverSMTP:
@@ -66,6 +88,7 @@ class SmtpModule(ListenerModule):
                 require_starttls=False,
                 timeout=cfg.timeout,
                 auth_exclude_mechanism=["LOGIN", "PLAIN"],
+                command_call_limit=dict(COMMAND_CALL_LIMITS),
                 loop=loop,
                 tracker=self,
                 qlog=log,

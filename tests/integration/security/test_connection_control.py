@@ -13,7 +13,9 @@ def _greeting(host: str, port: int) -> bytes:
 
 
 def test_access_list_refuses_a_denied_network_with_554(core: RunningCore) -> None:
-    core.run(core.api.update_settings("smtp", {"access": ("deny 127.0.0.0/8", "allow all")}))
+    core.run(
+        core.api.update_settings("smtp", {"access": ("deny 127.0.0.0/8", "allow all")})
+    )
     host, port = core.endpoint("smtp")
     assert _greeting(host, port).startswith(b"554 5.7.1 ")
 
@@ -23,8 +25,15 @@ def test_default_access_allows_loopback_and_lan_refuses_internet() -> None:
     from server.netcontrol import is_allowed, parse_rules
 
     rules = parse_rules(SecuritySettings().access)
-    for ok in ("127.0.0.1", "::1", "192.168.1.20", "10.9.8.7", "172.20.0.1", "fe80::1",
-               "::ffff:192.168.0.4"):
+    for ok in (
+        "127.0.0.1",
+        "::1",
+        "192.168.1.20",
+        "10.9.8.7",
+        "172.20.0.1",
+        "fe80::1",
+        "::ffff:192.168.0.4",
+    ):
         assert is_allowed(rules, ok), ok
     for bad in ("8.8.8.8", "2001:db8::1", "172.32.0.1", "not-an-ip", ""):
         assert not is_allowed(rules, bad), bad

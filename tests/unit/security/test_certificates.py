@@ -23,13 +23,22 @@ def _key() -> ec.EllipticCurvePrivateKey:
 
 
 def _pem_key(k: ec.EllipticCurvePrivateKey) -> bytes:
-    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                           serialization.NoEncryption())
+    return k.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
-def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str,
-          issuer_key: ec.EllipticCurvePrivateKey, days: int = 30, ca: bool = False,
-          start_days: int = -1) -> x509.Certificate:
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: str,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    days: int = 30,
+    ca: bool = False,
+    start_days: int = -1,
+) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
@@ -69,8 +78,14 @@ def test_import_refuses_a_key_that_does_not_match() -> None:
 
 def test_import_refuses_expired_and_broken_chains() -> None:
     ca_key, leaf_key, other = _key(), _key(), _key()
-    old = _cert("mail.example.test", leaf_key, "mail.example.test", leaf_key, days=-2,
-                start_days=-10)
+    old = _cert(
+        "mail.example.test",
+        leaf_key,
+        "mail.example.test",
+        leaf_key,
+        days=-2,
+        start_days=-10,
+    )
     with pytest.raises(ValidationError, match="expired"):
         check_pair(_pem(old), _pem_key(leaf_key))
     ca = _cert("Test CA", ca_key, "Test CA", ca_key, ca=True)
@@ -80,7 +95,9 @@ def test_import_refuses_expired_and_broken_chains() -> None:
     with pytest.raises(ValidationError, match="not signed"):
         check_pair(_pem(leaf, wrong_ca), _pem_key(leaf_key))
     with pytest.raises(ValidationError, match="out of order"):
-        check_pair(_pem(leaf, _cert("Other", other, "Other", other)), _pem_key(leaf_key))
+        check_pair(
+            _pem(leaf, _cert("Other", other, "Other", other)), _pem_key(leaf_key)
+        )
     with pytest.raises(ValidationError):
         check_pair(b"junk", _pem_key(leaf_key))
 
@@ -112,7 +129,10 @@ def test_import_reloads_without_restart(tmp_path: Path) -> None:
         client = ssl.create_default_context()
         client.check_hostname = False
         client.verify_mode = ssl.CERT_NONE
-        with socket.create_connection(("127.0.0.1", port)) as s, client.wrap_socket(s) as ss:
+        with (
+            socket.create_connection(("127.0.0.1", port)) as s,
+            client.wrap_socket(s) as ss,
+        ):
             der = ss.getpeercert(binary_form=True)
             assert der is not None
             return der
@@ -134,4 +154,6 @@ def test_describe_matches_openssl_style_fingerprint() -> None:
     k = _key()
     cert = _cert("a.test", k, "a.test", k)
     info = describe(_pem(cert))
-    assert info.sha256.replace(":", "").lower() == cert.fingerprint(hashes.SHA256()).hex()
+    assert (
+        info.sha256.replace(":", "").lower() == cert.fingerprint(hashes.SHA256()).hex()
+    )

@@ -1,0 +1,351 @@
+"""Authentication: where passwords may travel, how they are checked, and the
+brute-force defences of ``CoreAuthenticator`` (per-IP bans, per-user locks).
+
+The clock is injected, so bans and windows are tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from server.accounts.hashing import PasswordHashing
+from server.accounts.sqlite import SqliteAccountStore
+from server.auth import MAX_TRACKED, CoreAuthenticator, peer_address
+from server.config.schema import SecuritySettings, Settings
+from server.policy import plaintext_login_allowed
+from server.protocols.pop3.session import MaildropLocks, Pop3Session, State
+from server.storage.memory import MemoryStore
+
+ALICE, ALICE_PW = "alice@example.test", "alice-pw-1"
+BOB, BOB_PW = "bob@example.test", "bob-pw-2"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _accounts(
+    tmp_path: Path, hashing: PasswordHashing | None = None
+) -> SqliteAccountStore:
+    acc = SqliteAccountStore(
+        tmp_path / "accounts.sqlite3",
+        hashing or PasswordHashing(time_cost=1, memory_cost=1024),
+    )
+    acc.add_domain("example.test")
+    acc.add_user(ALICE, ALICE_PW)
+    acc.add_user(BOB, BOB_PW)
+    return acc
+
+
+def _auth(
+    tmp_path: Path,
+    clock: Clock,
+    *,
+    max_failures: int = 3,
+    window: int = 60,
+    ban_time: int = 100,
+    **kw: float,
+) -> CoreAuthenticator:
+    settings = Settings(
+        security=SecuritySettings(
+            max_failures=max_failures, failure_window=window, ban_time=ban_time
+        )
+    )
+    return CoreAuthenticator(_accounts(tmp_path), lambda: settings, clock, **kw)  # type: ignore[arg-type]
+
+
+# -- where a password may travel -------------------------------------------------
+@pytest.mark.parametrize(
+    ("policy", "ip", "tls", "allowed"),
+    [
+        ("loopback", "127.0.0.1", False, True),
+        ("loopback", "127.0.0.2", False, True),
+        ("loopback", "::1", False, True),
+        ("loopback", "192.168.1.20", False, False),
+        ("loopback", "10.0.0.5", False, False),
+        ("loopback", "2001:db8::1", False, False),
+        ("loopback", "::ffff:192.168.1.20", False, False),
+        ("loopback", "", False, False),
+        ("loopback", "not-an-ip", False, False),
+        ("loopback", "192.168.1.20", True, True),
+        ("never", "127.0.0.1", False, False),
+        ("never", "192.168.1.20", True, True),
+        ("always", "192.168.1.20", False, True),
+        ("bogus-policy", "127.0.0.1", False, False),
+    ],
+)
+def test_plaintext_login_allowed_only_over_tls_or_from_loopback_by_default(
+    policy: str, ip: str, tls: bool, allowed: bool
+) -> None:
+    assert plaintext_login_allowed(policy, ip, tls) is allowed
+
+
+def test_default_plaintext_policy_is_loopback_for_every_login_protocol() -> None:
+    s = Settings()
+    assert s.pop3.plaintext_login == "loopback"
+    assert s.imap.plaintext_login == "loopback"
+    assert s.submission.plaintext_login == "loopback"
+
+
+class _NoAuth:
+    """Fails the test if a password ever reaches it."""
+
+    calls = 0
+
+    async def authenticate(self, *a: object, **k: object) -> None:
+        _NoAuth.calls += 1
+        raise AssertionError("password checked on a connection that may not send one")
+
+    def is_banned(self, ip: str) -> bool:
+        return False
+
+
+async def _lan_session(**kw: object) -> Pop3Session:
+    store = MemoryStore()
+    await store.ensure_user(ALICE)
+    options: dict[str, object] = {
+        "peer": "192.168.1.20:40000",
+        "peer_ip": "192.168.1.20",
+        "tls_available": True,
+        "login_delay": 0,
+    }
+    options.update(kw)
+    return Pop3Session(store, _NoAuth(), MaildropLocks(), **options)  # type: ignore[arg-type]
+
+
+async def test_plaintext_login_refused_before_tls_from_lan_address_pop3() -> None:
+    s = await _lan_session()
+    capa = (await s.handle_line(b"CAPA\r\n")).data
+    assert b"STLS" in capa and b"USER" not in capa and b"SASL" not in capa
+    for line in (
+        b"USER alice",
+        b"PASS alice-pw-1",
+        b"AUTH PLAIN AGFsaWNlAGFsaWNlLXB3LTE=",
+    ):
+        reply = await s.handle_line(line + b"\r\n")
+        assert reply.data.startswith(b"-ERR "), (line, reply)
+        assert b"STLS" in reply.data
+    assert s.state is State.AUTHORIZATION
+
+
+async def test_plaintext_login_offered_after_tls_from_lan_address_pop3() -> None:
+    s = await _lan_session(tls_active=True, tls_available=False)
+    capa = (await s.handle_line(b"CAPA\r\n")).data
+    assert b"USER" in capa and b"SASL PLAIN LOGIN" in capa
+    assert (await s.handle_line(b"USER alice\r\n")).data.startswith(b"+OK")
+
+
+async def test_plaintext_login_refused_on_loopback_when_policy_is_never_pop3() -> None:
+    s = await _lan_session(
+        peer="127.0.0.1:4000", peer_ip="127.0.0.1", plaintext_login="never"
+    )
+    assert (await s.handle_line(b"USER alice\r\n")).data.startswith(b"-ERR")
+
+
+# -- how passwords are checked ----------------------------------------------------
+def test_passwords_are_stored_as_argon2id_hashes_only(tmp_path: Path) -> None:
+    acc = _accounts(tmp_path)
+    acc.close()
+    raw = (tmp_path / "accounts.sqlite3").read_bytes()
+    assert ALICE_PW.encode() not in raw and BOB_PW.encode() not in raw
+    assert b"$argon2id$" in raw
+
+
+def test_unknown_user_and_wrong_password_take_similar_time(tmp_path: Path) -> None:
+    """Unknown users are verified against a dummy hash: timing tells nothing."""
+    acc = _accounts(tmp_path, PasswordHashing())  # the real cost profile
+    acc.authenticate(ALICE, "warm-up")
+
+    def timed(user: str) -> float:
+        samples = []
+        for _ in range(5):
+            t = time.perf_counter()
+            assert acc.authenticate(user, "wrong-password") is None
+            samples.append(time.perf_counter() - t)
+        return statistics.median(samples)
+
+    wrong_pw = timed(ALICE)
+    unknown = timed("nobody@example.test")
+    bad_syntax = timed("../../etc/passwd")
+    for other in (unknown, bad_syntax):
+        ratio = other / wrong_pw
+        assert 0.5 < ratio < 2.0, (wrong_pw, unknown, bad_syntax)
+
+
+def test_disabled_user_cannot_log_in_even_with_the_right_password(
+    tmp_path: Path,
+) -> None:
+    acc = _accounts(tmp_path)
+    assert acc.authenticate(ALICE, ALICE_PW) is not None
+    acc.update_user(ALICE, enabled=False)
+    assert acc.authenticate(ALICE, ALICE_PW) is None
+    assert acc.authenticate("alice", ALICE_PW) is None
+
+
+# -- brute force: per IP ------------------------------------------------------------
+async def test_failed_logins_from_one_ip_ban_it_after_max_failures(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    auth = _auth(tmp_path, clock)
+    for _ in range(2):
+        assert (
+            await auth.authenticate(ALICE, "x", peer="203.0.113.9", protocol="pop3")
+            is None
+        )
+    assert not auth.is_banned("203.0.113.9")
+    await auth.authenticate(ALICE, "x", peer="203.0.113.9", protocol="pop3")
+    assert auth.is_banned("203.0.113.9")
+    assert [b.ip for b in auth.bans()] == ["203.0.113.9"]
+    assert not auth.is_banned("203.0.113.10")
+
+
+async def test_failures_count_per_ip_across_protocols(tmp_path: Path) -> None:
+    clock = Clock()
+    auth = _auth(tmp_path, clock)
+    for proto, user in (("pop3", ALICE), ("imap", BOB), ("submission", "nobody")):
+        await auth.authenticate(user, "x", peer="203.0.113.9:5555", protocol=proto)
+    assert auth.is_banned("203.0.113.9")
+
+
+async def test_banned_ip_cannot_log_in_even_with_the_right_password(
+    tmp_path: Path,
+) -> None:
+    auth = _auth(tmp_path, Clock())
+    for _ in range(3):
+        await auth.authenticate(ALICE, "x", peer="203.0.113.9", protocol="pop3")
+    assert (
+        await auth.authenticate(ALICE, ALICE_PW, peer="203.0.113.9", protocol="pop3")
+        is None
+    )
+    assert await auth.authenticate(ALICE, ALICE_PW, peer="203.0.113.8", protocol="pop3")
+
+
+async def test_ban_expires_after_ban_time(tmp_path: Path) -> None:
+    clock = Clock()
+    auth = _auth(tmp_path, clock)
+    for _ in range(3):
+        await auth.authenticate(ALICE, "x", peer="203.0.113.9", protocol="pop3")
+    clock.now += 99
+    assert auth.is_banned("203.0.113.9")
+    clock.now += 2
+    assert not auth.is_banned("203.0.113.9")
+    assert auth.bans() == []
+    assert await auth.authenticate(ALICE, ALICE_PW, peer="203.0.113.9", protocol="pop3")
+
+
+async def test_failures_outside_the_window_do_not_count(tmp_path: Path) -> None:
+    clock = Clock()
+    auth = _auth(tmp_path, clock, window=60)
+    for _ in range(2):
+        await auth.authenticate(ALICE, "x", peer="203.0.113.9", protocol="pop3")
+        clock.now += 61
+    await auth.authenticate(ALICE, "x", peer="203.0.113.9", protocol="pop3")
+    assert not auth.is_banned("203.0.113.9")
+
+
+async def test_unban_lifts_a_ban_and_forgets_the_failures(tmp_path: Path) -> None:
+    auth = _auth(tmp_path, Clock())
+    for _ in range(3):
+        await auth.authenticate(ALICE, "x", peer="203.0.113.9", protocol="pop3")
+    assert auth.unban("203.0.113.9") is True
+    assert not auth.is_banned("203.0.113.9")
+    assert auth.unban("203.0.113.9") is False
+    await auth.authenticate(ALICE, "x", peer="203.0.113.9", protocol="pop3")
+    assert not auth.is_banned("203.0.113.9")
+
+
+async def test_the_window_check_login_is_never_banned(tmp_path: Path) -> None:
+    auth = _auth(tmp_path, Clock())
+    for _ in range(5):
+        await auth.authenticate(BOB, "x", peer="local-ui", protocol="ui")
+    assert auth.bans() == []
+
+
+@pytest.mark.parametrize(
+    ("peer", "ip"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("203.0.113.9:5555", "203.0.113.9"),
+        ("[2001:db8::1]:5555", "2001:db8::1"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("::1", "::1"),
+        ("local-ui", "local-ui"),
+    ],
+)
+def test_peer_address_is_the_ip_whatever_form_a_protocol_passes(
+    peer: str, ip: str
+) -> None:
+    assert peer_address(peer) == ip
+
+
+async def test_failure_tables_stay_bounded_under_a_distributed_attack(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    auth = _auth(tmp_path, clock, max_failures=1000, window=10)
+    for i in range(MAX_TRACKED + 50):
+        auth._record_failure(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", f"u{i}")
+    clock.now += 11
+    auth._record_failure("10.255.255.255", "last")
+    assert len(auth._failures_ip) <= MAX_TRACKED
+    assert len(auth._failures_user) <= MAX_TRACKED
+
+
+# -- brute force: per user ---------------------------------------------------
+async def test_one_user_is_locked_after_failures_from_many_ips(tmp_path: Path) -> None:
+    clock = Clock()
+    auth = _auth(
+        tmp_path, clock, max_failures=3, user_max_failures=5, user_lock_time=60
+    )
+    for i in range(5):  # five IPs, one guess each: no IP is banned
+        await auth.authenticate(
+            ALICE, f"guess{i}", peer=f"198.51.100.{i}", protocol="imap"
+        )
+    assert auth.bans() == []
+    assert auth.is_user_locked(ALICE) and auth.is_user_locked("ALICE@example.test")
+    # the right password does not get in while locked, from anywhere
+    assert (
+        await auth.authenticate(ALICE, ALICE_PW, peer="192.168.1.7", protocol="pop3")
+        is None
+    )
+    # other users are not affected
+    assert await auth.authenticate(BOB, BOB_PW, peer="198.51.100.1", protocol="pop3")
+    # the lock expires
+    clock.now += 61
+    assert not auth.is_user_locked(ALICE)
+    assert await auth.authenticate(ALICE, ALICE_PW, peer="192.168.1.7", protocol="pop3")
+
+
+async def test_attempts_on_a_locked_user_still_count_towards_ip_bans(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    auth = _auth(
+        tmp_path, clock, max_failures=3, user_max_failures=2, user_lock_time=600
+    )
+    await auth.authenticate(ALICE, "a", peer="198.51.100.1", protocol="pop3")
+    await auth.authenticate(ALICE, "b", peer="198.51.100.2", protocol="pop3")
+    assert auth.is_user_locked(ALICE)
+    for _ in range(3):
+        await auth.authenticate(ALICE, ALICE_PW, peer="198.51.100.3", protocol="pop3")
+    assert auth.is_banned("198.51.100.3")
+    assert auth.failures(username=ALICE) >= 3
+
+
+async def test_unlock_user_lifts_a_user_lock(tmp_path: Path) -> None:
+    auth = _auth(tmp_path, Clock(), user_max_failures=2)
+    for i in range(2):
+        await auth.authenticate(ALICE, "x", peer=f"198.51.100.{i}", protocol="pop3")
+    assert auth.unlock_user(ALICE)
+    assert await auth.authenticate(
+        ALICE, ALICE_PW, peer="198.51.100.9", protocol="pop3"
+    )
