@@ -25,7 +25,8 @@ class UnknownRecipient(PermanentError):
 
 
 def return_path_header(sender: str) -> bytes:
-    return b"Return-Path: <" + sender.encode("utf-8", "replace") + b">\r\n"
+    clean = "".join(c for c in sender if ord(c) >= 0x20 and ord(c) != 0x7F)
+    return b"Return-Path: <" + clean.encode("utf-8", "replace") + b">\r\n"
 
 
 class LocalDelivery:
@@ -78,5 +79,7 @@ class LocalDelivery:
             delivered.append(user.address)
             if already is not None:
                 already.add(user.address)
-            log.debug("job %s delivered to %s (for %s)", job_id, user.address, recipient)
+            log.debug(
+                "job %s delivered to %s (for %s)", job_id, user.address, recipient
+            )
         return delivered

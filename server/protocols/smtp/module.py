@@ -17,25 +17,15 @@ import logging
 
 from server.config.schema import SmtpSettings, validate_section
 from server.modules.base import Listener, ListenerModule, ModuleContext
-from server.protocols.smtp.session import QuicksilverSMTP, SmtpHandler, SmtpPolicy
+from server.protocols.smtp.session import (
+    COMMAND_CALL_LIMITS,
+    QuicksilverSMTP,
+    SmtpHandler,
+    SmtpPolicy,
+)
 
 log = logging.getLogger("quicksilver.smtp")
 
-# Commands per connection before aiosmtpd answers "421 4.7.0 <verb> sent too
-# many times" and closes. Every valid command resets the idle timer, so without
-# a cap a client could hold a connection slot for ever with NOOPs. "*" covers
-# MAIL/RCPT/DATA/RSET: 5000 is 50 messages of 100 recipients in one session.
-COMMAND_CALL_LIMITS: dict[str, int] = {
-    "NOOP": 100,
-    "HELP": 20,
-    "VRFY": 20,
-    "EXPN": 20,
-    "EHLO": 20,
-    "HELO": 20,
-    "STARTTLS": 5,
-    "AUTH": 10,
-    "*": 5000,
-}
 # aiosmtpd's own logger repeats what we log and warns about our chosen setup.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 

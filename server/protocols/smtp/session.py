@@ -39,6 +39,29 @@ from server.protocols.smtp.replies import mask_auth, with_enhanced_code
 MIN_RECIPIENTS = 100
 
 
+# Commands per connection before aiosmtpd answers "421 4.7.0 <verb> sent too
+# many times" and closes. Every valid command resets the idle timer, so without
+# a cap a client could hold a connection slot for ever with NOOPs. "*" covers
+# MAIL/RCPT/DATA/RSET: 5000 is 50 messages of 100 recipients in one session.
+COMMAND_CALL_LIMITS: dict[str, int] = {
+    "NOOP": 100,
+    "HELP": 20,
+    "VRFY": 20,
+    "EXPN": 20,
+    "EHLO": 20,
+    "HELO": 20,
+    "STARTTLS": 5,
+    "AUTH": 10,
+    "*": 5000,
+}
+
+
+def _has_controls(address: str) -> bool:
+    """Control characters never belong in an address (they would end up in the
+    Return-Path and Received headers we write)."""
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in address)
+
+
 @dataclass(frozen=True)
 class SmtpPolicy:
     hostname: str
@@ -108,6 +131,8 @@ class SmtpHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
+        if _has_controls(address):
+            return "553 5.1.7 Bad sender address syntax"
         if self.policy.require_auth and not session.authenticated:
             return "530 5.7.0 Authentication required"
         if (
@@ -153,6 +178,8 @@ class SmtpHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        if _has_controls(address):
+            return "501 5.1.3 Bad recipient address syntax"
         peer = self._peer(session)
         if len(envelope.rcpt_tos) >= self.policy.max_recipients:
             return "452 4.5.3 Too many recipients"
@@ -290,6 +317,30 @@ class QuicksilverSMTP(SMTP):
         await super().push(status)
 
     _in_ehlo = False
+    _in_data = False
+    _data_progress = 0
+
+    # aiosmtpd resets its idle timer only on complete commands, so a whole DATA
+    # transfer had to fit into ``timeout``. Count progress instead: every
+    # DATA_PROGRESS bytes received restart the timer, so a large message over
+    # a slow link gets through while a client trickling a byte at a time is
+    # still cut off (it would need DATA_PROGRESS / timeout bytes per second).
+    DATA_PROGRESS = 64 * 1024
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_data:
+            self._data_progress += len(data)
+            if self._data_progress >= self.DATA_PROGRESS:
+                self._data_progress = 0
+                self._reset_timeout()
+        super().data_received(data)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self._in_data, self._data_progress = True, 0
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self._in_data = False
 
     async def smtp_EHLO(self, hostname: str) -> None:
         self._in_ehlo = True
@@ -318,7 +369,7 @@ class QuicksilverSMTP(SMTP):
         return await super()._call_handler_hook(command, *args)
 
 
-for _name in ("smtp_EHLO", "smtp_HELO"):
+for _name in ("smtp_EHLO", "smtp_HELO", "smtp_DATA"):
     _orig = getattr(SMTP, _name)
     _new = getattr(QuicksilverSMTP, _name)
     for _attr in (

@@ -38,8 +38,13 @@ from aiosmtpd.smtp import SMTP, AuthResult
 from server.config.schema import SubmissionSettings, validate_section
 from server.errors import MailError
 from server.modules.base import Listener, ListenerModule, ModuleContext
-from server.policy import plaintext_login_allowed
-from server.protocols.smtp.session import QuicksilverSMTP, SmtpHandler, SmtpPolicy
+from server.policy import peer_ip, plaintext_login_allowed
+from server.protocols.smtp.session import (
+    COMMAND_CALL_LIMITS,
+    QuicksilverSMTP,
+    SmtpHandler,
+    SmtpPolicy,
+)
 
 log = logging.getLogger("quicksilver.submission")
 logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -89,7 +94,7 @@ class SubmissionSMTP(QuicksilverSMTP):
             user = await self._core_auth.authenticate(
                 username,
                 password.decode("utf-8", "replace"),
-                peer=self._peer_text,
+                peer=peer_ip(self.session.peer) if self.session else self._peer_text,
                 protocol="submission",
             )
         except MailError:
@@ -163,6 +168,10 @@ class SubmissionModule(ListenerModule):
     def configure(self, cfg: SubmissionSettings) -> None:
         validate_section("submission", cfg)
 
+    def refusal(self, reason: str) -> bytes:
+        # RFC 5321 3.1: a server may refuse a connection with a 554 greeting.
+        return f"554 5.7.1 {reason}\r\n".encode()
+
     def listeners(self) -> list[Listener]:
         settings = self._ctx.settings()
         cfg: SubmissionSettings = settings.submission
@@ -204,6 +213,7 @@ class SubmissionModule(ListenerModule):
                 authenticator=self._ctx.auth,
                 plaintext_login=cfg.plaintext_login,
                 implicit=implicit,
+                command_call_limit=dict(COMMAND_CALL_LIMITS),
             )
 
         out = [

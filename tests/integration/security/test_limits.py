@@ -400,3 +400,30 @@ def test_connection_flood_is_refused_cleanly_and_leaks_nothing(
     time.sleep(0.2)
     assert _fds() <= before + 3, (before, _fds())
     assert st.state.value == "RUNNING"
+
+
+async def test_smtp_large_message_over_a_slow_link_outlives_the_idle_timeout(
+    short_smtp: Short,
+) -> None:
+    """Steady progress in DATA keeps the session alive past ``timeout`` (1 s
+    here): 480 KB sent over about 3 s is accepted."""
+    r, w = await asyncio.open_connection("127.0.0.1", short_smtp.port)
+    try:
+        await r.readline()
+        w.write(
+            b"HELO c\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<"
+            + ALICE.encode()
+            + b">\r\nDATA\r\n"
+        )
+        for _ in range(4):
+            await r.readline()
+        chunk = (b"x" * 78 + b"\r\n") * 200  # 16 KB
+        for _ in range(30):
+            w.write(chunk)
+            await w.drain()
+            await asyncio.sleep(0.1)
+        w.write(b".\r\n")
+        reply = await asyncio.wait_for(r.readline(), 10)
+        assert reply.startswith(b"250 "), reply
+    finally:
+        w.close()
