@@ -1,0 +1,227 @@
+"""The selected-mailbox view of one session (RFC 3501 sections 2.3.1, 5.2, 7.4.1).
+
+It maps message sequence numbers to UIDs, keeps the session's ``\\Recent``
+set, and turns changes made elsewhere (``MailStore.watch``: deliveries, other
+sessions' STORE / EXPUNGE) into untagged EXISTS / RECENT / EXPUNGE / FETCH
+responses, but only when the session asks for them, at moments RFC 3501
+allows: never EXPUNGE while answering FETCH, STORE or SEARCH (7.4.1); until an
+EXPUNGE may be sent, a vanished message keeps its sequence number (a "ghost")
+so the numbering the client knows stays true.
+
+``RecentRegistry`` is shared by the sessions of one module: a message is
+``\\Recent`` in exactly one session, the first that sees it (RFC 3501 2.3.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections.abc import Callable
+from typing import Any
+
+from server.storage.base import MailboxChange, MailboxNotFound, MessageInfo
+
+from . import responses as R
+from .parser import SeqSet
+
+
+class BadSequence(Exception):
+    """A message sequence number that does not exist (answered BAD)."""
+
+
+class RecentRegistry:
+    def __init__(self) -> None:
+        self._claimed: dict[tuple[str, str, int], int] = {}
+
+    def claim(
+        self, owner: str, mailbox: str, uidvalidity: int, uids: list[int]
+    ) -> set[int]:
+        key = (owner, mailbox, uidvalidity)
+        last = self._claimed.get(key, 0)
+        mine = {u for u in uids if u > last}
+        if mine:
+            self._claimed[key] = max(mine)
+        return mine
+
+    def count(self, owner: str, mailbox: str, uidvalidity: int, uids: list[int]) -> int:
+        last = self._claimed.get((owner, mailbox, uidvalidity), 0)
+        return sum(1 for u in uids if u > last)
+
+
+class SelectedMailbox:
+    def __init__(
+        self,
+        store: Any,
+        owner: str,
+        name: str,
+        readonly: bool,
+        recent: RecentRegistry,
+        origin: object,
+    ) -> None:
+        self.store = store
+        self.owner = owner
+        self.name = name
+        self.readonly = readonly
+        self.registry = recent
+        self.origin = origin
+        self.uidvalidity = 0
+        self.uidnext = 1
+        self.uids: list[int] = []
+        self.infos: dict[int, MessageInfo] = {}
+        self.recent: set[int] = set()
+        self.ghosts: set[int] = set()
+        self.dirty = False
+        self.gone = False
+        self.changed = asyncio.Event()
+        self._unwatch: Callable[[], None] | None = None
+        self._index: dict[int, int] | None = None
+
+    async def open(self) -> None:
+        info = await self.store.mailbox_info(self.owner, self.name)
+        self.uidvalidity = info.uidvalidity
+        self._unwatch = self.store.watch(self.owner, self.name, self._on_change)
+        msgs = await self.store.list_messages(self.owner, self.name)
+        self.uids = [m.uid for m in msgs]
+        self.infos = {m.uid: m for m in msgs}
+        self.uidnext = max(info.uidnext, (self.uids[-1] + 1) if self.uids else 1)
+        if not self.readonly:
+            self.recent = self.registry.claim(
+                self.owner, self.name, self.uidvalidity, self.uids
+            )
+
+    def close(self) -> None:
+        if self._unwatch is not None:
+            try:
+                self._unwatch()
+            finally:
+                self._unwatch = None
+
+    def _on_change(self, change: MailboxChange) -> None:
+        if change.kind in ("deleted", "renamed"):
+            self.gone = True
+        elif change.origin is self.origin and change.kind in ("flags", "expunged"):
+            return  # our own STORE / EXPUNGE: the view is already up to date
+        self.dirty = True
+        self.changed.set()
+
+    # -- numbering ---------------------------------------------------------
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def seq_of(self, uid: int) -> int:
+        if self._index is None:
+            self._index = {u: i + 1 for i, u in enumerate(self.uids)}
+        return self._index[uid]
+
+    def resolve(self, seqset: SeqSet, uid_mode: bool) -> list[tuple[int, int]]:
+        """(seq, uid) pairs of a set, ascending; raises BadSequence."""
+        if uid_mode:
+            if not self.uids:
+                return []
+            largest = self.uids[-1]
+            picked: set[int] = set()
+            for lo, hi in seqset.resolve(largest):
+                a = bisect.bisect_left(self.uids, lo)
+                b = bisect.bisect_right(self.uids, hi)
+                picked.update(range(a, b))
+            return [(i + 1, self.uids[i]) for i in sorted(picked)]
+        n = len(self.uids)
+        if seqset.explicit_max() > n or (n == 0 and seqset.ranges):
+            raise BadSequence
+        seqs: set[int] = set()
+        for lo, hi in seqset.resolve(n):
+            seqs.update(range(lo, hi + 1))
+        return [(s, self.uids[s - 1]) for s in sorted(seqs)]
+
+    def flags_of(self, uid: int) -> list[str]:
+        flags = set(self.infos[uid].flags)
+        if uid in self.recent:
+            flags.add("\\Recent")
+        return R.sort_flags(flags)
+
+    def keywords(self) -> set[str]:
+        out: set[str] = set()
+        for info in self.infos.values():
+            out.update(f for f in info.flags if not f.startswith("\\"))
+        return out
+
+    def first_unseen(self) -> int | None:
+        for i, uid in enumerate(self.uids):
+            if "\\Seen" not in self.infos[uid].flags:
+                return i + 1
+        return None
+
+    # -- changes -----------------------------------------------------------
+    def update_infos(self, infos: list[MessageInfo]) -> None:
+        for info in infos:
+            if info.uid in self.infos:
+                self.infos[info.uid] = info
+
+    def remove(self, uids: list[int] | set[int]) -> list[bytes]:
+        """Drop messages from the view; the untagged EXPUNGE lines to send."""
+        present = [u for u in uids if u in self.infos or u in self.ghosts]
+        if not present:
+            return []
+        gone = set(present)
+        seqs = sorted(
+            (self.seq_of(u) for u in gone if u in self._index_map()), reverse=True
+        )
+        self.uids = [u for u in self.uids if u not in gone]
+        for u in gone:
+            self.infos.pop(u, None)
+            self.recent.discard(u)
+            self.ghosts.discard(u)
+        self._index = None
+        return [R.untagged(f"{s} EXPUNGE") for s in seqs]
+
+    def _index_map(self) -> dict[int, int]:
+        if self._index is None:
+            self._index = {u: i + 1 for i, u in enumerate(self.uids)}
+        return self._index
+
+    async def refresh(self, allow_expunge: bool, force: bool = False) -> list[bytes]:
+        """Re-read the mailbox and return the untagged responses to send."""
+        if not (self.dirty or force or (allow_expunge and self.ghosts)):
+            return []
+        self.dirty = False
+        self.changed.clear()
+        try:
+            current = await self.store.list_messages(self.owner, self.name)
+        except MailboxNotFound:
+            current = []
+        out: list[bytes] = []
+        now = {m.uid: m for m in current}
+        vanished = {u for u in self.uids if u not in now}
+        if allow_expunge:
+            out += self.remove(vanished | self.ghosts)
+        else:
+            self.ghosts |= vanished
+        for uid, info in now.items():
+            old = self.infos.get(uid)
+            if old is not None and old.flags != info.flags:
+                self.infos[uid] = info
+                seq = self.seq_of(uid)
+                out.append(
+                    R.untagged(
+                        f"{seq} FETCH (UID {uid} FLAGS "
+                        + R.flag_list(self.flags_of(uid)).decode()
+                        + ")"
+                    )
+                )
+        last = self.uids[-1] if self.uids else 0
+        new = [m for m in current if m.uid > last]
+        if new:
+            for m in new:
+                self.uids.append(m.uid)
+                self.infos[m.uid] = m
+            self._index = None
+            self.uidnext = max(self.uidnext, new[-1].uid + 1)
+            if not self.readonly:
+                self.recent |= self.registry.claim(
+                    self.owner, self.name, self.uidvalidity, [m.uid for m in new]
+                )
+        if new or (allow_expunge and vanished):
+            out.append(R.untagged(f"{len(self.uids)} EXISTS"))
+            out.append(R.untagged(f"{len(self.recent)} RECENT"))
+        return out

@@ -1,0 +1,225 @@
+"""IMAP FETCH benchmark: a 10,000-message mailbox served by ImapModule.
+
+Run: ``PYTHONPATH=. python tests/bench/imap_fetch.py [--maildir] [--n N]``
+
+Times SELECT, FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE) cold and
+warm (the metadata cache), 1,000 full bodies, and SEARCH on a header. If a
+``dovecot`` binary is installed, runs a private Dovecot on loopback over a copy
+of the same messages (Maildir in a temp dir) and prints the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.integration.imap.harness import Client, ImapTestServer
+
+ALICE = "alice@example.test"
+
+
+def make_message(i: int) -> bytes:
+    body = (
+        "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n" * 20
+    ).encode()
+    return (
+        f"From: Sender {i % 97} <sender{i % 97}@example.org>\r\n"
+        f"To: Alice <alice@example.test>\r\n"
+        f"Cc: team{i % 7}@example.test\r\n"
+        f"Subject: Message number {i} about topic {i % 13}\r\n"
+        f"Date: Mon, 1 Jan 2024 10:{i % 60:02d}:00 +0000\r\n"
+        f"Message-ID: <msg{i}@example.org>\r\n"
+        f"X-Bench: {'needle' if i % 100 == 0 else 'hay'}\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    ).encode() + body
+
+
+def timed(client: Client, tag: str, command: str) -> tuple[float, list[bytes]]:
+    start = time.perf_counter()
+    lines = client.command(tag, command)
+    elapsed = time.perf_counter() - start
+    assert lines[-1].startswith(f"{tag} OK".encode()), lines[-1][:200]
+    return elapsed, lines
+
+
+def run_suite(port: int, user: str, password: str) -> dict[str, float]:
+    c = Client(port, timeout=300)
+    c.login(user, password)
+    res: dict[str, float] = {}
+    res["SELECT"], _ = timed(c, "s1", "SELECT INBOX")
+    fetch = "FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)"
+    res["FETCH meta (cold)"], lines = timed(c, "f1", fetch)
+    assert len(lines) > 1
+    res["FETCH meta (warm)"], _ = timed(c, "f2", fetch)
+    res["SELECT again"], _ = timed(c, "s2", "SELECT INBOX")
+    res["FETCH 1000 BODY.PEEK[]"], _ = timed(c, "b1", "FETCH 1:1000 (BODY.PEEK[])")
+    res["SEARCH HEADER"], lines = timed(c, "q1", "SEARCH HEADER X-Bench needle")
+    res["UID SEARCH SUBJECT"], _ = timed(c, "q2", 'UID SEARCH SUBJECT "topic 7"')
+    c.command("z", "LOGOUT")
+    c.close()
+    return res
+
+
+def maildir_copy(dest: Path, n: int) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (dest / "cur" / f"{1700000000 + i}.M{i}P1.bench:2,").write_bytes(
+            make_message(i).replace(b"\r\n", b"\n")
+        )
+
+
+def dovecot(tmp: Path, n: int) -> dict[str, float] | None:
+    binary = shutil.which("dovecot") or (
+        "/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None
+    )
+    if binary is None:
+        return None
+    home = tmp / "dovecot"
+    maildir_copy(home / "Maildir", n)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    import grp
+    import pwd
+
+    pw = pwd.getpwuid(os.getuid())
+    login_user = internal_user = pw.pw_name
+    if os.getuid() == 0:  # dovecot refuses root for login and mail processes
+        login_user, internal_user = "dovenull", "dovecot"
+        pw = pwd.getpwnam("dovecot")
+        os.chmod(home.parent, 0o755)
+        for path in [home, *home.rglob("*")]:
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+    (home / "passwd").write_text(  # written after the chown: root-owned is fine
+        f"bench:{{PLAIN}}bench:{pw.pw_uid}:{pw.pw_gid}::{home}::\n"
+    )
+    conf = home / "dovecot.conf"
+    conf.write_text(
+        f"""base_dir = {home}/run
+state_dir = {home}/state
+log_path = {home}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{home}/Maildir
+default_internal_user = {internal_user}
+default_login_user = {login_user}
+default_internal_group = {grp.getgrgid(pw.pw_gid).gr_name}
+first_valid_uid = 1
+mail_fsync = never
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+passdb {{
+  driver = passwd-file
+  args = {home}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {home}/passwd
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+service imap-login {{
+  chroot =
+}}
+"""
+    )
+    # dovecot daemonizes: its children keep inherited pipes open, so no capture
+    errlog = home / "start.err"
+    with errlog.open("wb") as err:
+        proc = subprocess.run(
+            [binary, "-c", str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    if proc.returncode != 0:
+        print("dovecot did not start:", errlog.read_text()[:500])
+        return None
+    try:
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        return run_suite(port, "bench", "bench")
+    finally:
+        subprocess.run(
+            [binary, "-c", str(conf), "stop"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--maildir", action="store_true")
+    ap.add_argument("--no-dovecot", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        server = ImapTestServer(tmp, "maildir" if args.maildir else "memory")
+        server.settings = server.settings.replace_section(
+            "general",
+            type(server.settings.general)(
+                domain="example.test", hostname="bench", max_message_size=1 << 20
+            ),
+        )
+        server.start()
+        try:
+            start = time.perf_counter()
+
+            async def fill() -> None:
+                for i in range(args.n):
+                    await server.store.deliver(ALICE, make_message(i))
+
+            server.run(fill(), timeout=3600)
+            print(
+                f"filled {args.n} messages in {time.perf_counter() - start:.1f}s "
+                f"({'maildir' if args.maildir else 'memory'} store)"
+            )
+            ours = run_suite(server.port, ALICE, "alice-pw")
+        finally:
+            server.stop()
+        theirs = None if args.no_dovecot else dovecot(tmp, args.n)
+    width = max(len(k) for k in ours)
+    print(
+        f"{'operation':<{width}}  {'quicksilver':>12}"
+        + (f"  {'dovecot':>10}  {'ratio':>6}" if theirs else "")
+    )
+    for k, v in ours.items():
+        line = f"{k:<{width}}  {v * 1000:10.1f}ms"
+        if theirs and k in theirs:
+            line += f"  {theirs[k] * 1000:8.1f}ms  {v / max(theirs[k], 1e-6):6.2f}x"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

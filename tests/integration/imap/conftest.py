@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.imap.harness import ImapTestServer
+
+
+@pytest.fixture
+def imap_server(tmp_path: Path) -> Iterator[ImapTestServer]:
+    server = ImapTestServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def maildir_server(tmp_path: Path) -> Iterator[ImapTestServer]:
+    server = ImapTestServer(tmp_path, store_kind="maildir").start()
+    yield server
+    server.stop()

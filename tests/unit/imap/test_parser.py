@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.protocols.imap.parser import (
+    FetchAtt,
+    ParseError,
+    SearchKey,
+    Section,
+    SeqSet,
+    literal_request,
+    parse_command,
+    split_tag,
+)
+
+
+def p(text: bytes | str):  # type: ignore[no-untyped-def]
+    raw = text.encode() if isinstance(text, str) else text
+    return parse_command(raw + b"\r\n")
+
+
+def test_literal_request() -> None:
+    assert literal_request(b"a LOGIN {5}\r\n") == (5, False)
+    assert literal_request(b"a LOGIN {5+}\r\n") == (5, True)
+    assert literal_request(b"a LOGIN x\r\n") is None
+    assert literal_request(b'a LOGIN "{5}"\r\n') is None
+
+
+def test_split_tag() -> None:
+    assert split_tag(b"abc NOOP\r\n") == "abc"
+    assert split_tag(b"+abc NOOP") == "*"
+    assert split_tag(b"") == "*"
+
+
+def test_login_forms() -> None:
+    c = p('a1 login "al\\"ice" {3}\r\npw!')
+    assert c.tag == "a1" and c.name == "LOGIN"
+    assert c.args == {"user": b'al"ice', "password": b"pw!"}
+    with pytest.raises(ParseError):
+        p("a1 LOGIN onlyone")
+    with pytest.raises(ParseError):
+        p('a1 LOGIN "bad\\x" y')
+
+
+def test_mailbox_names() -> None:
+    assert p("a SELECT inbox").args["mailbox"] == "INBOX"
+    assert p("a SELECT Inbox/Sub").args["mailbox"] == "INBOX/Sub"
+    assert p("a SELECT Caf&AOk-").args["mailbox"] == "Café"
+    assert p('a SELECT "with space"').args["mailbox"] == "with space"
+    with pytest.raises(ParseError):
+        p("a SELECT Caf&AOk")
+
+
+def test_fetch_atts() -> None:
+    c = p(
+        'a UID FETCH 1:*,4 (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From "To")]<0.100> BODY)'
+    )
+    assert c.uid and c.name == "FETCH"
+    assert c.args["set"] == SeqSet(((1, None), (4, 4)))
+    assert c.args["atts"] == [
+        FetchAtt("FLAGS"),
+        FetchAtt(
+            "BODY[]", Section((1, 2), "HEADER.FIELDS", ("From", "To")), True, (0, 100)
+        ),
+        FetchAtt("BODY"),
+    ]
+    assert [a.name for a in p("a FETCH 1 all").args["atts"]] == [
+        "FLAGS",
+        "INTERNALDATE",
+        "RFC822.SIZE",
+        "ENVELOPE",
+    ]
+    assert len(p("a FETCH 1 FULL").args["atts"]) == 5
+    assert p("a FETCH 1 BODY[]").args["atts"][0].section == Section()
+    for bad in [
+        "a FETCH 0 FLAGS",
+        "a FETCH 1 (FLAGS",
+        "a FETCH 1 BODY[FOO]",
+        "a FETCH 1 BODY[1.0]",
+        "a FETCH 1 BODY.PEEK",
+        "a FETCH 1 BODY[]<1>",
+        "a FETCH 1 (ALL)",
+        "a FETCH 1:2: FLAGS",
+        "a FETCH 1 BODY[MIME]",
+    ]:
+        with pytest.raises(ParseError):
+            p(bad)
+
+
+def test_store_and_flags() -> None:
+    c = p("a STORE 2:4 +FLAGS.SILENT (\\SEEN $Junk)")
+    assert c.args["mode"] == "+" and c.args["silent"]
+    assert c.args["flags"] == ["\\Seen", "$Junk"]
+    assert p("a STORE 1 FLAGS \\Deleted \\Seen").args["flags"] == [
+        "\\Deleted",
+        "\\Seen",
+    ]
+    with pytest.raises(ParseError):
+        p("a STORE 1 LABELS (x)")
+
+
+def test_append() -> None:
+    c = p('a APPEND Sent (\\Seen) " 1-Feb-2020 10:00:00 -0130" {3+}\r\nabc')
+    assert c.args["flags"] == ["\\Seen"]
+    assert c.args["date"] == 1580551200.0 + 5400  # 11:30 UTC
+    assert c.args["message"] == b"abc"
+    with pytest.raises(ParseError):
+        p('a APPEND Sent "1-Feb-2020" {3}\r\nabc')
+    with pytest.raises(ParseError):
+        p("a APPEND Sent {5}\r\nabc")
+
+
+def test_search_program() -> None:
+    c = p('a SEARCH CHARSET utf-8 OR (FROM "x y" SEEN) NOT 1:3 HEADER X-A ""')
+    assert c.args["charset"] == "UTF-8"
+    key = c.args["key"]
+    assert key.op == "AND"
+    assert key.args[0] == SearchKey(
+        "OR",
+        (
+            SearchKey("AND", (SearchKey("FROM", (b"x y",)), SearchKey("SEEN"))),
+            SearchKey("NOT", (SearchKey("SEQ", (SeqSet(((1, 3),)),)),)),
+        ),
+    )
+    assert key.args[1] == SearchKey("HEADER", ("X-A", b""))
+    assert p("a SEARCH SINCE 1-Feb-1994").args["key"] == SearchKey(
+        "SINCE", ((1994, 2, 1),)
+    )
+    for bad in [
+        "a SEARCH",
+        "a SEARCH FROM",
+        "a SEARCH OR SEEN",
+        "a SEARCH (SEEN",
+        "a SEARCH SINCE 1-Foo-1994",
+        "a SEARCH LARGER x",
+        "a SEARCH BOGUS",
+    ]:
+        with pytest.raises(ParseError):
+            p(bad)
+
+
+def test_list_forms() -> None:
+    c = p('a LIST "" "*"')
+    assert c.args["reference"] == "" and c.args["patterns"] == ["*"]
+    c = p('a LIST (SUBSCRIBED) "" ("INBOX" %) RETURN (CHILDREN STATUS (MESSAGES))')
+    assert c.args["select"] == ["SUBSCRIBED"] and c.args["patterns"] == ["INBOX", "%"]
+    assert c.args["returns"] == ["CHILDREN", "STATUS"] and c.args["status"] == [
+        "MESSAGES"
+    ]
+    assert p("a LIST x/ %/a*").args["patterns"] == ["%/a*"]
+
+
+def test_seqset_resolve() -> None:
+    s = SeqSet(((5, 2), (None, None)))
+    assert s.resolve(9) == [(2, 5), (9, 9)]
+    assert s.contains(3, 9) and s.contains(9, 9) and not s.contains(7, 9)
+
+
+def test_misc_commands() -> None:
+    assert p("a uid expunge 1:3").args["set"] == SeqSet(((1, 3),))
+    assert p('a ID ("name" "x" "v" NIL)').args["params"] == {"name": "x", "v": None}
+    assert p("a ID NIL").args["params"] == {}
+    assert p("a ENABLE CONDSTORE UTF8=ACCEPT").args["caps"] == [
+        "CONDSTORE",
+        "UTF8=ACCEPT",
+    ]
+    assert p("a AUTHENTICATE plain =").args == {"mechanism": "PLAIN", "initial": b"="}
+    assert p("a CREATE x (USE (\\Sent))").args["use"] == ["\\Sent"]
+    with pytest.raises(ParseError):
+        p("a NOOP extra")
+    with pytest.raises(ParseError):
+        p("a UID NOOP")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_never_crash(data: bytes) -> None:
+    try:
+        parse_command(data)
+    except ParseError:
+        pass
+
+
+_SAMPLES = [
+    b"a1 UID FETCH 1:*,3 (FLAGS BODY.PEEK[1.HEADER.FIELDS (From To)]<0.10>)\r\n",
+    b'a2 SEARCH CHARSET UTF-8 OR (FROM "x" SEEN) NOT 1:3 SINCE 1-Feb-1994\r\n',
+    b'a3 APPEND INBOX (\\Seen) "01-Feb-2020 10:00:00 +0000" {3}\r\nabc\r\n',
+    b'a4 LIST (SUBSCRIBED) "" ("a" %) RETURN (CHILDREN STATUS (MESSAGES))\r\n',
+    b"a5 STORE 1:2 +FLAGS.SILENT (\\Deleted $x)\r\n",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(_SAMPLES),
+    st.integers(0, 120),
+    st.binary(max_size=5),
+    st.integers(0, 5),
+)
+def test_mutated_commands_never_crash(
+    base: bytes, pos: int, insert: bytes, cut: int
+) -> None:
+    pos = min(pos, len(base))
+    data = base[:pos] + insert + base[pos + cut :]
+    try:
+        parse_command(data)
+    except ParseError:
+        pass

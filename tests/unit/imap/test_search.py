@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import calendar
+
+from server.protocols.imap import mime, search
+from server.protocols.imap.parser import _Reader, search_key
+
+RAW = (
+    b"From: =?utf-8?q?J=C3=B6rg?= <joerg@example.test>\r\n"
+    b"To: alice@example.test\r\nSubject: Quarterly report\r\n"
+    b"Date: Tue, 02 Jan 2024 23:30:00 -0800\r\nX-Spam: yes\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b"Caf=C3=A9 numbers are up.\r\n"
+)
+
+
+def view(**kw: object) -> search.MessageView:
+    base: dict[str, object] = dict(
+        seq=2,
+        uid=20,
+        flags=frozenset({"\\Seen", "$Work"}),
+        recent=False,
+        size=500,
+        internal_date=float(calendar.timegm((2024, 1, 3, 12, 0, 0))),
+        largest_seq=5,
+        largest_uid=50,
+        part=mime.parse(RAW),
+    )
+    base.update(kw)
+    return search.MessageView(**base)  # type: ignore[arg-type]
+
+
+def k(text: str):  # type: ignore[no-untyped-def]
+    return search_key(_Reader(text.encode()))
+
+
+def test_keys() -> None:
+    v = view()
+    yes = [
+        "ALL",
+        "SEEN",
+        "KEYWORD $Work",
+        "UNKEYWORD $Home",
+        "FROM jörg",
+        "FROM JOERG",
+        "SUBJECT quarterly",
+        "BODY café",
+        "TEXT X-Spam",
+        "HEADER x-spam YES",
+        'HEADER X-Spam ""',
+        "LARGER 499",
+        "SMALLER 501",
+        "ON 3-Jan-2024",
+        "SINCE 3-Jan-2024",
+        "BEFORE 4-Jan-2024",
+        "SENTON 2-Jan-2024",
+        "SENTSINCE 1-Jan-2024",
+        "SENTBEFORE 3-Jan-2024",
+        "UID 20",
+        "UID 1:*",
+        "2",
+        "1:3",
+        "*:2",
+        "OLD",
+        "NOT NEW",
+        "UNANSWERED",
+        "UNDELETED",
+        "UNFLAGGED",
+        "UNDRAFT",
+        "OR DELETED SEEN",
+        "(SEEN UID 20)",
+        "TO alice",
+        "NOT CC x",
+    ]
+    no = [
+        "UNSEEN",
+        "NEW",
+        "RECENT",
+        "KEYWORD $Home",
+        "BODY absent",
+        "BEFORE 3-Jan-2024",
+        'HEADER X-None ""',
+        "UID 21:30",
+        "3:*",
+        "LARGER 500",
+        "NOT ALL",
+        "BCC x",
+        "DELETED",
+        "FLAGGED",
+        "DRAFT",
+        "ANSWERED",
+    ]
+    for q in yes:
+        assert search.matches(k(q), v, "UTF-8"), q
+    for q in no:
+        assert not search.matches(k(q), v, "UTF-8"), q
+
+
+def test_needs() -> None:
+    assert search.needs(k("OR SEEN UID 3")) == "meta"
+    assert search.needs(k("NOT SUBJECT x")) == "header"
+    assert search.needs(k("(SEEN (BODY x))")) == "full"
+
+
+def test_recent_new() -> None:
+    v = view(recent=True, flags=frozenset())
+    assert search.matches(k("NEW"), v) and search.matches(k("RECENT"), v)
+    assert not search.matches(k("OLD"), v)
