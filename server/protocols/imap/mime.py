@@ -531,7 +531,7 @@ def body_text(top: Part) -> str:
             charset = _param(p.params, "charset") or "utf-8"
             try:
                 out.append(data.decode(charset, "replace"))
-            except LookupError:
+            except (LookupError, ValueError):  # unknown or hostile charset
                 out.append(data.decode("utf-8", "replace"))
 
     walk(top, 0)
