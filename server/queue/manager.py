@@ -294,8 +294,12 @@ class QueueManager:
                     self._run_job(job_id), name=f"queue-job-{job_id}"
                 )
             timeout = max(0.05, min(60.0, self._next_due - self.clock()))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+            # cancel that lands in the same turn as the wake-up, and stop()
+            # would then wait for ever.
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

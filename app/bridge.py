@@ -1,0 +1,147 @@
+"""The one place that talks to the core.
+
+GUI code ``await``s core calls through ``CoreBridge.call``: the coroutine runs
+on the core loop (``asyncio.run_coroutine_threadsafe``) and its result or
+exception comes back to the GUI loop (``asyncio.wrap_future``). Core events are
+published on whatever thread raised them (mostly the core thread); the bridge
+hands each one to the GUI thread through a queued Qt connection and re-emits it
+there, so every public signal fires on the GUI thread.
+
+It does not keep core state: models do, from the snapshot plus events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from server.api import CoreApi, Snapshot
+from server.events import (
+    AccountsChanged,
+    Event,
+    EventBus,
+    LogRecorded,
+    MessageAccepted,
+    MessageBounced,
+    MessageDeferred,
+    MessageDelivered,
+    MessageQueued,
+    ModuleStateChanged,
+    QueueChanged,
+    SessionClosed,
+    SessionOpened,
+    SettingsChanged,
+)
+
+log = logging.getLogger("quicksilver.app")
+
+T = TypeVar("T")
+
+QUEUE_EVENTS = (
+    MessageQueued,
+    MessageDelivered,
+    MessageDeferred,
+    MessageBounced,
+    QueueChanged,
+)
+ACTIVITY_EVENTS = (SessionOpened, SessionClosed, MessageAccepted)
+
+
+class RuntimeLike(Protocol):
+    """What the bridge needs of ``server.runtime.Runtime``."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def api(self) -> CoreApi: ...
+
+    @property
+    def events(self) -> EventBus: ...
+
+
+class CoreBridge(QObject):
+    """Async calls into the core and core events as Qt signals.
+
+    Signals:
+        eventReceived(object): every core ``Event``, on the GUI thread.
+        moduleStateChanged(object): a ``ModuleStateChanged``.
+        moduleActivity(object): ``SessionOpened``/``SessionClosed``/``MessageAccepted``
+            (a module's counters moved).
+        logRecorded(object): a ``LogRecorded``.
+        accountsChanged(object): an ``AccountsChanged``.
+        queueChanged(object): a ``Message*`` queue event or ``QueueChanged``.
+        settingsChanged(object): a ``SettingsChanged``.
+    """
+
+    eventReceived = Signal(object)
+    moduleStateChanged = Signal(object)
+    moduleActivity = Signal(object)
+    logRecorded = Signal(object)
+    accountsChanged = Signal(object)
+    queueChanged = Signal(object)
+    settingsChanged = Signal(object)
+    _relay = Signal(object)  # emitted on any thread, delivered queued
+
+    def __init__(self, runtime: RuntimeLike, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rt = runtime
+        self._unsubscribe: Callable[[], None] | None = None
+        self._relay.connect(self.on_relay_event, Qt.ConnectionType.QueuedConnection)
+
+    @property
+    def api(self) -> CoreApi:
+        return self._rt.api
+
+    @property
+    def connected(self) -> bool:
+        return self._unsubscribe is not None
+
+    async def connect_core(self) -> Snapshot:
+        """Subscribe, then take the snapshot (events that overlap it are harmless:
+        models apply statuses idempotently and drop log records by ``seq``)."""
+        if self._unsubscribe is None:
+            self._unsubscribe = self._rt.events.subscribe(self._relay.emit)
+        snapshot: Snapshot = await self.call("snapshot")
+        return snapshot
+
+    def disconnect_core(self) -> None:
+        """Stop relaying events (before the core stops or the GUI goes away)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    async def call(
+        self,
+        fn: str | Callable[..., Coroutine[Any, Any, T]],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """Run ``api.<fn>(*args)`` (or ``fn(*args)``) on the core loop and await it
+        here. Exceptions from the core (``ValidationError``...) are re-raised."""
+        func = getattr(self._rt.api, fn) if isinstance(fn, str) else fn
+        future = asyncio.run_coroutine_threadsafe(func(*args, **kwargs), self._rt.loop)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+    def on_relay_event(self, event: Event) -> None:
+        self.eventReceived.emit(event)
+        if isinstance(event, LogRecorded):
+            self.logRecorded.emit(event)
+        elif isinstance(event, ModuleStateChanged):
+            self.moduleStateChanged.emit(event)
+        elif isinstance(event, ACTIVITY_EVENTS):
+            self.moduleActivity.emit(event)
+        elif isinstance(event, AccountsChanged):
+            self.accountsChanged.emit(event)
+        elif isinstance(event, SettingsChanged):
+            self.settingsChanged.emit(event)
+        if isinstance(event, QUEUE_EVENTS):
+            self.queueChanged.emit(event)

@@ -1,0 +1,220 @@
+"""A settings dialog built from one section's frozen dataclass.
+
+int -> QSpinBox, bool -> QCheckBox, str with known choices -> QComboBox, other
+str -> QLineEdit, tuple -> comma-separated QLineEdit. OK sends only the changed
+keys to the ``apply`` coroutine the caller hands in (the window passes
+``api.update_settings`` through the bridge) and shows a ``ValidationError``
+inline, next to the field it names; the dialog closes only when the core
+accepted the change. The dialog itself knows nothing about the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.dialogs.base import error_label
+from server.config.schema import PLAINTEXT_POLICIES, SECURITY_MODES
+from server.errors import ValidationError
+
+log = logging.getLogger("quicksilver.app")
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "plaintext_login": PLAINTEXT_POLICIES,
+    "security": SECURITY_MODES,
+    "sender_policy": ("enforce", "any"),
+}
+LABELS = {
+    "bind": "Listen on address",
+    "tls_port": "TLS port",
+    "timeout": "Idle timeout (s)",
+    "plaintext_login": "Plain-text login",
+    "max_message_size": "Max message size (bytes)",
+    "log_buffer": "Log lines kept",
+    "lifetime": "Give up after (s)",
+    "delay_notice_after": "Delay notice after (s)",
+    "retry_schedule": "Retry schedule (s)",
+    "ban_time": "Ban time (s)",
+    "failure_window": "Failure window (s)",
+    "allow_networks": "Allowed networks",
+    "host": "Smart host",
+    "access": "Access rules",
+    "max_connections_per_ip": "Max connections per IP",
+}
+PLACEHOLDERS = {"access": "empty: use the Security settings"}
+HIDDEN = frozenset({"enabled"})  # the tick in the modules table owns it
+INT_MAX = 2**31 - 1
+FIELD_ERROR_STYLE = "border: 1px solid #c62828;"
+
+ApplyFn = Callable[[str, dict[str, Any]], Awaitable[object]]
+
+
+def field_label(name: str) -> str:
+    return LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+class SettingsDialog(QDialog):
+    """Edit one settings section.
+
+    Signals: the standard ``QDialog`` signals only.
+    """
+
+    def __init__(
+        self,
+        section: str,
+        current: Any,
+        apply: ApplyFn,
+        parent: QWidget | None = None,
+        title: str = "",
+    ) -> None:
+        super().__init__(parent)
+        self.section = section
+        self._current = current
+        self._apply = apply
+        self._task: asyncio.Task[None] | None = None
+        self._hints = typing.get_type_hints(type(current))
+        self.editors: dict[str, QWidget] = {}
+        self.result_value: object = None
+        self.setWindowTitle(f"{title or section.title()} settings")
+        self.setMinimumWidth(520)
+
+        form = QFormLayout()
+        for f in dataclasses.fields(current):
+            if f.name in HIDDEN:
+                continue
+            editor = self._editor_for(f.name, getattr(current, f.name))
+            editor.setObjectName(f.name)
+            self.editors[f.name] = editor
+            form.addRow(field_label(f.name) + ":", editor)
+        self.error_label = error_label(self)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
+            parent=self,
+        )
+        layout = QVBoxLayout(self)
+        if not self.editors:
+            layout.addWidget(QLabel("This section has no settings.", self))
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+        self.buttons.accepted.connect(self.on_buttons_accepted)
+        self.buttons.rejected.connect(self.reject)
+
+    @property
+    def ok_button(self) -> QPushButton:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    # -- values -----------------------------------------------------------------
+    def changed_values(self) -> dict[str, Any]:
+        """The keys whose editor differs from the current settings.
+
+        Raises ``ValidationError`` for text the dialog cannot even parse.
+        """
+        out: dict[str, Any] = {}
+        for name, editor in self.editors.items():
+            value = self._read(name, editor)
+            if value != getattr(self._current, name):
+                out[name] = value
+        return out
+
+    def _editor_for(self, name: str, value: Any) -> QWidget:
+        if isinstance(value, bool):
+            box = QCheckBox(self)
+            box.setChecked(value)
+            return box
+        if isinstance(value, int):
+            spin = QSpinBox(self)
+            spin.setRange(0, INT_MAX)
+            spin.setGroupSeparatorShown(False)
+            spin.setValue(value)
+            return spin
+        if isinstance(value, str) and name in CHOICES:
+            combo = QComboBox(self)
+            combo.addItems(list(CHOICES[name]))
+            combo.setCurrentText(value)
+            return combo
+        if isinstance(value, tuple):
+            edit = QLineEdit(", ".join(str(v) for v in value), self)
+            edit.setToolTip("Separate values with commas")
+            if name in PLACEHOLDERS and self.section != "security":
+                edit.setPlaceholderText(PLACEHOLDERS[name])
+            return edit
+        return QLineEdit(str(value), self)
+
+    def _read(self, name: str, editor: QWidget) -> Any:
+        if isinstance(editor, QCheckBox):
+            return editor.isChecked()
+        if isinstance(editor, QSpinBox):
+            return editor.value()
+        if isinstance(editor, QComboBox):
+            return editor.currentText()
+        assert isinstance(editor, QLineEdit)
+        text = editor.text().strip()
+        if isinstance(getattr(self._current, name), tuple):
+            items = [t.strip() for t in text.split(",") if t.strip()]
+            if "int" in str(self._hints.get(name, "")):
+                try:
+                    return tuple(int(t) for t in items)
+                except ValueError:
+                    raise ValidationError(
+                        f"{self.section}.{name}: whole numbers separated by commas",
+                        field=f"{self.section}.{name}",
+                    ) from None
+            return tuple(items)
+        return text
+
+    # -- errors -----------------------------------------------------------------
+    def show_error(self, message: str, field: str = "") -> None:
+        self.error_label.setText(message)
+        key = field.rpartition(".")[2]
+        for name, editor in self.editors.items():
+            editor.setStyleSheet(FIELD_ERROR_STYLE if name == key else "")
+        if key in self.editors:
+            self.editors[key].setFocus()
+
+    # -- slots ------------------------------------------------------------------
+    def on_buttons_accepted(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._submit())
+
+    async def _submit(self) -> None:
+        try:
+            changes = self.changed_values()
+        except ValidationError as exc:
+            self.show_error(str(exc), exc.field)
+            return
+        if not changes:
+            self.accept()
+            return
+        self.buttons.setEnabled(False)
+        self.error_label.setText("Applying…")
+        try:
+            self.result_value = await self._apply(self.section, changes)
+        except ValidationError as exc:
+            self.show_error(str(exc), exc.field)
+        except Exception as exc:  # an edge: show it, keep the dialog open
+            log.exception("applying %s settings failed", self.section)
+            self.show_error(f"Could not apply the settings: {exc}")
+        else:
+            self.show_error("")
+            self.accept()
+        finally:
+            self.buttons.setEnabled(True)

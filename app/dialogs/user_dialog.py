@@ -1,0 +1,203 @@
+"""Add or edit a mailbox user. Returns a ``NewUser`` or a ``UserChange``."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection, Sequence
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.dialogs.base import buddy_label, error_label
+from app.dialogs.validation import local_part_problem, password_problem
+from app.widgets.password_field import PasswordField
+from server.api import NewUser, UserChange, UserView
+
+MB = 1024 * 1024
+MAX_QUOTA_MB = 1024 * 1024  # 1 TB
+GENERATED_BYTES = 12  # secrets.token_urlsafe(12): 16 characters, 96 bits
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(GENERATED_BYTES)
+
+
+class UserDialog(QDialog):
+    """Address, display name, password (+ confirm, Generate), quota, enabled.
+
+    Validates as you type; OK stays disabled until every field is valid. In
+    edit mode the address is fixed and an empty password means "unchanged".
+
+    Signals: the standard ``QDialog`` signals only.
+    """
+
+    def __init__(
+        self,
+        domains: Sequence[str],
+        existing: Collection[str] = (),
+        user: UserView | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._existing = {a.lower() for a in existing}
+        self._user = user
+        self.setWindowTitle("Edit user" if user else "Add user")
+        self.setMinimumWidth(460)
+
+        self.local_edit = QLineEdit(self)
+        self.local_edit.setPlaceholderText("mailbox name, e.g. alice")
+        self.domain_combo = QComboBox(self)
+        self.domain_combo.addItems(list(domains))
+        address_row = QHBoxLayout()
+        address_row.addWidget(self.local_edit, 2)
+        address_row.addWidget(QLabel("@", self))
+        address_row.addWidget(self.domain_combo, 2)
+
+        self.name_edit = QLineEdit(self)
+        self.name_edit.setPlaceholderText("optional, e.g. Alice Example")
+        self.password = PasswordField(self)
+        self.confirm = QLineEdit(self)
+        self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
+        self.generate_button = QPushButton("Generate", self)
+        self.generate_button.setToolTip("Fill in a random password and show it")
+        password_row = QHBoxLayout()
+        password_row.addWidget(self.password, 1)
+        password_row.addWidget(self.generate_button)
+
+        self.quota_spin = QSpinBox(self)
+        self.quota_spin.setRange(0, MAX_QUOTA_MB)
+        self.quota_spin.setSuffix(" MB")
+        self.quota_spin.setSpecialValueText("No limit")
+        self.enabled_check = QCheckBox("Account enabled (can log in and receive mail)")
+        self.enabled_check.setChecked(True)
+
+        form = QFormLayout()
+        form.addRow(buddy_label("&Address:", self.local_edit), address_row)
+        form.addRow("Display &name:", self.name_edit)
+        form.addRow(buddy_label("&Password:", self.password.edit), password_row)
+        form.addRow("&Confirm:", self.confirm)
+        form.addRow("&Quota:", self.quota_spin)
+        form.addRow("", self.enabled_check)
+
+        self.error_label = error_label(self)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
+            parent=self,
+        )
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+
+        if user is not None:
+            self._load(user)
+        for signal in (
+            self.local_edit.textChanged,
+            self.domain_combo.currentTextChanged,
+            self.password.textChanged,
+            self.confirm.textChanged,
+        ):
+            signal.connect(self.on_field_changed)
+        self.password.toggle.toggled.connect(self.on_password_toggled)
+        self.generate_button.clicked.connect(self.on_generate_button_clicked)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.validate()
+
+    @property
+    def ok_button(self) -> QPushButton:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    def address(self) -> str:
+        if self._user is not None:
+            return self._user.address
+        return f"{self.local_edit.text().strip()}@{self.domain_combo.currentText()}"
+
+    def problem(self) -> str:
+        """The first thing wrong with the input, or ''."""
+        if self._user is None:
+            local = self.local_edit.text().strip()
+            problem = local_part_problem(local)
+            if problem:
+                return problem
+            if not self.domain_combo.currentText():
+                return "There is no mail domain yet: set one up first."
+            if self.address().lower() in self._existing:
+                return f"{self.address().lower()} already exists."
+            if not self.password.text():
+                return "Enter a password (or press Generate)."
+        if self.password.text() and password_problem(self.password.text()):
+            return password_problem(self.password.text())
+        if self.password.text() != self.confirm.text():
+            return "The passwords do not match."
+        return ""
+
+    def validate(self) -> bool:
+        problem = self.problem()
+        self.error_label.setText(problem)
+        self.ok_button.setEnabled(not problem)
+        return not problem
+
+    def show_error(self, message: str) -> None:
+        """Show an error the core reported (e.g. a duplicate another admin made)."""
+        self.error_label.setText(message)
+
+    def value(self) -> NewUser | UserChange:
+        quota = self.quota_spin.value() * MB
+        name = self.name_edit.text().strip()
+        enabled = self.enabled_check.isChecked()
+        if self._user is None:
+            return NewUser(
+                address=self.address().lower(),
+                password=self.password.text(),
+                display_name=name,
+                quota_bytes=quota,
+                enabled=enabled,
+            )
+        return UserChange(
+            address=self._user.address,
+            display_name=name,
+            quota_bytes=quota,
+            enabled=enabled,
+            password=self.password.text() or None,
+        )
+
+    def _load(self, user: UserView) -> None:
+        local, _, domain = user.address.partition("@")
+        self.local_edit.setText(local)
+        self.local_edit.setReadOnly(True)
+        if self.domain_combo.findText(domain) < 0:
+            self.domain_combo.addItem(domain)
+        self.domain_combo.setCurrentText(domain)
+        self.domain_combo.setEnabled(False)
+        self.name_edit.setText(user.display_name)
+        self.quota_spin.setValue(user.quota_bytes // MB)
+        self.enabled_check.setChecked(user.enabled)
+        self.password.edit.setPlaceholderText("unchanged")
+        self.confirm.setPlaceholderText("unchanged")
+
+    # -- slots ----------------------------------------------------------------
+    def on_field_changed(self, _text: str = "") -> None:
+        self.validate()
+
+    def on_password_toggled(self, on: bool) -> None:
+        mode = QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password
+        self.confirm.setEchoMode(mode)
+
+    def on_generate_button_clicked(self) -> None:
+        pw = generate_password()
+        self.password.setText(pw)
+        self.confirm.setText(pw)
+        self.password.set_revealed(True)

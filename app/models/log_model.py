@@ -1,0 +1,165 @@
+"""The live log: a bounded ring of ``LogRecorded`` rows and its filter proxy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QColor
+
+from app.formatting import clock_text
+from server.events import LogRecorded
+
+Index = QModelIndex | QPersistentModelIndex
+
+DEFAULT_CAPACITY = 5000
+LEVEL_COLOURS = {
+    "WARNING": QColor("#9a6200"),
+    "ERROR": QColor("#c62828"),
+    "CRITICAL": QColor("#c62828"),
+}
+
+
+class LogModel(QAbstractTableModel):
+    """The newest ``capacity`` log records; older rows fall off the top.
+
+    Records the model already holds (same ``seq``) are ignored, so the
+    snapshot and the live events may overlap.
+
+    Signals: the standard model signals only.
+    """
+
+    COL_TIME, COL_LEVEL, COL_MODULE, COL_MESSAGE = range(4)
+    HEADERS = ("Time", "Level", "Module", "Message")
+    RecordRole = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(
+        self, parent: QObject | None = None, capacity: int = DEFAULT_CAPACITY
+    ) -> None:
+        super().__init__(parent)
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._capacity = capacity
+        self._rows: list[LogRecorded] = []
+        self._last_seq = 0
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def append(self, records: Iterable[LogRecorded]) -> None:
+        fresh = []
+        for rec in records:
+            if rec.seq and rec.seq <= self._last_seq:
+                continue
+            self._last_seq = max(self._last_seq, rec.seq)
+            fresh.append(rec)
+        if not fresh:
+            return
+        fresh = fresh[-self._capacity :]
+        overflow = len(self._rows) + len(fresh) - self._capacity
+        if overflow > 0:
+            self.beginRemoveRows(QModelIndex(), 0, overflow - 1)
+            del self._rows[:overflow]
+            self.endRemoveRows()
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+        self._rows.extend(fresh)
+        self.endInsertRows()
+
+    def clear(self) -> None:
+        """Empty the view (the core keeps its own ring)."""
+        self.beginResetModel()
+        self._rows.clear()
+        self.endResetModel()
+
+    def record(self, row: int) -> LogRecorded:
+        return self._rows[row]
+
+    def records(self) -> tuple[LogRecorded, ...]:
+        return tuple(self._rows)
+
+    # -- Qt model API ---------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(self.HEADERS)
+        ):
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        rec = self._rows[index.row()]
+        col = index.column()
+        if role == self.RecordRole:
+            return rec
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (clock_text(rec.at), rec.level.title(), rec.module, rec.message)[col]
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return LEVEL_COLOURS.get(rec.level)
+        if role == Qt.ItemDataRole.ToolTipRole and col == self.COL_MESSAGE:
+            return rec.message
+        return None
+
+
+class LogFilterProxy(QSortFilterProxyModel):
+    """Keeps the rows of one module (or all) whose text contains the search.
+
+    Signals: the standard proxy model signals only.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._module: str | None = None
+        self._search = ""
+
+    def module(self) -> str | None:
+        return self._module
+
+    def set_module(self, module: str | None) -> None:
+        self._refilter(lambda: setattr(self, "_module", module or None))
+
+    def set_search(self, text: str) -> None:
+        self._refilter(lambda: setattr(self, "_search", text.strip().casefold()))
+
+    def _refilter(self, change: Callable[[], None]) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            change()
+            self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        model = self.sourceModel()
+        if not isinstance(model, LogModel):
+            return True
+        rec = model.record(source_row)
+        if self._module and rec.module != self._module:
+            return False
+        return not self._search or self._search in (
+            f"{rec.module} {rec.level} {rec.message}".casefold()
+        )

@@ -1,0 +1,214 @@
+"""The modules table: one row per module, fed by ``ModuleStatus`` values."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor
+
+from app.formatting import endpoint_text
+from app.widgets.status_light import light_colour, light_icon
+from server.modules.base import ModuleState, ModuleStatus
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class ModulesModel(QAbstractTableModel):
+    """Rows: modules in the core's order. The tick is a request, not a fact.
+
+    Ticking "On" emits ``enableRequested``; the caller asks the core and feeds
+    the answer back with ``update_status``. The light follows only the state
+    the core reports.
+
+    Signals:
+        enableRequested(str, bool): the person ticked or unticked a module.
+    """
+
+    enableRequested = Signal(str, bool)
+
+    COL_ON, COL_MODULE, COL_STATUS, COL_ADDRESS, COL_SESSIONS, COL_TODAY, COL_ERROR = (
+        range(7)
+    )
+    HEADERS = ("On", "Module", "Status", "Address", "Sessions", "Today", "Last error")
+    NameRole = Qt.ItemDataRole.UserRole + 1
+    StateRole = Qt.ItemDataRole.UserRole + 2
+    LightColourRole = Qt.ItemDataRole.UserRole + 3
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[ModuleStatus] = []
+        self._configured: dict[str, str] = {}
+
+    # -- feeding ------------------------------------------------------------
+    def set_modules(self, statuses: Iterable[ModuleStatus]) -> None:
+        new = list(statuses)
+        if [s.name for s in new] == [s.name for s in self._rows]:
+            for status in new:
+                self.update_status(status)
+            return
+        self.beginResetModel()
+        self._rows = new
+        self.endResetModel()
+
+    def update_status(self, status: ModuleStatus) -> None:
+        row = self.row_of(status.name)
+        if row < 0:
+            self.beginInsertRows(QModelIndex(), len(self._rows), len(self._rows))
+            self._rows.append(status)
+            self.endInsertRows()
+            return
+        if self._rows[row] != status:
+            self._rows[row] = status
+            self._row_changed(row)
+
+    def apply_state(self, name: str, state: ModuleState, message: str = "") -> None:
+        """A ``ModuleStateChanged`` event: change the light before the full status."""
+        row = self.row_of(name)
+        if row < 0:
+            return
+        old = self._rows[row]
+        changes: dict[str, Any] = {"state": state}
+        if state is ModuleState.FAILED:
+            changes["last_error"] = message or old.last_error
+        if state is ModuleState.STOPPED:
+            changes.update(endpoints=(), sessions=0)
+        self._rows[row] = dataclasses.replace(old, **changes)
+        self._row_changed(row)
+
+    def set_configured_addresses(self, addresses: dict[str, str]) -> None:
+        """Where each module listens when running (shown greyed while stopped)."""
+        self._configured = dict(addresses)
+        if self._rows:
+            self.dataChanged.emit(
+                self.index(0, self.COL_ADDRESS),
+                self.index(len(self._rows) - 1, self.COL_ADDRESS),
+            )
+
+    # -- reading ------------------------------------------------------------
+    def row_of(self, name: str) -> int:
+        for i, status in enumerate(self._rows):
+            if status.name == name:
+                return i
+        return -1
+
+    def status(self, row: int) -> ModuleStatus:
+        return self._rows[row]
+
+    def statuses(self) -> tuple[ModuleStatus, ...]:
+        return tuple(self._rows)
+
+    # -- Qt model API ---------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(self.HEADERS)
+        ):
+            return self.HEADERS[section]
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.column() == self.COL_ON:
+            base |= Qt.ItemFlag.ItemIsUserCheckable
+        return base
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        s = self._rows[index.row()]
+        col = index.column()
+        if role == self.NameRole:
+            return s.name
+        if role == self.StateRole:
+            return s.state
+        if role == self.LightColourRole:
+            return light_colour(s.state)
+        if col == self.COL_ON and role == Qt.ItemDataRole.CheckStateRole:
+            return Qt.CheckState.Checked if s.enabled else Qt.CheckState.Unchecked
+        if col == self.COL_STATUS and role == Qt.ItemDataRole.DecorationRole:
+            return light_icon(s.state)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(s, col)
+        if (
+            role == Qt.ItemDataRole.ForegroundRole
+            and col == self.COL_ADDRESS
+            and not s.endpoints
+        ):
+            return QColor("#8a8a8a")
+        if role == Qt.ItemDataRole.ForegroundRole and col == self.COL_ERROR:
+            return QColor("#c62828")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == self.COL_ERROR and s.last_error:
+                return s.last_error
+            if col == self.COL_MODULE:
+                return s.name
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (
+            self.COL_SESSIONS,
+            self.COL_TODAY,
+        ):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def setData(
+        self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole
+    ) -> bool:
+        if (
+            not index.isValid()
+            or index.column() != self.COL_ON
+            or role != Qt.ItemDataRole.CheckStateRole
+        ):
+            return False
+        on = Qt.CheckState(value) == Qt.CheckState.Checked
+        s = self._rows[index.row()]
+        if s.enabled != on:
+            self._rows[index.row()] = dataclasses.replace(s, enabled=on)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
+            self.enableRequested.emit(s.name, on)
+        return True
+
+    # -- helpers --------------------------------------------------------------
+    def _display(self, s: ModuleStatus, col: int) -> str | None:
+        if col == self.COL_MODULE:
+            return s.title
+        if col == self.COL_STATUS:
+            return s.state.value.title()
+        if col == self.COL_ADDRESS:
+            if not s.endpoints:
+                return self._configured.get(s.name, "")
+            return ", ".join(endpoint_text(ep) for ep in s.endpoints)
+        if col == self.COL_SESSIONS:
+            return str(s.sessions)
+        if col == self.COL_TODAY:
+            return str(s.messages_today)
+        if col == self.COL_ERROR:
+            return s.last_error
+        return None
+
+    def _row_changed(self, row: int) -> None:
+        self.dataChanged.emit(
+            self.index(row, 0), self.index(row, self.columnCount() - 1)
+        )

@@ -1,0 +1,107 @@
+"""The modules table: tick to start/stop, lights, addresses, counters."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.modules_model import ModulesModel
+
+
+class ModulesPanel(QGroupBox):
+    """A table on ``ModulesModel`` plus Settings… and Restart buttons.
+
+    Signals:
+        settingsRequested(str): open the settings of this module.
+        restartRequested(str): restart this module.
+    """
+
+    settingsRequested = Signal(str)
+    restartRequested = Signal(str)
+
+    def __init__(self, model: ModulesModel, parent: QWidget | None = None) -> None:
+        super().__init__("Modules", parent)
+        self.model = model
+        self.table = QTableView(self)
+        self.table.setModel(model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        fixed = QHeaderView.ResizeMode.ResizeToContents
+        for col in range(ModulesModel.COL_ERROR):
+            header.setSectionResizeMode(col, fixed)
+        header.setSectionResizeMode(
+            ModulesModel.COL_ADDRESS, QHeaderView.ResizeMode.Interactive
+        )
+        header.resizeSection(ModulesModel.COL_ADDRESS, 260)
+        header.setStretchLastSection(True)
+
+        self.settings_button = QPushButton("Settings…", self)
+        self.restart_button = QPushButton("Restart", self)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.settings_button)
+        buttons.addWidget(self.restart_button)
+        buttons.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+
+        self.table.doubleClicked.connect(self.on_table_doubleClicked)
+        self.settings_button.clicked.connect(self.on_settings_button_clicked)
+        self.restart_button.clicked.connect(self.on_restart_button_clicked)
+        self.table.selectionModel().selectionChanged.connect(self.on_selection_changed)
+        model.modelReset.connect(self.on_selection_changed)
+        self.on_selection_changed()
+
+    def selected_module(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.model.status(rows[0].row()).name
+
+    def select_module(self, name: str) -> None:
+        row = self.model.row_of(name)
+        if row >= 0:
+            self.table.selectRow(row)
+
+    def fit_height(self) -> None:
+        """Show every row, and no empty space under them."""
+        rows = self.model.rowCount()
+        height = self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
+        height += sum(self.table.rowHeight(r) for r in range(rows))
+        self.table.setFixedHeight(height + 2)
+
+    # -- slots ----------------------------------------------------------------
+    def on_table_doubleClicked(self, index: QModelIndex) -> None:
+        if index.column() != ModulesModel.COL_ON:
+            self.settingsRequested.emit(self.model.status(index.row()).name)
+
+    def on_settings_button_clicked(self) -> None:
+        name = self.selected_module()
+        if name:
+            self.settingsRequested.emit(name)
+
+    def on_restart_button_clicked(self) -> None:
+        name = self.selected_module()
+        if name:
+            self.restartRequested.emit(name)
+
+    def on_selection_changed(self, *_args: object) -> None:
+        has = self.selected_module() is not None
+        self.settings_button.setEnabled(has)
+        self.restart_button.setEnabled(has)

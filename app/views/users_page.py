@@ -1,0 +1,153 @@
+"""The Users tab: the users table and Add / Edit / Delete."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QModelIndex
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QMessageBox,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.bridge import CoreBridge
+from app.dialogs.base import exec_async, notify
+from app.dialogs.user_dialog import UserDialog
+from app.models.users_model import UsersModel
+from app.tasks import spawn
+from server.api import NewUser, UserView
+from server.errors import ValidationError
+
+log = logging.getLogger("quicksilver.app")
+
+
+class UsersPage(QWidget):
+    """Lists users; its buttons open ``UserDialog`` and call the core.
+
+    Signals: none.
+    """
+
+    def __init__(self, bridge: CoreBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self.domains: tuple[str, ...] = ()
+        self.model = UsersModel(self)
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setSectionResizeMode(
+            UsersModel.COL_ADDRESS, QHeaderView.ResizeMode.ResizeToContents
+        )
+        header.setSectionResizeMode(UsersModel.COL_NAME, QHeaderView.ResizeMode.Stretch)
+
+        self.add_button = QPushButton("Add…", self)
+        self.edit_button = QPushButton("Edit…", self)
+        self.delete_button = QPushButton("Delete", self)
+        buttons = QVBoxLayout()
+        for button in (self.add_button, self.edit_button, self.delete_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+
+        self.add_button.clicked.connect(self.on_add_button_clicked)
+        self.edit_button.clicked.connect(self.on_edit_button_clicked)
+        self.delete_button.clicked.connect(self.on_delete_button_clicked)
+        self.table.doubleClicked.connect(self.on_table_doubleClicked)
+        self.table.selectionModel().selectionChanged.connect(self.on_selection_changed)
+        self.model.modelReset.connect(self.on_selection_changed)
+        self.on_selection_changed()
+
+    def selected_user(self) -> UserView | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.user(rows[0].row()) if rows else None
+
+    def select_user(self, address: str) -> None:
+        row = self.model.row_of(address)
+        if row >= 0:
+            self.table.selectRow(row)
+
+    # -- slots ------------------------------------------------------------------
+    def on_selection_changed(self, *_args: object) -> None:
+        has = self.selected_user() is not None
+        self.edit_button.setEnabled(has)
+        self.delete_button.setEnabled(has)
+
+    def on_add_button_clicked(self) -> None:
+        spawn(self.edit_user(None))
+
+    def on_edit_button_clicked(self) -> None:
+        user = self.selected_user()
+        if user is not None:
+            spawn(self.edit_user(user))
+
+    def on_table_doubleClicked(self, index: QModelIndex) -> None:
+        spawn(self.edit_user(self.model.user(index.row())))
+
+    def on_delete_button_clicked(self) -> None:
+        user = self.selected_user()
+        if user is not None:
+            spawn(self.delete_user(user))
+
+    # -- flows --------------------------------------------------------------------
+    async def edit_user(self, user: UserView | None) -> UserView | None:
+        """Open the dialog until the core accepts the value or the person cancels."""
+        existing = self.model.addresses() if user is None else ()
+        dialog = UserDialog(self.domains, existing, user, parent=self)
+        try:
+            while await exec_async(dialog) == QDialog.DialogCode.Accepted:
+                value = dialog.value()
+                method = "add_user" if isinstance(value, NewUser) else "update_user"
+                try:
+                    saved: UserView = await self._bridge.call(method, value)
+                except ValidationError as exc:
+                    dialog.show_error(str(exc))
+                    continue
+                await self.refresh()
+                self.select_user(saved.address)
+                return saved
+            return None
+        finally:
+            dialog.deleteLater()
+
+    async def delete_user(self, user: UserView) -> bool:
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Delete user",
+            f"Delete {user.address} and all of its mail?\nThis cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        try:
+            answer = await exec_async(box)
+        finally:
+            box.deleteLater()
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            await self._bridge.call("delete_user", user.address)
+        except ValidationError as exc:
+            notify(self, "Delete user", str(exc))
+            return False
+        await self.refresh()
+        return True
+
+    async def refresh(self) -> None:
+        users = await self._bridge.call("list_users")
+        self.model.set_users(users)

@@ -1,0 +1,55 @@
+"""Helpers shared by the GUI tests."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+DOMAIN = "example.test"
+HOSTNAME = "mail.example.test"
+
+
+def wait_for(qtbot: Any, coro: Coroutine[Any, Any, Any], timeout: int = 10_000) -> Any:
+    """Run ``coro`` as a task on the GUI loop and return its result."""
+    task = asyncio.ensure_future(coro)
+    qtbot.waitUntil(task.done, timeout=timeout)
+    return task.result()
+
+
+def write_test_settings(data_dir: Path) -> None:
+    """Every listener on 127.0.0.1 port 0, every module off, no domain yet."""
+    from server.config.schema import SECTIONS, Settings
+    from server.config.store import SettingsStore
+
+    settings = Settings()
+    for name in SECTIONS:
+        section = settings.section(name)
+        fields = {f.name for f in dataclasses.fields(section)}
+        changes: dict[str, Any] = {}
+        if "bind" in fields:
+            changes["bind"] = "127.0.0.1"
+        for port in ("port", "tls_port"):
+            if port in fields and "bind" in fields:
+                changes[port] = 0
+        if "enabled" in fields:
+            changes["enabled"] = False
+        if changes:
+            settings = dataclasses.replace(
+                settings, **{name: dataclasses.replace(section, **changes)}
+            )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    SettingsStore(data_dir / "settings.toml").save(settings)
+
+
+def start_real_core(data_dir: Path, first_run: bool = True) -> Any:
+    from server.runtime import Runtime
+
+    write_test_settings(data_dir)
+    rt = Runtime(data_dir)
+    rt.start()
+    if first_run:
+        rt.run(rt.api.first_run(DOMAIN, HOSTNAME))
+    return rt

@@ -1,0 +1,71 @@
+"""The bridge: calls hop to the core loop and back; events arrive on the GUI thread."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from app.bridge import CoreBridge
+from server.errors import ValidationError
+from server.events import AccountsChanged, LogRecorded, ModuleStateChanged
+from server.modules.base import ModuleState
+
+from .helpers import wait_for
+from .stubcore import StubRuntime
+
+
+@pytest.fixture
+def bridge(qtbot: Any, gui_loop: Any, stub_core: StubRuntime) -> Any:
+    bridge = CoreBridge(stub_core)
+    yield bridge
+    bridge.disconnect_core()
+
+
+def test_call_runs_on_the_core_loop(
+    qtbot: Any, bridge: CoreBridge, stub_core: StubRuntime
+) -> None:
+    seen: list[str] = []
+
+    async def where() -> str:
+        seen.append(threading.current_thread().name)
+        return "ok"
+
+    assert wait_for(qtbot, bridge.call(where)) == "ok"
+    assert seen == [stub_core._thread.name if stub_core._thread else ""]
+    snapshot = wait_for(qtbot, bridge.connect_core())
+    assert [m.name for m in snapshot.modules] == ["smtp"]
+
+
+def test_core_errors_come_back_to_the_caller(qtbot: Any, bridge: CoreBridge) -> None:
+    with pytest.raises(ValidationError, match="no module"):
+        wait_for(qtbot, bridge.call("set_module_enabled", "nope", True))
+
+
+def test_events_are_re_emitted_on_the_gui_thread(
+    qtbot: Any, bridge: CoreBridge, stub_core: StubRuntime
+) -> None:
+    wait_for(qtbot, bridge.connect_core())
+    threads: list[threading.Thread] = []
+    bridge.eventReceived.connect(lambda _e: threads.append(threading.current_thread()))
+    with qtbot.waitSignal(bridge.accountsChanged) as blocker:
+        stub_core.loop.call_soon_threadsafe(
+            stub_core.events.publish, AccountsChanged("users")
+        )
+    assert isinstance(blocker.args[0], AccountsChanged)
+    assert threads == [threading.main_thread()]
+
+    with qtbot.waitSignal(bridge.moduleStateChanged) as blocker:
+        status = wait_for(qtbot, bridge.call("set_module_enabled", "smtp", True))
+    assert status.state is ModuleState.RUNNING
+    assert isinstance(blocker.args[0], ModuleStateChanged)
+    with qtbot.waitSignal(bridge.logRecorded) as blocker:
+        wait_for(qtbot, bridge.call("set_module_enabled", "smtp", False))
+    assert isinstance(blocker.args[0], LogRecorded)
+
+    bridge.disconnect_core()
+    with qtbot.assertNotEmitted(bridge.eventReceived, wait=100):
+        stub_core.loop.call_soon_threadsafe(
+            stub_core.events.publish, AccountsChanged("users")
+        )

@@ -1,0 +1,136 @@
+"""User, first-run and settings dialogs: validation as you type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.dialogs.first_run_dialog import FirstRunDialog
+from app.dialogs.user_dialog import MB, UserDialog
+from server.api import NewUser, UserChange, UserView
+
+DOMAINS = ("example.test", "other.test")
+
+
+@pytest.fixture
+def user_dialog(qtbot: Any) -> UserDialog:
+    dialog = UserDialog(DOMAINS, existing={"alice@example.test"})
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def fill(qtbot: Any, dialog: UserDialog, local: str, pw: str, confirm: str) -> None:
+    for edit, text in (
+        (dialog.local_edit, local),
+        (dialog.password.edit, pw),
+        (dialog.confirm, confirm),
+    ):
+        edit.clear()
+        qtbot.keyClicks(edit, text)
+
+
+def test_user_dialog_starts_invalid(user_dialog: UserDialog) -> None:
+    assert not user_dialog.ok_button.isEnabled()
+    assert "mailbox name" in user_dialog.error_label.text()
+
+
+@pytest.mark.parametrize(
+    ("local", "pw", "confirm", "message"),
+    [
+        ("bad name", "s3cret", "s3cret", "'bad name' may only contain letters"),
+        (".dot", "s3cret", "s3cret", "cannot start or end with a dot"),
+        ("a@b", "s3cret", "s3cret", "'a@b' may only contain"),
+        ("nul", "s3cret", "s3cret", "is a device name on Windows"),
+        ("Alice", "s3cret", "s3cret", "alice@example.test already exists."),
+        ("carol", "", "", "Enter a password"),
+        ("carol", "s3cret", "s3cre", "The passwords do not match."),
+    ],
+)
+def test_user_dialog_messages(
+    qtbot: Any, user_dialog: UserDialog, local: str, pw: str, confirm: str, message: str
+) -> None:
+    fill(qtbot, user_dialog, local, pw, confirm)
+    assert message in user_dialog.error_label.text()
+    assert user_dialog.error_label.isVisible()
+    assert not user_dialog.ok_button.isEnabled()
+
+
+def test_user_dialog_valid_value(qtbot: Any, user_dialog: UserDialog) -> None:
+    fill(qtbot, user_dialog, "carol", "s3cret", "s3cret")
+    user_dialog.domain_combo.setCurrentText("other.test")
+    qtbot.keyClicks(user_dialog.name_edit, "Carol C")
+    user_dialog.quota_spin.setValue(50)
+    assert user_dialog.ok_button.isEnabled()
+    assert user_dialog.error_label.text() == ""
+    # duplicates are per address: alice@other.test is free
+    assert user_dialog.value() == NewUser(
+        "carol@other.test", "s3cret", "Carol C", 50 * MB, True
+    )
+
+
+def test_user_dialog_generate_shows_password(
+    qtbot: Any, user_dialog: UserDialog
+) -> None:
+    qtbot.keyClicks(user_dialog.local_edit, "dave")
+    qtbot.mouseClick(user_dialog.generate_button, Qt.MouseButton.LeftButton)
+    pw = user_dialog.password.text()
+    assert len(pw) >= 16
+    assert user_dialog.confirm.text() == pw
+    assert user_dialog.password.is_revealed()
+    assert user_dialog.ok_button.isEnabled()
+    user_dialog.password.toggle.click()
+    assert not user_dialog.password.is_revealed()
+
+
+def test_user_dialog_edit_mode(qtbot: Any) -> None:
+    user = UserView("alice@example.test", "Alice", True, 10 * MB, 0)
+    dialog = UserDialog(DOMAINS, user=user)
+    qtbot.addWidget(dialog)
+    assert dialog.ok_button.isEnabled()  # empty password = unchanged
+    assert dialog.local_edit.isReadOnly()
+    dialog.enabled_check.setChecked(False)
+    assert dialog.value() == UserChange(
+        "alice@example.test", "Alice", 10 * MB, False, None
+    )
+    qtbot.keyClicks(dialog.password.edit, "new")
+    assert "do not match" in dialog.error_label.text()
+    qtbot.keyClicks(dialog.confirm, "new")
+    change = dialog.value()
+    assert isinstance(change, UserChange) and change.password == "new"
+
+
+@pytest.mark.parametrize(
+    ("domain", "host", "message"),
+    [
+        ("", "mail.example.com", "Enter the mail domain."),
+        ("exa mple.com", "mail.example.com", "The domain 'exa mple.com' contains"),
+        ("-bad.com", "mail.example.com", "The domain '-bad.com' is not a valid"),
+        ("example.com", "", "Enter the host name."),
+        ("example.com", "mail_1.example", "The host name 'mail_1.example' is not"),
+    ],
+)
+def test_first_run_dialog_messages(
+    qtbot: Any, domain: str, host: str, message: str
+) -> None:
+    dialog = FirstRunDialog("")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.keyClicks(dialog.domain_edit, domain)
+    qtbot.keyClicks(dialog.hostname_edit, host)
+    assert message in dialog.error_label.text()
+    assert not dialog.ok_button.isEnabled()
+
+
+def test_first_run_dialog_value(qtbot: Any) -> None:
+    dialog = FirstRunDialog("")
+    qtbot.addWidget(dialog)
+    qtbot.keyClicks(dialog.domain_edit, "Example.COM.")
+    qtbot.keyClicks(dialog.hostname_edit, "mail.example.com")
+    assert dialog.ok_button.isEnabled()
+    assert dialog.error_label.text() == ""
+    assert dialog.value() == ("example.com", "mail.example.com")
+    dialog.domain_edit.setText("bücher.example")  # IDN is fine
+    assert dialog.ok_button.isEnabled()
