@@ -270,7 +270,7 @@ class CoreServices:
             if running or section.enabled != old.enabled:
                 await self.restart_module(name)
         if name == "general" and old != section:
-            self.tls.hostname = section.hostname
+            await asyncio.to_thread(self.tls.hostname_changed, section.hostname)
             self.local.host = section.hostname or self.local.host
             # every listening module reads hostname and size limit at start
             for mod_name, module in self.modules.items():

@@ -23,6 +23,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from server.config.schema import default_hostname
 from server.errors import ValidationError
 from server.fsutil import atomic_write
 
@@ -206,9 +207,23 @@ class FileTlsProvider:
 
     def ensure(self) -> None:
         if not (self.cert.exists() and self.key.exists()):
-            generate_self_signed(self.hostname or "localhost", self.cert, self.key)
-            log.info("made a self-signed certificate for %s", self.hostname)
+            name = self.hostname or default_hostname()
+            generate_self_signed(name, self.cert, self.key)
+            log.info("made a self-signed certificate for %s", name)
         self.reload()
+
+    def hostname_changed(self, hostname: str) -> None:
+        """Remake our own self-signed certificate when the host name changes
+        (the first-run dialog sets it after the first start); an imported
+        certificate is never touched."""
+        self.hostname = hostname
+        info = self.info()
+        if info is None or not hostname:
+            return
+        ours = info.self_signed and "Quicksilver self-signed" in info.subject
+        if ours and hostname not in info.names:
+            self.regenerate()
+            log.info("remade the self-signed certificate for %s", hostname)
 
     def reload(self) -> None:
         """Load the pair into the live context (new connections use it)."""

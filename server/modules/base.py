@@ -211,8 +211,9 @@ class ListenerModule:
         transport: asyncio.BaseTransport | None,
         close: Callable[[], None] | None = None,
     ) -> None:
+        if key not in self._sessions:
+            self.count("sessions")
         self._sessions[key] = SessionRecord(peer, transport, close=close)
-        self.count("sessions")
 
     def session_closed(self, key: int) -> None:
         self._sessions.pop(key, None)

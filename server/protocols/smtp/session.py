@@ -31,7 +31,7 @@ from aiosmtpd.smtp import Envelope as AioEnvelope
 
 from server.delivery.base import DeliveryTarget, Envelope
 from server.errors import MailError
-from server.events import EventBus, MessageAccepted
+from server.events import EventBus, MessageAccepted, SessionClosed, SessionOpened
 from server.policy import peer_ip
 from server.protocols.smtp.replies import mask_auth, with_enhanced_code
 
@@ -287,19 +287,32 @@ class QuicksilverSMTP(SMTP):
         self._tracker = tracker
         self._qlog = qlog
         self._greeted = False
+        self._opened = False
         self._peer_text = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        if self._opened:
+            # again after STARTTLS, with the TLS transport: keep the record current
+            if self._tracker is not None and self.transport is not None:
+                self._tracker.session_opened(id(self), self._peer_text, self.transport)
+            return
+        self._opened = True
         p = transport.get_extra_info("peername")
         self._peer_text = f"{p[0]}:{p[1]}" if isinstance(p, tuple) else str(p)
         if self._tracker is not None and self.transport is not None:
             self._tracker.session_opened(id(self), self._peer_text, self.transport)
+            self._tracker.events.publish(
+                SessionOpened(self._tracker.name, f"{id(self):x}", self._peer_text)
+            )
         self._qlog.info("[%s] connected", self._peer_text)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._tracker is not None:
             self._tracker.session_closed(id(self))
+            self._tracker.events.publish(
+                SessionClosed(self._tracker.name, f"{id(self):x}", self._peer_text)
+            )
         self._qlog.info("[%s] disconnected", self._peer_text)
         super().connection_lost(exc)
 

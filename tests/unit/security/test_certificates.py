@@ -157,3 +157,21 @@ def test_describe_matches_openssl_style_fingerprint() -> None:
     assert (
         info.sha256.replace(":", "").lower() == cert.fingerprint(hashes.SHA256()).hex()
     )
+
+
+def test_self_signed_certificate_follows_a_host_name_change(tmp_path: Path) -> None:
+    tls = FileTlsProvider(tmp_path / "tls", "")
+    tls.ensure()
+    tls.hostname_changed("mail.example.test")
+    info = tls.info()
+    assert info is not None and "mail.example.test" in info.names
+
+
+def test_imported_certificate_is_kept_when_the_host_name_changes(tmp_path: Path) -> None:
+    tls = FileTlsProvider(tmp_path / "tls", "old.test")
+    tls.ensure()
+    k = _key()
+    tls.import_pair(_pem(_cert("imported.test", k, "imported.test", k)), _pem_key(k))
+    tls.hostname_changed("new.test")
+    info = tls.info()
+    assert info is not None and info.subject == "CN=imported.test"
