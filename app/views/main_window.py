@@ -29,6 +29,7 @@ from app.formatting import configured_address
 from app.models.modules_model import ModulesModel
 from app.paths import app_icon
 from app.tasks import spawn
+from app.views.admin_pages import admin_pages
 from app.views.log_console import LogConsole
 from app.views.modules_panel import ModulesPanel
 from app.views.users_page import UsersPage
@@ -70,6 +71,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self.log_console, "Log console")
         self.tabs.addTab(self.users_page, "Users")
+        for title, page in admin_pages(bridge, self):
+            self.tabs.addTab(page, title)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.modules_panel)
         splitter.addWidget(self.tabs)
