@@ -9,21 +9,16 @@ asyncio subprocesses (``mpop``, ``fetchmail``, ``curl``): never block the loop.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import shutil
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from server.protocols.pop3.module import Pop3Module
 from server.storage.maildir import MaildirStore
+from server.tls import generate_self_signed
 
 USER = "bob@example.org"
 PASSWORD = "s3cret pw"  # a space: clients must send it verbatim
@@ -63,37 +58,9 @@ class StaticTls:
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
+    """A fresh self-signed certificate for localhost and 127.0.0.1."""
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    generate_self_signed("localhost", cert_path, key_path)
     return cert_path, key_path
 
 
