@@ -20,13 +20,36 @@ from server.delivery.smtp_client import ProbeResult
 from server.errors import ValidationError
 from server.events import LogRecorded
 from server.modules.base import ModuleStatus
-from server.queue.manager import JobHeaders, QueueActionResult
+from server.queue.manager import ADMIN_HELD, JobHeaders, QueueActionResult
 from server.queue.spool import QueueJobView
 from server.secrets import SecretsBackend
 from server.tls import CertificateInfo
 
 if TYPE_CHECKING:
     from server.runtime import CoreServices
+
+# The value types of the facade, importable from here by front ends (the window
+# may import server.api but not the internals that define them).
+__all__ = [
+    "ADMIN_HELD",
+    "Alias",
+    "Ban",
+    "CertificateInfo",
+    "CoreApi",
+    "Domain",
+    "JobHeaders",
+    "LogRecorded",
+    "ModuleStatus",
+    "NewUser",
+    "ProbeResult",
+    "QueueActionResult",
+    "QueueJobView",
+    "SecretsBackend",
+    "Settings",
+    "Snapshot",
+    "UserChange",
+    "UserView",
+]
 
 
 @dataclass(frozen=True)

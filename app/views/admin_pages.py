@@ -1,7 +1,8 @@
 """The administration pages the main window shows as tabs after "Users".
 
 ``admin_pages`` builds them; the main window only adds what it returns, so a
-page is added here without touching ``main_window.py``.
+page is added here without touching ``main_window.py``. Each page fetches its
+own data through the bridge when first shown and follows core events.
 """
 
 from __future__ import annotations
@@ -16,4 +17,14 @@ if TYPE_CHECKING:
 
 def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]]:
     """(tab title, page) pairs, in tab order."""
-    return []
+    from app.views.aliases_page import AliasesPage
+    from app.views.domains_page import DomainsPage
+    from app.views.queue_page import QueuePage
+    from app.views.security_page import SecurityPage
+
+    return [
+        ("Queue", QueuePage(bridge, parent)),
+        ("Domains", DomainsPage(bridge, parent)),
+        ("Aliases", AliasesPage(bridge, parent)),
+        ("Security", SecurityPage(bridge, parent)),
+    ]
