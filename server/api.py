@@ -22,7 +22,7 @@ from server.events import LogRecorded
 from server.modules.base import ModuleStatus
 from server.queue.manager import ADMIN_HELD, JobHeaders, QueueActionResult
 from server.queue.spool import QueueJobView
-from server.secrets import SecretsBackend
+from server.secrets import SecretsBackend, relay_key
 from server.tls import CertificateInfo
 
 if TYPE_CHECKING:
@@ -308,6 +308,22 @@ class CoreApi:
         words, its banner, EHLO, TLS and AUTH answers. Sends no mail."""
         result: ProbeResult = await self._relay().test_connection()
         return result
+
+    async def relay_has_password(self) -> bool:
+        """Is a smart host password stored for the current host and user?"""
+        relay = self._relay()
+        cfg = self._s.settings.relay
+        if not cfg.host or not cfg.username:
+            return False
+        key = relay_key(cfg.host, cfg.username)
+        return await asyncio.to_thread(relay.secrets.get, key) is not None
+
+    async def user_locks(self) -> tuple[tuple[str, float], ...]:
+        """Login names locked after repeated failures, with the lock's end."""
+        return tuple(self._s.auth.locked_users())
+
+    async def unlock_user(self, username: str) -> bool:
+        return self._s.auth.unlock_user(username)
 
     async def secrets_backend(self) -> SecretsBackend:
         """Where stored passwords live, for the window to say so."""

@@ -119,6 +119,11 @@ class CoreAuthenticator:
             return False
         return True
 
+    def locked_users(self) -> list[tuple[str, float]]:
+        """(login name, locked until) of every user locked now."""
+        now = self._clock()
+        return sorted((k, u) for k, u in self._user_locks.items() if u > now)
+
     def unlock_user(self, username: str) -> bool:
         key = self._user_key(username)
         self._failures_user.pop(key, None)

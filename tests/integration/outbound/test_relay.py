@@ -190,3 +190,18 @@ def test_queue_actions_through_facade(relay_core: RunningCore, sink: Sink) -> No
     assert relay_core.run(relay_core.api.delete_job(job2.job_id)).ok
     assert views(relay_core) == ()
     assert len(inbox(relay_core, ALICE)) == 1  # delete tells no one
+
+
+def test_facade_says_whether_a_relay_password_is_stored(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import start_core
+
+    c = start_core(tmp_path / "d")
+    try:
+        assert c.run(c.api.relay_has_password()) is False
+        c.run(c.api.update_settings("relay", {"host": "127.0.0.1", "username": "u"}))
+        c.run(c.api.relay_set_password("s3cret"))
+        assert c.run(c.api.relay_has_password()) is True
+        c.run(c.api.relay_set_password(""))
+        assert c.run(c.api.relay_has_password()) is False
+    finally:
+        c.runtime.stop()

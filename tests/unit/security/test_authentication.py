@@ -345,7 +345,9 @@ async def test_unlock_user_lifts_a_user_lock(tmp_path: Path) -> None:
     auth = _auth(tmp_path, Clock(), user_max_failures=2)
     for i in range(2):
         await auth.authenticate(ALICE, "x", peer=f"198.51.100.{i}", protocol="pop3")
+    assert [name for name, _ in auth.locked_users()] == [ALICE]
     assert auth.unlock_user(ALICE)
+    assert auth.locked_users() == []
     assert await auth.authenticate(
         ALICE, ALICE_PW, peer="198.51.100.9", protocol="pop3"
     )
