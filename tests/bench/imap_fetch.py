@@ -11,10 +11,6 @@ of the same messages (Maildir in a temp dir) and prints the ratios.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -79,102 +75,20 @@ def maildir_copy(dest: Path, n: int) -> None:
 
 
 def dovecot(tmp: Path, n: int) -> dict[str, float] | None:
-    binary = shutil.which("dovecot") or (
-        "/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None
-    )
-    if binary is None:
-        return None
-    home = tmp / "dovecot"
-    maildir_copy(home / "Maildir", n)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    import grp
-    import pwd
+    """The same suite against a private Dovecot (tests/integration/imap/dovecot.py)."""
+    from tests.integration.imap.dovecot import start_dovecot
 
-    pw = pwd.getpwuid(os.getuid())
-    login_user = internal_user = pw.pw_name
-    if os.getuid() == 0:  # dovecot refuses root for login and mail processes
-        login_user, internal_user = "dovenull", "dovecot"
-        pw = pwd.getpwnam("dovecot")
-        os.chmod(home.parent, 0o755)
-        for path in [home, *home.rglob("*")]:
-            os.chown(path, pw.pw_uid, pw.pw_gid)
-    (home / "passwd").write_text(  # written after the chown: root-owned is fine
-        f"bench:{{PLAIN}}bench:{pw.pw_uid}:{pw.pw_gid}::{home}::\n"
-    )
-    conf = home / "dovecot.conf"
-    conf.write_text(
-        f"""base_dir = {home}/run
-state_dir = {home}/state
-log_path = {home}/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_location = maildir:{home}/Maildir
-default_internal_user = {internal_user}
-default_login_user = {login_user}
-default_internal_group = {grp.getgrgid(pw.pw_gid).gr_name}
-first_valid_uid = 1
-mail_fsync = never
-namespace inbox {{
-  inbox = yes
-  separator = /
-}}
-passdb {{
-  driver = passwd-file
-  args = {home}/passwd
-}}
-userdb {{
-  driver = passwd-file
-  args = {home}/passwd
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service anvil {{
-  chroot =
-}}
-service imap-login {{
-  chroot =
-}}
-"""
-    )
-    # dovecot daemonizes: its children keep inherited pipes open, so no capture
-    errlog = home / "start.err"
-    with errlog.open("wb") as err:
-        proc = subprocess.run(
-            [binary, "-c", str(conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    if proc.returncode != 0:
-        print("dovecot did not start:", errlog.read_text()[:500])
+    def prepare(home: Path) -> None:
+        maildir_copy(home / "users" / "bench" / "Maildir", n)
+
+    handle = start_dovecot(tmp, {"bench": "bench"}, prepare)
+    if handle is None:
+        print("dovecot is not installed or did not start")
         return None
     try:
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        return run_suite(port, "bench", "bench")
+        return run_suite(handle.port, "bench", "bench")
     finally:
-        subprocess.run(
-            [binary, "-c", str(conf), "stop"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        handle.stop()
 
 
 def main() -> None:

@@ -30,6 +30,11 @@ _ASTRING_CHARS = _ATOM_CHARS | {ord("]")}
 _LIST_CHARS = _ASTRING_CHARS | {ord("%"), ord("*")}
 _TAG_CHARS = _ASTRING_CHARS - {ord("+")}
 
+# RFC 3501 9 date-time; a one-digit day without its space is taken too (lax
+# clients; Dovecot does the same)
+_DATE_TIME = re.compile(
+    rb"( ?\d|\d\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"
+)
 _LITERAL_AT_END = re.compile(rb"\{(\d{1,19})(\+?)\}\r?\n\Z")
 _MONTHS = {
     m: i
@@ -375,10 +380,7 @@ class _Reader:
 
     def date_time(self) -> float:
         raw = self.quoted()
-        m = re.fullmatch(
-            rb"([ \d]\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)",
-            raw,
-        )
+        m = _DATE_TIME.fullmatch(raw)
         if not m or m.group(2).decode().lower() not in _MONTHS:
             raise ParseError("bad date-time")
         day = int(m.group(1).strip())
@@ -414,10 +416,9 @@ def decode_mailbox(raw: bytes) -> str:
         text = raw.decode("ascii")
         name = mutf7.decode(text)
     except UnicodeDecodeError:
-        try:
-            name = raw.decode("utf-8")  # 8-bit names from lax clients (UTF8=ACCEPT)
-        except UnicodeDecodeError:
-            raise ParseError("Mailbox name is not valid", "CANNOT") from None
+        # RFC 3501 5.1.3: names are 7-bit modified UTF-7; UTF8=ACCEPT is not
+        # offered, so 8-bit is refused (as Dovecot does) rather than guessed at
+        raise ParseError("Mailbox name is not valid modified UTF-7", "CANNOT") from None
     except ValueError:
         raise ParseError("Mailbox name is not valid modified UTF-7", "CANNOT") from None
     return normalize_mailbox(name)
@@ -793,7 +794,8 @@ def _section(r: _Reader, binary: bool) -> Section:
         while True:
             raw = r.astring()
             try:
-                fields.append(raw.decode("ascii"))
+                # field names are case-insensitive; echoed upper-case (Dovecot)
+                fields.append(raw.decode("ascii").upper())
             except UnicodeDecodeError:
                 raise ParseError("bad header field name") from None
             if r.maybe(b")"):

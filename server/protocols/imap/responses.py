@@ -68,10 +68,15 @@ def sort_flags(flags: Iterable[str]) -> list[str]:
 
 
 def internal_date(stamp: float) -> bytes:
-    """``date-time`` (RFC 3501 9): "dd-Mon-yyyy hh:mm:ss +zzzz", in UTC."""
+    """``date-time`` (RFC 3501 9): "dd-Mon-yyyy hh:mm:ss +zzzz", in UTC.
+
+    The day is zero-padded (``2DIGIT``, one of the two forms of
+    ``date-day-fixed``), as Dovecot and Cyrus send it: lax client parsers
+    split on spaces and stumble over the space-padded form.
+    """
     t = time.gmtime(stamp)
     return (
-        f'"{t.tm_mday:2d}-{MONTH_NAMES[t.tm_mon - 1]}-{t.tm_year:04d} '
+        f'"{t.tm_mday:02d}-{MONTH_NAMES[t.tm_mon - 1]}-{t.tm_year:04d} '
         f'{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"'
     ).encode("ascii")
 

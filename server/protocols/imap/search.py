@@ -11,6 +11,7 @@ Dates compare by day, disregarding time and zone; INTERNALDATE is taken in UTC.
 
 from __future__ import annotations
 
+import codecs
 import time
 from dataclasses import dataclass
 
@@ -162,8 +163,8 @@ def matches(key: SearchKey, view: MessageView, charset: str = "UTF-8") -> bool:
         return True
     if op in ("SENTBEFORE", "SENTON", "SENTSINCE"):
         sent = mime.sent_date(view.part) if view.part is not None else None
-        if sent is None:  # no usable Date: the internal date (as RFC 5256 3)
-            sent = _day(view.internal_date)
+        if sent is None:  # no usable Date: header, nothing to compare (Dovecot)
+            return False
         return _cmp_day(op[4:], sent, a[0])
     text = _decode(a[-1], charset)
     if op in ("BCC", "CC", "FROM", "SUBJECT", "TO"):
@@ -192,5 +193,18 @@ def _cmp_day(op: str, day: tuple[int, int, int], want: tuple[int, int, int]) -> 
     return day >= want
 
 
+def charset_known(charset: str) -> bool:
+    """RFC 3501 6.4.4: US-ASCII and UTF-8 are required; any charset Python
+    knows is taken too (Dovecot does the same through iconv)."""
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        return False
+    return True
+
+
 def _decode(raw: bytes, charset: str) -> str:
-    return raw.decode("utf-8" if charset == "UTF-8" else "ascii", "replace")
+    try:
+        return raw.decode(charset, "replace")
+    except LookupError:
+        return raw.decode("utf-8", "replace")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from server.storage.base import MailboxChange, MailboxNotFound, MessageInfo
@@ -75,6 +75,7 @@ class SelectedMailbox:
         self.changed = asyncio.Event()
         self._unwatch: Callable[[], None] | None = None
         self._index: dict[int, int] | None = None
+        self.announced: set[str] = set()  # keywords the client was told of
 
     async def open(self) -> None:
         info = await self.store.mailbox_info(self.owner, self.name)
@@ -88,6 +89,16 @@ class SelectedMailbox:
             self.recent = self.registry.claim(
                 self.owner, self.name, self.uidvalidity, self.uids
             )
+        self.announced = self.keywords()
+
+    def follow_rename(self, new_name: str) -> None:
+        """This session renamed the mailbox (or a parent): stay selected under
+        the new name. UIDs and UIDVALIDITY survive a rename, so the client's
+        view stays true; nothing is announced."""
+        self.close()
+        self.name = new_name
+        self._unwatch = self.store.watch(self.owner, new_name, self._on_change)
+        self.gone = False
 
     def close(self) -> None:
         if self._unwatch is not None:
@@ -146,6 +157,29 @@ class SelectedMailbox:
             out.update(f for f in info.flags if not f.startswith("\\"))
         return out
 
+    def flags_lines(self) -> list[bytes]:
+        """The FLAGS and PERMANENTFLAGS responses (RFC 3501 7.2.6, 7.1)."""
+        flags = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
+        flags += sorted(self.announced)
+        perm = "()" if self.readonly else R.flag_list([*flags, "\\*"]).decode()
+        return [
+            R.untagged("FLAGS " + R.flag_list(flags).decode()),
+            R.untagged(f"OK [PERMANENTFLAGS {perm}] Flags permitted"),
+        ]
+
+    def keyword_updates(self, flags: Iterable[str] | None = None) -> list[bytes]:
+        """FLAGS / PERMANENTFLAGS again when a new keyword came into use, so
+        clients that build their tag list from FLAGS see it (as Dovecot).
+        ``flags``: the flags just stored (else every message is looked at)."""
+        if flags is None:
+            now = self.keywords()
+        else:
+            now = {f for f in flags if not f.startswith("\\")}
+        if now <= self.announced:
+            return []
+        self.announced |= now
+        return self.flags_lines()
+
     def first_unseen(self) -> int | None:
         for i, uid in enumerate(self.uids):
             if "\\Seen" not in self.infos[uid].flags:
@@ -158,7 +192,9 @@ class SelectedMailbox:
             if info.uid in self.infos:
                 self.infos[info.uid] = info
 
-    def remove(self, uids: list[int] | set[int]) -> list[bytes]:
+    def remove(
+        self, uids: list[int] | set[int], announce_recent: bool = True
+    ) -> list[bytes]:
         """Drop messages from the view; the untagged EXPUNGE lines to send."""
         present = [u for u in uids if u in self.infos or u in self.ghosts]
         if not present:
@@ -167,13 +203,17 @@ class SelectedMailbox:
         seqs = sorted(
             (self.seq_of(u) for u in gone if u in self._index_map()), reverse=True
         )
+        recent_before = len(self.recent)
         self.uids = [u for u in self.uids if u not in gone]
         for u in gone:
             self.infos.pop(u, None)
             self.recent.discard(u)
             self.ghosts.discard(u)
         self._index = None
-        return [R.untagged(f"{s} EXPUNGE") for s in seqs]
+        out = [R.untagged(f"{s} EXPUNGE") for s in seqs]
+        if announce_recent and len(self.recent) != recent_before:  # RFC 3501 7.3.2
+            out.append(R.untagged(f"{len(self.recent)} RECENT"))
+        return out
 
     def _index_map(self) -> dict[int, int]:
         if self._index is None:
@@ -182,6 +222,8 @@ class SelectedMailbox:
 
     async def refresh(self, allow_expunge: bool, force: bool = False) -> list[bytes]:
         """Re-read the mailbox and return the untagged responses to send."""
+        if self.gone:  # deleted or renamed elsewhere: the session says BYE
+            return []
         if not (self.dirty or force or (allow_expunge and self.ghosts)):
             return []
         self.dirty = False
@@ -192,9 +234,10 @@ class SelectedMailbox:
             current = []
         out: list[bytes] = []
         now = {m.uid: m for m in current}
+        known = set(self.announced)
         vanished = {u for u in self.uids if u not in now}
         if allow_expunge:
-            out += self.remove(vanished | self.ghosts)
+            out += self.remove(vanished | self.ghosts, announce_recent=False)
         else:
             self.ghosts |= vanished
         for uid, info in now.items():
@@ -224,4 +267,7 @@ class SelectedMailbox:
         if new or (allow_expunge and vanished):
             out.append(R.untagged(f"{len(self.uids)} EXISTS"))
             out.append(R.untagged(f"{len(self.recent)} RECENT"))
+        fresh = self.keywords() - known
+        if fresh:
+            out = self.keyword_updates() + out
         return out

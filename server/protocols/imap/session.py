@@ -63,10 +63,12 @@ from .selected import BadSequence, RecentRegistry, SelectedMailbox
 
 # -- limits ------------------------------------------------------------------
 MAX_LINE = 64 * 1024  # one command line; RFC 7162 3 asks for at least 8192
-MAX_BAD_COMMANDS = 20  # then BYE
+MAX_BAD_COMMANDS = 20  # consecutive BAD answers, then BYE (as Dovecot)
 PREAUTH_TIMEOUT = 60.0  # seconds before login; RFC 3501 5.4 sets 30 min after
 PREAUTH_MAX_LITERAL = 8 * 1024  # literals before login (user names, passwords)
 MAX_LITERALS_PER_COMMAND = 1000
+MAX_DISCARD = 64 * 1024 * 1024  # a refused LITERAL+ above this closes the link
+IDLE_KEEPALIVE = 120.0  # "* OK Still here" during IDLE, for NAT boxes (Dovecot)
 FETCH_DRAIN_BYTES = 256 * 1024
 READ_AHEAD = 32  # message files read concurrently by FETCH
 READ_AHEAD_BYTES = 8 * 1024 * 1024
@@ -119,7 +121,6 @@ _ALLOWED: dict[str, frozenset[str]] = {
 }
 # RFC 3501 7.4.1: no EXPUNGE while answering these (non-UID) commands.
 _NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
-_PERMANENT_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
 _SPECIAL_USE_ATTRS = frozenset(
     {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
 )
@@ -155,6 +156,10 @@ class LineTooLong(Exception):
 
 class ConnectionClosed(Exception):
     pass
+
+
+class LiteralTooLarge(Exception):
+    """A LITERAL+ too large to read past: the connection is closed."""
 
 
 @dataclass
@@ -249,6 +254,10 @@ class Session:
         self.conn.write(data)
 
     def tagged(self, tag: str, kind: str, text: str, code: str = "") -> None:
+        if kind != "BAD":
+            # the cap counts BADs in a row: a long-lived client that once in a
+            # while sends something we do not know must not be cut off
+            self.bad_count = 0
         self.send(R.Status(tag, kind, text, code).render())
 
     # -- main loop ---------------------------------------------------------
@@ -269,6 +278,9 @@ class Session:
                     self.send(R.Status("*", "BAD", "Command line too long").render())
                     self.send(R.Status("*", "BYE", "Closing connection").render())
                     self._log(logging.INFO, "command line too long, closing")
+                    break
+                except LiteralTooLarge:
+                    self.send(R.Status("*", "BYE", "Closing connection").render())
                     break
                 if data is None:
                     continue
@@ -319,10 +331,14 @@ class Session:
                 or (total > limit + MAX_LINE * 4)
             ):
                 tag = split_tag(parts[0])
+                if nonsync and size > MAX_DISCARD:
+                    # RFC 7888 4: rather than read that much, say so and close
+                    self.tagged(tag, "BAD", "Literal too large")
+                    self._log(logging.INFO, "LITERAL+ of %d octets, closing", size)
+                    raise LiteralTooLarge()
                 if nonsync:
                     await self._drain_command(size)
                 self._log(logging.INFO, "literal of %d octets refused", size)
-                self.bad_count += 1
                 code = "TOOBIG" if self.state != NOT_AUTH else ""
                 self.tagged(
                     tag,
@@ -330,6 +346,7 @@ class Session:
                     "Literal too large" if code else "Literal not allowed",
                     code,
                 )
+                self.bad_count += 1
                 return None
             if not nonsync:
                 self.send(b"+ Ready for literal data\r\n")
@@ -369,6 +386,9 @@ class Session:
             self.bad_count += 1
             self.tagged(cmd.tag, "BAD", f"{cmd.name} is not allowed now")
             return
+        if self.selected is not None and self.selected.gone and cmd.name != "LOGOUT":
+            self._bye_gone()
+            return
         try:
             await self._handlers[cmd.name](cmd)
         except BadSequence:
@@ -399,6 +419,16 @@ class Session:
             self.tagged(
                 cmd.tag, "NO", "Internal error; the server log has details", "SERVERBUG"
             )
+
+    def _bye_gone(self) -> None:
+        """The selected mailbox was deleted or renamed by another session or
+        program. RFC 3501 has no way to say so inside the selected state, so
+        the session ends (as Dovecot does); the client reconnects."""
+        self.send(
+            R.Status("*", "BYE", "Selected mailbox was deleted or renamed").render()
+        )
+        self._log(logging.INFO, "selected mailbox went away, closing")
+        self.state = LOGOUT
 
     async def updates(self, cmd: Command | None = None, force: bool = False) -> None:
         """Send pending untagged updates where RFC 3501 7.4.1 allows."""
@@ -579,11 +609,8 @@ class Session:
             raise
         self.selected = sel
         self.state = SELECTED
-        flags = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
-        flags += sorted(sel.keywords())
-        self.send(R.untagged("FLAGS " + R.flag_list(flags).decode()))
-        perm = "()" if readonly else _PERMANENT_FLAGS
-        self.send(R.untagged(f"OK [PERMANENTFLAGS {perm}] Flags permitted"))
+        for line in sel.flags_lines():
+            self.send(line)
         self.send(R.untagged(f"{sel.exists} EXISTS"))
         self.send(R.untagged(f"{len(sel.recent)} RECENT"))
         unseen = sel.first_unseen()
@@ -619,6 +646,16 @@ class Session:
         if name == "INBOX":
             self.tagged(cmd.tag, "NO", "INBOX cannot be deleted", "CANNOT")
             return
+        boxes = await self.sv.store.list_mailboxes(self.owner)
+        if any(b.name.startswith(name + "/") for b in boxes):
+            # RFC 3501 6.3.4 lets a server refuse; say why and what to do
+            self.tagged(
+                cmd.tag,
+                "NO",
+                "Mailbox has child mailboxes; delete or move them first",
+                "CANNOT",
+            )
+            return
         if self.selected is not None and self.selected.name == name:
             self._deselect()
         await self.sv.store.delete_mailbox(self.owner, name)
@@ -630,6 +667,13 @@ class Session:
             self.tagged(cmd.tag, "NO", "Mailbox already exists", "ALREADYEXISTS")
             return
         await self.sv.store.rename_mailbox(self.owner, old, new)
+        sel = self.selected
+        if (
+            sel is not None
+            and old != "INBOX"
+            and (sel.name == old or sel.name.startswith(old + "/"))
+        ):
+            sel.follow_rename(new + sel.name[len(old) :])
         await self.updates(cmd)
         self.tagged(cmd.tag, "OK", "RENAME completed")
 
@@ -679,6 +723,9 @@ class Session:
                 if p not in names:
                     implied.add(p)
         regexes = [_pattern_regex(ref + p) for p in patterns if p != ""]
+        inbox_regexes = [
+            _pattern_regex(_inbox_pattern(ref + p)) for p in patterns if p != ""
+        ]
         only_sub = lsub or "SUBSCRIBED" in select
         show_sub = "SUBSCRIBED" in select or "SUBSCRIBED" in returns
         candidates = sorted(
@@ -690,14 +737,10 @@ class Session:
         for name in candidates:
             wire = "INBOX" if name == "INBOX" else mutf7.encode(name)
             test = wire if not wire.upper().startswith("INBOX") else _fold_inbox(wire)
-            if not any(rx.fullmatch(test) for rx in regexes):
+            rxs = inbox_regexes if name.split("/")[0] == "INBOX" else regexes
+            if not any(rx.fullmatch(test) for rx in rxs):
                 continue
             exists = name in boxes
-            wildcard_parent = name in implied and not any(
-                p.endswith("%") or "*" not in p for p in patterns
-            )
-            if wildcard_parent and not only_sub:
-                continue
             attrs: list[str] = []
             extra = b""
             children = any(n.startswith(name + "/") for n in names)
@@ -796,7 +839,7 @@ class Session:
 
     async def cmd_APPEND(self, cmd: Command) -> None:
         a = cmd.args
-        flags = self._check_flags(a["flags"], allow_recent=True)
+        flags = self._check_flags(a["flags"])  # \Recent: BAD, as for STORE
         message: bytes = a["message"]
         if not message:
             self.tagged(cmd.tag, "NO", "Empty messages are not accepted")
@@ -836,13 +879,22 @@ class Session:
                     change = asyncio.ensure_future(sel.changed.wait())
                     waiters.add(change)
                 try:
-                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait(
+                        waiters,
+                        timeout=IDLE_KEEPALIVE,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
                 finally:
                     if change is not None and not change.done():
                         change.cancel()
                 if read.done():
                     line = read.result()
                     break
+                if sel is not None and sel.gone:
+                    self._bye_gone()
+                    return
+                if not done:  # RFC 2177: keep NAT state alive; no timer reset
+                    self.send(R.untagged("OK Still here"))
                 await self.updates(None)
                 await self.conn.drain()
         finally:
@@ -906,7 +958,7 @@ class Session:
     async def cmd_SEARCH(self, cmd: Command) -> None:
         sel = self.sel
         charset = cmd.args["charset"] or "US-ASCII"
-        if charset not in search.SUPPORTED_CHARSETS:
+        if not search.charset_known(charset):
             self.tagged(
                 cmd.tag, "NO", "Unsupported charset", "BADCHARSET (US-ASCII UTF-8)"
             )
@@ -1108,8 +1160,8 @@ class Session:
         add_flags: bool,
     ) -> int:
         items = [self._fetch_item(sel, uid, att, raw, meta, top) for att in atts]
-        if add_flags:
-            items.append(b"FLAGS " + R.flag_list(sel.flags_of(uid)))
+        if add_flags:  # RFC 3501 6.4.5: \Seen set implicitly; FLAGS first (Dovecot)
+            items.insert(0, b"FLAGS " + R.flag_list(sel.flags_of(uid)))
         line = f"* {seq} FETCH (".encode() + b" ".join(items) + b")\r\n"
         self.send(line)
         return len(line)
@@ -1177,7 +1229,9 @@ class Session:
         if name == "BINARY.SIZE[]":
             return f"BINARY.SIZE[{spec}] {len(data)}".encode()
         data = mime.partial(data, att.partial)
-        return f"BINARY[{spec}]{origin} ".encode() + b"~" + R.literal(data)
+        # RFC 3516 4.2: literal8 only when the data has NUL (as Dovecot)
+        tilde = b"~" if b"\x00" in data else b""
+        return f"BINARY[{spec}]{origin} ".encode() + tilde + R.literal(data)
 
     async def cmd_STORE(self, cmd: Command) -> None:
         sel = self.sel
@@ -1205,6 +1259,8 @@ class Session:
                 self.owner, sel.name, changes, origin=self
             )
             sel.update_infos(infos)
+            for line in sel.keyword_updates(f for _, fl in changes for f in fl):
+                self.send(line)
         if not a["silent"]:
             for seq, uid in msgs:
                 if uid not in sel.infos or uid in sel.ghosts:
@@ -1300,6 +1356,17 @@ def _esearch(tag: str, uid: bool, returns: list[str], found: list[int]) -> str:
 
 def _fold_inbox(wire: str) -> str:
     return "INBOX" + wire[5:] if wire[:5].upper() == "INBOX" else wire
+
+
+def _inbox_pattern(pattern: str) -> str:
+    """A pattern to test INBOX and its children with: INBOX is case-insensitive
+    (RFC 3501 5.1), so ``in%`` or ``Inbox/*`` match it as Dovecot does."""
+    m = re.search(r"[%*]", pattern)
+    prefix = pattern if m is None else pattern[: m.start()]
+    k = min(len(prefix), 5)
+    if k and prefix[:k].upper() == "INBOX"[:k]:
+        return pattern[:k].upper() + pattern[k:]
+    return pattern
 
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:

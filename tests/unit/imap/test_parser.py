@@ -62,7 +62,7 @@ def test_fetch_atts() -> None:
     assert c.args["atts"] == [
         FetchAtt("FLAGS"),
         FetchAtt(
-            "BODY[]", Section((1, 2), "HEADER.FIELDS", ("From", "To")), True, (0, 100)
+            "BODY[]", Section((1, 2), "HEADER.FIELDS", ("FROM", "TO")), True, (0, 100)
         ),
         FetchAtt("BODY"),
     ]

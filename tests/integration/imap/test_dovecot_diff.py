@@ -1,0 +1,270 @@
+"""Differential tests: the same IMAP sessions against Quicksilver and a private
+Dovecot (2.3) on loopback, over the same messages, with normalised responses
+compared line by line.
+
+Normalisation drops what legitimately differs between servers: the human text
+of status responses (codes are kept), UIDVALIDITY values, the order of flags in
+a flag list, Dovecot's timing suffixes and its CONDSTORE / QRESYNC extras
+(``[CLOSED]``, ``HIGHESTMODSEQ``). Everything else -- untagged data, their
+order, tagged OK/NO/BAD and response codes -- must match, except for the
+documented divergences in ``KNOWN`` (each with the reason it is acceptable).
+
+Skipped when dovecot is not installed. Bounded: one Dovecot, one Quicksilver,
+a few dozen commands (well under 20 s).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.imap.dovecot import Dovecot, dovecot_usable, start_dovecot
+from tests.integration.imap.harness import USERS, Client, ImapTestServer
+
+_why = dovecot_usable()
+pytestmark = pytest.mark.skipif(_why is not None, reason=f"no Dovecot: {_why}")
+
+PLAIN = (
+    b"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\n"
+    b"Subject: =?utf-8?q?caf=C3=A9?= one\r\n"
+    b"Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nMessage-ID: <a@b>\r\n\r\n"
+    b"Hello body\r\nline2\r\n"
+)
+MULTI = (
+    b"From: a@b.c\r\nTo: undisclosed-recipients:;\r\n"
+    b'Cc: Friends: x@y.z, "Q" <q@r.s>;\r\nMIME-Version: 1.0\r\n'
+    b"Content-Type: multipart/mixed; boundary=XX\r\n\r\npre\r\n--XX\r\n"
+    b"Content-Type: multipart/alternative; boundary=YY\r\n\r\n--YY\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\nplain\r\n--YY\r\n"
+    b"Content-Type: text/html\r\n\r\n<p>h</p>\r\n--YY--\r\n"
+    b"--XX\r\nContent-Type: message/rfc822\r\n\r\n"
+    b"Subject: inner\r\nFrom: i@j.k\r\n\r\ninner body\r\n"
+    b'--XX\r\nContent-Type: application/pdf; name="a.pdf"\r\n'
+    b'Content-Disposition: attachment; filename="a.pdf"\r\n'
+    b"Content-Transfer-Encoding: base64\r\n\r\nQUJD\r\n--XX--\r\n"
+)
+
+
+def append(
+    msg: bytes, flags: str = "", date: str = "07-Jul-2020 10:11:12 +0200"
+) -> bytes:
+    fl = f"{flags} " if flags else ""
+    return f'APPEND INBOX {fl}"{date}" {{{len(msg)}+}}\r\n'.encode() + msg
+
+
+SEED: list[str | bytes] = [
+    append(PLAIN),
+    append(MULTI, "(\\Seen)"),
+    append(PLAIN, "", " 7-Jul-2021 01:02:03 -0700"),
+]
+
+# Commands whose answers differ for a documented, acceptable reason.
+KNOWN = {
+    # SEARCH with a sequence range wholly above the mailbox: RFC 3501 9 makes
+    # "100:*" equal to "*:100", which includes the last message; Dovecot
+    # returns nothing.
+    "SEARCH 100:*",
+    # Dovecot leaves parents implied (\Noselect); RFC 3501 6.3.3 says a
+    # server SHOULD create them, which we do.
+    'LIST "" "A/%"',
+    'LIST "" "%/%"',
+    # RFC 5258 3.4: child information MAY be left out when the client did not
+    # ask for RETURN (CHILDREN); Dovecot leaves it out, we send it.
+    'LIST (SPECIAL-USE) "" "*"',
+    # RFC 5161 3.1: we always answer ENABLED (listing nothing we do not
+    # support); Dovecot sends no ENABLED line when nothing was enabled.
+    "ENABLE FOO",
+    # Dovecot keeps every keyword ever used in FLAGS; we list those in use.
+    "EXAMINE INBOX",
+    # RFC 3501 6.3.2: nothing may change in an EXAMINEd mailbox; Dovecot
+    # answers OK and ignores the STORE, we say NO [READ-ONLY].
+    "STORE 1 +FLAGS (\\Deleted)",
+}
+
+SCRIPT: list[str | bytes] = [
+    "SELECT INBOX",
+    "FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)",
+    "FETCH 1:* BODYSTRUCTURE",
+    "FETCH 2 BODY",
+    "FETCH 2 (BODY.PEEK[1.MIME] BODY.PEEK[2.HEADER] BODY.PEEK[2.TEXT] "
+    "BODY.PEEK[1.1] BODY.PEEK[3]<0.2>)",
+    "FETCH 1 (BODY.PEEK[1] BODY.PEEK[2] BODY.PEEK[TEXT]<100.10> BODY.PEEK[]<0.10>)",
+    "FETCH 1 BODY.PEEK[HEADER.FIELDS (subject From)]",
+    "FETCH 1 BODY.PEEK[HEADER.FIELDS.NOT (subject From)]",
+    "FETCH 1 BODY.PEEK[]<500.10>",
+    "FETCH 1 BODY[TEXT]",
+    "FETCH 3 RFC822.TEXT",
+    "FETCH 1:* FLAGS",
+    "FETCH 1 RFC822.PEEK",
+    "FETCH 5 FLAGS",
+    "FETCH 4:* FLAGS",
+    "FETCH 3:1 UID",
+    "FETCH *:2 UID",
+    "UID FETCH 5:* UID",
+    "UID FETCH 1,1,2 UID",
+    "FETCH 1 FAST",
+    "FETCH 1 FULL",
+    "FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1])",
+    "STORE 1 +FLAGS (\\Recent)",
+    "STORE 1 +FLAGS (\\Bogus)",
+    "STORE 1 +FLAGS (\\flagged $Junk foo)",
+    "STORE 1 FLAGS.SILENT (\\seen)",
+    "STORE 1 -FLAGS \\Seen",
+    'SEARCH HEADER Cc ""',
+    "SEARCH SENTON 7-Feb-1994",
+    "SEARCH SENTSINCE 8-Feb-1994",
+    "SEARCH ON 7-Jul-2020",
+    "SEARCH SINCE 7-Jul-2021",
+    "SEARCH LARGER 300",
+    "SEARCH KEYWORD foo",
+    "SEARCH UNKEYWORD foo",
+    "SEARCH NEW",
+    "SEARCH UID 2:*",
+    "SEARCH NOT 1",
+    "SEARCH OR OR 1 2 3",
+    "SEARCH TEXT body",
+    'SEARCH TEXT "Bob"',
+    "SEARCH BODY Bob",
+    b"SEARCH CHARSET UTF-8 SUBJECT {2+}\r\n\xc3\xa9",
+    "SEARCH RETURN (MIN MAX COUNT) ALL",
+    "UID SEARCH RETURN (ALL) ALL",
+    "SEARCH 100:*",
+    "SEARCH (ALL)",
+    "SEARCH",
+    "FETCH 1 ()",
+    b"APPEND INBOX (\\Recent) {1+}\r\nx",
+    b"APPEND INBOX {0+}\r\n",
+    b"APPEND nonexist {1+}\r\nx",
+    b'APPEND INBOX (\\Seen) "7-Jul-2020 10:11:12 +0200" {1+}\r\nx',
+    "FETCH 4 (FLAGS INTERNALDATE)",
+    'LIST "" ""',
+    'LIST "foo/bar" ""',
+    'LIST "" "%"',
+    'LIST "" inbox',
+    'LIST "" "In%"',
+    'CREATE "A/B/C"',
+    'CREATE "sp ace"',
+    'CREATE "q\\"uote"',
+    'CREATE "back\\\\slash"',
+    'CREATE "caf&AOk-"',
+    'CREATE "bad&AOk"',
+    b'CREATE "caf\xc3\xa9"',
+    'LIST "" "A/%"',
+    'LIST "" "%/%"',
+    'LIST (SPECIAL-USE) "" "*"',
+    "SUBSCRIBE A/B/C",
+    'LSUB "" "A/%"',
+    "STATUS INBOX (MESSAGES RECENT UIDNEXT UNSEEN)",
+    "STATUS nonexist (MESSAGES)",
+    "DELETE INBOX",
+    "DELETE nonexist",
+    "COPY 1:2 nonexist",
+    "COPY 2,1 Trash",
+    "MOVE 2 Trash",
+    "STORE 1 +FLAGS.SILENT (\\Deleted)",
+    "UID EXPUNGE 1",
+    "FETCH 1:* UID",
+    "NAMESPACE",
+    "ENABLE FOO",
+    "UNSELECT",
+    "SELECT nonexist",
+    "FETCH 1 UID",
+    "SELECT Trash",
+    "STORE 1:* +FLAGS.SILENT (\\Deleted)",
+    "CLOSE",
+    "SELECT Trash",
+    "UID FETCH 1:* UID",
+    "STORE 1:* +FLAGS (\\Deleted)",
+    "EXAMINE INBOX",
+    "STORE 1 +FLAGS (\\Deleted)",
+]
+
+
+def _sorted_flags(m: re.Match[str]) -> str:
+    inner = m.group(1).split()
+    return "(" + " ".join(sorted(inner)) + ")"
+
+
+def normalise(lines: list[bytes]) -> list[str]:
+    out = []
+    for raw in lines:
+        text = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if re.match(r"\* OK \[(CLOSED|HIGHESTMODSEQ \d+)\]", text):
+            continue  # Dovecot's CONDSTORE / QRESYNC extras
+        if text.startswith("x "):
+            continue  # Dovecot reads a refused LITERAL+ literal as a command
+        text = re.sub(r" \(\d+\.\d+ \+ [\d. +]+secs\)\.$", "", text)
+        text = re.sub(r"UIDVALIDITY \d+", "UIDVALIDITY n", text)
+        text = re.sub(r"(COPYUID|APPENDUID) \d+", r"\1 n", text)
+        # RFC 5530 codes Dovecot leaves out in places where we send them
+        text = re.sub(r" \[(CLIENTBUG|NONEXISTENT|CANNOT|ALREADYEXISTS)\]", "", text)
+        # status responses: keep the kind and code, not the human text
+        m = re.match(r"^(\S+) (OK|NO|BAD|BYE|PREAUTH)( \[[^\]]*\])?", text)
+        if m:
+            text = m.group(0)
+        text = re.sub(r"\(((?:\\?[\w$*.-]+ ?)+)\)", _sorted_flags, text)
+        out.append(text)
+    # the order of LIST / LSUB answers carries no meaning (RFC 3501 6.3.8)
+    listed = sorted(t for t in out if t.startswith(("* LIST ", "* LSUB ")))
+    if listed:
+        rest = [t for t in out if not t.startswith(("* LIST ", "* LSUB "))]
+        out = listed + rest
+    return out
+
+
+def run(client: Client, script: list[str | bytes]) -> list[tuple[str, list[str]]]:
+    results = []
+    for i, cmd in enumerate(script):
+        tag = f"d{i}"
+        raw = cmd.encode() if isinstance(cmd, str) else cmd
+        client.send(tag.encode() + b" " + raw + b"\r\n")
+        lines = client.until(tag)
+        name = cmd if isinstance(cmd, str) else cmd.decode("utf-8", "replace")
+        results.append((name, normalise(lines)))
+    return results
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[int, int]]:
+    # not pytest's tmp_path: its parents are 0700 and Dovecot's mail process
+    # runs as the dovecot user, which must reach the Maildir
+    with tempfile.TemporaryDirectory(prefix="qs-dovecot-diff-") as d:
+        tmp = Path(d)
+        (tmp / "qs").mkdir()
+        qs = ImapTestServer(tmp / "qs", store_kind="maildir").start()
+        dv: Dovecot | None = start_dovecot(tmp, USERS)
+        if dv is None:
+            qs.stop()
+            pytest.skip("dovecot did not start")
+        try:
+            yield qs.port, dv.port
+        finally:
+            qs.stop()
+            dv.stop()
+
+
+def session(port: int) -> list[tuple[str, list[str]]]:
+    c = Client(port, timeout=5)
+    try:
+        c.login()
+        run(c, SEED)
+        return run(c, SCRIPT)
+    finally:
+        c.close()
+
+
+def test_same_answers_as_dovecot(servers: tuple[int, int]) -> None:
+    ours = session(servers[0])
+    theirs = session(servers[1])
+    diffs = []
+    for (cmd, a), (_, b) in zip(ours, theirs, strict=True):
+        if cmd in KNOWN:
+            assert a != b, f"{cmd!r} now agrees with Dovecot: drop it from KNOWN"
+            continue
+        if a != b:
+            diffs.append(f"{cmd}\n  quicksilver: {a}\n  dovecot:     {b}")
+    assert not diffs, "\n".join(diffs)
