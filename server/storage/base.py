@@ -145,6 +145,12 @@ class MailStore(Protocol):
 
     async def read_message(self, owner: Owner, mailbox: str, uid: int) -> bytes: ...
 
+    async def read_messages(
+        self, owner: Owner, mailbox: str, uids: Sequence[int]
+    ) -> dict[int, bytes]:
+        """Several messages in one go (one worker-thread hop for the batch);
+        UIDs that do not exist are left out. IMAP FETCH reads ahead with it."""
+
     async def set_flags(
         self,
         owner: Owner,

@@ -1207,6 +1207,30 @@ class MaildirStore:
                         self._sync(events, owner, name, st, force=True)
             raise MessageNotFound("No such message")
 
+    def _read_messages(
+        self, events: Events, owner: str, mailbox: str, uids: list[int]
+    ) -> dict[int, bytes]:
+        owner, _ = self._owner(owner)
+        name = names.normalize_mailbox(mailbox)
+        with self._lock(owner, name):
+            st = self._state(events, owner, name, rescan=False)
+            paths = {
+                uid: st.file_path(st.entries[uid]) for uid in uids if uid in st.entries
+            }
+        out: dict[int, bytes] = {}
+        missing = []
+        for uid, path in paths.items():  # reading needs no lock: files are whole
+            try:
+                out[uid] = names.to_crlf(path.read_bytes())
+            except FileNotFoundError:
+                missing.append(uid)
+        for uid in missing:  # renamed meanwhile (flags changed): look it up again
+            try:
+                out[uid] = self._read_message(events, owner, mailbox, uid)
+            except MessageNotFound:
+                pass
+        return out
+
     def _set_flags(
         self,
         events: Events,
@@ -1439,6 +1463,11 @@ class MaildirStore:
 
     async def read_message(self, owner: Owner, mailbox: str, uid: int) -> bytes:
         return await self._run(self._read_message, owner, mailbox, uid)
+
+    async def read_messages(
+        self, owner: Owner, mailbox: str, uids: Sequence[int]
+    ) -> dict[int, bytes]:
+        return await self._run(self._read_messages, owner, mailbox, list(uids))
 
     async def set_flags(
         self,

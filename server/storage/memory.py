@@ -271,6 +271,16 @@ class MemoryStore:
             raise MessageNotFound("No such message")
         return names.to_crlf(msg.data)
 
+    async def read_messages(
+        self, owner: Owner, mailbox: str, uids: Sequence[int]
+    ) -> dict[int, bytes]:
+        _, _, _, folder = self._folder(owner, mailbox)
+        return {
+            uid: names.to_crlf(folder.messages[uid].data)
+            for uid in uids
+            if uid in folder.messages
+        }
+
     async def set_flags(
         self,
         owner: Owner,

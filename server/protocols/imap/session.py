@@ -1123,8 +1123,8 @@ class Session:
         needs_raw: bool,
         needs_meta: bool,
     ) -> dict[int, bytes | None]:
-        """Read the files a batch needs concurrently (the store reads in
-        worker threads); ``None`` for a message that has gone."""
+        """Read the files a batch needs in one store call (one worker-thread
+        hop); ``None`` for a message that has gone."""
         if needs_raw:
             want = [u for _, u in batch]
         elif needs_meta:
@@ -1135,18 +1135,8 @@ class Session:
             ]
         else:
             return {}
-        results = await asyncio.gather(
-            *(self._read(sel, u) for u in want), return_exceptions=True
-        )
-        out: dict[int, bytes | None] = {}
-        for uid, res in zip(want, results, strict=True):
-            if isinstance(res, MessageNotFound):
-                out[uid] = None
-            elif isinstance(res, BaseException):
-                raise res
-            else:
-                out[uid] = res
-        return out
+        got = await self.sv.store.read_messages(self.owner, sel.name, want)
+        return {uid: got.get(uid) for uid in want}
 
     def _send_fetch(
         self,

@@ -69,6 +69,15 @@ async def test_deliver_list_read_round_trip(store: MailStore) -> None:
     assert await store.read_message(OWNER, "INBOX", 1) == MSG
 
 
+async def test_read_messages_in_one_call(store: MailStore) -> None:
+    a = await store.deliver(OWNER, MSG)
+    b = await store.deliver(OWNER, b"Subject: two\n\nbare LF body\n")
+    await store.set_flags(OWNER, "INBOX", [(b.uid, frozenset({"\\Seen"}))])
+    await store.expunge(OWNER, "INBOX", [a.uid])
+    got = await store.read_messages(OWNER, "INBOX", [a.uid, b.uid, 999])
+    assert got == {b.uid: b"Subject: two\r\n\r\nbare LF body\r\n"}
+
+
 async def test_bare_lf_message_is_served_with_crlf(store: MailStore) -> None:
     info = await store.deliver(OWNER, b"Subject: x\n\nline1\nline2\n")
     expected = b"Subject: x\r\n\r\nline1\r\nline2\r\n"
