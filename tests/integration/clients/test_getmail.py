@@ -31,7 +31,10 @@ def _send(core: RunningCore, subject: str) -> None:
         s.sendmail(
             "sender@outside.test",
             [ALICE],
-            f"From: sender@outside.test\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n".encode(),
+            (
+                f"From: sender@outside.test\r\nSubject: {subject}\r\n\r\n"
+                f"body of {subject}\r\n"
+            ).encode(),
         )
 
 
@@ -78,7 +81,7 @@ def test_getmail_over_imap_collects_once_and_deletes(
 ) -> None:
     _send(mail_core, "first")
     _send(mail_core, "second")
-    host, port = mail_core.endpoint("imap", "starttls")
+    _host, port = mail_core.endpoint("imap", "starttls")
     dest = _getmail(tmp_path, "SimpleIMAPRetriever", port, "", delete=False)
     got = sorted(p.read_bytes() for p in (dest / "new").iterdir())
     assert len(got) == 2 and any(b"body of first" in g for g in got)
@@ -98,7 +101,7 @@ def test_getmail_over_imaps_with_certificate_check(
     mail_core: RunningCore, tmp_path: Path
 ) -> None:
     _send(mail_core, "over tls")
-    host, port = mail_core.endpoint("imap", "implicit")
+    _host, port = mail_core.endpoint("imap", "implicit")
     cert = mail_core.data_dir / "tls" / "cert.pem"
     dest = _getmail(
         tmp_path, "SimpleIMAPSSLRetriever", port, f"ca_certs = {cert}\n", delete=False
