@@ -1,7 +1,7 @@
 """Start Quicksilver with its window: ``python -m app`` or ``quicksilver``.
 
 Order of life: QApplication -> qasync loop -> ``Runtime.start()`` (core thread)
--> bridge snapshot -> first-run dialog if needed -> main window -> wait for the
+-> bridge snapshot -> first-run wizard if needed -> main window -> wait for the
 window to close -> stop the core from a worker thread (so the GUI loop keeps
 running while modules close their sessions) -> exit 0.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,10 +21,10 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.bridge import CoreBridge, RuntimeLike
 from app.dialogs.base import exec_async
-from app.dialogs.first_run_dialog import FirstRunDialog
+from app.dialogs.first_run_wizard import FirstRunChoices, FirstRunWizard
 from app.paths import app_icon, default_data_dir
 from app.views.main_window import MainWindow
-from server.config.schema import default_hostname
+from server.config.schema import Settings, default_hostname
 from server.errors import ValidationError
 
 log = logging.getLogger("quicksilver.app")
@@ -48,22 +49,44 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def first_run(bridge: CoreBridge) -> bool:
-    """Ask for the domain and host name until the core accepts them."""
-    dialog = FirstRunDialog(default_hostname())
-    dialog.setWindowIcon(app_icon())
+async def first_run(bridge: CoreBridge, settings: Settings) -> bool:
+    """Run the first-run wizard until the core accepts its choices.
+
+    False: the person cancelled (the caller stops the core and exits)."""
+    wizard = FirstRunWizard(settings, default_hostname())
+    wizard.setWindowIcon(app_icon())
     try:
-        while await exec_async(dialog) == FirstRunDialog.DialogCode.Accepted:
-            domain, hostname = dialog.value()
+        while await exec_async(wizard) == FirstRunWizard.DialogCode.Accepted:
             try:
-                await bridge.call("first_run", domain, hostname)
+                await apply_first_run(bridge, wizard.value())
             except ValidationError as exc:
-                dialog.show_error(str(exc))
+                wizard.show_error(str(exc))
+                continue
+            except Exception as exc:  # an edge: say what failed, let them retry
+                log.exception("first-run setup failed")
+                wizard.show_error(f"Setting up failed: {exc}")
                 continue
             return True
         return False
     finally:
-        dialog.deleteLater()
+        wizard.deleteLater()
+
+
+async def apply_first_run(bridge: CoreBridge, choices: FirstRunChoices) -> None:
+    """Domain and host name, certificate, ports, first user, then start modules.
+
+    Each step is a facade call; repeating them after an error is harmless (the
+    domain is created once, settings are overwritten)."""
+    await bridge.call("first_run", choices.domain, choices.hostname)
+    if choices.certificate is not None:
+        await bridge.call("import_certificate", *choices.certificate)
+    for module in choices.modules:
+        if module.ports:
+            await bridge.call("update_settings", module.name, dict(module.ports))
+    if choices.user is not None:
+        await bridge.call("add_user", choices.user)
+    for module in choices.modules:
+        await bridge.call("set_module_enabled", module.name, module.enabled)
 
 
 def startup_error_box(exc: Exception) -> QMessageBox:
@@ -82,6 +105,35 @@ async def shutdown(runtime: StartableRuntime, bridge: CoreBridge) -> None:
     bridge.disconnect_core()
     await asyncio.to_thread(runtime.stop)
     log.info("core stopped")
+
+
+def _close_on_signals(window: MainWindow, closed: asyncio.Event) -> None:
+    """SIGTERM/SIGINT (logout, ``kill``, Ctrl+C) close the window the normal way,
+    so the core stops cleanly and the process exits 0."""
+
+    def close() -> None:
+        if closed.is_set():
+            return  # already closing: a repeated signal changes nothing
+        # quit(), where the window has it, closes even with "keep running in tray".
+        quit_window = getattr(window, "quit", None)
+        (quit_window if callable(quit_window) else window.close)()
+        if not closed.is_set():  # the window refused to close: stop anyway
+            closed.set()
+
+    loop = asyncio.get_running_loop()
+    try:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, close)
+    except (NotImplementedError, RuntimeError, ValueError):
+        # No loop support (Windows): a Python handler runs only when the
+        # interpreter does, so a timer wakes it while Qt waits in C.
+        from PySide6.QtCore import QTimer
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: QTimer.singleShot(0, close))
+        poke = QTimer(window)
+        poke.timeout.connect(lambda: None)
+        poke.start(250)
 
 
 async def run_session(
@@ -104,7 +156,7 @@ async def run_session(
     try:
         snapshot = await bridge.connect_core()
         if snapshot.needs_first_run:
-            if not await first_run(bridge):
+            if not await first_run(bridge, snapshot.settings):
                 return 0
             snapshot = await bridge.call("snapshot")
         window = MainWindow(bridge)
@@ -114,6 +166,7 @@ async def run_session(
         window.show()
         if on_window is not None:
             on_window(window)
+        _close_on_signals(window, closed)
         await closed.wait()
         window.deleteLater()
         return 0

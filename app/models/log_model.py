@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -13,19 +14,14 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QColor
 
+from app import theme
 from app.formatting import clock_text
 from server.events import LogRecorded
 
 Index = QModelIndex | QPersistentModelIndex
 
 DEFAULT_CAPACITY = 5000
-LEVEL_COLOURS = {
-    "WARNING": QColor("#9a6200"),
-    "ERROR": QColor("#c62828"),
-    "CRITICAL": QColor("#c62828"),
-}
 
 
 class LogModel(QAbstractTableModel):
@@ -118,7 +114,7 @@ class LogModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return (clock_text(rec.at), rec.level.title(), rec.module, rec.message)[col]
         if role == Qt.ItemDataRole.ForegroundRole:
-            return LEVEL_COLOURS.get(rec.level)
+            return theme.level_colour(rec.level)
         if role == Qt.ItemDataRole.ToolTipRole and col == self.COL_MESSAGE:
             return rec.message
         return None
@@ -163,3 +159,9 @@ class LogFilterProxy(QSortFilterProxyModel):
         return not self._search or self._search in (
             f"{rec.module} {rec.level} {rec.message}".casefold()
         )
+
+
+def record_line(rec: LogRecorded) -> str:
+    """One record as a line of text, as "Save…" writes it."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.at))
+    return f"{stamp} {rec.level:<8} {rec.module:<10} {rec.message}"

@@ -14,8 +14,8 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor
 
+from app import theme
 from app.formatting import endpoint_text
 from app.widgets.status_light import light_colour, light_icon
 from server.modules.base import ModuleState, ModuleStatus
@@ -84,6 +84,19 @@ class ModulesModel(QAbstractTableModel):
             changes.update(endpoints=(), sessions=0)
         self._rows[row] = dataclasses.replace(old, **changes)
         self._row_changed(row)
+
+    def apply_session(self, name: str, opened: bool) -> None:
+        """A ``SessionOpened``/``SessionClosed`` event: move "sessions now" at once
+        (the next full status from the core confirms the number)."""
+        row = self.row_of(name)
+        if row < 0:
+            return
+        old = self._rows[row]
+        sessions = old.sessions + 1 if opened else max(0, old.sessions - 1)
+        if sessions != old.sessions:
+            self._rows[row] = dataclasses.replace(old, sessions=sessions)
+            index = self.index(row, self.COL_SESSIONS)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole])
 
     def set_configured_addresses(self, addresses: dict[str, str]) -> None:
         """Where each module listens when running (shown greyed while stopped)."""
@@ -158,9 +171,9 @@ class ModulesModel(QAbstractTableModel):
             and col == self.COL_ADDRESS
             and not s.endpoints
         ):
-            return QColor("#8a8a8a")
+            return theme.muted_colour()
         if role == Qt.ItemDataRole.ForegroundRole and col == self.COL_ERROR:
-            return QColor("#c62828")
+            return theme.error_colour()
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == self.COL_ERROR and s.last_error:
                 return s.last_error

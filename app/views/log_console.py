@@ -1,30 +1,38 @@
-"""The live log console: bounded, filterable, searchable, pausable."""
+"""The live log console: one view per module plus "All", bounded, searchable,
+pausable, savable, with Mercury's per-module session logging switch.
+
+A tab bar picks the module (the filter); the search box narrows further. The
+model is a ring of at most ``capacity`` rows, and records that arrive while
+paused wait in a ring of the same size, so memory stays bounded under any load.
+"""
 
 from __future__ import annotations
 
 from collections import deque
+from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
+    QTabBar,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from app.models.log_model import DEFAULT_CAPACITY, LogFilterProxy, LogModel
+from app.models.log_model import DEFAULT_CAPACITY, LogFilterProxy, LogModel, record_line
+from server.config.schema import Settings
 from server.events import LogRecorded
 
 FLUSH_MS = 50  # batch bursts of records into one model insert
-ALL_MODULES = "All modules"
+ALL_MODULES = "All"
 
 
 class LogConsole(QWidget):
@@ -33,8 +41,14 @@ class LogConsole(QWidget):
     While paused, new records wait (at most ``capacity`` of them) and are added
     on resume; Clear empties the view only, the core keeps its own ring.
 
-    Signals: none.
+    Signals:
+        sessionLogRequested(str, bool): the person ticked or unticked "Session
+            logging" for a module (the window asks the core).
+        saveRequested(): the person pressed "Save…".
     """
+
+    sessionLogRequested = Signal(str, bool)
+    saveRequested = Signal()
 
     def __init__(
         self, parent: QWidget | None = None, capacity: int = DEFAULT_CAPACITY
@@ -45,32 +59,43 @@ class LogConsole(QWidget):
         self.proxy.setSourceModel(self.model)
         self._incoming: list[LogRecorded] = []
         self._held: deque[LogRecorded] = deque(maxlen=capacity)
+        self._session_logs: dict[str, bool] = {}  # modules that can log sessions
+        self._data_dir = ""
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_MS)
         self._flush_timer.timeout.connect(self.on_flush_timer_timeout)
 
-        self.module_combo = QComboBox(self)
-        self.module_combo.addItem(ALL_MODULES, None)
-        self.module_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToContents
-        )
+        self.module_tabs = QTabBar(self)
+        self.module_tabs.setDocumentMode(True)
+        self.module_tabs.setExpanding(False)
+        self.module_tabs.setDrawBase(False)
+        self.module_tabs.addTab(ALL_MODULES)
+        self.module_tabs.setTabData(0, None)
+        self.module_tabs.setTabToolTip(0, "Every module's lines")
+
         self.search_edit = QLineEdit(self)
-        self.search_edit.setPlaceholderText("Search the log…")
+        self.search_edit.setPlaceholderText("Search the log… (Ctrl+F)")
         self.search_edit.setClearButtonEnabled(True)
-        self.pause_check = QCheckBox("Pause", self)
-        self.clear_button = QPushButton("Clear", self)
+        self.search_edit.setAccessibleName("Search the log")
+        self.session_log_check = QCheckBox("Session lo&gging", self)
+        self.pause_check = QCheckBox("&Pause", self)
+        self.clear_button = QPushButton("Cle&ar", self)
+        self.save_button = QPushButton("&Save…", self)
+        self.save_button.setToolTip("Save the lines shown to a text file")
         self.count_label = QLabel(self)
         self.count_label.setAlignment(
             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         )
-        self.count_label.setMinimumWidth(90)
+        self.count_label.setMinimumWidth(
+            self.fontMetrics().horizontalAdvance("00000 of 00000 lines")
+        )
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("Module:", self))
-        bar.addWidget(self.module_combo)
         bar.addWidget(self.search_edit, 1)
+        bar.addWidget(self.session_log_check)
         bar.addWidget(self.pause_check)
         bar.addWidget(self.clear_button)
+        bar.addWidget(self.save_button)
         bar.addWidget(self.count_label)
 
         self.table = QTableView(self)
@@ -78,10 +103,12 @@ class LogConsole(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(20)
         self.table.setShowGrid(False)
         self.table.setWordWrap(False)
         self.table.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.table.verticalHeader().setDefaultSectionSize(
+            self.table.fontMetrics().height() + self.table.fontMetrics().height() // 3
+        )
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
         for col in (LogModel.COL_TIME, LogModel.COL_LEVEL, LogModel.COL_MODULE):
@@ -89,22 +116,46 @@ class LogConsole(QWidget):
         header.setStretchLastSection(True)
 
         layout = QVBoxLayout(self)
+        layout.addWidget(self.module_tabs)
         layout.addLayout(bar)
         layout.addWidget(self.table, 1)
+        self.setTabOrder(self.module_tabs, self.search_edit)
+        self.setTabOrder(self.search_edit, self.session_log_check)
+        self.setTabOrder(self.session_log_check, self.pause_check)
+        self.setTabOrder(self.pause_check, self.clear_button)
+        self.setTabOrder(self.clear_button, self.save_button)
+        self.setTabOrder(self.save_button, self.table)
 
-        self.module_combo.currentIndexChanged.connect(self.on_module_combo_changed)
+        self.module_tabs.currentChanged.connect(self.on_module_tabs_currentChanged)
         self.search_edit.textChanged.connect(self.on_search_edit_textChanged)
         self.pause_check.toggled.connect(self.on_pause_check_toggled)
         self.clear_button.clicked.connect(self.on_clear_button_clicked)
+        self.save_button.clicked.connect(self.saveRequested)
+        self.session_log_check.clicked.connect(self.on_session_log_check_clicked)
         self.model.rowsInserted.connect(self.on_model_rows_changed)
+        self.model.rowsRemoved.connect(self.on_model_rows_changed)
         self.model.modelReset.connect(self.on_model_rows_changed)
         self.on_model_rows_changed()
+        self._update_session_log_check()
 
     # -- feeding ----------------------------------------------------------------
     def add_modules(self, names: list[str]) -> None:
         for name in names:
-            if self.module_combo.findData(name) < 0:
-                self.module_combo.addItem(name, name)
+            if self.tab_of(name) < 0:
+                i = self.module_tabs.addTab(name)
+                self.module_tabs.setTabData(i, name)
+                self.module_tabs.setTabToolTip(i, f"Lines from {name} only")
+
+    def set_settings(self, settings: Settings, data_dir: str = "") -> None:
+        """Which modules can log sessions, and whether each does now."""
+        if data_dir:
+            self._data_dir = data_dir
+        self._session_logs = {}
+        for name in ("smtp", "submission", "pop3", "imap", "relay", "mx"):
+            section = getattr(settings, name, None)
+            if section is not None and hasattr(section, "session_log"):
+                self._session_logs[name] = bool(section.session_log)
+        self._update_session_log_check()
 
     def add_records(self, records: list[LogRecorded] | tuple[LogRecorded, ...]) -> None:
         if self.pause_check.isChecked():
@@ -112,11 +163,47 @@ class LogConsole(QWidget):
             self._update_count()
             return
         self._incoming.extend(records)
+        if len(self._incoming) > self.model.capacity:
+            del self._incoming[: -self.model.capacity]
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 
     def on_bridge_logRecorded(self, record: LogRecorded) -> None:
         self.add_records([record])
+
+    # -- reading ----------------------------------------------------------------
+    def tab_of(self, module: str | None) -> int:
+        for i in range(self.module_tabs.count()):
+            if self.module_tabs.tabData(i) == module:
+                return i
+        return -1
+
+    def current_module(self) -> str | None:
+        data = self.module_tabs.tabData(self.module_tabs.currentIndex())
+        return data if isinstance(data, str) else None
+
+    def show_module(self, module: str | None) -> None:
+        """Switch to the view of ``module`` (None: all)."""
+        if module is not None:
+            self.add_modules([module])
+        self.module_tabs.setCurrentIndex(self.tab_of(module))
+
+    def shown_lines(self) -> list[str]:
+        model = self.proxy
+        return [
+            record_line(model.index(r, 0).data(LogModel.RecordRole))
+            for r in range(model.rowCount())
+        ]
+
+    def save_to(self, path: str | Path) -> int:
+        """Write the lines shown (this view, this search) to ``path``."""
+        lines = self.shown_lines()
+        Path(path).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        return len(lines)
+
+    def focus_search(self) -> None:
+        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_edit.selectAll()
 
     # -- slots ------------------------------------------------------------------
     def on_flush_timer_timeout(self) -> None:
@@ -130,9 +217,10 @@ class LogConsole(QWidget):
         if at_bottom:
             self.table.scrollToBottom()
 
-    def on_module_combo_changed(self, _index: int) -> None:
-        self.proxy.set_module(self.module_combo.currentData())
+    def on_module_tabs_currentChanged(self, _index: int) -> None:
+        self.proxy.set_module(self.current_module())
         self._update_count()
+        self._update_session_log_check()
 
     def on_search_edit_textChanged(self, text: str) -> None:
         self.proxy.set_search(text)
@@ -150,6 +238,11 @@ class LogConsole(QWidget):
         self._incoming.clear()
         self.model.clear()
 
+    def on_session_log_check_clicked(self, on: bool) -> None:
+        module = self.current_module()
+        if module in self._session_logs:
+            self.sessionLogRequested.emit(module, on)
+
     def on_model_rows_changed(self, *_args: object) -> None:
         self._update_count()
 
@@ -159,3 +252,24 @@ class LogConsole(QWidget):
         if self.pause_check.isChecked():
             text += f" · paused, {len(self._held)} waiting"
         self.count_label.setText(text)
+
+    def _update_session_log_check(self) -> None:
+        module = self.current_module()
+        check = self.session_log_check
+        can = module in self._session_logs
+        check.setEnabled(can)
+        check.setChecked(bool(module and self._session_logs.get(module)))
+        where = (
+            f"{self._data_dir}/logs/{module}.log"
+            if self._data_dir
+            else f"logs/{module}.log in the data folder"
+        )
+        if can:
+            check.setToolTip(
+                f"Write every {module} session in full (each command and reply, "
+                f"passwords masked) to {where}. Rotates at 5 MB."
+            )
+        elif module is None:
+            check.setToolTip("Pick a module's tab to switch its session logging.")
+        else:
+            check.setToolTip(f"{module} has no session log of its own.")

@@ -46,13 +46,12 @@ class ModulesPanel(QGroupBox):
         for col in range(ModulesModel.COL_ERROR):
             header.setSectionResizeMode(col, fixed)
         header.setSectionResizeMode(
-            ModulesModel.COL_ADDRESS, QHeaderView.ResizeMode.Interactive
+            ModulesModel.COL_ADDRESS, QHeaderView.ResizeMode.ResizeToContents
         )
-        header.resizeSection(ModulesModel.COL_ADDRESS, 260)
         header.setStretchLastSection(True)
 
-        self.settings_button = QPushButton("Settings…", self)
-        self.restart_button = QPushButton("Restart", self)
+        self.settings_button = QPushButton("S&ettings…", self)
+        self.restart_button = QPushButton("&Restart", self)
         buttons = QVBoxLayout()
         buttons.addWidget(self.settings_button)
         buttons.addWidget(self.restart_button)

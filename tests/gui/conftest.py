@@ -50,6 +50,18 @@ def gui_loop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
         asyncio.set_event_loop(None)
 
 
+@pytest.fixture(autouse=True)
+def isolated_prefs(tmp_path: Path) -> Iterator[Path]:
+    """Window preferences (QSettings) go to a temporary folder, never ~/.config."""
+    from PySide6.QtCore import QSettings
+
+    folder = tmp_path / "prefs"
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(folder))
+    yield folder
+
+
 @pytest.fixture
 def real_core(tmp_path: Path) -> Iterator[Any]:
     pytest.importorskip("server.runtime")

@@ -53,3 +53,45 @@ def start_real_core(data_dir: Path, first_run: bool = True) -> Any:
     if first_run:
         rt.run(rt.api.first_run(DOMAIN, HOSTNAME))
     return rt
+
+
+def fill_wizard(
+    qtbot: Any,
+    wizard: Any,
+    modules: dict[str, dict[str, int]] | None = None,
+    user: tuple[str, str] | None = ("alice", "first-pass-1"),
+) -> None:
+    """Walk the first-run wizard: domain/host, self-signed, ``modules`` ticked
+    with the given ports (others unticked), ``user``; then Finish."""
+    from PySide6.QtWidgets import QWizard
+
+    modules = modules if modules is not None else {"smtp": {"port": 0}}
+    page = wizard.domain_page
+    page.hostname_edit.clear()
+    qtbot.keyClicks(page.domain_edit, DOMAIN)
+    qtbot.keyClicks(page.hostname_edit, HOSTNAME)
+    assert page.isComplete()
+    wizard.next()
+    assert wizard.currentPage() is wizard.certificate_page
+    wizard.next()
+    ports = wizard.modules_page
+    assert wizard.currentPage() is ports
+    for row in ports.rows:
+        row.check.setChecked(row.name in modules)
+        for key, value in modules.get(row.name, {}).items():
+            row.spins[key].setValue(value)
+    try:
+        qtbot.waitUntil(lambda: not ports.checking() and ports.isComplete())
+    except Exception:
+        raise AssertionError(ports.error_label.text()) from None
+    wizard.next()
+    users = wizard.user_page
+    assert wizard.currentPage() is users
+    if user is None:
+        users.create_check.setChecked(False)
+    else:
+        qtbot.keyClicks(users.local_edit, user[0])
+        qtbot.keyClicks(users.password.edit, user[1])
+        qtbot.keyClicks(users.confirm, user[1])
+    assert users.isComplete()
+    wizard.button(QWizard.WizardButton.FinishButton).click()

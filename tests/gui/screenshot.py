@@ -1,12 +1,15 @@
-"""Take the README screenshot of the main window (a script, not a test).
+"""Take the README screenshots of every page (a script, not a test).
 
-    /work/venv/bin/python tests/gui/screenshot.py [--offscreen] [--out PATH]
+    /work/venv/bin/python tests/gui/screenshot.py [--offscreen] [--out-dir DIR]
 
-Starts Xvfb on :99 (1280x800x24) and re-runs itself there with the xcb platform,
-builds a demo data folder (domain example.test, two users, SMTP ticked on
-127.0.0.1:2525, one message sent so the log has lines), shows the window and
-saves ``import -window root`` (imagemagick). Without Xvfb, or with
-``--offscreen``, it renders offscreen and saves ``window.grab()``.
+Starts Xvfb on :98 (1280x800x24) and, when installed, ``trayer`` as the tray
+host, then re-runs itself there with the xcb platform. It builds a demo data
+folder (domain example.test, three users, SMTP, submission, POP3 and IMAP on
+free high ports, a few messages sent, one remote message held in the queue),
+walks the window through its tabs and saves one PNG per page with
+``import -window root`` (imagemagick), plus the first-run wizard
+(``widget.grab()``). Without Xvfb, or with ``--offscreen``, every shot is a
+``grab()`` of the window.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import os
 import shutil
 import smtplib
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,26 +27,36 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_OUT = ROOT / "resources" / "screenshots" / "main-window.png"
-DISPLAY = ":99"
-SMTP_PORT = 2525
+DEFAULT_OUT = ROOT / "resources" / "screenshots"
+DISPLAY = ":98"
+SCREEN = (1280, 800)
+TRAY_HEIGHT = 24
 
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--offscreen", action="store_true")
-    parser.add_argument("--tab", choices=("log", "users"), default="log")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tray", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 def run_under_xvfb(args: argparse.Namespace) -> int:
     xvfb = subprocess.Popen(
-        ["Xvfb", DISPLAY, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        [
+            "Xvfb",
+            DISPLAY,
+            "-screen",
+            "0",
+            f"{SCREEN[0]}x{SCREEN[1]}x24",
+            "-nolisten",
+            "tcp",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    tray: subprocess.Popen[bytes] | None = None
     try:
         deadline = time.monotonic() + 10
         while not Path(f"/tmp/.X11-unix/X{DISPLAY[1:]}").exists():
@@ -50,19 +64,54 @@ def run_under_xvfb(args: argparse.Namespace) -> int:
                 print("Xvfb did not start; falling back to offscreen")
                 return run_child(args, {"QT_QPA_PLATFORM": "offscreen"})
             time.sleep(0.05)
-        return run_child(args, {"DISPLAY": DISPLAY, "QT_QPA_PLATFORM": "xcb"})
+        env = {"DISPLAY": DISPLAY, "QT_QPA_PLATFORM": "xcb"}
+        if shutil.which("trayer"):
+            tray = subprocess.Popen(
+                [
+                    "trayer",
+                    "--edge",
+                    "bottom",
+                    "--align",
+                    "right",
+                    "--widthtype",
+                    "request",
+                    "--height",
+                    str(TRAY_HEIGHT),
+                    "--SetDockType",
+                    "true",
+                    "--transparent",
+                    "false",
+                    "--tint",
+                    "0xdddddd",
+                ],
+                env={**os.environ, "DISPLAY": DISPLAY},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(0.5)
+        return run_child(args, env, tray=tray is not None)
     finally:
+        if tray is not None:
+            tray.terminate()
+            tray.wait(10)
         xvfb.terminate()
         xvfb.wait(10)
 
 
-def run_child(args: argparse.Namespace, env: dict[str, str]) -> int:
-    cmd = [sys.executable, __file__, "--child", "--out", str(args.out)]
-    cmd += ["--tab", args.tab]
+def run_child(args: argparse.Namespace, env: dict[str, str], tray: bool = False) -> int:
+    cmd = [sys.executable, __file__, "--child", "--out-dir", str(args.out_dir)]
+    if tray:
+        cmd.append("--tray")
     return subprocess.call(cmd, env={**os.environ, **env}, cwd=ROOT)
 
 
-def demo_settings(data_dir: Path) -> None:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def demo_settings(data_dir: Path) -> dict[str, int]:
     import dataclasses
 
     sys.path.insert(0, str(ROOT))
@@ -73,55 +122,69 @@ def demo_settings(data_dir: Path) -> None:
     write_test_settings(data_dir)
     store = SettingsStore(data_dir / "settings.toml")
     settings: Settings = store.load()
-    smtp = dataclasses.replace(settings.smtp, enabled=True, port=SMTP_PORT)
-    settings = settings.replace_section("smtp", smtp)
-    demo_ports = (
-        ("submission", 1587, 1465),
-        ("pop3", 1110, 1995),
-        ("imap", 1143, 1993),
-    )
-    for name, port, tls_port in demo_ports:
-        section = dataclasses.replace(
-            settings.section(name), port=port, tls_port=tls_port
-        )
+    ports = {
+        "smtp": 2525,
+        "submission": 2587,
+        "submission_tls": 2465,
+        "pop3": 2110,
+        "pop3_tls": 2995,
+        "imap": 2143,
+        "imap_tls": 2993,
+    }
+    for key in ports:  # the nice numbers if free, else any free port
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", ports[key]))
+        except OSError:
+            ports[key] = free_port()
+    for name in ("smtp", "submission", "pop3", "imap"):
+        changes = {"enabled": True, "port": ports[name]}
+        if f"{name}_tls" in ports:
+            changes["tls_port"] = ports[f"{name}_tls"]
+        section = dataclasses.replace(settings.section(name), **changes)
         settings = settings.replace_section(name, section)
     store.save(settings)
+    return ports
 
 
-def send_demo_message() -> None:
-    with smtplib.SMTP("127.0.0.1", SMTP_PORT, timeout=10) as client:
-        client.ehlo("client.example.org")
+LETTERS = (
+    ("newsletter@example.org", "alice", "Welcome to Quicksilver"),
+    ("carol@partner.example", "bob", "Invoice 2026-117"),
+    ("noreply@shop.example", "alice", "Your order has shipped"),
+    ("dave@club.example", "carol", "Saturday's match"),
+    ("news@paper.example", "bob", "Morning briefing"),
+)
+
+
+def send_demo_mail(ports: dict[str, int]) -> None:
+    for i in range(3):
+        with smtplib.SMTP("127.0.0.1", ports["smtp"], timeout=10) as client:
+            client.ehlo("client.example.org")
+            for sender, user, subject in LETTERS:
+                client.sendmail(
+                    sender,
+                    [f"{user}@example.test"],
+                    f"From: {sender}\r\nTo: {user}@example.test\r\n"
+                    f"Subject: {subject} ({i + 1})\r\n\r\nHello {user}!\r\n",
+                )
+    # one message for a remote domain: it waits in the queue (no relay, no MX)
+    with smtplib.SMTP("127.0.0.1", ports["submission"], timeout=10) as client:
+        client.ehlo("laptop.example.test")
+        client.login("alice@example.test", "demo-pass-1")
         client.sendmail(
-            "newsletter@example.org",
-            ["alice@example.test"],
-            "From: newsletter@example.org\r\nTo: alice@example.test\r\n"
-            "Subject: Welcome to Quicksilver\r\n\r\nHello Alice!\r\n",
+            "alice@example.test",
+            ["friend@far-away.example"],
+            "From: alice@example.test\r\nTo: friend@far-away.example\r\n"
+            "Subject: Holiday photos\r\n\r\nSee you soon!\r\n",
         )
 
 
-async def stage(window: object, out: Path, tab: str) -> None:
-    from PySide6.QtWidgets import QApplication
+async def capture(window: object, out: Path) -> None:
+    from PySide6.QtWidgets import QApplication, QWidget
 
-    from app.views.main_window import MainWindow
-    from server.api import NewUser
-
-    assert isinstance(window, MainWindow)
-    bridge = window.bridge
-    await bridge.call(
-        "add_user", NewUser("alice@example.test", "demo-pass-1", "Alice Liddell")
-    )
-    await bridge.call(
-        "add_user",
-        NewUser("bob@example.test", "demo-pass-2", "Bob Builder", 500 * 1024 * 1024),
-    )
-    await asyncio.to_thread(send_demo_message)
-    await asyncio.sleep(1.0)  # let the log and counters settle
-    window.log_console.table.scrollToBottom()
-    if tab == "users":
-        window.tabs.setCurrentWidget(window.users_page)
-    await asyncio.sleep(0.3)
+    assert isinstance(window, QWidget)
+    await asyncio.sleep(0.6)
     QApplication.processEvents()
-    out.parent.mkdir(parents=True, exist_ok=True)
     grabbed = False
     if os.environ.get("QT_QPA_PLATFORM") == "xcb" and shutil.which("import"):
         code = await asyncio.to_thread(
@@ -131,7 +194,70 @@ async def stage(window: object, out: Path, tab: str) -> None:
     if not grabbed:
         window.grab().save(str(out))
     print(f"saved {out}")
-    window.close()
+
+
+async def stage(window: object, out_dir: Path, ports: dict[str, int]) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from app.dialogs.first_run_wizard import FirstRunWizard
+    from app.views.main_window import MainWindow
+    from server.api import NewUser
+
+    assert isinstance(window, MainWindow)
+    try:
+        bridge = window.bridge
+        for address, pw, name, quota in (
+            ("alice@example.test", "demo-pass-1", "Alice Liddell", 0),
+            ("bob@example.test", "demo-pass-2", "Bob Builder", 500),
+            ("carol@example.test", "demo-pass-3", "Carol Singer", 200),
+        ):
+            await bridge.call(
+                "add_user", NewUser(address, pw, name, quota * 1024 * 1024)
+            )
+        await asyncio.to_thread(send_demo_mail, ports)
+        await asyncio.sleep(1.5)  # let the log, queue and counters settle
+        jobs = await bridge.call("queue_jobs")
+        for job in jobs[:1]:
+            await bridge.call("hold_job", job.job_id)
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+        window.log_console.table.scrollToBottom()
+        await capture(window, out_dir / "main-window.png")
+        pages = {
+            "users": window.users_page,
+            "statistics": window.stats_page,
+            "client-setup": window.client_setup_page,
+        }
+        window.client_setup_page.select_user("alice@example.test")
+        for name, page in pages.items():
+            window.tabs.setCurrentWidget(page)
+            await capture(window, out_dir / f"{name}.png")
+        known = {window.tabs.indexOf(p) for p in pages.values()}
+        known |= {window.tabs.indexOf(window.log_console)}
+        for i in range(window.tabs.count()):
+            if i in known:
+                continue
+            title = window.tabs.tabText(i).replace("&", "").lower().replace(" ", "-")
+            window.tabs.setCurrentIndex(i)
+            await asyncio.sleep(0.5)
+            await capture(window, out_dir / f"{title}.png")
+
+        settings = await bridge.call("settings")
+        wizard = FirstRunWizard(settings, "mail.example.test")
+        wizard.domain_page.domain_edit.setText("example.test")
+        wizard.show()
+        wizard.next()
+        wizard.next()
+        smtp = wizard.modules_page.row("smtp")
+        smtp.spins["port"].setValue(ports["smtp"])  # in use: the window's SMTP
+        await asyncio.sleep(1.0)
+        QApplication.processEvents()
+        wizard.grab().save(str(out_dir / "wizard.png"))
+        print(f"saved {out_dir / 'wizard.png'}")
+        wizard.close()
+        wizard.deleteLater()
+    finally:
+        window.quit()
 
 
 def child(args: argparse.Namespace) -> int:
@@ -147,7 +273,8 @@ def child(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="quicksilver-demo-") as tmp:
         data_dir = Path(tmp) / "Quicksilver"
-        demo_settings(data_dir)
+        ports = demo_settings(data_dir)
+        os.environ["XDG_CONFIG_HOME"] = str(Path(tmp) / "config")
         qapp = QApplication([sys.argv[0]])
         qapp.setQuitOnLastWindowClosed(False)
         qapp.setWindowIcon(app_icon())
@@ -161,8 +288,9 @@ def child(args: argparse.Namespace) -> int:
             runtime.start = lambda: None  # type: ignore[method-assign]
 
             def on_window(window: object) -> None:
-                window.setGeometry(0, 0, 1280, 800)  # type: ignore[attr-defined]
-                spawn(stage(window, args.out, args.tab))
+                height = SCREEN[1] - (TRAY_HEIGHT if args.tray else 0)
+                window.setGeometry(0, 0, SCREEN[0], height)  # type: ignore[attr-defined]
+                spawn(stage(window, args.out_dir, ports))
 
             return await run_session(runtime, on_window=on_window)
 

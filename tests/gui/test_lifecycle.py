@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QWidget
 
 from app.__main__ import parse_args, run_session
-from app.dialogs.first_run_dialog import FirstRunDialog
+from app.dialogs.first_run_wizard import FirstRunWizard
 from app.views.main_window import MainWindow
 
-from .helpers import DOMAIN, HOSTNAME, write_test_settings
+from .helpers import DOMAIN, HOSTNAME, fill_wizard, wait_for, write_test_settings
 from .stubcore import StubRuntime
-from .test_main_window import listening, tick_smtp
+from .test_main_window import listening, smtp_port, smtp_state, tick_smtp
 
 # Closing the window must stop the core promptly (the person is waiting to quit).
 STOP_WITHIN_MS = 10_000
@@ -45,18 +44,15 @@ def test_first_run_then_close_stops_the_core(
 ) -> None:
     pytest.importorskip("server.runtime")
     runtime, task, windows = start_session(tmp_path)
-    qtbot.waitUntil(lambda: top_level(FirstRunDialog) is not None)
-    dialog = top_level(FirstRunDialog)
-    dialog.hostname_edit.clear()
-    qtbot.keyClicks(dialog.domain_edit, DOMAIN)
-    qtbot.keyClicks(dialog.hostname_edit, HOSTNAME)
-    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: top_level(FirstRunWizard) is not None)
+    fill_wizard(qtbot, top_level(FirstRunWizard), {"smtp": {"port": 0}}, None)
     qtbot.waitUntil(lambda: bool(windows))
     window = windows[0]
     assert window.users_page.domains == (DOMAIN,)
     assert str(tmp_path) in window.data_dir_label.text()
+    assert wait_for(qtbot, window.bridge.call("settings")).general.hostname == HOSTNAME
 
-    port = tick_smtp(qtbot, window)
+    port = smtp_port_when_running(qtbot, window)
     assert listening(port)
     window.close()
     qtbot.waitUntil(task.done, timeout=STOP_WITHIN_MS)
@@ -70,8 +66,8 @@ def test_cancelled_first_run_stops_the_core(
 ) -> None:
     pytest.importorskip("server.runtime")
     runtime, task, windows = start_session(tmp_path)
-    qtbot.waitUntil(lambda: top_level(FirstRunDialog) is not None)
-    top_level(FirstRunDialog).reject()
+    qtbot.waitUntil(lambda: top_level(FirstRunWizard) is not None)
+    top_level(FirstRunWizard).reject()
     qtbot.waitUntil(task.done, timeout=STOP_WITHIN_MS)
     assert task.result() == 0
     assert windows == []
@@ -95,6 +91,15 @@ def test_stub_core_runs_the_same_session(
     qtbot.waitUntil(task.done, timeout=STOP_WITHIN_MS)
     assert stub.stop.calls == 1  # type: ignore[attr-defined]
     assert not listening(port)
+
+
+def smtp_port_when_running(qtbot: Any, window: MainWindow) -> int:
+    from server.modules.base import ModuleState
+
+    qtbot.waitUntil(lambda: smtp_state(window) is ModuleState.RUNNING)
+    model = window.modules_model
+    qtbot.waitUntil(lambda: bool(model.status(model.row_of("smtp")).endpoints))
+    return smtp_port(window)
 
 
 def _counting(fn: Any) -> Any:

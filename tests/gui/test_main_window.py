@@ -202,7 +202,7 @@ def test_log_console_shows_smtp_session(
     assert any(r.module == "smtp" for r in console.model.records())
 
     # filter by module, then search
-    console.module_combo.setCurrentIndex(console.module_combo.findData("smtp"))
+    console.show_module("smtp")
     shown = console.proxy.rowCount()
     assert 0 < shown < console.model.rowCount()
     console.search_edit.setText(peer)

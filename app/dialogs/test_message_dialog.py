@@ -1,0 +1,184 @@
+"""The "Send test message" tool: a message through our own SMTP module.
+
+The dialog collects from, to (a local user), subject and body and returns a
+``TestMessage``; ``send_test_message`` (blocking, run it in a worker thread)
+speaks SMTP to the running smtp module's endpoint with ``smtplib`` and returns
+the server's reply to DATA, so the person sees exactly what a client would.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.dialogs.base import buddy_label, error_label
+
+SEND_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class TestMessage:
+    __test__ = False  # not a pytest test class
+
+    sender: str
+    recipient: str
+    subject: str
+    body: str
+
+
+class SendError(Exception):
+    """Sending failed; the message says why in words for a person."""
+
+
+def connect_host(host: str) -> str:
+    """Where to connect for a listener bound to ``host`` (wildcards -> loopback)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    return host
+
+
+def send_test_message(
+    host: str, port: int, msg: TestMessage, helo: str = "quicksilver-test"
+) -> str:
+    """Send ``msg`` over SMTP and return the server's final reply text.
+
+    Blocking: call it through ``asyncio.to_thread``.
+    """
+    email = EmailMessage()
+    email["From"] = msg.sender
+    email["To"] = msg.recipient
+    email["Subject"] = msg.subject
+    email["Date"] = formatdate(localtime=True)
+    email["Message-ID"] = make_msgid(domain=msg.sender.partition("@")[2] or None)
+    email.set_content(msg.body or "\n")
+    try:
+        with smtplib.SMTP(
+            connect_host(host), port, local_hostname=helo, timeout=SEND_TIMEOUT_S
+        ) as client:
+            client.ehlo()
+            code, reply = client.mail(msg.sender)
+            if code != 250:
+                raise SendError(f"MAIL FROM refused: {code} {reply.decode()}")
+            code, reply = client.rcpt(msg.recipient)
+            if code not in (250, 251):
+                raise SendError(f"RCPT TO refused: {code} {reply.decode()}")
+            code, reply = client.data(email.as_bytes())
+            if code != 250:
+                raise SendError(f"The message was refused: {code} {reply.decode()}")
+            return f"{code} {reply.decode('utf-8', 'replace')}"
+    except (smtplib.SMTPException, OSError) as exc:  # TimeoutError is an OSError
+        raise SendError(f"Could not send through {host}:{port}: {exc}") from exc
+
+
+class TestMessageDialog(QDialog):
+    """From, To (local users), Subject, Body. Send stays disabled until valid.
+
+    Signals: the standard ``QDialog`` signals only.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        users: Sequence[str],
+        sender: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Send test message")
+        self.from_edit = QLineEdit(sender, self)
+        self.from_edit.setPlaceholderText("e.g. test@example.org")
+        self.to_combo = QComboBox(self)
+        self.to_combo.setEditable(True)
+        self.to_combo.addItems(list(users))
+        self.to_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.subject_edit = QLineEdit("Quicksilver test message", self)
+        self.body_edit = QPlainTextEdit(self)
+        self.body_edit.setPlainText(
+            "This is a test message sent from the Quicksilver window.\n"
+        )
+        self.body_edit.setTabChangesFocus(True)
+        fm = self.fontMetrics()
+        self.body_edit.setMinimumHeight(fm.lineSpacing() * 6)
+        self.setMinimumWidth(fm.horizontalAdvance("x") * 60)
+
+        form = QFormLayout()
+        form.addRow(buddy_label("&From:", self.from_edit), self.from_edit)
+        form.addRow(buddy_label("&To:", self.to_combo), self.to_combo)
+        form.addRow(buddy_label("&Subject:", self.subject_edit), self.subject_edit)
+        form.addRow(buddy_label("&Body:", self.body_edit), self.body_edit)
+        self.error_label = error_label(self)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
+            parent=self,
+        )
+        self.ok_button.setText("&Send")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+
+        self.from_edit.textChanged.connect(self.on_field_changed)
+        self.to_combo.currentTextChanged.connect(self.on_field_changed)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.validate()
+
+    @property
+    def ok_button(self) -> QPushButton:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    def problem(self) -> str:
+        sender = self.from_edit.text().strip()
+        rcpt = self.to_combo.currentText().strip()
+        if not sender:
+            return "Enter the sender address."
+        if not _looks_like_address(sender):
+            return f"{sender!r} is not a mail address (name@domain)."
+        if not rcpt:
+            return "Pick a local user to send to (add one in Users first)."
+        if not _looks_like_address(rcpt):
+            return f"{rcpt!r} is not a mail address (name@domain)."
+        return ""
+
+    def validate(self) -> bool:
+        problem = self.problem()
+        self.error_label.setText(problem)
+        self.ok_button.setEnabled(not problem)
+        return not problem
+
+    def show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+
+    def value(self) -> TestMessage:
+        return TestMessage(
+            self.from_edit.text().strip(),
+            self.to_combo.currentText().strip(),
+            self.subject_edit.text(),
+            self.body_edit.toPlainText(),
+        )
+
+    def on_field_changed(self, _text: str = "") -> None:
+        self.validate()
+
+
+def _looks_like_address(text: str) -> bool:
+    local, at, domain = text.rpartition("@")
+    return bool(at and local and domain and " " not in text and "." in domain)
