@@ -107,33 +107,45 @@ async def shutdown(runtime: StartableRuntime, bridge: CoreBridge) -> None:
     log.info("core stopped")
 
 
-def _close_on_signals(window: MainWindow, closed: asyncio.Event) -> None:
+class _SignalCloser:
     """SIGTERM/SIGINT (logout, ``kill``, Ctrl+C) close the window the normal way,
-    so the core stops cleanly and the process exits 0."""
+    so the core stops cleanly and the process exits 0. Installed before the core
+    starts: a signal that comes before the window exists ends the session as
+    soon as the core is up."""
 
-    def close() -> None:
-        if closed.is_set():
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.window: MainWindow | None = None
+        self.closed: asyncio.Event | None = None
+
+    def __call__(self) -> None:
+        if self.requested.is_set():
             return  # already closing: a repeated signal changes nothing
+        self.requested.set()
+        window, closed = self.window, self.closed
+        if window is None or closed is None:
+            return
         # quit(), where the window has it, closes even with "keep running in tray".
         quit_window = getattr(window, "quit", None)
         (quit_window if callable(quit_window) else window.close)()
         if not closed.is_set():  # the window refused to close: stop anyway
             closed.set()
 
-    loop = asyncio.get_running_loop()
-    try:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, close)
-    except (NotImplementedError, RuntimeError, ValueError):
-        # No loop support (Windows): a Python handler runs only when the
-        # interpreter does, so a timer wakes it while Qt waits in C.
-        from PySide6.QtCore import QTimer
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self)
+        except (NotImplementedError, RuntimeError, ValueError):
+            # No loop support (Windows): a Python handler runs only when the
+            # interpreter does, so a timer wakes it while Qt waits in C.
+            from PySide6.QtCore import QTimer
 
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: QTimer.singleShot(0, close))
-        poke = QTimer(window)
-        poke.timeout.connect(lambda: None)
-        poke.start(250)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: QTimer.singleShot(0, self))
+            self._poke = QTimer()
+            self._poke.timeout.connect(lambda: None)
+            self._poke.start(250)
 
 
 async def run_session(
@@ -145,6 +157,8 @@ async def run_session(
     Returns the exit code: 0, or 1 when the core could not start (the person is
     told why first).
     """
+    closer = _SignalCloser()
+    closer.install()
     try:
         await asyncio.to_thread(runtime.start)
     except Exception as exc:  # an edge: say why, then exit
@@ -155,6 +169,8 @@ async def run_session(
     bridge = CoreBridge(runtime)
     try:
         snapshot = await bridge.connect_core()
+        if closer.requested.is_set():
+            return 0
         if snapshot.needs_first_run:
             if not await first_run(bridge, snapshot.settings):
                 return 0
@@ -166,7 +182,9 @@ async def run_session(
         window.show()
         if on_window is not None:
             on_window(window)
-        _close_on_signals(window, closed)
+        closer.window, closer.closed = window, closed
+        if closer.requested.is_set():
+            closed.set()
         await closed.wait()
         window.deleteLater()
         return 0

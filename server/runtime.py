@@ -120,12 +120,7 @@ class CoreServices:
             try:
                 cls = getattr(importlib.import_module(path), cls_name)
                 self.modules[name] = cls(self.ctx)
-            except ModuleNotFoundError as exc:
-                if exc.name == path:
-                    continue  # not built in this version
-                log.exception("module %s could not be loaded", name)
-                self.modules[name] = _BrokenModule(name, title, f"Cannot load: {exc}")
-            except Exception as exc:
+            except Exception as exc:  # shown as FAILED, never silently missing
                 log.exception("module %s could not be loaded", name)
                 self.modules[name] = _BrokenModule(name, title, f"Cannot load: {exc}")
             self._module_locks[name] = asyncio.Lock()

@@ -19,7 +19,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from server.config.store import SettingsStore  # noqa: E402
+from server.config.store import SettingsStore
 
 if TYPE_CHECKING:
     from server.runtime import Runtime
@@ -40,11 +40,17 @@ def prepare_data_dir(data_dir: Path, enabled: tuple[str, ...] = ("smtp",)) -> No
     s = store.defaults()
     s = dataclasses.replace(
         s,
-        general=dataclasses.replace(s.general, domain=DOMAIN, hostname="mail.example.test"),
+        general=dataclasses.replace(
+            s.general, domain=DOMAIN, hostname="mail.example.test"
+        ),
     )
     for name in ("smtp", "submission", "pop3", "imap"):
         sec = getattr(s, name)
-        changes: dict[str, object] = {"enabled": name in enabled, "bind": "127.0.0.1", "port": 0}
+        changes: dict[str, object] = {
+            "enabled": name in enabled,
+            "bind": "127.0.0.1",
+            "port": 0,
+        }
         if hasattr(sec, "tls_port"):
             changes["tls_port"] = 0
         s = s.replace_section(name, dataclasses.replace(sec, **changes))
@@ -75,7 +81,9 @@ class RunningCore:
         return self.data_dir / "mail" / domain / local
 
 
-def start_core(data_dir: Path, enabled: tuple[str, ...] = ("smtp",), users: bool = True) -> RunningCore:
+def start_core(
+    data_dir: Path, enabled: tuple[str, ...] = ("smtp",), users: bool = True
+) -> RunningCore:
     from server.accounts.sqlite import SqliteAccountStore
     from server.runtime import Runtime
 

@@ -194,8 +194,11 @@ class ListenerModule:
             return "Connections from your address are not allowed"
         if len(self._sessions) >= sec.max_connections:
             return "Too many connections; try again later"
-        same_ip = sum(1 for r in self._sessions.values() if r.peer.rsplit(":", 1)[0]
-                      .strip("[]") == ip or r.peer == ip)
+        same_ip = sum(
+            1
+            for r in self._sessions.values()
+            if r.peer.rsplit(":", 1)[0].strip("[]") == ip or r.peer == ip
+        )
         if same_ip >= sec.max_connections_per_ip:
             return "Too many connections from your address; try again later"
         return ""

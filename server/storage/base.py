@@ -185,7 +185,7 @@ class MailStore(Protocol):
     async def usage(self, owner: Owner) -> int:
         """Bytes used by all of the user's mail (quota display)."""
 
-    def watch(self, owner: Owner, mailbox: str, callback: MailboxWatcher) -> Callable[
-        [], None
-    ]:
+    def watch(
+        self, owner: Owner, mailbox: str, callback: MailboxWatcher
+    ) -> Callable[[], None]:
         """Register for changes of one mailbox; returns an unsubscribe function."""

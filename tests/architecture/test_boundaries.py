@@ -14,10 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def server_modules() -> list[str]:
-    return sorted(
-        m.name
-        for m in pkgutil.walk_packages(server.__path__, "server.")
-    )
+    return sorted(m.name for m in pkgutil.walk_packages(server.__path__, "server."))
 
 
 def test_every_server_module_imports_with_qt_blocked() -> None:
@@ -39,7 +36,11 @@ def test_every_server_module_imports_with_qt_blocked() -> None:
         "print('ok', len(sys.modules))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok")
@@ -67,12 +68,20 @@ def test_modules_do_not_import_each_other_or_the_runtime() -> None:
     for folder, forbidden in groups.items():
         for path in (ROOT / folder).glob("*.py"):
             for name in _imports(path):
-                assert not name.startswith(forbidden + upward), f"{path}: imports {name}"
+                assert not name.startswith(forbidden + upward), (
+                    f"{path}: imports {name}"
+                )
 
 
 def test_low_layers_do_not_import_upwards() -> None:
-    low = ["server/storage", "server/accounts", "server/config", "server/queue",
-           "server/delivery", "server/modules"]
+    low = [
+        "server/storage",
+        "server/accounts",
+        "server/config",
+        "server/queue",
+        "server/delivery",
+        "server/modules",
+    ]
     for folder in low:
         for path in (ROOT / folder).glob("*.py"):
             for name in _imports(path):
@@ -84,9 +93,17 @@ def test_low_layers_do_not_import_upwards() -> None:
 def test_app_reaches_the_core_only_through_the_facade() -> None:
     """Only the bridge and the entry point touch the runtime; no view or model
     imports server internals (value types from server.api/config/events are ok)."""
-    allowed = ("server.api", "server.events", "server.config.schema",
-               "server.modules.base", "server.accounts.base", "server.errors",
-               "server.queue.spool", "server.paths", "server.accounts.validate")
+    allowed = (
+        "server.api",
+        "server.events",
+        "server.config.schema",
+        "server.modules.base",
+        "server.accounts.base",
+        "server.errors",
+        "server.queue.spool",
+        "server.paths",
+        "server.accounts.validate",
+    )
     for path in (ROOT / "app").rglob("*.py"):
         if path.name in ("bridge.py", "__main__.py"):
             continue

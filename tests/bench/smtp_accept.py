@@ -64,7 +64,9 @@ async def load(port: int, seconds: float, connections: int) -> int:
         await client.ehlo(hostname="bench.test")
         while time.monotonic() < stop_at:
             counter += 1
-            await client.sendmail("bench@outside.test", ["alice@example.test"], message(counter))
+            await client.sendmail(
+                "bench@outside.test", ["alice@example.test"], message(counter)
+            )
             sent += 1
         await client.quit()
 
@@ -73,8 +75,9 @@ async def load(port: int, seconds: float, connections: int) -> int:
 
 
 def start(cmd: list[str], pattern: str) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     assert proc.stdout is not None
     while True:
         line = proc.stdout.readline()
@@ -96,8 +99,10 @@ def main() -> None:
         data = Path(tmp) / "data"
         c = start_core(data)
         c.runtime.stop()
-        qs, qs_port = start([sys.executable, "-m", "server", "--data-dir", str(data), "run"],
-                            r"smtp: RUNNING 127\.0\.0\.1:(\d+)")
+        qs, qs_port = start(
+            [sys.executable, "-m", "server", "--data-dir", str(data), "run"],
+            r"smtp: RUNNING 127\.0\.0\.1:(\d+)",
+        )
         bare, bare_port = start([sys.executable, "-c", BARE], r"PORT (\d+)")
         try:
             asyncio.run(load(bare_port, 1, args.connections))  # warm-up
@@ -115,11 +120,18 @@ def main() -> None:
                 if p.stdout:
                     p.stdout.close()
         delivered = sum(
-            1 for sub in ("new", "cur") for _ in (data / "mail/example.test/alice" / sub).iterdir()
+            1
+            for sub in ("new", "cur")
+            for _ in (data / "mail/example.test/alice" / sub).iterdir()
         )
-    print(f"connections: {args.connections}, message size: 4096 bytes, {args.seconds:.0f} s each")
+    print(
+        f"connections: {args.connections}, message size: 4096 bytes, "
+        f"{args.seconds:.0f} s each"
+    )
     print(f"bare aiosmtpd (discard):          {bare_rate:8.1f} msg/s")
-    print(f"Quicksilver (fsync into Maildir): {qs_rate:8.1f} msg/s  ({delivered} files)")
+    print(
+        f"Quicksilver (fsync into Maildir): {qs_rate:8.1f} msg/s  ({delivered} files)"
+    )
     print(f"ratio Quicksilver / bare:         {qs_rate / bare_rate:8.2f}")
 
 

@@ -116,6 +116,8 @@ def test_sigterm_closes_the_window_stops_the_core_and_exits_0(tmp_path: Path) ->
     new = data / "mail" / DOMAIN / "alice" / "new"
     bodies = [p.read_bytes() for p in new.iterdir()]
     assert any(marker.encode() in b for b in bodies), (bodies, out)
-    # The port is released: the listener closed with the core.
+    # The port is released: the listener closed with the core (SO_REUSEADDR,
+    # as every server sets it: the client side may still be in TIME_WAIT).
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))

@@ -40,7 +40,10 @@ def _message_ids(maildir: Path) -> list[str]:
 def _start_server(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "server", "--data-dir", str(data_dir), "run"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
@@ -116,8 +119,9 @@ def test_spooled_job_is_delivered_exactly_once_after_a_crash(tmp_path: Path) -> 
     c = start_core(data)
     c.runtime.stop()
     spool = Spool(data / "spool", data / "corrupt")
-    job = Job("0000000000001deadbeef", "s@outside.test", time.time(), 10,
-              (Recipient(ALICE),))
+    job = Job(
+        "0000000000001deadbeef", "s@outside.test", time.time(), 10, (Recipient(ALICE),)
+    )
     spool.write_new(job, _message(1))
     saved = {p.name: p.read_bytes() for p in (data / "spool").iterdir()}
 

@@ -13,35 +13,67 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def qs(data: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def qs(
+    data: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "server", "--data-dir", str(data), *args],
-        cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def test_manage_domains_users_aliases_and_modules(tmp_path: Path) -> None:
     data = tmp_path / "qs"
     assert qs(data, "init", "--domain", "Example.TEST").returncode == 0
-    out = qs(data, "user", "add", "alice@example.test", "--name", "Alice", "--password-stdin",
-             stdin="pw-alice\n")
+    out = qs(
+        data,
+        "user",
+        "add",
+        "alice@example.test",
+        "--name",
+        "Alice",
+        "--password-stdin",
+        stdin="pw-alice\n",
+    )
     assert out.returncode == 0, out.stderr
     assert (data / "mail/example.test/alice/new").is_dir()
     dup = qs(data, "user", "add", "alice@example.test", "--password-stdin", stdin="x\n")
     assert dup.returncode == 2 and "already exists" in dup.stderr
-    bad = qs(data, "user", "add", "../evil@example.test", "--password-stdin", stdin="x\n")
+    bad = qs(
+        data, "user", "add", "../evil@example.test", "--password-stdin", stdin="x\n"
+    )
     assert bad.returncode == 2 and "error:" in bad.stderr
     empty = qs(data, "user", "add", "bob@example.test", "--password-stdin", stdin="\n")
     assert empty.returncode == 2 and "empty" in empty.stderr
     assert qs(data, "domain", "add", "b\u00fccher.test").returncode == 0
     assert "xn--bcher-kva.test" in qs(data, "domain", "list").stdout
-    assert qs(data, "alias", "set", "*@example.test", "alice@example.test").returncode == 0
+    assert (
+        qs(data, "alias", "set", "*@example.test", "alice@example.test").returncode == 0
+    )
     assert "*@example.test -> alice@example.test" in qs(data, "alias", "list").stdout
     assert qs(data, "user", "disable", "alice@example.test").returncode == 0
     assert "(disabled)" in qs(data, "user", "list").stdout
-    assert qs(data, "user", "passwd", "alice@example.test", "--password-stdin",
-              stdin="new\n").returncode == 0
-    assert qs(data, "module", "set", "smtp", "--bind", "127.0.0.1", "--port", "0").returncode == 0
+    assert (
+        qs(
+            data,
+            "user",
+            "passwd",
+            "alice@example.test",
+            "--password-stdin",
+            stdin="new\n",
+        ).returncode
+        == 0
+    )
+    assert (
+        qs(
+            data, "module", "set", "smtp", "--bind", "127.0.0.1", "--port", "0"
+        ).returncode
+        == 0
+    )
     assert qs(data, "module", "disable", "pop3").returncode == 0
     listing = qs(data, "module", "list").stdout
     assert re.search(r"smtp\s+on\s+127\.0\.0\.1\s+0", listing), listing
@@ -62,7 +94,10 @@ def test_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     qs(data, "module", "set", "smtp", "--bind", "127.0.0.1", "--port", "0")
     proc = subprocess.Popen(
         [sys.executable, "-m", "server", "--data-dir", str(data), "run"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert proc.stdout is not None
     port = 0
@@ -72,7 +107,9 @@ def test_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         port = int(m.group(1)) if m else 0
     assert port
     with smtplib.SMTP("127.0.0.1", port) as c:
-        c.sendmail("x@outside.test", ["alice@example.test"], b"Subject: hi\r\n\r\nhi\r\n")
+        c.sendmail(
+            "x@outside.test", ["alice@example.test"], b"Subject: hi\r\n\r\nhi\r\n"
+        )
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     rest = proc.stdout.read()
@@ -81,7 +118,9 @@ def test_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert len(list((data / "mail/example.test/alice/new").iterdir())) == 1
 
 
-def test_privileged_port_failure_is_explained_and_others_keep_running(tmp_path: Path) -> None:
+def test_privileged_port_failure_is_explained_and_others_keep_running(
+    tmp_path: Path,
+) -> None:
     """Binding a port in use (or below 1024 without the right) -> FAILED with advice."""
     import socket
 
@@ -110,7 +149,11 @@ def test_bind_error_message_for_low_ports() -> None:
     from server.modules.base import bind_error_message
 
     msg = bind_error_message(OSError(errno.EACCES, "Permission denied"), "0.0.0.0", 25)
-    assert "administrator rights" in msg and "2025" in msg and "cap_net_bind_service" in msg
+    assert (
+        "administrator rights" in msg
+        and "2025" in msg
+        and "cap_net_bind_service" in msg
+    )
 
 
 def test_port_below_1024_without_the_right_fails_with_advice(tmp_path: Path) -> None:
@@ -129,25 +172,65 @@ def test_port_below_1024_without_the_right_fails_with_advice(tmp_path: Path) -> 
         drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(data)}
 
-        def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        def run(
+            *args: str, stdin: str | None = None
+        ) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                [*drop, sys.executable, "-m", "server", "--data-dir", str(data / "d"), *args],
-                cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=60, env=env,
+                [
+                    *drop,
+                    sys.executable,
+                    "-m",
+                    "server",
+                    "--data-dir",
+                    str(data / "d"),
+                    *args,
+                ],
+                cwd=ROOT,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
             )
 
         probe = subprocess.run(
             [*drop, sys.executable, "-c", "import server.runtime"],
-            cwd=ROOT, capture_output=True, timeout=60, env=env,
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+            env=env,
         )
         if probe.returncode != 0:
             pytest.skip("the unprivileged user cannot read this checkout")
         assert run("init", "--domain", "example.test").returncode == 0
         run("module", "set", "smtp", "--bind", "127.0.0.1", "--port", "25")
-        run("module", "set", "pop3", "--bind", "127.0.0.1", "--port", "0", "--tls-port", "0")
+        run(
+            "module",
+            "set",
+            "pop3",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--tls-port",
+            "0",
+        )
         run("module", "disable", "imap")
         proc = subprocess.Popen(
-            [*drop, sys.executable, "-m", "server", "--data-dir", str(data / "d"), "run"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+            [
+                *drop,
+                sys.executable,
+                "-m",
+                "server",
+                "--data-dir",
+                str(data / "d"),
+                "run",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
         )
         assert proc.stdout is not None
         lines = []

@@ -51,7 +51,13 @@ def test_ehlo_advertises_extensions(core: RunningCore) -> None:
     host, port = core.endpoint("smtp")
     with smtplib.SMTP(host, port) as c:
         c.ehlo("client.test")
-        for ext in ("pipelining", "8bitmime", "smtputf8", "enhancedstatuscodes", "size"):
+        for ext in (
+            "pipelining",
+            "8bitmime",
+            "smtputf8",
+            "enhancedstatuscodes",
+            "size",
+        ):
             assert c.has_extn(ext), ext
         assert int(c.esmtp_features["size"]) == 25 * 1024 * 1024
         assert not c.has_extn("auth")
@@ -106,7 +112,11 @@ def test_pipelined_commands_in_one_write(core: RunningCore) -> None:
         )
         replies = [f.readline() for _ in range(5)]
         assert [r[:9] for r in replies] == [
-            b"250 2.1.0", b"250 2.1.5", b"550 5.1.1", b"250 2.1.5", b"354 End d",
+            b"250 2.1.0",
+            b"250 2.1.5",
+            b"550 5.1.1",
+            b"250 2.1.5",
+            b"354 End d",
         ]
         s.sendall(MSG + b".\r\nQUIT\r\n")
         assert f.readline().startswith(b"250 2.0.0 Ok: queued as ")
@@ -118,10 +128,21 @@ def test_pipelined_commands_in_one_write(core: RunningCore) -> None:
 def test_every_reply_carries_an_enhanced_code(core: RunningCore) -> None:
     host, port = core.endpoint("smtp")
     commands = [
-        b"HELO x", b"EHLO client.test", b"NOOP", b"RCPT TO:<alice@example.test>",
-        b"DATA", b"MAIL FROM:<bad", b"MAIL FROM:<a@b.test> FOO=BAR", b"BOGUS",
-        b"MAIL FROM:<a@b.test>", b"MAIL FROM:<a@b.test>", b"VRFY alice", b"RSET",
-        b"EXPN x", b"HELP", b"QUIT",
+        b"HELO x",
+        b"EHLO client.test",
+        b"NOOP",
+        b"RCPT TO:<alice@example.test>",
+        b"DATA",
+        b"MAIL FROM:<bad",
+        b"MAIL FROM:<a@b.test> FOO=BAR",
+        b"BOGUS",
+        b"MAIL FROM:<a@b.test>",
+        b"MAIL FROM:<a@b.test>",
+        b"VRFY alice",
+        b"RSET",
+        b"EXPN x",
+        b"HELP",
+        b"QUIT",
     ]
     with socket.create_connection((host, port), timeout=10) as s:
         f = s.makefile("rb")
@@ -143,11 +164,15 @@ def test_every_reply_carries_an_enhanced_code(core: RunningCore) -> None:
 
 def test_smtputf8_and_8bit_message(core: RunningCore) -> None:
     host, port = core.endpoint("smtp")
-    body = "Subject: caf\u00e9\r\nFrom: j\u00f6rg@outside.test\r\n\r\nGr\u00fc\u00dfe\r\n"
+    body = (
+        "Subject: caf\u00e9\r\nFrom: j\u00f6rg@outside.test\r\n\r\nGr\u00fc\u00dfe\r\n"
+    )
     with smtplib.SMTP(host, port) as c:
         c.ehlo("client.test")
         c.sendmail(
-            "j\u00f6rg@outside.test", [ALICE], body.encode("utf-8"),
+            "j\u00f6rg@outside.test",
+            [ALICE],
+            body.encode("utf-8"),
             mail_options=["SMTPUTF8", "BODY=8BITMIME"],
         )
     data = maildir_files(core, ALICE)[0].read_bytes()
@@ -185,10 +210,25 @@ def test_too_many_recipients_is_452(core: RunningCore) -> None:
 def test_swaks_delivers(core: RunningCore) -> None:
     host, port = core.endpoint("smtp")
     out = subprocess.run(
-        ["swaks", "--server", host, "--port", str(port), "--from", "swaks@outside.test",
-         "--to", ALICE, "--header", "Subject: from swaks", "--body", "swaks body",
-         "--pipeline"],
-        capture_output=True, text=True, timeout=30,
+        [
+            "swaks",
+            "--server",
+            host,
+            "--port",
+            str(port),
+            "--from",
+            "swaks@outside.test",
+            "--to",
+            ALICE,
+            "--header",
+            "Subject: from swaks",
+            "--body",
+            "swaks body",
+            "--pipeline",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "250 2.0.0 Ok: queued as" in out.stdout
@@ -200,9 +240,23 @@ def test_swaks_delivers(core: RunningCore) -> None:
 def test_swaks_starttls(core: RunningCore) -> None:
     host, port = core.endpoint("smtp")
     out = subprocess.run(
-        ["swaks", "--server", host, "--port", str(port), "--from", "s@outside.test",
-         "--to", BOB, "--tls", "--body", "over tls"],
-        capture_output=True, text=True, timeout=30,
+        [
+            "swaks",
+            "--server",
+            host,
+            "--port",
+            str(port),
+            "--from",
+            "s@outside.test",
+            "--to",
+            BOB,
+            "--tls",
+            "--body",
+            "over tls",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     data = maildir_files(core, BOB)[0].read_bytes()
@@ -214,9 +268,20 @@ def test_swaks_unknown_user_fails(core: RunningCore) -> None:
         pytest.skip("swaks is not installed")
     host, port = core.endpoint("smtp")
     out = subprocess.run(
-        ["swaks", "--server", host, "--port", str(port), "--from", "s@outside.test",
-         "--to", "ghost@example.test"],
-        capture_output=True, text=True, timeout=30,
+        [
+            "swaks",
+            "--server",
+            host,
+            "--port",
+            str(port),
+            "--from",
+            "s@outside.test",
+            "--to",
+            "ghost@example.test",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert out.returncode != 0
     assert "550 5.1.1" in out.stdout

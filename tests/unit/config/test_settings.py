@@ -13,7 +13,9 @@ from server.errors import ValidationError
 def test_defaults_round_trip(tmp_path: Path) -> None:
     store = SettingsStore(tmp_path / "settings.toml")
     s = store.defaults()
-    s = s.replace_section("smtp", dataclasses.replace(s.smtp, port=2525, bind="127.0.0.1"))
+    s = s.replace_section(
+        "smtp", dataclasses.replace(s.smtp, port=2525, bind="127.0.0.1")
+    )
     store.save(s)
     assert store.load() == s
     text = (tmp_path / "settings.toml").read_text()
@@ -33,10 +35,10 @@ def test_missing_file_gives_defaults(tmp_path: Path) -> None:
     [
         ("[smtp]\nprot = 25\n", "smtp.prot"),
         ("[smtp]\nport = 70000\n", "smtp.port"),
-        ("[smtp]\nport = \"25\"\n", "smtp.port"),
+        ('[smtp]\nport = "25"\n', "smtp.port"),
         ("[smtp]\nenabled = 1\n", "smtp.enabled"),
-        ("[smtp]\nbind = \"not an ip\"\n", "smtp.bind"),
-        ("[pop3]\nplaintext_login = \"sometimes\"\n", "pop3.plaintext_login"),
+        ('[smtp]\nbind = "not an ip"\n', "smtp.bind"),
+        ('[pop3]\nplaintext_login = "sometimes"\n', "pop3.plaintext_login"),
         ("[nonsense]\na = 1\n", "nonsense"),
         ("schema_version = 99\n", "schema_version"),
     ],

@@ -167,7 +167,9 @@ def test_self_signed_certificate_follows_a_host_name_change(tmp_path: Path) -> N
     assert info is not None and "mail.example.test" in info.names
 
 
-def test_imported_certificate_is_kept_when_the_host_name_changes(tmp_path: Path) -> None:
+def test_imported_certificate_is_kept_when_the_host_name_changes(
+    tmp_path: Path,
+) -> None:
     tls = FileTlsProvider(tmp_path / "tls", "old.test")
     tls.ensure()
     k = _key()
