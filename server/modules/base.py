@@ -112,15 +112,25 @@ class _AdmissionGuard(asyncio.Protocol):
     """The first protocol of every accepted connection.
 
     It applies connection control (bans, the access list, per-IP and total
-    limits) before any protocol code runs, then hands the transport to the
-    module's real protocol with ``transport.set_protocol`` and steps aside.
+    limits) before any protocol code runs -- and, on implicit-TLS ports, before
+    the TLS handshake, so a refused client costs no handshake. It then runs the
+    handshake itself (tracked as a session, so ``stop()`` can close a client
+    stuck in it), hands the transport to the module's real protocol with
+    ``transport.set_protocol`` and steps aside.
     """
 
+    HANDSHAKE_TIMEOUT = 30.0
+
     def __init__(
-        self, module: ListenerModule, factory: Callable[[], asyncio.BaseProtocol]
+        self,
+        module: ListenerModule,
+        factory: Callable[[], asyncio.BaseProtocol],
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.module = module
         self.factory = factory
+        self.tls = tls
+        self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
@@ -129,11 +139,44 @@ class _AdmissionGuard(asyncio.Protocol):
         if reason:
             self.module.count("refused")
             self.module.log.info("[%s] connection refused: %s", ip, reason)
-            line = self.module.refusal(reason)
+            line = self.module.refusal(reason) if self.tls is None else b""
             if line and isinstance(transport, asyncio.WriteTransport):
                 transport.write(line)
             transport.close()
             return
+        if self.tls is None:
+            self._hand_over(transport)
+            return
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()  # the ClientHello waits for the TLS layer
+        where = f"{ip}:{peer[1]}" if isinstance(peer, tuple) and len(peer) > 1 else ip
+        self.module.session_opened(id(self), where, transport)
+        self.task = asyncio.get_running_loop().create_task(
+            self._handshake(transport, where)
+        )
+
+    async def _handshake(self, transport: asyncio.Transport, where: str) -> None:
+        assert self.tls is not None
+        loop = asyncio.get_running_loop()
+        try:
+            tls_transport = await loop.start_tls(
+                transport,
+                self,
+                self.tls,
+                server_side=True,
+                ssl_handshake_timeout=self.HANDSHAKE_TIMEOUT,
+            )
+        except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            self.module.log.info("[%s] TLS handshake failed: %s", where, exc)
+            transport.close()
+            return
+        finally:
+            self.module.session_closed(id(self))
+        if tls_transport is None or tls_transport.is_closing():
+            return
+        self._hand_over(tls_transport)
+
+    def _hand_over(self, transport: asyncio.BaseTransport) -> None:
         inner = self.factory()
         transport.set_protocol(inner)
         inner.connection_made(transport)
@@ -237,10 +280,11 @@ class ListenerModule:
             for lst in self.listeners():
                 try:
                     lst.server = await loop.create_server(
-                        functools.partial(_AdmissionGuard, self, lst.factory),
+                        functools.partial(
+                            _AdmissionGuard, self, lst.factory, lst.ssl_context
+                        ),
                         lst.host,
                         lst.port,
-                        ssl=lst.ssl_context,
                         reuse_address=True,
                     )
                 except OSError as exc:

@@ -1,0 +1,55 @@
+"""Module life: stop() closes live sessions, including clients stuck in a TLS
+handshake on an implicit-TLS port; a refused client costs no handshake."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from pathlib import Path
+
+from tests.conftest import start_core
+
+
+def test_stop_closes_clients_stuck_in_the_tls_handshake(tmp_path: Path) -> None:
+    c = start_core(tmp_path / "data", enabled=("pop3", "imap"))
+    stuck = []
+    try:
+        for module in ("pop3", "imap"):
+            s = socket.create_connection(c.endpoint(module, "implicit"), timeout=5)
+            stuck.append(s)  # connected, never says hello
+        statuses = {m.name: m for m in c.run(c.api.modules())}
+        assert statuses["pop3"].sessions == 1 and statuses["imap"].sessions == 1
+    finally:
+        c.runtime.stop()
+    for s in stuck:
+        s.settimeout(5)
+        assert s.recv(100) == b""  # closed by the server, not left hanging
+        s.close()
+
+
+def test_implicit_tls_session_after_the_guard(tmp_path: Path) -> None:
+    c = start_core(tmp_path / "data", enabled=("pop3",))
+    try:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection(c.endpoint("pop3", "implicit"), timeout=5)
+        with ctx.wrap_socket(raw) as tls:
+            assert tls.recv(100).startswith(b"+OK")
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    finally:
+        c.runtime.stop()
+
+
+def test_refused_client_on_a_tls_port_is_closed_before_any_handshake(
+    tmp_path: Path,
+) -> None:
+    c = start_core(tmp_path / "data", enabled=("pop3",))
+    try:
+        c.run(c.api.update_settings("pop3", {"access": ("deny all",)}))
+        raw = socket.create_connection(c.endpoint("pop3", "implicit"), timeout=5)
+        raw.settimeout(5)
+        assert raw.recv(100) == b""  # no ServerHello, no plaintext either
+        raw.close()
+    finally:
+        c.runtime.stop()
