@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from PySide6.QtGui import QIcon
@@ -10,7 +11,17 @@ from server.paths import default_data_dir
 
 __all__ = ["APP_ICON", "RESOURCES", "app_icon", "default_data_dir"]
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+
+def _find_resources() -> Path:
+    """``resources/`` beside the packages (a checkout, an editable install, the
+    PyInstaller bundle), else where a wheel install puts its data files."""
+    here = Path(__file__).resolve().parent.parent / "resources"
+    installed = Path(sys.prefix) / "share" / "quicksilver" / "resources"
+    return here if here.is_dir() or not installed.is_dir() else installed
+
+
+RESOURCES = _find_resources()
 APP_ICON = RESOURCES / "icons" / "quicksilver.svg"
 
 
