@@ -7,24 +7,32 @@ import socket
 import ssl
 from pathlib import Path
 
+from server.runtime import wait_for
 from tests.conftest import start_core
 
 
 def test_stop_closes_clients_stuck_in_the_tls_handshake(tmp_path: Path) -> None:
     c = start_core(tmp_path / "data", enabled=("pop3", "imap"))
-    stuck = []
+    stuck: list[socket.socket] = []
     try:
-        for module in ("pop3", "imap"):
-            s = socket.create_connection(c.endpoint(module, "implicit"), timeout=5)
-            stuck.append(s)  # connected, never says hello
-        statuses = {m.name: m for m in c.run(c.api.modules())}
-        assert statuses["pop3"].sessions == 1 and statuses["imap"].sessions == 1
+        try:
+            for module in ("pop3", "imap"):
+                s = socket.create_connection(c.endpoint(module, "implicit"), timeout=5)
+                stuck.append(s)  # connected, never says hello
+
+            def both_accepted() -> bool:
+                st = {m.name: m.sessions for m in c.run(c.api.modules())}
+                return st["pop3"] == 1 and st["imap"] == 1
+
+            assert wait_for(both_accepted, 5)
+        finally:
+            c.runtime.stop()
+        for s in stuck:
+            s.settimeout(5)
+            assert s.recv(100) == b""  # closed by the server, not left hanging
     finally:
-        c.runtime.stop()
-    for s in stuck:
-        s.settimeout(5)
-        assert s.recv(100) == b""  # closed by the server, not left hanging
-        s.close()
+        for s in stuck:
+            s.close()
 
 
 def test_implicit_tls_session_after_the_guard(tmp_path: Path) -> None:
