@@ -90,6 +90,7 @@ ADMIN_HELD = "Held by the administrator."
 ADMIN_BOUNCED = "Returned to the sender by the postmaster"
 EXPIRED_STATUS = "4.4.7"  # RFC 3463: delivery time expired
 DELAY_NOTE = "delayed"
+DSN_RETRY = 60.0  # seconds before trying again to queue a DSN that failed
 
 
 def _span(seconds: float) -> str:
@@ -134,6 +135,7 @@ class QueueManager:
         self.remote: RemoteRoute | None = None
         self._routes: list[RemoteRoute] = []
         self._jobs: dict[str, Job] = {}
+        self._dsn_retry: dict[str, float] = {}  # job -> when to retry its DSN
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -154,6 +156,8 @@ class QueueManager:
                 if r.state == DELIVERING:
                     job = job.with_recipient(i, dataclasses.replace(r, state=QUEUED))
             self._jobs[job.job_id] = job
+            if self._bounce_pending(job):  # its DSN never got queued: try now
+                self._dsn_retry[job.job_id] = self.clock()
         if jobs:
             log.info("recovered %d job(s) from the spool", len(jobs))
         self._task = asyncio.create_task(self._worker(), name="queue-worker")
@@ -359,6 +363,8 @@ class QueueManager:
     def _is_due(self, job: Job, now: float) -> bool:
         if job.held:
             return False
+        if self._dsn_retry.get(job.job_id, now + 1) <= now:
+            return True
         for r in job.recipients:
             if r.state == QUEUED or (r.state == DEFERRED and r.next_attempt <= now):
                 return True
@@ -379,6 +385,7 @@ class QueueManager:
             for r in j.recipients
             if r.state == DEFERRED and r.next_attempt > now
         ]
+        nexts += [t for t in self._dsn_retry.values() if t > now]
         # held-for-no-route jobs expire at their lifetime: look again each minute
         return min(nexts, default=now + 60.0)
 
@@ -558,9 +565,23 @@ class QueueManager:
             if job is not None:
                 await asyncio.to_thread(self.spool.update, job)
 
+    def _bounce_pending(self, job: Job) -> bool:
+        """A failed recipient whose DSN could not be queued yet: the job must
+        stay (and be retried) until the sender has been told."""
+        return self._may_notify(job) and any(
+            r.state == FAILED and f"bounced:{r.address}" not in job.notes
+            for r in job.recipients
+        )
+
     async def _save(self, job: Job, message: bytes | None = None) -> None:
         job = await self._bounce_failed(job, message)
-        if job.done:
+        if self._bounce_pending(job):
+            retry = self.clock() + DSN_RETRY
+            self._dsn_retry[job.job_id] = retry
+            self._next_due = min(self._next_due, retry)
+        else:
+            self._dsn_retry.pop(job.job_id, None)
+        if job.done and job.job_id not in self._dsn_retry:
             await self.on_job_finished(job)
             await asyncio.to_thread(self.spool.remove, job.job_id)
             self._jobs.pop(job.job_id, None)

@@ -18,7 +18,7 @@ import pytest
 
 from server.config.schema import QueueSettings, Settings
 from server.delivery.base import Envelope, RouteResult
-from server.errors import PermanentError, ValidationError
+from server.errors import PermanentError, TemporaryError, ValidationError
 from server.events import EventBus
 from server.queue.manager import NO_ROUTE, QueueManager
 from server.queue.spool import DEFERRED, DELIVERING, HELD, Job, Recipient, Spool
@@ -355,3 +355,62 @@ async def test_failed_local_and_remote_mix(rig: Rig) -> None:
     (dsn,) = dsns(rig)
     assert "x@remote.test" in dsn.as_string()
     assert "bob@example.test" not in dsn.as_string().split("text/rfc822-headers")[0]
+
+
+async def test_a_dsn_that_cannot_be_queued_keeps_the_job_until_it_can(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disk full while queueing the bounce: the failed job is not dropped (the
+    sender would never hear); the DSN goes out on a later pass."""
+    broken = {"on": True}
+    write_new = rig.q.spool.write_new
+
+    def failing_write(job: Job, message: bytes) -> None:
+        if broken["on"] and job.sender == "":
+            raise OSError(28, "No space left on device")
+        write_new(job, message)
+
+    real_deliver = rig.local.deliver
+
+    async def failing_deliver(
+        job_id: str, created: float, sender: str, *a: Any, **kw: Any
+    ) -> list[str]:
+        if broken["on"] and sender == "":
+            raise TemporaryError("Mailbox storage is full")
+        return await real_deliver(job_id, created, sender, *a, **kw)
+
+    monkeypatch.setattr(rig.q.spool, "write_new", failing_write)
+    monkeypatch.setattr(rig.local, "deliver", failing_deliver)
+    rig.q.add_route(FakeRoute((False, False, "550 5.1.1 No such user")))
+    job = await submit(rig, "x@remote.test")
+    await rig.tick()
+    assert dsns(rig) == []
+    assert [v.job_id for v in await rig.q.views()] == [job]  # kept, not lost
+    assert rig.q.spool.env_path(job).exists()
+    broken["on"] = False
+    await rig.tick(61)
+    (dsn,) = dsns(rig)
+    assert dsn.get_content_type() == "multipart/report"
+    assert rig.q.pending_count() == 0
+    assert not rig.q.spool.env_path(job).exists()
+
+
+async def test_a_pending_dsn_is_retried_after_a_restart(tmp_path: Path) -> None:
+    r = make_rig(tmp_path, retry_schedule=(60,), delay_notice_after=0)
+    spool = r.q.spool
+    job = Job(
+        "00000000000aa0000beef",
+        "alice@example.test",
+        r.clock.now,
+        len(MSG),
+        (Recipient("x@remote.test", "failed", 1, 0.0, "550 no", False),),
+    )
+    spool.write_new(job, MSG)
+    await r.q.start()
+    try:
+        await r.tick()
+        (dsn,) = dsns(r)
+        assert "x@remote.test" in dsn.as_string()
+        assert r.q.pending_count() == 0
+    finally:
+        await r.q.stop()
