@@ -74,54 +74,75 @@ class SqliteAccountStore:
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1')"
         )
         self._snap = _Snapshot()
-        self._data_version = -1
+        # a second, read-only connection for the loop's freshness checks
+        self._probe = sqlite3.connect(
+            f"file:{path}?mode=ro",
+            uri=True,
+            check_same_thread=False,
+            isolation_level=None,
+        )
+        self._probe_lock = threading.Lock()
+        self._probe_version = -1
         self._checked = 0.0
         self._dummy_hash = self.hashing.hash("not a real password")
         self._reload()
 
     def close(self) -> None:
+        with self._probe_lock:
+            self._probe.close()
         with self._lock:
             self._db.close()
 
     # -- snapshot --------------------------------------------------------------
     def _fresh(self) -> _Snapshot:
         """The snapshot, re-read when another process (the shell commands of
-        ``quicksilver-server``) changed the database; checked at most every 0.5 s."""
+        ``quicksilver-server``) changed the database; checked at most every 0.5 s.
+
+        Called on the core loop, so it never waits for ``_lock`` (held by writers
+        across an fsync): it asks a separate read connection, which in WAL mode
+        is never blocked by a writer.
+        """
         now = time.monotonic()
         if now - self._checked > 0.5:
             self._checked = now
-            with self._lock:
-                (version,) = self._db.execute("PRAGMA data_version").fetchone()
-            if version != self._data_version:
-                self._reload()
+            with self._probe_lock:
+                (version,) = self._probe.execute("PRAGMA data_version").fetchone()
+                if version != self._probe_version:
+                    self._probe_version = version
+                    self._snap = self._read_snapshot(self._probe)
         return self._snap
 
     def _reload(self) -> None:
-        snap = _Snapshot()
+        """Re-read after a write of ours (the caller holds ``_lock``)."""
         with self._lock:
-            (self._data_version,) = self._db.execute("PRAGMA data_version").fetchone()
-            for (name,) in self._db.execute("SELECT name FROM domains ORDER BY name"):
-                snap.domains[name] = Domain(name, display_domain(name))
-            for row in self._db.execute(
-                "SELECT address, local, domain, display_name, enabled, quota_bytes, "
-                "created FROM users ORDER BY domain, local"
-            ):
-                snap.users[row[0]] = User(
-                    address=row[0],
-                    local=row[1],
-                    domain=row[2],
-                    display_name=row[3],
-                    enabled=bool(row[4]),
-                    quota_bytes=int(row[5]),
-                    created=float(row[6]),
-                )
-            targets: dict[str, list[str]] = {}
-            for addr, target in self._db.execute(
-                "SELECT address, target FROM aliases ORDER BY address, target"
-            ):
-                targets.setdefault(addr, []).append(target)
-            snap.aliases = {k: tuple(v) for k, v in targets.items()}
-        self._snap = snap
+            self._snap = self._read_snapshot(self._db)
+            self._checked = 0.0  # a probe read racing this one is corrected next call
+
+    @staticmethod
+    def _read_snapshot(db: sqlite3.Connection) -> _Snapshot:
+        snap = _Snapshot()
+        for (name,) in db.execute("SELECT name FROM domains ORDER BY name"):
+            snap.domains[name] = Domain(name, display_domain(name))
+        for row in db.execute(
+            "SELECT address, local, domain, display_name, enabled, quota_bytes, "
+            "created FROM users ORDER BY domain, local"
+        ):
+            snap.users[row[0]] = User(
+                address=row[0],
+                local=row[1],
+                domain=row[2],
+                display_name=row[3],
+                enabled=bool(row[4]),
+                quota_bytes=int(row[5]),
+                created=float(row[6]),
+            )
+        targets: dict[str, list[str]] = {}
+        for addr, target in db.execute(
+            "SELECT address, target FROM aliases ORDER BY address, target"
+        ):
+            targets.setdefault(addr, []).append(target)
+        snap.aliases = {k: tuple(v) for k, v in targets.items()}
+        return snap
 
     # -- domains ---------------------------------------------------------------
     def list_domains(self) -> list[Domain]:
@@ -374,10 +395,10 @@ class SqliteAccountStore:
         if user is None or not user.enabled:
             return None
         if self.hashing.needs_rehash(stored):
+            fresh = self.hashing.hash(password)  # slow: never under the lock
             with self._lock:
                 self._db.execute(
-                    "UPDATE users SET password_hash=? WHERE address=?",
-                    (self.hashing.hash(password), addr),
+                    "UPDATE users SET password_hash=? WHERE address=?", (fresh, addr)
                 )
         return user
 

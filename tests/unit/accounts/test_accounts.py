@@ -150,3 +150,41 @@ def test_domain_with_users_cannot_be_removed(acc: SqliteAccountStore) -> None:
     acc.add_user("a@example.test", "pw")
     with pytest.raises(ValidationError, match="still has users"):
         acc.remove_domain("example.test")
+
+
+def test_lookups_never_wait_for_a_writer(tmp_path: Path) -> None:
+    """The core loop calls lookups; a writer holding the store lock (an fsync, a
+    rehash) must not stall them, even when a freshness check is due."""
+    import threading
+
+    a = SqliteAccountStore(tmp_path / "acc.sqlite3")
+    a.add_domain("example.test")
+    a.add_user("u@example.test", "pw")
+    holding = threading.Event()
+    release = threading.Event()
+
+    def writer() -> None:
+        with a._lock:
+            holding.set()
+            release.wait(10)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert holding.wait(5)
+        done = threading.Event()
+        result: list[object] = []
+
+        def lookups() -> None:
+            a._checked = 0.0  # force the freshness probe
+            result.append(a.is_local_domain("example.test"))
+            result.append(a.resolve("u@example.test"))
+            done.set()
+
+        threading.Thread(target=lookups).start()
+        assert done.wait(2), "a lookup waited for the writer's lock"
+        assert result == [True, ["u@example.test"]]
+    finally:
+        release.set()
+        t.join(10)
+        a.close()
