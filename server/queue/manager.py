@@ -35,7 +35,12 @@ Crash safety and the at-least-once window
   "delivering" is an in-memory state only; a recipient found "delivering" on
   disk is retried.
 - A DSN is spooled (durably) before the failed job's state is written, so a
-  crash in between may send a DSN twice, never zero times.
+  crash in between may send a DSN twice, never zero times. A DSN that cannot be
+  queued (disk full) keeps its job in the queue; it is tried again every minute.
+- The local fast path writes each local recipient's copy before the 250. When a
+  later step fails (another recipient's copy and then the spool, e.g. a full
+  disk) the client hears 4xx and sends again: recipients already written get a
+  second copy. That is the at-least-once choice: a duplicate, never a loss.
 
 What it does not do: talk SMTP to other servers (``relay``/``mx`` do) or decide
 who may relay (the protocol modules do). It is the only writer of the spool.
