@@ -339,6 +339,14 @@ class Runtime:
 
         def run() -> None:
             asyncio.set_event_loop(self.loop)
+            # Disk work runs here (asyncio.to_thread). The default pool has
+            # cpu+4 threads; deliveries wait in a group commit while holding
+            # one, so a small pool would cap concurrent SMTP clients.
+            self.loop.set_default_executor(
+                concurrent.futures.ThreadPoolExecutor(
+                    max_workers=32, thread_name_prefix="quicksilver-io"
+                )
+            )
             try:
                 self.loop.run_until_complete(boot())
             except BaseException as exc:
