@@ -12,6 +12,9 @@ What it does
   ``max_connections_per_user`` (checked at login), on top of the base class's
   connection control (bans, access list, global limits), whose refusals are
   sent as ``* BYE``.
+- Timeouts: a whole line must arrive within the session's timeout, and a
+  literal too, its deadline pushed out by each 64 KiB received; a trickling
+  client is logged out rather than holding its slot (``ImapConnection``).
 - Logs on ``quicksilver.imap``, each line with the peer; passwords are masked.
 
 What it does not do: parse or interpret commands (parser.py, session.py).
@@ -112,19 +115,37 @@ class ImapConnection(asyncio.Protocol):
             if self.transport is not None and not self._lost:
                 self.transport.resume_reading()
 
-    async def _wait(self, timeout: float | None) -> None:
+    # Timeouts are per unit of input, not per socket read: a fresh timer on
+    # every read would let a client sending a byte every few seconds hold the
+    # connection (and, before login, a connection slot) for ever. A line must
+    # arrive whole before one deadline; a literal too, except that every
+    # LITERAL_PROGRESS octets received push its deadline out by ``timeout``,
+    # so a large APPEND over a slow link gets through while a trickle (fewer
+    # than LITERAL_PROGRESS octets per ``timeout``) is cut off. The session
+    # turns the TimeoutError into "* BYE Autologout" (session.Session.run).
+    LITERAL_PROGRESS = 64 * 1024
+
+    @staticmethod
+    def _deadline(timeout: float | None) -> float | None:
+        if timeout is None:
+            return None
+        return asyncio.get_running_loop().time() + timeout
+
+    async def _wait(self, deadline: float | None) -> None:
         if self._eof:
             raise ConnectionClosed()
         self._data_waiter = asyncio.get_running_loop().create_future()
         if self._reading_paused:
             self._consumed()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(deadline):
                 await self._data_waiter
         finally:
             self._data_waiter = None
 
     async def readline(self, limit: int, timeout: float | None) -> bytes:
+        """One line, which must arrive whole within ``timeout`` seconds."""
+        deadline = self._deadline(timeout)
         while True:
             idx = self._buf.find(b"\n")
             if idx >= 0:
@@ -136,27 +157,47 @@ class ImapConnection(asyncio.Protocol):
                 return line
             if len(self._buf) > limit:
                 raise LineTooLong()
-            await self._wait(timeout)
+            await self._wait(deadline)
+
+    def _progress(
+        self, timeout: float | None, deadline: float | None, progress: int
+    ) -> tuple[float | None, int]:
+        """Push a literal's deadline out once LITERAL_PROGRESS octets arrived."""
+        if progress >= self.LITERAL_PROGRESS:
+            return self._deadline(timeout), progress % self.LITERAL_PROGRESS
+        return deadline, progress
 
     async def readexactly(self, n: int, timeout: float | None) -> bytes:
+        """A literal of ``n`` octets (see LITERAL_PROGRESS for the deadline)."""
+        deadline = self._deadline(timeout)
+        progress = 0
         while len(self._buf) < n:
             if self._reading_paused:
                 self._reading_paused = False
                 if self.transport is not None and not self._lost:
                     self.transport.resume_reading()
-            await self._wait(timeout)
+            before = len(self._buf)
+            await self._wait(deadline)
+            progress += max(0, len(self._buf) - before)
+            deadline, progress = self._progress(timeout, deadline, progress)
         data = bytes(self._buf[:n])
         del self._buf[:n]
         self._consumed()
         return data
 
     async def discard(self, n: int, timeout: float | None) -> None:
+        """Skip a refused literal of ``n`` octets, on the same terms as
+        readexactly."""
+        deadline = self._deadline(timeout)
+        progress = 0
         while n > 0:
             if not self._buf:
-                await self._wait(timeout)
+                await self._wait(deadline)
             k = min(n, len(self._buf))
             del self._buf[:k]
             n -= k
+            progress += k
+            deadline, progress = self._progress(timeout, deadline, progress)
             self._consumed()
 
     # -- writing ---------------------------------------------------------------
