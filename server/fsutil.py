@@ -73,7 +73,8 @@ def _load_syncfs() -> Callable[[int], int] | None:
         return None
     fn.argtypes = [ctypes.c_int]
     fn.restype = ctypes.c_int
-    return fn  # type: ignore[no-any-return]
+    syncfs_fn: Callable[[int], int] = fn
+    return syncfs_fn
 
 
 _SYNCFS = _load_syncfs()
