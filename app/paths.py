@@ -12,7 +12,6 @@ from server.paths import default_data_dir
 __all__ = ["APP_ICON", "RESOURCES", "app_icon", "default_data_dir"]
 
 
-
 def _find_resources() -> Path:
     """``resources/`` beside the packages (a checkout, an editable install, the
     PyInstaller bundle), else where a wheel install puts its data files."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from server.errors import PermanentError, TemporaryError
 
@@ -97,6 +97,34 @@ class MailboxChange:
 
 MailboxWatcher = Callable[[MailboxChange], None]
 
+FlagMode = Literal["+", "-", "="]
+# (uid, mode, flags) for ``MailStore.set_flags``
+FlagChange = tuple[int, FlagMode, frozenset[str]]
+
+
+def check_flag_mode(mode: str) -> FlagMode:
+    """``mode`` as a ``FlagMode``; ValueError if it is none of + - =."""
+    if mode == "+":
+        return "+"
+    if mode == "-":
+        return "-"
+    if mode == "=":
+        return "="
+    raise ValueError(f"unknown flag change mode {mode!r}")
+
+
+def apply_flag_change(
+    current: frozenset[str], mode: str, flags: frozenset[str]
+) -> frozenset[str]:
+    """The flags a message has after ``set_flags`` applied ``(mode, flags)``."""
+    if mode == "+":
+        return current | flags
+    if mode == "-":
+        return current - flags
+    if mode == "=":
+        return flags
+    raise ValueError(f"unknown flag change mode {mode!r}")
+
 
 class MailStore(Protocol):
     async def ensure_user(self, owner: Owner) -> None:
@@ -155,11 +183,19 @@ class MailStore(Protocol):
         self,
         owner: Owner,
         mailbox: str,
-        changes: Sequence[tuple[int, frozenset[str]]],
+        changes: Sequence[FlagChange],
         *,
         origin: object | None = None,
     ) -> list[MessageInfo]:
-        """Replace the flags of the given UIDs; return the new infos of those found."""
+        """Change the flags of the given UIDs; return the new infos of those found.
+
+        Each change is ``(uid, mode, flags)``: mode ``"+"`` adds ``flags``,
+        ``"-"`` removes them, ``"="`` replaces all flags with them. Changes are
+        applied atomically (under the folder lock) against the flags the
+        message has *now*, never against a caller's possibly stale copy, so
+        concurrent sessions do not undo each other's changes. The infos
+        returned carry the resulting flags.
+        """
 
     async def expunge(
         self,
@@ -169,7 +205,21 @@ class MailStore(Protocol):
         *,
         origin: object | None = None,
     ) -> list[int]:
-        """Remove messages; return the UIDs actually removed."""
+        """Remove the given messages whatever their flags (POP3 DELE, IMAP
+        MOVE); return the UIDs actually removed."""
+
+    async def expunge_deleted(
+        self,
+        owner: Owner,
+        mailbox: str,
+        uids: Iterable[int] | None = None,
+        *,
+        origin: object | None = None,
+    ) -> list[int]:
+        """Remove exactly the messages whose *current* flags hold ``\\Deleted``
+        (IMAP EXPUNGE / CLOSE), only among ``uids`` when given (UID EXPUNGE,
+        RFC 4315); decided under the folder lock. Returns the removed UIDs,
+        ascending."""
 
     async def copy(
         self,

@@ -64,6 +64,7 @@ from server.fsutil import syncfs, syncfs_available
 from server.storage import names
 from server.storage.base import (
     SPECIAL_USE_FOLDERS,
+    FlagChange,
     InvalidMailboxName,
     MailboxChange,
     MailboxExists,
@@ -74,6 +75,8 @@ from server.storage.base import (
     MessageNotFound,
     Owner,
     StoreUnavailable,
+    apply_flag_change,
+    check_flag_mode,
 )
 
 log = logging.getLogger("quicksilver.storage")
@@ -251,6 +254,11 @@ class _Folder:
         self.letter_cache: dict[str, tuple[frozenset[str], str]] = {}
         self.dir_stamp: tuple[int, int] | None = None
         self.index_stamp: tuple[int, int, int] | None = None
+        # The index holds a line for every UID up to ``indexed``; entries with
+        # higher UIDs wait in ``unindexed`` until ``_flush_index`` appends them
+        # (always in ascending UID order, each exactly once).
+        self.indexed = 0
+        self.unindexed: list[_Entry] = []
         self.settling = True
         self._infos: list[MessageInfo] | None = None
         self._unseen = 0
@@ -278,6 +286,8 @@ class _Folder:
         self.entries[uid] = entry
         self.by_unique[entry.unique] = uid
         self.by_file[entry.subdir][entry.filename] = uid
+        if uid > self.indexed:
+            self.unindexed.append(entry)
         self.changed()
 
     def remove(self, uid: int) -> _Entry | None:
@@ -456,6 +466,8 @@ class MaildirStore:
                     uid = int(parts[0])
                     unique = _index_unescape(parts[1])
                     size = int(parts[2][1:]) if len(parts) > 2 else None
+                    if records.get(unique, (0, None))[0] == uid:
+                        continue  # the same line twice (older versions): harmless
                     if uid <= last or not unique:
                         raise ValueError("UIDs out of order")
                 except (ValueError, IndexError):
@@ -471,6 +483,7 @@ class MaildirStore:
             return None
         st.uidvalidity = uidvalidity
         st.uidnext = max(uidnext, last + 1)
+        st.indexed = last
         return records
 
     def _write_uidlist(self, st: _Folder) -> None:
@@ -481,6 +494,10 @@ class MaildirStore:
         data = "".join(lines).encode("utf-8", "surrogateescape")
         _atomic_write(st.path / UIDLIST, data)
         st.index_stamp = _stamp(st.path / UIDLIST)
+        # Every entry is in the index now, also deliveries whose group commit
+        # has not run yet: it must not append them again.
+        st.indexed = max(st.indexed, max(st.entries, default=0))
+        st.unindexed = []
 
     @staticmethod
     def _index_line(entry: _Entry) -> str:
@@ -488,13 +505,25 @@ class MaildirStore:
         size = "" if entry.size_in_name else f" W{entry.info.size}"
         return f"{entry.info.uid} {unique}{size}\n"
 
-    def _append_uidlist(
-        self, st: _Folder, entries: Iterable[_Entry], *, sync: bool = True
-    ) -> None:
-        text = "".join(self._index_line(e) for e in entries)
-        data = text.encode("utf-8", "surrogateescape")  # odd foreign file names
-        if not data:
+    def _flush_index(self, st: _Folder, *, sync: bool = True) -> None:
+        """Append the index lines of every entry not in the index yet, in
+        ascending UID order, and advance ``st.indexed``. The only way lines are
+        appended, so the index never gets a line twice or out of order, whoever
+        (delivery group commit, COPY, rescan, EXPUNGE rewrite) comes first.
+        Caller holds the folder lock."""
+        pending = sorted(
+            (
+                e
+                for e in st.unindexed
+                if e.info.uid > st.indexed and st.entries.get(e.info.uid) is e
+            ),
+            key=lambda e: e.info.uid,
+        )
+        if not pending:
+            st.unindexed = []
             return
+        text = "".join(self._index_line(e) for e in pending)
+        data = text.encode("utf-8", "surrogateescape")  # odd foreign file names
         path = st.path / UIDLIST
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0))
         try:
@@ -504,6 +533,8 @@ class MaildirStore:
         finally:
             os.close(fd)
         st.index_stamp = _stamp(path)
+        st.indexed = pending[-1].info.uid
+        st.unindexed = []
 
     # -- flags -------------------------------------------------------------------
 
@@ -678,7 +709,7 @@ class MaildirStore:
             st.add(entry)
             target.append(entry)
         if new_entries and records is None:
-            self._append_uidlist(st, new_entries)
+            self._flush_index(st)
         if gone_uids and records is None:
             self._write_uidlist(st)
         if announce:
@@ -768,12 +799,12 @@ class MaildirStore:
             return
         try:
             if whole_fs:
-                self._append_uidlist(st, entries, sync=False)
+                self._flush_index(st, sync=False)
                 syncfs(st.path)
                 return
             for sub in sorted({e.subdir for e in entries}):
                 _fsync_dir(st.path / sub)
-            self._append_uidlist(st, entries)
+            self._flush_index(st)
         except BaseException:
             self._rollback(st, entries)
             raise
@@ -926,7 +957,9 @@ class MaildirStore:
                 else:
                     batch, st.uncommitted = st.uncommitted, []
                     try:
-                        self._append_uidlist(st, batch, sync=False)
+                        # Lines of the batch an EXPUNGE rewrite or a COPY
+                        # already put in the index are not appended again.
+                        self._flush_index(st, sync=False)
                     except BaseException as exc:
                         self._rollback(st, batch)
                         st.failed.update(dict.fromkeys(batch, exc))
@@ -1150,7 +1183,7 @@ class MaildirStore:
             for sub in ("new", "cur"):
                 _fsync_dir(path / sub)
                 _fsync_dir(udir / sub)
-            self._append_uidlist(target, moved)
+            self._flush_index(target)
             uids = tuple(sorted(inbox.entries))
             for uid in uids:
                 inbox.remove(uid)
@@ -1236,23 +1269,32 @@ class MaildirStore:
         events: Events,
         owner: str,
         mailbox: str,
-        changes: Sequence[tuple[int, frozenset[str]]],
+        changes: Sequence[FlagChange],
         origin: object | None,
     ) -> list[MessageInfo]:
         owner, _ = self._owner(owner)
         name = names.normalize_mailbox(mailbox)
-        wanted = [(uid, names.normalize_flags(flags)) for uid, flags in changes]
+        wanted = [
+            (uid, check_flag_mode(mode), names.normalize_flags(flags))
+            for uid, mode, flags in changes
+        ]
         with self._lock(owner, name):
             st = self._state(events, owner, name, rescan=False)
-            self._letters(st, frozenset().union(*(f for _, f in wanted)), "")
+            # keyword letters first (removing a keyword never needs one), so a
+            # "too many keywords" refusal changes nothing
+            adding = frozenset().union(*(f for _, m, f in wanted if m != "-"))
+            self._letters(st, adding, "")
             result: list[MessageInfo] = []
             changed: list[int] = []
             touched: set[str] = set()
-            for uid, flagset in wanted:
+            for uid, mode, flags in wanted:
+                # the entry whose file exists now: its name holds the current
+                # flags (rescanned if another program renamed it)
                 entry = self._entry_file(events, owner, name, st, uid)
                 if entry is None:
                     continue
-                if entry.info.flags != flagset:
+                flagset = apply_flag_change(entry.info.flags, mode, flags)
+                if entry.info.flags != flagset and uid not in changed:
                     changed.append(uid)
                 letters = self._letters(st, flagset, entry.extra)
                 filename = f"{entry.base}{INFO_SEP}2,{letters}"
@@ -1283,27 +1325,67 @@ class MaildirStore:
         name = names.normalize_mailbox(mailbox)
         with self._lock(owner, name):
             st = self._state(events, owner, name, rescan=False)
-            removed: list[int] = []
-            touched: set[str] = set()
-            for uid in sorted(set(uids)):
-                entry = self._entry_file(events, owner, name, st, uid)
-                if entry is None:
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(st.file_path(entry))
-                touched.add(entry.subdir)
-                st.remove(uid)
-                removed.append(uid)
-            for sub in sorted(touched):
-                _fsync_dir(st.path / sub)
-            if removed:
-                self._write_uidlist(st)
-                events.append(
-                    MailboxChange(
-                        owner, name, "expunged", tuple(removed), origin=origin
-                    )
-                )
-            return removed
+            return self._remove_files(
+                events, owner, name, st, sorted(set(uids)), None, origin
+            )
+
+    def _expunge_deleted(
+        self,
+        events: Events,
+        owner: str,
+        mailbox: str,
+        uids: list[int] | None,
+        origin: object | None,
+    ) -> list[int]:
+        owner, _ = self._owner(owner)
+        name = names.normalize_mailbox(mailbox)
+        with self._lock(owner, name):
+            # rescan: flags another program changed count too
+            st = self._state(events, owner, name)
+            only = None if uids is None else set(uids)
+            candidates = sorted(
+                uid
+                for uid, entry in st.entries.items()
+                if "\\Deleted" in entry.info.flags and (only is None or uid in only)
+            )
+            return self._remove_files(
+                events, owner, name, st, candidates, "\\Deleted", origin
+            )
+
+    def _remove_files(
+        self,
+        events: Events,
+        owner: str,
+        name: str,
+        st: _Folder,
+        uids: list[int],
+        needs_flag: str | None,
+        origin: object | None,
+    ) -> list[int]:
+        """Unlink the files of ``uids`` (ascending), only those whose current
+        flags hold ``needs_flag`` when given; rewrite the index. Caller holds
+        the folder lock."""
+        removed: list[int] = []
+        touched: set[str] = set()
+        for uid in uids:
+            entry = self._entry_file(events, owner, name, st, uid)
+            if entry is None:
+                continue
+            if needs_flag is not None and needs_flag not in entry.info.flags:
+                continue  # re-flagged on disk by another program meanwhile
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(st.file_path(entry))
+            touched.add(entry.subdir)
+            st.remove(uid)
+            removed.append(uid)
+        for sub in sorted(touched):
+            _fsync_dir(st.path / sub)
+        if removed:
+            self._write_uidlist(st)
+            events.append(
+                MailboxChange(owner, name, "expunged", tuple(removed), origin=origin)
+            )
+        return removed
 
     def _copy(
         self,
@@ -1473,7 +1555,7 @@ class MaildirStore:
         self,
         owner: Owner,
         mailbox: str,
-        changes: Sequence[tuple[int, frozenset[str]]],
+        changes: Sequence[FlagChange],
         *,
         origin: object | None = None,
     ) -> list[MessageInfo]:
@@ -1488,6 +1570,17 @@ class MaildirStore:
         origin: object | None = None,
     ) -> list[int]:
         return await self._run(self._expunge, owner, mailbox, list(uids), origin)
+
+    async def expunge_deleted(
+        self,
+        owner: Owner,
+        mailbox: str,
+        uids: Iterable[int] | None = None,
+        *,
+        origin: object | None = None,
+    ) -> list[int]:
+        only = None if uids is None else list(uids)
+        return await self._run(self._expunge_deleted, owner, mailbox, only, origin)
 
     async def copy(
         self,

@@ -22,6 +22,7 @@ from server.errors import PermanentError
 from server.storage import names
 from server.storage.base import (
     SPECIAL_USE_FOLDERS,
+    FlagChange,
     MailboxChange,
     MailboxExists,
     MailboxInfo,
@@ -30,6 +31,8 @@ from server.storage.base import (
     MessageInfo,
     MessageNotFound,
     Owner,
+    apply_flag_change,
+    check_flag_mode,
 )
 
 
@@ -285,23 +288,29 @@ class MemoryStore:
         self,
         owner: Owner,
         mailbox: str,
-        changes: Sequence[tuple[int, frozenset[str]]],
+        changes: Sequence[FlagChange],
         *,
         origin: object | None = None,
     ) -> list[MessageInfo]:
         owner, name, _, folder = self._folder(owner, mailbox)
-        wanted = [(uid, names.normalize_flags(flags)) for uid, flags in changes]
-        for _, flagset in wanted:
-            self._check_keywords(folder, flagset)
+        wanted = [
+            (uid, check_flag_mode(mode), names.normalize_flags(flags))
+            for uid, mode, flags in changes
+        ]
+        for _, mode, flagset in wanted:
+            if mode != "-":  # removing a keyword never needs a slot
+                self._check_keywords(folder, flagset)
         result: list[MessageInfo] = []
         changed: list[int] = []
-        for uid, flagset in wanted:
+        for uid, mode, flagset in wanted:
             msg = folder.messages.get(uid)
             if msg is None:
                 continue
-            if msg.info.flags != flagset:
-                msg.info = replace(msg.info, flags=flagset)
-                changed.append(uid)
+            new = apply_flag_change(msg.info.flags, mode, flagset)
+            if msg.info.flags != new:
+                msg.info = replace(msg.info, flags=new)
+                if uid not in changed:
+                    changed.append(uid)
             result.append(msg.info)
         if changed:
             self._watchers.notify(
@@ -318,8 +327,35 @@ class MemoryStore:
         origin: object | None = None,
     ) -> list[int]:
         owner, name, _, folder = self._folder(owner, mailbox)
+        return self._remove(owner, name, folder, set(uids), origin)
+
+    async def expunge_deleted(
+        self,
+        owner: Owner,
+        mailbox: str,
+        uids: Iterable[int] | None = None,
+        *,
+        origin: object | None = None,
+    ) -> list[int]:
+        owner, name, _, folder = self._folder(owner, mailbox)
+        only = None if uids is None else set(uids)
+        doomed = {
+            uid
+            for uid, msg in folder.messages.items()
+            if "\\Deleted" in msg.info.flags and (only is None or uid in only)
+        }
+        return self._remove(owner, name, folder, doomed, origin)
+
+    def _remove(
+        self,
+        owner: str,
+        name: str,
+        folder: _Folder,
+        uids: set[int],
+        origin: object | None,
+    ) -> list[int]:
         removed = sorted(
-            uid for uid in set(uids) if folder.messages.pop(uid, None) is not None
+            uid for uid in uids if folder.messages.pop(uid, None) is not None
         )
         if removed:
             self._watchers.notify(

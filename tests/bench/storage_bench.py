@@ -65,7 +65,7 @@ async def main(count: int, deliveries: int) -> None:
         )
         t = time.perf_counter()
         await restarted.set_flags(
-            OWNER, "INBOX", [(m.uid, frozenset({"\\Seen"})) for m in listed[:1000]]
+            OWNER, "INBOX", [(m.uid, "=", frozenset({"\\Seen"})) for m in listed[:1000]]
         )
         print(f"set_flags on 1000: {time.perf_counter() - t:.3f}s")
         t = time.perf_counter()

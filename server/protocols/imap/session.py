@@ -41,11 +41,14 @@ from server.errors import MailError, StorageFullError, TemporaryError
 from server.policy import plaintext_login_allowed
 from server.storage.base import (
     SYSTEM_FLAGS,
+    FlagChange,
     InvalidMailboxName,
     MailboxExists,
     MailboxInfo,
     MailboxNotFound,
     MessageNotFound,
+    apply_flag_change,
+    check_flag_mode,
 )
 
 from . import mime, mutf7, search
@@ -921,9 +924,11 @@ class Session:
     async def cmd_CLOSE(self, cmd: Command) -> None:
         sel = self.sel
         if not sel.readonly:
-            uids = [u for u in sel.uids if "\\Deleted" in sel.infos[u].flags]
-            if uids:
-                await self.sv.store.expunge(self.owner, sel.name, uids, origin=self)
+            # the store decides on the messages' current flags, not our view
+            try:
+                await self.sv.store.expunge_deleted(self.owner, sel.name, origin=self)
+            except MailboxNotFound:
+                pass  # removed meanwhile: nothing left to expunge; still close
         self._deselect()
         self.tagged(cmd.tag, "OK", "CLOSE completed")
 
@@ -938,17 +943,12 @@ class Session:
             return
         wanted = None
         if cmd.uid:
-            wanted = {u for _, u in sel.resolve(cmd.args["set"], True)}
-        uids = [
-            u
-            for u in sel.uids
-            if u in sel.infos
-            and "\\Deleted" in sel.infos[u].flags
-            and (wanted is None or u in wanted)
-        ]
-        if uids:
-            removed = await self.sv.store.expunge(
-                self.owner, sel.name, uids, origin=self
+            wanted = [u for _, u in sel.resolve(cmd.args["set"], True)]
+        # Which messages go is decided by the store on their current flags
+        # (another session may have set or cleared \Deleted since our view).
+        if wanted is None or wanted:
+            removed = await self.sv.store.expunge_deleted(
+                self.owner, sel.name, wanted, origin=self
             )
             for line in sel.remove(removed):
                 self.send(line)
@@ -1054,23 +1054,26 @@ class Session:
             for a in atts
         )
         add_flags = False
+        changed: set[int] = set()
         if sets_seen:
-            changes = [
-                (uid, sel.infos[uid].flags | {"\\Seen"})
+            seen = frozenset({"\\Seen"})
+            changes: list[FlagChange] = [
+                (uid, "+", seen)
                 for _, uid in msgs
                 if uid in sel.infos and "\\Seen" not in sel.infos[uid].flags
             ]
             if changes:
+                # "+": added to the current flags, whatever others changed
                 infos = await self.sv.store.set_flags(
                     self.owner, sel.name, changes, origin=self
                 )
+                changed = {
+                    i.uid
+                    for i in infos
+                    if i.uid in sel.infos and i.flags != sel.infos[i.uid].flags
+                }
                 sel.update_infos(infos)
-                changed = {c[0] for c in changes}
                 add_flags = not any(a.name == "FLAGS" for a in atts)
-            else:
-                changed = set()
-        else:
-            changed = set()
         pending = 0
         live = [(s, u) for s, u in msgs if u in sel.infos and u not in sel.ghosts]
         for batch in self._batches(sel, live):
@@ -1231,30 +1234,36 @@ class Session:
             return
         flags = self._check_flags(a["flags"])  # \Recent: BAD (RFC 3501 2.3.2)
         msgs = sel.resolve(a["set"], cmd.uid)
-        changes: list[tuple[int, frozenset[str]]] = []
-        for _, uid in msgs:
-            info = sel.infos.get(uid)
-            if info is None or uid in sel.ghosts:
-                continue
-            if a["mode"] == "+":
-                new = info.flags | flags
-            elif a["mode"] == "-":
-                new = info.flags - flags
-            else:
-                new = flags
-            if new != info.flags:
-                changes.append((uid, frozenset(new)))
+        mode = check_flag_mode(a["mode"] or "=")
+        flagset = frozenset(flags)
+        # The change itself goes to the store (FLAGS "=", +FLAGS "+", -FLAGS
+        # "-"), applied there to the current flags: our view may be stale and
+        # must not undo what another session stored meanwhile.
+        changes: list[FlagChange] = [
+            (uid, mode, flagset)
+            for _, uid in msgs
+            if uid in sel.infos and uid not in sel.ghosts
+        ]
+        surprise: set[int] = set()  # also changed by someone else meanwhile
         if changes:
             infos = await self.sv.store.set_flags(
                 self.owner, sel.name, changes, origin=self
             )
+            for i in infos:
+                old = sel.infos.get(i.uid)
+                if old is not None and i.flags != apply_flag_change(
+                    old.flags, mode, flagset
+                ):
+                    surprise.add(i.uid)
             sel.update_infos(infos)
-            for line in sel.keyword_updates(f for _, fl in changes for f in fl):
+            for line in sel.keyword_updates(f for i in infos for f in i.flags):
                 self.send(line)
-        if not a["silent"]:
+        if not a["silent"] or surprise:
             for seq, uid in msgs:
                 if uid not in sel.infos or uid in sel.ghosts:
                     continue
+                if a["silent"] and uid not in surprise:
+                    continue  # .SILENT: only flags the client cannot know
                 uid_part = f"UID {uid} " if cmd.uid else ""
                 self.send(
                     f"* {seq} FETCH ({uid_part}FLAGS ".encode()

@@ -565,10 +565,9 @@ class Pop3Session:
             await self._refresh_flags()
         if SEEN in m.info.flags:
             return
-        flags = frozenset(m.info.flags | {SEEN})
-        try:
+        try:  # "+": added to the current flags, keeping others' changes
             infos: list[MessageInfo] = await self.store.set_flags(
-                self.owner, INBOX, [(m.info.uid, flags)], origin=self
+                self.owner, INBOX, [(m.info.uid, "+", frozenset({SEEN}))], origin=self
             )
         except MailError as exc:
             self.log.warning("could not set \\Seen: %s", exc.public_message)

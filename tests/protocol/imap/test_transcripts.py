@@ -7,6 +7,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -564,3 +565,111 @@ def test_list_extended_recursivematch(client: Client) -> None:
     assert len(r) == 2
     r = client.command("e", 'LIST (RECURSIVEMATCH) "" "*"')
     assert r[-1].startswith(b"e BAD")
+
+
+@pytest.fixture(params=["memory", "maildir"])
+def any_server(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[ImapTestServer]:
+    server = ImapTestServer(tmp_path, store_kind=request.param).start()
+    yield server
+    server.stop()
+
+
+def _flags_of(lines: list[bytes], seq: int) -> set[str]:
+    """The FLAGS of the untagged FETCH for ``seq`` in ``lines``."""
+    for line in lines:
+        m = re.match(rb"\* (\d+) FETCH \(.*FLAGS \(([^)]*)\)", line)
+        if m and int(m.group(1)) == seq:
+            return set(m.group(2).decode().split())
+    raise AssertionError(f"no FETCH FLAGS for {seq} in {lines!r}")
+
+
+def _current_flags(server: ImapTestServer, seq: int) -> set[str]:
+    """What a fresh session sees (EXAMINE: no \\Recent claimed)."""
+    c = Client(server.port)
+    try:
+        c.login()
+        c.command("e", "EXAMINE INBOX")
+        return _flags_of(c.command("f", f"FETCH {seq} (FLAGS)"), seq)
+    finally:
+        c.close()
+
+
+def test_store_applies_changes_to_current_flags(any_server: ImapTestServer) -> None:
+    """+FLAGS / -FLAGS / implicit \\Seen from a session that has not seen another
+    session's change (no NOOP) must not undo it (reviewer's lost update)."""
+    any_server.deliver(ALICE, message("one"))
+    any_server.deliver(ALICE, message("two"))
+    a, b = Client(any_server.port), Client(any_server.port)
+    try:
+        a.login()
+        b.login()
+        a.command("s", "SELECT INBOX")
+        b.command("s", "SELECT INBOX")
+        a.command("x", "STORE 2 +FLAGS (\\Seen)")
+        r = b.command("y", "STORE 2 +FLAGS (\\Flagged)")
+        # the FETCH answer shows the flags the message has now
+        assert _flags_of(r, 2) == {"\\Seen", "\\Flagged"}
+        assert _current_flags(any_server, 2) == {"\\Seen", "\\Flagged"}
+        # a still thinks 2 is only \Seen: removing \Seen keeps b's \Flagged
+        r = a.command("z", "STORE 2 -FLAGS (\\Seen)")
+        assert "\\Flagged" in _flags_of(r, 2)
+        assert _current_flags(any_server, 2) == {"\\Flagged"}
+        # FLAGS replaces
+        b.command("w", "STORE 2 FLAGS ($Work)")
+        assert _current_flags(any_server, 2) == {"$Work"}
+        # FETCH BODY[] sets \Seen on top of what another session stored
+        a.command("f", "STORE 1 +FLAGS (\\Answered)")
+        r = b.command("g", "FETCH 1 (BODY[])")
+        assert _flags_of(r, 1) == {"\\Answered", "\\Seen"}
+        assert _current_flags(any_server, 1) == {"\\Answered", "\\Seen"}
+        # .SILENT still reports flags the session could not know of
+        a.command("h", "STORE 2 +FLAGS (\\Answered)")
+        r = b.command("i", "STORE 2 +FLAGS.SILENT (\\Draft)")
+        assert _flags_of(r, 2) == {"$Work", "\\Answered", "\\Draft"}
+        r = b.command("j", "STORE 2 -FLAGS.SILENT (\\Draft)")
+        assert r == [b"j OK STORE completed\r\n"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_expunge_uses_current_deleted_flags(any_server: ImapTestServer) -> None:
+    """Reviewer's case: A +\\Deleted 1; B -\\Deleted 1; A EXPUNGE: 1 survives.
+    And what B marked \\Deleted behind A's back is expunged by A."""
+    for s in ("one", "two", "three"):
+        any_server.deliver(ALICE, message(s))
+    a, b = Client(any_server.port), Client(any_server.port)
+    try:
+        a.login()
+        b.login()
+        a.command("s", "SELECT INBOX")
+        b.command("s", "SELECT INBOX")
+        a.command("x", "STORE 1 +FLAGS (\\Deleted)")
+        b.command("n", "NOOP")
+        b.command("y", "STORE 1 -FLAGS (\\Deleted)")
+        b.command("z", "STORE 2 +FLAGS (\\Deleted)")
+        r = a.command("e", "EXPUNGE")
+        assert b"* 2 EXPUNGE\r\n" in r
+        assert b"* 1 EXPUNGE\r\n" not in r
+        assert r[-1] == b"e OK EXPUNGE completed\r\n"
+        r = a.command("f", "UID FETCH 1:* (UID)")
+        assert [re.findall(rb"UID (\d+)", x) for x in r[:-1]] == [[b"1"], [b"3"]]
+        # UID EXPUNGE (RFC 4315): only the given UIDs, and only if \Deleted now
+        a.command("g", "STORE 1 +FLAGS (\\Deleted)")
+        b.command("h", "UID STORE 3 +FLAGS (\\Deleted)")
+        b.command("i", "UID STORE 1 -FLAGS (\\Deleted)")
+        r = a.command("j", "UID EXPUNGE 1:2")
+        assert not any(x.endswith(b" EXPUNGE\r\n") for x in r)
+        r = a.command("k", "UID EXPUNGE 3")
+        assert b"* 2 EXPUNGE\r\n" in r
+        # CLOSE, too, goes by the current flags
+        a.command("l", "STORE 1 +FLAGS (\\Deleted)")
+        b.command("m", "STORE 1 -FLAGS (\\Deleted)")
+        assert a.command("o", "CLOSE")[-1] == b"o OK CLOSE completed\r\n"
+        r = b.command("p", "STATUS INBOX (MESSAGES)")
+        assert r[0] == b"* STATUS INBOX (MESSAGES 1)\r\n"
+    finally:
+        a.close()
+        b.close()

@@ -419,7 +419,7 @@ async def test_seen_keeps_flags_set_by_imap_meanwhile(make_session, store) -> No
     await _login(s)
     uid = (await store.list_messages(BOB, "INBOX"))[0].uid
     await store.set_flags(
-        BOB, "INBOX", [(uid, frozenset({"\\Flagged"}))], origin="imap"
+        BOB, "INBOX", [(uid, "=", frozenset({"\\Flagged"}))], origin="imap"
     )
     await s.handle_line(b"RETR 1\r\n")
     info = (await store.list_messages(BOB, "INBOX"))[0]
@@ -813,7 +813,7 @@ async def test_uidl_stable_across_flag_change_and_new_store(
 
     before = await uidl(first, "RETR 1")  # RETR sets \Seen: the file is renamed
     uid2 = (await first.list_messages(BOB, "INBOX"))[1].uid
-    await first.set_flags(BOB, "INBOX", [(uid2, frozenset({"\\Flagged"}))])
+    await first.set_flags(BOB, "INBOX", [(uid2, "=", frozenset({"\\Flagged"}))])
     assert "\\Seen" in (await first.list_messages(BOB, "INBOX"))[0].flags
     assert await uidl(first) == before
     assert await uidl(MaildirStore(root, "test.host")) == before

@@ -15,6 +15,7 @@ from server.storage.base import (
     MailboxExists,
     MailboxNotFound,
     MailStore,
+    MessageInfo,
     MessageNotFound,
 )
 from server.storage.maildir import MaildirStore
@@ -72,7 +73,7 @@ async def test_deliver_list_read_round_trip(store: MailStore) -> None:
 async def test_read_messages_in_one_call(store: MailStore) -> None:
     a = await store.deliver(OWNER, MSG)
     b = await store.deliver(OWNER, b"Subject: two\n\nbare LF body\n")
-    await store.set_flags(OWNER, "INBOX", [(b.uid, frozenset({"\\Seen"}))])
+    await store.set_flags(OWNER, "INBOX", [(b.uid, "=", frozenset({"\\Seen"}))])
     await store.expunge(OWNER, "INBOX", [a.uid])
     got = await store.read_messages(OWNER, "INBOX", [a.uid, b.uid, 999])
     assert got == {b.uid: b"Subject: two\r\n\r\nbare LF body\r\n"}
@@ -99,12 +100,14 @@ async def test_flags_round_trip_with_keywords(store: MailStore) -> None:
     new = frozenset(
         {"\\Answered", "\\Flagged", "\\Deleted", "\\Draft", "Work", "$Junk"}
     )
-    result = await store.set_flags(OWNER, "INBOX", [(a.uid, new), (999, frozenset())])
+    result = await store.set_flags(
+        OWNER, "INBOX", [(a.uid, "=", new), (999, "=", frozenset())]
+    )
     assert [r.uid for r in result] == [a.uid]
     assert result[0].flags == new
     by_uid = {m.uid: m.flags for m in await store.list_messages(OWNER, "INBOX")}
     assert by_uid == {a.uid: new, b.uid: {"\\Seen", "$Forwarded"}}
-    await store.set_flags(OWNER, "INBOX", [(a.uid, frozenset({"\\Seen"}))])
+    await store.set_flags(OWNER, "INBOX", [(a.uid, "=", frozenset({"\\Seen"}))])
     by_uid = {m.uid: m.flags for m in await store.list_messages(OWNER, "INBOX")}
     assert by_uid[a.uid] == {"\\Seen"}
 
@@ -113,17 +116,17 @@ async def test_system_flags_normalised_and_recent_dropped(store: MailStore) -> N
     info = await store.deliver(OWNER, MSG, flags=["\\seen", "\\Recent"])
     assert info.flags == {"\\Seen"}
     with pytest.raises(PermanentError):
-        await store.set_flags(OWNER, "INBOX", [(info.uid, frozenset({"\\Bogus"}))])
+        await store.set_flags(OWNER, "INBOX", [(info.uid, "=", frozenset({"\\Bogus"}))])
     with pytest.raises(PermanentError):
-        await store.set_flags(OWNER, "INBOX", [(info.uid, frozenset({"a b"}))])
+        await store.set_flags(OWNER, "INBOX", [(info.uid, "=", frozenset({"a b"}))])
 
 
 async def test_keyword_limit(store: MailStore) -> None:
     info = await store.deliver(OWNER, MSG)
     many = frozenset(f"k{i}" for i in range(26))
-    await store.set_flags(OWNER, "INBOX", [(info.uid, many)])
+    await store.set_flags(OWNER, "INBOX", [(info.uid, "=", many)])
     with pytest.raises(PermanentError):
-        await store.set_flags(OWNER, "INBOX", [(info.uid, frozenset({"k26"}))])
+        await store.set_flags(OWNER, "INBOX", [(info.uid, "=", frozenset({"k26"}))])
     [listed] = await store.list_messages(OWNER, "INBOX")
     assert listed.flags == many
 
@@ -294,7 +297,7 @@ async def test_copy_keeps_flags_and_date(store: MailStore) -> None:
     assert copied[0].key != a.key
     assert await store.read_message(OWNER, "Trash", 1) == MSG
     # The source is untouched and independent of the copy.
-    await store.set_flags(OWNER, "Trash", [(1, frozenset())])
+    await store.set_flags(OWNER, "Trash", [(1, "=", frozenset())])
     [src] = [m for m in await store.list_messages(OWNER, "INBOX") if m.uid == a.uid]
     assert src.flags == a.flags
     with pytest.raises(MailboxNotFound):
@@ -314,7 +317,7 @@ async def test_idempotent_unique(store: MailStore) -> None:
 async def test_keys_unique_and_stable(store: MailStore) -> None:
     infos = [await store.deliver(OWNER, MSG) for _ in range(5)]
     assert len({i.key for i in infos}) == 5
-    await store.set_flags(OWNER, "INBOX", [(infos[0].uid, frozenset({"\\Seen"}))])
+    await store.set_flags(OWNER, "INBOX", [(infos[0].uid, "=", frozenset({"\\Seen"}))])
     listed = await store.list_messages(OWNER, "INBOX")
     assert [m.key for m in listed] == [i.key for i in infos]
 
@@ -332,7 +335,7 @@ async def test_watch_callbacks(store: MailStore) -> None:
     me = object()
     info = await store.deliver(OWNER, MSG, origin=me)
     await store.set_flags(
-        OWNER, "INBOX", [(info.uid, frozenset({"\\Seen"}))], origin=me
+        OWNER, "INBOX", [(info.uid, "=", frozenset({"\\Seen"}))], origin=me
     )
     await store.expunge(OWNER, "INBOX", [info.uid], origin=me)
     assert [(c.kind, c.uids, c.origin) for c in seen] == [
@@ -418,7 +421,7 @@ async def test_not_found_cases(store: MailStore) -> None:
         store.mailbox_info(OWNER, "Missing"),
         store.deliver(OWNER, MSG, mailbox="Missing"),
         store.read_message(OWNER, "Missing", 1),
-        store.set_flags(OWNER, "Missing", [(1, frozenset())]),
+        store.set_flags(OWNER, "Missing", [(1, "=", frozenset())]),
         store.expunge(OWNER, "Missing", [1]),
         store.copy(OWNER, "Missing", [1], "INBOX"),
         store.delete_mailbox(OWNER, "Missing"),
@@ -458,3 +461,128 @@ async def test_other_users_are_separate(store: MailStore) -> None:
     await store.ensure_user("bob@example.org")
     await store.deliver(OWNER, MSG)
     assert await store.list_messages("bob@example.org", "INBOX") == []
+
+
+# -- flag changes apply to the current flags (no lost updates) ----------------
+
+
+def _flags(infos: list[MessageInfo], uid: int) -> frozenset[str]:
+    [info] = [i for i in infos if i.uid == uid]
+    return info.flags
+
+
+async def test_set_flags_add_from_two_origins_keeps_both(store: MailStore) -> None:
+    info = await store.deliver(OWNER, MSG)
+    seen, flagged = frozenset({"\\Seen"}), frozenset({"\\Flagged"})
+    # each origin would have computed its flags from the same old view
+    first = await store.set_flags(OWNER, "INBOX", [(info.uid, "+", seen)], origin="a")
+    assert _flags(first, info.uid) == seen
+    second = await store.set_flags(
+        OWNER, "INBOX", [(info.uid, "+", flagged)], origin="b"
+    )
+    assert _flags(second, info.uid) == seen | flagged
+    listed = await store.list_messages(OWNER, "INBOX")
+    assert _flags(listed, info.uid) == seen | flagged
+    # truly concurrent, with keywords
+    await asyncio.gather(
+        *(
+            store.set_flags(
+                OWNER, "INBOX", [(info.uid, "+", frozenset({f"k{i}"}))], origin=i
+            )
+            for i in range(5)
+        )
+    )
+    listed = await store.list_messages(OWNER, "INBOX")
+    assert _flags(listed, info.uid) == seen | flagged | {f"k{i}" for i in range(5)}
+
+
+async def test_set_flags_remove_keeps_what_another_origin_added(
+    store: MailStore,
+) -> None:
+    info = await store.deliver(OWNER, MSG, flags=["\\Seen", "$Work"])
+    await store.set_flags(
+        OWNER, "INBOX", [(info.uid, "+", frozenset({"\\Flagged"}))], origin="a"
+    )
+    result = await store.set_flags(
+        OWNER, "INBOX", [(info.uid, "-", frozenset({"\\Seen", "$Work"}))], origin="b"
+    )
+    assert _flags(result, info.uid) == {"\\Flagged"}
+    listed = await store.list_messages(OWNER, "INBOX")
+    assert _flags(listed, info.uid) == {"\\Flagged"}
+    # removing what is not there changes nothing and announces nothing
+    seen: list[MailboxChange] = []
+    unwatch = store.watch(OWNER, "INBOX", seen.append)
+    result = await store.set_flags(
+        OWNER, "INBOX", [(info.uid, "-", frozenset({"\\Draft"}))]
+    )
+    unwatch()
+    assert _flags(result, info.uid) == {"\\Flagged"}
+    assert [c for c in seen if c.kind == "flags"] == []
+
+
+async def test_set_flags_replace_and_missing_uids(store: MailStore) -> None:
+    a = await store.deliver(OWNER, MSG, flags=["\\Seen", "$Old"])
+    b = await store.deliver(OWNER, MSG, flags=["\\Answered"])
+    result = await store.set_flags(
+        OWNER,
+        "INBOX",
+        [
+            (a.uid, "=", frozenset({"\\Flagged", "$New"})),
+            (999, "+", frozenset({"\\Seen"})),
+            (b.uid, "+", frozenset({"\\Seen"})),
+        ],
+    )
+    assert [r.uid for r in result] == [a.uid, b.uid]
+    by_uid = {m.uid: m.flags for m in await store.list_messages(OWNER, "INBOX")}
+    assert by_uid == {a.uid: {"\\Flagged", "$New"}, b.uid: {"\\Answered", "\\Seen"}}
+    with pytest.raises(ValueError):
+        await store.set_flags(OWNER, "INBOX", [(a.uid, "*", frozenset())])  # type: ignore[list-item]
+
+
+async def test_removing_keywords_needs_no_free_slot(store: MailStore) -> None:
+    info = await store.deliver(OWNER, MSG)
+    many = frozenset(f"k{i}" for i in range(26))
+    await store.set_flags(OWNER, "INBOX", [(info.uid, "+", many)])
+    # an unknown keyword removed: nothing to do, not "too many keywords"
+    await store.set_flags(OWNER, "INBOX", [(info.uid, "-", frozenset({"other"}))])
+    with pytest.raises(PermanentError):
+        await store.set_flags(OWNER, "INBOX", [(info.uid, "+", frozenset({"k26"}))])
+    [listed] = await store.list_messages(OWNER, "INBOX")
+    assert listed.flags == many
+
+
+# -- expunge_deleted goes by the current flags ---------------------------------
+
+
+async def test_expunge_deleted_uses_current_flags(store: MailStore) -> None:
+    a = await store.deliver(OWNER, MSG)
+    b = await store.deliver(OWNER, MSG)
+    c = await store.deliver(OWNER, MSG, flags=["\\Deleted"])
+    deleted = frozenset({"\\Deleted"})
+    # session A marks a, session B undeletes it and marks b
+    await store.set_flags(OWNER, "INBOX", [(a.uid, "+", deleted)], origin="A")
+    await store.set_flags(OWNER, "INBOX", [(a.uid, "-", deleted)], origin="B")
+    await store.set_flags(OWNER, "INBOX", [(b.uid, "+", deleted)], origin="B")
+    changes: list[MailboxChange] = []
+    unwatch = store.watch(OWNER, "INBOX", changes.append)
+    assert await store.expunge_deleted(OWNER, "INBOX", origin="A") == [b.uid, c.uid]
+    unwatch()
+    assert [m.uid for m in await store.list_messages(OWNER, "INBOX")] == [a.uid]
+    assert [(x.kind, x.uids, x.origin) for x in changes] == [
+        ("expunged", (b.uid, c.uid), "A")
+    ]
+    assert await store.expunge_deleted(OWNER, "INBOX") == []
+
+
+async def test_expunge_deleted_restricted_to_uids(store: MailStore) -> None:
+    infos = [await store.deliver(OWNER, MSG, flags=["\\Deleted"]) for _ in range(3)]
+    plain = await store.deliver(OWNER, MSG)
+    uids = [i.uid for i in infos]
+    # UID EXPUNGE (RFC 4315): only the given ones, and only when \Deleted
+    got = await store.expunge_deleted(OWNER, "INBOX", [uids[2], plain.uid, 999])
+    assert got == [uids[2]]
+    left = [m.uid for m in await store.list_messages(OWNER, "INBOX")]
+    assert left == [uids[0], uids[1], plain.uid]
+    assert await store.expunge_deleted(OWNER, "INBOX", []) == []
+    with pytest.raises(MailboxNotFound):
+        await store.expunge_deleted(OWNER, "Missing")

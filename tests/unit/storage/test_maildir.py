@@ -6,6 +6,7 @@ import asyncio
 import errno
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -69,14 +70,18 @@ async def test_message_file_names_and_content(store: MaildirStore, root: Path) -
     assert "P" in info.key and "Q" in info.key and ".M" in info.key
 
     await store.set_flags(
-        OWNER, "INBOX", [(info.uid, frozenset({"\\Seen", "\\Answered", "$Fwd", "zz"}))]
+        OWNER,
+        "INBOX",
+        [(info.uid, "=", frozenset({"\\Seen", "\\Answered", "$Fwd", "zz"}))],
     )
     assert files(udir / "new") == []
     [name] = files(udir / "cur")
     assert name == f"{info.key},S={len(disk)},W={len(MSG)}:2,RSab"
     assert (udir / "quicksilver-keywords").read_text() == "0 $Fwd\n1 zz\n"
     await store.set_flags(
-        OWNER, "INBOX", [(info.uid, frozenset({"\\Draft", "\\Deleted", "\\Flagged"}))]
+        OWNER,
+        "INBOX",
+        [(info.uid, "=", frozenset({"\\Draft", "\\Deleted", "\\Flagged"}))],
     )
     [name] = files(udir / "cur")
     assert name.endswith(":2,DFT")
@@ -94,7 +99,9 @@ async def test_restart_keeps_uids_flags_keywords(
     await store.create_mailbox(OWNER, "Work")
     for _ in range(3):
         await store.deliver(OWNER, MSG, mailbox="Work")
-    await store.set_flags(OWNER, "Work", [(2, frozenset({"\\Seen", "$Important"}))])
+    await store.set_flags(
+        OWNER, "Work", [(2, "=", frozenset({"\\Seen", "$Important"}))]
+    )
     await store.expunge(OWNER, "Work", [3])
     before = await store.mailbox_info(OWNER, "Work")
     listed = await store.list_messages(OWNER, "Work")
@@ -194,7 +201,7 @@ async def test_foreign_cur_file_with_flags(store: MaildirStore, root: Path) -> N
     (udir / "cur" / "1700000001.abc.host:2,PS").write_bytes(b"x\n")
     [msg] = await store.list_messages(OWNER, "INBOX")
     assert msg.flags == {"\\Seen"}
-    await store.set_flags(OWNER, "INBOX", [(msg.uid, frozenset({"\\Flagged"}))])
+    await store.set_flags(OWNER, "INBOX", [(msg.uid, "=", frozenset({"\\Flagged"}))])
     # "P" (passed) has no IMAP flag but is kept for the program that set it.
     assert files(udir / "cur") == ["1700000001.abc.host:2,FP"]
 
@@ -227,7 +234,7 @@ async def test_read_after_rename_behind_our_back(
     [name] = files(udir / "new")
     os.rename(udir / "new" / name, udir / "cur" / (name + ":2,F"))
     assert await store.read_message(OWNER, "INBOX", a.uid) == MSG
-    await store.set_flags(OWNER, "INBOX", [(a.uid, frozenset({"\\Seen"}))])
+    await store.set_flags(OWNER, "INBOX", [(a.uid, "=", frozenset({"\\Seen"}))])
     assert files(udir / "cur") == [name + ":2,S"]
 
 
@@ -236,7 +243,7 @@ async def test_no_tmp_leftovers(store: MaildirStore, root: Path) -> None:
     for i in range(5):
         await store.deliver(OWNER, MSG, flags=["\\Seen"] if i % 2 else ())
     await store.copy(OWNER, "INBOX", [1, 2, 3], "Trash")
-    await store.set_flags(OWNER, "INBOX", [(1, frozenset({"kw"}))])
+    await store.set_flags(OWNER, "INBOX", [(1, "=", frozenset({"kw"}))])
     await store.create_mailbox(OWNER, "Gone")
     await store.delete_mailbox(OWNER, "Gone")
     for tmp in udir.glob("**/tmp"):
@@ -385,7 +392,7 @@ async def test_failed_index_append_takes_the_message_back(
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(MaildirStore, "_append_uidlist", full)
+    monkeypatch.setattr(MaildirStore, "_flush_index", full)
     with pytest.raises(StorageFullError):
         await store.deliver(OWNER, MSG)
     with pytest.raises(StorageFullError):
@@ -418,3 +425,78 @@ async def test_folders_made_by_other_programs(store: MaildirStore, root: Path) -
     assert boxes["Lists/python"].messages == 1
     assert "Lists" not in boxes  # Maildir++ allows a missing parent
     assert list(boxes).count("INBOX") == 1
+
+
+@pytest.mark.parametrize("meanwhile", ["expunge", "copy", "both"])
+async def test_index_stays_valid_when_group_commit_races(
+    store: MaildirStore,
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    meanwhile: str,
+) -> None:
+    """A delivery has its UID but waits for the group commit while an EXPUNGE
+    rewrites the index (which then holds its line) and/or a COPY appends a
+    higher UID. The index must get no duplicate and no out-of-order line, or
+    the next start would quarantine it and change UIDVALIDITY."""
+    first = await store.deliver(OWNER, MSG)
+    before = await store.mailbox_info(OWNER, "INBOX")
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_syncfs(path: Path) -> None:
+        entered.set()
+        assert release.wait(10)
+
+    monkeypatch.delenv("QUICKSILVER_NO_SYNCFS", raising=False)
+    monkeypatch.setattr(maildir, "syncfs_available", lambda: True)
+    monkeypatch.setattr(maildir, "syncfs", slow_syncfs)
+    # m0's group commit takes the batch and blocks in syncfs (commit lock held)
+    t0 = asyncio.create_task(store.deliver(OWNER, MSG + b"m0\r\n"))
+    assert await asyncio.to_thread(entered.wait, 10)
+    # m1 gets its UID and queues for the next batch, behind m0's commit
+    t1 = asyncio.create_task(store.deliver(OWNER, MSG + b"m1\r\n"))
+    for _ in range(500):
+        if len(await store.list_messages(OWNER, "INBOX")) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert [m.uid for m in await store.list_messages(OWNER, "INBOX")] == [1, 2, 3]
+    assert not t1.done()
+    try:
+        if meanwhile in ("expunge", "both"):
+            assert await store.expunge(OWNER, "INBOX", [first.uid]) == [first.uid]
+        if meanwhile in ("copy", "both"):
+            pairs = await store.copy(OWNER, "INBOX", [2], "INBOX")
+            assert pairs == [(2, 4)]
+    finally:
+        release.set()
+    infos = await asyncio.gather(t0, t1)
+    assert [i.uid for i in infos] == [2, 3]
+    monkeypatch.undo()
+    listed = {m.uid: m.key for m in await store.list_messages(OWNER, "INBOX")}
+
+    index = (user_dir(root) / "quicksilver-uidlist").read_text().splitlines()
+    uids = [int(line.split()[0]) for line in index[1:]]
+    assert uids == sorted(set(uids)), index
+
+    again = MaildirStore(root)  # = after a restart
+    after = await again.mailbox_info(OWNER, "INBOX")
+    assert after.uidvalidity == before.uidvalidity
+    assert {m.uid: m.key for m in await again.list_messages(OWNER, "INBOX")} == listed
+    assert not (root.parent / "corrupt").exists()
+
+
+async def test_duplicate_index_line_is_not_corruption(
+    store: MaildirStore, root: Path
+) -> None:
+    """Indexes written by older versions may hold a line twice."""
+    for _ in range(3):
+        await store.deliver(OWNER, MSG)
+    before = await store.mailbox_info(OWNER, "INBOX")
+    path = user_dir(root) / "quicksilver-uidlist"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join([*lines[:3], lines[2], *lines[3:], lines[3]]))
+    again = MaildirStore(root)
+    after = await again.mailbox_info(OWNER, "INBOX")
+    assert after.uidvalidity == before.uidvalidity
+    assert [m.uid for m in await again.list_messages(OWNER, "INBOX")] == [1, 2, 3]
+    assert not (root.parent / "corrupt").exists()
+    assert (await again.deliver(OWNER, MSG)).uid == 4
