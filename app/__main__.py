@@ -131,6 +131,23 @@ class _SignalCloser:
         if not closed.is_set():  # the window refused to close: stop anyway
             closed.set()
 
+    def uninstall(self) -> None:
+        """Give the signals back (the loop may outlive this session: tests)."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.remove_signal_handler(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                signal.signal(
+                    signum,
+                    signal.SIG_DFL
+                    if signum == signal.SIGTERM
+                    else signal.default_int_handler,
+                )
+        poke = getattr(self, "_poke", None)
+        if poke is not None:
+            poke.stop()
+
     def install(self) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -164,6 +181,7 @@ async def run_session(
     except Exception as exc:  # an edge: say why, then exit
         log.exception("the core could not start")
         await asyncio.to_thread(runtime.stop)  # release what did start (its loop)
+        closer.uninstall()
         await exec_async(startup_error_box(exc))
         return 1
     bridge = CoreBridge(runtime)
@@ -191,6 +209,7 @@ async def run_session(
     finally:
         await shutdown(runtime, bridge)
         bridge.deleteLater()
+        closer.uninstall()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
