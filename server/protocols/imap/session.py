@@ -74,6 +74,7 @@ MAX_DISCARD = 64 * 1024 * 1024  # a refused LITERAL+ above this closes the link
 IDLE_KEEPALIVE = 120.0  # "* OK Still here" during IDLE, for NAT boxes (Dovecot)
 FETCH_DRAIN_BYTES = 256 * 1024
 READ_AHEAD = 32  # message files read concurrently by FETCH
+SEARCH_BATCH = 64  # messages per worker-thread batch of a full-text SEARCH
 READ_AHEAD_BYTES = 8 * 1024 * 1024
 
 NOT_AUTH, AUTH, SELECTED, LOGOUT = (
@@ -968,6 +969,7 @@ class Session:
         need = search.needs(key)
         found: list[int] = []
         largest_uid = sel.uids[-1] if sel.uids else 0
+        batch: list[search.MessageView] = []
         for seq, uid in enumerate(list(sel.uids), start=1):
             info = sel.infos.get(uid)
             if info is None:
@@ -982,23 +984,56 @@ class Session:
                 len(sel.uids),
                 largest_uid,
             )
+            if need == "full":
+                # Whole messages: read a batch in one store call and parse and
+                # match it in a worker thread, off the core loop.
+                batch.append(view)
+                if len(batch) >= SEARCH_BATCH:
+                    found += await self._search_batch(sel, key, charset, batch, cmd.uid)
+                    batch = []
+                continue
             try:
                 if need == "header":
                     view.part = (await self._meta(sel, uid)).header_part()
-                elif need == "full":
-                    view.part = mime.parse(await self._read(sel, uid))
             except MessageNotFound:
                 continue
             if search.matches(key, view, charset):
                 found.append(uid if cmd.uid else seq)
             if seq % 500 == 0:
                 await asyncio.sleep(0)
+        if batch:
+            found += await self._search_batch(sel, key, charset, batch, cmd.uid)
         returns = cmd.args["returns"]
         if returns is not None:
             self.send(R.untagged(_esearch(cmd.tag, cmd.uid, returns, found)))
         else:
             self.send(R.untagged("SEARCH" + "".join(f" {n}" for n in found)))
         self.tagged(cmd.tag, "OK", "SEARCH completed")
+
+    async def _search_batch(
+        self,
+        sel: SelectedMailbox,
+        key: Any,
+        charset: str,
+        views: list[search.MessageView],
+        by_uid: bool,
+    ) -> list[int]:
+        raws = await self.sv.store.read_messages(
+            self.owner, sel.name, [v.uid for v in views]
+        )
+
+        def match() -> list[int]:
+            hits = []
+            for view in views:
+                raw = raws.get(view.uid)
+                if raw is None:
+                    continue  # expunged meanwhile
+                view.part = mime.parse(raw)
+                if search.matches(key, view, charset):
+                    hits.append(view.uid if by_uid else view.seq)
+            return hits
+
+        return await asyncio.to_thread(match)
 
     async def _read(self, sel: SelectedMailbox, uid: int) -> bytes:
         data: bytes = await self.sv.store.read_message(self.owner, sel.name, uid)

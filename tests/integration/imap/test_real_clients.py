@@ -292,3 +292,21 @@ set wait_key=no
         return len(inbox), len(trash)
 
     assert imap_server.run(check()) == (1, 1)
+
+
+def test_full_text_search_across_batches(maildir_server: ImapTestServer) -> None:
+    """SEARCH BODY reads and parses in worker-thread batches: results must be
+    the same as one pass, in order, across batch boundaries, for UID and seq."""
+    for i in range(150):
+        body = "needle here\r\n" if i % 7 == 0 else "nothing\r\n"
+        maildir_server.deliver(ALICE, message(f"m{i}", body=body))
+    want = [i + 1 for i in range(150) if i % 7 == 0]
+    with imaplib.IMAP4("127.0.0.1", maildir_server.port) as m:
+        m.login(ALICE, "alice-pw")
+        m.select("INBOX")
+        typ, data = m.search(None, "BODY", "needle")
+        assert typ == "OK" and [int(x) for x in data[0].split()] == want
+        m.store("8", "+FLAGS", r"(\Deleted)")
+        m.expunge()
+        typ, data = m.uid("SEARCH", "TEXT", "needle")
+        assert [int(x) for x in data[0].split()] == [u for u in want if u != 8]
