@@ -6,13 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
-    QObject,
     QPersistentModelIndex,
     Qt,
 )
 
+from app.models.base import RowsModel
 from server.accounts.base import Alias, Domain
 
 Index = QModelIndex | QPersistentModelIndex
@@ -29,34 +28,7 @@ def alias_text(address: str) -> str:
     return address
 
 
-class _TableModel(QAbstractTableModel):
-    HEADERS: tuple[str, ...] = ()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else self._count()
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None
-
-    def _count(self) -> int:
-        raise NotImplementedError
-
-
-class AliasesModel(_TableModel):
+class AliasesModel(RowsModel[Alias]):
     """Aliases sorted by domain, then address (the catch-all last).
 
     Signals: the standard model signals only.
@@ -66,21 +38,12 @@ class AliasesModel(_TableModel):
     HEADERS = ("Address", "Delivered to")
     AliasRole = Qt.ItemDataRole.UserRole + 1
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[Alias] = []
-
-    def _count(self) -> int:
-        return len(self._rows)
-
     def set_aliases(self, aliases: Iterable[Alias]) -> None:
         def key(a: Alias) -> tuple[str, bool, str]:
             local, _, domain = a.address.partition("@")
             return (domain, is_catch_all(a.address), local)
 
-        self.beginResetModel()
-        self._rows = sorted(aliases, key=key)
-        self.endResetModel()
+        self._reset(sorted(aliases, key=key))
 
     def alias(self, row: int) -> Alias:
         return self._rows[row]
@@ -91,11 +54,7 @@ class AliasesModel(_TableModel):
     def row_of(self, address: str) -> int:
         return next((i for i, a in enumerate(self._rows) if a.address == address), -1)
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        a = self._rows[index.row()]
-        col = index.column()
+    def cell(self, a: Alias, col: int, role: int) -> Any:
         if role == self.AliasRole:
             return a
         if role == Qt.ItemDataRole.DisplayRole:
@@ -108,7 +67,7 @@ class AliasesModel(_TableModel):
         return None
 
 
-class DomainsModel(_TableModel):
+class DomainsModel(RowsModel[Domain]):
     """Domains sorted by name; IDN domains show both forms.
 
     Signals: the standard model signals only.
@@ -118,17 +77,8 @@ class DomainsModel(_TableModel):
     HEADERS = ("Domain", "Name on the wire")
     DomainRole = Qt.ItemDataRole.UserRole + 1
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[Domain] = []
-
-    def _count(self) -> int:
-        return len(self._rows)
-
     def set_domains(self, domains: Iterable[Domain]) -> None:
-        self.beginResetModel()
-        self._rows = sorted(domains, key=lambda d: d.name)
-        self.endResetModel()
+        self._reset(sorted(domains, key=lambda d: d.name))
 
     def domain(self, row: int) -> Domain:
         return self._rows[row]
@@ -139,15 +89,12 @@ class DomainsModel(_TableModel):
     def row_of(self, name: str) -> int:
         return next((i for i, d in enumerate(self._rows) if d.name == name), -1)
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        d = self._rows[index.row()]
+    def cell(self, d: Domain, col: int, role: int) -> Any:
         if role == self.DomainRole:
             return d
         if role == Qt.ItemDataRole.DisplayRole:
-            if index.column() == self.COL_NAME:
+            if col == self.COL_NAME:
                 return d.display or d.name
-            if index.column() == self.COL_ASCII:
+            if col == self.COL_ASCII:
                 return d.name
         return None

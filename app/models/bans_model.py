@@ -7,20 +7,20 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     Qt,
 )
 
+from app.models.base import RowsModel
 from app.models.queue_model import span_text
 from server.api import Ban
 
 Index = QModelIndex | QPersistentModelIndex
 
 
-class BansModel(QAbstractTableModel):
+class BansModel(RowsModel[Ban]):
     """Bans sorted by IP address.
 
     Signals: the standard model signals only.
@@ -34,13 +34,10 @@ class BansModel(QAbstractTableModel):
         self, parent: QObject | None = None, clock: Callable[[], float] = time.time
     ) -> None:
         super().__init__(parent)
-        self._rows: list[Ban] = []
         self._clock = clock
 
     def set_bans(self, bans: Iterable[Ban]) -> None:
-        self.beginResetModel()
-        self._rows = sorted(bans, key=lambda b: b.ip)
-        self.endResetModel()
+        self._reset(sorted(bans, key=lambda b: b.ip))
 
     def ban(self, row: int) -> Ban:
         return self._rows[row]
@@ -52,31 +49,7 @@ class BansModel(QAbstractTableModel):
         return next((i for i, b in enumerate(self._rows) if b.ip == ip), -1)
 
     # -- Qt model API ---------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        b = self._rows[index.row()]
-        col = index.column()
+    def cell(self, b: Ban, col: int, role: int) -> Any:
         if role == self.BanRole:
             return b
         if role == Qt.ItemDataRole.DisplayRole:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -20,6 +19,7 @@ from PySide6.QtCore import (
 )
 
 from app.formatting import human_size
+from app.models.base import RowsModel
 from server.queue.spool import QueueJobView
 
 Index = QModelIndex | QPersistentModelIndex
@@ -67,7 +67,7 @@ def plain_error(text: str) -> str:
     return " ".join(text.split())
 
 
-class QueueModel(QAbstractTableModel):
+class QueueModel(RowsModel[QueueJobView]):
     """Jobs oldest first.
 
     Signals: the standard model signals only.
@@ -100,13 +100,10 @@ class QueueModel(QAbstractTableModel):
         self, parent: QObject | None = None, clock: Callable[[], float] = time.time
     ) -> None:
         super().__init__(parent)
-        self._rows: list[QueueJobView] = []
         self._clock = clock
 
     def set_jobs(self, jobs: Iterable[QueueJobView]) -> None:
-        self.beginResetModel()
-        self._rows = sorted(jobs, key=lambda j: (j.created, j.job_id))
-        self.endResetModel()
+        self._reset(sorted(jobs, key=lambda j: (j.created, j.job_id)))
 
     def job(self, row: int) -> QueueJobView:
         return self._rows[row]
@@ -131,31 +128,7 @@ class QueueModel(QAbstractTableModel):
             self.dataChanged.emit(top, bottom, [Qt.ItemDataRole.DisplayRole])
 
     # -- Qt model API ---------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        j = self._rows[index.row()]
-        col = index.column()
+    def cell(self, j: QueueJobView, col: int, role: int) -> Any:
         if role == self.JobRole:
             return j
         if role == Qt.ItemDataRole.DisplayRole:

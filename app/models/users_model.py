@@ -6,20 +6,19 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
-    QObject,
     QPersistentModelIndex,
     Qt,
 )
 
 from app.formatting import human_size
+from app.models.base import RowsModel
 from server.api import UserView
 
 Index = QModelIndex | QPersistentModelIndex
 
 
-class UsersModel(QAbstractTableModel):
+class UsersModel(RowsModel[UserView]):
     """Users sorted by address.
 
     Signals: the standard model signals only.
@@ -29,14 +28,8 @@ class UsersModel(QAbstractTableModel):
     HEADERS = ("Address", "Name", "Enabled", "Quota", "Usage")
     UserRole = Qt.ItemDataRole.UserRole + 1
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[UserView] = []
-
     def set_users(self, users: Iterable[UserView]) -> None:
-        self.beginResetModel()
-        self._rows = sorted(users, key=lambda u: u.address)
-        self.endResetModel()
+        self._reset(sorted(users, key=lambda u: u.address))
 
     def user(self, row: int) -> UserView:
         return self._rows[row]
@@ -54,31 +47,7 @@ class UsersModel(QAbstractTableModel):
         return -1
 
     # -- Qt model API ---------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        u = self._rows[index.row()]
-        col = index.column()
+    def cell(self, u: UserView, col: int, role: int) -> Any:
         if role == self.UserRole:
             return u
         if role == Qt.ItemDataRole.DisplayRole:

@@ -44,9 +44,11 @@ def test_first_run_then_close_stops_the_core(
 ) -> None:
     pytest.importorskip("server.runtime")
     runtime, task, windows = start_session(tmp_path)
-    qtbot.waitUntil(lambda: top_level(FirstRunWizard) is not None)
+    qtbot.waitUntil(
+        lambda: top_level(FirstRunWizard) is not None, timeout=STOP_WITHIN_MS
+    )
     fill_wizard(qtbot, top_level(FirstRunWizard), {"smtp": {"port": 0}}, None)
-    qtbot.waitUntil(lambda: bool(windows))
+    qtbot.waitUntil(lambda: bool(windows), timeout=STOP_WITHIN_MS)
     window = windows[0]
     assert window.users_page.domains == (DOMAIN,)
     assert str(tmp_path) in window.data_dir_label.text()
@@ -66,7 +68,9 @@ def test_cancelled_first_run_stops_the_core(
 ) -> None:
     pytest.importorskip("server.runtime")
     runtime, task, windows = start_session(tmp_path)
-    qtbot.waitUntil(lambda: top_level(FirstRunWizard) is not None)
+    qtbot.waitUntil(
+        lambda: top_level(FirstRunWizard) is not None, timeout=STOP_WITHIN_MS
+    )
     top_level(FirstRunWizard).reject()
     qtbot.waitUntil(task.done, timeout=STOP_WITHIN_MS)
     assert task.result() == 0
@@ -84,7 +88,7 @@ def test_stub_core_runs_the_same_session(
     stub.start = lambda: None  # type: ignore[method-assign]  (already started)
     windows: list[MainWindow] = []
     task = asyncio.ensure_future(run_session(stub, on_window=windows.append))
-    qtbot.waitUntil(lambda: bool(windows))
+    qtbot.waitUntil(lambda: bool(windows), timeout=STOP_WITHIN_MS)
     port = tick_smtp(qtbot, windows[0])
     assert listening(port)
     windows[0].close()
