@@ -8,6 +8,7 @@ names. Domains are stored in their IDNA (ASCII) form.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from server.errors import ValidationError
@@ -20,6 +21,7 @@ _LOCAL_RE = re.compile(r"^[a-z0-9!#$&'*+=?^_`{|}~-]+(\.[a-z0-9!#$&'*+=?^_`{|}~-]
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
+@functools.lru_cache(maxsize=4096)  # pure; every RCPT asks (IDNA is slow)
 def normalize_domain(name: str) -> str:
     """Return the lower-case IDNA form of a domain or raise ValidationError."""
     raw = name.strip().rstrip(".") if name else ""
@@ -84,6 +86,7 @@ def normalize_local(local: str) -> str:
     return loc
 
 
+@functools.lru_cache(maxsize=4096)
 def split_address(address: str) -> tuple[str, str]:
     """Split and normalise ``local@domain``; raise ValidationError when bad."""
     if not address or address.count("@") != 1:
