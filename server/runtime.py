@@ -134,8 +134,20 @@ class CoreServices:
         for user in self.accounts.list_users():
             await self.store.ensure_user(user.address)
         await self.queue.start()
+        if not self.settings.general.domain:
+            # A fresh data folder: nothing listens until the first-run settings
+            # (mail domain, modules, ports) are given.
+            log.info("no mail domain yet: modules start after the first-run setup")
+            return
+        await self.start_enabled()
+
+    async def start_enabled(self) -> None:
         for name in self.modules:
-            if self.is_enabled(name):
+            if (
+                self.is_enabled(name)
+                and getattr(self.modules[name], "state", None)
+                is not ModuleState.RUNNING
+            ):
                 await self._start_module(name)
 
     async def stop(self) -> None:
@@ -281,7 +293,9 @@ class CoreServices:
         if not self.accounts.is_local_domain(dom):
             await asyncio.to_thread(self.accounts.add_domain, dom)
             self.accounts_changed("domains")
-        return await self.apply_section("general", general)
+        settings = await self.apply_section("general", general)
+        await self.start_enabled()
+        return settings
 
     def accounts_changed(self, what: str) -> None:
         self.events.publish(AccountsChanged(what))

@@ -61,3 +61,46 @@ def test_refused_client_on_a_tls_port_is_closed_before_any_handshake(
         raw.close()
     finally:
         c.runtime.stop()
+
+
+def test_nothing_listens_before_the_first_run_setup(tmp_path: Path) -> None:
+    """A fresh data folder has no mail domain: no module opens a port until the
+    first-run settings are given; then the enabled ones start."""
+    import dataclasses
+
+    from server.config.store import SettingsStore
+    from server.runtime import Runtime
+
+    data = tmp_path / "data"
+    data.mkdir()
+    store = SettingsStore(data / "settings.toml")
+    s = store.defaults()
+    for name in ("smtp", "pop3", "imap"):
+        sec = getattr(s, name)
+        s = s.replace_section(
+            name,
+            dataclasses.replace(
+                sec,
+                bind="127.0.0.1",
+                port=0,
+                **({"tls_port": 0} if hasattr(sec, "tls_port") else {}),
+            ),
+        )
+    store.save(s)  # defaults, but loopback and port 0; no domain
+    rt = Runtime(data)
+    rt.start()
+    try:
+        mods = {m.name: m for m in rt.run(rt.api.modules())}
+        assert all(
+            m.state.value == "STOPPED" and not m.endpoints for m in mods.values()
+        )
+        assert rt.run(rt.api.snapshot()).needs_first_run
+        rt.run(rt.api.first_run("example.test", "mail.example.test"))
+        mods = {m.name: m for m in rt.run(rt.api.modules())}
+        assert {n for n, m in mods.items() if m.state.value == "RUNNING"} == {
+            "smtp",
+            "pop3",
+            "imap",
+        }
+    finally:
+        rt.stop()
