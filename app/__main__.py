@@ -124,6 +124,13 @@ class _SignalCloser:
         self.requested.set()
         window, closed = self.window, self.closed
         if window is None or closed is None:
+            # Still starting, or in the first-run wizard: cancel any open dialog
+            # (the session then ends as if the person had cancelled).
+            from PySide6.QtWidgets import QApplication, QDialog
+
+            for widget in QApplication.topLevelWidgets():
+                if isinstance(widget, QDialog) and widget.isVisible():
+                    widget.reject()
             return
         # quit(), where the window has it, closes even with "keep running in tray".
         quit_window = getattr(window, "quit", None)

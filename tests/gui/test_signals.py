@@ -121,3 +121,34 @@ def test_sigterm_closes_the_window_stops_the_core_and_exits_0(tmp_path: Path) ->
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
+
+
+def test_sigterm_during_the_first_run_wizard_exits_0(tmp_path: Path) -> None:
+    """A fresh data folder: the wizard is open and nothing listens yet; SIGTERM
+    cancels it and the app exits 0 with the core stopped."""
+    data = tmp_path / "fresh"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "--data-dir", str(data)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + START_WITHIN_S
+        settings = data / "settings.toml"
+        while time.monotonic() < deadline and not settings.exists():
+            time.sleep(0.1)
+        assert settings.exists(), "the core never started"
+        time.sleep(1.0)  # let the wizard open
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=EXIT_WITHIN_S)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, out
+    assert "core stopped" in out, out
+    assert "no mail domain yet" in out, out
