@@ -56,6 +56,29 @@ COMMAND_CALL_LIMITS: dict[str, int] = {
 }
 
 
+def header_names(message: bytes) -> set[bytes]:
+    """Lower-case field names of the header section (pure)."""
+    end = message.find(b"\r\n\r\n")
+    head = message if end < 0 else message[: end + 2]
+    names = set()
+    for line in head.split(b"\r\n"):
+        if line and line[:1] not in (b" ", b"\t") and b":" in line:
+            names.add(line.split(b":", 1)[0].strip().lower())
+    return names
+
+
+def missing_headers(message: bytes, hostname: str, sid: str) -> bytes:
+    """Date and Message-ID for a submitted message that lacks them (RFC 6409
+    8.2, 8.3: the MSA may add them; RFC 5322 3.6 requires Date)."""
+    present = header_names(message)
+    out = b""
+    if b"date" not in present:
+        out += b"Date: " + email.utils.formatdate(localtime=True).encode() + b"\r\n"
+    if b"message-id" not in present:
+        out += f"Message-ID: <{sid}.{secrets.token_hex(8)}@{hostname}>\r\n".encode()
+    return out
+
+
 def _has_controls(address: str) -> bool:
     """Control characters never belong in an address (they would end up in the
     Return-Path and Received headers we write)."""
@@ -70,6 +93,7 @@ class SmtpPolicy:
     require_auth: bool = False  # submission: AUTH before MAIL
     relay_when_authenticated: bool = False
     sender_policy: str = "any"  # "enforce": MAIL FROM must belong to the user
+    add_missing_headers: bool = False  # submission: Date, Message-ID (RFC 6409 8)
 
 
 class SmtpHandler:
@@ -229,6 +253,8 @@ class SmtpHandler:
         raw = envelope.original_content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
+        if self.policy.add_missing_headers:
+            raw = missing_headers(raw, self.policy.hostname, sid) + raw
         message = self.received_header(server, session, envelope, sid) + raw
         env = Envelope(
             sender=envelope.mail_from or "",

@@ -18,9 +18,10 @@ What it does
   one of the user's addresses (``sender_policy = "enforce"``, 553 5.7.1) unless
   the setting is ``any``. The Received header says ``ESMTPSA`` (RFC 3848).
 
-What it does not do: deliver (the queue does), or rewrite headers (RFC 6409 8
-allows adding Date/Message-ID; not done yet). AUTH payloads and passwords are
-never logged; every session line carries the peer.
+- A message without Date or Message-ID gets them (RFC 6409 8.2/8.3).
+
+What it does not do: deliver (the queue does), or rewrite other headers. AUTH
+payloads and passwords are never logged; every session line carries the peer.
 Settings: ``[submission]`` bind, port, tls_port, sender_policy, max_recipients,
 timeout, plaintext_login; ``general.hostname``/``max_message_size``.
 """
@@ -184,6 +185,7 @@ class SubmissionModule(ListenerModule):
             require_auth=True,
             relay_when_authenticated=True,
             sender_policy=cfg.sender_policy,
+            add_missing_headers=True,
         )
         handler = SmtpHandler(
             policy,
