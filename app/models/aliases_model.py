@@ -6,15 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QModelIndex,
-    QPersistentModelIndex,
     Qt,
 )
 
 from app.models.base import RowsModel
 from server.accounts.base import Alias, Domain
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 def is_catch_all(address: str) -> bool:

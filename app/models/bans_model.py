@@ -7,17 +7,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
 )
 
 from app.models.base import RowsModel
 from app.models.queue_model import span_text
 from server.api import Ban
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 class BansModel(RowsModel[Ban]):

@@ -7,24 +7,21 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
 )
 
 from app import theme
 from app.formatting import clock_text
+from app.models.base import Index, RowsModel
 from server.events import LogRecorded
-
-Index = QModelIndex | QPersistentModelIndex
 
 DEFAULT_CAPACITY = 5000
 
 
-class LogModel(QAbstractTableModel):
+class LogModel(RowsModel[LogRecorded]):
     """The newest ``capacity`` log records; older rows fall off the top.
 
     Records the model already holds (same ``seq``) are ignored, so the
@@ -44,7 +41,6 @@ class LogModel(QAbstractTableModel):
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._capacity = capacity
-        self._rows: list[LogRecorded] = []
         self._last_seq = 0
 
     @property
@@ -73,9 +69,7 @@ class LogModel(QAbstractTableModel):
 
     def clear(self) -> None:
         """Empty the view (the core keeps its own ring)."""
-        self.beginResetModel()
-        self._rows.clear()
-        self.endResetModel()
+        self._reset(())
 
     def record(self, row: int) -> LogRecorded:
         return self._rows[row]
@@ -84,31 +78,7 @@ class LogModel(QAbstractTableModel):
         return tuple(self._rows)
 
     # -- Qt model API ---------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        rec = self._rows[index.row()]
-        col = index.column()
+    def cell(self, rec: LogRecorded, col: int, role: int) -> Any:
         if role == self.RecordRole:
             return rec
         if role == Qt.ItemDataRole.DisplayRole:

@@ -7,23 +7,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     Signal,
 )
 
 from app import theme
 from app.formatting import endpoint_text
+from app.models.base import Index, RowsModel
 from app.widgets.status_light import light_colour, light_icon
 from server.modules.base import ModuleState, ModuleStatus
 
-Index = QModelIndex | QPersistentModelIndex
 
-
-class ModulesModel(QAbstractTableModel):
+class ModulesModel(RowsModel[ModuleStatus]):
     """Rows: modules in the core's order. The tick is a request, not a fact.
 
     Ticking "On" emits ``enableRequested``; the caller asks the core and feeds
@@ -46,7 +43,6 @@ class ModulesModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[ModuleStatus] = []
         self._configured: dict[str, str] = {}
 
     # -- feeding ------------------------------------------------------------
@@ -56,9 +52,7 @@ class ModulesModel(QAbstractTableModel):
             for status in new:
                 self.update_status(status)
             return
-        self.beginResetModel()
-        self._rows = new
-        self.endResetModel()
+        self._reset(new)
 
     def update_status(self, status: ModuleStatus) -> None:
         row = self.row_of(status.name)
@@ -121,26 +115,6 @@ class ModulesModel(QAbstractTableModel):
         return tuple(self._rows)
 
     # -- Qt model API ---------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None
-
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
@@ -149,11 +123,7 @@ class ModulesModel(QAbstractTableModel):
             base |= Qt.ItemFlag.ItemIsUserCheckable
         return base
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        s = self._rows[index.row()]
-        col = index.column()
+    def cell(self, s: ModuleStatus, col: int, role: int) -> Any:
         if role == self.NameRole:
             return s.name
         if role == self.StateRole:

@@ -12,17 +12,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
 )
 
 from app.formatting import human_size
 from app.models.base import RowsModel
 from server.queue.spool import QueueJobView
-
-Index = QModelIndex | QPersistentModelIndex
 
 HELD = "held"
 

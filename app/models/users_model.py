@@ -6,16 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QModelIndex,
-    QPersistentModelIndex,
     Qt,
 )
 
 from app.formatting import human_size
 from app.models.base import RowsModel
 from server.api import UserView
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 class UsersModel(RowsModel[UserView]):
