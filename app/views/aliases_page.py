@@ -8,11 +8,8 @@ from PySide6.QtCore import QModelIndex
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
-    QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -22,7 +19,7 @@ from app.dialogs.base import exec_async, notify
 from app.dialogs.confirm import confirm
 from app.models.aliases_model import AliasesModel, alias_text
 from app.tasks import spawn
-from app.views.domains_page import table_view
+from app.views.domains_page import list_page_layout, table_view
 from server.accounts.base import Alias
 from server.errors import ValidationError
 
@@ -50,25 +47,13 @@ class AliasesPage(QWidget):
         self.add_button = QPushButton("&Add…", self)
         self.edit_button = QPushButton("&Edit…", self)
         self.remove_button = QPushButton("&Remove…", self)
-        buttons = QVBoxLayout()
-        for button in (self.add_button, self.edit_button, self.remove_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        note = QLabel(
+        self.status_label = list_page_layout(
+            self,
             "Mail to an alias goes to the users it lists. A catch-all takes mail "
             "for every address at its domain that is neither a user nor an alias.",
-            self,
+            self.table,
+            [self.add_button, self.edit_button, self.remove_button],
         )
-        note.setWordWrap(True)
-        body = QHBoxLayout()
-        body.addWidget(self.table, 1)
-        body.addLayout(buttons)
-        self.status_label = QLabel(self)
-        self.status_label.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addWidget(note)
-        layout.addLayout(body, 1)
-        layout.addWidget(self.status_label)
 
         self.add_button.clicked.connect(self.on_add_button_clicked)
         self.edit_button.clicked.connect(self.on_edit_button_clicked)

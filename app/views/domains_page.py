@@ -44,6 +44,29 @@ def table_view(parent: QWidget) -> QTableView:
     return table
 
 
+def list_page_layout(
+    page: QWidget, note_text: str, table: QTableView, buttons: list[QPushButton]
+) -> QLabel:
+    """The layout the Domains and Aliases tabs share: a note on top, the table
+    with a column of buttons beside it, a status line below (returned)."""
+    column = QVBoxLayout()
+    for button in buttons:
+        column.addWidget(button)
+    column.addStretch(1)
+    note = QLabel(note_text, page)
+    note.setWordWrap(True)
+    body = QHBoxLayout()
+    body.addWidget(table, 1)
+    body.addLayout(column)
+    status = QLabel(page)
+    status.setWordWrap(True)
+    layout = QVBoxLayout(page)
+    layout.addWidget(note)
+    layout.addLayout(body, 1)
+    layout.addWidget(status)
+    return status
+
+
 class DomainsPage(QWidget):
     """Lists domains; Add… opens ``DomainDialog``, Remove asks first.
 
@@ -62,25 +85,13 @@ class DomainsPage(QWidget):
         )
         self.add_button = QPushButton("&Add…", self)
         self.remove_button = QPushButton("&Remove…", self)
-        buttons = QVBoxLayout()
-        buttons.addWidget(self.add_button)
-        buttons.addWidget(self.remove_button)
-        buttons.addStretch(1)
-        note = QLabel(
+        self.status_label = list_page_layout(
+            self,
             "Mail to any of these domains is delivered to the users and aliases "
             "here; a domain with users cannot be removed.",
-            self,
+            self.table,
+            [self.add_button, self.remove_button],
         )
-        note.setWordWrap(True)
-        body = QHBoxLayout()
-        body.addWidget(self.table, 1)
-        body.addLayout(buttons)
-        self.status_label = QLabel(self)
-        self.status_label.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addWidget(note)
-        layout.addLayout(body, 1)
-        layout.addWidget(self.status_label)
 
         self.add_button.clicked.connect(self.on_add_button_clicked)
         self.remove_button.clicked.connect(self.on_remove_button_clicked)
