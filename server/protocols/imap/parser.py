@@ -807,7 +807,7 @@ def _section(r: _Reader, binary: bool) -> Section:
 
 # -- SEARCH (RFC 3501 6.4.4) ------------------------------------------------
 
-_FLAG_KEYS = frozenset(
+FLAG_SEARCH_KEYS = frozenset(
     {
         "ALL",
         "ANSWERED",
@@ -868,7 +868,7 @@ def search_key(r: _Reader, depth: int = 0) -> SearchKey:
     if c == 0x2A or 0x30 <= c <= 0x39:
         return SearchKey("SEQ", (r.seq_set(),))
     word = r.word()
-    if word in _FLAG_KEYS:
+    if word in FLAG_SEARCH_KEYS:
         return SearchKey(word)
     if word in _STRING_KEYS:
         r.sp()

@@ -16,26 +16,13 @@ import time
 from dataclasses import dataclass
 
 from . import mime
-from .parser import SearchKey, SeqSet
+from .parser import FLAG_SEARCH_KEYS, SearchKey, SeqSet
 
 SUPPORTED_CHARSETS = ("US-ASCII", "UTF-8")
 
-_META = frozenset(
+# Keys answered from the index alone (flags, dates, sizes, sets): no file read.
+_META = FLAG_SEARCH_KEYS | frozenset(
     {
-        "ALL",
-        "ANSWERED",
-        "DELETED",
-        "DRAFT",
-        "FLAGGED",
-        "NEW",
-        "OLD",
-        "RECENT",
-        "SEEN",
-        "UNANSWERED",
-        "UNDELETED",
-        "UNDRAFT",
-        "UNFLAGGED",
-        "UNSEEN",
         "BEFORE",
         "ON",
         "SINCE",
