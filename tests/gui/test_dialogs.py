@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from app.dialogs.first_run_dialog import FirstRunDialog
 from app.dialogs.user_dialog import MB, UserDialog
 from server.api import NewUser, UserChange, UserView
 
@@ -100,37 +99,3 @@ def test_user_dialog_edit_mode(qtbot: Any) -> None:
     qtbot.keyClicks(dialog.confirm, "new")
     change = dialog.value()
     assert isinstance(change, UserChange) and change.password == "new"
-
-
-@pytest.mark.parametrize(
-    ("domain", "host", "message"),
-    [
-        ("", "mail.example.com", "Enter the mail domain."),
-        ("exa mple.com", "mail.example.com", "The domain 'exa mple.com' contains"),
-        ("-bad.com", "mail.example.com", "The domain '-bad.com' is not a valid"),
-        ("example.com", "", "Enter the host name."),
-        ("example.com", "mail_1.example", "The host name 'mail_1.example' is not"),
-    ],
-)
-def test_first_run_dialog_messages(
-    qtbot: Any, domain: str, host: str, message: str
-) -> None:
-    dialog = FirstRunDialog("")
-    qtbot.addWidget(dialog)
-    dialog.show()
-    qtbot.keyClicks(dialog.domain_edit, domain)
-    qtbot.keyClicks(dialog.hostname_edit, host)
-    assert message in dialog.error_label.text()
-    assert not dialog.ok_button.isEnabled()
-
-
-def test_first_run_dialog_value(qtbot: Any) -> None:
-    dialog = FirstRunDialog("")
-    qtbot.addWidget(dialog)
-    qtbot.keyClicks(dialog.domain_edit, "Example.COM.")
-    qtbot.keyClicks(dialog.hostname_edit, "mail.example.com")
-    assert dialog.ok_button.isEnabled()
-    assert dialog.error_label.text() == ""
-    assert dialog.value() == ("example.com", "mail.example.com")
-    dialog.domain_edit.setText("bücher.example")  # IDN is fine
-    assert dialog.ok_button.isEnabled()

@@ -65,6 +65,7 @@ def next_button(w: FirstRunWizard) -> Any:
     [
         ("", "mail.example.com", "Enter the mail domain."),
         ("exa mple.com", "mail.example.com", "The domain 'exa mple.com' contains"),
+        ("-bad.com", "mail.example.com", "The domain '-bad.com' is not a valid"),
         ("example.com", "", "Enter the host name."),
         ("example.com", "mail_1.example", "The host name 'mail_1.example' is not"),
     ],
@@ -82,6 +83,8 @@ def test_domain_page_validates_as_you_type(
     assert page.error_label.text() == ""
     assert next_button(wizard).isEnabled()
     assert (page.domain(), page.hostname()) == ("example.com", "mail.example.com")
+    page.domain_edit.setText("bücher.example")  # IDN is fine
+    assert next_button(wizard).isEnabled()
 
 
 def test_certificate_page_checks_the_files(
