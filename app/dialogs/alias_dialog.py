@@ -9,20 +9,18 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QRadioButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.dialogs.base import error_label
+from app.dialogs.base import ValidatedDialog, error_label
 from app.dialogs.validation import local_part_problem
 from server.accounts.base import Alias
 from server.accounts.validate import normalize_local
@@ -36,7 +34,7 @@ class AliasValue:
     targets: tuple[str, ...]
 
 
-class AliasDialog(QDialog):
+class AliasDialog(ValidatedDialog):
     """One address or a catch-all, and a checklist of users to deliver to.
 
     Validates as you type; OK stays disabled until the alias is complete. In
@@ -118,10 +116,6 @@ class AliasDialog(QDialog):
 
     CATCH_ALL_TEXT = "&Catch-all: every other address @{} (not a user or an alias)"
 
-    @property
-    def ok_button(self) -> QPushButton:
-        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-
     def is_catch_all(self) -> bool:
         return self.catch_all_radio.isChecked()
 
@@ -174,16 +168,6 @@ class AliasDialog(QDialog):
             return "Tick at least one user to deliver to."
         return ""
 
-    def validate(self) -> bool:
-        problem = self.problem()
-        self.error_label.setText(problem)
-        self.ok_button.setEnabled(not problem)
-        return not problem
-
-    def show_error(self, message: str) -> None:
-        """Show an error the core reported."""
-        self.error_label.setText(message)
-
     def value(self) -> AliasValue:
         return AliasValue(self.address(), self.targets())
 
@@ -212,9 +196,6 @@ class AliasDialog(QDialog):
             self.local_edit.setEnabled(not self.is_catch_all())
 
     # -- slots ----------------------------------------------------------------
-    def on_field_changed(self, _text: str = "") -> None:
-        self.validate()
-
     def on_domain_combo_currentTextChanged(self, _text: str) -> None:
         self._sync_kind()
         self.validate()

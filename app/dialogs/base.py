@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QWidget,
+)
 
 ERROR_STYLE = "color: #c62828;"
 
@@ -61,3 +68,44 @@ def buddy_label(text: str, buddy: QWidget) -> QLabel:
     label = QLabel(text, buddy.parentWidget())
     label.setBuddy(buddy)
     return label
+
+
+class ValidatedDialog(QDialog):
+    """A dialog that validates as you type.
+
+    ``problem()`` says what is wrong (or ''); ``validate()`` shows it in
+    ``error_label`` and enables OK only when there is none, then calls
+    ``after_validate`` (hints, extra buttons). A subclass creates ``buttons``
+    (with OK) and ``error_label`` and connects its fields to
+    ``on_field_changed``. It returns a value object; it never calls the core.
+
+    Signals: the standard QDialog signals only.
+    """
+
+    buttons: QDialogButtonBox
+    error_label: QLabel
+
+    @property
+    def ok_button(self) -> QPushButton:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    def problem(self) -> str:
+        raise NotImplementedError
+
+    def validate(self) -> bool:
+        problem = self.problem()
+        self.error_label.setText(problem)
+        self.ok_button.setEnabled(not problem)
+        self.after_validate(problem)
+        return not problem
+
+    def after_validate(self, problem: str) -> None:
+        """Hook for hints that follow validation; nothing by default."""
+
+    def show_error(self, message: str) -> None:
+        """Show an error the core reported (``ValidationError``), e.g. a
+        duplicate another administrator just made."""
+        self.error_label.setText(message)
+
+    def on_field_changed(self, *_args: object) -> None:
+        self.validate()

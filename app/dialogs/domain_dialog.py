@@ -5,22 +5,20 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.dialogs.base import buddy_label, error_label
+from app.dialogs.base import ValidatedDialog, buddy_label, error_label
 from app.dialogs.validation import domain_problem
 from server.accounts.validate import normalize_domain
 
 
-class DomainDialog(QDialog):
+class DomainDialog(ValidatedDialog):
     """One field, checked as you type with the core's own rules.
 
     Signals: the standard ``QDialog`` signals only.
@@ -62,9 +60,14 @@ class DomainDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         self.validate()
 
-    @property
-    def ok_button(self) -> QPushButton:
-        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    def after_validate(self, problem: str) -> None:
+        hint = ""
+        if not problem:
+            ascii_name = normalize_domain(self.name_edit.text())
+            if ascii_name != self.name_edit.text().strip().rstrip(".").lower():
+                hint = f"Stored and sent on the wire as {ascii_name}."
+        self.hint_label.setText(hint)
+        self.hint_label.setVisible(bool(hint))
 
     def problem(self) -> str:
         name = self.name_edit.text()
@@ -74,22 +77,6 @@ class DomainDialog(QDialog):
         if normalize_domain(name) in self._existing:
             return f"The domain {normalize_domain(name)} already exists."
         return ""
-
-    def validate(self) -> bool:
-        problem = self.problem()
-        self.error_label.setText(problem)
-        self.ok_button.setEnabled(not problem)
-        hint = ""
-        if not problem:
-            ascii_name = normalize_domain(self.name_edit.text())
-            if ascii_name != self.name_edit.text().strip().rstrip(".").lower():
-                hint = f"Stored and sent on the wire as {ascii_name}."
-        self.hint_label.setText(hint)
-        self.hint_label.setVisible(bool(hint))
-        return not problem
-
-    def show_error(self, message: str) -> None:
-        self.error_label.setText(message)
 
     def value(self) -> str:
         return normalize_domain(self.name_edit.text())

@@ -17,7 +17,6 @@ from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QGroupBox,
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.dialogs.base import buddy_label, error_label
+from app.dialogs.base import ValidatedDialog, buddy_label, error_label
 from app.dialogs.validation import domain_problem
 from app.tasks import spawn
 from app.widgets.password_field import PasswordField
@@ -108,7 +107,7 @@ def probe_text(result: ProbeResult) -> str:
     return "\n".join(lines)
 
 
-class RelayDialog(QDialog):
+class RelayDialog(ValidatedDialog):
     """Host, port, security, login, certificate check and limits.
 
     Validates as you type; OK stays disabled until the values are usable.
@@ -261,10 +260,6 @@ class RelayDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         self.validate()
 
-    @property
-    def ok_button(self) -> QPushButton:
-        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-
     def security(self) -> str:
         return str(self.security_combo.currentData())
 
@@ -280,6 +275,12 @@ class RelayDialog(QDialog):
         self.storage_label.setToolTip(detail)
 
     # -- checks ----------------------------------------------------------------
+    def after_validate(self, problem: str) -> None:
+        hint = "" if problem else self.hint()
+        self.hint_label.setText(hint)
+        self.hint_label.setVisible(bool(hint))
+        self.test_button.setEnabled(not problem)
+
     def problem(self) -> str:
         """The first thing that makes the values unusable, or ''."""
         problem = host_problem(self.host_edit.text())
@@ -309,20 +310,6 @@ class RelayDialog(QDialog):
                 "computer: the login will be skipped."
             )
         return ""
-
-    def validate(self) -> bool:
-        problem = self.problem()
-        self.error_label.setText(problem)
-        hint = "" if problem else self.hint()
-        self.hint_label.setText(hint)
-        self.hint_label.setVisible(bool(hint))
-        self.ok_button.setEnabled(not problem)
-        self.test_button.setEnabled(not problem)
-        return not problem
-
-    def show_error(self, message: str) -> None:
-        """Show an error the core reported (``ValidationError``)."""
-        self.error_label.setText(message)
 
     # -- value -----------------------------------------------------------------
     def settings_values(self) -> dict[str, Any]:
@@ -384,9 +371,6 @@ class RelayDialog(QDialog):
         return result
 
     # -- slots -----------------------------------------------------------------
-    def on_field_changed(self, *_args: object) -> None:
-        self.validate()
-
     def on_security_combo_currentIndexChanged(self, _index: int) -> None:
         # Follow the usual port while the person has not chosen another one.
         port = self.port_spin.value()

@@ -16,17 +16,15 @@ from email.utils import formatdate, make_msgid
 
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLineEdit,
     QPlainTextEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.dialogs.base import buddy_label, error_label
+from app.dialogs.base import ValidatedDialog, buddy_label, error_label
 
 SEND_TIMEOUT_S = 30
 
@@ -87,7 +85,7 @@ def send_test_message(
         raise SendError(f"Could not send through {host}:{port}: {exc}") from exc
 
 
-class TestMessageDialog(QDialog):
+class TestMessageDialog(ValidatedDialog):
     """From, To (local users), Subject, Body. Send stays disabled until valid.
 
     Signals: the standard ``QDialog`` signals only.
@@ -141,10 +139,6 @@ class TestMessageDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         self.validate()
 
-    @property
-    def ok_button(self) -> QPushButton:
-        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-
     def problem(self) -> str:
         sender = self.from_edit.text().strip()
         rcpt = self.to_combo.currentText().strip()
@@ -158,15 +152,6 @@ class TestMessageDialog(QDialog):
             return f"{rcpt!r} is not a mail address (name@domain)."
         return ""
 
-    def validate(self) -> bool:
-        problem = self.problem()
-        self.error_label.setText(problem)
-        self.ok_button.setEnabled(not problem)
-        return not problem
-
-    def show_error(self, message: str) -> None:
-        self.error_label.setText(message)
-
     def value(self) -> TestMessage:
         return TestMessage(
             self.from_edit.text().strip(),
@@ -174,9 +159,6 @@ class TestMessageDialog(QDialog):
             self.subject_edit.text(),
             self.body_edit.toPlainText(),
         )
-
-    def on_field_changed(self, _text: str = "") -> None:
-        self.validate()
 
 
 def _looks_like_address(text: str) -> bool:

@@ -8,7 +8,6 @@ from collections.abc import Collection, Sequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
@@ -20,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.dialogs.base import buddy_label, error_label
+from app.dialogs.base import ValidatedDialog, buddy_label, error_label
 from app.dialogs.validation import local_part_problem, password_problem
 from app.widgets.password_field import PasswordField
 from server.api import NewUser, UserChange, UserView
@@ -34,7 +33,7 @@ def generate_password() -> str:
     return secrets.token_urlsafe(GENERATED_BYTES)
 
 
-class UserDialog(QDialog):
+class UserDialog(ValidatedDialog):
     """Address, display name, password (+ confirm, Generate), quota, enabled.
 
     Validates as you type; OK stays disabled until every field is valid. In
@@ -116,10 +115,6 @@ class UserDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         self.validate()
 
-    @property
-    def ok_button(self) -> QPushButton:
-        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-
     def address(self) -> str:
         if self._user is not None:
             return self._user.address
@@ -143,16 +138,6 @@ class UserDialog(QDialog):
         if self.password.text() != self.confirm.text():
             return "The passwords do not match."
         return ""
-
-    def validate(self) -> bool:
-        problem = self.problem()
-        self.error_label.setText(problem)
-        self.ok_button.setEnabled(not problem)
-        return not problem
-
-    def show_error(self, message: str) -> None:
-        """Show an error the core reported (e.g. a duplicate another admin made)."""
-        self.error_label.setText(message)
 
     def value(self) -> NewUser | UserChange:
         quota = self.quota_spin.value() * MB
@@ -189,9 +174,6 @@ class UserDialog(QDialog):
         self.confirm.setPlaceholderText("unchanged")
 
     # -- slots ----------------------------------------------------------------
-    def on_field_changed(self, _text: str = "") -> None:
-        self.validate()
-
     def on_password_toggled(self, on: bool) -> None:
         mode = QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password
         self.confirm.setEchoMode(mode)
