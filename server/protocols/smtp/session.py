@@ -12,7 +12,13 @@ after it returned, i.e. after the message is durable (fsynced and renamed).
 For ``submission`` (RFC 6409) the policy also requires AUTH before MAIL (530
 5.7.0, RFC 4954 6), lets an authenticated user relay anywhere, and with
 ``sender_policy="enforce"`` accepts as envelope sender only the user's own
-address or an alias that delivers to them (553 5.7.1, RFC 6409 6.1).
+address or an alias that delivers to them (553 5.7.1, RFC 6409 6.1), or the
+null sender.
+
+What the client says reaches our trace headers only cleaned: envelope
+addresses with control characters are refused (553 / 501), the null path is
+stored as ``Return-Path: <>``, and the HELO/EHLO name is kept only as
+``helo_for_header`` shows it (controls, spaces and ``;()<>"\\`` as "?").
 """
 
 from __future__ import annotations
@@ -79,10 +85,59 @@ def missing_headers(message: bytes, hostname: str, sid: str) -> bytes:
     return out
 
 
-def _has_controls(address: str) -> bool:
-    """Control characters never belong in an address (they would end up in the
-    Return-Path and Received headers we write)."""
-    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in address)
+# RFC 5321 4.1.1.2: aiosmtpd hands the null reverse-path "MAIL FROM:<>" to
+# handle_MAIL as the text "<>" (FIELD-NOTES). It stays "<>" in aiosmtpd's own
+# envelope, whose state checks ("need MAIL", "nested MAIL") test its truth;
+# everywhere else the null path is "" (``Envelope.sender``), so Return-Path
+# comes out "<>" (RFC 5321 4.4), never "<<>>".
+NULL_PATH = "<>"
+
+
+def reverse_path(address: str | None) -> str:
+    """The sender as the rest of the core spells it: "" for the null path."""
+    if not address or address == NULL_PATH:
+        return ""
+    return address
+
+
+def _unsafe(c: str) -> bool:
+    """A character that must never reach a header we write: C0 controls (NUL,
+    VT, ...), DEL, C1 controls (U+0085 NEL among them) and the Unicode line and
+    paragraph separators, which some parsers take as line ends (RFC 5322 2.2
+    allows none of them in a header); and a lone surrogate, which is how
+    aiosmtpd hands over a byte that is not UTF-8 (RFC 6531 3.3 has addresses
+    in UTF-8): it cannot be written to a header, a log or the spool."""
+    o = ord(c)
+    return (
+        o < 0x20
+        or 0x7F <= o <= 0x9F
+        or o in (0x2028, 0x2029)
+        or (0xD800 <= o <= 0xDFFF)
+    )
+
+
+def _has_controls(text: str) -> bool:
+    """Control characters (or undecodable bytes) never belong in an address:
+    they would end up in the Return-Path and Received headers we write."""
+    return any(_unsafe(c) for c in text)
+
+
+# RFC 5321 4.4 has the HELO name in Received as a Domain or address literal.
+# Characters that would change the header's structure (";" ends the clause and
+# would let the client write our date, "(" opens a comment), white space and
+# anything not printable (controls, separators, bidi marks, undecodable bytes)
+# are shown as "?", as Postfix prints odd HELO names.
+_HELO_STRUCTURE = frozenset(';()<>"\\')
+MAX_HELO_IN_HEADER = 255  # RFC 1035 2.3.4: a domain name is at most 255 octets
+
+
+def helo_for_header(name: str | None) -> str:
+    """The HELO/EHLO name as our Received header shows it (pure)."""
+    text = "".join(
+        "?" if c in _HELO_STRUCTURE or c.isspace() or not c.isprintable() else c
+        for c in (name or "")[:MAX_HELO_IN_HEADER]
+    )
+    return text or "unknown"
 
 
 @dataclass(frozen=True)
@@ -128,6 +183,27 @@ class SmtpHandler:
             return str(getattr(data, "address", "") or getattr(data, "login", "") or "")
         return ""
 
+    def greeted(self, session: Session, hostname: str) -> None:
+        """Remember the client's HELO/EHLO name, cleaned once for every later
+        use (Received header, envelope, log): RFC 5321 4.1.1.1 wants a domain
+        or an address literal, and a NUL, VT or line separator is neither.
+        As Postfix, the session goes on; the odd characters show as "?"."""
+        clean = helo_for_header(hostname)
+        if clean != hostname and self.log.isEnabledFor(logging.DEBUG):
+            self.log.debug(
+                "[%s] HELO name shown as %r (was %r)",
+                self._peer(session),
+                clean[:64],
+                hostname[:64],
+            )
+        session.host_name = clean
+
+    async def handle_HELO(
+        self, server: SMTP, session: Session, envelope: AioEnvelope, hostname: str
+    ) -> str:
+        self.greeted(session, hostname)
+        return f"250 {server.hostname}"
+
     async def handle_EHLO(
         self,
         server: SMTP,
@@ -136,7 +212,7 @@ class SmtpHandler:
         hostname: str,
         responses: list[str],
     ) -> list[str]:
-        session.host_name = hostname
+        self.greeted(session, hostname)
         out = [
             r
             for r in responses[:-1]
@@ -159,18 +235,21 @@ class SmtpHandler:
             return "553 5.1.7 Bad sender address syntax"
         if self.policy.require_auth and not session.authenticated:
             return "530 5.7.0 Authentication required"
+        sender = reverse_path(address)
         if (
             self.policy.sender_policy == "enforce"
             and session.authenticated
-            and not self.sender_allowed(self._authenticated(session), address)
+            and not self.sender_allowed(self._authenticated(session), sender)
         ):
             self.log.info(
                 "[%s] MAIL FROM <%s> refused: not an address of %s",
                 self._peer(session),
-                address,
+                sender,
                 self._authenticated(session),
             )
-            return f"553 5.7.1 Sender address <{address}> is not yours"
+            return f"553 5.7.1 Sender address <{sender}> is not yours"
+        # aiosmtpd's envelope keeps "<>" (its state checks need a true value);
+        # handle_DATA turns it back into the null path.
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender OK"
@@ -178,7 +257,11 @@ class SmtpHandler:
     def sender_allowed(self, user: str, address: str) -> bool:
         """Is ``address`` the user's own, or an alias that delivers to them?
 
-        The null reverse-path is allowed: clients use it for notifications.
+        The null reverse-path ("", after ``reverse_path``) is allowed, as
+        Postfix allows it to an authenticated client under
+        ``reject_sender_login_mismatch``: RFC 5321 4.5.5 and RFC 3834 3.3 have
+        notifications and auto-replies sent with it, and it claims no address
+        (the Received header still names the authenticated session, ESMTPSA).
         """
         if not address:
             return True
@@ -225,9 +308,7 @@ class SmtpHandler:
         self, server: SMTP, session: Session, envelope: AioEnvelope, sid: str
     ) -> bytes:
         ip = peer_ip(session.peer)
-        helo = (
-            (session.host_name or "unknown").replace("\r", "").replace("\n", "")[:255]
-        )
+        helo = helo_for_header(session.host_name)
         tls = server._tls_protocol is not None or getattr(server, "implicit_tls", False)
         proto = "ESMTP" if session.extended_smtp else "SMTP"
         if envelope.smtp_utf8:
@@ -257,7 +338,7 @@ class SmtpHandler:
             raw = missing_headers(raw, self.policy.hostname, sid) + raw
         message = self.received_header(server, session, envelope, sid) + raw
         env = Envelope(
-            sender=envelope.mail_from or "",
+            sender=reverse_path(envelope.mail_from),
             recipients=tuple(envelope.rcpt_tos),
             peer=peer,
             helo=session.host_name or "",

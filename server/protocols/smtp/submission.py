@@ -16,7 +16,10 @@ What it does
   and would run the hash on the core loop.
 - An authenticated user may relay to any domain; the envelope sender must be
   one of the user's addresses (``sender_policy = "enforce"``, 553 5.7.1) unless
-  the setting is ``any``. The Received header says ``ESMTPSA`` (RFC 3848).
+  the setting is ``any``. The null sender ``MAIL FROM:<>`` is accepted from an
+  authenticated user, as Postfix does (auto-replies and notifications use it,
+  RFC 3834 3.3, RFC 5321 4.5.5); it is stored as ``Return-Path: <>``. The
+  Received header says ``ESMTPSA`` (RFC 3848).
 
 - A message without Date or Message-ID gets them (RFC 6409 8.2/8.3).
 
