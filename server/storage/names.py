@@ -2,8 +2,9 @@
 
 What it does
 - Validates owners (``local@domain``) and mailbox names so that no name can
-  reach outside the mail root, and normalises ``INBOX`` (case-insensitive,
-  RFC 3501 5.1) in the first hierarchy component.
+  reach outside the mail root or display as something else (no controls, no
+  bidirectional formatting characters), and normalises ``INBOX``
+  (case-insensitive, RFC 3501 5.1) in the first hierarchy component.
 - Encodes mailbox names to Maildir++ folder directory names and back:
   ``Work/2024`` <-> ``.Work.2024``; inside a component ``%`` ``.`` and the
   characters Windows forbids in file names are written ``%XX`` (UTF-8 bytes),
@@ -67,6 +68,14 @@ _CANONICAL_FLAG = {flag.lower(): flag for flag in FLAG_TO_LETTER}
 # RFC 3501 atom-specials plus "\" (only system flags start with it).
 _KEYWORD_FORBIDDEN = re.compile(r'[\x00-\x20\x7f(){%*"\\\]]')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Unicode bidirectional formatting characters (UAX #9 2.1-2.6): embeddings and
+# overrides U+202A-U+202E, isolates U+2066-U+2069, and the implicit marks
+# U+200E/U+200F/U+061C. In a folder name they make the name display as
+# something else ("Inbox" + RLO + "txt.exe"), so a list can show two folders
+# that look alike or one whose name reads backwards (CVE-2021-42574's trick).
+# They have no place in a folder name; RFC 5198 3 also keeps controls out of
+# text meant for display.
+_BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # Path separators and the drive mark in the owner's two directory names: on
 # Windows "x@d:" would put the mail on another drive, outside the mail root.
 _OWNER_FORBIDDEN = re.compile(r"[/\\:]")
@@ -119,6 +128,10 @@ def normalize_mailbox(name: str) -> str:
         raise InvalidMailboxName("Mailbox name too long")
     if name.startswith(DELIMITER) or _CONTROL.search(name):
         raise InvalidMailboxName("Invalid mailbox name")
+    if _BIDI_CONTROL.search(name):
+        raise InvalidMailboxName(
+            "Mailbox names cannot contain bidirectional control characters"
+        )
     parts = name.split(DELIMITER)
     for part in parts:
         if not part or part in (".", ".."):

@@ -586,3 +586,52 @@ async def test_expunge_deleted_restricted_to_uids(store: MailStore) -> None:
     assert await store.expunge_deleted(OWNER, "INBOX", []) == []
     with pytest.raises(MailboxNotFound):
         await store.expunge_deleted(OWNER, "Missing")
+
+
+BIDI_CONTROLS = [
+    "\u202a",  # LRE
+    "\u202b",  # RLE
+    "\u202c",  # PDF
+    "\u202d",  # LRO
+    "\u202e",  # RLO
+    "\u2066",  # LRI
+    "\u2067",  # RLI
+    "\u2068",  # FSI
+    "\u2069",  # PDI
+    "\u200e",  # LRM
+    "\u200f",  # RLM
+    "\u061c",  # ALM
+]
+
+
+@pytest.mark.parametrize("mark", BIDI_CONTROLS, ids=lambda c: f"U+{ord(c):04X}")
+async def test_bidi_control_characters_refused_in_mailbox_names(
+    store: MailStore, mark: str
+) -> None:
+    """Reproduces folder names with bidirectional override/embedding/isolate
+    characters being created ("Invoices" + RLO + "fdp.exe" lists as
+    "Invoicesexe.pdf"): both stores refuse them in CREATE and RENAME, with a
+    message a person can act on, and nothing is created."""
+    name = f"Invoices{mark}fdp.exe"
+    with pytest.raises(InvalidMailboxName) as info:
+        await store.create_mailbox(OWNER, name)
+    assert "bidirectional" in info.value.public_message
+    await store.create_mailbox(OWNER, "Plain")
+    with pytest.raises(InvalidMailboxName):
+        await store.rename_mailbox(OWNER, "Plain", f"Plain/{name}")
+    with pytest.raises(InvalidMailboxName):
+        await store.deliver(OWNER, MSG, mailbox=name)
+    names = [b.name for b in await store.list_mailboxes(OWNER)]
+    assert "Plain" in names and not any(mark in n for n in names)
+
+
+async def test_right_to_left_scripts_stay_valid_mailbox_names(
+    store: MailStore,
+) -> None:
+    """Hebrew and Arabic names (strong right-to-left letters, no formatting
+    characters) are ordinary folder names."""
+    for name in ("\u05d3\u05d5\u05d7\u05d5\u05ea", "\u0628\u0631\u064a\u062f 2024"):
+        await store.create_mailbox(OWNER, name)
+    names = [b.name for b in await store.list_mailboxes(OWNER)]
+    assert "\u05d3\u05d5\u05d7\u05d5\u05ea" in names
+    assert "\u0628\u0631\u064a\u062f 2024" in names
