@@ -526,15 +526,15 @@ def _p_authenticate(r: _Reader, cmd: Command) -> None:
 
 
 def _p_select(r: _Reader, cmd: Command) -> None:
+    """SELECT/EXAMINE mailbox. RFC 4466 2.1 select parameters belong to
+    extensions (CONDSTORE, QRESYNC) that are not advertised: an empty list is
+    taken, any parameter is a syntax error, not silently dropped."""
     r.sp()
     cmd.args["mailbox"] = r.mailbox()
-    params: list[str] = []
     if r.maybe(b" "):
         r.expect(b"(")
-        while not r.maybe(b")"):
-            params.append(r.word())
-            r.maybe(b" ")
-    cmd.args["params"] = params
+        if not r.maybe(b")"):
+            raise ParseError(f"unknown {cmd.name} parameter {r.word()}")
 
 
 def _p_create(r: _Reader, cmd: Command) -> None:
@@ -613,7 +613,7 @@ def _status_items(r: _Reader) -> list[str]:
     items: list[str] = []
     while True:
         item = r.word()
-        if item not in STATUS_ITEMS and item != "HIGHESTMODSEQ":
+        if item not in STATUS_ITEMS:  # HIGHESTMODSEQ is CONDSTORE's (not here)
             raise ParseError(f"unknown status item {item}")
         items.append(item)
         if r.maybe(b")"):
@@ -651,11 +651,8 @@ def _p_store(r: _Reader, cmd: Command) -> None:
     r.sp()
     a["set"] = r.seq_set()
     r.sp()
-    if r.maybe(b"("):  # RFC 7162 UNCHANGEDSINCE modifier: accepted, ignored
-        if not r.maybe_ci("UNCHANGEDSINCE "):
-            raise ParseError("unknown STORE modifier")
-        r.number()
-        r.expect(b") ")
+    if r.peek() == 0x28:  # RFC 4466 store modifiers: CONDSTORE's, not offered
+        raise ParseError("unknown STORE modifier")
     mode = ""
     if r.maybe(b"+"):
         mode = "+"
@@ -699,7 +696,6 @@ _SIMPLE_ATTS = frozenset(
         "RFC822.TEXT",
         "BODYSTRUCTURE",
         "UID",
-        "MODSEQ",
     }
 )
 
@@ -723,13 +719,8 @@ def _p_fetch(r: _Reader, cmd: Command) -> None:
         else:
             r.i = save
             atts.append(_fetch_att(r))
-    if r.maybe(b" ("):  # RFC 7162 CHANGEDSINCE: accepted, not filtered
-        while not r.maybe(b")"):
-            r.word()
-            r.maybe(b" ")
-            if r.peek() in b"0123456789":
-                r.number()
-            r.maybe(b" ")
+    if r.maybe(b" ("):  # RFC 4466 fetch modifiers: CONDSTORE's, not offered
+        raise ParseError("unknown FETCH modifier")
     cmd.args["atts"] = atts
 
 
@@ -829,15 +820,23 @@ _STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
 _DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
 
 
+# RFC 4731 3.1 return options; SAVE (RFC 5182) and MODSEQ (RFC 7162) belong to
+# extensions that are not advertised.
+ESEARCH_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+
+
 def _p_search(r: _Reader, cmd: Command) -> None:
     r.sp()
     charset = None
     returns: list[str] | None = None
     save = r.i
-    if r.maybe_ci("RETURN ("):  # RFC 4731 ESEARCH: parsed, answered as SEARCH
+    if r.maybe_ci("RETURN ("):  # RFC 4731 ESEARCH
         returns = []
         while not r.maybe(b")"):
-            returns.append(r.word())
+            opt = r.word()
+            if opt not in ESEARCH_RETURNS:  # RFC 4731 3.1: unknown option is BAD
+                raise ParseError(f"unknown SEARCH return option {opt}")
+            returns.append(opt)
             r.maybe(b" ")
         r.sp()
         save = r.i
@@ -898,9 +897,6 @@ def search_key(r: _Reader, depth: int = 0) -> SearchKey:
     if word == "UID":
         r.sp()
         return SearchKey("UID", (r.seq_set(),))
-    if word == "MODSEQ":
-        r.sp()
-        return SearchKey("MODSEQ", (r.number(),))
     raise ParseError(f"unknown search key {word}")
 
 

@@ -5,7 +5,10 @@ matched against one message at a time through ``MessageView``.
 ("meta": flags, size, dates and numbers only; "header"; "full"), so a search on
 flags never opens a message file and a header search can use the cached header.
 String matching is case-insensitive substring matching on decoded text (RFC 2047
-in headers, transfer and charset decoding in bodies), as the RFC suggests.
+in headers, transfer and charset decoding in bodies), as the RFC suggests. The
+address keys (FROM, TO, CC, BCC) match the parsed addresses, as the ENVELOPE
+shows them, not the raw header: comments and folding inside an address do not
+hide it (as Dovecot).
 Dates compare by day, disregarding time and zone; INTERNALDATE is taken in UTC.
 """
 
@@ -32,7 +35,6 @@ _META = FLAG_SEARCH_KEYS | frozenset(
         "SMALLER",
         "UID",
         "SEQ",
-        "MODSEQ",
     }
 )
 _HEADER = frozenset(
@@ -94,11 +96,36 @@ def _contains(haystack: str, needle: str) -> bool:
     return needle.casefold() in haystack.casefold()
 
 
-def _header_values(view: MessageView, name: str) -> list[str]:
+def _raw_header_values(view: MessageView, name: str) -> list[str]:
     if view.part is None:
         return []
     lname = name.lower()
-    return [mime.decode_words(v) for k, v in view.part.fields if k == lname]
+    return [v for k, v in view.part.fields if k == lname]
+
+
+def _header_values(view: MessageView, name: str) -> list[str]:
+    return [mime.decode_words(v) for v in _raw_header_values(view, name)]
+
+
+def address_text(value: str) -> str:
+    """An address header as the envelope structure has it (RFC 3501 6.4.4:
+    FROM/TO/CC/BCC match "the envelope structure's" field): each address as
+    ``name <mailbox@host>``, comments and folding white space gone, names
+    decoded (RFC 2047), joined with ", " as Dovecot writes them for SEARCH.
+    ``<user (c)@ (c) example.org>`` is ``user@example.org`` here."""
+    out: list[str] = []
+    for name, _adl, mailbox, host in mime.parse_addresses(value):
+        if mailbox is None:
+            continue  # end of a group
+        if host is None:  # start of a group: its display name
+            out.append(mime.decode_words(mailbox) + ":")
+            continue
+        if host == "MISSING_DOMAIN":  # no "@": a bare word, maybe encoded
+            spec = mime.decode_words(mailbox)
+        else:
+            spec = f"{mailbox}@{host}"
+        out.append(f"{mime.decode_words(name)} <{spec}>" if name else spec)
+    return ", ".join(out)
 
 
 def matches(key: SearchKey, view: MessageView, charset: str = "UTF-8") -> bool:
@@ -146,15 +173,17 @@ def matches(key: SearchKey, view: MessageView, charset: str = "UTF-8") -> bool:
         return view.size < int(a[0])
     if op in ("BEFORE", "ON", "SINCE"):
         return _cmp_day(op, _day(view.internal_date), a[0])
-    if op == "MODSEQ":
-        return True
     if op in ("SENTBEFORE", "SENTON", "SENTSINCE"):
         sent = mime.sent_date(view.part) if view.part is not None else None
         if sent is None:  # no usable Date: header, nothing to compare (Dovecot)
             return False
         return _cmp_day(op[4:], sent, a[0])
     text = _decode(a[-1], charset)
-    if op in ("BCC", "CC", "FROM", "SUBJECT", "TO"):
+    if op in ("BCC", "CC", "FROM", "TO"):
+        return any(
+            _contains(address_text(v), text) for v in _raw_header_values(view, op)
+        )
+    if op == "SUBJECT":
         return any(_contains(v, text) for v in _header_values(view, op))
     if op == "HEADER":
         values = _header_values(view, a[0])

@@ -9,7 +9,9 @@ EXPUNGE may be sent, a vanished message keeps its sequence number (a "ghost")
 so the numbering the client knows stays true.
 
 ``RecentRegistry`` is shared by the sessions of one module: a message is
-``\\Recent`` in exactly one session, the first that sees it (RFC 3501 2.3.2).
+``\\Recent`` in exactly one session, the first that SELECTs it (RFC 3501 2.3.2);
+an EXAMINE session shows the unclaimed ones as ``\\Recent`` too, without
+claiming them (6.3.2).
 """
 
 from __future__ import annotations
@@ -43,9 +45,17 @@ class RecentRegistry:
             self._claimed[key] = max(mine)
         return mine
 
-    def count(self, owner: str, mailbox: str, uidvalidity: int, uids: list[int]) -> int:
+    def peek(
+        self, owner: str, mailbox: str, uidvalidity: int, uids: list[int]
+    ) -> set[int]:
+        """The messages no session has claimed yet, leaving them unclaimed:
+        EXAMINE shows them as ``\\Recent`` but "MUST NOT cause messages to
+        lose the \\Recent flag" (RFC 3501 6.3.2)."""
         last = self._claimed.get((owner, mailbox, uidvalidity), 0)
-        return sum(1 for u in uids if u > last)
+        return {u for u in uids if u > last}
+
+    def count(self, owner: str, mailbox: str, uidvalidity: int, uids: list[int]) -> int:
+        return len(self.peek(owner, mailbox, uidvalidity, uids))
 
 
 class SelectedMailbox:
@@ -85,11 +95,14 @@ class SelectedMailbox:
         self.uids = [m.uid for m in msgs]
         self.infos = {m.uid: m for m in msgs}
         self.uidnext = max(info.uidnext, (self.uids[-1] + 1) if self.uids else 1)
-        if not self.readonly:
-            self.recent = self.registry.claim(
-                self.owner, self.name, self.uidvalidity, self.uids
-            )
+        self.recent = self._recent_of(self.uids)
         self.announced = self.keywords()
+
+    def _recent_of(self, uids: list[int]) -> set[int]:
+        """SELECT claims the new messages' ``\\Recent``; EXAMINE reports the
+        same ones without claiming them (RFC 3501 6.3.1, 6.3.2)."""
+        take = self.registry.peek if self.readonly else self.registry.claim
+        return take(self.owner, self.name, self.uidvalidity, uids)
 
     def follow_rename(self, new_name: str) -> None:
         """This session renamed the mailbox (or a parent): stay selected under
@@ -260,10 +273,7 @@ class SelectedMailbox:
                 self.infos[m.uid] = m
             self._index = None
             self.uidnext = max(self.uidnext, new[-1].uid + 1)
-            if not self.readonly:
-                self.recent |= self.registry.claim(
-                    self.owner, self.name, self.uidvalidity, [m.uid for m in new]
-                )
+            self.recent |= self._recent_of([m.uid for m in new])
         if new or (allow_expunge and vanished):
             out.append(R.untagged(f"{len(self.uids)} EXISTS"))
             out.append(R.untagged(f"{len(self.recent)} RECENT"))

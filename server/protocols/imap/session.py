@@ -16,8 +16,9 @@ ID (RFC 2971), ENABLE (RFC 5161), UNSELECT (RFC 3691), CHILDREN (RFC 3348),
 SASL-IR (RFC 4959), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), ESEARCH
 (RFC 4731), APPENDLIMIT (RFC 7889).
 
-Not here: CONDSTORE/QRESYNC, COMPRESS, NOTIFY, METADATA, QUOTA, ACL, BINARY
-is parsed and answered but not advertised.
+Not here: CONDSTORE/QRESYNC (their MODSEQ fetch item, search key, STATUS item
+and FETCH/STORE/SELECT modifiers are syntax errors, RFC 7162 3), COMPRESS,
+NOTIFY, METADATA, QUOTA, ACL. BINARY is parsed and answered but not advertised.
 
 Errors: a ``MailError`` becomes ``NO`` with its public message; anything
 unexpected is logged with its traceback and answered ``NO [SERVERBUG]`` with no
@@ -1213,8 +1214,6 @@ class Session:
             return b"INTERNALDATE " + R.internal_date(info.internal_date)
         if name == "RFC822.SIZE":
             return f"RFC822.SIZE {info.size}".encode()
-        if name == "MODSEQ":
-            return b"MODSEQ (1)"
         if name == "ENVELOPE":
             assert meta is not None
             return b"ENVELOPE " + meta.envelope

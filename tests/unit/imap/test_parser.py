@@ -174,6 +174,40 @@ def test_misc_commands() -> None:
         p("a UID NOOP")
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "a FETCH 1 (MODSEQ)",
+        "a FETCH 1 MODSEQ",
+        "a FETCH 1 (FLAGS) (CHANGEDSINCE 7)",
+        "a FETCH 1 (FLAGS) (VANISHED)",
+        "a STORE 1 (UNCHANGEDSINCE 5) FLAGS (\\Seen)",
+        "a SEARCH MODSEQ 5",
+        "a STATUS INBOX (MESSAGES HIGHESTMODSEQ)",
+        "a SELECT INBOX (CONDSTORE)",
+        "a EXAMINE INBOX (CONDSTORE)",
+        "a SEARCH RETURN (SAVE) ALL",
+        "a SEARCH RETURN (PARTIAL 1:5) ALL",
+    ],
+)
+def test_condstore_syntax_is_unknown(line: str) -> None:
+    """Reproduces CONDSTORE syntax (RFC 7162) parsed and half-answered although
+    the extension is not advertised: each is a syntax error (BAD)."""
+    with pytest.raises(ParseError):
+        p(line)
+
+
+def test_select_params_and_esearch_returns_that_remain() -> None:
+    assert p("a SELECT INBOX ()").args["mailbox"] == "INBOX"
+    assert p("a SEARCH RETURN (MIN MAX ALL COUNT) SEEN").args["returns"] == [
+        "MIN",
+        "MAX",
+        "ALL",
+        "COUNT",
+    ]
+    assert p("a SEARCH RETURN () SEEN").args["returns"] == []
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_never_crash(data: bytes) -> None:

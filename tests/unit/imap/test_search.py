@@ -107,3 +107,34 @@ def test_recent_new() -> None:
     v = view(recent=True, flags=frozenset())
     assert search.matches(k("NEW"), v) and search.matches(k("RECENT"), v)
     assert not search.matches(k("OLD"), v)
+
+
+def test_address_text_is_the_envelope_without_comments() -> None:
+    """Reproduces FROM/TO/CC/BCC matching the raw header text, so an address
+    split by comments (``<user-from (comment)@ (comment) domain.org>``) was
+    not found by ``FROM user-from@domain.org`` (RFC 3501 6.4.4)."""
+    at = search.address_text
+    assert at("<user-from (comment)@ (comment) domain.org>") == (
+        "comment <user-from@domain.org>"
+    )
+    assert at('"Last, First" <lf@x.test>, c@d.test (Carl)') == (
+        "Last, First <lf@x.test>, Carl <c@d.test>"
+    )
+    assert at("=?utf-8?q?J=C3=B6rg?= <j@x.test>") == "J\u00f6rg <j@x.test>"
+    assert at("undisclosed-recipients:;") == "undisclosed-recipients:"
+    assert at("just-a-word") == "just-a-word"
+    assert at("") == ""
+
+
+def test_address_keys_ignore_comments_and_folding() -> None:
+    raw = (
+        b"From: <user-from (comment)@ (comment) domain.org>\r\n"
+        b"To: Alice\r\n <alice (home) @example.test>\r\n"
+        b"Subject: (not an address)\r\n\r\nbody\r\n"
+    )
+    v = view(part=mime.parse(raw))
+    for q in ("FROM user-from@domain.org", "TO alice@example.test", 'TO "Alice <"'):
+        assert search.matches(k(q), v, "UTF-8"), q
+    for q in ('FROM "(comment)@"', "TO home", "FROM alice", 'SUBJECT "address)x"'):
+        assert not search.matches(k(q), v, "UTF-8"), q
+    assert search.matches(k('SUBJECT "(not"'), v, "UTF-8")  # SUBJECT is plain text
