@@ -16,13 +16,18 @@ What it does not do: decide whether a command is allowed now (``session.py``)
 or touch sockets (``module.py``).
 
 Limits (named constants below):
-- ``MAX_COMMAND_LINE`` 255 octets including CRLF (RFC 2449 section 4);
-- ``MAX_ARG_LENGTH`` 40 octets per argument (RFC 2449 section 4), except PASS,
-  whose single argument may contain spaces (RFC 1939 section 7) and is allowed
-  up to the full line;
-- ``MAX_SASL_LINE`` for continuation lines in AUTH (RFC 5034 section 4 keeps
-  the AUTH command itself within 255 octets but continuation responses are not
-  commands; we accept up to 4 KiB);
+- ``MAX_COMMAND_LINE`` 255 octets including CRLF (RFC 2449 section 4), except
+  AUTH (below);
+- ``MAX_ARG_LENGTH`` 40 octets for keyword-like arguments (RFC 2449 section 4:
+  mechanism names); not for values a person or a mechanism chooses: a USER
+  name is bounded by the line (addresses are often longer than 40), PASS may
+  contain spaces (RFC 1939 section 7), numbers have ``MAX_MSG_DIGITS``;
+- ``MAX_SASL_LINE`` for AUTH with its initial response and for continuation
+  lines (RFC 5034 section 4 asks clients to keep AUTH within 255 octets, but a
+  PLAIN initial response for a long address and password does not fit RFC
+  2449's 40-octet argument, and Dovecot takes long ones: we accept 4 KiB);
+- ``TOP``'s line count may be any decimal number: more lines than the body
+  has means the whole message (RFC 1939 section 7), not an error;
 - ``MAX_LINE_HARD``: a line longer than this is absurd; the module closes.
 """
 
@@ -35,7 +40,8 @@ from dataclasses import dataclass
 # RFC 2449 section 4: "the maximum length of a command line is 255 octets,
 # including the terminating CRLF".
 MAX_COMMAND_LINE = 255
-# RFC 2449 section 4: "each argument may be up to 40 characters long".
+# RFC 2449 section 4: "each argument may be up to 40 characters long"; kept for
+# keywords (SASL mechanism names are at most 20, RFC 4422 3.1).
 MAX_ARG_LENGTH = 40
 # RFC 5034 section 4: continuation responses are base64 lines of any length the
 # mechanism needs; PLAIN and LOGIN fit easily in 4 KiB.
@@ -44,6 +50,9 @@ MAX_SASL_LINE = 4096
 MAX_LINE_HARD = 8192
 # RFC 1939 section 3: message numbers are decimal; ten digits cover any maildrop.
 MAX_MSG_DIGITS = 10
+# TOP's line count beyond this means "all of it": no message within any size
+# limit has more lines, and the count stays a small integer.
+MAX_TOP_LINES = 2**31 - 1
 
 
 class ParseError(Exception):
@@ -172,14 +181,19 @@ def _number(text: str, what: str = "message number") -> int:
     return int(text)
 
 
+def _line_count(text: str) -> int:
+    """TOP's line count: any decimal number, capped at ``MAX_TOP_LINES``."""
+    if not text.isascii() or not text.isdigit():
+        raise ParseError("Invalid line count")
+    return min(int(text), MAX_TOP_LINES)  # the 255-octet line bounds the digits
+
+
 def _args(rest: str) -> list[str]:
     if rest == "":
         return []
     args = rest.split(" ")
     if any(a == "" for a in args):
         raise ParseError("Arguments must be separated by a single space")
-    if any(len(a) > MAX_ARG_LENGTH for a in args):
-        raise ParseError("Argument too long")
     return args
 
 
@@ -192,7 +206,8 @@ def parse_command(line: bytes) -> Command:
 
     Raises ``ParseError`` (its message is fit for ``-ERR``) for anything else.
     """
-    if len(line) > MAX_COMMAND_LINE:
+    limit = MAX_SASL_LINE if line[:5].upper() == b"AUTH " else MAX_COMMAND_LINE
+    if len(line) > limit:
         raise LineTooLong("Command line too long")
     text = _decode(strip_eol(line))
     if text.endswith("\r"):
@@ -236,14 +251,14 @@ def parse_command(line: bytes) -> Command:
     if verb == "TOP":
         if len(args) != 2:
             raise ParseError("TOP needs a message number and a line count")
-        return Top(_number(args[0]), _number(args[1], "line count"))
+        return Top(_number(args[0]), _line_count(args[1]))
     if verb == "AUTH":
         if not args:
             return Auth()
         if len(args) > 2:
             raise ParseError("AUTH takes a mechanism and an optional initial response")
         mech = args[0].upper()
-        if not mech.isascii():
+        if not mech.isascii() or len(mech) > MAX_ARG_LENGTH:
             raise ParseError("Invalid mechanism name")
         return Auth(mech, args[1] if len(args) == 2 else None)
     raise ParseError("Unknown command")

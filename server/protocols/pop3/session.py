@@ -151,14 +151,13 @@ def top_of(data: bytes, lines: int) -> bytes:
         if sep < 0:
             return data
         head, body = data[: sep + 4], data[sep + 4 :]
-    pos = 0
-    for _ in range(lines):
-        nl = body.find(b"\r\n", pos)
-        if nl < 0:
-            pos = len(body)
-            break
-        pos = nl + 2
-    return head + body[:pos]
+    # RFC 1939 7: more lines asked for than the body has is the whole message
+    # (TOP 1 4294967295 included). Otherwise the first ``lines`` lines are
+    # what precedes the rest after ``lines`` splits. Both passes run in C.
+    if lines > body.count(b"\r\n"):
+        return head + body
+    rest = body.split(b"\r\n", lines)[-1]
+    return head + body[: len(body) - len(rest)]
 
 
 def ok(text: str = "") -> bytes:

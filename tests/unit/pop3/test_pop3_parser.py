@@ -66,7 +66,7 @@ def test_valid_commands(line: bytes, expected: p.Command) -> None:
         (b"USER a\x00b\r\n", "NUL is not allowed in a command"),
         (b"USER \xff\r\n", "Command is not valid UTF-8"),
         (b"USER a\rb\r\n", "Stray line break in command"),
-        (b"USER " + b"a" * 41 + b"\r\n", "Argument too long"),
+        (b"AUTH " + b"X" * 41 + b"\r\n", "Invalid mechanism name"),
     ],
 )
 def test_invalid_commands(line: bytes, message: str) -> None:
