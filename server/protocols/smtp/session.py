@@ -140,6 +140,15 @@ def helo_for_header(name: str | None) -> str:
     return text or "unknown"
 
 
+def address_literal(ip: str) -> str:
+    """The peer's address as RFC 5321 4.1.3 writes it in Received (4.4):
+    ``[192.0.2.1]``, ``[IPv6:2001:db8::1]`` (a zone index is local detail)."""
+    ip = ip.split("%", 1)[0]
+    if not ip:
+        return "[unknown]"
+    return f"[IPv6:{ip}]" if ":" in ip else f"[{ip}]"
+
+
 @dataclass(frozen=True)
 class SmtpPolicy:
     hostname: str
@@ -307,7 +316,7 @@ class SmtpHandler:
     def received_header(
         self, server: SMTP, session: Session, envelope: AioEnvelope, sid: str
     ) -> bytes:
-        ip = peer_ip(session.peer)
+        peer = address_literal(peer_ip(session.peer))
         helo = helo_for_header(session.host_name)
         tls = server._tls_protocol is not None or getattr(server, "implicit_tls", False)
         proto = "ESMTP" if session.extended_smtp else "SMTP"
@@ -321,7 +330,7 @@ class SmtpHandler:
         for_part = f"\r\n\tfor <{rcpt}>" if rcpt else ""
         date = email.utils.formatdate(localtime=True)
         text = (
-            f"Received: from {helo} ([{ip}])\r\n\tby {self.policy.hostname} "
+            f"Received: from {helo} ({peer})\r\n\tby {self.policy.hostname} "
             f"(Quicksilver) with {proto} id {sid}{for_part}; {date}\r\n"
         )
         return text.encode("utf-8", "replace")

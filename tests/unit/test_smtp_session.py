@@ -1,0 +1,55 @@
+"""The trace header the SMTP handler writes, built from stub sessions (pure)."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from server.events import EventBus
+from server.protocols.smtp.session import SmtpHandler, SmtpPolicy, address_literal
+
+
+def _received(peer: tuple[Any, ...], helo: str | None) -> bytes:
+    handler = SmtpHandler(
+        SmtpPolicy(hostname="mx.example.test"),
+        accounts=None,
+        delivery=None,  # type: ignore[arg-type]
+        events=EventBus(),
+        log=logging.getLogger("test.smtp"),
+    )
+    server: Any = SimpleNamespace(_tls_protocol=None, implicit_tls=False)
+    session: Any = SimpleNamespace(
+        peer=peer, host_name=helo, extended_smtp=True, authenticated=False
+    )
+    envelope: Any = SimpleNamespace(smtp_utf8=False, rcpt_tos=["a@example.test"])
+    return handler.received_header(server, session, envelope, "abc123")
+
+
+@pytest.mark.parametrize(
+    ("ip", "literal"),
+    [
+        ("192.0.2.7", "[192.0.2.7]"),
+        ("::1", "[IPv6:::1]"),
+        ("2001:db8::5", "[IPv6:2001:db8::5]"),
+        ("fe80::1%eth0", "[IPv6:fe80::1]"),
+        ("", "[unknown]"),
+    ],
+)
+def test_address_literal(ip: str, literal: str) -> None:
+    assert address_literal(ip) == literal
+
+
+def test_received_names_an_ipv6_peer_as_an_address_literal() -> None:
+    """Reproduces ``Received: from x ([::1])``: RFC 5321 4.1.3 writes an IPv6
+    address literal as ``[IPv6:::1]`` (as Postfix does)."""
+    text = _received(("::1", 2525, 0, 0), "client.test")
+    assert text.startswith(b"Received: from client.test ([IPv6:::1])\r\n\tby ")
+
+
+def test_received_shows_an_odd_helo_cleaned() -> None:
+    text = _received(("192.0.2.7", 2525), "evil\x00\x0b;(x)")
+    assert text.startswith(b"Received: from evil????x? ([192.0.2.7])\r\n")
+    assert text.count(b";") == 1 and text.endswith(b"\r\n")
