@@ -39,13 +39,28 @@ def test_user_dialog_starts_invalid(user_dialog: UserDialog) -> None:
 @pytest.mark.parametrize(
     ("local", "pw", "confirm", "message"),
     [
-        ("bad name", "s3cret", "s3cret", "'bad name' may only contain letters"),
-        (".dot", "s3cret", "s3cret", "cannot start or end with a dot"),
-        ("a@b", "s3cret", "s3cret", "'a@b' may only contain"),
-        ("nul", "s3cret", "s3cret", "is a device name on Windows"),
-        ("Alice", "s3cret", "s3cret", "alice@example.test already exists."),
+        (
+            "bad name",
+            "s3cret-Tomato-9",
+            "s3cret-Tomato-9",
+            "'bad name' may only contain letters",
+        ),
+        (
+            ".dot",
+            "s3cret-Tomato-9",
+            "s3cret-Tomato-9",
+            "cannot start or end with a dot",
+        ),
+        ("a@b", "s3cret-Tomato-9", "s3cret-Tomato-9", "'a@b' may only contain"),
+        ("nul", "s3cret-Tomato-9", "s3cret-Tomato-9", "is a device name on Windows"),
+        (
+            "Alice",
+            "s3cret-Tomato-9",
+            "s3cret-Tomato-9",
+            "alice@example.test already exists.",
+        ),
         ("carol", "", "", "Enter a password"),
-        ("carol", "s3cret", "s3cre", "The passwords do not match."),
+        ("carol", "s3cret-Tomato-9", "s3cret-Tomato-", "The passwords do not match."),
     ],
 )
 def test_user_dialog_messages(
@@ -58,7 +73,7 @@ def test_user_dialog_messages(
 
 
 def test_user_dialog_valid_value(qtbot: Any, user_dialog: UserDialog) -> None:
-    fill(qtbot, user_dialog, "carol", "s3cret", "s3cret")
+    fill(qtbot, user_dialog, "carol", "s3cret-Tomato-9", "s3cret-Tomato-9")
     user_dialog.domain_combo.setCurrentText("other.test")
     qtbot.keyClicks(user_dialog.name_edit, "Carol C")
     user_dialog.quota_spin.setValue(50)
@@ -66,7 +81,7 @@ def test_user_dialog_valid_value(qtbot: Any, user_dialog: UserDialog) -> None:
     assert user_dialog.error_label.text() == ""
     # duplicates are per address: alice@other.test is free
     assert user_dialog.value() == NewUser(
-        "carol@other.test", "s3cret", "Carol C", 50 * MB, True
+        "carol@other.test", "s3cret-Tomato-9", "Carol C", 50 * MB, True
     )
 
 
@@ -94,8 +109,8 @@ def test_user_dialog_edit_mode(qtbot: Any) -> None:
     assert dialog.value() == UserChange(
         "alice@example.test", "Alice", 10 * MB, False, None
     )
-    qtbot.keyClicks(dialog.password.edit, "new")
+    qtbot.keyClicks(dialog.password.edit, "new-Kettle-pw-9")
     assert "do not match" in dialog.error_label.text()
-    qtbot.keyClicks(dialog.confirm, "new")
+    qtbot.keyClicks(dialog.confirm, "new-Kettle-pw-9")
     change = dialog.value()
-    assert isinstance(change, UserChange) and change.password == "new"
+    assert isinstance(change, UserChange) and change.password == "new-Kettle-pw-9"

@@ -37,7 +37,7 @@ def test_manage_domains_users_aliases_and_modules(tmp_path: Path) -> None:
         "--name",
         "Alice",
         "--password-stdin",
-        stdin="pw-alice\n",
+        stdin="pw-alice-Kettle-9\n",
     )
     assert out.returncode == 0, out.stderr
     assert (data / "mail/example.test/alice/new").is_dir()
@@ -64,7 +64,7 @@ def test_manage_domains_users_aliases_and_modules(tmp_path: Path) -> None:
             "passwd",
             "alice@example.test",
             "--password-stdin",
-            stdin="new\n",
+            stdin="new-Kettle-pw-9\n",
         ).returncode
         == 0
     )
@@ -88,7 +88,14 @@ def test_manage_domains_users_aliases_and_modules(tmp_path: Path) -> None:
 def test_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     data = tmp_path / "qs"
     qs(data, "init", "--domain", "example.test")
-    qs(data, "user", "add", "alice@example.test", "--password-stdin", stdin="pw\n")
+    qs(
+        data,
+        "user",
+        "add",
+        "alice@example.test",
+        "--password-stdin",
+        stdin="pw-alice-Kettle-9\n",
+    )
     for m in ("pop3", "imap"):
         qs(data, "module", "disable", m)
     qs(data, "module", "set", "smtp", "--bind", "127.0.0.1", "--port", "0")

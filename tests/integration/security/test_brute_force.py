@@ -132,7 +132,7 @@ def test_api_check_login_failures_lock_the_user_for_every_protocol(
     bf_core: RunningCore,
 ) -> None:
     auth = bf_core.runtime.services.auth
-    auth.user_max_failures = 4
+    bf_core.run(bf_core.api.update_settings("security", {"user_max_failures": 4}))
     for i in range(4):
         assert bf_core.run(bf_core.api.check_login(ALICE, f"guess-{i}")) is False
     assert bf_core.run(bf_core.api.bans()) == ()  # the window itself is never banned

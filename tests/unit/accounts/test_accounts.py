@@ -9,6 +9,8 @@ from server.accounts.sqlite import SqliteAccountStore
 from server.accounts.validate import normalize_address, normalize_domain
 from server.errors import ValidationError
 
+PW = "Tomato-Window-7"  # passes the strength rule (server/accounts/strength.py)
+
 
 @pytest.fixture
 def acc(tmp_path: Path) -> SqliteAccountStore:
@@ -67,22 +69,24 @@ def test_bad_addresses_are_refused(bad: str) -> None:
 
 def test_user_lifecycle(acc: SqliteAccountStore) -> None:
     u = acc.add_user(
-        "Alice@Example.TEST", "s3cret!", display_name="Alice", quota_bytes=10
+        "Alice@Example.TEST", "s3cret-Tomato!", display_name="Alice", quota_bytes=10
     )
     assert u.address == "alice@example.test"
-    assert acc.authenticate("alice@example.test", "s3cret!") == u
-    assert acc.authenticate("ALICE@example.test", "s3cret!") is not None
-    assert acc.authenticate("alice", "s3cret!") is not None  # one domain: bare name ok
+    assert acc.authenticate("alice@example.test", "s3cret-Tomato!") == u
+    assert acc.authenticate("ALICE@example.test", "s3cret-Tomato!") is not None
+    assert (
+        acc.authenticate("alice", "s3cret-Tomato!") is not None
+    )  # one domain: bare name ok
     assert acc.authenticate("alice@example.test", "wrong") is None
-    assert acc.authenticate("nobody@example.test", "s3cret!") is None
+    assert acc.authenticate("nobody@example.test", "s3cret-Tomato!") is None
     with pytest.raises(ValidationError, match="already exists"):
         acc.add_user("alice@example.test", "x")
     acc.update_user("alice@example.test", enabled=False)
-    assert acc.authenticate("alice@example.test", "s3cret!") is None
+    assert acc.authenticate("alice@example.test", "s3cret-Tomato!") is None
     acc.update_user("alice@example.test", enabled=True)
-    acc.set_password("alice@example.test", "new-pass")
-    assert acc.authenticate("alice@example.test", "s3cret!") is None
-    assert acc.authenticate("alice@example.test", "new-pass") is not None
+    acc.set_password("alice@example.test", "new-pass-Window")
+    assert acc.authenticate("alice@example.test", "s3cret-Tomato!") is None
+    assert acc.authenticate("alice@example.test", "new-pass-Window") is not None
     acc.delete_user("alice@example.test")
     assert acc.get_user("alice@example.test") is None
 
@@ -97,9 +101,9 @@ def test_empty_password_and_unknown_domain(acc: SqliteAccountStore) -> None:
 def test_password_hash_is_argon2id_and_never_plain(
     acc: SqliteAccountStore, tmp_path: Path
 ) -> None:
-    acc.add_user("a@example.test", "plain-secret")
+    acc.add_user("a@example.test", "plain-secret-Tomato")
     raw = (tmp_path / "accounts.sqlite3").read_bytes()
-    assert b"plain-secret" not in raw
+    assert b"plain-secret-Tomato" not in raw
     row = acc._db.execute("SELECT password_hash FROM users").fetchone()
     assert row[0].startswith("$argon2id$")
 
@@ -109,18 +113,18 @@ def test_rehash_on_login_when_parameters_change(tmp_path: Path) -> None:
         tmp_path / "a.sqlite3", PasswordHashing(time_cost=1, memory_cost=8192)
     )
     weak.add_domain("example.test")
-    weak.add_user("a@example.test", "pw")
+    weak.add_user("a@example.test", PW)
     weak.close()
     strong = SqliteAccountStore(tmp_path / "a.sqlite3")
-    assert strong.authenticate("a@example.test", "pw") is not None
+    assert strong.authenticate("a@example.test", PW) is not None
     stored = strong._db.execute("SELECT password_hash FROM users").fetchone()[0]
     assert "m=19456,t=2" in stored
     strong.close()
 
 
 def test_aliases_and_catch_all(acc: SqliteAccountStore) -> None:
-    acc.add_user("a@example.test", "pw")
-    acc.add_user("b@example.test", "pw")
+    acc.add_user("a@example.test", PW)
+    acc.add_user("b@example.test", PW)
     acc.set_alias("team@example.test", ["a@example.test", "b@example.test"])
     assert acc.resolve("Team@Example.test") == ["a@example.test", "b@example.test"]
     assert acc.resolve("zzz@example.test") is None
@@ -139,7 +143,7 @@ def test_another_process_change_is_seen(tmp_path: Path) -> None:
     a = SqliteAccountStore(tmp_path / "acc.sqlite3")
     a.add_domain("example.test")
     b = SqliteAccountStore(tmp_path / "acc.sqlite3")
-    b.add_user("late@example.test", "pw")
+    b.add_user("late@example.test", PW)
     time.sleep(0.6)
     assert a.resolve("late@example.test") == ["late@example.test"]
     a.close()
@@ -147,7 +151,7 @@ def test_another_process_change_is_seen(tmp_path: Path) -> None:
 
 
 def test_domain_with_users_cannot_be_removed(acc: SqliteAccountStore) -> None:
-    acc.add_user("a@example.test", "pw")
+    acc.add_user("a@example.test", PW)
     with pytest.raises(ValidationError, match="still has users"):
         acc.remove_domain("example.test")
 
@@ -159,7 +163,7 @@ def test_lookups_never_wait_for_a_writer(tmp_path: Path) -> None:
 
     a = SqliteAccountStore(tmp_path / "acc.sqlite3")
     a.add_domain("example.test")
-    a.add_user("u@example.test", "pw")
+    a.add_user("u@example.test", PW)
     holding = threading.Event()
     release = threading.Event()
 

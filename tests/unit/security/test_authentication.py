@@ -40,8 +40,8 @@ def _accounts(
         hashing or PasswordHashing(time_cost=1, memory_cost=1024),
     )
     acc.add_domain("example.test")
-    acc.add_user(ALICE, ALICE_PW)
-    acc.add_user(BOB, BOB_PW)
+    acc.add_user(ALICE, ALICE_PW, allow_weak=True)
+    acc.add_user(BOB, BOB_PW, allow_weak=True)
     return acc
 
 
@@ -52,14 +52,19 @@ def _auth(
     max_failures: int = 3,
     window: int = 60,
     ban_time: int = 100,
-    **kw: float,
+    user_max_failures: int = 20,
+    user_lock_time: int = 300,
 ) -> CoreAuthenticator:
     settings = Settings(
         security=SecuritySettings(
-            max_failures=max_failures, failure_window=window, ban_time=ban_time
+            max_failures=max_failures,
+            failure_window=window,
+            ban_time=ban_time,
+            user_max_failures=user_max_failures,
+            user_lock_time=user_lock_time,
         )
     )
-    return CoreAuthenticator(_accounts(tmp_path), lambda: settings, clock, **kw)  # type: ignore[arg-type]
+    return CoreAuthenticator(_accounts(tmp_path), lambda: settings, clock)
 
 
 # -- where a password may travel -------------------------------------------------
@@ -298,6 +303,7 @@ async def test_failure_tables_stay_bounded_under_a_distributed_attack(
     auth._record_failure("10.255.255.255", "last")
     assert len(auth._failures_ip) <= MAX_TRACKED
     assert len(auth._failures_user) <= MAX_TRACKED
+    assert len(auth._failures_name) <= MAX_TRACKED
 
 
 # -- brute force: per user ---------------------------------------------------
