@@ -53,10 +53,13 @@ class PasswordEstimate:
 
 
 def _words(user_inputs: Iterable[str]) -> list[str]:
-    """The account's own words: ``alice@example.org`` gives alice, example.org,
-    example; a display name gives each of its words."""
+    """The account's own words: ``alice@example.org`` gives itself, alice,
+    example.org, example; a display name gives itself and each of its words."""
     out: list[str] = []
     for item in user_inputs:
+        whole = item.strip().lower()[:MAX_USER_INPUT_LENGTH]
+        if whole and whole not in out:
+            out.append(whole)
         for part in item.replace("@", " ").split():
             part = part.strip().lower()[:MAX_USER_INPUT_LENGTH]
             if part and part not in out:
