@@ -85,6 +85,57 @@ def test_user_dialog_valid_value(qtbot: Any, user_dialog: UserDialog) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("pw", "reason", "word"),
+    [
+        ("x", "at least 8 characters", "weak"),
+        ("password1", "too easy to guess", "weak"),
+        ("carolexample", "too easy to guess", "weak"),  # her own address
+    ],
+)
+def test_user_dialog_refuses_a_weak_password_and_says_why(
+    qtbot: Any, user_dialog: UserDialog, pw: str, reason: str, word: str
+) -> None:
+    """Reproduces issue 10: "x" was accepted in Add user."""
+    fill(qtbot, user_dialog, "carol", pw, pw)
+    assert reason in user_dialog.error_label.text()
+    assert not user_dialog.ok_button.isEnabled()
+    assert user_dialog.meter.word.text() == word
+    user_dialog.password.edit.clear()
+    user_dialog.confirm.clear()
+    qtbot.keyClicks(user_dialog.password.edit, "correct horse battery staple")
+    qtbot.keyClicks(user_dialog.confirm, "correct horse battery staple")
+    assert user_dialog.ok_button.isEnabled()
+    assert user_dialog.meter.word.text() == "strong"
+
+
+def test_user_dialog_edit_mode_checks_a_new_password(qtbot: Any) -> None:
+    user = UserView("alice@example.test", "Alice", True, 0, 0)
+    dialog = UserDialog(DOMAINS, user=user)
+    qtbot.addWidget(dialog)
+    assert dialog.meter.word.text() == ""  # empty: unchanged, nothing to rate
+    qtbot.keyClicks(dialog.password.edit, "abc")
+    qtbot.keyClicks(dialog.confirm, "abc")
+    assert "at least 8 characters" in dialog.error_label.text()
+    assert not dialog.ok_button.isEnabled()
+
+
+def test_security_settings_dialog_edits_the_account_lock(qtbot: Any) -> None:
+    from app.dialogs.settings_dialog import SettingsDialog
+    from server.config.schema import SecuritySettings
+
+    async def apply(section: str, values: dict[str, Any]) -> object:
+        return values
+
+    dialog = SettingsDialog("security", SecuritySettings(), apply)
+    qtbot.addWidget(dialog)
+    for name, value in (("user_max_failures", 20), ("user_lock_time", 300)):
+        editor = dialog.editors[name]
+        assert editor.value() == value  # type: ignore[attr-defined]
+        editor.setValue(value + 1)  # type: ignore[attr-defined]
+    assert dialog.changed_values() == {"user_max_failures": 21, "user_lock_time": 301}
+
+
 def test_user_dialog_generate_shows_password(
     qtbot: Any, user_dialog: UserDialog
 ) -> None:
