@@ -21,7 +21,7 @@ place. ``RCPT TO:<postmaster>`` (no domain) is the primary domain's postmaster.
 What it does not do: count failed logins or ban (the authenticator in
 ``server/auth.py`` does), or touch mailboxes (the facade does).
 Limits: meant for the 2-200 mailboxes of one machine; all of it fits in memory
-(a snapshot of 1,000 users re-reads in about a millisecond).
+(a snapshot re-reads in 0.5 ms for 200 users, 2.5 ms for 1,000).
 """
 
 from __future__ import annotations
@@ -259,7 +259,7 @@ class SqliteAccountStore:
                     f"The domain {dom} already exists.", field="domain"
                 )
             db.execute("INSERT INTO domains(name) VALUES (?)", (dom,))
-            if snap.primary not in snap.domains:  # the first domain
+            if not snap.domains:  # the first domain is the primary one
                 db.execute(
                     "INSERT OR REPLACE INTO meta(key, value) "
                     "VALUES ('primary_domain', ?)",
@@ -283,6 +283,15 @@ class SqliteAccountStore:
                 )
             db.execute("DELETE FROM aliases WHERE address LIKE ?", (f"%@{dom}",))
             db.execute("DELETE FROM domains WHERE name = ?", (dom,))
+            if snap.primary_domain() == dom:  # the next one by the fallback rule
+                left = snap.copy()
+                del left.domains[dom]
+                left.primary = ""
+                db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) "
+                    "VALUES ('primary_domain', ?)",
+                    (left.primary_domain(),),
+                )
         log.info("domain removed: %s", dom)
 
     def is_local_domain(self, domain: str) -> bool:

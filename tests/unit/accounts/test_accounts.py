@@ -288,6 +288,11 @@ def test_bare_name_prefers_the_primary_domain(acc: SqliteAccountStore) -> None:
     acc.set_primary_domain("example.test")
     acc.delete_user("sam@example.test")
     assert acc.login_address("sam") == "sam@other.test"
+    # the primary domain removed: the next is the oldest user's, and stays so
+    acc.remove_domain("example.test")
+    assert acc.primary_domain() == "other.test"
+    acc.add_domain("another.test")
+    assert acc.primary_domain() == "other.test"
 
 
 # -- postmaster (RFC 5321 4.5.1) -------------------------------------------------------
