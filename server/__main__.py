@@ -5,12 +5,14 @@
     quicksilver-server domain list|add NAME|remove NAME
     quicksilver-server user list|add ADDR|passwd ADDR|disable ADDR|enable ADDR
     quicksilver-server user delete ADDR
+    (user add / passwd refuse a weak password, saying why, unless --allow-weak)
     quicksilver-server alias list|set ADDR USER...|remove ADDR
     quicksilver-server module list|enable NAME|disable NAME
     quicksilver-server module set NAME [--bind IP] [--port N] [--tls-port N]
 
 Management commands work on the data folder directly, also while a server runs
-(accounts are picked up at once; module settings at the next start).
+(a running server sees account changes at its next lookup: the next login,
+the next RCPT; module settings at the next start).
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     up = usub.add_parser("passwd")
     up.add_argument("address")
     up.add_argument("--password-stdin", action="store_true")
+    for cmd in (ua, up):
+        cmd.add_argument(
+            "--allow-weak",
+            action="store_true",
+            help="accept a password that is easy to guess (tests, throwaway setups)",
+        )
     for action in ("disable", "enable", "delete"):
         usub.add_parser(action).add_argument("address")
 
@@ -157,6 +165,7 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
             sstore.save(settings.replace_section("general", general))
             if not accounts.is_local_domain(dom):
                 accounts.add_domain(dom)
+            accounts.set_primary_domain(dom)
             print(f"domain {dom}, host name {general.hostname}")
         elif args.cmd == "domain":
             if args.action == "list":
@@ -186,11 +195,16 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
                     pw,
                     display_name=args.name,
                     quota_bytes=args.quota_mb * 1024 * 1024,
+                    allow_weak=args.allow_weak,
                 )
                 asyncio.run(mail.ensure_user(u.address))
                 print(f"added {u.address}")
             elif args.action == "passwd":
-                accounts.set_password(args.address, _read_password(args.password_stdin))
+                accounts.set_password(
+                    args.address,
+                    _read_password(args.password_stdin),
+                    allow_weak=args.allow_weak,
+                )
                 print("password changed")
             elif args.action in ("disable", "enable"):
                 accounts.update_user(args.address, enabled=args.action == "enable")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from server.accounts.base import Alias, Domain, User
+from server.accounts.strength import PasswordEstimate
+from server.accounts.strength import estimate as password_estimate
 from server.auth import Ban
 from server.config.schema import Settings
 from server.delivery.smtp_client import ProbeResult
@@ -29,7 +31,9 @@ if TYPE_CHECKING:
     from server.runtime import CoreServices
 
 # The value types of the facade, importable from here by front ends (the window
-# may import server.api but not the internals that define them).
+# may import server.api but not the internals that define them); and the pure
+# password rule, so a dialog refuses what the core would (a meter per keystroke
+# needs no round trip to the core).
 __all__ = [
     "ADMIN_HELD",
     "Alias",
@@ -41,6 +45,7 @@ __all__ = [
     "LogRecorded",
     "ModuleStatus",
     "NewUser",
+    "PasswordEstimate",
     "ProbeResult",
     "QueueActionResult",
     "QueueJobView",
@@ -49,6 +54,7 @@ __all__ = [
     "Snapshot",
     "UserChange",
     "UserView",
+    "password_estimate",
 ]
 
 
@@ -143,8 +149,11 @@ class CoreApi:
         return await self._s.apply_section(section, new)
 
     async def first_run(self, domain: str, hostname: str) -> Settings:
-        """Set the mail domain and host name and create the domain."""
-        return await self._s.first_run(domain, hostname)
+        """Set the mail domain and host name and create the domain (the primary
+        one: bare login names and ``<postmaster>`` belong to it)."""
+        settings = await self._s.first_run(domain, hostname)
+        await asyncio.to_thread(self._s.accounts.set_primary_domain, domain)
+        return settings
 
     # -- accounts --------------------------------------------------------------
     async def list_users(self) -> tuple[UserView, ...]:
@@ -178,6 +187,8 @@ class CoreApi:
 
     async def update_user(self, change: UserChange) -> UserView:
         acc = self._s.accounts
+        if change.password is not None:  # first: a weak one refuses the whole change
+            await asyncio.to_thread(acc.set_password, change.address, change.password)
         user: User = await asyncio.to_thread(
             acc.update_user,
             change.address,
@@ -185,8 +196,6 @@ class CoreApi:
             quota_bytes=change.quota_bytes,
             enabled=change.enabled,
         )
-        if change.password is not None:
-            await asyncio.to_thread(acc.set_password, change.address, change.password)
         self._s.accounts_changed("users")
         used = await self._s.store.usage(user.address)
         return UserView(

@@ -93,8 +93,8 @@ def start_core(
         acc = SqliteAccountStore(data_dir / "accounts.sqlite3")
         acc.add_domain(DOMAIN)
         if users:
-            acc.add_user(ALICE, ALICE_PW, display_name="Alice")
-            acc.add_user(BOB, BOB_PW, display_name="Bob")
+            acc.add_user(ALICE, ALICE_PW, display_name="Alice", allow_weak=True)
+            acc.add_user(BOB, BOB_PW, display_name="Bob", allow_weak=True)
         acc.close()
     rt = Runtime(data_dir)
     rt.start()

@@ -41,6 +41,7 @@ from app.dialogs.user_dialog import generate_password
 from app.dialogs.validation import domain_problem, local_part_problem, password_problem
 from app.tasks import spawn
 from app.widgets.password_field import PasswordField
+from app.widgets.password_meter import PasswordMeter
 from server.api import NewUser
 from server.config.schema import Settings
 
@@ -514,9 +515,11 @@ class UserPage(_Page):
         password = QHBoxLayout()
         password.addWidget(self.password, 1)
         password.addWidget(self.generate_button)
+        self.meter = PasswordMeter(self)
         form = QFormLayout()
         form.addRow(buddy_label("&Address:", self.local_edit), address)
         form.addRow(buddy_label("&Password:", self.password.edit), password)
+        form.addRow("Strength:", self.meter)
         form.addRow(buddy_label("Con&firm:", self.confirm), self.confirm)
         self.fields = QWidget(self)
         self.fields.setLayout(form)
@@ -549,6 +552,8 @@ class UserPage(_Page):
     def problem(self) -> str:
         if not self.create_check.isChecked():
             return ""
+        local = self.local_edit.text().strip().lower()
+        assessed = self.meter.assess(self.password.text(), (f"{local}@{self.domain}",))
         return (
             local_part_problem(self.local_edit.text())
             or (
@@ -556,6 +561,7 @@ class UserPage(_Page):
                 if not self.password.text()
                 else password_problem(self.password.text())
             )
+            or (assessed.problem if assessed is not None else "")
             or (
                 "The passwords do not match."
                 if self.password.text() != self.confirm.text()

@@ -54,6 +54,8 @@ LABELS = {
     "retry_schedule": "Retry schedule (s)",
     "ban_time": "Ban time (s)",
     "failure_window": "Failure window (s)",
+    "user_max_failures": "Lock an account after (failures)",
+    "user_lock_time": "Account lock time (s)",
     "allow_networks": "Allowed networks",
     "host": "Smart host",
     "access": "Access rules",

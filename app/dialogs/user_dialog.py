@@ -1,4 +1,9 @@
-"""Add or edit a mailbox user. Returns a ``NewUser`` or a ``UserChange``."""
+"""Add or edit a mailbox user. Returns a ``NewUser`` or a ``UserChange``.
+
+A new password must pass the core's strength rule (``server.accounts.strength``):
+the meter under the field shows how it scores, the error label says why it is
+refused, and OK stays disabled until it passes.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.dialogs.base import ValidatedDialog, buddy_label, error_label
 from app.dialogs.validation import local_part_problem, password_problem
 from app.widgets.password_field import PasswordField
+from app.widgets.password_meter import PasswordMeter
 from server.api import NewUser, UserChange, UserView
 
 MB = 1024 * 1024
@@ -74,6 +80,7 @@ class UserDialog(ValidatedDialog):
         password_row = QHBoxLayout()
         password_row.addWidget(self.password, 1)
         password_row.addWidget(self.generate_button)
+        self.meter = PasswordMeter(self)
 
         self.quota_spin = QSpinBox(self)
         self.quota_spin.setRange(0, MAX_QUOTA_MB)
@@ -86,6 +93,7 @@ class UserDialog(ValidatedDialog):
         form.addRow(buddy_label("&Address:", self.local_edit), address_row)
         form.addRow("Display &name:", self.name_edit)
         form.addRow(buddy_label("&Password:", self.password.edit), password_row)
+        form.addRow("Strength:", self.meter)
         form.addRow("&Confirm:", self.confirm)
         form.addRow("&Quota:", self.quota_spin)
         form.addRow("", self.enabled_check)
@@ -105,6 +113,7 @@ class UserDialog(ValidatedDialog):
         for signal in (
             self.local_edit.textChanged,
             self.domain_combo.currentTextChanged,
+            self.name_edit.textChanged,
             self.password.textChanged,
             self.confirm.textChanged,
         ):
@@ -133,9 +142,15 @@ class UserDialog(ValidatedDialog):
                 return f"{self.address().lower()} already exists."
             if not self.password.text():
                 return "Enter a password (or press Generate)."
-        if self.password.text() and password_problem(self.password.text()):
-            return password_problem(self.password.text())
-        if self.password.text() != self.confirm.text():
+        password = self.password.text()
+        assessed = self.meter.assess(
+            password, (self.address(), self.name_edit.text().strip())
+        )
+        if password and password_problem(password):
+            return password_problem(password)
+        if assessed is not None and assessed.problem:
+            return assessed.problem
+        if password != self.confirm.text():
             return "The passwords do not match."
         return ""
 

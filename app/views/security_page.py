@@ -1,4 +1,5 @@
-"""The Security tab: the TLS certificate and the banned addresses.
+"""The Security tab: the TLS certificate, the banned addresses and the policy
+(bans per address, locks per account; edited in the Security settings).
 
 The certificate box shows ``api.certificate()`` and offers "Import…" (a PEM
 certificate with its chain, then its key) and a new self-signed certificate.
@@ -331,8 +332,12 @@ class SecurityPage(QWidget):
         sec = settings.security
         self.policy_label.setText(
             f"An address is banned for {span_text(sec.ban_time)} after "
-            f"{sec.max_failures} failed logins within {span_text(sec.failure_window)}."
+            f"{sec.max_failures} failed logins within {span_text(sec.failure_window)}"
+            " (an IPv6 address with its /64 network)."
             " This computer (the window's own checks) is never banned."
+            f" An account is locked for {span_text(sec.user_lock_time)} after "
+            f"{sec.user_max_failures} failed logins from any addresses, however its "
+            "name is spelled. Change these under Configuration → Security."
         )
 
     async def refresh(self) -> None:

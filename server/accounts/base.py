@@ -1,8 +1,11 @@
 """The ``AccountStore`` contract: domains, users, aliases, authentication.
 
-Lookups (``is_local_domain``, ``get_user``, ``resolve``) are answered from an
-in-memory snapshot and are safe to call on the core loop. Writes and
-``authenticate`` (Argon2id) block: call them through ``asyncio.to_thread``.
+Lookups (``is_local_domain``, ``get_user``, ``resolve``, ``login_address``,
+``canonical_recipient``) are answered from an in-memory snapshot and are safe to
+call on the core loop; they see a change made by another process (the shell
+commands) at once. Writes and ``authenticate`` (Argon2id) block: call them
+through ``asyncio.to_thread``. New passwords must pass
+``server.accounts.strength.password_problem`` unless ``allow_weak``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ class AccountStore(Protocol):
 
     def is_local_domain(self, domain: str) -> bool: ...
 
+    def primary_domain(self) -> str:
+        """The domain bare login names and ``<postmaster>`` belong to."""
+
+    def set_primary_domain(self, name: str) -> None: ...
+
     def list_users(self) -> list[User]: ...
 
     def get_user(self, address: str) -> User | None: ...
@@ -55,6 +63,7 @@ class AccountStore(Protocol):
         display_name: str = "",
         quota_bytes: int = 0,
         enabled: bool = True,
+        allow_weak: bool = False,
     ) -> User: ...
 
     def update_user(
@@ -66,7 +75,9 @@ class AccountStore(Protocol):
         enabled: bool | None = None,
     ) -> User: ...
 
-    def set_password(self, address: str, password: str) -> None: ...
+    def set_password(
+        self, address: str, password: str, *, allow_weak: bool = False
+    ) -> None: ...
 
     def delete_user(self, address: str) -> None: ...
 
@@ -76,9 +87,17 @@ class AccountStore(Protocol):
 
     def remove_alias(self, address: str) -> None: ...
 
+    def canonical_recipient(self, address: str) -> str:
+        """A bare ``postmaster`` as the primary domain's (RFC 5321 4.5.1); any
+        other address unchanged."""
+
     def resolve(self, address: str) -> list[str] | None:
         """Local users for an address (users, aliases, catch-all); None if unknown."""
 
+    def login_address(self, username: str) -> str | None:
+        """The user a login name means (any case, trailing dot, or a bare name:
+        the primary domain's, else the only one of that name), or None."""
+
     def authenticate(self, username: str, password: str) -> User | None:
-        """Check a login (blocking: Argon2id). ``username`` is an address, or a
-        bare local part when there is exactly one domain. Disabled users fail."""
+        """Check a login (blocking: Argon2id). ``username`` as in
+        ``login_address``. Disabled users fail."""

@@ -129,6 +129,15 @@ class SecuritySettings:
     )
     max_connections_per_ip: int = 20
     max_connections: int = 500
+    # One account guessed at from many IPs: failures before its logins are
+    # refused, and for how long (short: the owner must get back in).
+    user_max_failures: int = 20
+    user_lock_time: int = 300
+
+
+# Bounds of the per-account lock settings.
+USER_MAX_FAILURES_RANGE = (1, 10_000)
+USER_LOCK_TIME_RANGE = (10, 86_400)  # 10 s to one day
 
 
 @dataclass(frozen=True)
@@ -218,6 +227,22 @@ def validate_section(name: str, value: Any) -> None:
             raise ValidationError(f"{key}: must be 1..100000", field=key)
         elif f.name == "max_message_size" and not 1024 <= v <= 2**31:
             raise ValidationError(f"{key}: must be 1024..2147483648 bytes", field=key)
+        elif f.name == "user_max_failures" and not (
+            USER_MAX_FAILURES_RANGE[0] <= v <= USER_MAX_FAILURES_RANGE[1]
+        ):
+            raise ValidationError(
+                f"{key}: must be {USER_MAX_FAILURES_RANGE[0]}.."
+                f"{USER_MAX_FAILURES_RANGE[1]} failed logins",
+                field=key,
+            )
+        elif f.name == "user_lock_time" and not (
+            USER_LOCK_TIME_RANGE[0] <= v <= USER_LOCK_TIME_RANGE[1]
+        ):
+            raise ValidationError(
+                f"{key}: must be {USER_LOCK_TIME_RANGE[0]}.."
+                f"{USER_LOCK_TIME_RANGE[1]} seconds",
+                field=key,
+            )
         elif f.name == "access":
             from server.netcontrol import parse_rules
 

@@ -97,7 +97,7 @@ async def bench(args: argparse.Namespace, runtime: Any) -> int:
     window = None
     try:
         await bridge.call("first_run", DOMAIN, HOSTNAME)
-        await bridge.call("add_user", NewUser(f"alice@{DOMAIN}", "load-pass"))
+        await bridge.call("add_user", NewUser(f"alice@{DOMAIN}", "load-Kettle-pass-9"))
         snapshot = await bridge.connect_core()
         window = MainWindow(bridge, use_tray=False)
         window.apply_snapshot(snapshot)

@@ -12,7 +12,7 @@ from server.api import NewUser
 from .helpers import DOMAIN
 
 ALICE = f"alice@{DOMAIN}"
-ALICE_PW = "alice-pw-1"
+ALICE_PW = "alice-Tomato-pw-1"  # passes the strength rule
 BOB = f"bob@{DOMAIN}"
 
 W = TypeVar("W", bound=QWidget)

@@ -170,7 +170,7 @@ def send_demo_mail(ports: dict[str, int]) -> None:
     # one message for a remote domain: it waits in the queue (no relay, no MX)
     with smtplib.SMTP("127.0.0.1", ports["submission"], timeout=10) as client:
         client.ehlo("laptop.example.test")
-        client.login("alice@example.test", "demo-pass-1")
+        client.login("alice@example.test", "demo-Kettle-pass-1")
         client.sendmail(
             "alice@example.test",
             ["friend@far-away.example"],
@@ -207,9 +207,9 @@ async def stage(window: object, out_dir: Path, ports: dict[str, int]) -> None:
     try:
         bridge = window.bridge
         for address, pw, name, quota in (
-            ("alice@example.test", "demo-pass-1", "Alice Liddell", 0),
-            ("bob@example.test", "demo-pass-2", "Bob Builder", 500),
-            ("carol@example.test", "demo-pass-3", "Carol Singer", 200),
+            ("alice@example.test", "demo-Kettle-pass-1", "Alice Liddell", 0),
+            ("bob@example.test", "demo-Kettle-pass-2", "Bob Builder", 500),
+            ("carol@example.test", "demo-Kettle-pass-3", "Carol Singer", 200),
         ):
             await bridge.call(
                 "add_user", NewUser(address, pw, name, quota * 1024 * 1024)

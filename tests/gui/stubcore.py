@@ -78,6 +78,7 @@ class StubAccounts:
         self.domains: dict[str, Domain] = {}
         self.users: dict[str, User] = {}
         self.passwords: dict[str, str] = {}
+        self.primary = ""
 
     def list_domains(self) -> list[Domain]:
         return list(self.domains.values())
@@ -86,6 +87,9 @@ class StubAccounts:
         d = Domain(name.lower(), name.lower())
         self.domains[d.name] = d
         return d
+
+    def set_primary_domain(self, name: str) -> None:
+        self.primary = name.lower()
 
     def list_aliases(self) -> list[Alias]:
         return []

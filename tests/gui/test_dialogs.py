@@ -39,13 +39,28 @@ def test_user_dialog_starts_invalid(user_dialog: UserDialog) -> None:
 @pytest.mark.parametrize(
     ("local", "pw", "confirm", "message"),
     [
-        ("bad name", "s3cret", "s3cret", "'bad name' may only contain letters"),
-        (".dot", "s3cret", "s3cret", "cannot start or end with a dot"),
-        ("a@b", "s3cret", "s3cret", "'a@b' may only contain"),
-        ("nul", "s3cret", "s3cret", "is a device name on Windows"),
-        ("Alice", "s3cret", "s3cret", "alice@example.test already exists."),
+        (
+            "bad name",
+            "s3cret-Tomato-9",
+            "s3cret-Tomato-9",
+            "'bad name' may only contain letters",
+        ),
+        (
+            ".dot",
+            "s3cret-Tomato-9",
+            "s3cret-Tomato-9",
+            "cannot start or end with a dot",
+        ),
+        ("a@b", "s3cret-Tomato-9", "s3cret-Tomato-9", "'a@b' may only contain"),
+        ("nul", "s3cret-Tomato-9", "s3cret-Tomato-9", "is a device name on Windows"),
+        (
+            "Alice",
+            "s3cret-Tomato-9",
+            "s3cret-Tomato-9",
+            "alice@example.test already exists.",
+        ),
         ("carol", "", "", "Enter a password"),
-        ("carol", "s3cret", "s3cre", "The passwords do not match."),
+        ("carol", "s3cret-Tomato-9", "s3cret-Tomato-", "The passwords do not match."),
     ],
 )
 def test_user_dialog_messages(
@@ -58,7 +73,7 @@ def test_user_dialog_messages(
 
 
 def test_user_dialog_valid_value(qtbot: Any, user_dialog: UserDialog) -> None:
-    fill(qtbot, user_dialog, "carol", "s3cret", "s3cret")
+    fill(qtbot, user_dialog, "carol", "s3cret-Tomato-9", "s3cret-Tomato-9")
     user_dialog.domain_combo.setCurrentText("other.test")
     qtbot.keyClicks(user_dialog.name_edit, "Carol C")
     user_dialog.quota_spin.setValue(50)
@@ -66,8 +81,59 @@ def test_user_dialog_valid_value(qtbot: Any, user_dialog: UserDialog) -> None:
     assert user_dialog.error_label.text() == ""
     # duplicates are per address: alice@other.test is free
     assert user_dialog.value() == NewUser(
-        "carol@other.test", "s3cret", "Carol C", 50 * MB, True
+        "carol@other.test", "s3cret-Tomato-9", "Carol C", 50 * MB, True
     )
+
+
+@pytest.mark.parametrize(
+    ("pw", "reason", "word"),
+    [
+        ("x", "at least 8 characters", "weak"),
+        ("password1", "too easy to guess", "weak"),
+        ("carolexample", "too easy to guess", "weak"),  # her own address
+    ],
+)
+def test_user_dialog_refuses_a_weak_password_and_says_why(
+    qtbot: Any, user_dialog: UserDialog, pw: str, reason: str, word: str
+) -> None:
+    """Reproduces issue 10: "x" was accepted in Add user."""
+    fill(qtbot, user_dialog, "carol", pw, pw)
+    assert reason in user_dialog.error_label.text()
+    assert not user_dialog.ok_button.isEnabled()
+    assert user_dialog.meter.word.text() == word
+    user_dialog.password.edit.clear()
+    user_dialog.confirm.clear()
+    qtbot.keyClicks(user_dialog.password.edit, "correct horse battery staple")
+    qtbot.keyClicks(user_dialog.confirm, "correct horse battery staple")
+    assert user_dialog.ok_button.isEnabled()
+    assert user_dialog.meter.word.text() == "strong"
+
+
+def test_user_dialog_edit_mode_checks_a_new_password(qtbot: Any) -> None:
+    user = UserView("alice@example.test", "Alice", True, 0, 0)
+    dialog = UserDialog(DOMAINS, user=user)
+    qtbot.addWidget(dialog)
+    assert dialog.meter.word.text() == ""  # empty: unchanged, nothing to rate
+    qtbot.keyClicks(dialog.password.edit, "abc")
+    qtbot.keyClicks(dialog.confirm, "abc")
+    assert "at least 8 characters" in dialog.error_label.text()
+    assert not dialog.ok_button.isEnabled()
+
+
+def test_security_settings_dialog_edits_the_account_lock(qtbot: Any) -> None:
+    from app.dialogs.settings_dialog import SettingsDialog
+    from server.config.schema import SecuritySettings
+
+    async def apply(section: str, values: dict[str, Any]) -> object:
+        return values
+
+    dialog = SettingsDialog("security", SecuritySettings(), apply)
+    qtbot.addWidget(dialog)
+    for name, value in (("user_max_failures", 20), ("user_lock_time", 300)):
+        editor = dialog.editors[name]
+        assert editor.value() == value  # type: ignore[attr-defined]
+        editor.setValue(value + 1)  # type: ignore[attr-defined]
+    assert dialog.changed_values() == {"user_max_failures": 21, "user_lock_time": 301}
 
 
 def test_user_dialog_generate_shows_password(
@@ -94,8 +160,8 @@ def test_user_dialog_edit_mode(qtbot: Any) -> None:
     assert dialog.value() == UserChange(
         "alice@example.test", "Alice", 10 * MB, False, None
     )
-    qtbot.keyClicks(dialog.password.edit, "new")
+    qtbot.keyClicks(dialog.password.edit, "new-Kettle-pw-9")
     assert "do not match" in dialog.error_label.text()
-    qtbot.keyClicks(dialog.confirm, "new")
+    qtbot.keyClicks(dialog.confirm, "new-Kettle-pw-9")
     change = dialog.value()
-    assert isinstance(change, UserChange) and change.password == "new"
+    assert isinstance(change, UserChange) and change.password == "new-Kettle-pw-9"

@@ -118,7 +118,7 @@ def test_add_edit_catch_all_and_remove_aliases(
     qtbot: Any, real_core: Any, bridge: CoreBridge
 ) -> None:
     add_user(real_core, ALICE)
-    add_user(real_core, BOB, "bob-pw-2")
+    add_user(real_core, BOB, "bob-Window-pw-2")
     page = AliasesPage(bridge)
     qtbot.addWidget(page)
     page.show()
@@ -140,7 +140,11 @@ def test_add_edit_catch_all_and_remove_aliases(
     aliases = {
         a.address: a.targets for a in real_core.run(real_core.api.list_aliases())
     }
-    assert aliases == {f"info@{DOMAIN}": (ALICE, BOB), f"*@{DOMAIN}": (BOB,)}
+    assert aliases == {
+        f"info@{DOMAIN}": (ALICE, BOB),
+        f"*@{DOMAIN}": (BOB,),
+        f"postmaster@{DOMAIN}": (ALICE,),  # made with the first user (RFC 5321 4.5.1)
+    }
 
     page.select_alias(f"info@{DOMAIN}")  # edit: only the targets change
     page.edit_button.click()
@@ -159,4 +163,5 @@ def test_add_edit_catch_all_and_remove_aliases(
 
     # another window (or the CLI) changes aliases: AccountsChanged refreshes
     real_core.run(real_core.api.remove_alias(f"info@{DOMAIN}"))
-    qtbot.waitUntil(lambda: page.model.rowCount() == 0)
+    qtbot.waitUntil(lambda: page.model.rowCount() == 1)
+    assert page.model.row_of(f"postmaster@{DOMAIN}") == 0

@@ -186,8 +186,16 @@ def test_user_page_validates(qtbot: Any, wizard: FirstRunWizard) -> None:
     assert "may only contain" in users.error_label.text()
     users.local_edit.setText("alice")
     assert "Enter a password" in users.error_label.text()
+    users.password.setText("abc")  # issue 10: "abc" was accepted here
+    users.confirm.setText("abc")
+    assert "at least 8 characters" in users.error_label.text()
+    assert not users.isComplete() and users.meter.word.text() == "weak"
+    users.password.setText("Alice2024")
+    users.confirm.setText("Alice2024")
+    assert "too easy to guess" in users.error_label.text()
     users.generate_button.click()
     assert users.isComplete() and users.password.is_revealed()
+    assert users.meter.word.text() == "strong"
     users.confirm.setText("other")
     assert "do not match" in users.error_label.text()
     finish = wizard.button(QWizard.WizardButton.FinishButton)

@@ -140,10 +140,12 @@ def test_core_side_duplicate_is_shown_in_the_dialog(
 
     dialog = open_user_dialog(qtbot, window)
     # someone else adds bob while the dialog is open
-    real_core.run(real_core.api.add_user(NewUser("bob@example.test", "pw-one")))
+    real_core.run(
+        real_core.api.add_user(NewUser("bob@example.test", "pw-one-Kettle-9"))
+    )
     qtbot.keyClicks(dialog.local_edit, "bob")
-    qtbot.keyClicks(dialog.password.edit, "pw-two")
-    qtbot.keyClicks(dialog.confirm, "pw-two")
+    qtbot.keyClicks(dialog.password.edit, "pw-two-Kettle-9")
+    qtbot.keyClicks(dialog.confirm, "pw-two-Kettle-9")
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(
         lambda: "bob@example.test" in dialog.error_label.text() and dialog.isVisible()
@@ -154,7 +156,9 @@ def test_core_side_duplicate_is_shown_in_the_dialog(
 def test_delete_user_asks_first(qtbot: Any, window: MainWindow, real_core: Any) -> None:
     from server.api import NewUser
 
-    real_core.run(real_core.api.add_user(NewUser("carol@example.test", "pw")))
+    real_core.run(
+        real_core.api.add_user(NewUser("carol@example.test", "pw-Kettle-carol-9"))
+    )
     users = window.users_page.model
     qtbot.waitUntil(lambda: users.row_of("carol@example.test") >= 0)
     window.users_page.select_user("carol@example.test")
@@ -188,7 +192,9 @@ def test_log_console_shows_smtp_session(
 ) -> None:
     from server.api import NewUser
 
-    real_core.run(real_core.api.add_user(NewUser("postmaster@example.test", "pw")))
+    real_core.run(
+        real_core.api.add_user(NewUser("postmaster@example.test", "pw-Kettle-post-9"))
+    )
     console = window.log_console
     port = tick_smtp(qtbot, window)
     peer = send_mail(port)
@@ -306,7 +312,9 @@ def test_edit_user_changes_name_and_password(
 ) -> None:
     from server.api import NewUser
 
-    real_core.run(real_core.api.add_user(NewUser("dave@example.test", "old-pw")))
+    real_core.run(
+        real_core.api.add_user(NewUser("dave@example.test", "old-Kettle-pw-9"))
+    )
     users = window.users_page.model
     qtbot.waitUntil(lambda: users.row_of("dave@example.test") >= 0)
     window.users_page.select_user("dave@example.test")
@@ -316,12 +324,12 @@ def test_edit_user_changes_name_and_password(
     assert isinstance(dialog, UserDialog) and dialog.local_edit.isReadOnly()
     qtbot.waitUntil(dialog.isVisible)
     qtbot.keyClicks(dialog.name_edit, "Dave D")
-    qtbot.keyClicks(dialog.password.edit, "new-pw")
-    qtbot.keyClicks(dialog.confirm, "new-pw")
+    qtbot.keyClicks(dialog.password.edit, "new-Kettle-pw-9")
+    qtbot.keyClicks(dialog.confirm, "new-Kettle-pw-9")
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(
         lambda: users.user(users.row_of("dave@example.test")).display_name == "Dave D"
     )
     assert wait_for(
-        qtbot, window.bridge.call("check_login", "dave@example.test", "new-pw")
+        qtbot, window.bridge.call("check_login", "dave@example.test", "new-Kettle-pw-9")
     )

@@ -118,6 +118,20 @@ def test_import_regenerate_and_mismatched_key(
     assert page.info is not None and page.info.self_signed
 
 
+def test_policy_shows_the_account_lock_settings(
+    qtbot: Any, real_core: Any, page: SecurityPage
+) -> None:
+    real_core.run(
+        real_core.api.update_settings(
+            "security", {"user_max_failures": 7, "user_lock_time": 120}
+        )
+    )
+    qtbot.waitUntil(
+        lambda: "locked for 2 min after 7 failed logins" in page.policy_label.text()
+    )
+    assert "/64" in page.policy_label.text()
+
+
 def test_ban_appears_and_unban_removes_it(
     qtbot: Any, real_core: Any, page: SecurityPage
 ) -> None:

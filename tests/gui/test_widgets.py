@@ -45,3 +45,26 @@ def test_password_field_show_hide(qtbot: Any) -> None:
     assert field.is_revealed() and field.toggle.text() == "Hide"
     field.set_revealed(False)
     assert not field.is_revealed() and field.toggle.text() == "Show"
+
+
+def test_password_meter_shows_the_cores_score_and_word(qtbot: Any) -> None:
+    from app.widgets.password_meter import PasswordMeter
+
+    meter = PasswordMeter()
+    qtbot.addWidget(meter)
+    meter.show()
+    for password, word, score in (
+        ("x", "weak", 0),
+        ("alice-pw-1", "fair", 2),
+        ("horse-battery", "good", 3),
+        ("correct horse battery staple", "strong", 4),
+    ):
+        est = meter.assess(password)
+        assert est is not None and est.word == word and est.score == score
+        assert meter.word.text() == word and meter.bar.value() == score
+        assert bool(meter.toolTip()) == bool(est.problem)
+    weak_colour = meter.assess("x") and meter.word.styleSheet()
+    strong = meter.assess("correct horse battery staple")
+    assert strong is not None and meter.word.styleSheet() != weak_colour
+    assert meter.assess("") is None
+    assert meter.word.text() == "" and meter.bar.value() == 0

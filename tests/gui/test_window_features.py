@@ -46,7 +46,7 @@ def window(qtbot: Any, gui_loop: Any, real_core: Any) -> Iterator[MainWindow]:
 
 def add_user(qtbot: Any, win: MainWindow, core: Any, local: str = "alice") -> str:
     address = f"{local}@{DOMAIN}"
-    core.run(core.api.add_user(NewUser(address, "pw-" + local)))
+    core.run(core.api.add_user(NewUser(address, f"pw-Kettle-{local}-9")))
     qtbot.waitUntil(lambda: win.users_page.model.row_of(address) >= 0)
     return address
 

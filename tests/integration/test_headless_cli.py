@@ -37,7 +37,7 @@ def test_manage_domains_users_aliases_and_modules(tmp_path: Path) -> None:
         "--name",
         "Alice",
         "--password-stdin",
-        stdin="pw-alice\n",
+        stdin="pw-alice-Kettle-9\n",
     )
     assert out.returncode == 0, out.stderr
     assert (data / "mail/example.test/alice/new").is_dir()
@@ -64,7 +64,7 @@ def test_manage_domains_users_aliases_and_modules(tmp_path: Path) -> None:
             "passwd",
             "alice@example.test",
             "--password-stdin",
-            stdin="new\n",
+            stdin="new-Kettle-pw-9\n",
         ).returncode
         == 0
     )
@@ -88,7 +88,14 @@ def test_manage_domains_users_aliases_and_modules(tmp_path: Path) -> None:
 def test_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     data = tmp_path / "qs"
     qs(data, "init", "--domain", "example.test")
-    qs(data, "user", "add", "alice@example.test", "--password-stdin", stdin="pw\n")
+    qs(
+        data,
+        "user",
+        "add",
+        "alice@example.test",
+        "--password-stdin",
+        stdin="pw-alice-Kettle-9\n",
+    )
     for m in ("pop3", "imap"):
         qs(data, "module", "disable", m)
     qs(data, "module", "set", "smtp", "--bind", "127.0.0.1", "--port", "0")
@@ -248,3 +255,28 @@ def test_port_below_1024_without_the_right_fails_with_advice(tmp_path: Path) -> 
         assert "pop3: RUNNING" in text, text
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_weak_passwords_are_refused_with_the_reason_unless_allowed(
+    tmp_path: Path,
+) -> None:
+    """Reproduces issue 10: ``user add ... `` took "pw" as a password."""
+    data = tmp_path / "qs"
+    assert qs(data, "init", "--domain", "example.test").returncode == 0
+    add = ("user", "add", "bob@example.test", "--password-stdin")
+    weak = qs(data, *add, stdin="pw\n")
+    assert weak.returncode == 2 and "at least 8 characters" in weak.stderr
+    common = qs(data, *add, stdin="password123\n")
+    assert common.returncode == 2 and "too easy to guess" in common.stderr
+    assert "bob@" not in qs(data, "user", "list").stdout
+    assert qs(data, *add, "--allow-weak", stdin="pw\n").returncode == 0
+    passwd = ("user", "passwd", "bob@example.test", "--password-stdin")
+    again = qs(data, *passwd, stdin="bob12345\n")
+    assert again.returncode == 2 and "error: The password" in again.stderr
+    assert qs(data, *passwd, stdin="Bob-Kettle-pw-9\n").returncode == 0
+    assert qs(data, *passwd, "--allow-weak", stdin="x\n").returncode == 0
+    # the first user got the postmaster alias of the domain (RFC 5321 4.5.1)
+    aliases = qs(data, "alias", "list").stdout
+    assert "postmaster@example.test -> bob@example.test" in aliases
+    refused = qs(data, "alias", "remove", "postmaster@example.test")
+    assert refused.returncode == 2 and "RFC 5321" in refused.stderr

@@ -299,6 +299,7 @@ class SmtpHandler:
         peer = self._peer(session)
         if len(envelope.rcpt_tos) >= self.policy.max_recipients:
             return "452 4.5.3 Too many recipients"
+        address = self.accounts.canonical_recipient(address)  # RFC 5321 4.5.1
         if address.count("@") != 1:
             return "550 5.1.3 Bad recipient address syntax"
         domain = address.rsplit("@", 1)[1]

@@ -95,6 +95,20 @@ def test_failed_pop3_logins_ban_the_ip_and_every_module_refuses_it(
         _pop3_login(bf_core, ALICE, ALICE_PW)
 
 
+def test_a_ban_holds_for_the_ipv4_mapped_form_of_the_address(
+    bf_core: RunningCore,
+) -> None:
+    """Issue 10: a dual-stack listener sees IPv4 clients as ``::ffff:a.b.c.d``;
+    the ban of 127.0.0.1 must refuse that form at every module, and the
+    window's Unban takes either form."""
+    _ban_loopback_through_pop3(bf_core)
+    for name in _running(bf_core):
+        module = bf_core.runtime.services.modules[name]
+        assert "failed logins" in module.admission("::ffff:127.0.0.1"), name  # type: ignore[attr-defined]
+    assert bf_core.run(bf_core.api.unban("::ffff:127.0.0.1")) is True
+    assert bf_core.run(bf_core.api.bans()) == ()
+
+
 def test_unban_through_the_api_lets_the_ip_back_in(bf_core: RunningCore) -> None:
     _ban_loopback_through_pop3(bf_core)
     assert bf_core.run(bf_core.api.unban("127.0.0.1")) is True
@@ -132,7 +146,7 @@ def test_api_check_login_failures_lock_the_user_for_every_protocol(
     bf_core: RunningCore,
 ) -> None:
     auth = bf_core.runtime.services.auth
-    auth.user_max_failures = 4
+    bf_core.run(bf_core.api.update_settings("security", {"user_max_failures": 4}))
     for i in range(4):
         assert bf_core.run(bf_core.api.check_login(ALICE, f"guess-{i}")) is False
     assert bf_core.run(bf_core.api.bans()) == ()  # the window itself is never banned

@@ -200,6 +200,9 @@ class _Accounts:
     def get_user(self, a: str) -> None:
         return None
 
+    def canonical_recipient(self, a: str) -> str:
+        return a
+
 
 class _Delivery:
     async def accept(self, env: Any, message: bytes) -> Accepted:

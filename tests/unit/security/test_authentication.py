@@ -14,7 +14,13 @@ import pytest
 
 from server.accounts.hashing import PasswordHashing
 from server.accounts.sqlite import SqliteAccountStore
-from server.auth import MAX_TRACKED, CoreAuthenticator, peer_address
+from server.auth import (
+    MAX_TRACKED,
+    MAX_UNKNOWN_NAMES,
+    CoreAuthenticator,
+    ban_key,
+    peer_address,
+)
 from server.config.schema import SecuritySettings, Settings
 from server.policy import plaintext_login_allowed
 from server.protocols.pop3.session import MaildropLocks, Pop3Session, State
@@ -40,8 +46,8 @@ def _accounts(
         hashing or PasswordHashing(time_cost=1, memory_cost=1024),
     )
     acc.add_domain("example.test")
-    acc.add_user(ALICE, ALICE_PW)
-    acc.add_user(BOB, BOB_PW)
+    acc.add_user(ALICE, ALICE_PW, allow_weak=True)
+    acc.add_user(BOB, BOB_PW, allow_weak=True)
     return acc
 
 
@@ -52,14 +58,19 @@ def _auth(
     max_failures: int = 3,
     window: int = 60,
     ban_time: int = 100,
-    **kw: float,
+    user_max_failures: int = 20,
+    user_lock_time: int = 300,
 ) -> CoreAuthenticator:
     settings = Settings(
         security=SecuritySettings(
-            max_failures=max_failures, failure_window=window, ban_time=ban_time
+            max_failures=max_failures,
+            failure_window=window,
+            ban_time=ban_time,
+            user_max_failures=user_max_failures,
+            user_lock_time=user_lock_time,
         )
     )
-    return CoreAuthenticator(_accounts(tmp_path), lambda: settings, clock, **kw)  # type: ignore[arg-type]
+    return CoreAuthenticator(_accounts(tmp_path), lambda: settings, clock)
 
 
 # -- where a password may travel -------------------------------------------------
@@ -298,6 +309,7 @@ async def test_failure_tables_stay_bounded_under_a_distributed_attack(
     auth._record_failure("10.255.255.255", "last")
     assert len(auth._failures_ip) <= MAX_TRACKED
     assert len(auth._failures_user) <= MAX_TRACKED
+    assert len(auth._failures_name) <= MAX_TRACKED
 
 
 # -- brute force: per user ---------------------------------------------------
@@ -351,3 +363,121 @@ async def test_unlock_user_lifts_a_user_lock(tmp_path: Path) -> None:
     assert await auth.authenticate(
         ALICE, ALICE_PW, peer="198.51.100.9", protocol="pop3"
     )
+
+
+# -- issue 10: locks follow the account, not the spelling ------------------------------
+async def test_a_locked_user_stays_locked_under_every_spelling(tmp_path: Path) -> None:
+    """Reproduces issue 10: while bob@example.test was locked, ``bob``,
+    ``bob@example.test.`` and ``BOB@EXAMPLE.TEST..`` still logged in."""
+    auth = _auth(tmp_path, Clock(), max_failures=1000, user_max_failures=4)
+    spellings = ("bob@example.test", "Bob", "bob@example.test.", "BOB@EXAMPLE.TEST..")
+    for i, name in enumerate(spellings):  # failures under any spelling add up
+        await auth.authenticate(name, "guess", peer=f"198.51.100.{i}", protocol="imap")
+    assert auth.locked_users()[0][0] == BOB
+    for name in (*spellings, " bob ", "BOB"):
+        assert auth.is_user_locked(name), name
+        assert (
+            await auth.authenticate(name, BOB_PW, peer="192.0.2.1", protocol="pop3")
+            is None
+        ), name
+    assert auth.unlock_user("BOB@example.test.")
+    assert await auth.authenticate("bob", BOB_PW, peer="192.0.2.1", protocol="pop3")
+
+
+async def test_names_of_nobody_are_counted_as_typed_in_a_bounded_table(
+    tmp_path: Path,
+) -> None:
+    """Guessing names (all fresh, inside the window) costs no memory."""
+    clock = Clock()
+    auth = _auth(tmp_path, clock, max_failures=10**9, window=600)
+    for i in range(MAX_UNKNOWN_NAMES + 500):
+        auth._record_failure("203.0.113.9", f"guess{i}@example.test")
+    assert len(auth._failures_name) <= MAX_UNKNOWN_NAMES
+    assert auth._failures_user == {}
+    # a name of nobody is still locked by its own failures (no hint who exists)
+    (tmp_path / "b").mkdir()
+    auth2 = _auth(tmp_path / "b", clock, max_failures=1000, user_max_failures=3)
+    for _ in range(3):
+        await auth2.authenticate("Ghost", "x", peer="203.0.113.9", protocol="imap")
+    assert auth2.is_user_locked("ghost") and not auth2.is_user_locked("ghost2")
+
+
+async def test_lock_threshold_and_time_come_from_the_settings(tmp_path: Path) -> None:
+    clock = Clock()
+    settings = Settings(
+        security=SecuritySettings(
+            max_failures=1000, user_max_failures=2, user_lock_time=30
+        )
+    )
+    auth = CoreAuthenticator(_accounts(tmp_path), lambda: settings, clock)
+    for i in range(2):
+        await auth.authenticate(ALICE, "x", peer=f"198.51.100.{i}", protocol="imap")
+    assert auth.is_user_locked(ALICE)
+    clock.now += 31
+    assert not auth.is_user_locked(ALICE)
+    settings = Settings(
+        security=SecuritySettings(
+            max_failures=1000, user_max_failures=5, user_lock_time=30
+        )
+    )
+    for i in range(4):
+        await auth.authenticate(ALICE, "x", peer=f"198.51.100.{i}", protocol="imap")
+    assert not auth.is_user_locked(ALICE)
+
+
+# -- issue 10: bans of IPv4-mapped and IPv6 addresses ----------------------------------
+@pytest.mark.parametrize(
+    ("ip", "key"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        ("::FFFF:cb00:7109", "203.0.113.9"),
+        ("2001:db8:1:2::5", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::/64", "2001:db8:1:2::/64"),
+        ("203.0.113.9/32", "203.0.113.9"),
+        ("::1", "::1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("local-ui", "local-ui"),
+        ("", ""),
+        ("not-an-ip", "not-an-ip"),
+    ],
+)
+def test_ban_key(ip: str, key: str) -> None:
+    assert ban_key(ip) == key
+
+
+async def test_an_ipv4_mapped_address_is_its_ipv4_address(tmp_path: Path) -> None:
+    """A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d: failures from
+    both forms add up, and the ban holds for both."""
+    auth = _auth(tmp_path, Clock())
+    for peer in ("::ffff:203.0.113.9", "203.0.113.9:4000", "[::ffff:203.0.113.9]:1"):
+        await auth.authenticate(ALICE, "x", peer=peer, protocol="imap")
+    assert [b.ip for b in auth.bans()] == ["203.0.113.9"]
+    assert auth.is_banned("::ffff:203.0.113.9") and auth.is_banned("203.0.113.9")
+    assert auth.unban("::ffff:203.0.113.9")
+    assert not auth.is_banned("203.0.113.9")
+
+
+async def test_ipv6_is_banned_by_its_64(tmp_path: Path) -> None:
+    """One host may use any address of its /64: rotating them changes nothing."""
+    auth = _auth(tmp_path, Clock())
+    for i in range(1, 4):
+        await auth.authenticate(
+            ALICE, "x", peer=f"[2001:db8:1:2::{i}]:99", protocol="imap"
+        )
+    assert [b.ip for b in auth.bans()] == ["2001:db8:1:2::/64"]
+    assert auth.is_banned("2001:db8:1:2:ffff::1")
+    assert not auth.is_banned("2001:db8:1:3::1")
+    assert (
+        await auth.authenticate(
+            ALICE, ALICE_PW, peer="2001:db8:1:2::77", protocol="imap"
+        )
+        is None
+    )
+    assert auth.unban("2001:db8:1:2::/64")  # as the bans list shows it
+    assert not auth.is_banned("2001:db8:1:2::1")
+    # link-local addresses share fe80::/64 on every link: banned one by one
+    for _ in range(3):
+        await auth.authenticate(ALICE, "x", peer="fe80::1", protocol="imap")
+    assert auth.is_banned("fe80::1") and not auth.is_banned("fe80::2")
