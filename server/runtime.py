@@ -7,6 +7,11 @@ manager and the protocol modules) and exposes the facade ``api``. Modules start
 in registry order and stop in reverse; one that cannot start is FAILED with its
 message while the others keep running. Headless mode and the window use the
 same class; no Qt is imported here.
+
+At start the runtime also makes the connection total fit the process: the soft
+open-files limit is raised to the hard one and the total is capped by what it
+allows, and failed accepts are logged once a minute rather than once per
+attempt (``server.descriptors``).
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from server.auth import CoreAuthenticator
 from server.config.schema import Settings, validate_section
 from server.config.store import SettingsStore
 from server.delivery.local import LocalDelivery
+from server.descriptors import AcceptFailureLog, DescriptorLimit, raise_descriptor_limit
 from server.errors import ValidationError
 from server.events import AccountsChanged, EventBus, ModuleStateChanged, SettingsChanged
 from server.logbuffer import LogBuffer
 from server.modules.base import (
+    ConnectionBudget,
     Module,
     ModuleContext,
     ModuleStartError,
@@ -78,7 +85,13 @@ class _BrokenModule:
 class CoreServices:
     """Everything the core runs; lives on the core loop."""
 
-    def __init__(self, data_dir: Path, events: EventBus, log_buffer: LogBuffer) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        events: EventBus,
+        log_buffer: LogBuffer,
+        fd_limit: DescriptorLimit | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.events = events
         self.log_buffer = log_buffer
@@ -86,6 +99,11 @@ class CoreServices:
         self.settings: Settings = self.settings_store.load()
         if not self.settings_store.path.exists():
             self.settings_store.save(self.settings)
+        # one total for every module, capped by what the descriptors allow
+        self.connections = ConnectionBudget(
+            lambda: self.settings.security.max_connections,
+            fd_limit.ceiling if fd_limit is not None else None,
+        )
         self.accounts = SqliteAccountStore(data_dir / "accounts.sqlite3")
         self.store = MaildirStore(
             data_dir / "mail", self.settings.general.hostname or "quicksilver"
@@ -112,6 +130,7 @@ class CoreServices:
             auth=self.auth,
             queue=self.queue,
             data_dir=data_dir,
+            connections=self.connections,
         )
         self.modules: dict[str, Module] = {}
         self._session_handlers: dict[str, logging.Handler] = {}
@@ -343,16 +362,19 @@ class Runtime:
 
     def start(self, timeout: float = 60.0) -> None:
         """Start the core thread, build the services, start enabled modules."""
+        fd_limit = raise_descriptor_limit()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         buf = self._install_logging()
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         async def boot() -> None:
-            self._services = CoreServices(self.data_dir, self.events, buf)
+            self._services = CoreServices(self.data_dir, self.events, buf, fd_limit)
+            _log_connection_limit(fd_limit, self._services.connections)
             await self._services.start()
 
         def run() -> None:
             asyncio.set_event_loop(self.loop)
+            self.loop.set_exception_handler(AcceptFailureLog())
             # Disk work runs here (asyncio.to_thread). The default pool has
             # cpu+4 threads; deliveries wait in a group commit while holding
             # one, so a small pool would cap concurrent SMTP clients.
@@ -411,6 +433,34 @@ class Runtime:
             root.removeHandler(h)
             h.close()
         self._log_handlers = []
+
+
+def _log_connection_limit(
+    fd_limit: DescriptorLimit | None, budget: ConnectionBudget
+) -> None:
+    if fd_limit is None:  # Windows: only the configured total applies
+        return
+    raised = f" (raised from {fd_limit.was})" if fd_limit.was != fd_limit.soft else ""
+    if fd_limit.ceiling < budget.configured:
+        log.warning(
+            "open-files limit %d%s leaves room for %d client connections, fewer "
+            "than security.max_connections (%d): clients past %d are refused; "
+            "raise the limit (ulimit -n) to serve more",
+            fd_limit.soft,
+            raised,
+            fd_limit.ceiling,
+            budget.configured,
+            fd_limit.ceiling,
+        )
+    else:
+        log.info(
+            "open-files limit %d%s: room for %d client connections "
+            "(security.max_connections: %d)",
+            fd_limit.soft,
+            raised,
+            fd_limit.ceiling,
+            budget.configured,
+        )
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
