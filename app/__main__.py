@@ -26,6 +26,7 @@ from app.paths import app_icon, default_data_dir
 from app.views.main_window import MainWindow
 from server.config.schema import Settings, default_hostname
 from server.errors import ValidationError
+from server.paths import use_private_umask
 
 log = logging.getLogger("quicksilver.app")
 
@@ -222,6 +223,9 @@ async def run_session(
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     data_dir: Path = args.data_dir or default_data_dir()
+    # Before anything is created: the data folder is for this user only
+    # (server/paths.py says why, and how the person's own exports keep their mode).
+    use_private_umask()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     import qasync

@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 from server.errors import ValidationError
-from server.paths import default_data_dir
+from server.paths import default_data_dir, use_private_umask
 
 MODULE_NAMES = ("smtp", "submission", "pop3", "imap", "relay", "mx")
 
@@ -259,6 +259,7 @@ def _run(data_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     data_dir = (args.data_dir or default_data_dir()).expanduser()
+    use_private_umask()  # every command creates data for this user only
     try:
         if args.cmd in (None, "run"):
             return _run(data_dir)

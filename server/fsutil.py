@@ -24,7 +24,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def atomic_write(
-    path: Path, data: bytes, *, mode: int = 0o644, sync_dir: bool = True
+    path: Path, data: bytes, *, mode: int = 0o600, sync_dir: bool = True
 ) -> None:
     """Replace ``path`` with ``data`` so a crash leaves the old or the new file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")

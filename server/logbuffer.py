@@ -1,5 +1,6 @@
 """The core's log plumbing: every ``quicksilver.*`` record goes to a bounded
-ring (for the window's snapshot) and to the event bus (for live views).
+ring (for the window's snapshot) and to the event bus (for live views), and to
+the rotating files under ``logs/`` (``PrivateRotatingFileHandler``).
 
 Records pass through ``sanitize`` so a control character a client sent can
 never forge a log line, and very long lines are cut.
@@ -8,11 +9,19 @@ never forge a log line, and very long lines are cut.
 from __future__ import annotations
 
 import collections
+import io
 import itertools
 import logging
+import logging.handlers
+import os
 import threading
+from pathlib import Path
 
 from server.events import EventBus, LogRecorded
+
+LOG_FILE_BYTES = 5_000_000  # one log file's size before it rotates
+LOG_FILE_BACKUPS = 5  # rotated files kept (``x.log.1`` .. ``x.log.5``)
+LOG_FILE_MODE = 0o600  # logs name peers and users: for this user only
 
 MAX_LINE = 2000
 
@@ -55,3 +64,30 @@ class LogBuffer(logging.Handler):
     def records(self) -> tuple[LogRecorded, ...]:
         with self._ring_lock:
             return tuple(self._ring)
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log file that only its user can read, whatever the umask.
+
+    Rotation renames the old files (their mode goes with them) and opens a new
+    one here, with ``LOG_FILE_MODE``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            path,
+            maxBytes=LOG_FILE_BYTES,
+            backupCount=LOG_FILE_BACKUPS,
+            encoding="utf-8",
+        )
+
+    def _open(self) -> io.TextIOWrapper:
+        stream = open(  # noqa: SIM115 -- the handler owns the stream and closes it
+            self.baseFilename,
+            self.mode,
+            encoding=self.encoding,
+            errors=self.errors,
+            opener=lambda path, flags: os.open(path, flags, LOG_FILE_MODE),
+        )
+        assert isinstance(stream, io.TextIOWrapper)
+        return stream

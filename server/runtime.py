@@ -7,6 +7,12 @@ manager and the protocol modules) and exposes the facade ``api``. Modules start
 in registry order and stop in reverse; one that cannot start is FAILED with its
 message while the others keep running. Headless mode and the window use the
 same class; no Qt is imported here.
+
+At start the runtime also makes the process's limits fit what it serves: the
+umask becomes 077 and an existing data folder loses group and other access
+(``server.paths``); the soft open-files limit is raised to the hard one and the
+connection total is capped by what it allows, and failed accepts are logged once
+a minute rather than once per attempt (``server.descriptors``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ import concurrent.futures
 import dataclasses
 import importlib
 import logging
-import logging.handlers
 import threading
 import time
 from collections.abc import Coroutine
@@ -30,10 +35,12 @@ from server.auth import CoreAuthenticator
 from server.config.schema import Settings, validate_section
 from server.config.store import SettingsStore
 from server.delivery.local import LocalDelivery
+from server.descriptors import AcceptFailureLog, DescriptorLimit, raise_descriptor_limit
 from server.errors import ValidationError
 from server.events import AccountsChanged, EventBus, ModuleStateChanged, SettingsChanged
-from server.logbuffer import LogBuffer
+from server.logbuffer import LogBuffer, PrivateRotatingFileHandler
 from server.modules.base import (
+    ConnectionBudget,
     Module,
     ModuleContext,
     ModuleStartError,
@@ -41,6 +48,14 @@ from server.modules.base import (
     ModuleStatus,
 )
 from server.modules.registry import MODULES
+from server.paths import (
+    PRIVATE_DIR_MODE,
+    Tightened,
+    hold_private_umask,
+    release_private_umask,
+    tighten_top,
+    tighten_trees,
+)
 from server.queue.manager import QueueManager
 from server.queue.spool import Spool
 from server.storage.maildir import MaildirStore
@@ -78,7 +93,13 @@ class _BrokenModule:
 class CoreServices:
     """Everything the core runs; lives on the core loop."""
 
-    def __init__(self, data_dir: Path, events: EventBus, log_buffer: LogBuffer) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        events: EventBus,
+        log_buffer: LogBuffer,
+        fd_limit: DescriptorLimit | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.events = events
         self.log_buffer = log_buffer
@@ -86,6 +107,11 @@ class CoreServices:
         self.settings: Settings = self.settings_store.load()
         if not self.settings_store.path.exists():
             self.settings_store.save(self.settings)
+        # one total for every module, capped by what the descriptors allow
+        self.connections = ConnectionBudget(
+            lambda: self.settings.security.max_connections,
+            fd_limit.ceiling if fd_limit is not None else None,
+        )
         self.accounts = SqliteAccountStore(data_dir / "accounts.sqlite3")
         self.store = MaildirStore(
             data_dir / "mail", self.settings.general.hostname or "quicksilver"
@@ -112,7 +138,10 @@ class CoreServices:
             auth=self.auth,
             queue=self.queue,
             data_dir=data_dir,
+            connections=self.connections,
         )
+        self._tighten_task: asyncio.Task[None] | None = None
+        self._stop_tightening = threading.Event()
         self.modules: dict[str, Module] = {}
         self._session_handlers: dict[str, logging.Handler] = {}
         self._module_locks: dict[str, asyncio.Lock] = {}
@@ -128,7 +157,7 @@ class CoreServices:
 
     # -- life --------------------------------------------------------------------
     async def start(self) -> None:
-        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
         self.apply_session_logs()
         await asyncio.to_thread(self.tls.ensure)
         for user in self.accounts.list_users():
@@ -150,7 +179,27 @@ class CoreServices:
             ):
                 await self._start_module(name)
 
+    def tighten_in_background(self, top: Tightened) -> None:
+        """Finish the start-time tightening of the data folder (``server.paths``)
+        while clients are served; log one line if anything was loose."""
+        self._tighten_task = asyncio.get_running_loop().create_task(
+            self._tighten(top), name="tighten-data-folder"
+        )
+
+    async def _tighten(self, result: Tightened) -> None:
+        try:
+            await asyncio.to_thread(
+                tighten_trees, self.data_dir, result, self._stop_tightening
+            )
+        except Exception:  # an edge: the server runs on without it
+            log.exception("could not check the modes in the data folder")
+        if result.paths or result.failed:
+            log.warning("%s", result.summary())
+
     async def stop(self) -> None:
+        self._stop_tightening.set()
+        if self._tighten_task is not None:
+            await self._tighten_task
         for name in reversed(list(self.modules)):
             try:
                 await self.modules[name].stop()
@@ -196,11 +245,8 @@ class CoreServices:
             on = bool(getattr(section, "session_log", False))
             handler = self._session_handlers.get(name)
             if on and handler is None:
-                handler = logging.handlers.RotatingFileHandler(
-                    self.data_dir / "logs" / f"{name}.log",
-                    maxBytes=5_000_000,
-                    backupCount=5,
-                    encoding="utf-8",
+                handler = PrivateRotatingFileHandler(
+                    self.data_dir / "logs" / f"{name}.log"
                 )
                 handler.setLevel(logging.DEBUG)
                 handler.setFormatter(
@@ -311,6 +357,7 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self._services: CoreServices | None = None
         self._log_handlers: list[logging.Handler] = []
+        self._private = False  # holds the private umask (server.paths)
 
     @property
     def services(self) -> CoreServices:
@@ -327,13 +374,8 @@ class Runtime:
         buf = LogBuffer(self.events)
         root.addHandler(buf)
         logs = self.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        fh = logging.handlers.RotatingFileHandler(
-            logs / "quicksilver.log",
-            maxBytes=5_000_000,
-            backupCount=5,
-            encoding="utf-8",
-        )
+        logs.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        fh = PrivateRotatingFileHandler(logs / "quicksilver.log")
         fh.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
         )
@@ -343,16 +385,29 @@ class Runtime:
 
     def start(self, timeout: float = 60.0) -> None:
         """Start the core thread, build the services, start enabled modules."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        buf = self._install_logging()
+        if not self._private:
+            hold_private_umask()
+            self._private = True
+        fd_limit = raise_descriptor_limit()
+        try:
+            self.data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+            buf = self._install_logging()
+        except BaseException:
+            self._release_umask()
+            raise
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         async def boot() -> None:
-            self._services = CoreServices(self.data_dir, self.events, buf)
+            # the folder and its top before anything is opened, the rest after
+            tightened = await asyncio.to_thread(tighten_top, self.data_dir)
+            self._services = CoreServices(self.data_dir, self.events, buf, fd_limit)
+            _log_connection_limit(fd_limit, self._services.connections)
             await self._services.start()
+            self._services.tighten_in_background(tightened)
 
         def run() -> None:
             asyncio.set_event_loop(self.loop)
+            self.loop.set_exception_handler(AcceptFailureLog())
             # Disk work runs here (asyncio.to_thread). The default pool has
             # cpu+4 threads; deliveries wait in a group commit while holding
             # one, so a small pool would cap concurrent SMTP clients.
@@ -377,6 +432,7 @@ class Runtime:
             ready.result(timeout)
         except BaseException:
             self._remove_logging()
+            self._release_umask()
             raise
         log.info("core started in %s", self.data_dir)
 
@@ -404,6 +460,12 @@ class Runtime:
             self.loop.close()
         log.info("core stopped")
         self._remove_logging()
+        self._release_umask()
+
+    def _release_umask(self) -> None:
+        if self._private:
+            self._private = False
+            release_private_umask()
 
     def _remove_logging(self) -> None:
         root = logging.getLogger("quicksilver")
@@ -411,6 +473,34 @@ class Runtime:
             root.removeHandler(h)
             h.close()
         self._log_handlers = []
+
+
+def _log_connection_limit(
+    fd_limit: DescriptorLimit | None, budget: ConnectionBudget
+) -> None:
+    if fd_limit is None:  # Windows: only the configured total applies
+        return
+    raised = f" (raised from {fd_limit.was})" if fd_limit.was != fd_limit.soft else ""
+    if fd_limit.ceiling < budget.configured:
+        log.warning(
+            "open-files limit %d%s leaves room for %d client connections, fewer "
+            "than security.max_connections (%d): clients past %d are refused; "
+            "raise the limit (ulimit -n) to serve more",
+            fd_limit.soft,
+            raised,
+            fd_limit.ceiling,
+            budget.configured,
+            fd_limit.ceiling,
+        )
+    else:
+        log.info(
+            "open-files limit %d%s: room for %d client connections "
+            "(security.max_connections: %d)",
+            fd_limit.soft,
+            raised,
+            fd_limit.ceiling,
+            budget.configured,
+        )
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> bool:

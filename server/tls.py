@@ -87,7 +87,7 @@ def generate_self_signed(hostname: str, cert_path: Path, key_path: Path) -> None
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     atomic_write(
         key_path,
         key.private_bytes(
@@ -97,7 +97,7 @@ def generate_self_signed(hostname: str, cert_path: Path, key_path: Path) -> None
         ),
         mode=0o600,
     )
-    atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o600)
 
 
 def describe(cert_pem: bytes) -> CertificateInfo:
@@ -251,7 +251,7 @@ class FileTlsProvider:
         """Check and install a PEM certificate (with chain) and key, then reload."""
         check_pair(cert_pem, key_pem)
         atomic_write(self.key, key_pem, mode=0o600)
-        atomic_write(self.cert, cert_pem)
+        atomic_write(self.cert, cert_pem, mode=0o600)
         self.reload()
         log.info("certificate imported")
         return describe(cert_pem)

@@ -33,6 +33,7 @@ from app.dialogs.base import exec_async, notify
 from app.tasks import spawn
 from server.config.schema import Settings
 from server.modules.base import ModuleState, ModuleStatus
+from server.paths import write_user_text
 
 log = logging.getLogger("quicksilver.app")
 
@@ -228,7 +229,7 @@ class ClientSetupPage(QWidget):
 
     def write_autoconfig(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(self.autoconfig(), encoding="utf-8")
+        write_user_text(path, self.autoconfig())  # the person's file, not the server's
         return path
 
     # -- slots --------------------------------------------------------------

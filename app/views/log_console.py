@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from app.models.log_model import DEFAULT_CAPACITY, LogFilterProxy, LogModel, record_line
 from server.config.schema import Settings
 from server.events import LogRecorded
+from server.paths import write_user_text
 
 FLUSH_MS = 50  # batch bursts of records into one model insert
 ALL_MODULES = "All"
@@ -198,7 +199,7 @@ class LogConsole(QWidget):
     def save_to(self, path: str | Path) -> int:
         """Write the lines shown (this view, this search) to ``path``."""
         lines = self.shown_lines()
-        Path(path).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        write_user_text(Path(path), "".join(f"{line}\n" for line in lines))
         return len(lines)
 
     def focus_search(self) -> None:

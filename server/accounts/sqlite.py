@@ -47,6 +47,7 @@ from server.accounts.validate import (
     normalize_local,
 )
 from server.errors import ValidationError
+from server.paths import create_private
 
 log = logging.getLogger("quicksilver.accounts")
 
@@ -124,6 +125,8 @@ class SqliteAccountStore:
         self.path = path
         self.hashing = hashing or PasswordHashing()
         self._lock = threading.RLock()
+        # 0600 before SQLite opens it: its -wal/-shm/-journal files copy this mode
+        create_private(path)
         self._db = sqlite3.connect(
             str(path), check_same_thread=False, isolation_level=None
         )

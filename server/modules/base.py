@@ -8,6 +8,9 @@ message a person can act on; the runtime keeps the other modules running.
 
 ``ListenerModule`` is the helper for protocol modules: it binds the listeners,
 turns bind errors into plain advice, tracks live sessions and closes them on stop.
+Every accepted connection first meets ``_AdmissionGuard`` (bans, the access
+list, per-IP limits and the process-wide ``ConnectionBudget``); a refused client
+reads the module's ``refusal()`` line and is closed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import functools
 import logging
 import ssl
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -108,14 +112,93 @@ class SessionRecord:
     close: Callable[[], None] | None = None
 
 
+class RefusalKind(enum.Enum):
+    """Why connection control turned a client away."""
+
+    BANNED = "banned"  # too many failed logins (security.ban_time)
+    NOT_ALLOWED = "not allowed"  # the access list: retrying will not help
+    PER_IP = "per ip"  # security.max_connections_per_ip
+    TOTAL = "total"  # the process-wide total (ConnectionBudget)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refusal; ``reason`` is safe to show the client (no path, no setting)."""
+
+    kind: RefusalKind
+    reason: str
+
+    @property
+    def temporary(self) -> bool:
+        """True when the same client may be served later (a limit, not a rule)."""
+        return self.kind in (RefusalKind.PER_IP, RefusalKind.TOTAL)
+
+
+class ConnectionBudget:
+    """The process-wide total of client connections, shared by every module.
+
+    SECURITY.md promises one total (``security.max_connections``), and what it
+    protects -- the process's file descriptors -- is shared by all modules. The
+    runtime makes one budget and hands it to every module in
+    ``ModuleContext.connections``. The limit is the configured total capped by
+    ``ceiling`` (what ``RLIMIT_NOFILE`` allows, see ``server.descriptors``); it
+    is read at every admission, so a settings change applies to the next client.
+
+    The count is exact. A connection holds one unit from the moment connection
+    control admits it -- synchronously in ``_AdmissionGuard.connection_made``,
+    before any await -- until its module drops its record. A protocol that
+    registers its session only later (IMAP does, from its task) inherits the
+    unit of the provisional record made at admission. Counting at registration
+    instead let a burst of clients all pass the check before any of them was
+    counted: IMAP accepted 507 of 500.
+    """
+
+    def __init__(
+        self, configured: Callable[[], int], ceiling: int | None = None
+    ) -> None:
+        self._configured = configured
+        self.ceiling = ceiling
+        self.held = 0
+        self._members: weakref.WeakSet[ListenerModule] = weakref.WeakSet()
+
+    @property
+    def configured(self) -> int:
+        """``security.max_connections``, as the settings say now."""
+        return self._configured()
+
+    @property
+    def limit(self) -> int:
+        configured = self._configured()
+        return configured if self.ceiling is None else min(configured, self.ceiling)
+
+    def join(self, module: ListenerModule) -> None:
+        self._members.add(module)
+
+    def take(self) -> None:
+        self.held += 1
+
+    def give_back(self, n: int = 1) -> None:
+        self.held = max(0, self.held - n)
+
+    def full(self) -> bool:
+        """True when no further client may be admitted now."""
+        if self.held < self.limit:
+            return False
+        # at the cap: first drop provisional records whose client already left
+        for module in list(self._members):
+            module.sweep_admitted()
+        return self.held >= self.limit
+
+
 class _AdmissionGuard(asyncio.Protocol):
     """The first protocol of every accepted connection.
 
-    It applies connection control (bans, the access list, per-IP and total
-    limits) before any protocol code runs -- and, on implicit-TLS ports, before
-    the TLS handshake, so a refused client costs no handshake. It then runs the
-    handshake itself (tracked as a session, so ``stop()`` can close a client
-    stuck in it), hands the transport to the module's real protocol with
+    It applies connection control (bans, the access list, per-IP limits and the
+    process-wide total) before any protocol code runs -- and, on implicit-TLS
+    ports, before the TLS handshake, so a refused client costs no handshake.
+    An admitted connection is counted at once (``ListenerModule.admit``); the
+    guard then runs the TLS handshake itself (a client stuck in it is closed by
+    ``stop()``), hands the transport to the module's real protocol with
     ``transport.set_protocol`` and steps aside.
     """
 
@@ -135,22 +218,22 @@ class _AdmissionGuard(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
         ip = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-        reason = self.module.admission(ip)
-        if reason:
+        refused = self.module.admission(ip)
+        if refused is not None:
             self.module.count("refused")
-            self.module.log.info("[%s] connection refused: %s", ip, reason)
-            line = self.module.refusal(reason) if self.tls is None else b""
+            self.module.log.info("[%s] connection refused: %s", ip, refused.reason)
+            line = self.module.refusal(refused) if self.tls is None else b""
             if line and isinstance(transport, asyncio.WriteTransport):
                 transport.write(line)
             transport.close()
             return
+        where = f"{ip}:{peer[1]}" if isinstance(peer, tuple) and len(peer) > 1 else ip
+        self.module.admit(where, transport)
         if self.tls is None:
             self._hand_over(transport)
             return
         assert isinstance(transport, asyncio.Transport)
         transport.pause_reading()  # the ClientHello waits for the TLS layer
-        where = f"{ip}:{peer[1]}" if isinstance(peer, tuple) and len(peer) > 1 else ip
-        self.module.session_opened(id(self), where, transport)
         self.task = asyncio.get_running_loop().create_task(
             self._handshake(transport, where)
         )
@@ -168,12 +251,16 @@ class _AdmissionGuard(asyncio.Protocol):
             )
         except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
             self.module.log.info("[%s] TLS handshake failed: %s", where, exc)
+            self.module.discharge(transport)
             transport.close()
             return
-        finally:
-            self.module.session_closed(id(self))
+        except BaseException:
+            self.module.discharge(transport)
+            raise
         if tls_transport is None or tls_transport.is_closing():
+            self.module.discharge(transport)
             return
+        self.module.readmit(transport, tls_transport)
         self._hand_over(tls_transport)
 
     def _hand_over(self, transport: asyncio.BaseTransport) -> None:
@@ -202,6 +289,10 @@ class ListenerModule:
         self.last_error = ""
         self._listeners: list[Listener] = []
         self._sessions: dict[int, SessionRecord] = {}
+        # admitted connections whose protocol has not registered a session yet,
+        # by id() of their transport (the record keeps the transport alive)
+        self._admitted: dict[int, SessionRecord] = {}
+        self._budget: ConnectionBudget | None = None
         self._counters: dict[str, int] = {}
         self._day = time.strftime("%Y-%m-%d")
         self._messages_today = 0
@@ -221,34 +312,95 @@ class ListenerModule:
         self._messages_today += 1
         self.count("messages")
 
-    def admission(self, ip: str) -> str:
-        """Why a connection from ``ip`` is refused, or '' to accept it."""
+    def connections(self) -> ConnectionBudget:
+        """The budget this module draws from: the runtime's shared one, or --
+        for a module wired alone, as in some tests -- one of its own."""
+        if self._budget is None:
+            ctx = self.ctx
+            budget = ctx.connections if ctx is not None else None
+            if budget is None:
+                budget = ConnectionBudget(self._configured_total)
+            budget.join(self)
+            self._budget = budget
+        return self._budget
+
+    def _configured_total(self) -> int:
+        ctx = self.ctx
+        return int(ctx.settings().security.max_connections) if ctx else 1 << 30
+
+    def admission(self, ip: str) -> Refusal | None:
+        """Why a connection from ``ip`` is refused, or None to accept it."""
         ctx = self.ctx
         if ctx is None:
-            return ""
+            return None
         from server.netcontrol import is_allowed, parse_rules
 
         settings = ctx.settings()
         sec = settings.security
         own = getattr(getattr(settings, self.name, None), "access", ())
         if ctx.auth.is_banned(ip):
-            return "Too many failed logins from your address; try again later"
+            return Refusal(
+                RefusalKind.BANNED,
+                "Too many failed logins from your address; try again later",
+            )
         if not is_allowed(parse_rules(tuple(own) or sec.access), ip):
-            return "Connections from your address are not allowed"
-        if len(self._sessions) >= sec.max_connections:
-            return "Too many connections; try again later"
+            return Refusal(
+                RefusalKind.NOT_ALLOWED, "Connections from your address are not allowed"
+            )
+        if self.connections().full():
+            return Refusal(RefusalKind.TOTAL, "Too many connections; try again later")
         same_ip = sum(
             1
-            for r in self._sessions.values()
+            for records in (self._sessions, self._admitted)
+            for r in records.values()
             if r.peer.rsplit(":", 1)[0].strip("[]") == ip or r.peer == ip
         )
         if same_ip >= sec.max_connections_per_ip:
-            return "Too many connections from your address; try again later"
-        return ""
+            return Refusal(
+                RefusalKind.PER_IP,
+                "Too many connections from your address; try again later",
+            )
+        return None
 
-    def refusal(self, reason: str) -> bytes:
+    def refusal(self, refused: Refusal) -> bytes:
         """The line a refused client reads before the connection closes."""
         return b""
+
+    # -- the count of connections ------------------------------------------------
+    # Invariant: the budget's ``held`` is the sum, over its modules, of
+    # ``len(_sessions) + len(_admitted)``; every change goes through these methods.
+    def admit(self, peer: str, transport: asyncio.BaseTransport) -> None:
+        """Count a connection connection control just let in (before any await)."""
+        self._admitted[id(transport)] = SessionRecord(
+            peer, transport, close=transport.close
+        )
+        self.connections().take()
+
+    def readmit(self, old: asyncio.BaseTransport, new: asyncio.BaseTransport) -> None:
+        """The admitted connection now speaks through ``new`` (TLS over ``old``)."""
+        rec = self._admitted.pop(id(old), None)
+        if rec is None:  # stop() dropped it meanwhile
+            new.close()
+            return
+        self._admitted[id(new)] = SessionRecord(rec.peer, new, rec.opened, new.close)
+
+    def discharge(self, transport: asyncio.BaseTransport) -> None:
+        """An admitted connection ended before its protocol registered a session."""
+        if self._admitted.pop(id(transport), None) is not None:
+            self.connections().give_back()
+
+    def sweep_admitted(self) -> None:
+        """Drop admitted records whose connection closed before its protocol
+        registered (IMAP refusing an address over its own per-IP limit)."""
+        gone = [
+            key
+            for key, rec in self._admitted.items()
+            if rec.transport is None or rec.transport.is_closing()
+        ]
+        for key in gone:
+            del self._admitted[key]
+        if gone:
+            self.connections().give_back(len(gone))
 
     def session_opened(
         self,
@@ -259,10 +411,18 @@ class ListenerModule:
     ) -> None:
         if key not in self._sessions:
             self.count("sessions")
+            admitted = (
+                self._admitted.pop(id(transport), None)
+                if transport is not None
+                else None
+            )
+            if admitted is None:  # not through the guard: count it now
+                self.connections().take()
         self._sessions[key] = SessionRecord(peer, transport, close=close)
 
     def session_closed(self, key: int) -> None:
-        self._sessions.pop(key, None)
+        if self._sessions.pop(key, None) is not None:
+            self.connections().give_back()
 
     # -- life ---------------------------------------------------------------
     def _set_state(self, state: ModuleState, message: str = "") -> None:
@@ -317,7 +477,7 @@ class ListenerModule:
 
     async def stop(self) -> None:
         if self.state in (ModuleState.STOPPED, ModuleState.FAILED) and not (
-            self._listeners or self._sessions
+            self._listeners or self._sessions or self._admitted
         ):
             self.state = ModuleState.STOPPED
             return
@@ -325,7 +485,7 @@ class ListenerModule:
         for lst in self._listeners:
             if lst.server is not None:
                 lst.server.close()
-        for rec in list(self._sessions.values()):
+        for rec in [*self._sessions.values(), *self._admitted.values()]:
             try:
                 if rec.close is not None:
                     rec.close()
@@ -340,7 +500,9 @@ class ListenerModule:
                 except TimeoutError:
                     pass
         self._listeners = []
+        self.connections().give_back(len(self._sessions) + len(self._admitted))
         self._sessions.clear()
+        self._admitted.clear()
         self._set_state(ModuleState.STOPPED)
         self.log.info("stopped")
 
@@ -350,13 +512,14 @@ class ListenerModule:
     def status(self, enabled: bool) -> ModuleStatus:
         today = time.strftime("%Y-%m-%d")
         msgs = self._messages_today if today == self._day else 0
+        self.sweep_admitted()
         return ModuleStatus(
             name=self.name,
             title=self.title,
             enabled=enabled,
             state=self.state,
             endpoints=self.endpoints(),
-            sessions=len(self._sessions),
+            sessions=len(self._sessions) + len(self._admitted),
             messages_today=msgs,
             counters=tuple(sorted(self._counters.items())),
             last_error=self.last_error,
@@ -393,3 +556,4 @@ class ModuleContext:
     clock: Callable[[], float] = time.time
     queue: Any = None  # the queue manager: relay/mx register as its remote route
     data_dir: Any = None  # pathlib.Path of the data folder (secrets fallback file)
+    connections: ConnectionBudget | None = None  # the process-wide total

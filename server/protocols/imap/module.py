@@ -33,7 +33,7 @@ import ssl
 
 from server.config.schema import ImapSettings, default_hostname, validate_section
 from server.events import SessionClosed, SessionOpened
-from server.modules.base import Listener, ListenerModule, ModuleContext
+from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.policy import peer_ip
 
 from .cache import MetaCache
@@ -252,9 +252,9 @@ class ImapModule(ListenerModule):
         self._ids = itertools.count(1)
         self._hostname = "localhost"
 
-    def refusal(self, reason: str) -> bytes:
+    def refusal(self, refused: Refusal) -> bytes:
         """RFC 3501 7.1.5: a server refusing a connection sends BYE and closes."""
-        return f"* BYE {reason}\r\n".encode("utf-8", "replace")
+        return f"* BYE {refused.reason}\r\n".encode("utf-8", "replace")
 
     def configure(self, cfg: ImapSettings) -> None:
         validate_section("imap", cfg)

@@ -40,7 +40,7 @@ import ssl
 from server.config.schema import Pop3Settings, default_hostname, validate_section
 from server.errors import ValidationError
 from server.events import SessionClosed, SessionOpened
-from server.modules.base import Listener, ListenerModule, ModuleContext
+from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.policy import peer_ip
 from server.protocols.pop3.parser import LineBuffer, mask_for_log
 from server.protocols.pop3.session import (
@@ -151,9 +151,9 @@ class Pop3Module(ListenerModule):
         if tasks:
             await asyncio.wait(tasks, timeout=2)
 
-    def refusal(self, reason: str) -> bytes:
+    def refusal(self, refused: Refusal) -> bytes:
         """What a client refused by connection control reads (RFC 2449 s. 8)."""
-        return err(f"[SYS/TEMP] {reason}")
+        return err(f"[SYS/TEMP] {refused.reason}")
 
     def next_session_id(self) -> str:
         return f"pop3-{next(self._ids)}"

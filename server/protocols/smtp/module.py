@@ -16,7 +16,8 @@ import asyncio
 import logging
 
 from server.config.schema import SmtpSettings, validate_section
-from server.modules.base import Listener, ListenerModule, ModuleContext
+from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
+from server.protocols.smtp.refusal import refusal_line
 from server.protocols.smtp.session import (
     COMMAND_CALL_LIMITS,
     QuicksilverSMTP,
@@ -38,9 +39,8 @@ class SmtpModule(ListenerModule):
         super().__init__(ctx.events, log)
         self.ctx = ctx
 
-    def refusal(self, reason: str) -> bytes:
-        # RFC 5321 3.1: a server may refuse a connection with a 554 greeting.
-        return f"554 5.7.1 {reason}\r\n".encode()
+    def refusal(self, refused: Refusal) -> bytes:
+        return refusal_line(refused)
 
     def configure(self, cfg: SmtpSettings) -> None:
         validate_section("smtp", cfg)

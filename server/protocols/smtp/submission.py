@@ -41,8 +41,9 @@ from aiosmtpd.smtp import SMTP, AuthResult
 
 from server.config.schema import SubmissionSettings, validate_section
 from server.errors import MailError
-from server.modules.base import Listener, ListenerModule, ModuleContext
+from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.policy import peer_ip, plaintext_login_allowed
+from server.protocols.smtp.refusal import refusal_line
 from server.protocols.smtp.session import (
     COMMAND_CALL_LIMITS,
     QuicksilverSMTP,
@@ -172,9 +173,8 @@ class SubmissionModule(ListenerModule):
     def configure(self, cfg: SubmissionSettings) -> None:
         validate_section("submission", cfg)
 
-    def refusal(self, reason: str) -> bytes:
-        # RFC 5321 3.1: a server may refuse a connection with a 554 greeting.
-        return f"554 5.7.1 {reason}\r\n".encode()
+    def refusal(self, refused: Refusal) -> bytes:
+        return refusal_line(refused)
 
     def listeners(self) -> list[Listener]:
         settings = self._ctx.settings()

@@ -49,7 +49,7 @@ def test_connections_per_ip_are_limited(core: RunningCore) -> None:
             s = socket.create_connection((host, port), timeout=5)
             held.append(s)
             assert s.makefile("rb").readline().startswith(b"220 ")
-        assert _greeting(host, port).startswith(b"554 5.7.1 Too many connections")
+        assert _greeting(host, port).startswith(b"421 4.7.0 Too many connections")
     finally:
         for s in held:
             s.close()
@@ -65,7 +65,7 @@ def test_total_connections_are_limited(core: RunningCore) -> None:
             s = socket.create_connection((host, port), timeout=5)
             held.append(s)
             s.makefile("rb").readline()
-        assert _greeting(host, port).startswith(b"554 5.7.1 Too many connections")
+        assert _greeting(host, port).startswith(b"421 4.3.2 Too many connections")
     finally:
         for s in held:
             s.close()

@@ -388,7 +388,7 @@ def test_connection_flood_is_refused_cleanly_and_leaks_nothing(
             s.close()
     assert time.monotonic() - started < 10
     served = [g for g in greetings if g.startswith(b"220 ")]
-    refused = [g for g in greetings if g.startswith(b"554 5.7.1 Too many connections")]
+    refused = [g for g in greetings if g.startswith(b"421 4.7.0 Too many connections")]
     assert len(served) == 20 and len(refused) == 280, set(greetings)
     # the server notices every close and is responsive again
     deadline = time.monotonic() + 5

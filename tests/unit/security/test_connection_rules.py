@@ -11,7 +11,7 @@ import pytest
 from server.config.schema import Pop3Settings, SecuritySettings, Settings, SmtpSettings
 from server.errors import ValidationError
 from server.events import EventBus
-from server.modules.base import ListenerModule, ModuleContext
+from server.modules.base import ListenerModule, ModuleContext, RefusalKind
 from server.netcontrol import is_allowed, parse_rule, parse_rules
 
 
@@ -94,32 +94,42 @@ class _Module(ListenerModule):
         )
 
 
+def _refused(m: ListenerModule, ip: str) -> tuple[RefusalKind, str]:
+    refused = m.admission(ip)
+    assert refused is not None, f"{ip} was admitted"
+    return refused.kind, refused.reason
+
+
 def test_module_access_list_overrides_the_global_one() -> None:
     s = Settings(
         security=SecuritySettings(access=("allow 127.0.0.0/8", "deny all")),
         smtp=SmtpSettings(access=("allow 192.168.5.0/24", "deny all")),
     )
     smtp = _Module(s)
-    assert smtp.admission("192.168.5.9") == ""
-    assert "not allowed" in smtp.admission("127.0.0.1")  # global rule not consulted
+    assert smtp.admission("192.168.5.9") is None
+    assert _refused(smtp, "127.0.0.1") == (  # global rule not consulted
+        RefusalKind.NOT_ALLOWED,
+        "Connections from your address are not allowed",
+    )
     pop3 = _Module(s)
     pop3.name = "pop3"  # no own list: the global one applies
-    assert pop3.admission("127.0.0.1") == ""
-    assert "not allowed" in pop3.admission("192.168.5.9")
+    assert pop3.admission("127.0.0.1") is None
+    assert _refused(pop3, "192.168.5.9")[0] is RefusalKind.NOT_ALLOWED
 
 
 def test_empty_module_access_list_falls_back_to_the_global_one() -> None:
     s = Settings(pop3=Pop3Settings(access=()))
     m = _Module(s)
     m.name = "pop3"
-    assert m.admission("192.168.1.2") == ""
-    assert m.admission("8.8.8.8") != ""
+    assert m.admission("192.168.1.2") is None
+    assert m.admission("8.8.8.8") is not None
 
 
 def test_bans_are_checked_before_the_access_list() -> None:
     s = Settings(smtp=SmtpSettings(access=("allow all",)))
     m = _Module(s, _Auth({"192.168.1.50"}))
-    assert "failed logins" in m.admission("192.168.1.50")
+    kind, reason = _refused(m, "192.168.1.50")
+    assert kind is RefusalKind.BANNED and "failed logins" in reason
 
 
 def test_connection_limits_apply_per_ip_and_in_total() -> None:
@@ -131,9 +141,13 @@ def test_connection_limits_apply_per_ip_and_in_total() -> None:
     m = _Module(s)
     m.session_opened(1, "127.0.0.1:1000", None)
     m.session_opened(2, "127.0.0.1:1001", None)
-    assert "from your address" in m.admission("127.0.0.1")
-    assert m.admission("127.0.0.2") == ""
+    kind, reason = _refused(m, "127.0.0.1")
+    assert kind is RefusalKind.PER_IP and "from your address" in reason
+    assert m.admission("127.0.0.2") is None
     m.session_opened(3, "[::1]:1002", None)
-    assert "Too many connections" in m.admission("::1")
+    assert _refused(m, "::1") == (
+        RefusalKind.TOTAL,
+        "Too many connections; try again later",
+    )
     m.session_closed(1)
-    assert m.admission("127.0.0.1") == ""
+    assert m.admission("127.0.0.1") is None
