@@ -33,7 +33,7 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,7 +51,7 @@ from server.storage.base import (
     check_flag_mode,
 )
 
-from . import mime, mutf7, search
+from . import mime, mutf7, search, wildcard
 from . import responses as R
 from .cache import MessageMeta, MetaCache, build_meta
 from .parser import (
@@ -76,6 +76,7 @@ FETCH_DRAIN_BYTES = 256 * 1024
 READ_AHEAD = 32  # message files read concurrently by FETCH
 SEARCH_BATCH = 64  # messages per worker-thread batch of a full-text SEARCH
 READ_AHEAD_BYTES = 8 * 1024 * 1024
+LIST_YIELD_EVERY = 256  # LIST candidates matched between yields to the loop
 
 NOT_AUTH, AUTH, SELECTED, LOGOUT = (
     "not-authenticated",
@@ -719,42 +720,55 @@ class Session:
         boxes = {b.name: b for b in await self.sv.store.list_mailboxes(self.owner)}
         subs = set(await self.sv.store.list_subscriptions(self.owner))
         names = set(boxes)
-        implied: set[str] = set()
-        for n in list(names) + (list(subs) if lsub else []):
-            parts = n.split("/")
-            for i in range(1, len(parts)):
-                p = "/".join(parts[:i])
-                if p not in names:
-                    implied.add(p)
-        regexes = [_pattern_regex(ref + p) for p in patterns if p != ""]
-        inbox_regexes = [
-            _pattern_regex(_inbox_pattern(ref + p)) for p in patterns if p != ""
+        implied = _ancestors(names | subs if lsub else names) - names
+        wanted = [_compile_pattern(ref + p) for p in patterns if p != ""]
+        wanted_inbox = [
+            _compile_pattern(_inbox_pattern(ref + p)) for p in patterns if p != ""
         ]
+
+        def listed(name: str) -> bool:
+            """Does ``name`` match one of the patterns (RFC 3501 6.3.8)?"""
+            wire = "INBOX" if name == "INBOX" else mutf7.encode(name)
+            test = wire if not wire.upper().startswith("INBOX") else _fold_inbox(wire)
+            pats = wanted_inbox if name.split("/")[0] == "INBOX" else wanted
+            return any(p.fullmatch(test) for p in pats)
+
         only_sub = lsub or "SUBSCRIBED" in select
         show_sub = "SUBSCRIBED" in select or "SUBSCRIBED" in returns
+        with_children = _ancestors(names)
+        with_sub_children = _ancestors(subs) if only_sub else set()
         candidates = sorted(
             names | implied | (subs if only_sub else set()),
             key=lambda n: (n != "INBOX", n),
         )
+        hits: list[str] = []
+        for i, name in enumerate(candidates):
+            if i % LIST_YIELD_EVERY == LIST_YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # thousands of folders: let others run
+            if listed(name):
+                hits.append(name)
+        # RFC 5258 3.5 (and its example 10): CHILDINFO tells of subscribed
+        # descendants the client does not see because they do not match a
+        # pattern themselves; one that matches is listed, and says so itself.
+        childinfo: set[str] = set()
+        if "RECURSIVEMATCH" in select and only_sub:
+            shown = set(hits)
+            childinfo = _ancestors(s for s in subs if s not in shown)
         lines: list[bytes] = []
         status_for: list[str] = []
-        for name in candidates:
-            wire = "INBOX" if name == "INBOX" else mutf7.encode(name)
-            test = wire if not wire.upper().startswith("INBOX") else _fold_inbox(wire)
-            rxs = inbox_regexes if name.split("/")[0] == "INBOX" else regexes
-            if not any(rx.fullmatch(test) for rx in rxs):
-                continue
+        for i, name in enumerate(hits):
+            if i % LIST_YIELD_EVERY == LIST_YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             exists = name in boxes
             attrs: list[str] = []
             extra = b""
-            children = any(n.startswith(name + "/") for n in names)
-            sub_child = only_sub and any(s.startswith(name + "/") for s in subs)
-            if sub_child and "RECURSIVEMATCH" in select:
-                extra = b' ("CHILDINFO" ("SUBSCRIBED"))'  # RFC 5258 3.5
+            children = name in with_children
+            if name in childinfo:
+                extra = b' ("CHILDINFO" ("SUBSCRIBED"))'
             if only_sub and name not in subs:
                 if (
                     lsub  # RFC 3501 6.3.9: "%" shows an unsubscribed parent
-                    and sub_child
+                    and name in with_sub_children
                     and any(p.endswith("%") for p in patterns)
                 ):
                     attrs.append("\\Noselect")
@@ -1403,18 +1417,25 @@ def _inbox_pattern(pattern: str) -> str:
     return pattern
 
 
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    """LIST wildcards (RFC 3501 6.3.8): ``*`` anything, ``%`` no delimiter."""
-    pattern = _fold_inbox(pattern)
-    out = []
-    for ch in pattern:
-        if ch == "*":
-            out.append(".*")
-        elif ch == "%":
-            out.append("[^/]*")
-        else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out), re.DOTALL)
+def _compile_pattern(pattern: str) -> wildcard.Wildcard:
+    """LIST wildcards (RFC 3501 6.3.8): ``*`` anything, ``%`` no delimiter;
+    matched in linear time (wildcard.py), never as a backtracking regex."""
+    return wildcard.compile_pattern(_fold_inbox(pattern))
+
+
+def _ancestors(names: Iterable[str]) -> set[str]:
+    """Every proper parent of the names ("a/b/c" -> "a", "a/b"): which
+    mailboxes have children, in one pass instead of a scan per mailbox."""
+    out: set[str] = set()
+    for name in names:
+        cut = name.rfind("/")
+        while cut > 0:
+            parent = name[:cut]
+            if parent in out:
+                break  # and so are its own parents
+            out.add(parent)
+            cut = name.rfind("/", 0, cut)
+    return out
 
 
 _MASK = re.compile(rb"^(\S+\s+(?:LOGIN|AUTHENTICATE)\b)(.*)$", re.I | re.S)
