@@ -46,6 +46,7 @@ from server.storage.base import (
     MailboxExists,
     MailboxInfo,
     MailboxNotFound,
+    MessageInfo,
     MessageNotFound,
     apply_flag_change,
     check_flag_mode,
@@ -53,7 +54,7 @@ from server.storage.base import (
 
 from . import mime, mutf7, search, wildcard
 from . import responses as R
-from .cache import MessageMeta, MetaCache, build_meta
+from .cache import CacheKey, MessageMeta, MetaCache, build_meta
 from .parser import (
     Command,
     FetchAtt,
@@ -76,6 +77,7 @@ FETCH_DRAIN_BYTES = 256 * 1024
 READ_AHEAD = 32  # message files read concurrently by FETCH
 SEARCH_BATCH = 64  # messages per worker-thread batch of a full-text SEARCH
 READ_AHEAD_BYTES = 8 * 1024 * 1024
+WRITE_SLICE = 1024 * 1024  # a larger response line is written a slice at a time
 LIST_YIELD_EVERY = 256  # LIST candidates matched between yields to the loop
 
 NOT_AUTH, AUTH, SELECTED, LOGOUT = (
@@ -984,6 +986,7 @@ class Session:
         found: list[int] = []
         largest_uid = sel.uids[-1] if sel.uids else 0
         batch: list[search.MessageView] = []
+        batch_bytes = 0
         for seq, uid in enumerate(list(sel.uids), start=1):
             info = sel.infos.get(uid)
             if info is None:
@@ -1002,9 +1005,10 @@ class Session:
                 # Whole messages: read a batch in one store call and parse and
                 # match it in a worker thread, off the core loop.
                 batch.append(view)
-                if len(batch) >= SEARCH_BATCH:
+                batch_bytes += info.size  # 64 messages of 25 MB: 1.6 GB at once
+                if len(batch) >= SEARCH_BATCH or batch_bytes >= READ_AHEAD_BYTES:
                     found += await self._search_batch(sel, key, charset, batch, cmd.uid)
-                    batch = []
+                    batch, batch_bytes = [], 0
                 continue
             try:
                 if need == "header":
@@ -1053,19 +1057,14 @@ class Session:
         data: bytes = await self.sv.store.read_message(self.owner, sel.name, uid)
         return data
 
-    async def _meta(
-        self,
-        sel: SelectedMailbox,
-        uid: int,
-        raw: bytes | None = None,
-        top: mime.Part | None = None,
-    ) -> MessageMeta:
+    async def _meta(self, sel: SelectedMailbox, uid: int) -> MessageMeta:
+        """A message's cached metadata; on a miss the file is read and parsed
+        in worker threads, never on the core loop."""
         key = (self.owner, sel.name, sel.uidvalidity, uid)
         meta = self.sv.cache.get(key)
         if meta is None:
-            if raw is None:
-                raw = await self._read(sel, uid)
-            meta = build_meta(raw, top)
+            raw = await self._read(sel, uid)
+            meta = await asyncio.to_thread(build_meta, raw)
             self.sv.cache.put(key, meta)
         return meta
 
@@ -1127,27 +1126,64 @@ class Session:
         live = [(s, u) for s, u in msgs if u in sel.infos and u not in sel.ghosts]
         for batch in self._batches(sel, live):
             raws = await self._read_ahead(sel, batch, needs_raw, needs_meta)
+            jobs: list[_FetchJob] = []
             for seq, uid in batch:
                 raw = raws.get(uid)
                 if (needs_raw or (needs_meta and uid in raws)) and raw is None:
                     continue  # vanished meanwhile (RFC 3501 7.4.1: no EXPUNGE here)
-                top: mime.Part | None = None
-                meta: MessageMeta | None = None
-                if needs_top and raw is not None:
-                    top = mime.parse(raw)
+                meta = None
                 if needs_meta:
-                    try:
-                        meta = await self._meta(sel, uid, raw, top)
-                    except MessageNotFound:
-                        continue
-                pending += self._send_fetch(
-                    sel, seq, uid, atts, raw, meta, top, add_flags and uid in changed
+                    meta = self.sv.cache.get(self._key(sel, uid))
+                    if meta is None and raw is None:  # evicted since read-ahead
+                        try:
+                            raw = await self._read(sel, uid)
+                        except MessageNotFound:
+                            continue
+                jobs.append(
+                    _FetchJob(
+                        seq,
+                        uid,
+                        sel.infos[uid],
+                        sel.flags_of(uid),
+                        raw,
+                        meta,
+                        add_flags and uid in changed,
+                    )
                 )
+            if any(j.raw is not None for j in jobs):
+                # parsing and rendering is CPU work proportional to the
+                # messages: a worker thread does it, off the core loop
+                done = await asyncio.to_thread(
+                    _render_fetch, atts, jobs, needs_top, needs_meta
+                )
+            else:  # flags and cached metadata only: cheap, but yield per batch
+                done = _render_fetch(atts, jobs, needs_top, needs_meta)
+                await asyncio.sleep(0)
+            for job, line, fresh in done:
+                if fresh is not None:
+                    self.sv.cache.put(self._key(sel, job.uid), fresh)
+                if len(line) > WRITE_SLICE:
+                    await self._send_large(line)
+                    pending = 0
+                    continue
+                self.send(line)
+                pending += len(line)
                 if pending > FETCH_DRAIN_BYTES:
                     await self.conn.drain()
                     pending = 0
         await self.updates(cmd)
         self.tagged(cmd.tag, "OK", "FETCH completed")
+
+    def _key(self, sel: SelectedMailbox, uid: int) -> CacheKey:
+        return (self.owner, sel.name, sel.uidvalidity, uid)
+
+    async def _send_large(self, data: bytes) -> None:
+        """Write a large response in slices, waiting for each to drain: one
+        50 MB write would be copied (and over TLS encrypted) in one go on the
+        core loop."""
+        for i in range(0, len(data), WRITE_SLICE):
+            self.send(data[i : i + WRITE_SLICE])
+            await self.conn.drain()
 
     @staticmethod
     def _batches(
@@ -1180,100 +1216,13 @@ class Session:
         if needs_raw:
             want = [u for _, u in batch]
         elif needs_meta:
-            want = [
-                u
-                for _, u in batch
-                if self.sv.cache.get((self.owner, sel.name, sel.uidvalidity, u)) is None
-            ]
+            want = [u for _, u in batch if not self.sv.cache.peek(self._key(sel, u))]
         else:
+            return {}
+        if not want:
             return {}
         got = await self.sv.store.read_messages(self.owner, sel.name, want)
         return {uid: got.get(uid) for uid in want}
-
-    def _send_fetch(
-        self,
-        sel: SelectedMailbox,
-        seq: int,
-        uid: int,
-        atts: list[FetchAtt],
-        raw: bytes | None,
-        meta: MessageMeta | None,
-        top: mime.Part | None,
-        add_flags: bool,
-    ) -> int:
-        items = [self._fetch_item(sel, uid, att, raw, meta, top) for att in atts]
-        if add_flags:  # RFC 3501 6.4.5: \Seen set implicitly; FLAGS first (Dovecot)
-            items.insert(0, b"FLAGS " + R.flag_list(sel.flags_of(uid)))
-        line = f"* {seq} FETCH (".encode() + b" ".join(items) + b")\r\n"
-        self.send(line)
-        return len(line)
-
-    def _fetch_item(
-        self,
-        sel: SelectedMailbox,
-        uid: int,
-        att: FetchAtt,
-        raw: bytes | None,
-        meta: MessageMeta | None,
-        top: mime.Part | None,
-    ) -> bytes:
-        info = sel.infos[uid]
-        name = att.name
-        if name == "UID":
-            return f"UID {uid}".encode()
-        if name == "FLAGS":
-            return b"FLAGS " + R.flag_list(sel.flags_of(uid))
-        if name == "INTERNALDATE":
-            return b"INTERNALDATE " + R.internal_date(info.internal_date)
-        if name == "RFC822.SIZE":
-            return f"RFC822.SIZE {info.size}".encode()
-        if name == "MODSEQ":
-            return b"MODSEQ (1)"
-        if name == "ENVELOPE":
-            assert meta is not None
-            return b"ENVELOPE " + meta.envelope
-        if name == "BODY":
-            assert meta is not None
-            return b"BODY " + meta.body
-        if name == "BODYSTRUCTURE":
-            assert meta is not None
-            return b"BODYSTRUCTURE " + meta.bodystructure
-        if name == "RFC822":
-            assert raw is not None
-            return b"RFC822 " + R.literal(raw)
-        if name == "RFC822.HEADER":
-            assert raw is not None
-            return b"RFC822.HEADER " + R.literal(mime.split_header(raw)[0])
-        if name == "RFC822.TEXT":
-            assert raw is not None
-            return b"RFC822.TEXT " + R.literal(mime.split_header(raw)[1])
-        sec = att.section
-        assert sec is not None
-        spec = sec.render()
-        origin = f"<{att.partial[0]}>" if att.partial else ""
-        if name == "BODY[]":
-            if raw is None:
-                assert meta is not None
-                data = mime.section(meta.header, None, (), sec.text, sec.fields)
-            else:
-                data = mime.section(raw, top, sec.part, sec.text, sec.fields)
-            return f"BODY[{spec}]{origin} ".encode() + R.literal(
-                mime.partial(data, att.partial)
-            )
-        assert raw is not None
-        if top is None:
-            top = mime.parse(raw)
-        try:
-            entity = mime.find_part(top, sec.part)
-            data = mime.decode_transfer(entity) if sec.part else raw
-        except mime.NoSuchPart:
-            data = b""
-        if name == "BINARY.SIZE[]":
-            return f"BINARY.SIZE[{spec}] {len(data)}".encode()
-        data = mime.partial(data, att.partial)
-        # RFC 3516 4.2: literal8 only when the data has NUL (as Dovecot)
-        tilde = b"~" if b"\x00" in data else b""
-        return f"BINARY[{spec}]{origin} ".encode() + tilde + R.literal(data)
 
     async def cmd_STORE(self, cmd: Command) -> None:
         sel = self.sel
@@ -1367,6 +1316,108 @@ class Session:
             return
         await self.updates(cmd)
         self.tagged(cmd.tag, "OK", "COPY completed", code)
+
+
+@dataclass(frozen=True)
+class _FetchJob:
+    """One message of a FETCH, with what the session knew of it when the
+    batch was read: rendering may then run in a worker thread without
+    touching the session."""
+
+    seq: int
+    uid: int
+    info: MessageInfo
+    flags: list[str]
+    raw: bytes | None
+    meta: MessageMeta | None
+    add_flags: bool  # \Seen was set implicitly: FLAGS goes first
+
+
+def _render_fetch(
+    atts: list[FetchAtt], jobs: list[_FetchJob], needs_top: bool, needs_meta: bool
+) -> list[tuple[_FetchJob, bytes, MessageMeta | None]]:
+    """The FETCH response of each job, and the metadata parsed on the way
+    (for the cache). Pure: called in a worker thread when files were read."""
+    out: list[tuple[_FetchJob, bytes, MessageMeta | None]] = []
+    for job in jobs:
+        top = mime.parse(job.raw) if needs_top and job.raw is not None else None
+        meta, fresh = job.meta, None
+        if needs_meta and meta is None and job.raw is not None:
+            meta = fresh = build_meta(job.raw, top)
+        items = [_fetch_item(job, att, meta, top) for att in atts]
+        if job.add_flags:  # RFC 3501 6.4.5: \Seen set implicitly; FLAGS first
+            items.insert(0, b"FLAGS " + R.flag_list(job.flags))
+        line = b"".join((b"* %d FETCH (" % job.seq, b" ".join(items), b")\r\n"))
+        out.append((job, line, fresh))
+    return out
+
+
+def _literal(prefix: bytes, data: bytes) -> bytes:
+    """``prefix`` and ``data`` as a literal, joined without a GIL-held copy
+    of a large ``data`` (bytes.join lets other threads run above 1 MiB)."""
+    return b"".join((prefix, b"{%d}\r\n" % len(data), data))
+
+
+def _fetch_item(
+    job: _FetchJob, att: FetchAtt, meta: MessageMeta | None, top: mime.Part | None
+) -> bytes:
+    info, raw = job.info, job.raw
+    name = att.name
+    if name == "UID":
+        return f"UID {job.uid}".encode()
+    if name == "FLAGS":
+        return b"FLAGS " + R.flag_list(job.flags)
+    if name == "INTERNALDATE":
+        return b"INTERNALDATE " + R.internal_date(info.internal_date)
+    if name == "RFC822.SIZE":
+        return f"RFC822.SIZE {info.size}".encode()
+    if name == "MODSEQ":
+        return b"MODSEQ (1)"
+    if name == "ENVELOPE":
+        assert meta is not None
+        return b"ENVELOPE " + meta.envelope
+    if name == "BODY":
+        assert meta is not None
+        return b"BODY " + meta.body
+    if name == "BODYSTRUCTURE":
+        assert meta is not None
+        return b"BODYSTRUCTURE " + meta.bodystructure
+    if name == "RFC822":
+        assert raw is not None
+        return _literal(b"RFC822 ", raw)
+    if name == "RFC822.HEADER":
+        assert raw is not None
+        return _literal(b"RFC822.HEADER ", mime.split_header(raw)[0])
+    if name == "RFC822.TEXT":
+        assert raw is not None
+        return _literal(b"RFC822.TEXT ", mime.split_header(raw)[1])
+    sec = att.section
+    assert sec is not None
+    spec = sec.render()
+    origin = f"<{att.partial[0]}>" if att.partial else ""
+    if name == "BODY[]":
+        if raw is None:
+            assert meta is not None
+            data = mime.section(meta.header, None, (), sec.text, sec.fields)
+        else:
+            data = mime.section(raw, top, sec.part, sec.text, sec.fields)
+        return _literal(
+            f"BODY[{spec}]{origin} ".encode(), mime.partial(data, att.partial)
+        )
+    assert raw is not None
+    if top is None:
+        top = mime.parse(raw)
+    try:
+        entity = mime.find_part(top, sec.part)
+        data = mime.decode_transfer(entity) if sec.part else raw
+    except mime.NoSuchPart:
+        data = b""
+    if name == "BINARY.SIZE[]":
+        return f"BINARY.SIZE[{spec}] {len(data)}".encode()
+    data = mime.partial(data, att.partial)
+    # RFC 3516 4.2: literal8 only when the data has NUL (as Dovecot)
+    tilde = b"~" if b"\x00" in data else b""
+    return _literal(f"BINARY[{spec}]{origin} ".encode() + tilde, data)
 
 
 def _compress(nums: list[int]) -> str:
