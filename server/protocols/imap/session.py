@@ -78,6 +78,9 @@ READ_AHEAD = 32  # message files read concurrently by FETCH
 SEARCH_BATCH = 64  # messages per worker-thread batch of a full-text SEARCH
 READ_AHEAD_BYTES = 8 * 1024 * 1024
 WRITE_SLICE = 1024 * 1024  # a larger response line is written a slice at a time
+# A FETCH batch answered from cached metadata is rendered on the loop, unless
+# its headers (HEADER.FIELDS filters them line by line) add up to more.
+INLINE_RENDER_BYTES = 256 * 1024
 LIST_YIELD_EVERY = 256  # LIST candidates matched between yields to the loop
 
 NOT_AUTH, AUTH, SELECTED, LOGOUT = (
@@ -1150,7 +1153,8 @@ class Session:
                         add_flags and uid in changed,
                     )
                 )
-            if any(j.raw is not None for j in jobs):
+            cached = sum(len(j.meta.header) for j in jobs if j.meta is not None)
+            if cached > INLINE_RENDER_BYTES or any(j.raw is not None for j in jobs):
                 # parsing and rendering is CPU work proportional to the
                 # messages: a worker thread does it, off the core loop
                 done = await asyncio.to_thread(
