@@ -20,6 +20,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from server.config.store import SettingsStore
+from tests.loopwatch import LoopWatch
 
 if TYPE_CHECKING:
     from server.runtime import Runtime
@@ -108,6 +109,23 @@ def core(tmp_path: Path) -> Iterator[RunningCore]:
         yield c
     finally:
         c.runtime.stop()
+
+
+# The core loop serves every client: no command may hold it longer than this
+# (issue 10). Checked by the ``core_lag`` watchdog in the heavy-command tests.
+MAX_LOOP_LAG = 0.1
+
+
+@pytest.fixture
+def core_lag(core: RunningCore) -> Iterator[LoopWatch]:
+    """The lag of the core's loop (its own thread, server/runtime.py) for the
+    whole test: ``assert core_lag.max_lag < MAX_LOOP_LAG, core_lag.summary()``.
+    Tests on another core use ``LoopWatch(core.runtime.loop)`` the same way."""
+    watch = LoopWatch(core.runtime.loop).start()
+    try:
+        yield watch
+    finally:
+        watch.stop()
 
 
 def port_open(host: str, port: int) -> bool:

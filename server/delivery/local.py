@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 
+from server import bytesutil
 from server.accounts.base import AccountStore
 from server.errors import PermanentError, QuotaExceededError
 from server.storage.base import MailStore
@@ -58,7 +59,8 @@ class LocalDelivery:
         when an alias and the user are both recipients).
         """
         delivered: list[str] = []
-        data = return_path_header(sender) + message
+        # a large copy runs off the core loop (bytesutil)
+        data = await bytesutil.join((return_path_header(sender), message))
         for user_addr in self.targets(recipient):
             if already is not None and user_addr in already:
                 continue

@@ -4,9 +4,21 @@ FETCH ENVELOPE / BODY / BODYSTRUCTURE and header searches need a parse of the
 message; parsing (and reading the file) once per message instead of once per
 command is what makes ``FETCH 1:* (FLAGS ENVELOPE ...)`` on a large mailbox
 cheap. Entries are keyed by (owner, mailbox, uidvalidity, uid): a message's bytes
-never change under that key (RFC 3501 2.3.1.1), so entries never go stale; a
-bounded LRU keeps memory in check. FLAGS, INTERNALDATE and RFC822.SIZE come from
-``MessageInfo`` and are not cached here.
+never change under that key (RFC 3501 2.3.1.1), so entries never go stale.
+FLAGS, INTERNALDATE and RFC822.SIZE come from ``MessageInfo`` and are not
+cached here.
+
+Bounded by bytes, not entries: one entry is a few kilobytes for ordinary mail
+but megabytes for a message with thousands of parts, so a count of entries
+says nothing about memory. ``DEFAULT_MAX_BYTES`` (128 MiB) keeps about 13,000
+ordinary messages warm (some 10 KB each: a 3 KB header kept as bytes and as
+parsed fields, envelope and body structure); the least recently used entries
+go first. An entry above ``MAX_ENTRY_BYTES`` is not kept at all: it would push
+out hundreds of others to save one re-parse. Sizes are estimates of what the
+objects occupy (``entry_size``), not exact accounting.
+
+Not thread-safe: used on the core loop only (the parse that builds an entry
+runs in a worker thread; the entry is put here afterwards, on the loop).
 """
 
 from __future__ import annotations
@@ -17,23 +29,39 @@ from dataclasses import dataclass
 from . import mime
 
 CacheKey = tuple[str, str, int, int]
-DEFAULT_ENTRIES = 60_000  # a 50,000-message folder stays warm
-MAX_CACHED_HEADER = 64 * 1024
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024
+MAX_ENTRY_BYTES = 4 * 1024 * 1024  # a 10,000-part message's structure fits
+ENTRY_OVERHEAD = 600  # key tuple, dict and LRU links, the dataclass, 4 bytes objects
+FIELD_OVERHEAD = 170  # one (name, value) tuple of two str objects
 
 
 @dataclass(frozen=True)
 class MessageMeta:
-    header: bytes  # the top-level header block (truncated headers are not cached)
+    header: bytes  # the top-level header block
     envelope: bytes
     body: bytes  # FETCH BODY
     bodystructure: bytes  # FETCH BODYSTRUCTURE
     fields: tuple[tuple[str, str], ...] = ()  # parsed header, for SEARCH
 
     def header_part(self) -> mime.Part:
-        return mime.Part(self.header, b"", list(self.fields))
+        return mime.Part.header_only(self.header, list(self.fields))
+
+
+def entry_size(meta: MessageMeta) -> int:
+    """Approximate memory one entry holds."""
+    return (
+        ENTRY_OVERHEAD
+        + len(meta.header)
+        + len(meta.envelope)
+        + len(meta.body)
+        + len(meta.bodystructure)
+        + sum(FIELD_OVERHEAD + len(k) + len(v) for k, v in meta.fields)
+    )
 
 
 def build_meta(raw: bytes, top: mime.Part | None = None) -> MessageMeta:
+    """Parse and render a message's metadata. CPU work proportional to the
+    message: callers run it in a worker thread, never on the core loop."""
     if top is None:
         top = mime.parse(raw)
     return MessageMeta(
@@ -46,28 +74,38 @@ def build_meta(raw: bytes, top: mime.Part | None = None) -> MessageMeta:
 
 
 class MetaCache:
-    def __init__(self, max_entries: int = DEFAULT_ENTRIES) -> None:
-        self.max_entries = max_entries
-        self._data: OrderedDict[CacheKey, MessageMeta] = OrderedDict()
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[CacheKey, tuple[MessageMeta, int]] = OrderedDict()
+        self.bytes = 0
         self.hits = 0
         self.misses = 0
 
     def get(self, key: CacheKey) -> MessageMeta | None:
-        meta = self._data.get(key)
-        if meta is None:
+        entry = self._data.get(key)
+        if entry is None:
             self.misses += 1
             return None
         self.hits += 1
         self._data.move_to_end(key)
-        return meta
+        return entry[0]
+
+    def peek(self, key: CacheKey) -> bool:
+        """Is ``key`` cached? (Neither counts nor refreshes it.)"""
+        return key in self._data
 
     def put(self, key: CacheKey, meta: MessageMeta) -> None:
-        if len(meta.header) > MAX_CACHED_HEADER:
+        size = entry_size(meta)
+        if size > min(MAX_ENTRY_BYTES, self.max_bytes):
             return
-        self._data[key] = meta
-        self._data.move_to_end(key)
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+        old = self._data.pop(key, None)
+        if old is not None:
+            self.bytes -= old[1]
+        self._data[key] = (meta, size)
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, (_, gone) = self._data.popitem(last=False)
+            self.bytes -= gone
 
     def __len__(self) -> int:
         return len(self._data)

@@ -1,13 +1,40 @@
 """MIME structure for FETCH (RFC 3501 sections 6.4.5 and 7.4.2). Pure functions
 over the message bytes (CRLF line ends, as ``MailStore.read_message`` gives).
 
-- ``parse(raw)`` builds a tree of ``Part`` objects without copying or decoding
-  bodies (RFC 2045/2046 boundaries, nested multiparts, message/rfc822).
+- ``parse(raw)`` builds a tree of ``Part`` objects. A part holds offsets into
+  the one message buffer, never a copy of its bytes: a body nested 40 deep
+  would otherwise be copied 40 times (RFC 2045/2046 boundaries, nested
+  multiparts, message/rfc822).
 - ``envelope``, ``bodystructure`` render the FETCH ENVELOPE / BODY /
   BODYSTRUCTURE values (extension data included for BODYSTRUCTURE).
 - ``section`` extracts BODY[section] bytes: part numbers, HEADER,
   HEADER.FIELDS(.NOT), TEXT, MIME; ``partial`` applies <origin.count>.
 - ``header_text`` / ``body_text`` / ``sent_date`` serve SEARCH.
+
+Limits, so that a hostile message costs a bounded amount of work and answer
+(one 24 MB message with 2.4 million empty parts made BODYSTRUCTURE answer
+178 MB; the same caps apply to BODYSTRUCTURE, BODY[section] and SEARCH, which
+all walk the tree ``parse`` builds):
+
+- ``MAX_DEPTH`` nested multiparts / message/rfc822 parts and ``MAX_PARTS``
+  parts in all. Dovecot's message parser has the same two caps
+  (lib-mail/message-parser.h: 100 nested, 10,000 in total). We take Dovecot's
+  total and a smaller depth: our parser scans a body once per level of nesting,
+  so the depth multiplies the work (40 levels of a 25 MB message is 1 GB of
+  scanning), and real mail (a forward of a forward of a digest) stays well
+  under ten levels. Beyond a cap the rest is served as one opaque part, as
+  Dovecot does: a part too deep is a leaf; when the part budget is spent,
+  the rest of each open multipart becomes its last child. An opaque part keeps
+  its own type unless that type promises structure (multipart/*,
+  message/rfc822); then it is text/plain, so every answer stays within the
+  RFC 3501 grammar and every byte of the message still belongs to some part.
+- ``MAX_HEADER_PARSE``: fields are read from the first 1 MiB of a header block
+  (RFC 5322 lines are at most 998 octets; a bigger header is hostile).
+  BODY[HEADER] still returns the whole block.
+- Work on large buffers goes in slices of ``SLICE`` octets (base64 decoding,
+  line ends, header filtering): the caller runs us in a worker thread, and one
+  C call over 50 MB would hold the interpreter lock, and so the core loop, for
+  a tenth of a second.
 
 Strings in ENVELOPE and BODYSTRUCTURE are the raw header text (RFC 2047
 encoded words are not decoded: the RFC leaves that to the client). Malformed
@@ -18,28 +45,84 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import email.header
 import email.utils
 import quopri
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import responses as R
 
-MAX_DEPTH = 40  # deeper nesting is served as an opaque text/plain part
-_BLANK = re.compile(rb"\r?\n\r?\n")
+MAX_DEPTH = 40  # nested multipart / message levels; deeper is one opaque part
+MAX_PARTS = 10_000  # parts in one message (Dovecot's max_total_mime_parts)
+MAX_HEADER_PARSE = 1024 * 1024  # header octets read into fields, per part
+SLICE = 1024 * 1024  # octets per C call on a large buffer
+
+_LINE_END = re.compile(rb"[ \t]*(?=\r?\n|\Z)")
+MAX_DELIMITER_LINE = 1000  # RFC 5322 2.1.1: a line is at most 998 octets
 
 
-@dataclass
+def _find(raw: bytes, needle: bytes, start: int, end: int) -> int:
+    """``raw.find(needle, start, end)`` in windows of SLICE octets, so that a
+    miss over 25 MB is not one long C call (see the module docstring)."""
+    while start < end:
+        stop = min(end, start + SLICE + len(needle) - 1)
+        found = raw.find(needle, start, stop)
+        if found >= 0 or stop == end:
+            return found
+        start += SLICE
+    return -1
+
+
+def _line_ends(raw: bytes, pos: int, end: int) -> int | None:
+    """If only blanks follow ``pos`` to the end of its line, where the line
+    ends (before CRLF); else None. A delimiter line longer than any line
+    may be (RFC 5322) is not one, and is not scanned to its end."""
+    limit = min(end, pos + MAX_DELIMITER_LINE)
+    m = _LINE_END.match(raw, pos, limit)
+    if m is None or (m.end() == limit and limit < end):
+        return None
+    return m.end()
+
+
+@dataclass(eq=False)
 class Part:
-    header: bytes  # the header block including the blank line that ends it
-    body: bytes
+    """One MIME entity: ``raw[start:body_start]`` is its header block (with
+    the blank line that ends it), ``raw[body_start:end]`` its body."""
+
+    raw: bytes
+    start: int
+    body_start: int
+    end: int
     fields: list[tuple[str, str]]  # (lower-case name, unfolded value)
     maintype: str = "text"
     subtype: str = "plain"
     params: list[tuple[str, str]] = field(default_factory=list)
     children: list[Part] = field(default_factory=list)
     message: Part | None = None  # the message inside a message/rfc822 part
+
+    @classmethod
+    def header_only(cls, header: bytes, fields: list[tuple[str, str]]) -> Part:
+        return cls(header, 0, len(header), len(header), fields)
+
+    @property
+    def header(self) -> bytes:
+        return self.raw[self.start : self.body_start]
+
+    @property
+    def body(self) -> bytes:
+        return self.raw[self.body_start : self.end]
+
+    @property
+    def body_size(self) -> int:
+        return self.end - self.body_start
+
+    def body_lines(self) -> int:
+        """body-fld-lines: the line breaks in the body (as Dovecot and Cyrus
+        count), counted in place."""
+        return self.raw.count(b"\n", self.body_start, self.end)
 
     def get(self, name: str) -> str | None:
         for k, v in self.fields:
@@ -56,20 +139,31 @@ class Part:
         return self.message is not None
 
 
+def _header_end(raw: bytes, start: int, end: int) -> int:
+    """Where the body of the entity in ``raw[start:end]`` begins: after the
+    first empty line (LF, optional CR, LF), or at ``end`` when there is none.
+    Found with ``find`` (no regex scan over a large header)."""
+    if raw.startswith(b"\r\n", start, end):
+        return start + 2
+    if raw.startswith(b"\n", start, end):
+        return start + 1
+    lf_lf = _find(raw, b"\n\n", start, end)
+    lf_crlf = _find(raw, b"\n\r\n", start, lf_lf + 2 if lf_lf >= 0 else end)
+    if lf_crlf >= 0:
+        return lf_crlf + 3
+    if lf_lf >= 0:
+        return lf_lf + 2
+    return end
+
+
 def split_header(raw: bytes) -> tuple[bytes, bytes]:
     """Header block (with its terminating blank line) and body."""
-    if raw.startswith(b"\r\n"):
-        return b"\r\n", raw[2:]
-    if raw.startswith(b"\n"):
-        return b"\n", raw[1:]
-    m = _BLANK.search(raw)
-    if m is None:
-        return raw, b""
-    return raw[: m.end()], raw[m.end() :]
+    cut = _header_end(raw, 0, len(raw))
+    return raw[:cut], raw[cut:]
 
 
 def header_fields(header: bytes) -> list[tuple[str, str]]:
-    text = header.decode("utf-8", "surrogateescape")
+    text = header[:MAX_HEADER_PARSE].decode("utf-8", "surrogateescape")
     out: list[tuple[str, str]] = []
     for line in re.split(r"\r?\n(?![ \t])", text):
         if not line.strip():
@@ -143,58 +237,150 @@ def _param(params: list[tuple[str, str]], name: str) -> str | None:
     return None
 
 
-def parse(raw: bytes, default: str = "text/plain", depth: int = 0) -> Part:
-    header, body = split_header(raw)
-    fields = header_fields(header)
-    part = Part(header, body, fields)
+class _Budget:
+    """Parts still allowed in this message (MAX_PARTS)."""
+
+    def __init__(self, parts: int) -> None:
+        self.left = parts
+
+
+def parse(raw: bytes, default: str = "text/plain") -> Part:
+    """The MIME tree of ``raw`` (see the module docstring for the caps)."""
+    return _parse(raw, 0, len(raw), default, 0, _Budget(MAX_PARTS))
+
+
+def _entity(raw: bytes, start: int, end: int, default: str) -> Part:
+    """One entity's header, fields and content type; no children yet."""
+    body_start = _header_end(raw, start, end)
+    fields = header_fields(raw[start : min(body_start, start + MAX_HEADER_PARSE)])
+    part = Part(raw, start, body_start, end, fields)
     ctype = part.get("content-type")
     mtype, params = parse_params(ctype) if ctype else (default, [])
     main, sep, sub = mtype.partition("/")
     if not sep or not main.strip() or not sub.strip() or " " in mtype:
         if ctype:
-            main, sub, params = "text", "plain", params
+            main, sub = "text", "plain"
         else:
             main, _, sub = default.partition("/")
     part.maintype, part.subtype, part.params = main.strip(), sub.strip(), params
-    if depth >= MAX_DEPTH:
-        if part.is_multipart or (main.lower(), sub.lower()) == ("message", "rfc822"):
-            part.maintype, part.subtype = "text", "plain"
-        return part
-    if part.is_multipart:
-        boundary = _param(params, "boundary")
-        child_default = "message/rfc822" if sub.lower() == "digest" else "text/plain"
-        if boundary:
-            for chunk in _split_multipart(
-                body, boundary.encode("utf-8", "surrogateescape")
-            ):
-                part.children.append(parse(chunk, child_default, depth + 1))
-    elif (main.lower(), sub.lower()) == ("message", "rfc822"):
-        part.message = parse(body, "text/plain", depth + 1)
     return part
 
 
-def _split_multipart(body: bytes, boundary: bytes) -> list[bytes]:
-    delim = re.compile(
-        rb"(?:\A|\r?\n)--" + re.escape(boundary) + rb"(--)?[ \t]*(?=\r?\n|\Z)"
-    )
-    parts: list[bytes] = []
-    start: int | None = None
-    for m in delim.finditer(body):
-        if start is not None:
-            parts.append(body[start : m.start()])
-        if m.group(1):
-            start = None
-            break
-        nl = body.find(b"\n", m.end())
-        start = len(body) if nl < 0 else nl + 1
-    if start is not None:
-        parts.append(body[start:])
-    return parts
+def _opaque(part: Part) -> Part:
+    """Serve ``part`` as a leaf: its type stays unless it promises structure
+    we did not parse (multipart/*, message/rfc822), then it is text/plain."""
+    kind = (part.maintype.lower(), part.subtype.lower())
+    if part.is_multipart or kind == ("message", "rfc822"):
+        part.maintype, part.subtype = "text", "plain"
+    return part
+
+
+def _parse(
+    raw: bytes, start: int, end: int, default: str, depth: int, budget: _Budget
+) -> Part:
+    budget.left -= 1
+    part = _entity(raw, start, end, default)
+    main, sub = part.maintype.lower(), part.subtype.lower()
+    if depth >= MAX_DEPTH:
+        return _opaque(part)
+    if part.is_multipart:
+        boundary = _param(part.params, "boundary")
+        if not boundary:
+            return part
+        child_default = "message/rfc822" if sub == "digest" else "text/plain"
+        dash = b"--" + boundary.encode("utf-8", "surrogateescape")
+        for c_start, c_end in _chunks(raw, part.body_start, end, dash):
+            if budget.left <= 0:
+                # the part budget is spent: the rest of this multipart is one
+                # opaque last child (up to the close delimiter, if any)
+                close = _close_delimiter(raw, c_start, end, dash)
+                rest = _entity(raw, c_start, max(c_start, close), child_default)
+                part.children.append(_opaque(rest))
+                break
+            child = _parse(raw, c_start, c_end, child_default, depth + 1, budget)
+            part.children.append(child)
+    elif (main, sub) == ("message", "rfc822"):
+        if budget.left <= 0:
+            return _opaque(part)
+        part.message = _parse(
+            raw, part.body_start, end, "text/plain", depth + 1, budget
+        )
+    return part
+
+
+def _delimiters(
+    raw: bytes, start: int, end: int, dash: bytes
+) -> Iterator[tuple[int, int, bool]]:
+    """The delimiter lines of a multipart body ``raw[start:end]`` (RFC 2046
+    5.1.1): ``--boundary`` or ``--boundary--`` at the start of the body or of
+    a line, then only spaces or tabs to the end of the line. Yields (where the
+    delimiter begins, including the CRLF before it that belongs to it; where
+    its line ends, before the line break; is it the close delimiter)."""
+    pos = start
+    first = raw.startswith(dash, start, end)
+    while True:
+        if first:
+            first = False
+            lead = at = start
+        else:
+            j = _find(raw, b"\n" + dash, pos, end)
+            if j < 0:
+                return
+            at = j + 1
+            lead = j - 1 if j > start and raw[j - 1] == 0x0D else j
+        k = at + len(dash)
+        close = raw.startswith(b"--", k, end)
+        line_end = _line_ends(raw, k + 2 if close else k, end)
+        if line_end is None:
+            pos = at  # "--boundaryX": not ours, look further
+            continue
+        yield lead, line_end, close
+        pos = line_end
+
+
+def _chunks(raw: bytes, start: int, end: int, dash: bytes) -> Iterator[tuple[int, int]]:
+    """The (start, end) of each body part between delimiters; the preamble
+    and the epilogue belong to none. Found lazily, so a capped multipart
+    does not look for delimiters it will not use."""
+    c_start: int | None = None
+    for lead, line_end, close in _delimiters(raw, start, end, dash):
+        if c_start is not None:
+            yield c_start, max(c_start, lead)
+        if close:
+            return
+        nl = raw.find(b"\n", line_end, end)
+        c_start = end if nl < 0 else nl + 1
+    if c_start is not None:
+        yield c_start, end
+
+
+def _close_delimiter(raw: bytes, start: int, end: int, dash: bytes) -> int:
+    """Where the close delimiter after ``start`` begins (with the CRLF before
+    it), else ``end``: a ``find`` for "--boundary--", not a walk over every
+    delimiter in between."""
+    close = dash + b"--"
+    pos = start
+    while (j := _find(raw, close, pos, end)) >= 0:
+        pos = j + 1
+        if j == start:
+            lead = j
+        elif raw[j - 1] == 0x0A:
+            lead = j - 2 if j - 2 >= start and raw[j - 2] == 0x0D else j - 1
+        else:
+            continue
+        if _line_ends(raw, j + len(close), end) is not None:
+            return lead
+    return end
 
 
 def line_count(data: bytes) -> int:
     """body-fld-lines: the line breaks in the body (as Dovecot and Cyrus count)."""
     return data.count(b"\n")
+
+
+# RFC 3501 body-type-mpart needs one body at least: an empty multipart shows
+# one empty text/plain part.
+_EMPTY_PART = parse(b"\r\n")
 
 
 # -- ENVELOPE (RFC 3501 7.4.2) --------------------------------------------
@@ -338,7 +524,7 @@ def _language(part: Part) -> bytes:
 
 def bodystructure(part: Part, extended: bool = True) -> bytes:
     if part.is_multipart:
-        children = part.children or [parse(b"\r\n")]
+        children = part.children or [_EMPTY_PART]
         out = b"(" + b"".join(bodystructure(c, extended) for c in children)
         out += b" " + R.string(part.subtype)
         if extended:
@@ -361,14 +547,14 @@ def bodystructure(part: Part, extended: bool = True) -> bytes:
         R.string(part.get("content-id")),
         R.string(part.get("content-description")),
         R.string(part.get("content-transfer-encoding") or "7bit"),
-        str(len(part.body)).encode(),
+        str(part.body_size).encode(),
     ]
     if part.message is not None:
         items.append(envelope(part.message))
         items.append(bodystructure(part.message, extended))
-        items.append(str(line_count(part.body)).encode())
+        items.append(str(part.body_lines()).encode())
     elif part.maintype.lower() == "text":
-        items.append(str(line_count(part.body)).encode())
+        items.append(str(part.body_lines()).encode())
     if extended:
         items += [
             R.string(part.get("content-md5")),
@@ -424,21 +610,34 @@ def find_part(top: Part, path: tuple[int, ...]) -> Part:
     return cur
 
 
+def _slices(data: bytes, size: int = SLICE) -> Iterator[bytes]:
+    """``data`` in pieces of about ``size`` octets, each ending after a line
+    feed (so no CRLF is cut), for work that would otherwise be one long C
+    call over all of it."""
+    pos = 0
+    while pos < len(data):
+        nl = data.find(b"\n", pos + size)
+        cut = len(data) if nl < 0 else nl + 1
+        yield data[pos:cut]
+        pos = cut
+
+
 def filter_header(header: bytes, names: tuple[str, ...], exclude: bool) -> bytes:
     wanted = {n.lower() for n in names}
     out: list[bytes] = []
     keep = False
-    for line in header.splitlines(keepends=True):
-        if line in (b"\r\n", b"\n"):
-            break
-        if line[:1] in (b" ", b"\t"):
+    for piece in _slices(header):
+        for line in piece.splitlines(keepends=True):
+            if line in (b"\r\n", b"\n"):
+                return b"".join(out) + b"\r\n"
+            if line[:1] in (b" ", b"\t"):
+                if keep:
+                    out.append(line)
+                continue
+            name = line.split(b":", 1)[0].strip().decode("ascii", "replace").lower()
+            keep = (name in wanted) != exclude
             if keep:
                 out.append(line)
-            continue
-        name = line.split(b":", 1)[0].strip().decode("ascii", "replace").lower()
-        keep = (name in wanted) != exclude
-        if keep:
-            out.append(line)
     return b"".join(out) + b"\r\n"
 
 
@@ -488,13 +687,40 @@ def partial(data: bytes, spec: tuple[int, int] | None) -> bytes:
     return data[start : start + count]
 
 
+_NOT_BASE64 = bytes(
+    set(range(256))
+    - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+)
+
+
+def _b64decode(data: bytes) -> bytes:
+    """Lenient base64 (characters outside the alphabet are skipped, missing
+    padding is added), decoded a slice at a time. Raises binascii.Error."""
+    clean = b"".join(
+        data[i : i + SLICE].translate(None, _NOT_BASE64)
+        for i in range(0, len(data), SLICE)
+    )
+    pad = clean.find(b"=")
+    if 0 <= pad < len(clean) - 2:
+        # "=" inside the data: leave such oddities to the one-call decoder
+        return base64.b64decode(clean + b"==")
+    whole = len(clean) - len(clean) % 4 if pad < 0 else pad - pad % 4
+    out = [
+        binascii.a2b_base64(clean[i : min(i + SLICE, whole)])
+        for i in range(0, whole, SLICE)
+    ]
+    out.append(base64.b64decode(clean[whole:] + b"=="))
+    return b"".join(out)
+
+
 def decode_transfer(part: Part) -> bytes:
     enc = (part.get("content-transfer-encoding") or "").strip().lower()
     try:
         if enc == "base64":
-            return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", part.body) + b"==")
+            return _b64decode(part.body)
         if enc == "quoted-printable":
-            return quopri.decodestring(part.body)
+            # slices end at a line break, so no "=XX" or soft break is cut
+            return b"".join(quopri.decodestring(x) for x in _slices(part.body))
     except (binascii.Error, ValueError):
         return part.body
     return part.body
@@ -530,12 +756,23 @@ def body_text(top: Part) -> str:
             data = decode_transfer(p)
             charset = _param(p.params, "charset") or "utf-8"
             try:
-                out.append(data.decode(charset, "replace"))
+                out.append(_decode_text(data, charset))
             except (LookupError, ValueError):  # unknown or hostile charset
-                out.append(data.decode("utf-8", "replace"))
+                out.append(_decode_text(data, "utf-8"))
 
     walk(top, 0)
     return "\n".join(out)
+
+
+def _decode_text(data: bytes, charset: str) -> str:
+    """``data.decode(charset, "replace")``, a slice at a time (an incremental
+    decoder keeps multi-octet characters cut between slices whole)."""
+    if len(data) <= SLICE:
+        return data.decode(charset, "replace")
+    decoder = codecs.getincrementaldecoder(charset)("replace")
+    out = [decoder.decode(data[i : i + SLICE]) for i in range(0, len(data), SLICE)]
+    out.append(decoder.decode(b"", final=True))
+    return "".join(out)
 
 
 def _header_str(p: Part) -> str:

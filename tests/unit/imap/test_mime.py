@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -159,3 +160,123 @@ def test_structured_fuzz(pieces: list[bytes]) -> None:
     mime.envelope(top)
     mime.body_text(top)
     mime.section(raw, top, (1, 1), "HEADER", ())
+
+
+def _multipart(children: list[bytes], boundary: bytes = b"b") -> bytes:
+    out = b"Content-Type: multipart/mixed; boundary=" + boundary + b"\r\n\r\n"
+    for child in children:
+        out += b"--" + boundary + b"\r\n" + child + b"\r\n"
+    return out + b"--" + boundary + b"--\r\nepilogue\r\n"
+
+
+def test_part_cap_makes_the_rest_one_opaque_part(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beyond MAX_PARTS the rest of the multipart is its last child (up to
+    the close delimiter), served as a leaf; no byte is lost or shown twice."""
+    monkeypatch.setattr(mime, "MAX_PARTS", 4)
+    kids = [b"Content-Type: text/plain\r\n\r\npart %d" % i for i in range(1, 8)]
+    raw = _multipart(kids)
+    top = mime.parse(raw)
+    assert len(top.children) == 4  # the top, two parts, then the rest
+    assert [c.body for c in top.children[:3]] == [b"part 1", b"part 2", b"part 3"]
+    rest = top.children[3]
+    assert rest.maintype == "text" and rest.body.startswith(b"part 4\r\n--b\r\n")
+    assert rest.body.endswith(b"part 7")  # the close delimiter is not in it
+    assert mime.section(raw, top, (4,), "", ()) == rest.body
+    assert (
+        mime.section(raw, top, (4,), "MIME", ()) == b"Content-Type: text/plain\r\n\r\n"
+    )
+    assert mime.bodystructure(top).count(b'("text" "plain"') == 4
+
+
+def test_part_cap_inside_a_nested_multipart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the budget runs out deep down, every open multipart ends with
+    one opaque part holding its rest, and a message/rfc822 becomes a leaf."""
+    monkeypatch.setattr(mime, "MAX_PARTS", 3)
+    inner = _multipart([b"\r\ni1", b"\r\ni2", b"\r\ni3"], b"in")
+    msg = b"Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\nhi"
+    raw = _multipart([inner, msg, b"\r\nlast"], b"out")
+    top = mime.parse(raw)
+    nested = top.children[0]
+    assert nested.is_multipart and len(nested.children) == 2
+    assert nested.children[1].body == b"i2\r\n--in\r\n\r\ni3"
+    rest = top.children[1]  # the message/rfc822 and "last", opaque
+    assert (rest.maintype, rest.subtype, rest.message) == ("text", "plain", None)
+    assert rest.body.endswith(b"last") and b"Subject: x" in rest.body
+    assert len(top.children) == 2
+    bs = mime.bodystructure(top)
+    assert bs.startswith(b"(((") and bs.count(b'("text" "plain"') == 3
+
+
+def test_the_issue_part_bomb_is_bounded() -> None:
+    """Issue 10: 24 MB with 2.4 million empty parts gave a 178 MB
+    BODYSTRUCTURE. Now MAX_PARTS (10,000, Dovecot's limit) bound the tree and
+    the answer; the 10,000th part holds the rest of the message."""
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=abcd\r\n\r\n"
+        + b"--abcd\r\n\r\n" * 2_400_000
+        + b"--abcd--\r\n"
+    )
+    top = mime.parse(raw)
+    assert len(top.children) == mime.MAX_PARTS - 1 + 1
+    bs = mime.bodystructure(top)
+    assert len(bs) < 1_000_000 and bs.count(b'("text" "plain"') == mime.MAX_PARTS
+    assert top.children[-1].body_size > 23_000_000
+
+
+def test_parts_are_offsets_not_copies() -> None:
+    """A part is a view of the one message buffer: 40 nested levels of a
+    4 MB message used to copy the body at every level (160 MB)."""
+    import tracemalloc
+
+    raw = b""
+    for i in range(mime.MAX_DEPTH):
+        raw += b"Content-Type: multipart/mixed; boundary=n%d\r\n\r\n--n%d\r\n" % (i, i)
+    raw += b"\r\n" + b"x" * 4_000_000
+    tracemalloc.start()
+    try:
+        top = mime.parse(raw)
+        mime.bodystructure(top)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000
+    leaf = top
+    while leaf.children:
+        leaf = leaf.children[0]
+    assert leaf.raw is raw and leaf.body_size == 4_000_000
+
+
+def test_deep_nesting_stops_at_max_depth() -> None:
+    raw = b""
+    for i in range(200):
+        raw = (
+            b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+        ) + raw
+    top = mime.parse(raw + b"x")
+    depth, p = 0, top
+    while p.children:
+        p, depth = p.children[0], depth + 1
+    assert depth == mime.MAX_DEPTH
+    assert (p.maintype, p.subtype) == ("text", "plain")  # a multipart, opaque
+    assert mime.bodystructure(top).count(b'"mixed"') == mime.MAX_DEPTH
+
+
+def test_large_bodies_decode_like_small_ones() -> None:
+    """base64, quoted-printable and charsets are decoded a slice at a time
+    (no one long C call): the result is the same as in one go."""
+    import base64
+    import quopri
+
+    payload = bytes(range(256)) * 20_000
+    b64 = base64.encodebytes(payload).replace(b"\n", b"\r\n")
+    top = mime.parse(b"Content-Transfer-Encoding: base64\r\n\r\n" + b64)
+    assert mime.decode_transfer(top) == payload
+    text = "Grüße ✓ " * 300_000
+    qp = quopri.encodestring(text.encode()).replace(b"\n", b"\r\n")
+    raw = (
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + qp
+    )
+    assert mime.body_text(mime.parse(raw)) == text
