@@ -333,6 +333,7 @@ class ListenerModule:
         ctx = self.ctx
         if ctx is None:
             return None
+        from server.auth import ban_key
         from server.netcontrol import is_allowed, parse_rules
 
         settings = ctx.settings()
@@ -349,11 +350,14 @@ class ListenerModule:
             )
         if self.connections().full():
             return Refusal(RefusalKind.TOTAL, "Too many connections; try again later")
+        # Counted as bans are: ``::ffff:a.b.c.d`` is a.b.c.d, IPv6 by its /64.
+        key = ban_key(ip)
         same_ip = sum(
             1
             for records in (self._sessions, self._admitted)
             for r in records.values()
-            if r.peer.rsplit(":", 1)[0].strip("[]") == ip or r.peer == ip
+            if ban_key(r.peer.rsplit(":", 1)[0].strip("[]")) == key
+            or ban_key(r.peer) == key
         )
         if same_ip >= sec.max_connections_per_ip:
             return Refusal(

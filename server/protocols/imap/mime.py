@@ -413,7 +413,9 @@ def parse_addresses(
 
     for tok in _ADDR_TOKEN.findall(value):
         if tok.startswith("("):
-            comment = tok[1:-1].strip() or comment
+            # A comment inside <...> is no name (RFC 5322 3.4; Dovecot gives NIL)
+            if not in_angle:
+                comment = tok[1:-1].strip() or comment
             continue
         if tok.isspace():
             continue

@@ -104,7 +104,9 @@ def test_a_ban_holds_for_the_ipv4_mapped_form_of_the_address(
     _ban_loopback_through_pop3(bf_core)
     for name in _running(bf_core):
         module = bf_core.runtime.services.modules[name]
-        assert "failed logins" in module.admission("::ffff:127.0.0.1"), name  # type: ignore[attr-defined]
+        refusal = module.admission("::ffff:127.0.0.1")  # type: ignore[attr-defined]
+        assert refusal is not None, name
+        assert "failed logins" in refusal.reason, name
     assert bf_core.run(bf_core.api.unban("::ffff:127.0.0.1")) is True
     assert bf_core.run(bf_core.api.bans()) == ()
 

@@ -280,3 +280,14 @@ def test_large_bodies_decode_like_small_ones() -> None:
         b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + qp
     )
     assert mime.body_text(mime.parse(raw)) == text
+
+
+def test_a_comment_inside_angle_brackets_is_not_a_display_name() -> None:
+    """A reviewer's find (issue 10): ``<user-from (comment)@ (comment)
+    domain.org>`` gave the ENVELOPE name "comment" and so SEARCH FROM comment
+    matched; comments in the address are not a name (Dovecot answers NIL)."""
+    got = mime.parse_addresses("<user-from (comment)@ (comment) domain.org>")
+    assert got == [(None, None, "user-from", "domain.org")]
+    assert mime.parse_addresses("Joe <joe (x)@example.org>") == [
+        ("Joe", None, "joe", "example.org")
+    ]

@@ -151,3 +151,25 @@ def test_connection_limits_apply_per_ip_and_in_total() -> None:
     )
     m.session_closed(1)
     assert m.admission("127.0.0.1") is None
+
+
+def test_per_ip_limit_counts_mapped_ipv4_and_ipv6_by_64() -> None:
+    """Issue 10 (bans): a dual-stack listener sees an IPv4 client as
+    ``::ffff:a.b.c.d``, and an IPv6 client can pick any address of its /64;
+    the per-IP limit counts them as bans do, or one client gets twice the
+    limit (mapped) or an unlimited number (IPv6) of connections."""
+    s = Settings(
+        security=dataclasses.replace(
+            SecuritySettings(), max_connections_per_ip=2, max_connections=100
+        ),
+        smtp=SmtpSettings(access=("allow all",)),
+    )
+    m = _Module(s)
+    m.session_opened(1, "127.0.0.1:1000", None)
+    m.session_opened(2, "[::ffff:127.0.0.1]:1001", None)
+    assert _refused(m, "::ffff:127.0.0.1")[0] is RefusalKind.PER_IP
+    assert _refused(m, "127.0.0.1")[0] is RefusalKind.PER_IP
+    m.session_opened(3, "[2001:db8:1:2::5]:1002", None)
+    m.session_opened(4, "[2001:db8:1:2::6]:1003", None)
+    assert _refused(m, "2001:db8:1:2::7")[0] is RefusalKind.PER_IP
+    assert m.admission("2001:db8:1:3::7") is None
