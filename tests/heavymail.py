@@ -88,7 +88,7 @@ def heavy_core(data: Path) -> RunningCore:
     )
     acc = SqliteAccountStore(data / "accounts.sqlite3")
     acc.add_domain(DOMAIN)
-    acc.add_user(ALICE, ALICE_PW, display_name="Alice")
+    acc.add_user(ALICE, ALICE_PW, display_name="Alice", allow_weak=True)
     acc.close()
     c = start_core(data, ("smtp", "imap"))
     try:

@@ -87,7 +87,7 @@ def test_init_under_umask_022_makes_a_private_data_folder(
     """The issue's reproduction: ``init`` and ``user add`` from the shell."""
     data = tmp_path / "qs"
     qs(data, "init", "--domain", "example.test")
-    qs(data, "user", "add", ALICE, "--password-stdin", stdin="pw-1\n")
+    qs(data, "user", "add", ALICE, "--password-stdin", "--allow-weak", stdin="pw-1\n")
     assert (data / "accounts.sqlite3").exists()
     assert (data / "mail" / "example.test" / "alice").is_dir()
     assert loose(data) == []
@@ -104,7 +104,15 @@ def test_everything_the_server_creates_is_private_under_umask_022(
     data = tmp_path / "qs"
     qs(data, "init", "--domain", "example.test")
     for user in (ALICE, BOB):
-        qs(data, "user", "add", user, "--password-stdin", stdin=f"{ALICE_PW}\n")
+        qs(
+            data,
+            "user",
+            "add",
+            user,
+            "--password-stdin",
+            "--allow-weak",
+            stdin=f"{ALICE_PW}\n",
+        )
     for name in ("smtp", "submission"):
         qs(data, "module", "enable", name)
         qs(data, "module", "set", name, "--bind", "127.0.0.1", "--port", "0")
