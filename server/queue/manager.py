@@ -25,7 +25,11 @@ What it does
 
 Crash safety and the at-least-once window
 - After a crash, jobs still in the spool are delivered again. Local delivery is
-  idempotent per (job, user), so nothing acknowledged is lost or doubled there.
+  idempotent per (job, user), so nothing acknowledged is lost or doubled there,
+  whatever the crash left in the Maildir (``tmp/`` files get fresh names, a
+  replay finds the copy an earlier attempt renamed in). A job's local outcome
+  is written to the spool before its remote attempt starts, so a crash during
+  a long remote attempt does not bring back a copy the user already deleted.
 - Remote delivery is at-least-once (RFC 5321 6.1: never lose, duplicates are the
   lesser evil). The window for a duplicate is from the moment the remote server
   has the whole message (it receives the final ``.``) until the job's new state
@@ -450,8 +454,14 @@ class QueueManager:
                     job = self._failed_attempt(
                         job, i, exc.public_message, exc.temporary, now
                     )
+            local_changed = job != self._jobs[job_id]
             self._jobs[job_id] = job
             if remote_due:
+                if local_changed:
+                    # Record the local outcome before the remote attempt,
+                    # which may take minutes: a crash meanwhile must not
+                    # deliver a copy the user may already have deleted.
+                    await self._persist(job_id)
                 await self._deliver_remote(job_id, remote_due, message, now)
             job = self._jobs[job_id]
             job = await self._maybe_delay_notice(job, message, now)
