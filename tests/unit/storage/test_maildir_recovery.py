@@ -22,7 +22,7 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -100,7 +100,9 @@ class Server:
         await self.queue.stop()
 
 
-async def boot(data: Path, route: Route | None = None) -> Server:
+async def boot(
+    data: Path, route: Route | None = None, clock: Callable[[], float] = time.time
+) -> Server:
     settings = dataclasses.replace(
         Settings(),
         general=dataclasses.replace(Settings().general, hostname="mail.example.test"),
@@ -115,6 +117,7 @@ async def boot(data: Path, route: Route | None = None) -> Server:
         local,
         EventBus(),
         lambda: settings,
+        clock=clock,
     )
     route = route or Route()
     queue.add_route(route)
@@ -514,3 +517,60 @@ async def test_every_folder_cleans_its_own_tmp(data: Path) -> None:
     await store.list_messages(ALICE, "Trash")
     assert os.listdir(udir(data) / ".Trash" / "tmp") == []
     assert os.listdir(udir(data) / "tmp") == ["stale"]  # INBOX not loaded yet
+
+
+async def test_a_finished_job_left_in_the_spool_is_removed(data: Path) -> None:
+    """A crash between writing a job's final outcome (every recipient
+    delivered) and removing it left a job that was never due again: stuck in
+    the queue for ever. Found by the kill -9 test; failed on the old code."""
+    spool_job(
+        data,
+        Recipient(ALICE, state=DELIVERED, attempts=1, local=True),
+        Recipient(FAR, state=DELIVERED, attempts=1, local=False),
+    )
+    s = await boot(data)
+    try:
+        await settle(s)
+        assert s.queue.pending_count() == 0
+        assert s.route.sent == []
+        assert await s.store.list_messages(ALICE, "INBOX") == []
+    finally:
+        await s.stop()
+    assert not list((data / "spool").iterdir())
+
+
+async def test_a_finished_job_that_cannot_leave_the_spool_is_not_spun_on(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If taking the finished job out fails (an I/O error), it is tried again
+    a minute later, not in a tight loop."""
+    spool_job(
+        data,
+        Recipient(ALICE, state=DELIVERED, attempts=1, local=True),
+        Recipient(FAR, state=DELIVERED, attempts=1, local=False),
+    )
+    now = [time.time()]
+    calls: list[float] = []
+    s = await boot(data, clock=lambda: now[0])
+    real_remove = s.queue.spool.remove
+
+    def remove(job_id: str) -> None:
+        calls.append(now[0])
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        real_remove(job_id)
+
+    monkeypatch.setattr(s.queue.spool, "remove", remove)
+    try:
+        s.queue.poke()
+        await settle(s)
+        await asyncio.sleep(0.2)
+        assert len(calls) == 1
+        assert s.queue.pending_count() == 1
+        now[0] += 61
+        await settle(s)
+        assert len(calls) == 2
+        assert s.queue.pending_count() == 0
+    finally:
+        await s.stop()
+    assert not list((data / "spool").iterdir())
