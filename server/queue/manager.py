@@ -101,7 +101,7 @@ ADMIN_HELD = "Held by the administrator."
 ADMIN_BOUNCED = "Returned to the sender by the postmaster"
 EXPIRED_STATUS = "4.4.7"  # RFC 3463: delivery time expired
 DELAY_NOTE = "delayed"
-DSN_RETRY = 60.0  # seconds before trying again to queue a DSN that failed
+DSN_RETRY = 60.0  # seconds before trying again to finish a job (its DSN, its removal)
 
 
 def _span(seconds: float) -> str:
