@@ -1082,7 +1082,9 @@ class MaildirStore:
         path = st.file_path(entry)
         disk = _base_fields(entry.base)[1]
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            # Windows' fsync needs a handle open for writing.
+            mode = os.O_RDWR if os.name == "nt" else os.O_RDONLY
+            fd = os.open(path, mode | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
             return entry.info
         try:
