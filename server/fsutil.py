@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -26,8 +27,16 @@ def fsync_dir(path: Path) -> None:
 def atomic_write(
     path: Path, data: bytes, *, mode: int = 0o600, sync_dir: bool = True
 ) -> None:
-    """Replace ``path`` with ``data`` so a crash leaves the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    """Replace ``path`` with ``data`` so a crash leaves the old or the new file.
+
+    The temporary name starts with ``.`` and ends with ``.tmp`` (readers skip
+    it) and is new on every call -- pid, clock and a random part, as pids and
+    the monotonic clock repeat after a restart -- so a leftover of a crash can
+    never block a later write.
+    """
+    tmp = path.with_name(
+        f".{path.name}.{os.getpid()}.{time.monotonic_ns()}{secrets.token_hex(4)}.tmp"
+    )
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         view = memoryview(data)

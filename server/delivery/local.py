@@ -1,12 +1,16 @@
 """Local delivery: resolve an address (user, alias, catch-all) and store the
 message in each user's INBOX with a ``Return-Path`` header (RFC 5321 4.4).
 
-Idempotent per (job, user): the Maildir unique name is derived from the job id,
-so a job replayed after a crash never stores a message twice.
+Idempotent per (job, user): the store key of each copy is derived from the job
+(``delivery_key``), so a job replayed after a crash finds the copy an earlier
+attempt stored and never stores it twice. The key names the copy in the
+mailbox only; the store writes it under a fresh temporary name, so nothing an
+interrupted attempt left behind can stand in the replay's way.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 
@@ -14,6 +18,7 @@ from server import bytesutil
 from server.accounts.base import AccountStore
 from server.errors import PermanentError, QuotaExceededError
 from server.storage.base import MailStore
+from server.storage.names import MAX_UNIQUE_CHARS
 
 log = logging.getLogger("quicksilver.delivery")
 
@@ -28,6 +33,21 @@ class UnknownRecipient(PermanentError):
 def return_path_header(sender: str) -> bytes:
     clean = "".join(c for c in sender if ord(c) >= 0x20 and ord(c) != 0x7F)
     return b"Return-Path: <" + clean.encode("utf-8", "replace") + b">\r\n"
+
+
+def delivery_key(job_id: str, created: float, address: str, host: str) -> str:
+    """The store key of ``job_id``'s copy for the user ``address``.
+
+    The same on every attempt of the job (that is what makes a replay find its
+    earlier copy). An address too long for the store's key limit is replaced by
+    its hash, so a long but valid address (RFC 5321 4.5.3.1 allows 64 + 255
+    octets) is not refused as an invalid key.
+    """
+    key = f"{int(created)}.Q{job_id}U{_SAFE.sub('_', address)}.{host}"
+    if len(key) > MAX_UNIQUE_CHARS:
+        digest = hashlib.sha256(address.encode("utf-8")).hexdigest()[:32]
+        key = f"{int(created)}.Q{job_id}H{digest}.{host}"
+    return key
 
 
 class LocalDelivery:
@@ -71,9 +91,7 @@ class LocalDelivery:
                 used = await self.store.usage(user.address)
                 if used + len(data) > user.quota_bytes:
                     raise QuotaExceededError("Mailbox is full")
-            unique = (
-                f"{int(created)}.Q{job_id}U{_SAFE.sub('_', user.address)}.{self.host}"
-            )
+            unique = delivery_key(job_id, created, user.address, self.host)
             if user.address not in self._ensured:
                 await self.store.ensure_user(user.address)
                 self._ensured.add(user.address)

@@ -25,7 +25,11 @@ What it does
 
 Crash safety and the at-least-once window
 - After a crash, jobs still in the spool are delivered again. Local delivery is
-  idempotent per (job, user), so nothing acknowledged is lost or doubled there.
+  idempotent per (job, user), so nothing acknowledged is lost or doubled there,
+  whatever the crash left in the Maildir (``tmp/`` files get fresh names, a
+  replay finds the copy an earlier attempt renamed in). A job's local outcome
+  is written to the spool before its remote attempt starts, so a crash during
+  a long remote attempt does not bring back a copy the user already deleted.
 - Remote delivery is at-least-once (RFC 5321 6.1: never lose, duplicates are the
   lesser evil). The window for a duplicate is from the moment the remote server
   has the whole message (it receives the final ``.``) until the job's new state
@@ -33,7 +37,9 @@ Crash safety and the at-least-once window
   fsynced write, milliseconds. A ``kill -9`` in that window delivers those
   recipients again after the restart; outside it, nothing is sent twice.
   "delivering" is an in-memory state only; a recipient found "delivering" on
-  disk is retried.
+  disk is retried. A job found with every recipient final (a crash between
+  writing its outcome and removing it) is finished at once: DSNs still owed
+  are sent, then it leaves the spool.
 - A DSN is spooled (durably) before the failed job's state is written, so a
   crash in between may send a DSN twice, never zero times. A DSN that cannot be
   queued (disk full) keeps its job in the queue; it is tried again every minute.
@@ -95,7 +101,7 @@ ADMIN_HELD = "Held by the administrator."
 ADMIN_BOUNCED = "Returned to the sender by the postmaster"
 EXPIRED_STATUS = "4.4.7"  # RFC 3463: delivery time expired
 DELAY_NOTE = "delayed"
-DSN_RETRY = 60.0  # seconds before trying again to queue a DSN that failed
+DSN_RETRY = 60.0  # seconds before trying again to finish a job (its DSN, its removal)
 
 
 def _span(seconds: float) -> str:
@@ -140,7 +146,9 @@ class QueueManager:
         self.remote: RemoteRoute | None = None
         self._routes: list[RemoteRoute] = []
         self._jobs: dict[str, Job] = {}
-        self._dsn_retry: dict[str, float] = {}  # job -> when to retry its DSN
+        # job -> when to try again to finish it (queue the DSN it owes, or
+        # take it out of the spool once every recipient is final)
+        self._finish_retry: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -162,7 +170,7 @@ class QueueManager:
                     job = job.with_recipient(i, dataclasses.replace(r, state=QUEUED))
             self._jobs[job.job_id] = job
             if self._bounce_pending(job):  # its DSN never got queued: try now
-                self._dsn_retry[job.job_id] = self.clock()
+                self._finish_retry[job.job_id] = self.clock()
         if jobs:
             log.info("recovered %d job(s) from the spool", len(jobs))
         self._task = asyncio.create_task(self._worker(), name="queue-worker")
@@ -353,6 +361,8 @@ class QueueManager:
                                 r, state=DEFERRED, next_attempt=now + 60
                             ),
                         )
+                if job.done:  # finishing it failed: not again at once
+                    self._finish_retry[job_id] = now + DSN_RETRY
                 self._jobs[job_id] = job
                 self._next_due = min(self._next_due, now + 60)
         finally:
@@ -368,8 +378,10 @@ class QueueManager:
     def _is_due(self, job: Job, now: float) -> bool:
         if job.held:
             return False
-        if self._dsn_retry.get(job.job_id, now + 1) <= now:
+        if self._finish_retry.get(job.job_id, now + 1) <= now:
             return True
+        if job.done and job.job_id not in self._finish_retry:
+            return True  # a crash came between its outcome and its removal
         for r in job.recipients:
             if r.state == QUEUED or (r.state == DEFERRED and r.next_attempt <= now):
                 return True
@@ -390,7 +402,7 @@ class QueueManager:
             for r in j.recipients
             if r.state == DEFERRED and r.next_attempt > now
         ]
-        nexts += [t for t in self._dsn_retry.values() if t > now]
+        nexts += [t for t in self._finish_retry.values() if t > now]
         # held-for-no-route jobs expire at their lifetime: look again each minute
         return min(nexts, default=now + 60.0)
 
@@ -450,8 +462,14 @@ class QueueManager:
                     job = self._failed_attempt(
                         job, i, exc.public_message, exc.temporary, now
                     )
+            local_changed = job != self._jobs[job_id]
             self._jobs[job_id] = job
             if remote_due:
+                if local_changed:
+                    # Record the local outcome before the remote attempt,
+                    # which may take minutes: a crash meanwhile must not
+                    # deliver a copy the user may already have deleted.
+                    await self._persist(job_id)
                 await self._deliver_remote(job_id, remote_due, message, now)
             job = self._jobs[job_id]
             job = await self._maybe_delay_notice(job, message, now)
@@ -582,11 +600,11 @@ class QueueManager:
         job = await self._bounce_failed(job, message)
         if self._bounce_pending(job):
             retry = self.clock() + DSN_RETRY
-            self._dsn_retry[job.job_id] = retry
+            self._finish_retry[job.job_id] = retry
             self._next_due = min(self._next_due, retry)
         else:
-            self._dsn_retry.pop(job.job_id, None)
-        if job.done and job.job_id not in self._dsn_retry:
+            self._finish_retry.pop(job.job_id, None)
+        if job.done and job.job_id not in self._finish_retry:
             await self.on_job_finished(job)
             await asyncio.to_thread(self.spool.remove, job.job_id)
             self._jobs.pop(job.job_id, None)

@@ -141,16 +141,19 @@ class Spool:
         for name in sorted(names):
             path = self.root / name
             if name.startswith("."):
+                # ``atomic_write``'s temporary file, cut short by a crash: the
+                # job's previous envelope (or, for a new job, none: never
+                # acknowledged) is still in place. Never a job itself.
                 if name.endswith(".tmp"):
                     dest = quarantine(path, self.corrupt)
-                    log.warning("unfinished spool write moved to %s", dest.name)
+                    log.warning("unfinished spool write moved to corrupt/%s", dest.name)
                 continue
             if name.endswith(".msg"):
                 if name[:-4] + ".json" not in names:
                     dest = quarantine(path, self.corrupt)
                     log.warning(
-                        "spool message without an envelope (never acknowledged) moved "
-                        "to corrupt/%s",
+                        "spool message without an envelope (a job never acknowledged, "
+                        "or one finished as the server stopped) moved to corrupt/%s",
                         dest.name,
                     )
                 continue

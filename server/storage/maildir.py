@@ -22,7 +22,18 @@ What it does
 - Per user ``quicksilver-folders.json`` (special-use, written atomically) and
   ``subscriptions`` (one mailbox name per line, ``/`` as delimiter).
 - Durability: tmp/ -> write -> fsync -> rename -> fsync the directory before a
-  coroutine returns; disk full becomes ``StorageFullError``.
+  coroutine returns; disk full becomes ``StorageFullError``. A file in ``tmp/``
+  always gets a fresh name of its own (never the message's key), so whatever a
+  crash left there cannot block the next attempt; the index and the other
+  small files are replaced through ``tmp/`` too.
+- Idempotent delivery: ``deliver(unique=...)`` stores a key once per folder.
+  A replay that finds its key makes that copy durable before it answers; a
+  copy whose size no longer matches its ``S=`` (a power loss after the rename)
+  moves to ``corrupt/`` and is delivered again.
+- ``tmp/`` cleanup (the Maildir spec's reader duty; Dovecot does the same):
+  when a folder is loaded and then every ``TMP_SCAN_INTERVAL``, files in its
+  ``tmp/`` untouched for ``TMP_MAX_AGE`` (36 hours: not read, written or
+  renamed) are removed and logged; at most ``TMP_SCAN_LIMIT`` entries a pass.
 - Speed: each folder is cached in memory (uid, key, flags, size, mtime, file
   name); ``new/`` and ``cur/`` are re-listed only when their mtime changed (or
   changed less than two seconds ago, for coarse clocks), and only the
@@ -32,7 +43,7 @@ What it does
   another program) are announced to watchers like our own changes.
 
 What it does not do: no locking against other programs beyond what Maildir
-gives (atomic renames); no cleanup of stale ``tmp/`` files; no quota.
+gives (atomic renames); no quota.
 
 Limits: 26 keywords per folder; a mailbox with inferiors cannot be deleted
 (``PermanentError("Mailbox has children")``, as Dovecot's Maildir++ layout);
@@ -51,6 +62,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import socket
 import threading
@@ -96,6 +108,14 @@ _SETTLE_NS = 2_000_000_000  # a directory changed this recently is re-listed
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _INDEX_ESCAPE = re.compile(r"[%\x00-\x20\x7f]")
 _counter = itertools.count(1)
+# Maildir (cr.yp.to/proto/maildir.html): a reader may remove a tmp/ file not
+# accessed for 36 hours; a delivery never takes that long.
+TMP_MAX_AGE = 36 * 3600
+TMP_SCAN_INTERVAL = 8 * 3600  # a folder's tmp/ is looked at again (Dovecot: 8 h)
+# Entries looked at per pass, so a pass stays in milliseconds under the folder
+# lock even if something filled tmp/; more than this is logged as a warning.
+TMP_SCAN_LIMIT = 2000
+_TMP_LOG_NAMES = 10  # names of removed files written to the log per pass
 
 
 # -- small pure helpers ---------------------------------------------------------
@@ -154,6 +174,34 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _tmp_name() -> str:
+    """A fresh name for a file in ``tmp/`` (time, pid, counter, random).
+
+    Never derived from what is being written: a replayed delivery must not
+    meet the half-written file of an earlier attempt under the same name
+    (issue 10: ``[Errno 17] File exists`` blocked the job until it expired).
+    """
+    now = time.time_ns()
+    return (
+        f"{now // 1_000_000_000}.M{now // 1000 % 1_000_000}P{os.getpid()}"
+        f"Q{next(_counter)}R{secrets.token_hex(4)}.tmp"
+    )
+
+
+def _write_tmp(
+    tmp_dir: Path, data: bytes, mtime: float | None, *, sync: bool = True
+) -> tuple[Path, os.stat_result]:
+    """Write ``data`` to a new file in ``tmp_dir``; return its path and stat."""
+    for attempt in range(3):
+        path = tmp_dir / _tmp_name()
+        try:
+            return path, _write_new_file(path, data, mtime, sync=sync)
+        except FileExistsError:  # left by someone else: take another name
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _write_new_file(
     path: Path, data: bytes, mtime: float | None, *, sync: bool = True
 ) -> os.stat_result:
@@ -180,9 +228,14 @@ def _write_new_file(
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically: tmp -> fsync -> rename -> fsync dir."""
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}.{next(_counter)}")
-    _write_new_file(tmp, data, None)
+    """Replace ``path`` atomically: tmp -> fsync -> rename -> fsync dir.
+
+    The temporary file goes to the folder's ``tmp/`` (there is one next to
+    every file written here), so what a crash leaves is swept by the ``tmp/``
+    cleanup like any other leftover.
+    """
+    tmp_dir = path.parent / "tmp"
+    tmp, _ = _write_tmp(tmp_dir if tmp_dir.is_dir() else path.parent, data, None)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -267,6 +320,7 @@ class _Folder:
         self.committed: set[_Entry] = set()
         self.failed: dict[_Entry, BaseException] = {}
         self.commit_lock = threading.Lock()
+        self.tmp_due = 0.0  # clock time of the next tmp/ cleanup pass
 
     def changed(self) -> None:
         self._infos = None
@@ -313,9 +367,16 @@ class _Folder:
 class MaildirStore:
     """Maildir++ mail store; see the module docstring for formats and limits."""
 
-    def __init__(self, root: Path, hostname: str = "quicksilver") -> None:
+    def __init__(
+        self,
+        root: Path,
+        hostname: str = "quicksilver",
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.root = Path(root)
         self.hostname = _sanitize_host(hostname or socket.gethostname())
+        self._clock = clock  # wall time, compared with file times (tmp/ cleanup)
         self._watchers = names.WatcherRegistry()
         self._folders: dict[tuple[str, str], _Folder] = {}
         self._locks: dict[tuple[str, str], threading.RLock] = {}
@@ -604,7 +665,66 @@ class MaildirStore:
             self._folders[(owner, name)] = st
         elif rescan:
             self._sync(events, owner, name, st)
+        now = self._clock()
+        if now >= st.tmp_due:
+            st.tmp_due = now + TMP_SCAN_INTERVAL
+            self._clean_tmp(owner, name, st.path / "tmp", now)
         return st
+
+    @staticmethod
+    def _clean_tmp(owner: str, name: str, tmp_dir: Path, now: float) -> None:
+        """Remove files in ``tmp/`` nobody has touched for ``TMP_MAX_AGE``.
+
+        The Maildir spec lets a reader do this (a delivery never takes 36
+        hours); it is how the leftovers of a crash mid-delivery go away. A file
+        counts as touched by its newest of atime, mtime and ctime: ctime too,
+        because a delivery sets an old mtime (the internal date) on its tmp
+        file before the rename, and ctime is what that ``utime`` refreshes.
+        Only regular files; at most ``TMP_SCAN_LIMIT`` entries per pass.
+        Caller holds the folder lock.
+        """
+        removed: list[str] = []
+        looked = 0
+        try:
+            with os.scandir(tmp_dir) as it:
+                for entry in it:
+                    looked += 1
+                    if looked > TMP_SCAN_LIMIT:
+                        log.warning(
+                            "tmp/ of %s %s holds more than %d entries; looked at "
+                            "the first %d only",
+                            owner,
+                            name,
+                            TMP_SCAN_LIMIT,
+                            TMP_SCAN_LIMIT,
+                        )
+                        break
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                        if not entry.is_file(follow_symlinks=False):
+                            continue
+                        touched = max(st.st_atime, st.st_mtime, st.st_ctime)
+                        if now - touched < TMP_MAX_AGE:
+                            continue
+                        os.unlink(entry.path)
+                    except FileNotFoundError:
+                        continue
+                    removed.append(entry.name)
+        except FileNotFoundError:
+            return
+        except OSError as exc:  # cleanup is a chore: never fail the caller
+            log.warning("cannot clean tmp/ of %s %s: %s", owner, name, exc)
+        if removed:
+            shown = ", ".join(removed[:_TMP_LOG_NAMES])
+            more = len(removed) - _TMP_LOG_NAMES
+            log.info(
+                "removed %d file(s) untouched for 36 hours from tmp/ of %s %s: %s%s",
+                len(removed),
+                owner,
+                name,
+                shown,
+                f" and {more} more" if more > 0 else "",
+            )
 
     def _load(self, events: Events, owner: str, name: str, path: Path) -> _Folder:
         st = _Folder(path)
@@ -769,8 +889,7 @@ class MaildirStore:
             crlf = names.crlf_size(data)
             base = f"{unique},S={len(data)},W={crlf}"
             filename = base + info_part
-            tmp = st.path / "tmp" / base
-            stat = _write_new_file(tmp, data, mtime)
+            tmp, stat = _write_tmp(st.path / "tmp", data, mtime)
             try:
                 os.rename(tmp, st.path / sub / filename)
             except BaseException:
@@ -906,7 +1025,9 @@ class MaildirStore:
             # when loaded, and since then only we store our unique names.
             uid = st.by_unique.get(key) if key is not None else None
             if uid is not None:
-                return st.entries[uid].info
+                found = self._replayed(events, owner, name, st, uid)
+                if found is not None:
+                    return found
         # Group commit. The file is written and fsynced without the folder
         # lock, so concurrent deliveries overlap their slowest step; then each
         # delivery is renamed in and queued, and whoever holds the lock next
@@ -916,9 +1037,8 @@ class MaildirStore:
         crlf = names.crlf_size(data)
         unique_name = key or self._new_unique()
         base = f"{unique_name},S={len(data)},W={crlf}"
-        tmp = st.path / "tmp" / base
         whole_fs = syncfs_available()
-        stat = _write_new_file(tmp, data, internal_date, sync=not whole_fs)
+        tmp, stat = _write_tmp(st.path / "tmp", data, internal_date, sync=not whole_fs)
         try:
             with lock:
                 st = self._state(events, owner, name, rescan=False)
@@ -942,6 +1062,50 @@ class MaildirStore:
                 MailboxChange(owner, name, "added", (entry.info.uid,), origin=origin)
             )
             return entry.info
+
+    def _replayed(
+        self, events: Events, owner: str, name: str, st: _Folder, uid: int
+    ) -> MessageInfo | None:
+        """A keyed delivery found its key: the copy stored by an earlier attempt.
+
+        Return its info once it is durable (the earlier attempt may have died
+        between its rename and its ``syncfs``), or None if it is damaged -- a
+        size that no longer matches its ``S=``, as a power loss after the rename
+        can leave -- after moving it to ``corrupt/``: the caller stores the
+        message again. A copy a client has since removed counts as delivered.
+        Caller holds the folder lock.
+        """
+        info = st.entries[uid].info
+        entry = self._entry_file(events, owner, name, st, uid)
+        if entry is None:
+            return info
+        path = st.file_path(entry)
+        disk = _base_fields(entry.base)[1]
+        try:
+            # Windows' fsync needs a handle open for writing.
+            mode = os.O_RDWR if os.name == "nt" else os.O_RDONLY
+            fd = os.open(path, mode | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            return entry.info
+        try:
+            size = os.fstat(fd).st_size
+            if disk is None or size == disk:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if disk is None or size == disk:
+            _fsync_dir(path.parent)
+            return entry.info
+        self._move_to_corrupt(
+            path,
+            owner,
+            _folder_label(st.path, entry.filename),
+            f"{size} bytes where its name says {disk}",
+        )
+        st.remove(uid)
+        self._write_uidlist(st)
+        events.append(MailboxChange(owner, name, "expunged", (uid,)))
+        return None
 
     def _group_commit(self, st: _Folder, lock: threading.RLock, entry: _Entry) -> None:
         """Make ``entry`` durable together with every other queued delivery.
