@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from server.errors import MailError, StorageFullError, TemporaryError
 from server.policy import plaintext_login_allowed
+from server.protocols.linereader import ConnectionClosed, LineTooLong
 from server.storage.base import (
     SYSTEM_FLAGS,
     FlagChange,
@@ -156,17 +157,11 @@ class Connection(Protocol):
 
     async def discard(self, n: int, timeout: float | None) -> None: ...
 
-    async def starttls(self, context: ssl.SSLContext) -> None: ...
+    async def start_tls(
+        self, context: ssl.SSLContext, handshake_timeout: float = ...
+    ) -> None: ...
 
     def close(self) -> None: ...
-
-
-class LineTooLong(Exception):
-    pass
-
-
-class ConnectionClosed(Exception):
-    pass
 
 
 class LiteralTooLarge(Exception):
@@ -484,10 +479,10 @@ class Session:
             return
         self.tagged(cmd.tag, "OK", "Begin TLS negotiation now")
         await self.conn.drain()
-        # Plaintext pipelined after STARTTLS is discarded by starttls()
+        # Plaintext pipelined after STARTTLS is discarded by start_tls()
         # (CVE-2011-0411 class of injection).
         try:
-            await self.conn.starttls(ctx)
+            await self.conn.start_tls(ctx)
         except (ssl.SSLError, OSError) as exc:
             self._log(logging.INFO, "TLS handshake failed: %s", exc)
             raise ConnectionClosed() from exc

@@ -56,7 +56,9 @@ class FakeConn:
     async def discard(self, n: int, timeout: float | None) -> None:
         await self.readexactly(n, timeout)
 
-    async def starttls(self, context: ssl.SSLContext) -> None:
+    async def start_tls(
+        self, context: ssl.SSLContext, handshake_timeout: float = 30.0
+    ) -> None:
         raise ConnectionClosed
 
     def close(self) -> None:
