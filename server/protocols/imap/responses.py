@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from . import mutf7
-from .parser import MONTH_NAMES
+from .grammar import MONTH_NAMES
 
 _ASTRING_SAFE = frozenset(
     b"!#$&'+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz|}~"

@@ -24,7 +24,7 @@ from typing import Any
 from server.storage.base import MailboxChange, MailboxNotFound, MessageInfo
 
 from . import responses as R
-from .parser import SeqSet
+from .grammar import SeqSet
 
 
 class BadSequence(Exception):

@@ -48,23 +48,19 @@ from server.storage.base import (
     MailboxExists,
     MailboxInfo,
     MailboxNotFound,
-    MessageInfo,
     MessageNotFound,
     apply_flag_change,
     check_flag_mode,
 )
 
+from . import command as c
+from . import fetchitems as fi
 from . import mime, mutf7, search, wildcard
 from . import responses as R
 from .cache import CacheKey, MessageMeta, MetaCache, build_meta
-from .parser import (
-    Command,
-    FetchAtt,
-    ParseError,
-    literal_request,
-    parse_command,
-    split_tag,
-)
+from .command import Command
+from .grammar import ParseError, literal_request, split_tag
+from .parser import mask_for_log, parse_command
 from .selected import BadSequence, RecentRegistry, SelectedMailbox
 
 # -- limits ------------------------------------------------------------------
@@ -131,8 +127,6 @@ _ALLOWED: dict[str, frozenset[str]] = {
     SELECTED: _ANY | _AUTH_CMDS | _SELECTED_CMDS,
     LOGOUT: frozenset(),
 }
-# RFC 3501 7.4.1: no EXPUNGE while answering these (non-UID) commands.
-_NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
 _SPECIAL_USE_ATTRS = frozenset(
     {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
 )
@@ -373,7 +367,7 @@ class Session:
             size = req[0]
 
     async def handle(self, data: bytes) -> None:
-        self._log(logging.DEBUG, "C: %s", _mask(data))
+        self._log(logging.DEBUG, "C: %s", mask_for_log(data))
         try:
             cmd = parse_command(data)
         except ParseError as exc:
@@ -441,7 +435,7 @@ class Session:
         sel = self.selected
         if sel is None:
             return
-        allow = cmd is None or cmd.uid or cmd.name not in _NO_EXPUNGE
+        allow = cmd is None or cmd.allows_expunge
         for line in await sel.refresh(allow_expunge=allow, force=force):
             self.send(line)
 
@@ -460,10 +454,10 @@ class Session:
         self.tagged(cmd.tag, "OK", "LOGOUT completed")
         self.state = LOGOUT
 
-    async def cmd_ID(self, cmd: Command) -> None:
-        params = cmd.args["params"]
+    async def cmd_ID(self, cmd: c.Id) -> None:
+        params = cmd.params
         if params:
-            shown = " ".join(f"{k}={v}" for k, v in list(params.items())[:8])
+            shown = " ".join(f"{k}={v}" for k, v in params[:8])
             self._log(logging.INFO, "client ID %s", shown[:300])
         self.send(R.untagged('ID ("name" "Quicksilver" "vendor" "Quicksilver")'))
         self.tagged(cmd.tag, "OK", "ID completed")
@@ -488,7 +482,7 @@ class Session:
             raise ConnectionClosed() from exc
         self._log(logging.INFO, "TLS started")
 
-    async def cmd_LOGIN(self, cmd: Command) -> None:
+    async def cmd_LOGIN(self, cmd: c.Login) -> None:
         if not self.login_allowed():
             self.tagged(
                 cmd.tag,
@@ -497,12 +491,12 @@ class Session:
                 "PRIVACYREQUIRED",
             )
             return
-        user = cmd.args["user"].decode("utf-8", "replace")
-        password = cmd.args["password"].decode("utf-8", "replace")
+        user = cmd.user.decode("utf-8", "replace")
+        password = cmd.password.decode("utf-8", "replace")
         await self._login(cmd.tag, user, password)
 
-    async def cmd_AUTHENTICATE(self, cmd: Command) -> None:
-        if cmd.args["mechanism"] != "PLAIN":
+    async def cmd_AUTHENTICATE(self, cmd: c.Authenticate) -> None:
+        if cmd.mechanism != "PLAIN":
             self.tagged(cmd.tag, "NO", "Unsupported authentication mechanism", "CANNOT")
             return
         if not self.login_allowed():
@@ -513,7 +507,7 @@ class Session:
                 "PRIVACYREQUIRED",
             )
             return
-        initial = cmd.args["initial"]
+        initial = cmd.initial
         if initial is None:
             self.send(b"+ \r\n")
             await self.conn.drain()
@@ -596,15 +590,15 @@ class Session:
         if self.state == SELECTED:
             self.state = AUTH
 
-    async def cmd_SELECT(self, cmd: Command) -> None:
+    async def cmd_SELECT(self, cmd: c.Select) -> None:
         await self._select(cmd, readonly=False)
 
-    async def cmd_EXAMINE(self, cmd: Command) -> None:
+    async def cmd_EXAMINE(self, cmd: c.Examine) -> None:
         await self._select(cmd, readonly=True)
 
-    async def _select(self, cmd: Command, readonly: bool) -> None:
+    async def _select(self, cmd: c.Select, readonly: bool) -> None:
         self._deselect()
-        name = cmd.args["mailbox"]
+        name = cmd.mailbox
         sel = SelectedMailbox(
             self.sv.store, self.owner, name, readonly, self.sv.recent, self
         )
@@ -627,8 +621,8 @@ class Session:
         code = "READ-ONLY" if readonly else "READ-WRITE"
         self.tagged(cmd.tag, "OK", f"{cmd.name} completed", code)
 
-    async def cmd_CREATE(self, cmd: Command) -> None:
-        name: str = cmd.args["mailbox"].rstrip("/")
+    async def cmd_CREATE(self, cmd: c.Create) -> None:
+        name: str = cmd.mailbox.rstrip("/")
         if not name:
             self.tagged(cmd.tag, "NO", "Invalid mailbox name", "CANNOT")
             return
@@ -636,8 +630,8 @@ class Session:
             self.tagged(cmd.tag, "NO", "INBOX always exists", "ALREADYEXISTS")
             return
         use = None
-        if cmd.args["use"]:
-            uses = cmd.args["use"]
+        if cmd.use:
+            uses = cmd.use
             if len(uses) != 1 or uses[0] not in _SPECIAL_USE_ATTRS:
                 self.tagged(
                     cmd.tag, "NO", "Unsupported special-use attribute", "USEATTR"
@@ -647,8 +641,8 @@ class Session:
         await self.sv.store.create_mailbox(self.owner, name, use)
         self.tagged(cmd.tag, "OK", "CREATE completed")
 
-    async def cmd_DELETE(self, cmd: Command) -> None:
-        name = cmd.args["mailbox"]
+    async def cmd_DELETE(self, cmd: c.Delete) -> None:
+        name = cmd.mailbox
         if name == "INBOX":
             self.tagged(cmd.tag, "NO", "INBOX cannot be deleted", "CANNOT")
             return
@@ -667,8 +661,8 @@ class Session:
         await self.sv.store.delete_mailbox(self.owner, name)
         self.tagged(cmd.tag, "OK", "DELETE completed")
 
-    async def cmd_RENAME(self, cmd: Command) -> None:
-        old, new = cmd.args["old"], cmd.args["new"].rstrip("/")
+    async def cmd_RENAME(self, cmd: c.Rename) -> None:
+        old, new = cmd.old, cmd.new.rstrip("/")
         if new == "INBOX":
             self.tagged(cmd.tag, "NO", "Mailbox already exists", "ALREADYEXISTS")
             return
@@ -683,25 +677,25 @@ class Session:
         await self.updates(cmd)
         self.tagged(cmd.tag, "OK", "RENAME completed")
 
-    async def cmd_SUBSCRIBE(self, cmd: Command) -> None:
-        await self.sv.store.set_subscribed(self.owner, cmd.args["mailbox"], True)
+    async def cmd_SUBSCRIBE(self, cmd: c.Subscribe) -> None:
+        await self.sv.store.set_subscribed(self.owner, cmd.mailbox, True)
         self.tagged(cmd.tag, "OK", "SUBSCRIBE completed")
 
-    async def cmd_UNSUBSCRIBE(self, cmd: Command) -> None:
-        await self.sv.store.set_subscribed(self.owner, cmd.args["mailbox"], False)
+    async def cmd_UNSUBSCRIBE(self, cmd: c.Unsubscribe) -> None:
+        await self.sv.store.set_subscribed(self.owner, cmd.mailbox, False)
         self.tagged(cmd.tag, "OK", "UNSUBSCRIBE completed")
 
-    async def cmd_LIST(self, cmd: Command) -> None:
+    async def cmd_LIST(self, cmd: c.List) -> None:
         await self._list(cmd, lsub=False)
 
-    async def cmd_LSUB(self, cmd: Command) -> None:
+    async def cmd_LSUB(self, cmd: c.Lsub) -> None:
         await self._list(cmd, lsub=True)
 
-    async def _list(self, cmd: Command, lsub: bool) -> None:
+    async def _list(self, cmd: c.List, lsub: bool) -> None:
         """LIST / LSUB (RFC 3501 6.3.8-9), LIST-EXTENDED (RFC 5258)."""
-        a = cmd.args
-        select = set(a["select"])
-        returns = set(a["returns"])
+        a = cmd
+        select = set(a.select)
+        returns = set(a.returns)
         verb = "LSUB" if lsub else "LIST"
         if select - {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"}:
             raise ParseError("unknown LIST selection option")
@@ -709,9 +703,9 @@ class Session:
             raise ParseError("unknown LIST return option")
         if "RECURSIVEMATCH" in select and not select - {"RECURSIVEMATCH", "REMOTE"}:
             raise ParseError("RECURSIVEMATCH needs another selection option")
-        ref: str = a["reference"]
-        patterns: list[str] = a["patterns"]
-        if not a["extended"] and patterns == [""]:
+        ref: str = a.reference
+        patterns = a.patterns
+        if not a.extended and patterns == ("",):
             root = ref.split("/", 1)[0] + "/" if "/" in ref else ""
             self.send(
                 R.untagged(f'{verb} (\\Noselect) "/" ' + R.astring(root).decode())
@@ -779,7 +773,7 @@ class Session:
             if "SPECIAL-USE" in select and not (info and info.special_use):
                 continue
             if not exists and not lsub:
-                attrs.append("\\NonExistent" if a["extended"] else "\\Noselect")
+                attrs.append("\\NonExistent" if a.extended else "\\Noselect")
             if not lsub:
                 attrs.append("\\HasChildren" if children else "\\HasNoChildren")
             if show_sub and name in subs:
@@ -802,13 +796,13 @@ class Session:
                 await self.conn.drain()
         for name in status_for:
             try:
-                await self._status_line(name, a["status"])
+                await self._status_line(name, a.status)
             except MailboxNotFound:
                 pass
         await self.updates(cmd)
         self.tagged(cmd.tag, "OK", f"{verb} completed")
 
-    async def _status_line(self, name: str, items: list[str]) -> None:
+    async def _status_line(self, name: str, items: tuple[str, ...]) -> None:
         info: MailboxInfo = await self.sv.store.mailbox_info(self.owner, name)
         uids: list[int] | None = None
         size = 0
@@ -837,13 +831,13 @@ class Session:
             R.untagged(b"STATUS " + R.mailbox(name) + f" ({' '.join(out)})".encode())
         )
 
-    async def cmd_STATUS(self, cmd: Command) -> None:
-        await self._status_line(cmd.args["mailbox"], cmd.args["items"])
+    async def cmd_STATUS(self, cmd: c.Status) -> None:
+        await self._status_line(cmd.mailbox, cmd.items)
         await self.updates(cmd)
         self.tagged(cmd.tag, "OK", "STATUS completed")
 
     def _check_flags(
-        self, flags: list[str], allow_recent: bool = False
+        self, flags: tuple[str, ...], allow_recent: bool = False
     ) -> frozenset[str]:
         out = set()
         for f in flags:
@@ -856,21 +850,20 @@ class Session:
             out.add(f)
         return frozenset(out)
 
-    async def cmd_APPEND(self, cmd: Command) -> None:
-        a = cmd.args
-        flags = self._check_flags(a["flags"])  # \Recent: BAD, as for STORE
-        message: bytes = a["message"]
+    async def cmd_APPEND(self, cmd: c.Append) -> None:
+        flags = self._check_flags(cmd.flags)  # \Recent: BAD, as for STORE
+        message = cmd.message
         if not message:
             self.tagged(cmd.tag, "NO", "Empty messages are not accepted")
             return
-        name = a["mailbox"]
+        name = cmd.mailbox
         info = await self.sv.store.mailbox_info(self.owner, name)
         stored = await self.sv.store.deliver(
             self.owner,
             message,
             mailbox=name,
             flags=flags,
-            internal_date=a["date"] if a["date"] is not None else self.sv.clock(),
+            internal_date=cmd.date if cmd.date is not None else self.sv.clock(),
             origin=self,
         )
         self.sv.count("appends")
@@ -952,14 +945,14 @@ class Session:
         self._deselect()
         self.tagged(cmd.tag, "OK", "UNSELECT completed")
 
-    async def cmd_EXPUNGE(self, cmd: Command) -> None:
+    async def cmd_EXPUNGE(self, cmd: c.Expunge) -> None:
         sel = self.sel
         if sel.readonly:
             self.tagged(cmd.tag, "NO", "Mailbox is read-only", "READ-ONLY")
             return
         wanted = None
-        if cmd.uid:
-            wanted = [u for _, u in sel.resolve(cmd.args["set"], True)]
+        if cmd.seqset is not None:
+            wanted = [u for _, u in sel.resolve(cmd.seqset, True)]
         # Which messages go is decided by the store on their current flags
         # (another session may have set or cleared \Deleted since our view).
         if wanted is None or wanted:
@@ -971,16 +964,16 @@ class Session:
         await self.updates(cmd)
         self.tagged(cmd.tag, "OK", "EXPUNGE completed")
 
-    async def cmd_SEARCH(self, cmd: Command) -> None:
+    async def cmd_SEARCH(self, cmd: c.Search) -> None:
         sel = self.sel
-        charset = cmd.args["charset"] or "US-ASCII"
+        charset = cmd.charset or "US-ASCII"
         if not search.charset_known(charset):
             self.tagged(
                 cmd.tag, "NO", "Unsupported charset", "BADCHARSET (US-ASCII UTF-8)"
             )
             return
         await self.updates(cmd)
-        key = cmd.args["key"]
+        key = cmd.key
         need = search.needs(key)
         found: list[int] = []
         largest_uid = sel.uids[-1] if sel.uids else 0
@@ -1020,7 +1013,7 @@ class Session:
                 await asyncio.sleep(0)
         if batch:
             found += await self._search_batch(sel, key, charset, batch, cmd.uid)
-        returns = cmd.args["returns"]
+        returns = cmd.returns
         if returns is not None:
             self.send(R.untagged(_esearch(cmd.tag, cmd.uid, returns, found)))
         else:
@@ -1067,39 +1060,15 @@ class Session:
             self.sv.cache.put(key, meta)
         return meta
 
-    async def cmd_FETCH(self, cmd: Command) -> None:
+    async def cmd_FETCH(self, cmd: c.Fetch) -> None:
         sel = self.sel
-        atts: list[FetchAtt] = list(cmd.args["atts"])
-        if cmd.uid and not any(a.name == "UID" for a in atts):
-            atts.insert(0, FetchAtt("UID"))
-        msgs = sel.resolve(cmd.args["set"], cmd.uid)
-        sets_seen = not sel.readonly and any(
-            a.name in ("RFC822", "RFC822.TEXT")
-            or (a.name in ("BODY[]", "BINARY[]") and not a.peek)
-            for a in atts
-        )
-        needs_raw = any(
-            a.name
-            in ("RFC822", "RFC822.HEADER", "RFC822.TEXT", "BINARY[]", "BINARY.SIZE[]")
-            or (
-                a.name == "BODY[]"
-                and a.section is not None
-                and not (not a.section.part and a.section.text.startswith("HEADER"))
-            )
-            for a in atts
-        )
-        needs_top = any(
-            a.name in ("BINARY[]", "BINARY.SIZE[]")
-            or (a.name == "BODY[]" and a.section is not None and bool(a.section.part))
-            for a in atts
-        )
-        # header-only BODY[] sections come from the cached header when no
-        # other item needs the message file
-        needs_meta = any(
-            a.name in ("ENVELOPE", "BODY", "BODYSTRUCTURE")
-            or (a.name == "BODY[]" and not needs_raw)
-            for a in atts
-        )
+        items = list(cmd.items)
+        if cmd.uid and not any(isinstance(i, fi.Uid) for i in items):
+            items.insert(0, fi.Uid())
+        msgs = sel.resolve(cmd.seqset, cmd.uid)
+        sets_seen = not sel.readonly and any(i.sets_seen for i in items)
+        need, needs_meta = fi.plan(items)
+        needs_raw = need is fi.Need.FILE
         add_flags = False
         changed: set[int] = set()
         if sets_seen:
@@ -1120,12 +1089,13 @@ class Session:
                     if i.uid in sel.infos and i.flags != sel.infos[i.uid].flags
                 }
                 sel.update_infos(infos)
-                add_flags = not any(a.name == "FLAGS" for a in atts)
+                add_flags = not any(isinstance(i, fi.Flags) for i in items)
         pending = 0
         live = [(s, u) for s, u in msgs if u in sel.infos and u not in sel.ghosts]
         for batch in self._batches(sel, live):
             raws = await self._read_ahead(sel, batch, needs_raw, needs_meta)
-            jobs: list[_FetchJob] = []
+            jobs: list[tuple[fi.IndexView, bool]] = []
+            cached = 0
             for seq, uid in batch:
                 raw = raws.get(uid)
                 if (needs_raw or (needs_meta and uid in raws)) and raw is None:
@@ -1138,30 +1108,24 @@ class Session:
                             raw = await self._read(sel, uid)
                         except MessageNotFound:
                             continue
-                jobs.append(
-                    _FetchJob(
-                        seq,
-                        uid,
-                        sel.infos[uid],
-                        sel.flags_of(uid),
-                        raw,
-                        meta,
-                        add_flags and uid in changed,
-                    )
+                    if meta is not None:
+                        cached += len(meta.header)
+                view = fi.view_of(
+                    seq, uid, sel.infos[uid], sel.flags_of(uid), raw, meta
                 )
-            cached = sum(len(j.meta.header) for j in jobs if j.meta is not None)
-            if cached > INLINE_RENDER_BYTES or any(j.raw is not None for j in jobs):
+                jobs.append((view, add_flags and uid in changed))
+            if cached > INLINE_RENDER_BYTES or any(
+                isinstance(v, fi.FileView) for v, _ in jobs
+            ):
                 # parsing and rendering is CPU work proportional to the
                 # messages: a worker thread does it, off the core loop
-                done = await asyncio.to_thread(
-                    _render_fetch, atts, jobs, needs_top, needs_meta
-                )
+                done = await asyncio.to_thread(fi.render_batch, items, jobs, needs_meta)
             else:  # flags and cached metadata only: cheap, but yield per batch
-                done = _render_fetch(atts, jobs, needs_top, needs_meta)
+                done = fi.render_batch(items, jobs, needs_meta)
                 await asyncio.sleep(0)
-            for job, line, fresh in done:
+            for view, line, fresh in done:
                 if fresh is not None:
-                    self.sv.cache.put(self._key(sel, job.uid), fresh)
+                    self.sv.cache.put(self._key(sel, view.uid), fresh)
                 if len(line) > WRITE_SLICE:
                     await self._send_large(line)
                     pending = 0
@@ -1224,15 +1188,14 @@ class Session:
         got = await self.sv.store.read_messages(self.owner, sel.name, want)
         return {uid: got.get(uid) for uid in want}
 
-    async def cmd_STORE(self, cmd: Command) -> None:
+    async def cmd_STORE(self, cmd: c.Store) -> None:
         sel = self.sel
-        a = cmd.args
         if sel.readonly:
             self.tagged(cmd.tag, "NO", "Mailbox is read-only", "READ-ONLY")
             return
-        flags = self._check_flags(a["flags"])  # \Recent: BAD (RFC 3501 2.3.2)
-        msgs = sel.resolve(a["set"], cmd.uid)
-        mode = check_flag_mode(a["mode"] or "=")
+        flags = self._check_flags(cmd.flags)  # \Recent: BAD (RFC 3501 2.3.2)
+        msgs = sel.resolve(cmd.seqset, cmd.uid)
+        mode = check_flag_mode(cmd.mode or "=")
         flagset = frozenset(flags)
         # The change itself goes to the store (FLAGS "=", +FLAGS "+", -FLAGS
         # "-"), applied there to the current flags: our view may be stale and
@@ -1256,11 +1219,11 @@ class Session:
             sel.update_infos(infos)
             for line in sel.keyword_updates(f for i in infos for f in i.flags):
                 self.send(line)
-        if not a["silent"] or surprise:
+        if not cmd.silent or surprise:
             for seq, uid in msgs:
                 if uid not in sel.infos or uid in sel.ghosts:
                     continue
-                if a["silent"] and uid not in surprise:
+                if cmd.silent and uid not in surprise:
                     continue  # .SILENT: only flags the client cannot know
                 uid_part = f"UID {uid} " if cmd.uid else ""
                 self.send(
@@ -1271,23 +1234,21 @@ class Session:
         await self.updates(cmd)
         self.tagged(cmd.tag, "OK", "STORE completed")
 
-    async def cmd_COPY(self, cmd: Command) -> None:
+    async def cmd_COPY(self, cmd: c.Copy) -> None:
         await self._copy(cmd, move=False)
 
-    async def cmd_MOVE(self, cmd: Command) -> None:
+    async def cmd_MOVE(self, cmd: c.Move) -> None:
         await self._copy(cmd, move=True)
 
-    async def _copy(self, cmd: Command, move: bool) -> None:
+    async def _copy(self, cmd: c.Copy, move: bool) -> None:
         sel = self.sel
         if move and sel.readonly:
             self.tagged(cmd.tag, "NO", "Mailbox is read-only", "READ-ONLY")
             return
         msgs = [
-            (s, u)
-            for s, u in sel.resolve(cmd.args["set"], cmd.uid)
-            if u not in sel.ghosts
+            (s, u) for s, u in sel.resolve(cmd.seqset, cmd.uid) if u not in sel.ghosts
         ]
-        target = cmd.args["mailbox"]
+        target = cmd.mailbox
         info = await self.sv.store.mailbox_info(self.owner, target)
         verb = "MOVE" if move else "COPY"
         if not msgs:
@@ -1318,106 +1279,6 @@ class Session:
         self.tagged(cmd.tag, "OK", "COPY completed", code)
 
 
-@dataclass(frozen=True)
-class _FetchJob:
-    """One message of a FETCH, with what the session knew of it when the
-    batch was read: rendering may then run in a worker thread without
-    touching the session."""
-
-    seq: int
-    uid: int
-    info: MessageInfo
-    flags: list[str]
-    raw: bytes | None
-    meta: MessageMeta | None
-    add_flags: bool  # \Seen was set implicitly: FLAGS goes first
-
-
-def _render_fetch(
-    atts: list[FetchAtt], jobs: list[_FetchJob], needs_top: bool, needs_meta: bool
-) -> list[tuple[_FetchJob, bytes, MessageMeta | None]]:
-    """The FETCH response of each job, and the metadata parsed on the way
-    (for the cache). Pure: called in a worker thread when files were read."""
-    out: list[tuple[_FetchJob, bytes, MessageMeta | None]] = []
-    for job in jobs:
-        top = mime.parse(job.raw) if needs_top and job.raw is not None else None
-        meta, fresh = job.meta, None
-        if needs_meta and meta is None and job.raw is not None:
-            meta = fresh = build_meta(job.raw, top)
-        items = [_fetch_item(job, att, meta, top) for att in atts]
-        if job.add_flags:  # RFC 3501 6.4.5: \Seen set implicitly; FLAGS first
-            items.insert(0, b"FLAGS " + R.flag_list(job.flags))
-        line = b"".join((b"* %d FETCH (" % job.seq, b" ".join(items), b")\r\n"))
-        out.append((job, line, fresh))
-    return out
-
-
-def _literal(prefix: bytes, data: bytes) -> bytes:
-    """``prefix`` and ``data`` as a literal, joined without a GIL-held copy
-    of a large ``data`` (bytes.join lets other threads run above 1 MiB)."""
-    return b"".join((prefix, b"{%d}\r\n" % len(data), data))
-
-
-def _fetch_item(
-    job: _FetchJob, att: FetchAtt, meta: MessageMeta | None, top: mime.Part | None
-) -> bytes:
-    info, raw = job.info, job.raw
-    name = att.name
-    if name == "UID":
-        return f"UID {job.uid}".encode()
-    if name == "FLAGS":
-        return b"FLAGS " + R.flag_list(job.flags)
-    if name == "INTERNALDATE":
-        return b"INTERNALDATE " + R.internal_date(info.internal_date)
-    if name == "RFC822.SIZE":
-        return f"RFC822.SIZE {info.size}".encode()
-    if name == "ENVELOPE":
-        assert meta is not None
-        return b"ENVELOPE " + meta.envelope
-    if name == "BODY":
-        assert meta is not None
-        return b"BODY " + meta.body
-    if name == "BODYSTRUCTURE":
-        assert meta is not None
-        return b"BODYSTRUCTURE " + meta.bodystructure
-    if name == "RFC822":
-        assert raw is not None
-        return _literal(b"RFC822 ", raw)
-    if name == "RFC822.HEADER":
-        assert raw is not None
-        return _literal(b"RFC822.HEADER ", mime.split_header(raw)[0])
-    if name == "RFC822.TEXT":
-        assert raw is not None
-        return _literal(b"RFC822.TEXT ", mime.split_header(raw)[1])
-    sec = att.section
-    assert sec is not None
-    spec = sec.render()
-    origin = f"<{att.partial[0]}>" if att.partial else ""
-    if name == "BODY[]":
-        if raw is None:
-            assert meta is not None
-            data = mime.section(meta.header, None, (), sec.text, sec.fields)
-        else:
-            data = mime.section(raw, top, sec.part, sec.text, sec.fields)
-        return _literal(
-            f"BODY[{spec}]{origin} ".encode(), mime.partial(data, att.partial)
-        )
-    assert raw is not None
-    if top is None:
-        top = mime.parse(raw)
-    try:
-        entity = mime.find_part(top, sec.part)
-        data = mime.decode_transfer(entity) if sec.part else raw
-    except mime.NoSuchPart:
-        data = b""
-    if name == "BINARY.SIZE[]":
-        return f"BINARY.SIZE[{spec}] {len(data)}".encode()
-    data = mime.partial(data, att.partial)
-    # RFC 3516 4.2: literal8 only when the data has NUL (as Dovecot)
-    tilde = b"~" if b"\x00" in data else b""
-    return _literal(f"BINARY[{spec}]{origin} ".encode() + tilde, data)
-
-
 def _compress(nums: list[int]) -> str:
     """UID list -> sequence-set text in the order given (RFC 4315 uid-set)."""
     out: list[str] = []
@@ -1435,7 +1296,7 @@ def _compress(nums: list[int]) -> str:
     return ",".join(out)
 
 
-def _esearch(tag: str, uid: bool, returns: list[str], found: list[int]) -> str:
+def _esearch(tag: str, uid: bool, returns: tuple[str, ...], found: list[int]) -> str:
     """RFC 4731 ESEARCH response."""
     opts = set(returns) or {"ALL"}
     out = [f'ESEARCH (TAG "{tag}")'] + (["UID"] if uid else [])
@@ -1485,17 +1346,3 @@ def _ancestors(names: Iterable[str]) -> set[str]:
             out.add(parent)
             cut = name.rfind("/", 0, cut)
     return out
-
-
-_MASK = re.compile(rb"^(\S+\s+(?:LOGIN|AUTHENTICATE)\b)(.*)$", re.I | re.S)
-
-
-def _mask(data: bytes) -> str:
-    """A command for the log: passwords masked, long data cut."""
-    m = _MASK.match(data)
-    if m:
-        words = m.group(2).split()
-        keep = b" " + words[0] + b" ***" if words else b""
-        data = m.group(1) + keep
-    first = data.split(b"\r\n", 1)[0][:300]
-    return first.decode("utf-8", "replace")
