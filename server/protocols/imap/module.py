@@ -8,7 +8,8 @@ What it does
 - Owns each socket through ``ImapConnection`` (the shared
   ``server.protocols.linereader.LineReader``: a bounded line and literal
   reader, flow control both ways and STARTTLS via ``loop.start_tls``), and
-  runs one ``Session`` (session.py) per connection.
+  runs one ``Session`` (session.py) per connection through the read loop in
+  connection.py.
 - Limits: IMAP's own ``max_connections_per_ip`` (checked on connect) and
   ``max_connections_per_user`` (checked at login), on top of the base class's
   connection control (bans, access list, global limits), whose refusals are
@@ -18,7 +19,8 @@ What it does
   client is logged out rather than holding its slot (``LineReader``).
 - Logs on ``quicksilver.imap``, each line with the peer; passwords are masked.
 
-What it does not do: parse or interpret commands (parser.py, session.py).
+What it does not do: read commands (connection.py), parse them (parser.py)
+or interpret them (session.py, handlers/).
 
 Settings: bind, port, tls_port, plaintext_login, timeout,
 max_connections_per_user, max_connections_per_ip; general.max_message_size;
@@ -38,6 +40,7 @@ from server.policy import peer_ip
 from server.protocols.linereader import READ_HIGH_WATER, LineReader
 
 from .cache import MetaCache
+from .connection import converse
 from .selected import RecentRegistry
 from .session import Services, Session
 
@@ -46,8 +49,8 @@ log = logging.getLogger("quicksilver.imap")
 
 class ImapConnection(LineReader):
     """One client socket: the shared ``LineReader`` (buffering, deadlines,
-    flow control, STARTTLS) plus the peer's name; implements
-    ``session.Connection``."""
+    flow control, STARTTLS) plus the peer's name; ``serve`` runs the
+    conversation (connection.py) over it."""
 
     def __init__(self, module: ImapModule, implicit_tls: bool) -> None:
         super().__init__(high_water=READ_HIGH_WATER)
@@ -178,9 +181,15 @@ class ImapModule(ListenerModule):
         self.session_opened(key, conn.peer, conn.transport, close)
         self.events.publish(SessionOpened("imap", sid, conn.peer))
         log.info("[%s] connected%s", conn.peer, " (TLS)" if conn.tls_active else "")
-        session = Session(conn, self.services())
+        session = Session(
+            conn,
+            self.services(),
+            peer=conn.peer,
+            peer_ip=conn.peer_ip,
+            tls_active=conn.tls_active,
+        )
         try:
-            await session.run()
+            await converse(conn, session)
         except asyncio.CancelledError:
             raise
         except Exception:

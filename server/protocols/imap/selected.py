@@ -24,6 +24,7 @@ from typing import Any
 from server.storage.base import MailboxChange, MailboxNotFound, MessageInfo
 
 from . import responses as R
+from .cache import CacheKey
 from .grammar import SeqSet
 
 
@@ -127,6 +128,10 @@ class SelectedMailbox:
             return  # our own STORE / EXPUNGE: the view is already up to date
         self.dirty = True
         self.changed.set()
+
+    def cache_key(self, uid: int) -> CacheKey:
+        """The metadata cache's key for one of this mailbox's messages."""
+        return (self.owner, self.name, self.uidvalidity, uid)
 
     # -- numbering ---------------------------------------------------------
     @property

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from server.protocols.imap import connection as connection_mod
 from server.protocols.imap import session as session_mod
 from tests.integration.imap.harness import Client, ImapTestServer, message
 
@@ -222,7 +223,7 @@ def test_uid_fetch_on_empty_mailbox(client: Client) -> None:
 
 
 def test_idle_keepalive(monkeypatch: pytest.MonkeyPatch, client: Client) -> None:
-    monkeypatch.setattr(session_mod, "IDLE_KEEPALIVE", 0.2)
+    monkeypatch.setattr(connection_mod, "IDLE_KEEPALIVE", 0.2)
     client.login()
     client.command("s", "SELECT INBOX")
     client.send(b"i IDLE\r\n")
