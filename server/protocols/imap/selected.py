@@ -19,9 +19,13 @@ from __future__ import annotations
 import asyncio
 import bisect
 from collections.abc import Callable, Iterable
-from typing import Any
 
-from server.storage.base import MailboxChange, MailboxNotFound, MessageInfo
+from server.storage.base import (
+    MailboxChange,
+    MailboxNotFound,
+    MailStore,
+    MessageInfo,
+)
 
 from . import responses as R
 from .cache import CacheKey
@@ -62,7 +66,7 @@ class RecentRegistry:
 class SelectedMailbox:
     def __init__(
         self,
-        store: Any,
+        store: MailStore,
         owner: str,
         name: str,
         readonly: bool,
