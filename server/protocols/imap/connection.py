@@ -16,7 +16,8 @@ synchronizing one is never sent by the client; a LITERAL+ one is read past
 and thrown away, unless it is above ``MAX_DISCARD``, when the connection
 answers BAD and closes (RFC 7888 4).
 
-The end: ``* BYE`` on a line above ``MAX_LINE``, on ``MAX_BAD_COMMANDS`` BADs
+The end: ``* BYE`` on a line above ``MAX_LINE`` (a command's, or one read
+inside a command: an AUTHENTICATE response, IDLE's DONE), on ``MAX_BAD_COMMANDS`` BADs
 in a row, and when a command (or a literal's progress) does not arrive within
 the session's timeout (the reader's deadlines: linereader.py); the session is
 closed (mailbox unwatched, user slot returned) however the loop ends.
@@ -65,6 +66,11 @@ async def converse(stream: Stream, session: Session) -> None:
         while not session.logged_out:
             try:
                 data = await read_command(stream, session)
+                if data is None:
+                    continue
+                step = await session.handle(data)
+                while step is not None:  # a line inside a command may be long too
+                    step = await _follow(stream, session, step)
             except LineTooLong:
                 stream.write(R.Status("*", "BAD", "Command line too long").render())
                 _bye(stream, "Closing connection")
@@ -73,11 +79,6 @@ async def converse(stream: Stream, session: Session) -> None:
             except LiteralTooLarge:
                 _bye(stream, "Closing connection")
                 break
-            if data is None:
-                continue
-            step = await session.handle(data)
-            while step is not None:
-                step = await _follow(stream, session, step)
             await stream.drain()
             if session.too_many_bad:
                 _bye(stream, "Too many invalid commands")
