@@ -22,7 +22,7 @@ What it does
 - ``start_tls`` upgrades the connection with ``loop.start_tls`` and first
   throws away whatever is buffered: plaintext the client pipelined after
   STARTTLS/STLS must not be read as if it came over TLS (RFC 3501 6.2.1,
-  RFC 2595 3.1; the CVE-2011-0411 class of injection).
+  RFC 2595 4; the CVE-2011-0411 class of injection).
 
 What it does not do: parse, decide what a line means, time out an idle
 session by itself (callers pass the timeouts their protocol wants), or count
