@@ -1,4 +1,5 @@
-"""Rendering of IMAP responses (RFC 3501 section 7 and 9).
+"""Rendering of IMAP responses (RFC 3501 section 7 and 9). FETCH data items
+render themselves (fetchitems.py); LIST lines are built in listing.py.
 
 Values render to bytes here and nowhere else, so quoting is decided in one
 place: a string goes out as an atom only where the grammar allows (``astring``
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from . import mutf7
-from .parser import MONTH_NAMES
+from .grammar import MONTH_NAMES
 
 _ASTRING_SAFE = frozenset(
     b"!#$&'+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz|}~"
@@ -104,3 +105,48 @@ def untagged(text: str | bytes) -> bytes:
     if isinstance(text, str):
         text = text.encode("utf-8", "replace")
     return b"* " + text + b"\r\n"
+
+
+def uid_set(nums: Iterable[int]) -> str:
+    """Numbers as sequence-set text, in the order given, runs joined (RFC
+    4315 uid-set: COPYUID pairs its two sets by position)."""
+    out: list[str] = []
+    start = prev = None
+    for n in nums:
+        if start is None:
+            start = prev = n
+        elif prev is not None and n == prev + 1:
+            prev = n
+        else:
+            out.append(str(start) if start == prev else f"{start}:{prev}")
+            start = prev = n
+    if start is not None:
+        out.append(str(start) if start == prev else f"{start}:{prev}")
+    return ",".join(out)
+
+
+def esearch(tag: str, uid: bool, returns: Sequence[str], found: list[int]) -> bytes:
+    """RFC 4731 ESEARCH response; no RETURN option means ALL (3.1)."""
+    opts = set(returns) or {"ALL"}
+    out = [f'ESEARCH (TAG "{tag}")'] + (["UID"] if uid else [])
+    if found:
+        if "MIN" in opts:
+            out.append(f"MIN {min(found)}")
+        if "MAX" in opts:
+            out.append(f"MAX {max(found)}")
+        if "ALL" in opts:
+            out.append(f"ALL {uid_set(sorted(found))}")
+    if "COUNT" in opts:
+        out.append(f"COUNT {len(found)}")
+    return untagged(" ".join(out))
+
+
+def search(found: Iterable[int]) -> bytes:
+    """RFC 3501 7.2.5 SEARCH response."""
+    return untagged("SEARCH" + "".join(f" {n}" for n in found))
+
+
+def fetch_flags(seq: int, uid: int | None, flags: Iterable[str]) -> bytes:
+    """``* n FETCH ([UID u ]FLAGS (...))``: a STORE's answer (RFC 3501 6.4.6)."""
+    uid_part = f"UID {uid} " if uid is not None else ""
+    return f"* {seq} FETCH ({uid_part}FLAGS ".encode() + flag_list(flags) + b")\r\n"

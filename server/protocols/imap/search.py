@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 
 from . import mime
-from .parser import FLAG_SEARCH_KEYS, SearchKey, SeqSet
+from .grammar import SeqSet
+from .searchparse import FLAG_SEARCH_KEYS, SearchKey
 
 SUPPORTED_CHARSETS = ("US-ASCII", "UTF-8")
 

@@ -19,12 +19,17 @@ from __future__ import annotations
 import asyncio
 import bisect
 from collections.abc import Callable, Iterable
-from typing import Any
 
-from server.storage.base import MailboxChange, MailboxNotFound, MessageInfo
+from server.storage.base import (
+    MailboxChange,
+    MailboxNotFound,
+    MailStore,
+    MessageInfo,
+)
 
 from . import responses as R
-from .parser import SeqSet
+from .cache import CacheKey
+from .grammar import SeqSet
 
 
 class BadSequence(Exception):
@@ -61,7 +66,7 @@ class RecentRegistry:
 class SelectedMailbox:
     def __init__(
         self,
-        store: Any,
+        store: MailStore,
         owner: str,
         name: str,
         readonly: bool,
@@ -127,6 +132,10 @@ class SelectedMailbox:
             return  # our own STORE / EXPUNGE: the view is already up to date
         self.dirty = True
         self.changed.set()
+
+    def cache_key(self, uid: int) -> CacheKey:
+        """The metadata cache's key for one of this mailbox's messages."""
+        return (self.owner, self.name, self.uidvalidity, uid)
 
     # -- numbering ---------------------------------------------------------
     @property

@@ -1,14 +1,17 @@
 """One IMAP4rev1 session: the state machine (RFC 3501 sections 3 and 6).
 
 States: not authenticated -> authenticated -> selected -> logout (RFC 3501 3).
-``_ALLOWED`` is the one place that says which command is valid in which state;
-a command in the wrong state, an unknown command or bad syntax gets ``BAD``.
-Each command is one coroutine ``cmd_<NAME>`` found through a table.
+``_ALLOWED`` is the one place that says which command is valid in which
+state, by command class (command.py groups them as RFC 3501 6.1-6.4 do); a
+command in the wrong state, an unknown command or bad syntax gets ``BAD``.
+Each command class has one handler (handlers/), found through a table built
+once; handlers answer through this session and may return a ``steps.Step``
+when the connection has to read more or change the link.
 
-The session reads whole commands (lines plus literals) from a ``Connection``
-(module.py owns the socket), answers synchronizing literals with a ``+``
-continuation (RFC 3501 7.5) and takes RFC 7888 LITERAL+ without one, and
-refuses a literal above the size limit without reading it into memory.
+The session holds state, not sockets: it writes responses to a ``Writer``
+and never reads. connection.py reads whole commands (lines and literals,
+RFC 3501 4.3, RFC 7888 LITERAL+), AUTHENTICATE continuations and IDLE's DONE,
+and hands them in; module.py owns the socket.
 
 Extensions: IDLE (RFC 2177), UIDPLUS (RFC 4315), MOVE (RFC 6851), SPECIAL-USE
 and CREATE-SPECIAL-USE (RFC 6154), NAMESPACE (RFC 2342), LITERAL+ (RFC 7888),
@@ -22,164 +25,88 @@ NOTIFY, METADATA, QUOTA, ACL. BINARY is parsed and answered but not advertised.
 
 Errors: a ``MailError`` becomes ``NO`` with its public message; anything
 unexpected is logged with its traceback and answered ``NO [SERVERBUG]`` with no
-detail; ``asyncio.CancelledError`` always propagates.
+detail; ``asyncio.CancelledError`` always propagates, and so do the errors
+that mean the connection is over (``CONNECTION_ERRORS``).
+
+Limits: ``MAX_BAD_COMMANDS`` BADs in a row, then BYE; before login, literals
+of ``PREAUTH_MAX_LITERAL`` octets and a ``PREAUTH_TIMEOUT`` per command; after
+login, literals up to ``general.max_message_size`` and ``imap.timeout``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
+import enum
 import logging
-import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from server.config.schema import ImapSettings, Settings
 from server.errors import MailError, StorageFullError, TemporaryError
+from server.modules.base import Authenticator
 from server.policy import plaintext_login_allowed
+from server.protocols.linereader import ConnectionClosed
 from server.storage.base import (
-    SYSTEM_FLAGS,
-    FlagChange,
     InvalidMailboxName,
     MailboxExists,
-    MailboxInfo,
     MailboxNotFound,
-    MessageInfo,
-    MessageNotFound,
-    apply_flag_change,
-    check_flag_mode,
+    MailStore,
 )
 
-from . import mime, mutf7, search, wildcard
+from . import command as c
 from . import responses as R
-from .cache import CacheKey, MessageMeta, MetaCache, build_meta
-from .parser import (
-    Command,
-    FetchAtt,
-    ParseError,
-    literal_request,
-    parse_command,
-    split_tag,
-)
+from .cache import MetaCache
+from .grammar import ParseError, split_tag
+from .handlers import HANDLERS
+from .parser import mask_for_log, parse_command
 from .selected import BadSequence, RecentRegistry, SelectedMailbox
+from .steps import ReadLine, Step
 
 # -- limits ------------------------------------------------------------------
-MAX_LINE = 64 * 1024  # one command line; RFC 7162 3 asks for at least 8192
 MAX_BAD_COMMANDS = 20  # consecutive BAD answers, then BYE (as Dovecot)
 PREAUTH_TIMEOUT = 60.0  # seconds before login; RFC 3501 5.4 sets 30 min after
 PREAUTH_MAX_LITERAL = 8 * 1024  # literals before login (user names, passwords)
-MAX_LITERALS_PER_COMMAND = 1000
-MAX_DISCARD = 64 * 1024 * 1024  # a refused LITERAL+ above this closes the link
-IDLE_KEEPALIVE = 120.0  # "* OK Still here" during IDLE, for NAT boxes (Dovecot)
-FETCH_DRAIN_BYTES = 256 * 1024
-READ_AHEAD = 32  # message files read concurrently by FETCH
-SEARCH_BATCH = 64  # messages per worker-thread batch of a full-text SEARCH
-READ_AHEAD_BYTES = 8 * 1024 * 1024
-WRITE_SLICE = 1024 * 1024  # a larger response line is written a slice at a time
-# A FETCH batch answered from cached metadata is rendered on the loop, unless
-# its headers (HEADER.FIELDS filters them line by line) add up to more.
-INLINE_RENDER_BYTES = 256 * 1024
-LIST_YIELD_EVERY = 256  # LIST candidates matched between yields to the loop
 
-NOT_AUTH, AUTH, SELECTED, LOGOUT = (
-    "not-authenticated",
-    "authenticated",
-    "selected",
-    "logout",
-)
-
-_ANY = frozenset({"CAPABILITY", "NOOP", "LOGOUT", "ID"})
-_NOT_AUTH_ONLY = frozenset({"STARTTLS", "AUTHENTICATE", "LOGIN"})
-_AUTH_CMDS = frozenset(
-    {
-        "SELECT",
-        "EXAMINE",
-        "CREATE",
-        "DELETE",
-        "RENAME",
-        "SUBSCRIBE",
-        "UNSUBSCRIBE",
-        "LIST",
-        "LSUB",
-        "STATUS",
-        "APPEND",
-        "NAMESPACE",
-        "IDLE",
-        "ENABLE",
-    }
-)
-_SELECTED_CMDS = frozenset(
-    {
-        "CHECK",
-        "CLOSE",
-        "EXPUNGE",
-        "SEARCH",
-        "FETCH",
-        "STORE",
-        "COPY",
-        "MOVE",
-        "UNSELECT",
-    }
-)
-_ALLOWED: dict[str, frozenset[str]] = {
-    NOT_AUTH: _ANY | _NOT_AUTH_ONLY,
-    AUTH: _ANY | _AUTH_CMDS,
-    SELECTED: _ANY | _AUTH_CMDS | _SELECTED_CMDS,
-    LOGOUT: frozenset(),
-}
-# RFC 3501 7.4.1: no EXPUNGE while answering these (non-UID) commands.
-_NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
-_SPECIAL_USE_ATTRS = frozenset(
-    {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
-)
+# The connection is over: these pass through the session to connection.py.
+CONNECTION_ERRORS = (ConnectionClosed, ConnectionError, EOFError, TimeoutError)
 
 log = logging.getLogger("quicksilver.imap")
 
 
-class Connection(Protocol):
-    """What the session needs from the socket owner (module.py)."""
+class State(enum.Enum):
+    NOT_AUTH = "not authenticated"
+    AUTH = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
 
-    peer: str
-    peer_ip: str
-    tls_active: bool
+
+# RFC 3501 3 and 6: which command classes each state accepts.
+_ALLOWED: dict[State, tuple[type[c.Command], ...]] = {
+    State.NOT_AUTH: (c.AnyState, c.NotAuthenticated),
+    State.AUTH: (c.AnyState, c.Authenticated),
+    State.SELECTED: (c.AnyState, c.Authenticated, c.Selected),
+    State.LOGOUT: (),
+}
+
+
+class Writer(Protocol):
+    """Where responses go: the connection (module.py), or a test's buffer."""
 
     def write(self, data: bytes) -> None: ...
 
     async def drain(self) -> None: ...
-
-    async def readline(self, limit: int, timeout: float | None) -> bytes: ...
-
-    async def readexactly(self, n: int, timeout: float | None) -> bytes: ...
-
-    async def discard(self, n: int, timeout: float | None) -> None: ...
-
-    async def starttls(self, context: ssl.SSLContext) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class LineTooLong(Exception):
-    pass
-
-
-class ConnectionClosed(Exception):
-    pass
-
-
-class LiteralTooLarge(Exception):
-    """A LITERAL+ too large to read past: the connection is closed."""
 
 
 @dataclass
 class Services:
     """What the module hands each session (all injected, nothing global)."""
 
-    store: Any  # MailStore
-    auth: Any  # Authenticator
-    settings: Callable[[], Any]  # -> Settings
+    store: MailStore
+    auth: Authenticator
+    settings: Callable[[], Settings]
     tls_context: Callable[[], ssl.SSLContext | None]
     cache: MetaCache
     recent: RecentRegistry
@@ -191,44 +118,60 @@ class Services:
 
 
 class Session:
-    def __init__(self, conn: Connection, services: Services) -> None:
-        self.conn = conn
+    """One client's IMAP conversation, minus the socket (module docstring)."""
+
+    def __init__(
+        self,
+        out: Writer,
+        services: Services,
+        *,
+        peer: str = "?",
+        peer_ip: str = "",
+        tls_active: bool = False,
+    ) -> None:
+        self.out = out
         self.sv = services
-        self.state = NOT_AUTH
+        self.peer = peer
+        self.peer_ip = peer_ip
+        self.tls_active = tls_active
+        self.state = State.NOT_AUTH
         self.user: str | None = None
         self.selected: SelectedMailbox | None = None
         self.bad_count = 0
-        self.enabled: set[str] = set()
-        self._pending_idle_read: asyncio.Task[bytes] | None = None
-        self._handlers: dict[str, Callable[[Command], Awaitable[None]]] = {
-            name[4:]: getattr(self, name)
-            for name in dir(self)
-            if name.startswith("cmd_")
-        }
 
     # -- settings & logging ----------------------------------------------
     @property
-    def imap(self) -> Any:
+    def imap(self) -> ImapSettings:
         return self.sv.settings().imap
 
     @property
     def max_literal(self) -> int:
-        if self.state == NOT_AUTH:
+        """The largest literal a command may carry now."""
+        if self.state is State.NOT_AUTH:
             return PREAUTH_MAX_LITERAL
         return int(self.sv.settings().general.max_message_size)
 
     @property
     def timeout(self) -> float:
-        if self.state == NOT_AUTH:
+        """Seconds the client has for its next command (or literal progress)."""
+        if self.state is State.NOT_AUTH:
             return min(PREAUTH_TIMEOUT, float(self.imap.timeout))
         return float(self.imap.timeout)
 
-    def _log(self, level: int, msg: str, *args: object) -> None:
-        log.log(level, "[%s] " + msg, self.conn.peer, *args)
+    @property
+    def logged_out(self) -> bool:
+        return self.state is State.LOGOUT
+
+    @property
+    def too_many_bad(self) -> bool:
+        return self.bad_count >= MAX_BAD_COMMANDS
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        log.log(level, "[%s] " + msg, self.peer, *args)
 
     def login_allowed(self) -> bool:
         return plaintext_login_allowed(
-            self.imap.plaintext_login, self.conn.peer_ip, self.conn.tls_active
+            self.imap.plaintext_login, self.peer_ip, self.tls_active
         )
 
     def capabilities(self) -> str:
@@ -251,8 +194,8 @@ class Session:
             "ESEARCH",
             f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}",
         ]
-        if self.state == NOT_AUTH:
-            if not self.conn.tls_active and self.sv.tls_context() is not None:
+        if self.state is State.NOT_AUTH:
+            if not self.tls_active and self.sv.tls_context() is not None:
                 caps.append("STARTTLS")
             if self.login_allowed():
                 caps.append("AUTH=PLAIN")
@@ -260,9 +203,21 @@ class Session:
                 caps.append("LOGINDISABLED")
         return " ".join(caps)
 
+    def greeting(self) -> bytes:
+        """RFC 3501 7.1.1: OK, with the capabilities (saves a round trip)."""
+        return R.Status(
+            "*",
+            "OK",
+            f"{self.sv.hostname} Quicksilver IMAP4rev1 ready",
+            "CAPABILITY " + self.capabilities(),
+        ).render()
+
     # -- output ------------------------------------------------------------
     def send(self, data: bytes) -> None:
-        self.conn.write(data)
+        self.out.write(data)
+
+    async def drain(self) -> None:
+        await self.out.drain()
 
     def tagged(self, tag: str, kind: str, text: str, code: str = "") -> None:
         if kind != "BAD":
@@ -271,1236 +226,192 @@ class Session:
             self.bad_count = 0
         self.send(R.Status(tag, kind, text, code).render())
 
-    # -- main loop ---------------------------------------------------------
-    async def run(self) -> None:
-        self.send(
-            R.Status(
-                "*",
-                "OK",
-                f"{self.sv.hostname} Quicksilver IMAP4rev1 ready",
-                "CAPABILITY " + self.capabilities(),
-            ).render()
-        )
-        try:
-            while self.state != LOGOUT:
-                try:
-                    data = await self.read_command()
-                except LineTooLong:
-                    self.send(R.Status("*", "BAD", "Command line too long").render())
-                    self.send(R.Status("*", "BYE", "Closing connection").render())
-                    self._log(logging.INFO, "command line too long, closing")
-                    break
-                except LiteralTooLarge:
-                    self.send(R.Status("*", "BYE", "Closing connection").render())
-                    break
-                if data is None:
-                    continue
-                await self.handle(data)
-                await self.conn.drain()
-                if self.bad_count >= MAX_BAD_COMMANDS:
-                    self.send(
-                        R.Status("*", "BYE", "Too many invalid commands").render()
-                    )
-                    self._log(logging.INFO, "too many invalid commands, closing")
-                    break
-        except TimeoutError:
-            self.send(R.Status("*", "BYE", "Autologout; idle for too long").render())
-            self._log(logging.INFO, "idle timeout")
-        except (ConnectionClosed, ConnectionError, EOFError):
-            self._log(logging.DEBUG, "client went away")
-        finally:
-            await self.cleanup()
+    def bad(self, tag: str, text: str) -> None:
+        """A BAD answer, counted towards ``MAX_BAD_COMMANDS``."""
+        self.bad_count += 1
+        self.tagged(tag, "BAD", text)
 
-    async def cleanup(self) -> None:
-        if self.selected is not None:
-            self.selected.close()
-            self.selected = None
-        if self._pending_idle_read is not None:
-            self._pending_idle_read.cancel()
-        if self.user is not None:
-            self.sv.user_logout(self.user)
-            self.user = None
-        self.state = LOGOUT
-
-    async def read_command(self) -> bytes | None:
-        """One whole command: lines and literals (RFC 3501 4.3, RFC 7888)."""
-        line = await self.conn.readline(MAX_LINE, self.timeout)
-        parts = [line]
-        total = len(line)
-        literals = 0
-        while True:
-            req = literal_request(line)
-            if req is None:
-                return b"".join(parts)
-            size, nonsync = req
-            literals += 1
-            total += size
-            limit = self.max_literal
-            if (
-                size > limit
-                or literals > MAX_LITERALS_PER_COMMAND
-                or (total > limit + MAX_LINE * 4)
-            ):
-                tag = split_tag(parts[0])
-                if nonsync and size > MAX_DISCARD:
-                    # RFC 7888 4: rather than read that much, say so and close
-                    self.tagged(tag, "BAD", "Literal too large")
-                    self._log(logging.INFO, "LITERAL+ of %d octets, closing", size)
-                    raise LiteralTooLarge()
-                if nonsync:
-                    await self._drain_command(size)
-                self._log(logging.INFO, "literal of %d octets refused", size)
-                code = "TOOBIG" if self.state != NOT_AUTH else ""
-                self.tagged(
-                    tag,
-                    "NO" if code else "BAD",
-                    "Literal too large" if code else "Literal not allowed",
-                    code,
-                )
-                self.bad_count += 1
-                return None
-            if not nonsync:
-                self.send(b"+ Ready for literal data\r\n")
-                await self.conn.drain()
-            parts.append(await self.conn.readexactly(size, self.timeout))
-            line = await self.conn.readline(MAX_LINE, self.timeout)
-            parts.append(line)
-            total += len(line)
-
-    async def _drain_command(self, size: int) -> None:
-        """Read past a refused LITERAL+ literal and the rest of its command."""
-        while True:
-            await self.conn.discard(size, self.timeout)
-            line = await self.conn.readline(MAX_LINE, self.timeout)
-            req = literal_request(line)
-            if req is None or not req[1]:
-                return
-            size = req[0]
-
-    async def handle(self, data: bytes) -> None:
-        self._log(logging.DEBUG, "C: %s", _mask(data))
+    # -- commands ------------------------------------------------------------
+    async def handle(self, data: bytes) -> Step | None:
+        """Answer one whole command (lines and literals joined)."""
+        self.log(logging.DEBUG, "C: %s", mask_for_log(data))
         try:
             cmd = parse_command(data)
         except ParseError as exc:
             tag = split_tag(data)
             if exc.code:  # well-formed but unusable (a bad mailbox name): NO
                 self.tagged(tag, "NO", exc.message, exc.code)
-                return
-            self.bad_count += 1
-            self.tagged(tag, "BAD", f"Syntax error: {exc.message}")
-            return
-        if cmd.name not in self._handlers:
-            self.bad_count += 1
-            self.tagged(cmd.tag, "BAD", "Unknown command")
-            return
-        if cmd.name not in _ALLOWED[self.state]:
-            self.bad_count += 1
-            self.tagged(cmd.tag, "BAD", f"{cmd.name} is not allowed now")
-            return
-        if self.selected is not None and self.selected.gone and cmd.name != "LOGOUT":
-            self._bye_gone()
-            return
+                return None
+            self.bad(tag, f"Syntax error: {exc.message}")
+            return None
+        if not isinstance(cmd, _ALLOWED[self.state]):
+            self.bad(cmd.tag, f"{cmd.name} is not allowed now")
+            return None
+        if (
+            self.selected is not None
+            and self.selected.gone
+            and not isinstance(cmd, c.Logout)
+        ):
+            self.bye_gone()
+            return None
+        return await self._guarded(cmd, HANDLERS[type(cmd)](self, cmd))
+
+    async def resume(self, step: ReadLine, line: bytes) -> Step | None:
+        """The line a continuation asked for (AUTHENTICATE's response)."""
+        return await self._guarded(step.cmd, step.resume(line))
+
+    async def _guarded(
+        self, cmd: c.Command, work: Awaitable[Step | None]
+    ) -> Step | None:
+        """Run a handler; answer what it raises as RFC 3501 7.1 says."""
         try:
-            await self._handlers[cmd.name](cmd)
-        except BadSequence:
-            self.bad_count += 1
-            self.tagged(cmd.tag, "BAD", "Invalid message sequence number")
-        except ParseError as exc:
-            self.bad_count += 1
-            self.tagged(cmd.tag, "BAD", exc.message)
-        except MailboxNotFound:
-            if cmd.name in ("APPEND", "COPY", "MOVE"):
-                self.tagged(cmd.tag, "NO", "Mailbox does not exist", "TRYCREATE")
-            else:
-                self.tagged(cmd.tag, "NO", "Mailbox does not exist", "NONEXISTENT")
-        except MailboxExists:
-            self.tagged(cmd.tag, "NO", "Mailbox already exists", "ALREADYEXISTS")
-        except InvalidMailboxName as exc:
-            self.tagged(cmd.tag, "NO", exc.public_message, "CANNOT")
-        except StorageFullError as exc:
-            self.tagged(cmd.tag, "NO", exc.public_message, "OVERQUOTA")
-        except TemporaryError as exc:
-            self.tagged(cmd.tag, "NO", exc.public_message, "UNAVAILABLE")
-        except MailError as exc:
-            self.tagged(cmd.tag, "NO", exc.public_message)
-        except (ConnectionClosed, ConnectionError, EOFError, TimeoutError, LineTooLong):
+            return await work
+        except CONNECTION_ERRORS:
             raise
-        except Exception:
-            log.exception("[%s] %s failed", self.conn.peer, cmd.name)
+        except Exception as exc:
+            self.answer_error(cmd, exc)
+            return None
+
+    def answer_error(self, cmd: c.Command, exc: Exception) -> None:
+        """The tagged answer to a command that failed with ``exc``."""
+        tag = cmd.tag
+        if isinstance(exc, BadSequence):
+            self.bad(tag, "Invalid message sequence number")
+        elif isinstance(exc, ParseError):
+            self.bad(tag, exc.message)
+        elif isinstance(exc, MailboxNotFound):
+            # RFC 3501 6.3.11, 6.4.7: TRYCREATE where creating would help
+            code = "TRYCREATE" if isinstance(cmd, c.Append | c.Copy) else "NONEXISTENT"
+            self.tagged(tag, "NO", "Mailbox does not exist", code)
+        elif isinstance(exc, MailboxExists):
+            self.tagged(tag, "NO", "Mailbox already exists", "ALREADYEXISTS")
+        elif isinstance(exc, InvalidMailboxName):
+            self.tagged(tag, "NO", exc.public_message, "CANNOT")
+        elif isinstance(exc, StorageFullError):
+            self.tagged(tag, "NO", exc.public_message, "OVERQUOTA")
+        elif isinstance(exc, TemporaryError):
+            self.tagged(tag, "NO", exc.public_message, "UNAVAILABLE")
+        elif isinstance(exc, MailError):
+            self.tagged(tag, "NO", exc.public_message)
+        else:
+            log.error("[%s] %s failed", self.peer, cmd.name, exc_info=exc)
             self.tagged(
-                cmd.tag, "NO", "Internal error; the server log has details", "SERVERBUG"
+                tag, "NO", "Internal error; the server log has details", "SERVERBUG"
             )
 
-    def _bye_gone(self) -> None:
+    # -- IDLE (the connection waits; the session says what happened) --------
+    def idle_changes(self) -> asyncio.Event | None:
+        """Set when the selected mailbox changed (None: nothing selected)."""
+        return self.selected.changed if self.selected is not None else None
+
+    async def idle_update(self, cmd: c.Idle, keepalive: bool) -> bool:
+        """Send what changed while idling (RFC 2177) and, after a quiet
+        ``connection.IDLE_KEEPALIVE``, a keepalive for NAT boxes. False when
+        the IDLE is over: the mailbox went away (BYE) or an error was
+        answered."""
+        try:
+            sel = self.selected
+            if sel is not None and sel.gone:
+                self.bye_gone()
+                return False
+            if keepalive:  # RFC 2177: keep NAT state alive; no timer reset
+                self.send(R.untagged("OK Still here"))
+            await self.updates(None)
+            return True
+        except CONNECTION_ERRORS:
+            raise
+        except Exception as exc:
+            self.answer_error(cmd, exc)
+            return False
+
+    async def idle_done(self, cmd: c.Idle, line: bytes) -> None:
+        """The line that ended IDLE: DONE, or a client error (BAD)."""
+        if line.rstrip(b"\r\n").upper() != b"DONE":
+            self.bad(cmd.tag, "Expected DONE")
+            return
+        try:
+            await self.updates(None)
+        except CONNECTION_ERRORS:
+            raise
+        except Exception as exc:
+            self.answer_error(cmd, exc)
+            return
+        self.tagged(cmd.tag, "OK", "IDLE terminated")
+
+    # -- literals (read by the connection, refused here) ---------------------
+    def literal_refused(self, tag: str, size: int) -> None:
+        """A literal above ``max_literal`` (or one too many): before login a
+        syntax error, after it RFC 7889's TOOBIG."""
+        self.log(logging.INFO, "literal of %d octets refused", size)
+        if self.state is State.NOT_AUTH:
+            self.tagged(tag, "BAD", "Literal not allowed")
+        else:
+            self.tagged(tag, "NO", "Literal too large", "TOOBIG")
+        self.bad_count += 1
+
+    # -- state changes -------------------------------------------------------
+    def tls_started(self) -> None:
+        self.tls_active = True
+        self.log(logging.INFO, "TLS started")
+
+    async def logged_in(self, address: str) -> None:
+        self.user = address
+        await self.sv.store.ensure_user(address)
+        self.state = State.AUTH
+
+    def selected_mailbox(self, sel: SelectedMailbox) -> None:
+        self.selected = sel
+        self.state = State.SELECTED
+
+    def deselect(self) -> None:
+        if self.selected is not None:
+            self.selected.close()
+            self.selected = None
+        if self.state is State.SELECTED:
+            self.state = State.AUTH
+
+    def logout(self) -> None:
+        self.state = State.LOGOUT
+
+    def bye_gone(self) -> None:
         """The selected mailbox was deleted or renamed by another session or
         program. RFC 3501 has no way to say so inside the selected state, so
         the session ends (as Dovecot does); the client reconnects."""
         self.send(
             R.Status("*", "BYE", "Selected mailbox was deleted or renamed").render()
         )
-        self._log(logging.INFO, "selected mailbox went away, closing")
-        self.state = LOGOUT
+        self.log(logging.INFO, "selected mailbox went away, closing")
+        self.state = State.LOGOUT
 
-    async def updates(self, cmd: Command | None = None, force: bool = False) -> None:
+    async def updates(self, cmd: c.Command | None = None, force: bool = False) -> None:
         """Send pending untagged updates where RFC 3501 7.4.1 allows."""
         sel = self.selected
         if sel is None:
             return
-        allow = cmd is None or cmd.uid or cmd.name not in _NO_EXPUNGE
+        allow = cmd is None or cmd.allows_expunge
         for line in await sel.refresh(allow_expunge=allow, force=force):
             self.send(line)
 
-    # -- any state ---------------------------------------------------------
-    async def cmd_CAPABILITY(self, cmd: Command) -> None:
-        self.send(R.untagged("CAPABILITY " + self.capabilities()))
-        await self.updates(cmd)
-        self.tagged(cmd.tag, "OK", "CAPABILITY completed")
-
-    async def cmd_NOOP(self, cmd: Command) -> None:
-        await self.updates(cmd, force=True)
-        self.tagged(cmd.tag, "OK", "NOOP completed")
-
-    async def cmd_LOGOUT(self, cmd: Command) -> None:
-        self.send(R.Status("*", "BYE", "Logging out").render())
-        self.tagged(cmd.tag, "OK", "LOGOUT completed")
-        self.state = LOGOUT
-
-    async def cmd_ID(self, cmd: Command) -> None:
-        params = cmd.args["params"]
-        if params:
-            shown = " ".join(f"{k}={v}" for k, v in list(params.items())[:8])
-            self._log(logging.INFO, "client ID %s", shown[:300])
-        self.send(R.untagged('ID ("name" "Quicksilver" "vendor" "Quicksilver")'))
-        self.tagged(cmd.tag, "OK", "ID completed")
-
-    # -- not authenticated ---------------------------------------------------
-    async def cmd_STARTTLS(self, cmd: Command) -> None:
-        ctx = self.sv.tls_context()
-        if self.conn.tls_active:
-            self.tagged(cmd.tag, "BAD", "TLS is already active")
-            return
-        if ctx is None:
-            self.tagged(cmd.tag, "NO", "TLS is not available")
-            return
-        self.tagged(cmd.tag, "OK", "Begin TLS negotiation now")
-        await self.conn.drain()
-        # Plaintext pipelined after STARTTLS is discarded by starttls()
-        # (CVE-2011-0411 class of injection).
-        try:
-            await self.conn.starttls(ctx)
-        except (ssl.SSLError, OSError) as exc:
-            self._log(logging.INFO, "TLS handshake failed: %s", exc)
-            raise ConnectionClosed() from exc
-        self._log(logging.INFO, "TLS started")
-
-    async def cmd_LOGIN(self, cmd: Command) -> None:
-        if not self.login_allowed():
-            self.tagged(
-                cmd.tag,
-                "NO",
-                "Login is disabled until TLS is active",
-                "PRIVACYREQUIRED",
-            )
-            return
-        user = cmd.args["user"].decode("utf-8", "replace")
-        password = cmd.args["password"].decode("utf-8", "replace")
-        await self._login(cmd.tag, user, password)
-
-    async def cmd_AUTHENTICATE(self, cmd: Command) -> None:
-        if cmd.args["mechanism"] != "PLAIN":
-            self.tagged(cmd.tag, "NO", "Unsupported authentication mechanism", "CANNOT")
-            return
-        if not self.login_allowed():
-            self.tagged(
-                cmd.tag,
-                "NO",
-                "Authentication is disabled until TLS is active",
-                "PRIVACYREQUIRED",
-            )
-            return
-        initial = cmd.args["initial"]
-        if initial is None:
-            self.send(b"+ \r\n")
-            await self.conn.drain()
-            initial = (await self.conn.readline(MAX_LINE, self.timeout)).rstrip(b"\r\n")
-            if initial == b"*":
-                self.tagged(cmd.tag, "BAD", "Authentication cancelled")
-                return
-        try:
-            raw = b"" if initial == b"=" else base64.b64decode(initial, validate=True)
-        except (binascii.Error, ValueError):
-            self.bad_count += 1
-            self.tagged(cmd.tag, "BAD", "Invalid base64 data")
-            return
-        pieces = raw.split(b"\x00")
-        if len(pieces) != 3:
-            self.tagged(
-                cmd.tag, "NO", "Malformed PLAIN response", "AUTHENTICATIONFAILED"
-            )
-            return
-        authz, authc, password = (p.decode("utf-8", "replace") for p in pieces)
-        if authz and authz.lower() != authc.lower():
-            self.tagged(
-                cmd.tag,
-                "NO",
-                "Proxy authorization is not supported",
-                "AUTHORIZATIONFAILED",
-            )
-            return
-        await self._login(cmd.tag, authc, password)
-
-    async def _login(self, tag: str, username: str, password: str) -> None:
-        try:
-            user = await self.sv.auth.authenticate(
-                username, password, peer=self.conn.peer_ip, protocol="imap"
-            )
-        except TemporaryError:
-            self.tagged(
-                tag,
-                "NO",
-                "Authentication is unavailable, try again later",
-                "UNAVAILABLE",
-            )
-            return
-        if user is None:
-            self._log(logging.INFO, "login failed for %r", username[:100])
-            self.sv.count("auth_failures")
-            await asyncio.sleep(0.2)
-            self.tagged(tag, "NO", "Authentication failed", "AUTHENTICATIONFAILED")
-            return
-        address = str(user.address).lower()
-        if not self.sv.user_login(address):
-            self._log(logging.INFO, "too many connections for %s", address)
-            self.tagged(tag, "NO", "Too many connections for this user", "LIMIT")
-            return
-        self.user = address
-        await self.sv.store.ensure_user(address)
-        self.state = AUTH
-        self.sv.count("logins")
-        self._log(logging.INFO, "logged in as %s", address)
-        self.tagged(tag, "OK", "Logged in", "CAPABILITY " + self.capabilities())
-
-    # -- authenticated ---------------------------------------------------------
     @property
     def owner(self) -> str:
-        assert self.user is not None
+        """The logged-in user (handlers of authenticated commands only)."""
+        if self.user is None:
+            raise RuntimeError("no user logged in")
         return self.user
 
-    async def cmd_NAMESPACE(self, cmd: Command) -> None:
-        self.send(R.untagged('NAMESPACE (("" "/")) NIL NIL'))
-        self.tagged(cmd.tag, "OK", "NAMESPACE completed")
+    @property
+    def sel(self) -> SelectedMailbox:
+        """The selected mailbox (handlers of selected-state commands only)."""
+        if self.selected is None:
+            raise RuntimeError("no mailbox selected")
+        return self.selected
 
-    async def cmd_ENABLE(self, cmd: Command) -> None:
-        self.send(R.untagged("ENABLED"))
-        self.tagged(cmd.tag, "OK", "ENABLE completed")
-
-    def _deselect(self) -> None:
+    async def close(self) -> None:
+        """The connection ended: stop watching, give the user's slot back."""
         if self.selected is not None:
             self.selected.close()
             self.selected = None
-        if self.state == SELECTED:
-            self.state = AUTH
-
-    async def cmd_SELECT(self, cmd: Command) -> None:
-        await self._select(cmd, readonly=False)
-
-    async def cmd_EXAMINE(self, cmd: Command) -> None:
-        await self._select(cmd, readonly=True)
-
-    async def _select(self, cmd: Command, readonly: bool) -> None:
-        self._deselect()
-        name = cmd.args["mailbox"]
-        sel = SelectedMailbox(
-            self.sv.store, self.owner, name, readonly, self.sv.recent, self
-        )
-        try:
-            await sel.open()
-        except BaseException:
-            sel.close()
-            raise
-        self.selected = sel
-        self.state = SELECTED
-        for line in sel.flags_lines():
-            self.send(line)
-        self.send(R.untagged(f"{sel.exists} EXISTS"))
-        self.send(R.untagged(f"{len(sel.recent)} RECENT"))
-        unseen = sel.first_unseen()
-        if unseen is not None:
-            self.send(R.untagged(f"OK [UNSEEN {unseen}] First unseen"))
-        self.send(R.untagged(f"OK [UIDVALIDITY {sel.uidvalidity}] UIDs valid"))
-        self.send(R.untagged(f"OK [UIDNEXT {sel.uidnext}] Predicted next UID"))
-        code = "READ-ONLY" if readonly else "READ-WRITE"
-        self.tagged(cmd.tag, "OK", f"{cmd.name} completed", code)
-
-    async def cmd_CREATE(self, cmd: Command) -> None:
-        name: str = cmd.args["mailbox"].rstrip("/")
-        if not name:
-            self.tagged(cmd.tag, "NO", "Invalid mailbox name", "CANNOT")
-            return
-        if name.upper() == "INBOX":
-            self.tagged(cmd.tag, "NO", "INBOX always exists", "ALREADYEXISTS")
-            return
-        use = None
-        if cmd.args["use"]:
-            uses = cmd.args["use"]
-            if len(uses) != 1 or uses[0] not in _SPECIAL_USE_ATTRS:
-                self.tagged(
-                    cmd.tag, "NO", "Unsupported special-use attribute", "USEATTR"
-                )
-                return
-            use = uses[0]
-        await self.sv.store.create_mailbox(self.owner, name, use)
-        self.tagged(cmd.tag, "OK", "CREATE completed")
-
-    async def cmd_DELETE(self, cmd: Command) -> None:
-        name = cmd.args["mailbox"]
-        if name == "INBOX":
-            self.tagged(cmd.tag, "NO", "INBOX cannot be deleted", "CANNOT")
-            return
-        boxes = await self.sv.store.list_mailboxes(self.owner)
-        if any(b.name.startswith(name + "/") for b in boxes):
-            # RFC 3501 6.3.4 lets a server refuse; say why and what to do
-            self.tagged(
-                cmd.tag,
-                "NO",
-                "Mailbox has child mailboxes; delete or move them first",
-                "CANNOT",
-            )
-            return
-        if self.selected is not None and self.selected.name == name:
-            self._deselect()
-        await self.sv.store.delete_mailbox(self.owner, name)
-        self.tagged(cmd.tag, "OK", "DELETE completed")
-
-    async def cmd_RENAME(self, cmd: Command) -> None:
-        old, new = cmd.args["old"], cmd.args["new"].rstrip("/")
-        if new == "INBOX":
-            self.tagged(cmd.tag, "NO", "Mailbox already exists", "ALREADYEXISTS")
-            return
-        await self.sv.store.rename_mailbox(self.owner, old, new)
-        sel = self.selected
-        if (
-            sel is not None
-            and old != "INBOX"
-            and (sel.name == old or sel.name.startswith(old + "/"))
-        ):
-            sel.follow_rename(new + sel.name[len(old) :])
-        await self.updates(cmd)
-        self.tagged(cmd.tag, "OK", "RENAME completed")
-
-    async def cmd_SUBSCRIBE(self, cmd: Command) -> None:
-        await self.sv.store.set_subscribed(self.owner, cmd.args["mailbox"], True)
-        self.tagged(cmd.tag, "OK", "SUBSCRIBE completed")
-
-    async def cmd_UNSUBSCRIBE(self, cmd: Command) -> None:
-        await self.sv.store.set_subscribed(self.owner, cmd.args["mailbox"], False)
-        self.tagged(cmd.tag, "OK", "UNSUBSCRIBE completed")
-
-    async def cmd_LIST(self, cmd: Command) -> None:
-        await self._list(cmd, lsub=False)
-
-    async def cmd_LSUB(self, cmd: Command) -> None:
-        await self._list(cmd, lsub=True)
-
-    async def _list(self, cmd: Command, lsub: bool) -> None:
-        """LIST / LSUB (RFC 3501 6.3.8-9), LIST-EXTENDED (RFC 5258)."""
-        a = cmd.args
-        select = set(a["select"])
-        returns = set(a["returns"])
-        verb = "LSUB" if lsub else "LIST"
-        if select - {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"}:
-            raise ParseError("unknown LIST selection option")
-        if returns - {"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"}:
-            raise ParseError("unknown LIST return option")
-        if "RECURSIVEMATCH" in select and not select - {"RECURSIVEMATCH", "REMOTE"}:
-            raise ParseError("RECURSIVEMATCH needs another selection option")
-        ref: str = a["reference"]
-        patterns: list[str] = a["patterns"]
-        if not a["extended"] and patterns == [""]:
-            root = ref.split("/", 1)[0] + "/" if "/" in ref else ""
-            self.send(
-                R.untagged(f'{verb} (\\Noselect) "/" ' + R.astring(root).decode())
-            )
-            self.tagged(cmd.tag, "OK", f"{verb} completed")
-            return
-        boxes = {b.name: b for b in await self.sv.store.list_mailboxes(self.owner)}
-        subs = set(await self.sv.store.list_subscriptions(self.owner))
-        names = set(boxes)
-        implied = _ancestors(names | subs if lsub else names) - names
-        wanted = [_compile_pattern(ref + p) for p in patterns if p != ""]
-        wanted_inbox = [
-            _compile_pattern(_inbox_pattern(ref + p)) for p in patterns if p != ""
-        ]
-
-        def listed(name: str) -> bool:
-            """Does ``name`` match one of the patterns (RFC 3501 6.3.8)?"""
-            wire = "INBOX" if name == "INBOX" else mutf7.encode(name)
-            test = wire if not wire.upper().startswith("INBOX") else _fold_inbox(wire)
-            pats = wanted_inbox if name.split("/")[0] == "INBOX" else wanted
-            return any(p.fullmatch(test) for p in pats)
-
-        only_sub = lsub or "SUBSCRIBED" in select
-        show_sub = "SUBSCRIBED" in select or "SUBSCRIBED" in returns
-        with_children = _ancestors(names)
-        with_sub_children = _ancestors(subs) if only_sub else set()
-        candidates = sorted(
-            names | implied | (subs if only_sub else set()),
-            key=lambda n: (n != "INBOX", n),
-        )
-        hits: list[str] = []
-        for i, name in enumerate(candidates):
-            if i % LIST_YIELD_EVERY == LIST_YIELD_EVERY - 1:
-                await asyncio.sleep(0)  # thousands of folders: let others run
-            if listed(name):
-                hits.append(name)
-        # RFC 5258 3.5 (and its example 10): CHILDINFO tells of subscribed
-        # descendants the client does not see because they do not match a
-        # pattern themselves; one that matches is listed, and says so itself.
-        childinfo: set[str] = set()
-        if "RECURSIVEMATCH" in select and only_sub:
-            shown = set(hits)
-            childinfo = _ancestors(s for s in subs if s not in shown)
-        lines: list[bytes] = []
-        status_for: list[str] = []
-        for i, name in enumerate(hits):
-            if i % LIST_YIELD_EVERY == LIST_YIELD_EVERY - 1:
-                await asyncio.sleep(0)
-            exists = name in boxes
-            attrs: list[str] = []
-            extra = b""
-            children = name in with_children
-            if name in childinfo:
-                extra = b' ("CHILDINFO" ("SUBSCRIBED"))'
-            if only_sub and name not in subs:
-                if (
-                    lsub  # RFC 3501 6.3.9: "%" shows an unsubscribed parent
-                    and name in with_sub_children
-                    and any(p.endswith("%") for p in patterns)
-                ):
-                    attrs.append("\\Noselect")
-                elif not extra:
-                    continue
-            info = boxes.get(name)
-            if "SPECIAL-USE" in select and not (info and info.special_use):
-                continue
-            if not exists and not lsub:
-                attrs.append("\\NonExistent" if a["extended"] else "\\Noselect")
-            if not lsub:
-                attrs.append("\\HasChildren" if children else "\\HasNoChildren")
-            if show_sub and name in subs:
-                attrs.append("\\Subscribed")
-            if info is not None and info.special_use and not lsub:
-                attrs.append(info.special_use)
-            attrs = list(dict.fromkeys(attrs))
-            lines.append(
-                R.untagged(
-                    f'{verb} ({" ".join(attrs)}) "/" '.encode()
-                    + R.mailbox(name)
-                    + extra
-                )
-            )
-            if exists and "STATUS" in returns:
-                status_for.append(name)
-        for i, line in enumerate(lines):
-            self.send(line)
-            if i % 200 == 199:
-                await self.conn.drain()
-        for name in status_for:
-            try:
-                await self._status_line(name, a["status"])
-            except MailboxNotFound:
-                pass
-        await self.updates(cmd)
-        self.tagged(cmd.tag, "OK", f"{verb} completed")
-
-    async def _status_line(self, name: str, items: list[str]) -> None:
-        info: MailboxInfo = await self.sv.store.mailbox_info(self.owner, name)
-        uids: list[int] | None = None
-        size = 0
-        if "RECENT" in items or "SIZE" in items:
-            msgs = await self.sv.store.list_messages(self.owner, name)
-            uids = [m.uid for m in msgs]
-            size = sum(m.size for m in msgs)
-        out = []
-        for item in items:
-            if item == "MESSAGES":
-                out.append(f"MESSAGES {info.messages}")
-            elif item == "RECENT":
-                n = self.sv.recent.count(self.owner, name, info.uidvalidity, uids or [])
-                if self.selected is not None and self.selected.name == name:
-                    n = len(self.selected.recent)
-                out.append(f"RECENT {n}")
-            elif item == "UIDNEXT":
-                out.append(f"UIDNEXT {info.uidnext}")
-            elif item == "UIDVALIDITY":
-                out.append(f"UIDVALIDITY {info.uidvalidity}")
-            elif item == "UNSEEN":
-                out.append(f"UNSEEN {info.unseen}")
-            elif item == "SIZE":
-                out.append(f"SIZE {size}")
-        self.send(
-            R.untagged(b"STATUS " + R.mailbox(name) + f" ({' '.join(out)})".encode())
-        )
-
-    async def cmd_STATUS(self, cmd: Command) -> None:
-        await self._status_line(cmd.args["mailbox"], cmd.args["items"])
-        await self.updates(cmd)
-        self.tagged(cmd.tag, "OK", "STATUS completed")
-
-    def _check_flags(
-        self, flags: list[str], allow_recent: bool = False
-    ) -> frozenset[str]:
-        out = set()
-        for f in flags:
-            if f == "\\Recent":
-                if allow_recent:
-                    continue
-                raise ParseError("\\Recent cannot be set")
-            if f.startswith("\\") and f not in SYSTEM_FLAGS:
-                raise ParseError(f"unknown system flag {f}")
-            out.add(f)
-        return frozenset(out)
-
-    async def cmd_APPEND(self, cmd: Command) -> None:
-        a = cmd.args
-        flags = self._check_flags(a["flags"])  # \Recent: BAD, as for STORE
-        message: bytes = a["message"]
-        if not message:
-            self.tagged(cmd.tag, "NO", "Empty messages are not accepted")
-            return
-        name = a["mailbox"]
-        info = await self.sv.store.mailbox_info(self.owner, name)
-        stored = await self.sv.store.deliver(
-            self.owner,
-            message,
-            mailbox=name,
-            flags=flags,
-            internal_date=a["date"] if a["date"] is not None else self.sv.clock(),
-            origin=self,
-        )
-        self.sv.count("appends")
-        await self.updates(cmd)
-        self.tagged(
-            cmd.tag,
-            "OK",
-            "APPEND completed",
-            f"APPENDUID {info.uidvalidity} {stored.uid}",
-        )
-
-    async def cmd_IDLE(self, cmd: Command) -> None:
-        """RFC 2177: stream updates until DONE."""
-        self.send(b"+ idling\r\n")
-        await self.updates(None, force=True)
-        await self.conn.drain()
-        read = asyncio.ensure_future(self.conn.readline(MAX_LINE, self.timeout))
-        self._pending_idle_read = read
-        try:
-            while True:
-                sel = self.selected
-                waiters: set[asyncio.Future[Any]] = {read}
-                change: asyncio.Future[Any] | None = None
-                if sel is not None:
-                    change = asyncio.ensure_future(sel.changed.wait())
-                    waiters.add(change)
-                try:
-                    done, _ = await asyncio.wait(
-                        waiters,
-                        timeout=IDLE_KEEPALIVE,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                finally:
-                    if change is not None and not change.done():
-                        change.cancel()
-                if read.done():
-                    line = read.result()
-                    break
-                if sel is not None and sel.gone:
-                    self._bye_gone()
-                    return
-                if not done:  # RFC 2177: keep NAT state alive; no timer reset
-                    self.send(R.untagged("OK Still here"))
-                await self.updates(None)
-                await self.conn.drain()
-        finally:
-            self._pending_idle_read = None
-            if not read.done():
-                read.cancel()
-        if line.rstrip(b"\r\n").upper() == b"DONE":
-            await self.updates(None)
-            self.tagged(cmd.tag, "OK", "IDLE terminated")
-        else:
-            self.bad_count += 1
-            self.tagged(cmd.tag, "BAD", "Expected DONE")
-
-    # -- selected ------------------------------------------------------------
-    @property
-    def sel(self) -> SelectedMailbox:
-        assert self.selected is not None
-        return self.selected
-
-    async def cmd_CHECK(self, cmd: Command) -> None:
-        await self.updates(cmd, force=True)
-        self.tagged(cmd.tag, "OK", "CHECK completed")
-
-    async def cmd_CLOSE(self, cmd: Command) -> None:
-        sel = self.sel
-        if not sel.readonly:
-            # the store decides on the messages' current flags, not our view
-            try:
-                await self.sv.store.expunge_deleted(self.owner, sel.name, origin=self)
-            except MailboxNotFound:
-                pass  # removed meanwhile: nothing left to expunge; still close
-        self._deselect()
-        self.tagged(cmd.tag, "OK", "CLOSE completed")
-
-    async def cmd_UNSELECT(self, cmd: Command) -> None:
-        self._deselect()
-        self.tagged(cmd.tag, "OK", "UNSELECT completed")
-
-    async def cmd_EXPUNGE(self, cmd: Command) -> None:
-        sel = self.sel
-        if sel.readonly:
-            self.tagged(cmd.tag, "NO", "Mailbox is read-only", "READ-ONLY")
-            return
-        wanted = None
-        if cmd.uid:
-            wanted = [u for _, u in sel.resolve(cmd.args["set"], True)]
-        # Which messages go is decided by the store on their current flags
-        # (another session may have set or cleared \Deleted since our view).
-        if wanted is None or wanted:
-            removed = await self.sv.store.expunge_deleted(
-                self.owner, sel.name, wanted, origin=self
-            )
-            for line in sel.remove(removed):
-                self.send(line)
-        await self.updates(cmd)
-        self.tagged(cmd.tag, "OK", "EXPUNGE completed")
-
-    async def cmd_SEARCH(self, cmd: Command) -> None:
-        sel = self.sel
-        charset = cmd.args["charset"] or "US-ASCII"
-        if not search.charset_known(charset):
-            self.tagged(
-                cmd.tag, "NO", "Unsupported charset", "BADCHARSET (US-ASCII UTF-8)"
-            )
-            return
-        await self.updates(cmd)
-        key = cmd.args["key"]
-        need = search.needs(key)
-        found: list[int] = []
-        largest_uid = sel.uids[-1] if sel.uids else 0
-        batch: list[search.MessageView] = []
-        batch_bytes = 0
-        for seq, uid in enumerate(list(sel.uids), start=1):
-            info = sel.infos.get(uid)
-            if info is None:
-                continue
-            view = search.MessageView(
-                seq,
-                uid,
-                info.flags,
-                uid in sel.recent,
-                info.size,
-                info.internal_date,
-                len(sel.uids),
-                largest_uid,
-            )
-            if need == "full":
-                # Whole messages: read a batch in one store call and parse and
-                # match it in a worker thread, off the core loop.
-                batch.append(view)
-                batch_bytes += info.size  # 64 messages of 25 MB: 1.6 GB at once
-                if len(batch) >= SEARCH_BATCH or batch_bytes >= READ_AHEAD_BYTES:
-                    found += await self._search_batch(sel, key, charset, batch, cmd.uid)
-                    batch, batch_bytes = [], 0
-                continue
-            try:
-                if need == "header":
-                    view.part = (await self._meta(sel, uid)).header_part()
-            except MessageNotFound:
-                continue
-            if search.matches(key, view, charset):
-                found.append(uid if cmd.uid else seq)
-            if seq % 500 == 0:
-                await asyncio.sleep(0)
-        if batch:
-            found += await self._search_batch(sel, key, charset, batch, cmd.uid)
-        returns = cmd.args["returns"]
-        if returns is not None:
-            self.send(R.untagged(_esearch(cmd.tag, cmd.uid, returns, found)))
-        else:
-            self.send(R.untagged("SEARCH" + "".join(f" {n}" for n in found)))
-        self.tagged(cmd.tag, "OK", "SEARCH completed")
-
-    async def _search_batch(
-        self,
-        sel: SelectedMailbox,
-        key: Any,
-        charset: str,
-        views: list[search.MessageView],
-        by_uid: bool,
-    ) -> list[int]:
-        raws = await self.sv.store.read_messages(
-            self.owner, sel.name, [v.uid for v in views]
-        )
-
-        def match() -> list[int]:
-            hits = []
-            for view in views:
-                raw = raws.get(view.uid)
-                if raw is None:
-                    continue  # expunged meanwhile
-                view.part = mime.parse(raw)
-                if search.matches(key, view, charset):
-                    hits.append(view.uid if by_uid else view.seq)
-            return hits
-
-        return await asyncio.to_thread(match)
-
-    async def _read(self, sel: SelectedMailbox, uid: int) -> bytes:
-        data: bytes = await self.sv.store.read_message(self.owner, sel.name, uid)
-        return data
-
-    async def _meta(self, sel: SelectedMailbox, uid: int) -> MessageMeta:
-        """A message's cached metadata; on a miss the file is read and parsed
-        in worker threads, never on the core loop."""
-        key = (self.owner, sel.name, sel.uidvalidity, uid)
-        meta = self.sv.cache.get(key)
-        if meta is None:
-            raw = await self._read(sel, uid)
-            meta = await asyncio.to_thread(build_meta, raw)
-            self.sv.cache.put(key, meta)
-        return meta
-
-    async def cmd_FETCH(self, cmd: Command) -> None:
-        sel = self.sel
-        atts: list[FetchAtt] = list(cmd.args["atts"])
-        if cmd.uid and not any(a.name == "UID" for a in atts):
-            atts.insert(0, FetchAtt("UID"))
-        msgs = sel.resolve(cmd.args["set"], cmd.uid)
-        sets_seen = not sel.readonly and any(
-            a.name in ("RFC822", "RFC822.TEXT")
-            or (a.name in ("BODY[]", "BINARY[]") and not a.peek)
-            for a in atts
-        )
-        needs_raw = any(
-            a.name
-            in ("RFC822", "RFC822.HEADER", "RFC822.TEXT", "BINARY[]", "BINARY.SIZE[]")
-            or (
-                a.name == "BODY[]"
-                and a.section is not None
-                and not (not a.section.part and a.section.text.startswith("HEADER"))
-            )
-            for a in atts
-        )
-        needs_top = any(
-            a.name in ("BINARY[]", "BINARY.SIZE[]")
-            or (a.name == "BODY[]" and a.section is not None and bool(a.section.part))
-            for a in atts
-        )
-        # header-only BODY[] sections come from the cached header when no
-        # other item needs the message file
-        needs_meta = any(
-            a.name in ("ENVELOPE", "BODY", "BODYSTRUCTURE")
-            or (a.name == "BODY[]" and not needs_raw)
-            for a in atts
-        )
-        add_flags = False
-        changed: set[int] = set()
-        if sets_seen:
-            seen = frozenset({"\\Seen"})
-            changes: list[FlagChange] = [
-                (uid, "+", seen)
-                for _, uid in msgs
-                if uid in sel.infos and "\\Seen" not in sel.infos[uid].flags
-            ]
-            if changes:
-                # "+": added to the current flags, whatever others changed
-                infos = await self.sv.store.set_flags(
-                    self.owner, sel.name, changes, origin=self
-                )
-                changed = {
-                    i.uid
-                    for i in infos
-                    if i.uid in sel.infos and i.flags != sel.infos[i.uid].flags
-                }
-                sel.update_infos(infos)
-                add_flags = not any(a.name == "FLAGS" for a in atts)
-        pending = 0
-        live = [(s, u) for s, u in msgs if u in sel.infos and u not in sel.ghosts]
-        for batch in self._batches(sel, live):
-            raws = await self._read_ahead(sel, batch, needs_raw, needs_meta)
-            jobs: list[_FetchJob] = []
-            for seq, uid in batch:
-                raw = raws.get(uid)
-                if (needs_raw or (needs_meta and uid in raws)) and raw is None:
-                    continue  # vanished meanwhile (RFC 3501 7.4.1: no EXPUNGE here)
-                meta = None
-                if needs_meta:
-                    meta = self.sv.cache.get(self._key(sel, uid))
-                    if meta is None and raw is None:  # evicted since read-ahead
-                        try:
-                            raw = await self._read(sel, uid)
-                        except MessageNotFound:
-                            continue
-                jobs.append(
-                    _FetchJob(
-                        seq,
-                        uid,
-                        sel.infos[uid],
-                        sel.flags_of(uid),
-                        raw,
-                        meta,
-                        add_flags and uid in changed,
-                    )
-                )
-            cached = sum(len(j.meta.header) for j in jobs if j.meta is not None)
-            if cached > INLINE_RENDER_BYTES or any(j.raw is not None for j in jobs):
-                # parsing and rendering is CPU work proportional to the
-                # messages: a worker thread does it, off the core loop
-                done = await asyncio.to_thread(
-                    _render_fetch, atts, jobs, needs_top, needs_meta
-                )
-            else:  # flags and cached metadata only: cheap, but yield per batch
-                done = _render_fetch(atts, jobs, needs_top, needs_meta)
-                await asyncio.sleep(0)
-            for job, line, fresh in done:
-                if fresh is not None:
-                    self.sv.cache.put(self._key(sel, job.uid), fresh)
-                if len(line) > WRITE_SLICE:
-                    await self._send_large(line)
-                    pending = 0
-                    continue
-                self.send(line)
-                pending += len(line)
-                if pending > FETCH_DRAIN_BYTES:
-                    await self.conn.drain()
-                    pending = 0
-        await self.updates(cmd)
-        self.tagged(cmd.tag, "OK", "FETCH completed")
-
-    def _key(self, sel: SelectedMailbox, uid: int) -> CacheKey:
-        return (self.owner, sel.name, sel.uidvalidity, uid)
-
-    async def _send_large(self, data: bytes) -> None:
-        """Write a large response in slices, waiting for each to drain: one
-        50 MB write would be copied (and over TLS encrypted) in one go on the
-        core loop."""
-        for i in range(0, len(data), WRITE_SLICE):
-            self.send(data[i : i + WRITE_SLICE])
-            await self.conn.drain()
-
-    @staticmethod
-    def _batches(
-        sel: SelectedMailbox, msgs: list[tuple[int, int]]
-    ) -> list[list[tuple[int, int]]]:
-        """Groups of at most READ_AHEAD messages and READ_AHEAD_BYTES octets."""
-        out: list[list[tuple[int, int]]] = []
-        cur: list[tuple[int, int]] = []
-        size = 0
-        for pair in msgs:
-            n = sel.infos[pair[1]].size
-            if cur and (len(cur) >= READ_AHEAD or size + n > READ_AHEAD_BYTES):
-                out.append(cur)
-                cur, size = [], 0
-            cur.append(pair)
-            size += n
-        if cur:
-            out.append(cur)
-        return out
-
-    async def _read_ahead(
-        self,
-        sel: SelectedMailbox,
-        batch: list[tuple[int, int]],
-        needs_raw: bool,
-        needs_meta: bool,
-    ) -> dict[int, bytes | None]:
-        """Read the files a batch needs in one store call (one worker-thread
-        hop); ``None`` for a message that has gone."""
-        if needs_raw:
-            want = [u for _, u in batch]
-        elif needs_meta:
-            want = [u for _, u in batch if not self.sv.cache.peek(self._key(sel, u))]
-        else:
-            return {}
-        if not want:
-            return {}
-        got = await self.sv.store.read_messages(self.owner, sel.name, want)
-        return {uid: got.get(uid) for uid in want}
-
-    async def cmd_STORE(self, cmd: Command) -> None:
-        sel = self.sel
-        a = cmd.args
-        if sel.readonly:
-            self.tagged(cmd.tag, "NO", "Mailbox is read-only", "READ-ONLY")
-            return
-        flags = self._check_flags(a["flags"])  # \Recent: BAD (RFC 3501 2.3.2)
-        msgs = sel.resolve(a["set"], cmd.uid)
-        mode = check_flag_mode(a["mode"] or "=")
-        flagset = frozenset(flags)
-        # The change itself goes to the store (FLAGS "=", +FLAGS "+", -FLAGS
-        # "-"), applied there to the current flags: our view may be stale and
-        # must not undo what another session stored meanwhile.
-        changes: list[FlagChange] = [
-            (uid, mode, flagset)
-            for _, uid in msgs
-            if uid in sel.infos and uid not in sel.ghosts
-        ]
-        surprise: set[int] = set()  # also changed by someone else meanwhile
-        if changes:
-            infos = await self.sv.store.set_flags(
-                self.owner, sel.name, changes, origin=self
-            )
-            for i in infos:
-                old = sel.infos.get(i.uid)
-                if old is not None and i.flags != apply_flag_change(
-                    old.flags, mode, flagset
-                ):
-                    surprise.add(i.uid)
-            sel.update_infos(infos)
-            for line in sel.keyword_updates(f for i in infos for f in i.flags):
-                self.send(line)
-        if not a["silent"] or surprise:
-            for seq, uid in msgs:
-                if uid not in sel.infos or uid in sel.ghosts:
-                    continue
-                if a["silent"] and uid not in surprise:
-                    continue  # .SILENT: only flags the client cannot know
-                uid_part = f"UID {uid} " if cmd.uid else ""
-                self.send(
-                    f"* {seq} FETCH ({uid_part}FLAGS ".encode()
-                    + R.flag_list(sel.flags_of(uid))
-                    + b")\r\n"
-                )
-        await self.updates(cmd)
-        self.tagged(cmd.tag, "OK", "STORE completed")
-
-    async def cmd_COPY(self, cmd: Command) -> None:
-        await self._copy(cmd, move=False)
-
-    async def cmd_MOVE(self, cmd: Command) -> None:
-        await self._copy(cmd, move=True)
-
-    async def _copy(self, cmd: Command, move: bool) -> None:
-        sel = self.sel
-        if move and sel.readonly:
-            self.tagged(cmd.tag, "NO", "Mailbox is read-only", "READ-ONLY")
-            return
-        msgs = [
-            (s, u)
-            for s, u in sel.resolve(cmd.args["set"], cmd.uid)
-            if u not in sel.ghosts
-        ]
-        target = cmd.args["mailbox"]
-        info = await self.sv.store.mailbox_info(self.owner, target)
-        verb = "MOVE" if move else "COPY"
-        if not msgs:
-            await self.updates(cmd)
-            self.tagged(cmd.tag, "OK", f"{verb} completed")
-            return
-        pairs = await self.sv.store.copy(
-            self.owner, sel.name, [u for _, u in msgs], target, origin=self
-        )
-        code = ""
-        if pairs:
-            code = (
-                f"COPYUID {info.uidvalidity} {_compress([p[0] for p in pairs])} "
-                f"{_compress([p[1] for p in pairs])}"
-            )
-        if move:
-            if code:
-                self.send(R.untagged(f"OK [{code}] Moved"))
-            removed = await self.sv.store.expunge(
-                self.owner, sel.name, [p[0] for p in pairs], origin=self
-            )
-            for line in sel.remove(removed):
-                self.send(line)
-            await self.updates(cmd)
-            self.tagged(cmd.tag, "OK", "MOVE completed")
-            return
-        await self.updates(cmd)
-        self.tagged(cmd.tag, "OK", "COPY completed", code)
-
-
-@dataclass(frozen=True)
-class _FetchJob:
-    """One message of a FETCH, with what the session knew of it when the
-    batch was read: rendering may then run in a worker thread without
-    touching the session."""
-
-    seq: int
-    uid: int
-    info: MessageInfo
-    flags: list[str]
-    raw: bytes | None
-    meta: MessageMeta | None
-    add_flags: bool  # \Seen was set implicitly: FLAGS goes first
-
-
-def _render_fetch(
-    atts: list[FetchAtt], jobs: list[_FetchJob], needs_top: bool, needs_meta: bool
-) -> list[tuple[_FetchJob, bytes, MessageMeta | None]]:
-    """The FETCH response of each job, and the metadata parsed on the way
-    (for the cache). Pure: called in a worker thread when files were read."""
-    out: list[tuple[_FetchJob, bytes, MessageMeta | None]] = []
-    for job in jobs:
-        top = mime.parse(job.raw) if needs_top and job.raw is not None else None
-        meta, fresh = job.meta, None
-        if needs_meta and meta is None and job.raw is not None:
-            meta = fresh = build_meta(job.raw, top)
-        items = [_fetch_item(job, att, meta, top) for att in atts]
-        if job.add_flags:  # RFC 3501 6.4.5: \Seen set implicitly; FLAGS first
-            items.insert(0, b"FLAGS " + R.flag_list(job.flags))
-        line = b"".join((b"* %d FETCH (" % job.seq, b" ".join(items), b")\r\n"))
-        out.append((job, line, fresh))
-    return out
-
-
-def _literal(prefix: bytes, data: bytes) -> bytes:
-    """``prefix`` and ``data`` as a literal, joined without a GIL-held copy
-    of a large ``data`` (bytes.join lets other threads run above 1 MiB)."""
-    return b"".join((prefix, b"{%d}\r\n" % len(data), data))
-
-
-def _fetch_item(
-    job: _FetchJob, att: FetchAtt, meta: MessageMeta | None, top: mime.Part | None
-) -> bytes:
-    info, raw = job.info, job.raw
-    name = att.name
-    if name == "UID":
-        return f"UID {job.uid}".encode()
-    if name == "FLAGS":
-        return b"FLAGS " + R.flag_list(job.flags)
-    if name == "INTERNALDATE":
-        return b"INTERNALDATE " + R.internal_date(info.internal_date)
-    if name == "RFC822.SIZE":
-        return f"RFC822.SIZE {info.size}".encode()
-    if name == "ENVELOPE":
-        assert meta is not None
-        return b"ENVELOPE " + meta.envelope
-    if name == "BODY":
-        assert meta is not None
-        return b"BODY " + meta.body
-    if name == "BODYSTRUCTURE":
-        assert meta is not None
-        return b"BODYSTRUCTURE " + meta.bodystructure
-    if name == "RFC822":
-        assert raw is not None
-        return _literal(b"RFC822 ", raw)
-    if name == "RFC822.HEADER":
-        assert raw is not None
-        return _literal(b"RFC822.HEADER ", mime.split_header(raw)[0])
-    if name == "RFC822.TEXT":
-        assert raw is not None
-        return _literal(b"RFC822.TEXT ", mime.split_header(raw)[1])
-    sec = att.section
-    assert sec is not None
-    spec = sec.render()
-    origin = f"<{att.partial[0]}>" if att.partial else ""
-    if name == "BODY[]":
-        if raw is None:
-            assert meta is not None
-            data = mime.section(meta.header, None, (), sec.text, sec.fields)
-        else:
-            data = mime.section(raw, top, sec.part, sec.text, sec.fields)
-        return _literal(
-            f"BODY[{spec}]{origin} ".encode(), mime.partial(data, att.partial)
-        )
-    assert raw is not None
-    if top is None:
-        top = mime.parse(raw)
-    try:
-        entity = mime.find_part(top, sec.part)
-        data = mime.decode_transfer(entity) if sec.part else raw
-    except mime.NoSuchPart:
-        data = b""
-    if name == "BINARY.SIZE[]":
-        return f"BINARY.SIZE[{spec}] {len(data)}".encode()
-    data = mime.partial(data, att.partial)
-    # RFC 3516 4.2: literal8 only when the data has NUL (as Dovecot)
-    tilde = b"~" if b"\x00" in data else b""
-    return _literal(f"BINARY[{spec}]{origin} ".encode() + tilde, data)
-
-
-def _compress(nums: list[int]) -> str:
-    """UID list -> sequence-set text in the order given (RFC 4315 uid-set)."""
-    out: list[str] = []
-    start = prev = None
-    for n in nums:
-        if start is None:
-            start = prev = n
-        elif prev is not None and n == prev + 1:
-            prev = n
-        else:
-            out.append(str(start) if start == prev else f"{start}:{prev}")
-            start = prev = n
-    if start is not None:
-        out.append(str(start) if start == prev else f"{start}:{prev}")
-    return ",".join(out)
-
-
-def _esearch(tag: str, uid: bool, returns: list[str], found: list[int]) -> str:
-    """RFC 4731 ESEARCH response."""
-    opts = set(returns) or {"ALL"}
-    out = [f'ESEARCH (TAG "{tag}")'] + (["UID"] if uid else [])
-    if found:
-        if "MIN" in opts:
-            out.append(f"MIN {min(found)}")
-        if "MAX" in opts:
-            out.append(f"MAX {max(found)}")
-        if "ALL" in opts:
-            out.append(f"ALL {_compress(sorted(found))}")
-    if "COUNT" in opts:
-        out.append(f"COUNT {len(found)}")
-    return " ".join(out)
-
-
-def _fold_inbox(wire: str) -> str:
-    return "INBOX" + wire[5:] if wire[:5].upper() == "INBOX" else wire
-
-
-def _inbox_pattern(pattern: str) -> str:
-    """A pattern to test INBOX and its children with: INBOX is case-insensitive
-    (RFC 3501 5.1), so ``in%`` or ``Inbox/*`` match it as Dovecot does."""
-    m = re.search(r"[%*]", pattern)
-    prefix = pattern if m is None else pattern[: m.start()]
-    k = min(len(prefix), 5)
-    if k and prefix[:k].upper() == "INBOX"[:k]:
-        return pattern[:k].upper() + pattern[k:]
-    return pattern
-
-
-def _compile_pattern(pattern: str) -> wildcard.Wildcard:
-    """LIST wildcards (RFC 3501 6.3.8): ``*`` anything, ``%`` no delimiter;
-    matched in linear time (wildcard.py), never as a backtracking regex."""
-    return wildcard.compile_pattern(_fold_inbox(pattern))
-
-
-def _ancestors(names: Iterable[str]) -> set[str]:
-    """Every proper parent of the names ("a/b/c" -> "a", "a/b"): which
-    mailboxes have children, in one pass instead of a scan per mailbox."""
-    out: set[str] = set()
-    for name in names:
-        cut = name.rfind("/")
-        while cut > 0:
-            parent = name[:cut]
-            if parent in out:
-                break  # and so are its own parents
-            out.add(parent)
-            cut = name.rfind("/", 0, cut)
-    return out
-
-
-_MASK = re.compile(rb"^(\S+\s+(?:LOGIN|AUTHENTICATE)\b)(.*)$", re.I | re.S)
-
-
-def _mask(data: bytes) -> str:
-    """A command for the log: passwords masked, long data cut."""
-    m = _MASK.match(data)
-    if m:
-        words = m.group(2).split()
-        keep = b" " + words[0] + b" ***" if words else b""
-        data = m.group(1) + keep
-    first = data.split(b"\r\n", 1)[0][:300]
-    return first.decode("utf-8", "replace")
+        if self.user is not None:
+            self.sv.user_logout(self.user)
+            self.user = None
+        self.state = State.LOGOUT

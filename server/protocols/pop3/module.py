@@ -5,16 +5,18 @@ What it does
   usable: RFC 2595 section 4) and on ``Pop3Settings.tls_port`` (implicit TLS,
   RFC 8314 section 3.3) with ``ctx.tls.server_context()``. Without a usable
   certificate the implicit-TLS port is not opened and STLS is not offered.
-- One ``Pop3Protocol`` per connection: splits the byte stream into lines
-  (pipelining, RFC 2449 section 6.6), feeds them to the session one at a time,
-  writes the replies with flow control, upgrades with ``loop.start_tls`` on STLS
-  and throws away anything the client pipelined in plaintext after STLS
-  (CVE-2011-0411 class).
+- One ``Pop3Protocol`` per connection, built on the shared
+  ``server.protocols.linereader.LineReader``: it reads the byte stream a line
+  at a time (pipelining, RFC 2449 section 6.6), feeds the lines to the session
+  one at a time, writes the replies with flow control, upgrades with
+  ``loop.start_tls`` on STLS and throws away anything the client pipelined in
+  plaintext after STLS (CVE-2011-0411 class).
 - Closes idle connections after ``Pop3Settings.timeout`` seconds (RFC 1939
-  section 3: at least 10 minutes) without entering UPDATE; only complete lines
-  count as activity, so a client sending a byte at a time cannot hold a slot;
-  refuses banned addresses at connect (``ctx.auth.is_banned``); closes a
-  connection whose line exceeds ``parser.MAX_LINE_HARD``.
+  section 3: at least 10 minutes) without entering UPDATE; a line must arrive
+  whole within that time, so a client sending a byte at a time cannot hold a
+  slot; refuses banned addresses at connect (``ctx.auth.is_banned``); closes a
+  connection whose line exceeds ``parser.MAX_LINE_HARD``. A dropped connection
+  answers only what it pipelined before a QUIT (so UPDATE still happens).
 - ``stop()`` closes every live session without applying deletions.
 
 What it does not do: protocol decisions (``session.py``) or parsing
@@ -32,7 +34,6 @@ read from ``ctx.settings().pop3`` at ``start()``; ``configure`` only validates.
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
 import ssl
@@ -42,7 +43,13 @@ from server.errors import ValidationError
 from server.events import SessionClosed, SessionOpened
 from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.policy import peer_ip
-from server.protocols.pop3.parser import LineBuffer, mask_for_log
+from server.protocols.linereader import (
+    TLS_HANDSHAKE_TIMEOUT,
+    ConnectionClosed,
+    LineReader,
+    LineTooLong,
+)
+from server.protocols.pop3.parser import MAX_LINE_HARD, mask_for_log
 from server.protocols.pop3.session import (
     LOGIN_DELAY,
     MaildropLocks,
@@ -52,12 +59,11 @@ from server.protocols.pop3.session import (
 )
 
 LOGGER_NAME = "quicksilver.pop3"
-# Unanswered pipelined lines before we stop reading from the socket.
-MAX_PENDING_LINES = 200
+# Unread pipelined input before we stop reading from the socket: eight lines
+# of the longest kind (``MAX_LINE_HARD``), some 2,000 ordinary commands.
+READ_HIGH_WATER = 8 * MAX_LINE_HARD
 # RFC 1939 section 3: "an autologout timer ... of at least 10 minutes".
 MIN_IDLE_TIMEOUT = 600
-# Seconds a TLS handshake may take (STLS and implicit TLS).
-TLS_HANDSHAKE_TIMEOUT = 30.0
 
 
 class Pop3Module(ListenerModule):
@@ -159,36 +165,28 @@ class Pop3Module(ListenerModule):
         return f"pop3-{next(self._ids)}"
 
 
-class Pop3Protocol(asyncio.Protocol):
-    """One POP3 connection: owns the transport, feeds lines to the session."""
+class Pop3Protocol(LineReader):
+    """One POP3 connection: the shared ``LineReader`` (buffering, flow
+    control, STLS) and the loop that feeds its lines to the session."""
 
     def __init__(self, module: Pop3Module, *, implicit_tls: bool) -> None:
+        super().__init__(high_water=READ_HIGH_WATER)
         self.module = module
         self.implicit_tls = implicit_tls
-        self.transport: asyncio.Transport | None = None
+        self.tls_active = implicit_tls
         self.task: asyncio.Task[None] | None = None
         self.peer = "?"
         self.ip = ""
         self.session_id = ""
         self.log: logging.Logger | logging.LoggerAdapter[logging.Logger] = module.log
         self.session: Pop3Session | None = None
-        self._buffer = LineBuffer()
-        self._pending: collections.deque[bytes] = collections.deque()
-        self._overflow = False
-        self._closed = False  # the connection is gone (or we closed it)
         self._aborted = False  # stop() or idle timeout: answer nothing more
         self._banned = False
-        self._wakeup = asyncio.Event()
-        self._can_write = asyncio.Event()
-        self._can_write.set()
-        self._reading_paused = False
-        self._timer: asyncio.TimerHandle | None = None
         self._finished = False
 
     # -- asyncio callbacks --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        super().connection_made(transport)
         module = self.module
         peername = transport.get_extra_info("peername")
         self.ip = peer_ip(peername)
@@ -223,50 +221,21 @@ class Pop3Protocol(asyncio.Protocol):
         if banned:
             self._banned = True
             self.log.info("refused: address is banned")
-            transport.write(
+            self.write(
                 err("[SYS/TEMP] Too many failed logins from your address; try later")
             )
-            transport.close()
+            self.close()
         else:
-            transport.write(self.session.greeting())
-            self._reset_timer()
+            self.write(self.session.greeting())
         self.task = asyncio.get_running_loop().create_task(self._run())
 
-    def data_received(self, data: bytes) -> None:
-        if self._closed or self._aborted:
-            return
-        lines, overflow = self._buffer.feed(data)
-        if lines:
-            # Only a whole line counts as activity: a client trickling one byte
-            # at a time (slowloris) still meets the idle timeout.
-            self._reset_timer()
-        self._pending.extend(lines)
-        if overflow:
-            self._overflow = True
-        if len(self._pending) > MAX_PENDING_LINES and self.transport is not None:
-            self.transport.pause_reading()
-            self._reading_paused = True
-        self._wakeup.set()
-
-    def eof_received(self) -> bool | None:
-        return None  # close; lines already received are still answered
-
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        self._cancel_timer()
+        super().connection_lost(exc)
         # Only a QUIT the client already sent can still take us to UPDATE;
-        # anything else pipelined before the drop is not worth answering.
-        if not any(line[:4].upper() == b"QUIT" for line in self._pending):
-            self._pending.clear()
-        self._can_write.set()
-        self._wakeup.set()
-
-    def pause_writing(self) -> None:
-        self._can_write.clear()
-
-    def resume_writing(self) -> None:
-        self._can_write.set()
-        self._reset_timer()
+        # anything else pipelined before the drop is not worth answering (a
+        # RETR would mark as read a message nobody received).
+        if not any(line[:4].upper() == b"QUIT" for line in self.buffered_lines()):
+            self.clear_buffer()
 
     # -- control ------------------------------------------------------------
     def abort(self, reason: str = "Server shutting down") -> None:
@@ -274,39 +243,10 @@ class Pop3Protocol(asyncio.Protocol):
         if self._aborted:
             return
         self._aborted = True
-        self._pending.clear()
-        if self.transport is not None and not self._closed:
-            self.transport.write(err(f"[SYS/TEMP] {reason}"))
-            self.transport.close()
-        self._wakeup.set()
-
-    def _reset_timer(self) -> None:
-        self._cancel_timer()
-        if self._closed or self._aborted:
-            return
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.module.idle_timeout, self._on_idle)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _on_idle(self) -> None:
-        self._timer = None
-        if not self._can_write.is_set():  # a slow reader, not an idle one
-            self._reset_timer()
-            return
-        self.log.info("idle timeout, closing without UPDATE")
-        self.abort("Idle timeout, closing connection")
-
-    def _write(self, data: bytes) -> None:
-        if data and self.transport is not None and not self._closed:
-            self.transport.write(data)
-
-    def _close_transport(self) -> None:
-        if self.transport is not None and not self._closed:
-            self.transport.close()
+        self.clear_buffer()
+        if not self.lost:
+            self.write(err(f"[SYS/TEMP] {reason}"))
+            self.close()
 
     # -- the session loop ---------------------------------------------------
     async def _run(self) -> None:
@@ -316,21 +256,22 @@ class Pop3Protocol(asyncio.Protocol):
             if self._banned:
                 return
             while not self._aborted:
-                if not self._pending:
-                    if self._overflow:
-                        self.log.info("line too long, closing")
-                        self._write(err("Line too long, closing connection"))
-                        self._close_transport()
-                        return
-                    if self._closed:
-                        return
-                    if self._reading_paused and self.transport is not None:
-                        self._reading_paused = False
-                        self.transport.resume_reading()
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                    continue
-                line = self._pending.popleft()
+                try:
+                    # RFC 1939 3: the autologout timer. Only a whole line
+                    # counts as activity: a client trickling one byte at a
+                    # time (slowloris) still meets the idle timeout.
+                    line = await self.readline(MAX_LINE_HARD, self.module.idle_timeout)
+                except LineTooLong:
+                    self.log.info("line too long, closing")
+                    self.write(err("Line too long, closing connection"))
+                    self.close()
+                    return
+                except TimeoutError:
+                    self.log.info("idle timeout, closing without UPDATE")
+                    self.abort("Idle timeout, closing connection")
+                    return
+                except ConnectionClosed:
+                    return
                 if self.log.isEnabledFor(logging.DEBUG):
                     shown = (
                         "(SASL response)"
@@ -341,71 +282,62 @@ class Pop3Protocol(asyncio.Protocol):
                 reply = await session.handle_line(line)
                 if self._aborted:
                     return
-                self._write(reply.data)
+                self.write(reply.data)
                 if self.log.isEnabledFor(logging.DEBUG) and reply.data:
                     first = reply.data.split(b"\r\n", 1)[0][:120]
                     self.log.debug("S: %s", first.decode("utf-8", "replace"))
                 if reply.close:
-                    self._close_transport()
+                    self.close()
                     return
                 if reply.start_tls:
-                    # RFC 2595 / CVE-2011-0411: drop what came after STLS.
-                    self._pending.clear()
-                    self._buffer.clear()
                     if not await self._start_tls():
                         return
                     continue
-                if not self._can_write.is_set():
-                    await self._can_write.wait()
-                self._reset_timer()
+                try:
+                    await self.drain()
+                except ConnectionClosed:
+                    pass  # a QUIT still buffered is answered (UPDATE) all the same
         except asyncio.CancelledError:
             raise
         except Exception:
             self.log.exception("unexpected error in the POP3 connection")
-            self._write(err("[SYS/TEMP] Internal server error, closing connection"))
-            self._close_transport()
+            self.write(err("[SYS/TEMP] Internal server error, closing connection"))
+            self.close()
         finally:
             self._finish()
 
     async def _start_tls(self) -> bool:
+        """STLS accepted: upgrade (what the client pipelined after STLS is
+        dropped by ``start_tls``: RFC 2595 / CVE-2011-0411)."""
         tls = self.module.tls_context
-        transport = self.transport
-        if tls is None or transport is None or self._closed:
-            self._close_transport()
+        if tls is None:
+            self.close()
             return False
-        loop = asyncio.get_running_loop()
         try:
-            new = await loop.start_tls(
-                transport,
-                self,
-                tls,
-                server_side=True,
-                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
-            )
+            await self.start_tls(tls, TLS_HANDSHAKE_TIMEOUT)
         except asyncio.CancelledError:
             raise
+        except ConnectionClosed:
+            self.close()
+            return False
         except Exception as exc:
             self.log.info("TLS negotiation failed: %s", exc)
-            transport.close()
+            self.close()
             return False
-        if new is None:
-            transport.close()
-            return False
-        self.transport = new
         if self.session is not None:
             self.session.tls_started()
-        self.log.info("TLS started (%s)", new.get_extra_info("cipher", ("?",))[0])
-        self._reset_timer()
+        assert self.transport is not None
+        cipher = self.transport.get_extra_info("cipher", ("?",))[0]
+        self.log.info("TLS started (%s)", cipher)
         return True
 
     def _finish(self) -> None:
         if self._finished:
             return
         self._finished = True
-        self._cancel_timer()
         if self.session is not None:
             self.session.close()
-        self._close_transport()
+        self.close()
         module = self.module
         module.protocols.discard(self)
         module.session_closed(id(self))

@@ -1,10 +1,9 @@
 """POP3 command parser: one line of bytes in, one command object (or an error) out.
 
-Pure functions over bytes (no I/O, no state beyond ``LineBuffer``'s buffer), so
-they can be fuzzed. What it does:
+Pure functions over bytes (no I/O, no state), so they can be fuzzed. The
+connection reads lines with the shared ``server.protocols.linereader`` (CRLF
+per RFC 1939 section 3, bare LF tolerated as most servers do). What it does:
 
-- splits a byte stream into lines (``LineBuffer``; CRLF per RFC 1939 section 3,
-  bare LF tolerated as most servers do);
 - turns a command line into one of the frozen command classes below, checking
   argument counts and syntax per RFC 1939 section 3 ("keywords are
   case-insensitive ... arguments are separated by a single SPACE"), RFC 2449
@@ -28,7 +27,8 @@ Limits (named constants below):
   2449's 40-octet argument, and Dovecot takes long ones: we accept 4 KiB);
 - ``TOP``'s line count may be any decimal number: more lines than the body
   has means the whole message (RFC 1939 section 7), not an error;
-- ``MAX_LINE_HARD``: a line longer than this is absurd; the module closes.
+- ``MAX_LINE_HARD``: a line longer than this is absurd; the module closes
+  (it passes this limit to ``LineReader.readline``).
 """
 
 from __future__ import annotations
@@ -314,46 +314,6 @@ def parse_plain(data: bytes) -> tuple[str, str, str]:
     if not authcid or not passwd:
         raise ParseError("Malformed PLAIN response")
     return authzid, authcid, passwd
-
-
-class LineBuffer:
-    """Splits a byte stream into lines; remembers a partial last line.
-
-    ``feed`` returns the complete lines (each with its line end) and whether the
-    stream overflowed: a line (finished or not) longer than ``hard_limit``.
-    Lines before the overflow are still returned so they can be answered; the
-    caller then closes the connection (the peer is not speaking POP3).
-    """
-
-    def __init__(self, hard_limit: int = MAX_LINE_HARD) -> None:
-        self.hard_limit = hard_limit
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> tuple[list[bytes], bool]:
-        self._buf += data
-        lines: list[bytes] = []
-        start = 0
-        overflow = False
-        while True:
-            end = self._buf.find(b"\n", start)
-            if end < 0:
-                break
-            if end + 1 - start > self.hard_limit:
-                overflow = True
-                break
-            lines.append(bytes(self._buf[start : end + 1]))
-            start = end + 1
-        del self._buf[:start]
-        if overflow or len(self._buf) > self.hard_limit:
-            self._buf.clear()
-            overflow = True
-        return lines, overflow
-
-    def clear(self) -> None:
-        self._buf.clear()
-
-    def __len__(self) -> int:
-        return len(self._buf)
 
 
 def mask_for_log(line: bytes) -> str:

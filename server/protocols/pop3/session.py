@@ -42,10 +42,17 @@ from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from server.accounts.base import User
 from server.errors import MailError, TemporaryError
+from server.modules.base import Authenticator
 from server.policy import plaintext_login_allowed
 from server.protocols.pop3 import parser as p
-from server.storage.base import MailboxChange, MessageInfo, MessageNotFound
+from server.storage.base import (
+    MailboxChange,
+    MailStore,
+    MessageInfo,
+    MessageNotFound,
+)
 
 log = logging.getLogger("quicksilver.pop3")
 
@@ -182,16 +189,16 @@ class _NoSuchMessage(Exception):
 class Pop3Session:
     """One client's POP3 conversation.
 
-    ``store`` is a ``MailStore``; ``auth`` an ``Authenticator``
-    (``authenticate(username, password, *, peer, protocol)`` and
-    ``is_banned(ip)``); ``locks`` the module-wide ``MaildropLocks``.
+    ``store`` is the ``MailStore``; ``auth`` the ``Authenticator`` (checks
+    passwords off the loop, counts failures for bans); ``locks`` the
+    module-wide ``MaildropLocks``.
     ``tls_available`` says whether STLS can be offered on this connection.
     """
 
     def __init__(
         self,
-        store: Any,
-        auth: Any,
+        store: MailStore,
+        auth: Authenticator,
         locks: MaildropLocks,
         *,
         peer: str = "",
@@ -480,7 +487,7 @@ class Pop3Session:
 
     async def _login(self, username: str, password: str) -> Reply:
         try:
-            user = await self.auth.authenticate(
+            user: User | None = await self.auth.authenticate(
                 username, password, peer=self.peer_ip, protocol="pop3"
             )
         except TemporaryError as exc:

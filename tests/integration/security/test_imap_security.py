@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from server.protocols.imap import connection as connection_mod
 from server.protocols.imap import module as module_mod
 from server.protocols.imap import session as session_mod
 from tests.integration.imap.harness import Client, ImapTestServer
@@ -85,7 +86,7 @@ def test_plaintext_pipelined_after_starttls_is_discarded(
 def test_command_line_length_limit(server: ImapTestServer) -> None:
     c = Client(server.port)
     try:
-        c.send(b"a NOOP " + b"x" * (session_mod.MAX_LINE + 10) + b"\r\n")
+        c.send(b"a NOOP " + b"x" * (connection_mod.MAX_LINE + 10) + b"\r\n")
         assert c.readline() == b"* BAD Command line too long\r\n"
         assert c.readline().startswith(b"* BYE")
         with pytest.raises((EOFError, OSError)):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from server.protocols.imap import connection as connection_mod
 from server.protocols.imap import session as session_mod
 from tests.integration.imap.harness import Client, ImapTestServer, message
 
@@ -205,4 +206,4 @@ def test_idle_default_timeout_is_at_least_30_minutes() -> None:
     from server.config.schema import ImapSettings
 
     assert ImapSettings().timeout >= 30 * 60
-    assert session_mod.IDLE_KEEPALIVE < 30 * 60
+    assert connection_mod.IDLE_KEEPALIVE < 30 * 60

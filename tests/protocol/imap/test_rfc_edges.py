@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from server.protocols.imap import connection as connection_mod
 from server.protocols.imap import session as session_mod
 from tests.integration.imap.harness import Client, ImapTestServer, message
 
@@ -222,7 +223,7 @@ def test_uid_fetch_on_empty_mailbox(client: Client) -> None:
 
 
 def test_idle_keepalive(monkeypatch: pytest.MonkeyPatch, client: Client) -> None:
-    monkeypatch.setattr(session_mod, "IDLE_KEEPALIVE", 0.2)
+    monkeypatch.setattr(connection_mod, "IDLE_KEEPALIVE", 0.2)
     client.login()
     client.command("s", "SELECT INBOX")
     client.send(b"i IDLE\r\n")
@@ -315,3 +316,23 @@ def test_autologout_sends_bye(imap_server: ImapTestServer) -> None:
             c.readline()
     finally:
         c.close()
+
+
+@pytest.mark.parametrize("start", ["a AUTHENTICATE PLAIN", "a IDLE"])
+def test_long_line_inside_a_command_is_answered_like_any(
+    client: Client, caplog: pytest.LogCaptureFixture, start: str
+) -> None:
+    """Reproduces a line above MAX_LINE sent as an AUTHENTICATE response or
+    while idling: it escaped the read loop as an unexpected error ("* BYE
+    Internal error" and a traceback in the log) instead of "* BAD Command
+    line too long" and BYE, as for a command line."""
+    if "IDLE" in start:
+        client.login()
+    client.send(start.encode() + b"\r\n")
+    assert client.readline().startswith(b"+ ")
+    client.send(b"x" * (connection_mod.MAX_LINE + 10) + b"\r\n")
+    assert client.readline() == b"* BAD Command line too long\r\n"
+    assert client.readline() == b"* BYE Closing connection\r\n"
+    with pytest.raises((EOFError, OSError)):
+        client.readline()
+    assert "session failed" not in caplog.text

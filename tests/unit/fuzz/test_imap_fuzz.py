@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 parser = pytest.importorskip("server.protocols.imap.parser")
+grammar = pytest.importorskip("server.protocols.imap.grammar")
 mime = pytest.importorskip("server.protocols.imap.mime")
 
 FUZZ = settings(
@@ -79,8 +80,8 @@ def _bounded(fn, *args):  # type: ignore[no-untyped-def]
 
 
 def _parse(data: bytes) -> None:
-    parser.literal_request(data)
-    parser.split_tag(data)
+    grammar.literal_request(data)
+    grammar.split_tag(data)
     try:
         parser.parse_command(data)
     except parser.ParseError as exc:

@@ -4,16 +4,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.protocols.imap.parser import (
-    FetchAtt,
+from server.protocols.imap import command as c
+from server.protocols.imap import fetchitems as fi
+from server.protocols.imap.fetchitems import Section
+from server.protocols.imap.grammar import (
     ParseError,
-    SearchKey,
-    Section,
     SeqSet,
     literal_request,
-    parse_command,
     split_tag,
 )
+from server.protocols.imap.parser import parse_command
+from server.protocols.imap.searchparse import SearchKey
 
 
 def p(text: bytes | str):  # type: ignore[no-untyped-def]
@@ -35,9 +36,7 @@ def test_split_tag() -> None:
 
 
 def test_login_forms() -> None:
-    c = p('a1 login "al\\"ice" {3}\r\npw!')
-    assert c.tag == "a1" and c.name == "LOGIN"
-    assert c.args == {"user": b'al"ice', "password": b"pw!"}
+    assert p('a1 login "al\\"ice" {3}\r\npw!') == c.Login("a1", b'al"ice', b"pw!")
     with pytest.raises(ParseError):
         p("a1 LOGIN onlyone")
     with pytest.raises(ParseError):
@@ -45,35 +44,47 @@ def test_login_forms() -> None:
 
 
 def test_mailbox_names() -> None:
-    assert p("a SELECT inbox").args["mailbox"] == "INBOX"
-    assert p("a SELECT Inbox/Sub").args["mailbox"] == "INBOX/Sub"
-    assert p("a SELECT Caf&AOk-").args["mailbox"] == "Café"
-    assert p('a SELECT "with space"').args["mailbox"] == "with space"
+    assert p("a SELECT inbox") == c.Select("a", "INBOX")
+    assert p("a EXAMINE Inbox/Sub") == c.Examine("a", "INBOX/Sub")
+    assert p("a SELECT Caf&AOk-").mailbox == "Café"
+    assert p('a SELECT "with space"').mailbox == "with space"
     with pytest.raises(ParseError):
         p("a SELECT Caf&AOk")
 
 
 def test_fetch_atts() -> None:
-    c = p(
+    cmd = p(
         'a UID FETCH 1:*,4 (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From "To")]<0.100> BODY)'
     )
-    assert c.uid and c.name == "FETCH"
-    assert c.args["set"] == SeqSet(((1, None), (4, 4)))
-    assert c.args["atts"] == [
-        FetchAtt("FLAGS"),
-        FetchAtt(
-            "BODY[]", Section((1, 2), "HEADER.FIELDS", ("FROM", "TO")), True, (0, 100)
+    assert cmd == c.Fetch(
+        "a",
+        True,
+        SeqSet(((1, None), (4, 4))),
+        (
+            fi.Flags(),
+            fi.BodySection(
+                Section((1, 2), "HEADER.FIELDS", ("FROM", "TO")), True, (0, 100)
+            ),
+            fi.Body(),
         ),
-        FetchAtt("BODY"),
-    ]
-    assert [a.name for a in p("a FETCH 1 all").args["atts"]] == [
-        "FLAGS",
-        "INTERNALDATE",
-        "RFC822.SIZE",
-        "ENVELOPE",
-    ]
-    assert len(p("a FETCH 1 FULL").args["atts"]) == 5
-    assert p("a FETCH 1 BODY[]").args["atts"][0].section == Section()
+    )
+    assert p("a FETCH 1 all").items == (
+        fi.Flags(),
+        fi.InternalDate(),
+        fi.Rfc822Size(),
+        fi.Envelope(),
+    )
+    assert len(p("a FETCH 1 FULL").items) == 5
+    assert p("a FETCH 1 BODY[]").items == (fi.BodySection(Section()),)
+    # the message's own header: answerable from the cached header
+    assert p("a FETCH 1 BODY[HEADER.FIELDS.NOT (X)]").items == (
+        fi.HeaderSection(Section((), "HEADER.FIELDS.NOT", ("X",))),
+    )
+    assert p("a FETCH 1 (BINARY.PEEK[1]<0.5> BINARY.SIZE[2] RFC822)").items == (
+        fi.Binary(Section((1,)), True, (0, 5)),
+        fi.BinarySize(Section((2,))),
+        fi.Rfc822(),
+    )
     for bad in [
         "a FETCH 0 FLAGS",
         "a FETCH 1 (FLAGS",
@@ -90,22 +101,18 @@ def test_fetch_atts() -> None:
 
 
 def test_store_and_flags() -> None:
-    c = p("a STORE 2:4 +FLAGS.SILENT (\\SEEN $Junk)")
-    assert c.args["mode"] == "+" and c.args["silent"]
-    assert c.args["flags"] == ["\\Seen", "$Junk"]
-    assert p("a STORE 1 FLAGS \\Deleted \\Seen").args["flags"] == [
-        "\\Deleted",
-        "\\Seen",
-    ]
+    assert p("a STORE 2:4 +FLAGS.SILENT (\\SEEN $Junk)") == c.Store(
+        "a", False, SeqSet(((2, 4),)), "+", True, ("\\Seen", "$Junk")
+    )
+    assert p("a STORE 1 FLAGS \\Deleted \\Seen").flags == ("\\Deleted", "\\Seen")
     with pytest.raises(ParseError):
         p("a STORE 1 LABELS (x)")
 
 
 def test_append() -> None:
-    c = p('a APPEND Sent (\\Seen) " 1-Feb-2020 10:00:00 -0130" {3+}\r\nabc')
-    assert c.args["flags"] == ["\\Seen"]
-    assert c.args["date"] == 1580551200.0 + 5400  # 11:30 UTC
-    assert c.args["message"] == b"abc"
+    cmd = p('a APPEND Sent (\\Seen) " 1-Feb-2020 10:00:00 -0130" {3+}\r\nabc')
+    # 11:30 UTC
+    assert cmd == c.Append("a", "Sent", ("\\Seen",), 1580551200.0 + 5400, b"abc")
     with pytest.raises(ParseError):
         p('a APPEND Sent "1-Feb-2020" {3}\r\nabc')
     with pytest.raises(ParseError):
@@ -113,9 +120,9 @@ def test_append() -> None:
 
 
 def test_search_program() -> None:
-    c = p('a SEARCH CHARSET utf-8 OR (FROM "x y" SEEN) NOT 1:3 HEADER X-A ""')
-    assert c.args["charset"] == "UTF-8"
-    key = c.args["key"]
+    cmd = p('a SEARCH CHARSET utf-8 OR (FROM "x y" SEEN) NOT 1:3 HEADER X-A ""')
+    assert cmd.charset == "UTF-8" and cmd.returns is None and not cmd.uid
+    key = cmd.key
     assert key.op == "AND"
     assert key.args[0] == SearchKey(
         "OR",
@@ -125,9 +132,7 @@ def test_search_program() -> None:
         ),
     )
     assert key.args[1] == SearchKey("HEADER", ("X-A", b""))
-    assert p("a SEARCH SINCE 1-Feb-1994").args["key"] == SearchKey(
-        "SINCE", ((1994, 2, 1),)
-    )
+    assert p("a SEARCH SINCE 1-Feb-1994").key == SearchKey("SINCE", ((1994, 2, 1),))
     for bad in [
         "a SEARCH",
         "a SEARCH FROM",
@@ -142,14 +147,24 @@ def test_search_program() -> None:
 
 
 def test_list_forms() -> None:
-    c = p('a LIST "" "*"')
-    assert c.args["reference"] == "" and c.args["patterns"] == ["*"]
-    c = p('a LIST (SUBSCRIBED) "" ("INBOX" %) RETURN (CHILDREN STATUS (MESSAGES))')
-    assert c.args["select"] == ["SUBSCRIBED"] and c.args["patterns"] == ["INBOX", "%"]
-    assert c.args["returns"] == ["CHILDREN", "STATUS"] and c.args["status"] == [
-        "MESSAGES"
-    ]
-    assert p("a LIST x/ %/a*").args["patterns"] == ["%/a*"]
+    assert p('a LIST "" "*"') == c.List("a", "", ("*",))
+    assert p(
+        'a LIST (SUBSCRIBED) "" ("INBOX" %) RETURN (CHILDREN STATUS (MESSAGES))'
+    ) == (
+        c.List(
+            "a",
+            "",
+            ("INBOX", "%"),
+            ("SUBSCRIBED",),
+            ("CHILDREN", "STATUS"),
+            ("MESSAGES",),
+            True,
+        )
+    )
+    assert p("a LIST x/ %/a*").patterns == ("%/a*",)
+    assert p("a LSUB x %") == c.Lsub("a", "x", ("%",))
+    with pytest.raises(ParseError):
+        p("a LSUB () x %")
 
 
 def test_seqset_resolve() -> None:
@@ -159,15 +174,15 @@ def test_seqset_resolve() -> None:
 
 
 def test_misc_commands() -> None:
-    assert p("a uid expunge 1:3").args["set"] == SeqSet(((1, 3),))
-    assert p('a ID ("name" "x" "v" NIL)').args["params"] == {"name": "x", "v": None}
-    assert p("a ID NIL").args["params"] == {}
-    assert p("a ENABLE CONDSTORE UTF8=ACCEPT").args["caps"] == [
-        "CONDSTORE",
-        "UTF8=ACCEPT",
-    ]
-    assert p("a AUTHENTICATE plain =").args == {"mechanism": "PLAIN", "initial": b"="}
-    assert p("a CREATE x (USE (\\Sent))").args["use"] == ["\\Sent"]
+    assert p("a uid expunge 1:3") == c.Expunge("a", True, SeqSet(((1, 3),)))
+    assert p("a EXPUNGE") == c.Expunge("a", False, None)
+    assert p('a ID ("name" "x" "v" NIL)').params == (("name", "x"), ("v", None))
+    assert p("a ID NIL").params == ()
+    assert p("a ENABLE CONDSTORE UTF8=ACCEPT").caps == ("CONDSTORE", "UTF8=ACCEPT")
+    assert p("a AUTHENTICATE plain =") == c.Authenticate("a", "PLAIN", b"=")
+    assert p("a CREATE x (USE (\\Sent))").use == ("\\Sent",)
+    assert p("a uid move 2 Trash") == c.Move("a", True, SeqSet(((2, 2),)), "Trash")
+    assert p("a IDLE") == c.Idle("a")
     with pytest.raises(ParseError):
         p("a NOOP extra")
     with pytest.raises(ParseError):
@@ -198,14 +213,14 @@ def test_condstore_syntax_is_unknown(line: str) -> None:
 
 
 def test_select_params_and_esearch_returns_that_remain() -> None:
-    assert p("a SELECT INBOX ()").args["mailbox"] == "INBOX"
-    assert p("a SEARCH RETURN (MIN MAX ALL COUNT) SEEN").args["returns"] == [
+    assert p("a SELECT INBOX ()").mailbox == "INBOX"
+    assert p("a SEARCH RETURN (MIN MAX ALL COUNT) SEEN").returns == (
         "MIN",
         "MAX",
         "ALL",
         "COUNT",
-    ]
-    assert p("a SEARCH RETURN () SEEN").args["returns"] == []
+    )
+    assert p("a SEARCH RETURN () SEEN").returns == ()
 
 
 @settings(max_examples=400, deadline=None)

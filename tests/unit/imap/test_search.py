@@ -3,7 +3,8 @@ from __future__ import annotations
 import calendar
 
 from server.protocols.imap import mime, search
-from server.protocols.imap.parser import _Reader, search_key
+from server.protocols.imap.grammar import Reader
+from server.protocols.imap.searchparse import search_key
 
 RAW = (
     b"From: =?utf-8?q?J=C3=B6rg?= <joerg@example.test>\r\n"
@@ -32,7 +33,7 @@ def view(**kw: object) -> search.MessageView:
 
 
 def k(text: str):  # type: ignore[no-untyped-def]
-    return search_key(_Reader(text.encode()))
+    return search_key(Reader(text.encode()))
 
 
 def test_keys() -> None:

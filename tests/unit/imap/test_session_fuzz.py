@@ -1,66 +1,51 @@
 """The session never lets an exception escape and always answers a command,
-whatever bytes arrive (hypothesis), using an in-memory connection."""
+whatever bytes arrive (hypothesis): the real conversation loop and reader,
+over an in-memory transport."""
 
 from __future__ import annotations
 
 import asyncio
-import ssl
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.config.schema import GeneralSettings, ImapSettings, Settings
 from server.protocols.imap.cache import MetaCache
+from server.protocols.imap.connection import converse
 from server.protocols.imap.selected import RecentRegistry
-from server.protocols.imap.session import ConnectionClosed, Services, Session
+from server.protocols.imap.session import Services, Session
+from server.protocols.linereader import LineReader
 from server.storage.memory import MemoryStore
 from tests.integration.imap.harness import FakeAuth, message
 
 
-class FakeConn:
-    peer = "127.0.0.1:1"
-    peer_ip = "127.0.0.1"
-    tls_active = False
+class Transport(asyncio.Transport):
+    """Collects what the server writes; the client's bytes are fed to the
+    reader directly (data_received, then eof_received)."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data = bytearray(data)
+    def __init__(self) -> None:
+        super().__init__()
         self.out = bytearray()
+        self.closed = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         self.out += data
 
-    async def drain(self) -> None:
-        return None
+    def pause_reading(self) -> None:
+        pass
 
-    async def readline(self, limit: int, timeout: float | None) -> bytes:
-        from server.protocols.imap.session import LineTooLong
-
-        idx = self.data.find(b"\n")
-        if idx < 0:
-            if len(self.data) > limit:
-                raise LineTooLong
-            raise ConnectionClosed
-        if idx + 1 > limit:
-            raise LineTooLong
-        line = bytes(self.data[: idx + 1])
-        del self.data[: idx + 1]
-        return line
-
-    async def readexactly(self, n: int, timeout: float | None) -> bytes:
-        if len(self.data) < n:
-            raise ConnectionClosed
-        out = bytes(self.data[:n])
-        del self.data[:n]
-        return out
-
-    async def discard(self, n: int, timeout: float | None) -> None:
-        await self.readexactly(n, timeout)
-
-    async def starttls(self, context: ssl.SSLContext) -> None:
-        raise ConnectionClosed
+    def resume_reading(self) -> None:
+        pass
 
     def close(self) -> None:
-        pass
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
 
 
 async def run_session(data: bytes) -> bytes:
@@ -78,10 +63,14 @@ async def run_session(data: bytes) -> bytes:
         cache=MetaCache(),
         recent=RecentRegistry(),
     )
-    conn = FakeConn(data)
-    session = Session(conn, sv)  # type: ignore[arg-type]
-    await asyncio.wait_for(session.run(), 10)
-    return bytes(conn.out)
+    reader = LineReader()
+    transport = Transport()
+    reader.connection_made(transport)
+    reader.data_received(data)
+    reader.eof_received()
+    session = Session(reader, sv, peer="127.0.0.1:1", peer_ip="127.0.0.1")
+    await asyncio.wait_for(converse(reader, session), 10)
+    return bytes(transport.out)
 
 
 PRELUDE = b"a LOGIN alice@example.test alice-pw\r\nb SELECT INBOX\r\n"

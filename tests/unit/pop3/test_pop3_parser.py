@@ -108,23 +108,6 @@ def test_parse_plain() -> None:
             p.parse_plain(bad)
 
 
-def test_line_buffer_splits_and_keeps_partial() -> None:
-    buf = p.LineBuffer()
-    assert buf.feed(b"USER a\r\nPA") == ([b"USER a\r\n"], False)
-    assert len(buf) == 2
-    assert buf.feed(b"SS b\r\nSTAT\nNO") == ([b"PASS b\r\n", b"STAT\n"], False)
-    buf.clear()
-    assert buf.feed(b"OP\r\n") == ([b"OP\r\n"], False)
-
-
-def test_line_buffer_overflow() -> None:
-    buf = p.LineBuffer(hard_limit=10)
-    lines, overflow = buf.feed(b"NOOP\r\n" + b"x" * 11)
-    assert lines == [b"NOOP\r\n"] and overflow and len(buf) == 0
-    lines, overflow = p.LineBuffer(hard_limit=10).feed(b"x" * 20 + b"\r\nNOOP\r\n")
-    assert lines == [] and overflow
-
-
 def test_mask_for_log_hides_secrets() -> None:
     assert p.mask_for_log(b"PASS hunter2\r\n") == "PASS ***"
     assert p.mask_for_log(b"pass hunter2\r\n") == "PASS ***"
@@ -148,7 +131,6 @@ def test_random_bytes_never_raise_unexpected(data: bytes) -> None:
     except p.ParseError:
         pass
     p.mask_for_log(data)
-    p.LineBuffer(hard_limit=64).feed(data)
 
 
 _verbs = st.sampled_from(
@@ -185,15 +167,3 @@ def test_command_like_input_parses_or_fails_cleanly(verb: str, args: list[str]) 
     except p.ParseError:
         return
     assert cmd.verb == verb.upper()
-
-
-@given(st.binary(max_size=300), st.integers(1, 50))
-def test_line_buffer_reassembles_any_chunking(data: bytes, size: int) -> None:
-    buf = p.LineBuffer(hard_limit=10_000)
-    got: list[bytes] = []
-    for i in range(0, len(data), size):
-        lines, overflow = buf.feed(data[i : i + size])
-        assert not overflow
-        got.extend(lines)
-    assert b"".join(got) + (data[len(b"".join(got)) :]) == data
-    assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in got)

@@ -1,0 +1,294 @@
+"""The IMAP commands as typed, frozen values: what parser.py makes of the bytes.
+
+One class per command (RFC 3501 section 6 and the extensions session.py
+lists), with the command's arguments as fields: ``Fetch(tag, uid, seqset,
+items)``, ``Store(tag, uid, seqset, mode, silent, flags)``... A handler reads
+``cmd.seqset``, never a dictionary key, and mypy checks it.
+
+The base class says in which protocol states a command is valid, as RFC 3501
+groups them: ``AnyState`` (6.1), ``NotAuthenticated`` (6.2),
+``Authenticated`` (6.3: also valid when a mailbox is selected) and
+``Selected`` (6.4). session.py checks that in one place, by class.
+
+Commands that take the ``UID`` prefix (RFC 3501 6.4.8; UID EXPUNGE from RFC
+4315 2.1, UID MOVE from RFC 6851) carry ``uid``. RFC 4466 modifiers of FETCH,
+STORE and SELECT belong to extensions we do not offer (CONDSTORE, QRESYNC):
+the parser refuses them, so no class has a field for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .fetchitems import FetchItem
+from .grammar import SeqSet
+from .searchparse import SearchKey
+
+
+@dataclass(frozen=True)
+class Command:
+    """A parsed command; ``name`` is the verb as a client writes it."""
+
+    tag: str
+    name: ClassVar[str] = ""
+
+    @property
+    def allows_expunge(self) -> bool:
+        """May untagged EXPUNGE responses go out while answering this? RFC
+        3501 7.4.1: not during FETCH, STORE or SEARCH (their UID forms may)."""
+        return True
+
+
+class AnyState(Command):
+    """Valid in every state (RFC 3501 6.1)."""
+
+
+class NotAuthenticated(Command):
+    """Valid only before login (RFC 3501 6.2)."""
+
+
+class Authenticated(Command):
+    """Valid after login, with or without a selected mailbox (RFC 3501 6.3)."""
+
+
+class Selected(Command):
+    """Valid only with a mailbox selected (RFC 3501 6.4)."""
+
+
+@dataclass(frozen=True)
+class UidCommand(Selected):
+    """A selected-state command that the ``UID`` prefix can modify."""
+
+    uid: bool
+
+
+# -- any state (RFC 3501 6.1) --------------------------------------------------
+@dataclass(frozen=True)
+class Capability(AnyState):
+    name = "CAPABILITY"
+
+
+@dataclass(frozen=True)
+class Noop(AnyState):
+    name = "NOOP"
+
+
+@dataclass(frozen=True)
+class Logout(AnyState):
+    name = "LOGOUT"
+
+
+@dataclass(frozen=True)
+class Id(AnyState):
+    """RFC 2971: the client's field/value pairs (NIL values are ``None``)."""
+
+    name = "ID"
+    params: tuple[tuple[str, str | None], ...]
+
+
+# -- not authenticated (RFC 3501 6.2) -----------------------------------------
+@dataclass(frozen=True)
+class StartTls(NotAuthenticated):
+    name = "STARTTLS"
+
+
+@dataclass(frozen=True)
+class Authenticate(NotAuthenticated):
+    """``initial`` is the RFC 4959 SASL-IR initial response as sent (base64
+    text, or ``=`` for an empty one); ``None`` asks for a continuation."""
+
+    name = "AUTHENTICATE"
+    mechanism: str
+    initial: bytes | None
+
+
+@dataclass(frozen=True)
+class Login(NotAuthenticated):
+    name = "LOGIN"
+    user: bytes
+    password: bytes
+
+
+# -- authenticated (RFC 3501 6.3) ---------------------------------------------
+@dataclass(frozen=True)
+class Select(Authenticated):
+    name = "SELECT"
+    readonly: ClassVar[bool] = False
+    mailbox: str
+
+
+@dataclass(frozen=True)
+class Examine(Select):
+    name = "EXAMINE"
+    readonly = True
+
+
+@dataclass(frozen=True)
+class Create(Authenticated):
+    """``use``: RFC 6154 5.3 CREATE-SPECIAL-USE attributes, when given."""
+
+    name = "CREATE"
+    mailbox: str
+    use: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class Delete(Authenticated):
+    name = "DELETE"
+    mailbox: str
+
+
+@dataclass(frozen=True)
+class Rename(Authenticated):
+    name = "RENAME"
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Subscribe(Authenticated):
+    name = "SUBSCRIBE"
+    mailbox: str
+
+
+@dataclass(frozen=True)
+class Unsubscribe(Authenticated):
+    name = "UNSUBSCRIBE"
+    mailbox: str
+
+
+@dataclass(frozen=True)
+class List(Authenticated):
+    """LIST, with the RFC 5258 LIST-EXTENDED forms: selection options,
+    several patterns, RETURN options (RFC 5819 STATUS among them).
+    ``extended`` says the client used one of those forms."""
+
+    name = "LIST"
+    reference: str
+    patterns: tuple[str, ...]
+    select: tuple[str, ...] = ()
+    returns: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    extended: bool = False
+
+
+@dataclass(frozen=True)
+class Lsub(List):
+    """LSUB (RFC 3501 6.3.9): one pattern, no extended forms."""
+
+    name = "LSUB"
+
+
+@dataclass(frozen=True)
+class Status(Authenticated):
+    name = "STATUS"
+    mailbox: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Append(Authenticated):
+    """``date`` is the INTERNALDATE asked for, as a POSIX time."""
+
+    name = "APPEND"
+    mailbox: str
+    flags: tuple[str, ...]
+    date: float | None
+    message: bytes
+
+
+@dataclass(frozen=True)
+class Namespace(Authenticated):
+    name = "NAMESPACE"
+
+
+@dataclass(frozen=True)
+class Enable(Authenticated):
+    name = "ENABLE"
+    caps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Idle(Authenticated):
+    name = "IDLE"
+
+
+# -- selected (RFC 3501 6.4) ---------------------------------------------------
+@dataclass(frozen=True)
+class Check(Selected):
+    name = "CHECK"
+
+
+@dataclass(frozen=True)
+class Close(Selected):
+    name = "CLOSE"
+
+
+@dataclass(frozen=True)
+class Unselect(Selected):
+    name = "UNSELECT"
+
+
+@dataclass(frozen=True)
+class Expunge(UidCommand):
+    """``seqset`` only with UID EXPUNGE (RFC 4315 2.1)."""
+
+    name = "EXPUNGE"
+    seqset: SeqSet | None = None
+
+
+@dataclass(frozen=True)
+class Search(UidCommand):
+    """``returns`` is ``None`` for a plain SEARCH and the RFC 4731 RETURN
+    options (maybe none) for an ESEARCH."""
+
+    name = "SEARCH"
+    charset: str | None
+    returns: tuple[str, ...] | None
+    key: SearchKey
+
+    @property
+    def allows_expunge(self) -> bool:
+        return self.uid
+
+
+@dataclass(frozen=True)
+class Fetch(UidCommand):
+    name = "FETCH"
+    seqset: SeqSet
+    items: tuple[FetchItem, ...]
+
+    @property
+    def allows_expunge(self) -> bool:
+        return self.uid
+
+
+@dataclass(frozen=True)
+class Store(UidCommand):
+    """``mode``: "" replaces (FLAGS), "+" adds, "-" removes; ``silent`` for
+    the .SILENT forms (RFC 3501 6.4.6)."""
+
+    name = "STORE"
+    seqset: SeqSet
+    mode: str
+    silent: bool
+    flags: tuple[str, ...]
+
+    @property
+    def allows_expunge(self) -> bool:
+        return self.uid
+
+
+@dataclass(frozen=True)
+class Copy(UidCommand):
+    name = "COPY"
+    seqset: SeqSet
+    mailbox: str
+
+
+@dataclass(frozen=True)
+class Move(Copy):
+    """RFC 6851 MOVE: COPY, then EXPUNGE of the originals."""
+
+    name = "MOVE"

@@ -1,0 +1,426 @@
+"""FETCH data items (RFC 3501 6.4.5, 7.4.2; RFC 3516 BINARY) as small objects
+that render themselves.
+
+Each item the parser makes of a FETCH command is one of the classes below, and
+its base class says what it needs to render (``Need``):
+
+- ``IndexItem`` (UID, FLAGS, INTERNALDATE, RFC822.SIZE): the store's index
+  (``MessageInfo``) and the session's flags; never a file read.
+- ``MetaItem`` (ENVELOPE, BODY, BODYSTRUCTURE, and BODY[HEADER...] of the
+  message itself): the parsed metadata (``cache.MessageMeta``), kept in the
+  module's cache, so a client's "FETCH 1:* (FLAGS ENVELOPE)" does not read
+  every file each time.
+- ``FileItem`` (RFC822*, BODY[...] of parts or text, BINARY*): the file.
+
+The FETCH handler (handlers/fetch.py) takes the greatest need of the items
+asked for, loads that much for each message and hands each item a view of the
+same tier or richer: ``IndexView`` < ``MetaView`` (``CachedView``: metadata
+from the cache) < ``FileView`` (the file, its MIME parse and metadata made
+from it on first use). An item is given a view too poor for it only if the
+handler's plan is wrong: ``render_for`` then raises ``NotLoaded`` (answered
+NO [SERVERBUG], never a wrong answer).
+
+Rendering is pure and runs in a worker thread when files were read (parsing
+is CPU work proportional to the message). Large data is joined with
+``bytes.join`` (which lets other threads run above 1 MiB) rather than ``+``.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from server.storage.base import MessageInfo
+
+from . import mime
+from . import responses as R
+from .cache import MessageMeta, build_meta
+from .grammar import render_astring
+
+
+class Need(enum.IntEnum):
+    """How much of a message an item needs, in increasing cost."""
+
+    INDEX = 0  # flags, dates, sizes: the store's index
+    META = 1  # the parsed metadata: cache or file
+    FILE = 2  # the message file
+
+
+class NotLoaded(Exception):
+    """An item was given less of a message than it needs (a planning bug)."""
+
+
+# -- views: what the handler loaded for one message ---------------------------
+class IndexView:
+    """One message as the selected mailbox knows it; ``flags`` include the
+    session's ``\\Recent`` (RFC 3501 2.3.2)."""
+
+    def __init__(self, seq: int, uid: int, info: MessageInfo, flags: list[str]) -> None:
+        self.seq = seq
+        self.uid = uid
+        self.info = info
+        self.flags = flags
+
+
+class MetaView(IndexView, ABC):
+    @property
+    @abstractmethod
+    def meta(self) -> MessageMeta: ...
+
+
+class CachedView(MetaView):
+    """The metadata came from the cache; the file was not read."""
+
+    def __init__(
+        self,
+        seq: int,
+        uid: int,
+        info: MessageInfo,
+        flags: list[str],
+        meta: MessageMeta,
+    ) -> None:
+        super().__init__(seq, uid, info, flags)
+        self._meta = meta
+
+    @property
+    def meta(self) -> MessageMeta:
+        return self._meta
+
+
+class FileView(MetaView):
+    """The file was read. Its MIME parse and its metadata are made on first
+    use (``fresh`` keeps metadata made here, for the cache)."""
+
+    def __init__(
+        self,
+        seq: int,
+        uid: int,
+        info: MessageInfo,
+        flags: list[str],
+        raw: bytes,
+        meta: MessageMeta | None = None,
+    ) -> None:
+        super().__init__(seq, uid, info, flags)
+        self.raw = raw
+        self._meta = meta
+        self._top: mime.Part | None = None
+        self.fresh: MessageMeta | None = None
+
+    @property
+    def top(self) -> mime.Part:
+        if self._top is None:
+            self._top = mime.parse(self.raw)
+        return self._top
+
+    @property
+    def meta(self) -> MessageMeta:
+        if self._meta is None:
+            self._meta = self.fresh = build_meta(self.raw, self.top)
+        return self._meta
+
+
+def view_of(
+    seq: int,
+    uid: int,
+    info: MessageInfo,
+    flags: list[str],
+    raw: bytes | None,
+    meta: MessageMeta | None,
+) -> IndexView:
+    """The richest view what was loaded allows."""
+    if raw is not None:
+        return FileView(seq, uid, info, flags, raw, meta)
+    if meta is not None:
+        return CachedView(seq, uid, info, flags, meta)
+    return IndexView(seq, uid, info, flags)
+
+
+# -- sections ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Section:
+    """BODY[section] (RFC 3501 6.4.5)."""
+
+    part: tuple[int, ...] = ()
+    text: str = ""  # "", HEADER, HEADER.FIELDS, HEADER.FIELDS.NOT, TEXT, MIME
+    fields: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        spec = ".".join(str(p) for p in self.part)
+        if self.text:
+            spec = f"{spec}.{self.text}" if spec else self.text
+        if self.fields:
+            spec += " (" + " ".join(render_astring(f) for f in self.fields) + ")"
+        return spec
+
+    @property
+    def header_only(self) -> bool:
+        """The message's own header (or some of its fields): the cached
+        header is enough, no file read."""
+        return not self.part and self.text.startswith("HEADER")
+
+
+def _literal(prefix: bytes, data: bytes) -> bytes:
+    """``prefix`` and ``data`` as a literal, joined without a GIL-held copy
+    of a large ``data`` (bytes.join lets other threads run above 1 MiB)."""
+    return b"".join((prefix, b"{%d}\r\n" % len(data), data))
+
+
+def _origin(partial: tuple[int, int] | None) -> str:
+    """RFC 3501 7.4.2: a partial fetch answers with its origin octet."""
+    return f"<{partial[0]}>" if partial else ""
+
+
+# -- the items -----------------------------------------------------------------
+@dataclass(frozen=True)
+class FetchItem(ABC):
+    need: ClassVar[Need]
+
+    @property
+    def sets_seen(self) -> bool:
+        """Does fetching this set ``\\Seen`` (RFC 3501 6.4.5)?"""
+        return False
+
+    @abstractmethod
+    def render_for(self, view: IndexView) -> bytes:
+        """``NAME value`` for this message, or ``NotLoaded``."""
+
+
+@dataclass(frozen=True)
+class IndexItem(FetchItem):
+    need = Need.INDEX
+
+    def render_for(self, view: IndexView) -> bytes:
+        return self.render(view)
+
+    @abstractmethod
+    def render(self, view: IndexView) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class MetaItem(FetchItem):
+    need = Need.META
+
+    def render_for(self, view: IndexView) -> bytes:
+        if not isinstance(view, MetaView):
+            raise NotLoaded(type(self).__name__)
+        return self.render(view)
+
+    @abstractmethod
+    def render(self, view: MetaView) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class FileItem(FetchItem):
+    need = Need.FILE
+
+    def render_for(self, view: IndexView) -> bytes:
+        if not isinstance(view, FileView):
+            raise NotLoaded(type(self).__name__)
+        return self.render(view)
+
+    @abstractmethod
+    def render(self, view: FileView) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Uid(IndexItem):
+    def render(self, view: IndexView) -> bytes:
+        return b"UID %d" % view.uid
+
+
+@dataclass(frozen=True)
+class Flags(IndexItem):
+    def render(self, view: IndexView) -> bytes:
+        return b"FLAGS " + R.flag_list(view.flags)
+
+
+@dataclass(frozen=True)
+class InternalDate(IndexItem):
+    def render(self, view: IndexView) -> bytes:
+        return b"INTERNALDATE " + R.internal_date(view.info.internal_date)
+
+
+@dataclass(frozen=True)
+class Rfc822Size(IndexItem):
+    """Octets as sent, with CRLF line ends (the store's ``size``)."""
+
+    def render(self, view: IndexView) -> bytes:
+        return b"RFC822.SIZE %d" % view.info.size
+
+
+@dataclass(frozen=True)
+class Envelope(MetaItem):
+    def render(self, view: MetaView) -> bytes:
+        return b"ENVELOPE " + view.meta.envelope
+
+
+@dataclass(frozen=True)
+class Body(MetaItem):
+    """BODY without a section: the non-extensible BODYSTRUCTURE."""
+
+    def render(self, view: MetaView) -> bytes:
+        return b"BODY " + view.meta.body
+
+
+@dataclass(frozen=True)
+class BodyStructure(MetaItem):
+    def render(self, view: MetaView) -> bytes:
+        return b"BODYSTRUCTURE " + view.meta.bodystructure
+
+
+@dataclass(frozen=True)
+class HeaderSection(MetaItem):
+    """BODY[HEADER], BODY[HEADER.FIELDS (...)], BODY[HEADER.FIELDS.NOT (...)]
+    of the message itself: from the file when it was read anyway, else from
+    the cached header."""
+
+    section: Section
+    peek: bool = False
+    partial: tuple[int, int] | None = None
+
+    @property
+    def sets_seen(self) -> bool:
+        return not self.peek
+
+    def render(self, view: MetaView) -> bytes:
+        s = self.section
+        if isinstance(view, FileView):
+            data = mime.section(view.raw, None, (), s.text, s.fields)
+        else:
+            data = mime.section(view.meta.header, None, (), s.text, s.fields)
+        prefix = f"BODY[{s.render()}]{_origin(self.partial)} ".encode()
+        return _literal(prefix, mime.partial(data, self.partial))
+
+
+@dataclass(frozen=True)
+class BodySection(FileItem):
+    """BODY[section]<partial> and BODY.PEEK (RFC 3501 6.4.5) for anything but
+    the message's own header."""
+
+    section: Section
+    peek: bool = False
+    partial: tuple[int, int] | None = None
+
+    @property
+    def sets_seen(self) -> bool:
+        return not self.peek
+
+    def render(self, view: FileView) -> bytes:
+        s = self.section
+        top = view.top if s.part else None
+        data = mime.section(view.raw, top, s.part, s.text, s.fields)
+        prefix = f"BODY[{s.render()}]{_origin(self.partial)} ".encode()
+        return _literal(prefix, mime.partial(data, self.partial))
+
+
+def _decoded(view: FileView, section: Section) -> bytes:
+    """RFC 3516: a part with its content transfer encoding undone; the whole
+    message as it is for an empty section; an unknown part is empty."""
+    try:
+        entity = mime.find_part(view.top, section.part)
+        return mime.decode_transfer(entity) if section.part else view.raw
+    except mime.NoSuchPart:
+        return b""
+
+
+@dataclass(frozen=True)
+class Binary(FileItem):
+    """BINARY[part]<partial> and BINARY.PEEK (RFC 3516 4.2)."""
+
+    section: Section
+    peek: bool = False
+    partial: tuple[int, int] | None = None
+
+    @property
+    def sets_seen(self) -> bool:
+        return not self.peek
+
+    def render(self, view: FileView) -> bytes:
+        data = mime.partial(_decoded(view, self.section), self.partial)
+        # RFC 3516 4.2: literal8 only when the data has NUL (as Dovecot)
+        tilde = b"~" if b"\x00" in data else b""
+        prefix = f"BINARY[{self.section.render()}]{_origin(self.partial)} "
+        return _literal(prefix.encode() + tilde, data)
+
+
+@dataclass(frozen=True)
+class BinarySize(FileItem):
+    """BINARY.SIZE[part] (RFC 3516 4.2): the decoded size."""
+
+    section: Section
+
+    def render(self, view: FileView) -> bytes:
+        size = len(_decoded(view, self.section))
+        return f"BINARY.SIZE[{self.section.render()}] {size}".encode()
+
+
+@dataclass(frozen=True)
+class Rfc822(FileItem):
+    """RFC822: BODY[] that sets ``\\Seen`` (RFC 3501 6.4.5)."""
+
+    @property
+    def sets_seen(self) -> bool:
+        return True
+
+    def render(self, view: FileView) -> bytes:
+        return _literal(b"RFC822 ", view.raw)
+
+
+@dataclass(frozen=True)
+class Rfc822Header(FileItem):
+    def render(self, view: FileView) -> bytes:
+        return _literal(b"RFC822.HEADER ", mime.split_header(view.raw)[0])
+
+
+@dataclass(frozen=True)
+class Rfc822Text(FileItem):
+    @property
+    def sets_seen(self) -> bool:
+        return True
+
+    def render(self, view: FileView) -> bytes:
+        return _literal(b"RFC822.TEXT ", mime.split_header(view.raw)[1])
+
+
+# -- the response ----------------------------------------------------------------
+def plan(items: Sequence[FetchItem]) -> tuple[Need, bool]:
+    """What to load for every message: the greatest need, and whether the
+    metadata is wanted (a header section takes it from the file instead when
+    the file is read anyway)."""
+    need = max((i.need for i in items), default=Need.INDEX)
+    meta = any(
+        i.need is Need.META and not (need is Need.FILE and isinstance(i, HeaderSection))
+        for i in items
+    )
+    return need, meta
+
+
+def render(items: Sequence[FetchItem], view: IndexView, flags_first: bool) -> bytes:
+    """One ``* n FETCH (...)`` response. ``flags_first``: FETCH set ``\\Seen``
+    implicitly and FLAGS was not asked for: it goes first (RFC 3501 6.4.5)."""
+    parts = [item.render_for(view) for item in items]
+    if flags_first:
+        parts.insert(0, b"FLAGS " + R.flag_list(view.flags))
+    return b"".join((b"* %d FETCH (" % view.seq, b" ".join(parts), b")\r\n"))
+
+
+def render_batch(
+    items: Sequence[FetchItem], jobs: Sequence[tuple[IndexView, bool]], meta: bool
+) -> list[tuple[IndexView, bytes, MessageMeta | None]]:
+    """The responses of a batch, and the metadata parsed on the way (for the
+    cache). Pure: called in a worker thread when files were read. ``meta``:
+    the plan wants metadata, so it is made (and cached) even when an item
+    could do without it."""
+    out: list[tuple[IndexView, bytes, MessageMeta | None]] = []
+    for view, flags_first in jobs:
+        line = render(items, view, flags_first)
+        fresh = None
+        if isinstance(view, FileView):
+            if meta:
+                view.meta  # noqa: B018 - made here, off the loop, for the cache
+            fresh = view.fresh
+        out.append((view, line, fresh))
+    return out

@@ -1,0 +1,226 @@
+"""Authenticated-state commands (RFC 3501 6.3) and IDLE (RFC 2177).
+
+SELECT/EXAMINE open a ``SelectedMailbox`` (selected.py: the numbering,
+``\\Recent`` and updates of one session); CREATE (with RFC 6154 USE), DELETE,
+RENAME, SUBSCRIBE, UNSUBSCRIBE, STATUS and APPEND go to the ``MailStore``;
+LIST and LSUB are matched in listing.py. INBOX cannot be created, deleted or
+renamed over; a mailbox with children is not deleted (RFC 3501 6.3.4 lets a
+server refuse, and says why).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from server.storage.base import SYSTEM_FLAGS, MailboxInfo, MailboxNotFound
+
+from .. import command as c
+from .. import listing
+from .. import responses as R
+from ..grammar import ParseError
+from ..selected import SelectedMailbox
+from ..steps import Idling, Step
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+# RFC 6154 2: the special-use attributes CREATE may set.
+SPECIAL_USE_ATTRS = frozenset(
+    {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
+)
+LIST_DRAIN_EVERY = 200  # LIST responses written between waits for the client
+
+
+async def select(s: Session, cmd: c.Select) -> None:
+    """SELECT, and EXAMINE (``cmd.readonly``): RFC 3501 6.3.1, 6.3.2."""
+    s.deselect()
+    sel = SelectedMailbox(
+        s.sv.store, s.owner, cmd.mailbox, cmd.readonly, s.sv.recent, s
+    )
+    try:
+        await sel.open()
+    except BaseException:
+        sel.close()
+        raise
+    s.selected_mailbox(sel)
+    for line in sel.flags_lines():
+        s.send(line)
+    s.send(R.untagged(f"{sel.exists} EXISTS"))
+    s.send(R.untagged(f"{len(sel.recent)} RECENT"))
+    unseen = sel.first_unseen()
+    if unseen is not None:
+        s.send(R.untagged(f"OK [UNSEEN {unseen}] First unseen"))
+    s.send(R.untagged(f"OK [UIDVALIDITY {sel.uidvalidity}] UIDs valid"))
+    s.send(R.untagged(f"OK [UIDNEXT {sel.uidnext}] Predicted next UID"))
+    code = "READ-ONLY" if cmd.readonly else "READ-WRITE"
+    s.tagged(cmd.tag, "OK", f"{cmd.name} completed", code)
+
+
+async def create(s: Session, cmd: c.Create) -> None:
+    name = cmd.mailbox.rstrip("/")
+    if not name:
+        s.tagged(cmd.tag, "NO", "Invalid mailbox name", "CANNOT")
+        return
+    if name.upper() == "INBOX":
+        s.tagged(cmd.tag, "NO", "INBOX always exists", "ALREADYEXISTS")
+        return
+    use = None
+    if cmd.use:
+        if len(cmd.use) != 1 or cmd.use[0] not in SPECIAL_USE_ATTRS:
+            s.tagged(cmd.tag, "NO", "Unsupported special-use attribute", "USEATTR")
+            return
+        use = cmd.use[0]
+    await s.sv.store.create_mailbox(s.owner, name, use)
+    s.tagged(cmd.tag, "OK", "CREATE completed")
+
+
+async def delete(s: Session, cmd: c.Delete) -> None:
+    name = cmd.mailbox
+    if name == "INBOX":
+        s.tagged(cmd.tag, "NO", "INBOX cannot be deleted", "CANNOT")
+        return
+    boxes = await s.sv.store.list_mailboxes(s.owner)
+    if any(b.name.startswith(name + "/") for b in boxes):
+        # RFC 3501 6.3.4 lets a server refuse; say why and what to do
+        s.tagged(
+            cmd.tag,
+            "NO",
+            "Mailbox has child mailboxes; delete or move them first",
+            "CANNOT",
+        )
+        return
+    if s.selected is not None and s.selected.name == name:
+        s.deselect()
+    await s.sv.store.delete_mailbox(s.owner, name)
+    s.tagged(cmd.tag, "OK", "DELETE completed")
+
+
+async def rename(s: Session, cmd: c.Rename) -> None:
+    old, new = cmd.old, cmd.new.rstrip("/")
+    if new == "INBOX":
+        s.tagged(cmd.tag, "NO", "Mailbox already exists", "ALREADYEXISTS")
+        return
+    await s.sv.store.rename_mailbox(s.owner, old, new)
+    sel = s.selected
+    if (
+        sel is not None
+        and old != "INBOX"
+        and (sel.name == old or sel.name.startswith(old + "/"))
+    ):
+        sel.follow_rename(new + sel.name[len(old) :])
+    await s.updates(cmd)
+    s.tagged(cmd.tag, "OK", "RENAME completed")
+
+
+async def subscribe(s: Session, cmd: c.Subscribe) -> None:
+    await s.sv.store.set_subscribed(s.owner, cmd.mailbox, True)
+    s.tagged(cmd.tag, "OK", "SUBSCRIBE completed")
+
+
+async def unsubscribe(s: Session, cmd: c.Unsubscribe) -> None:
+    await s.sv.store.set_subscribed(s.owner, cmd.mailbox, False)
+    s.tagged(cmd.tag, "OK", "UNSUBSCRIBE completed")
+
+
+async def list_(s: Session, cmd: c.List) -> None:
+    """LIST and LSUB (RFC 3501 6.3.8-9), LIST-EXTENDED (RFC 5258), with
+    LIST-STATUS (RFC 5819) answered after the list."""
+    listing.check_options(cmd)
+    root = listing.root_line(cmd)
+    if root is not None:
+        s.send(root)
+        s.tagged(cmd.tag, "OK", f"{cmd.name} completed")
+        return
+    boxes = {b.name: b for b in await s.sv.store.list_mailboxes(s.owner)}
+    subs = set(await s.sv.store.list_subscriptions(s.owner))
+    lines, status_for = await listing.list_lines(cmd, boxes, subs)
+    for i, line in enumerate(lines):
+        s.send(line)
+        if i % LIST_DRAIN_EVERY == LIST_DRAIN_EVERY - 1:
+            await s.drain()
+    for name in status_for:
+        try:
+            await _status_line(s, name, cmd.status)
+        except MailboxNotFound:
+            pass  # removed meanwhile: listed, but no STATUS
+    await s.updates(cmd)
+    s.tagged(cmd.tag, "OK", f"{cmd.name} completed")
+
+
+async def _status_line(s: Session, name: str, items: tuple[str, ...]) -> None:
+    """One untagged STATUS response (RFC 3501 7.2.4)."""
+    info: MailboxInfo = await s.sv.store.mailbox_info(s.owner, name)
+    uids: list[int] | None = None
+    size = 0
+    if "RECENT" in items or "SIZE" in items:
+        msgs = await s.sv.store.list_messages(s.owner, name)
+        uids = [m.uid for m in msgs]
+        size = sum(m.size for m in msgs)
+    out = []
+    for item in items:
+        if item == "MESSAGES":
+            out.append(f"MESSAGES {info.messages}")
+        elif item == "RECENT":
+            n = s.sv.recent.count(s.owner, name, info.uidvalidity, uids or [])
+            if s.selected is not None and s.selected.name == name:
+                n = len(s.selected.recent)
+            out.append(f"RECENT {n}")
+        elif item == "UIDNEXT":
+            out.append(f"UIDNEXT {info.uidnext}")
+        elif item == "UIDVALIDITY":
+            out.append(f"UIDVALIDITY {info.uidvalidity}")
+        elif item == "UNSEEN":
+            out.append(f"UNSEEN {info.unseen}")
+        elif item == "SIZE":
+            out.append(f"SIZE {size}")
+    s.send(R.untagged(b"STATUS " + R.mailbox(name) + f" ({' '.join(out)})".encode()))
+
+
+async def status(s: Session, cmd: c.Status) -> None:
+    await _status_line(s, cmd.mailbox, cmd.items)
+    await s.updates(cmd)
+    s.tagged(cmd.tag, "OK", "STATUS completed")
+
+
+def check_flags(flags: tuple[str, ...]) -> frozenset[str]:
+    """Flags a client may set: ``\\Recent`` is the server's (RFC 3501
+    2.3.2) and an unknown system flag is an error; both are BAD."""
+    out = set()
+    for f in flags:
+        if f == "\\Recent":
+            raise ParseError("\\Recent cannot be set")
+        if f.startswith("\\") and f not in SYSTEM_FLAGS:
+            raise ParseError(f"unknown system flag {f}")
+        out.add(f)
+    return frozenset(out)
+
+
+async def append(s: Session, cmd: c.Append) -> None:
+    """RFC 3501 6.3.11, with the RFC 4315 APPENDUID code."""
+    flags = check_flags(cmd.flags)  # \Recent: BAD, as for STORE
+    if not cmd.message:
+        s.tagged(cmd.tag, "NO", "Empty messages are not accepted")
+        return
+    info = await s.sv.store.mailbox_info(s.owner, cmd.mailbox)
+    stored = await s.sv.store.deliver(
+        s.owner,
+        cmd.message,
+        mailbox=cmd.mailbox,
+        flags=flags,
+        internal_date=cmd.date if cmd.date is not None else s.sv.clock(),
+        origin=s,
+    )
+    s.sv.count("appends")
+    await s.updates(cmd)
+    s.tagged(
+        cmd.tag, "OK", "APPEND completed", f"APPENDUID {info.uidvalidity} {stored.uid}"
+    )
+
+
+async def idle(s: Session, cmd: c.Idle) -> Step:
+    """RFC 2177: a ``+``, the pending updates, then the connection streams
+    updates until the client says DONE (``Session.idle_update``)."""
+    s.send(b"+ idling\r\n")
+    await s.updates(None, force=True)
+    await s.drain()
+    return Idling(cmd)

@@ -1,0 +1,250 @@
+"""Selected-state commands (RFC 3501 6.4) but FETCH (fetch.py): CHECK, CLOSE,
+UNSELECT (RFC 3691), EXPUNGE and UID EXPUNGE (RFC 4315), SEARCH with ESEARCH
+(RFC 4731), STORE, COPY with COPYUID (RFC 4315) and MOVE (RFC 6851).
+
+Flag changes and expunges go to the store as changes ("+", "-", "=" and
+"remove what is \\Deleted now"), applied there under the folder lock to the
+messages' current flags: this session's view may be stale and must not undo
+what another session did meanwhile.
+
+SEARCH reads only what its keys need (search.needs): the index for flags,
+sizes and dates; the cached header for header keys; whole messages, a batch
+of at most ``SEARCH_BATCH`` messages or ``READ_AHEAD_BYTES`` octets at a
+time, parsed and matched in a worker thread, for text keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from server.storage.base import (
+    FlagChange,
+    MailboxNotFound,
+    MessageNotFound,
+    apply_flag_change,
+    check_flag_mode,
+)
+
+from .. import command as c
+from .. import mime, search
+from .. import responses as R
+from ..cache import MessageMeta, build_meta
+from ..searchparse import SearchKey
+from ..selected import SelectedMailbox
+from .fetch import READ_AHEAD_BYTES
+from .mailbox import check_flags
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+SEARCH_BATCH = 64  # messages per worker-thread batch of a full-text SEARCH
+SEARCH_YIELD_EVERY = 500  # messages matched on the loop between yields
+
+
+async def check(s: Session, cmd: c.Check) -> None:
+    await s.updates(cmd, force=True)
+    s.tagged(cmd.tag, "OK", "CHECK completed")
+
+
+async def close(s: Session, cmd: c.Close) -> None:
+    """RFC 3501 6.4.2: expunge silently (not when read-only), deselect."""
+    sel = s.sel
+    if not sel.readonly:
+        # the store decides on the messages' current flags, not our view
+        try:
+            await s.sv.store.expunge_deleted(s.owner, sel.name, origin=s)
+        except MailboxNotFound:
+            pass  # removed meanwhile: nothing left to expunge; still close
+    s.deselect()
+    s.tagged(cmd.tag, "OK", "CLOSE completed")
+
+
+async def unselect(s: Session, cmd: c.Unselect) -> None:
+    s.deselect()
+    s.tagged(cmd.tag, "OK", "UNSELECT completed")
+
+
+async def expunge(s: Session, cmd: c.Expunge) -> None:
+    sel = s.sel
+    if sel.readonly:
+        s.tagged(cmd.tag, "NO", "Mailbox is read-only", "READ-ONLY")
+        return
+    wanted = None
+    if cmd.seqset is not None:  # UID EXPUNGE: only these (RFC 4315 2.1)
+        wanted = [u for _, u in sel.resolve(cmd.seqset, True)]
+    # Which messages go is decided by the store on their current flags
+    # (another session may have set or cleared \Deleted since our view).
+    if wanted is None or wanted:
+        removed = await s.sv.store.expunge_deleted(s.owner, sel.name, wanted, origin=s)
+        for line in sel.remove(removed):
+            s.send(line)
+    await s.updates(cmd)
+    s.tagged(cmd.tag, "OK", "EXPUNGE completed")
+
+
+# -- SEARCH -------------------------------------------------------------------------
+async def search_(s: Session, cmd: c.Search) -> None:
+    sel = s.sel
+    charset = cmd.charset or "US-ASCII"
+    if not search.charset_known(charset):
+        s.tagged(cmd.tag, "NO", "Unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
+        return
+    await s.updates(cmd)
+    key = cmd.key
+    need = search.needs(key)
+    found: list[int] = []
+    largest_uid = sel.uids[-1] if sel.uids else 0
+    batch: list[search.MessageView] = []
+    batch_bytes = 0
+    for seq, uid in enumerate(list(sel.uids), start=1):
+        info = sel.infos.get(uid)
+        if info is None:
+            continue
+        view = search.MessageView(
+            seq,
+            uid,
+            info.flags,
+            uid in sel.recent,
+            info.size,
+            info.internal_date,
+            len(sel.uids),
+            largest_uid,
+        )
+        if need == "full":
+            # Whole messages: read a batch in one store call and parse and
+            # match it in a worker thread, off the core loop.
+            batch.append(view)
+            batch_bytes += info.size  # 64 messages of 25 MB: 1.6 GB at once
+            if len(batch) >= SEARCH_BATCH or batch_bytes >= READ_AHEAD_BYTES:
+                found += await _search_batch(s, sel, key, charset, batch, cmd.uid)
+                batch, batch_bytes = [], 0
+            continue
+        try:
+            if need == "header":
+                view.part = (await _meta(s, sel, uid)).header_part()
+        except MessageNotFound:
+            continue
+        if search.matches(key, view, charset):
+            found.append(uid if cmd.uid else seq)
+        if seq % SEARCH_YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+    if batch:
+        found += await _search_batch(s, sel, key, charset, batch, cmd.uid)
+    if cmd.returns is not None:
+        s.send(R.esearch(cmd.tag, cmd.uid, cmd.returns, found))
+    else:
+        s.send(R.search(found))
+    s.tagged(cmd.tag, "OK", "SEARCH completed")
+
+
+async def _search_batch(
+    s: Session,
+    sel: SelectedMailbox,
+    key: SearchKey,
+    charset: str,
+    views: list[search.MessageView],
+    by_uid: bool,
+) -> list[int]:
+    raws = await s.sv.store.read_messages(s.owner, sel.name, [v.uid for v in views])
+
+    def match() -> list[int]:
+        hits = []
+        for view in views:
+            raw = raws.get(view.uid)
+            if raw is None:
+                continue  # expunged meanwhile
+            view.part = mime.parse(raw)
+            if search.matches(key, view, charset):
+                hits.append(view.uid if by_uid else view.seq)
+        return hits
+
+    return await asyncio.to_thread(match)
+
+
+async def _meta(s: Session, sel: SelectedMailbox, uid: int) -> MessageMeta:
+    """A message's cached metadata; on a miss the file is read and parsed
+    in worker threads, never on the core loop."""
+    key = sel.cache_key(uid)
+    meta = s.sv.cache.get(key)
+    if meta is None:
+        raw = await s.sv.store.read_message(s.owner, sel.name, uid)
+        meta = await asyncio.to_thread(build_meta, raw)
+        s.sv.cache.put(key, meta)
+    return meta
+
+
+# -- STORE, COPY, MOVE ----------------------------------------------------------------
+async def store(s: Session, cmd: c.Store) -> None:
+    sel = s.sel
+    if sel.readonly:
+        s.tagged(cmd.tag, "NO", "Mailbox is read-only", "READ-ONLY")
+        return
+    flags = check_flags(cmd.flags)  # \Recent: BAD (RFC 3501 2.3.2)
+    msgs = sel.resolve(cmd.seqset, cmd.uid)
+    mode = check_flag_mode(cmd.mode or "=")
+    # The change itself goes to the store (FLAGS "=", +FLAGS "+", -FLAGS
+    # "-"), applied there to the current flags: our view may be stale and
+    # must not undo what another session stored meanwhile.
+    changes: list[FlagChange] = [
+        (uid, mode, flags)
+        for _, uid in msgs
+        if uid in sel.infos and uid not in sel.ghosts
+    ]
+    surprise: set[int] = set()  # also changed by someone else meanwhile
+    if changes:
+        infos = await s.sv.store.set_flags(s.owner, sel.name, changes, origin=s)
+        for i in infos:
+            old = sel.infos.get(i.uid)
+            if old is not None and i.flags != apply_flag_change(old.flags, mode, flags):
+                surprise.add(i.uid)
+        sel.update_infos(infos)
+        for line in sel.keyword_updates(f for i in infos for f in i.flags):
+            s.send(line)
+    if not cmd.silent or surprise:
+        for seq, uid in msgs:
+            if uid not in sel.infos or uid in sel.ghosts:
+                continue
+            if cmd.silent and uid not in surprise:
+                continue  # .SILENT: only flags the client cannot know
+            s.send(R.fetch_flags(seq, uid if cmd.uid else None, sel.flags_of(uid)))
+    await s.updates(cmd)
+    s.tagged(cmd.tag, "OK", "STORE completed")
+
+
+async def copy(s: Session, cmd: c.Copy) -> None:
+    """COPY (RFC 3501 6.4.7) and MOVE (RFC 6851, a ``Move``), with COPYUID
+    (RFC 4315 3); MOVE sends it untagged before the EXPUNGEs."""
+    sel = s.sel
+    move = isinstance(cmd, c.Move)
+    if move and sel.readonly:
+        s.tagged(cmd.tag, "NO", "Mailbox is read-only", "READ-ONLY")
+        return
+    msgs = [(q, u) for q, u in sel.resolve(cmd.seqset, cmd.uid) if u not in sel.ghosts]
+    info = await s.sv.store.mailbox_info(s.owner, cmd.mailbox)
+    if not msgs:
+        await s.updates(cmd)
+        s.tagged(cmd.tag, "OK", f"{cmd.name} completed")
+        return
+    pairs = await s.sv.store.copy(
+        s.owner, sel.name, [u for _, u in msgs], cmd.mailbox, origin=s
+    )
+    code = ""
+    if pairs:
+        code = (
+            f"COPYUID {info.uidvalidity} {R.uid_set(p[0] for p in pairs)} "
+            f"{R.uid_set(p[1] for p in pairs)}"
+        )
+    if move:
+        if code:
+            s.send(R.untagged(f"OK [{code}] Moved"))
+        removed = await s.sv.store.expunge(
+            s.owner, sel.name, [p[0] for p in pairs], origin=s
+        )
+        for line in sel.remove(removed):
+            s.send(line)
+        await s.updates(cmd)
+        s.tagged(cmd.tag, "OK", "MOVE completed")
+        return
+    await s.updates(cmd)
+    s.tagged(cmd.tag, "OK", "COPY completed", code)

@@ -1,0 +1,103 @@
+"""SEARCH keys (RFC 3501 6.4.4): the search program as a tree of ``SearchKey``.
+
+Pure grammar, like parser.py: ``search_key`` reads one key (and what it
+nests) from a ``grammar.Reader``. search.py evaluates the tree; parser.py
+reads the rest of a SEARCH command (RETURN options, CHARSET).
+
+Limits: ``MAX_DEPTH`` levels of parentheses, NOT and OR (the recursion
+stays far from Python's stack limit whatever a client sends).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .grammar import ParseError, Reader
+
+# Nesting of ( ), NOT and OR in one search program.
+MAX_DEPTH = 50
+
+
+@dataclass(frozen=True)
+class SearchKey:
+    """One node of a search program. ``op`` is the upper-case key name, or
+    AND / OR / NOT / SEQ; ``args`` depend on the key."""
+
+    op: str
+    args: tuple[Any, ...] = ()
+
+
+FLAG_SEARCH_KEYS = frozenset(
+    {
+        "ALL",
+        "ANSWERED",
+        "DELETED",
+        "DRAFT",
+        "FLAGGED",
+        "NEW",
+        "OLD",
+        "RECENT",
+        "SEEN",
+        "UNANSWERED",
+        "UNDELETED",
+        "UNDRAFT",
+        "UNFLAGGED",
+        "UNSEEN",
+    }
+)
+_STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
+_DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
+
+
+# RFC 4731 3.1 return options; SAVE (RFC 5182) and MODSEQ (RFC 7162) belong to
+# extensions that are not advertised.
+ESEARCH_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+
+
+def search_key(r: Reader, depth: int = 0) -> SearchKey:
+    """One search key, and the keys it nests."""
+    if depth > MAX_DEPTH:
+        raise ParseError("search program nested too deeply")
+    c = r.peek()
+    if c == 0x28:
+        r.expect(b"(")
+        keys = [search_key(r, depth + 1)]
+        while not r.maybe(b")"):
+            r.sp()
+            keys.append(search_key(r, depth + 1))
+        return keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
+    if c == 0x2A or 0x30 <= c <= 0x39:
+        return SearchKey("SEQ", (r.seq_set(),))
+    word = r.word()
+    if word in FLAG_SEARCH_KEYS:
+        return SearchKey(word)
+    if word in _STRING_KEYS:
+        r.sp()
+        return SearchKey(word, (r.astring(),))
+    if word in _DATE_KEYS:
+        r.sp()
+        return SearchKey(word, (r.date(),))
+    if word == "HEADER":
+        r.sp()
+        name = r.astring()
+        r.sp()
+        return SearchKey(word, (name.decode("ascii", "replace"), r.astring()))
+    if word in ("KEYWORD", "UNKEYWORD"):
+        r.sp()
+        return SearchKey(word, (r.flag(),))
+    if word in ("LARGER", "SMALLER"):
+        r.sp()
+        return SearchKey(word, (r.number(),))
+    if word == "NOT":
+        r.sp()
+        return SearchKey("NOT", (search_key(r, depth + 1),))
+    if word == "OR":
+        r.sp()
+        k1 = search_key(r, depth + 1)
+        r.sp()
+        return SearchKey("OR", (k1, search_key(r, depth + 1)))
+    if word == "UID":
+        r.sp()
+        return SearchKey("UID", (r.seq_set(),))
+    raise ParseError(f"unknown search key {word}")

@@ -1,0 +1,276 @@
+"""One buffered reader for the line-based servers (IMAP and POP3).
+
+What it does
+- ``LineReader`` is the ``asyncio.Protocol`` under an IMAP or POP3 connection.
+  It buffers what the socket delivers and lets one coroutine pull from it:
+  ``readline(limit, timeout)`` for a command line, ``readexactly(n, timeout)``
+  and ``discard(n, timeout)`` for IMAP literals (RFC 3501 4.3, RFC 7888).
+  Replies go out through ``write`` and ``drain``.
+- Deadlines are per unit of input, not per socket read: a fresh timer on every
+  read would let a client sending one byte every few seconds hold the
+  connection (and, before login, a connection slot) for ever. A line must
+  arrive whole before one deadline; a literal too, except that every
+  ``LITERAL_PROGRESS`` octets received push its deadline out by ``timeout``,
+  so a large APPEND over a slow link gets through while a trickle (fewer than
+  ``LITERAL_PROGRESS`` octets per ``timeout``) is cut off. A missed deadline
+  raises ``TimeoutError``; the protocol says goodbye in its own words.
+- Flow control both ways: reading pauses once more than ``high_water`` octets
+  wait in the buffer (a client pipelining faster than we answer) and resumes
+  when the buffer is below half of it, or whenever a read has to wait for more
+  data (a literal larger than the mark); ``drain`` waits while the transport
+  asked us to stop writing (a client that does not read its answers).
+- ``start_tls`` upgrades the connection with ``loop.start_tls`` and first
+  throws away whatever is buffered: plaintext the client pipelined after
+  STARTTLS/STLS must not be read as if it came over TLS (RFC 3501 6.2.1,
+  RFC 2595 4; the CVE-2011-0411 class of injection).
+
+What it does not do: parse, decide what a line means, time out an idle
+session by itself (callers pass the timeouts their protocol wants), or count
+connections (``modules/base.py`` does, from the transport the admission guard
+handed over; a subclass registers its session in ``connection_made``).
+
+Limits: ``READ_HIGH_WATER`` buffered octets by default; a line longer than the
+``limit`` a caller passes raises ``LineTooLong`` as soon as it is known to be
+too long (it never has to arrive whole).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Protocol
+
+# Pause reading once this much unread input is buffered (IMAP: a megabyte is
+# some 16 maximal command lines, or a slice of a literal being read).
+READ_HIGH_WATER = 1024 * 1024
+# Octets of a literal that push its deadline out by one timeout.
+LITERAL_PROGRESS = 64 * 1024
+# Seconds a STARTTLS/STLS handshake may take.
+TLS_HANDSHAKE_TIMEOUT = 30.0
+
+
+class ConnectionClosed(Exception):
+    """The peer went away (or we closed): nothing more can be read or sent."""
+
+
+class LineTooLong(Exception):
+    """A line exceeded the caller's limit."""
+
+
+class Stream(Protocol):
+    """What protocol code needs from a connection: ``LineReader`` offers it,
+    and a test can offer it without a socket."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    async def readline(self, limit: int, timeout: float | None) -> bytes: ...
+
+    async def readexactly(self, n: int, timeout: float | None) -> bytes: ...
+
+    async def discard(self, n: int, timeout: float | None) -> None: ...
+
+    async def start_tls(
+        self, context: ssl.SSLContext, handshake_timeout: float = ...
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _deadline(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    return asyncio.get_running_loop().time() + timeout
+
+
+class LineReader(asyncio.Protocol):
+    """A connection's buffered input and its output (see the module docstring).
+
+    One coroutine reads at a time. Subclasses extend ``connection_made`` (call
+    this one first) to register the session and start their read loop.
+    """
+
+    def __init__(self, *, high_water: int = READ_HIGH_WATER) -> None:
+        self.high_water = high_water
+        self.transport: asyncio.Transport | None = None
+        self.tls_active = False
+        self.lost = False  # connection_lost ran: the socket is gone
+        self._buf = bytearray()
+        self._eof = False
+        self._data_waiter: asyncio.Future[None] | None = None
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._reading_paused = False
+
+    # -- asyncio.Protocol --------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        if len(self._buf) > self.high_water and not self._reading_paused:
+            self._reading_paused = True
+            if self.transport is not None:
+                self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        self._wake()
+        return None  # close our side too; what is buffered can still be read
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self.lost = True
+        self._wake()
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_exception(ConnectionClosed())
+            self._drain_waiter.exception()  # mark retrieved
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    # -- the buffer --------------------------------------------------------
+    def buffered_lines(self) -> list[bytes]:
+        """The complete lines waiting in the buffer (each with its LF)."""
+        return [line + b"\n" for line in bytes(self._buf).split(b"\n")[:-1]]
+
+    def clear_buffer(self) -> None:
+        """Forget unread input (a connection being aborted, or STARTTLS)."""
+        self._buf.clear()
+        self._consumed()
+
+    def _wake(self) -> None:
+        if self._data_waiter is not None and not self._data_waiter.done():
+            self._data_waiter.set_result(None)
+
+    def _resume(self) -> None:
+        if self._reading_paused:
+            self._reading_paused = False
+            if self.transport is not None and not self.lost:
+                self.transport.resume_reading()
+
+    def _consumed(self) -> None:
+        if self._reading_paused and len(self._buf) < self.high_water // 2:
+            self._resume()
+
+    async def _wait(self, deadline: float | None) -> None:
+        """Wait for more input until ``deadline``; a read that must wait
+        needs more than is buffered, so reading resumes whatever the mark."""
+        if self._eof:
+            raise ConnectionClosed()
+        self._resume()
+        self._data_waiter = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._data_waiter
+        finally:
+            self._data_waiter = None
+
+    # -- reading -----------------------------------------------------------
+    async def readline(self, limit: int, timeout: float | None) -> bytes:
+        """One line with its line end, which must arrive whole within
+        ``timeout`` seconds; longer than ``limit`` octets: ``LineTooLong``."""
+        deadline = _deadline(timeout)
+        while True:
+            idx = self._buf.find(b"\n")
+            if idx >= 0:
+                if idx + 1 > limit:
+                    raise LineTooLong()
+                line = bytes(self._buf[: idx + 1])
+                del self._buf[: idx + 1]
+                self._consumed()
+                return line
+            if len(self._buf) > limit:
+                raise LineTooLong()
+            await self._wait(deadline)
+
+    @staticmethod
+    def _progress(
+        timeout: float | None, deadline: float | None, progress: int
+    ) -> tuple[float | None, int]:
+        """Push a literal's deadline out once LITERAL_PROGRESS octets arrived."""
+        if progress >= LITERAL_PROGRESS:
+            return _deadline(timeout), progress % LITERAL_PROGRESS
+        return deadline, progress
+
+    async def readexactly(self, n: int, timeout: float | None) -> bytes:
+        """A literal of ``n`` octets (see LITERAL_PROGRESS for the deadline)."""
+        deadline = _deadline(timeout)
+        progress = 0
+        while len(self._buf) < n:
+            before = len(self._buf)
+            await self._wait(deadline)
+            progress += max(0, len(self._buf) - before)
+            deadline, progress = self._progress(timeout, deadline, progress)
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        self._consumed()
+        return data
+
+    async def discard(self, n: int, timeout: float | None) -> None:
+        """Skip ``n`` octets (a refused literal) without keeping them, on the
+        same terms as ``readexactly``."""
+        deadline = _deadline(timeout)
+        progress = 0
+        while n > 0:
+            if not self._buf:
+                await self._wait(deadline)
+            k = min(n, len(self._buf))
+            del self._buf[:k]
+            n -= k
+            progress += k
+            deadline, progress = self._progress(timeout, deadline, progress)
+            self._consumed()
+
+    # -- writing -----------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if data and self.transport is not None and not self.lost:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the transport takes more; ``ConnectionClosed`` if the
+        peer went away (so long answers stop being produced)."""
+        if self.lost:
+            raise ConnectionClosed()
+        if not self._write_paused:
+            return
+        self._drain_waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._drain_waiter
+        finally:
+            self._drain_waiter = None
+
+    async def start_tls(
+        self,
+        context: ssl.SSLContext,
+        handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT,
+    ) -> None:
+        """Upgrade to TLS (server side); buffered plaintext is discarded.
+        Raises what the handshake raises, or ``ConnectionClosed``."""
+        self.clear_buffer()
+        if self.transport is None or self.lost:
+            raise ConnectionClosed()
+        loop = asyncio.get_running_loop()
+        new = await loop.start_tls(
+            self.transport,
+            self,
+            context,
+            server_side=True,
+            ssl_handshake_timeout=handshake_timeout,
+        )
+        if new is None:
+            raise ConnectionClosed()
+        self.transport = new
+        self.tls_active = True
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
