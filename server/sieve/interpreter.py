@@ -514,6 +514,10 @@ class _Run:
             if isinstance(a, Keep) and _is_default(mailbox, default):
                 self.actions[i] = replace(a, flags=flags, header_edits=self._edits())
                 return
+            if keep and isinstance(a, FileInto) and _is_default(a.mailbox, default):
+                # keep after fileinto "INBOX": one store, and it is a keep.
+                self.actions[i] = Keep(flags, header_edits=self._edits())
+                return
             if isinstance(a, FileInto) and (
                 a.mailbox == mailbox
                 or (_is_default(a.mailbox, default) and _is_default(mailbox, default))
@@ -846,6 +850,7 @@ def run_scripts(
     # The keep still in effect; with no script at all, the message is kept.
     pending: Keep | None = Keep(implicit=True)
     for index, script in enumerate(scripts):
+        edits_before = len(shared.edits)
         outcome = _Run(script, msg, env, context, shared).run()
         warnings.extend(f"{script.name}: {w}" for w in outcome.warnings)
         if outcome.error is not None:
@@ -856,7 +861,10 @@ def run_scripts(
                 outcome.error.line,
                 outcome.error.message,
             )
-            pending = Keep(implicit=True, header_edits=tuple(shared.edits))
+            # The failed script's header edits go with its other actions.
+            pending = Keep(
+                implicit=True, header_edits=tuple(shared.edits[:edits_before])
+            )
             break
         last = index == len(scripts) - 1
         # A script's keep is performed only by the last script run; before

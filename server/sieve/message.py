@@ -46,6 +46,9 @@ MAX_HEADER_FIELDS = 1000
 MAX_BODY_TEXT = 1024 * 1024
 # MIME parts the body test visits (nested attachments included).
 MAX_BODY_PARTS = 200
+# The body test parses at most this much of a message (about 0.5 s of a worker
+# thread); parts beyond it are not seen.
+MAX_BODY_PARSE = 16 * 1024 * 1024
 
 _ENCODED_WORD = re.compile(
     r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=",
@@ -91,7 +94,7 @@ def _decode_word(charset: str, encoding: str, text: str) -> str | None:
         data = quopri.decodestring(raw.replace(b"_", b" "), header=True)
     else:
         try:
-            data = base64.b64decode(raw + b"=" * (-len(raw) % 4))
+            data = base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
         except (binascii.Error, ValueError):
             return None
     return _charset_decode(data, charset)
@@ -263,7 +266,7 @@ class MessageView:
     def _parsed(self) -> Message:
         if self._body.parsed is None:
             parser = email.parser.BytesParser(policy=email.policy.compat32)
-            self._body.parsed = parser.parsebytes(self.raw)
+            self._body.parsed = parser.parsebytes(self.raw[:MAX_BODY_PARSE])
         return self._body.parsed
 
     def body_texts(self, content_types: tuple[str, ...] | None) -> tuple[str, ...]:
