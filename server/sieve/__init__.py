@@ -21,7 +21,7 @@ Modules: ``lexer`` and ``parser`` (grammar), ``spec`` (the one table of
 commands, tests and tags), ``compiler`` (checks), ``interpreter`` (runs),
 ``message`` (the message as tests see it), ``addresses``, ``match``
 (comparators and match types), ``regex`` (linear-time POSIX regex), ``dates``,
-``actions``, ``vacation``.
+``actions``, ``vacation``, ``loops`` (redirect loop marks).
 """
 
 from __future__ import annotations

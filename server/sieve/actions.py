@@ -9,9 +9,9 @@ caller needs and nothing it must look up again:
   3.2, create it if missing); ``copy`` (RFC 3894) only records that it did not
   cancel the implicit keep.
 - ``Redirect`` (section 4.2): resend to ``address`` (normalised
-  ``local@domain``, domain in lower case). The caller adds its loop mark
-  (``Delivered-To``/``X-Loop``) and refuses to resend a message that already
-  carries it.
+  ``local@domain``, domain in lower case). The caller checks
+  ``loops.redirect_would_loop`` first (and keeps the message if it would), and
+  marks what it resends with ``loops.loop_mark``.
 - ``Discard`` (section 4.4): recorded when the script discarded; it matters
   only when nothing else delivers.
 - ``Reject`` (RFC 5429): ``extended`` for ``ereject``. At SMTP time the caller

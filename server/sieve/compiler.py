@@ -54,7 +54,8 @@ MAX_MATCH_INDEX = 9
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _VARREF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*|[0-9]+)\}")
-_ENCODED = re.compile(r"\$\{(hex|unicode):([^}]*)\}", re.IGNORECASE)
+_HEX_PAIR = re.compile(r"[0-9A-Fa-f]{1,2}")
+_HEX_DIGITS = re.compile(r"[0-9A-Fa-f]+")
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+\Z")
 _ZONE = re.compile(r"[+-][0-9]{4}\Z")
 
@@ -135,39 +136,61 @@ class _Compiler:
 
     # -- strings ---------------------------------------------------------------
 
-    def _decode_encoded(self, text: str, at: Argument) -> str:
-        def repl(m: re.Match[str]) -> str:
-            kind = m.group(1).lower()
-            body = m.group(2)
-            items = (
-                body.replace("\r", " ").replace("\n", " ").replace("\t", " ").split()
-            )
-            if not items:
-                return m.group(0)
-            if kind == "hex":
-                if not all(re.fullmatch(r"[0-9A-Fa-f]{1,2}", x) for x in items):
-                    return m.group(0)
-                data = bytes(int(x, 16) for x in items)
-                try:
-                    return data.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise _err(
-                        at, "encoded characters do not form valid UTF-8"
-                    ) from None
-            if not all(re.fullmatch(r"[0-9A-Fa-f]+", x) for x in items):
-                return m.group(0)
-            out: list[str] = []
-            for x in items:
-                cp = int(x[-8:], 16) if len(x.lstrip("0")) <= 8 else 0x110000
-                if cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
-                    raise _err(
-                        at,
-                        f"invalid unicode character 0x{x.upper()} (encoded character)",
-                    )
-                out.append(chr(cp))
-            return "".join(out)
+    def _decode_one(self, kind: str, body: str, at: Argument) -> str | None:
+        """The characters of one ``${hex:..}``/``${unicode:..}``, or None when
+        it is not well formed (then it stays as written, RFC 5228 2.4.2.4)."""
+        items = body.replace("\r", " ").replace("\n", " ").replace("\t", " ").split()
+        if not items:
+            return None
+        if kind == "hex":
+            if not all(_HEX_PAIR.fullmatch(x) for x in items):
+                return None
+            data = bytes(int(x, 16) for x in items)
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _err(at, "encoded characters do not form valid UTF-8") from None
+        if not all(_HEX_DIGITS.fullmatch(x) for x in items):
+            return None
+        out: list[str] = []
+        for x in items:
+            cp = int(x[-8:], 16) if len(x.lstrip("0")) <= 8 else 0x110000
+            if cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
+                raise _err(
+                    at, f"invalid unicode character 0x{x.upper()} (encoded character)"
+                )
+            out.append(chr(cp))
+        return "".join(out)
 
-        return _ENCODED.sub(repl, text)
+    def _decode_encoded(self, text: str, at: Argument) -> str:
+        # One pass with str.find: a regex over "${hex:" repeated without a
+        # closing brace would take quadratic time.
+        out: list[str] = []
+        pos = 0
+        while True:
+            start = text.find("${", pos)
+            if start < 0:
+                break
+            head = text[start + 2 : start + 10].lower()
+            kind = (
+                "hex"
+                if head.startswith("hex:")
+                else ("unicode" if head.startswith("unicode:") else "")
+            )
+            if not kind:
+                out.append(text[pos : start + 2])
+                pos = start + 2
+                continue
+            body_start = start + 2 + len(kind) + 1
+            end = text.find("}", body_start)
+            if end < 0:
+                break  # no closing brace anywhere after this point
+            decoded = self._decode_one(kind, text[body_start:end], at)
+            out.append(text[pos:start])
+            out.append(text[start : end + 1] if decoded is None else decoded)
+            pos = end + 1
+        out.append(text[pos:])
+        return "".join(out)
 
     def string(self, text: str, at: Argument) -> SString:
         if "encoded-character" in self.extensions and "${" in text:

@@ -43,7 +43,10 @@ def parse_header_date(value: str, received: bool = False) -> datetime | None:
     section 4.1, RFC 5321 section 4.4)."""
     if received:
         value = value.rpartition(";")[2]
-    parts = parsedate_tz(value)
+    try:
+        parts = parsedate_tz(value)
+    except (ValueError, IndexError, TypeError):
+        return None
     if parts is None:
         return None
     year, month, day, hour, minute, second = parts[:6]

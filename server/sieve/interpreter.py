@@ -41,6 +41,7 @@ and the header edits carry over from one script to the next.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
@@ -106,6 +107,7 @@ SYSTEM_FLAGS = {
     "\\seen": "\\Seen",
     "\\draft": "\\Draft",
 }
+_ZONE = re.compile(r"[+-][0-9]{4}")
 _ATOM_SPECIALS = set('(){ %*"\\]')
 _ASCII_UP = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ASCII_LOW = "abcdefghijklmnopqrstuvwxyz"
@@ -120,6 +122,9 @@ class SieveLimits:
     max_actions: int = 32
     max_redirects: int = 4
     max_variable_size: int = 4096
+    # A string after variable expansion (a script of ${a}${a}... must not
+    # build hundreds of megabytes).
+    max_expanded_size: int = 1024 * 1024
     regex_steps: int = DEFAULT_STEP_BUDGET
     # RFC 5230 section 4.1 / RFC 6131: a shorter vacation period is raised to
     # this (Pigeonhole's sieve_vacation_min_period); 0 means no upper bound.
@@ -252,14 +257,24 @@ class _Run:
         if isinstance(s, str):
             return s
         out: list[str] = []
+        size = 0
+        limit = self.limits.max_expanded_size
         for part in s.parts:
             if isinstance(part, str):
-                out.append(part)
+                piece = part
             elif part.index >= 0:
-                if part.index < len(self.match_vars):
-                    out.append(self.match_vars[part.index])
+                piece = (
+                    self.match_vars[part.index]
+                    if part.index < len(self.match_vars)
+                    else ""
+                )
             else:
-                out.append(self.variables.get(part.name, ""))
+                piece = self.variables.get(part.name, "")
+            size += len(piece)
+            if size > limit:
+                out.append(piece[: len(piece) - (size - limit)])
+                break
+            out.append(piece)
         return "".join(out)
 
     def str_arg(self, v: Value) -> str:
@@ -445,17 +460,24 @@ class _Run:
     def t_mailboxexists(self, node: Node) -> bool:
         return all(self.ctx.mailbox_exists(m) for m in self.list_arg(node.args[0]))
 
+    def _zone(self, node: Node) -> tzinfo:
+        if not node.has(":zone"):
+            return self.ctx.zone
+        text = self.str_arg(node.tags[":zone"])
+        if not _ZONE.fullmatch(text):
+            raise SieveRuntimeError(node.line, f"invalid time zone '{text}'")
+        return parse_zone(text)
+
     def _date_values(
         self, stamps: Sequence[datetime], node: Node, part: str
     ) -> list[str]:
         out: list[str] = []
+        zone = None if node.has(":originalzone") else self._zone(node)
         for dt in stamps:
-            if node.has(":originalzone"):
-                local = dt
-            elif node.has(":zone"):
-                local = dt.astimezone(parse_zone(self.str_arg(node.tags[":zone"])))
-            else:
-                local = dt.astimezone(self.ctx.zone)
+            try:
+                local = dt if zone is None else dt.astimezone(zone)
+            except OverflowError:
+                continue  # a date at the edge of the calendar
             out.append(date_part(local, part))
         return out
 
@@ -478,11 +500,7 @@ class _Run:
         part = self.str_arg(node.args[0]).lower()
         if part not in DATE_PARTS:
             return False
-        now = self.ctx.now
-        if node.has(":zone"):
-            local = now.astimezone(parse_zone(self.str_arg(node.tags[":zone"])))
-        else:
-            local = now.astimezone(self.ctx.zone)
+        local = self.ctx.now.astimezone(self._zone(node))
         return self.match(node, [date_part(local, part)], self.list_arg(node.args[1]))
 
     # -- actions ---------------------------------------------------------------
@@ -851,7 +869,15 @@ def run_scripts(
     pending: Keep | None = Keep(implicit=True)
     for index, script in enumerate(scripts):
         edits_before = len(shared.edits)
-        outcome = _Run(script, msg, env, context, shared).run()
+        try:
+            outcome = _Run(script, msg, env, context, shared).run()
+        except Exception:
+            # A defect of the engine must not cost a message either: the
+            # edge of the engine logs it and keeps the message.
+            log.exception("sieve engine failure in script %s", script.name)
+            outcome = _Outcome(
+                [], None, ScriptError(script.name, 0, "internal error in the engine")
+            )
         warnings.extend(f"{script.name}: {w}" for w in outcome.warnings)
         if outcome.error is not None:
             errors.append(outcome.error)

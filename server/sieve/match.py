@@ -43,12 +43,17 @@ class MatchResult:
 NO_MATCH = MatchResult(False)
 
 
-def _numeric(value: str) -> int | None:
-    """i;ascii-numeric: the leading digits as a number; None is +infinity."""
+def _numeric(value: str) -> tuple[int, str] | None:
+    """i;ascii-numeric: the leading digits without leading zeros, as a key that
+    orders like the number (length, then digits) -- no int(), which refuses
+    more than 4300 digits; None is +infinity (RFC 4790 section 9.1.1)."""
     end = 0
     while end < len(value) and "0" <= value[end] <= "9":
         end += 1
-    return int(value[:end]) if end else None
+    if not end:
+        return None
+    digits = value[:end].lstrip("0")
+    return (len(digits), digits)
 
 
 def _compare(comparator: str, a: str, b: str) -> int:
@@ -115,8 +120,13 @@ def _seg_at(seg: Sequence[_Unit], text: str, pos: int) -> bool:
     return True
 
 
-def _seg_find(seg: Sequence[_Unit], text: str, start: int, end: int) -> int:
-    """Leftmost position p in [start, end - len(seg)] where seg matches."""
+def _seg_find(
+    seg: Sequence[_Unit], text: str, start: int, end: int, budget: StepBudget | None
+) -> int:
+    """Leftmost position p in [start, end - len(seg)] where seg matches.
+
+    Each candidate place costs one step of the run's budget: a segment like
+    "a?a?b" over a megabyte of "a" tries every place in Python code."""
     size = len(seg)
     if size == 0:
         return start if start <= end else -1
@@ -139,17 +149,27 @@ def _seg_find(seg: Sequence[_Unit], text: str, start: int, end: int) -> int:
         return start if start + size <= end else -1
     needle = "".join(ch for _, ch in seg[best_off : best_off + best_len])
     p = text.find(needle, start + best_off, end)
+    tried = 0
     while p >= 0:
         cand = p - best_off
         if cand + size > end:
-            return -1
+            break
         if _seg_at(seg, text, cand):
-            return cand
+            break
+        tried += 1
+        if budget is not None and tried % 1024 == 0:
+            budget.spend(1024)
         p = text.find(needle, p + 1, end)
-    return -1
+    else:
+        cand = -1
+    if budget is not None:
+        budget.spend(tried % 1024)
+    return cand if p >= 0 and cand + size <= end else -1
 
 
-def glob_match(pattern: str, text: str, fold: bool) -> tuple[str, ...] | None:
+def glob_match(
+    pattern: str, text: str, fold: bool, budget: StepBudget | None = None
+) -> tuple[str, ...] | None:
     """Match ``text`` against a Sieve wildcard pattern (RFC 5228 section 2.7.1).
 
     Returns the match variables (``${0}`` the whole text, then one per ``*``
@@ -186,7 +206,7 @@ def glob_match(pattern: str, text: str, fold: bool) -> tuple[str, ...] | None:
     pos = len(head)
     placed: list[int] = []
     for seg in segments[1:-1]:
-        p = _seg_find(seg, text, pos, tail_start)
+        p = _seg_find(seg, text, pos, tail_start, budget)
         if p < 0:
             return None
         placed.append(p)
@@ -220,7 +240,7 @@ def _one(spec: MatchSpec, value: str, key: str, budget: StepBudget) -> MatchResu
             return MatchResult(ascii_fold(key) in ascii_fold(value))
         return MatchResult(key in value)
     if mt == "matches":
-        caps = glob_match(key, value, comparator == "i;ascii-casemap")
+        caps = glob_match(key, value, comparator == "i;ascii-casemap", budget)
         return MatchResult(True, caps) if caps is not None else NO_MATCH
     if mt == "regex":
         rx = compile_regex(key, icase=comparator == "i;ascii-casemap")

@@ -54,7 +54,6 @@ _ENCODED_WORD = re.compile(
     r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=",
 )
 _BETWEEN_WORDS = re.compile(r"[ \t\r\n]+")
-_TAG = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"[ \t\r\n]+")
 
 
@@ -214,8 +213,28 @@ def parse_header_block(raw: bytes) -> tuple[tuple[HeaderField, ...], int]:
     return tuple(fields), pos
 
 
+def _strip_tags(markup: str) -> str:
+    """Markup without its tags, in one pass (a regex like ``<[^>]*>`` takes
+    quadratic time on a text full of '<' without '>')."""
+    out: list[str] = []
+    pos = 0
+    while True:
+        start = markup.find("<", pos)
+        if start < 0:
+            out.append(markup[pos:])
+            break
+        end = markup.find(">", start + 1)
+        if end < 0:
+            out.append(markup[pos:])  # no tag closes: the rest is text
+            break
+        out.append(markup[pos:start])
+        out.append(" ")
+        pos = end + 1
+    return "".join(out)
+
+
 def _html_to_text(markup: str) -> str:
-    return _SPACES.sub(" ", html.unescape(_TAG.sub(" ", markup))).strip()
+    return _SPACES.sub(" ", html.unescape(_strip_tags(markup))).strip()
 
 
 def _part_text(part: Message) -> str:
