@@ -130,8 +130,17 @@ class SieveTest:
 # -- the common notation ------------------------------------------------------
 
 
+def _sanitize(text: str, limit: int = 0) -> str:
+    """As sieve-test prints a value: control characters as '?', and cut with
+    "..." beyond ``limit`` characters (Dovecot's str_sanitize)."""
+    text = "".join("?" if ord(c) < 0x20 else c for c in text)
+    if limit and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
 def _store(folder: str, flags: Sequence[str], create: bool, copy: bool) -> str:
-    out = f"store {folder}"
+    out = f"store {_sanitize(folder)}"
     if flags:
         out += " flags=" + " ".join(sorted({f.lower() for f in flags}))
     if create:
@@ -302,7 +311,7 @@ def our_actions(result: SieveResult | None) -> list[str]:
         elif isinstance(a, Discard):
             out.append("discard")
         elif isinstance(a, Reject):
-            out.append(f"reject {a.reason}")
+            out.append(f"reject {_sanitize(a.reason, 128)}")
         elif isinstance(a, Vacation):
             out.append(
                 _vacation(
