@@ -14,9 +14,10 @@ caller needs and nothing it must look up again:
   marks what it resends with ``loops.loop_mark``.
 - ``Discard`` (section 4.4): recorded when the script discarded; it matters
   only when nothing else delivers.
-- ``Reject`` (RFC 5429): ``extended`` for ``ereject``. At SMTP time the caller
-  refuses the recipient (550 5.7.1 with the reason); after the transaction it
-  sends a DSN (RFC 3464) -- but never to the null sender (RFC 5429 section 2.1).
+- ``Reject`` (RFC 5429): ``ereject`` tells the two commands apart. At SMTP
+  time the caller refuses the recipient (550 5.7.1 with the reason); after the
+  transaction it sends a DSN (RFC 3464) -- but never to the null sender (RFC
+  5429 section 2.1).
 - ``Vacation`` (RFC 5230): everything to decide (``vacation.VacationPolicy``)
   and build (``vacation.build_reply``) the reply; the caller keeps the "seen"
   store keyed by ``(handle, sender)`` for ``period`` seconds.
@@ -88,7 +89,7 @@ class Discard:
 @dataclass(frozen=True, slots=True)
 class Reject:
     reason: str
-    extended: bool = False
+    ereject: bool = False
 
 
 @dataclass(frozen=True, slots=True)

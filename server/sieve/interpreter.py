@@ -610,7 +610,7 @@ class _Run:
             self.add_action(Discard())
         self.implicit_keep = False
 
-    def _reject(self, node: Node, extended: bool) -> None:
+    def _reject(self, node: Node, ereject: bool) -> None:
         for a in self.actions:
             if isinstance(a, Reject):
                 raise SieveRuntimeError(node.line, "only one reject per script")
@@ -621,7 +621,7 @@ class _Run:
                 )
             if isinstance(a, Vacation):
                 raise SieveRuntimeError(node.line, "reject conflicts with vacation")
-        self.add_action(Reject(self.str_arg(node.args[0]), extended))
+        self.add_action(Reject(self.str_arg(node.args[0]), ereject))
         self.implicit_keep = False
 
     def c_reject(self, node: Node) -> None:

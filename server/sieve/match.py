@@ -98,11 +98,7 @@ def _glob_units(pattern: str) -> list[_Unit]:
             i += 2
             continue
         if c == "*":
-            if not units or units[-1][0] != "*":
-                units.append(("*", ""))
-            else:
-                # Two stars in a row: the second always captures "".
-                units.append(("*", "+"))
+            units.append(("*", ""))
         elif c == "?":
             units.append(("?", ""))
         else:

@@ -169,7 +169,8 @@ class _Parser:
         items: list[_Node] = []
         while self.i < len(self.p) and self.p[self.i] not in "|)":
             c = self.p[self.i]
-            if c in "*+?" or (c == "{" and self._interval_ahead()):
+            if c in "*+?{":
+                # A repetition with nothing to repeat (glibc refuses it too).
                 raise self.error("invalid preceding regular expression")
             atom = self.atom()
             while self.i < len(self.p):
@@ -190,9 +191,6 @@ class _Parser:
                     break
             items.append(atom)
         return items[0] if len(items) == 1 else _Cat(tuple(items))
-
-    def _interval_ahead(self) -> bool:
-        return True
 
     def interval(self) -> tuple[int, int]:
         end = self.p.find("}", self.i)

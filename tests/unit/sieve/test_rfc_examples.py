@@ -204,7 +204,7 @@ def test_rfc5429_reject_and_ereject_examples() -> None:
     }
     """
     assert run(script, LIST_MSG).actions == (
-        Reject("I no longer accept mail from this domain", extended=True),
+        Reject("I no longer accept mail from this domain", ereject=True),
     )
 
 
