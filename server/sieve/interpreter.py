@@ -8,8 +8,10 @@ never on the core loop.
 Bounded, because a script comes from whoever owns a mailbox:
 
 - Sieve has no loops; the work of a run is bounded by the script's size, the
-  message's size, the body test's ``MAX_BODY_TEXT`` per part and the regex
-  step budget (``SieveLimits.regex_steps``, shared by the whole run);
+  message's size, the body test's ``MAX_BODY_TEXT`` per part and the step
+  budget (``SieveLimits.regex_steps``: the ``:regex`` VM and the ``:matches``
+  search spend it, shared by the whole run);
+- an expanded string is at most ``max_expanded_size`` characters;
 - ``max_actions`` (Pigeonhole's sieve_max_actions, 32) and ``max_redirects``
   (sieve_max_redirects, 4): exceeding either is a run-time error;
 - a variable holds at most ``max_variable_size`` octets of UTF-8 (RFC 5229
