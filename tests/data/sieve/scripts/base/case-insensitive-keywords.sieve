@@ -1,0 +1,3 @@
+REQUIRE "fileinto";
+IF HEADER :CONTAINS "SUBJECT" "news" { FILEINTO "Upper"; }
+If Header :Is "x-priority" "4" { Keep; }

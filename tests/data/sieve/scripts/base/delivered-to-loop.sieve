@@ -1,0 +1,2 @@
+require "fileinto";
+if address :is "delivered-to" "me+lists@example.com" { fileinto "delivered"; }

@@ -1,0 +1,4 @@
+if anyof (header :is "x-spam-flag" "YES", header :contains "subject" "pills") {
+    discard;
+    stop;
+}

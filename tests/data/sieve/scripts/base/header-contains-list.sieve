@@ -1,0 +1,2 @@
+require "fileinto";
+if header :contains ["subject", "from"] ["money", "carol", "Grüße"] { fileinto "hit"; }

@@ -1,0 +1,11 @@
+require "fileinto";
+if header :contains "subject" text:
+schedule
+.
+{
+    fileinto text:
+multi
+line
+.
+;
+}

@@ -1,0 +1,3 @@
+if address :is :all "from" "alice@example.org" {
+   discard;
+}

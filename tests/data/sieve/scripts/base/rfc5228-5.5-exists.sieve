@@ -1,0 +1,4 @@
+require "fileinto";
+if exists ["From","Date"] {
+   fileinto "has-from-and-date";
+}

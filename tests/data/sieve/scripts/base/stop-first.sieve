@@ -1,0 +1,2 @@
+stop;
+redirect "never@example.com";

@@ -1,0 +1,6 @@
+require "fileinto";
+if header :contains "subject" ["meeting", "version"] {
+    fileinto "first";
+    stop;
+}
+fileinto "second";

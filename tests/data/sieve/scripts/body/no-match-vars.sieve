@@ -1,0 +1,2 @@
+require ["body", "fileinto", "variables"];
+if body :matches "*a*" { fileinto "m-[${1}]"; }

@@ -1,0 +1,4 @@
+require "body";
+if body :raw :contains "MAKE MONEY FAST" {
+    discard;
+}

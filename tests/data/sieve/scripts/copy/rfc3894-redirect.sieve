@@ -1,0 +1,2 @@
+require ["copy"];
+redirect :copy "sysadmin@example.com";

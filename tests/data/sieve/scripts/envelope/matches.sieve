@@ -1,0 +1,2 @@
+require ["envelope", "fileinto", "variables"];
+if envelope :matches "from" "*@*" { fileinto "sender-${2}"; }

@@ -1,0 +1,2 @@
+require ["imap4flags"];
+addflag "\\Recent \\Bogus good x(y \\draft";

@@ -1,0 +1,4 @@
+require ["imap4flags"];
+addflag "one";
+setflag "two";
+addflag "\\Deleted";

@@ -1,0 +1,2 @@
+require ["index", "fileinto"];
+if address :index 1 :last :domain "resent-to" "example.com" { fileinto "resent"; }

@@ -1,0 +1,3 @@
+redirect "x@example.com";
+redirect "x@EXAMPLE.COM";
+redirect "X@example.com";

@@ -1,0 +1,3 @@
+require ["regex", "fileinto"];
+if header :regex "received" "by.mail" { fileinto "dot-any"; }
+if header :regex "subject" "^$" { fileinto "empty-subject"; }

@@ -1,0 +1,3 @@
+require "reject";
+if address :domain "from" "acme.example" { reject "lists are not welcome"; stop; }
+keep;

@@ -1,0 +1,3 @@
+require ["reject", "fileinto"];
+if header :contains "subject" "deals" { reject "go away"; }
+fileinto "later";

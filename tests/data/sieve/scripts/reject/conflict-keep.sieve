@@ -1,0 +1,3 @@
+require "reject";
+keep;
+if exists "from" { reject "conflict"; }

@@ -1,0 +1,2 @@
+require "reject";
+if header :contains "subject" "pills" { reject "No pills, thanks."; }

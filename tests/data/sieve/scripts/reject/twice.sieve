@@ -1,0 +1,3 @@
+require "reject";
+reject "one";
+if exists "list-id" { reject "two"; }

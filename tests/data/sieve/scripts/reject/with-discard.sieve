@@ -1,0 +1,2 @@
+require "reject";
+if exists "x-spam-flag" { reject "spam"; discard; }

@@ -1,0 +1,2 @@
+require ["subaddress", "fileinto", "variables"];
+if address :detail :matches "delivered-to" "*" { fileinto "lists/${1}"; }

@@ -1,0 +1,2 @@
+require "vacation";
+vacation :handle "" :days 2 "handle is empty";

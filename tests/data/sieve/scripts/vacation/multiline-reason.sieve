@@ -1,0 +1,8 @@
+require "vacation";
+vacation text:
+Hello,
+
+I am away.
+..leading dot kept once
+.
+;

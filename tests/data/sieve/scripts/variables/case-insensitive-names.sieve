@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set "Name" "value";
+fileinto "${NAME}-${name}-${nAmE}";

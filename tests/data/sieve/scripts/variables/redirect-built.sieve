@@ -1,0 +1,2 @@
+require ["variables"];
+if address :localpart :matches "from" "*" { redirect "${1}-archive@example.com"; }

@@ -1,0 +1,14 @@
+require ["variables", "fileinto"];
+set "a" "juMBlEd lETteRS";
+set :length "b" "${a}";
+fileinto "len-${b}";
+set :lower "b" "${a}";
+fileinto "lower-${b}";
+set :upperfirst "b" "${a}";
+fileinto "upperfirst-${b}";
+set :upperfirst :lower "b" "${a}";
+fileinto "both-${b}";
+set :quotewildcard "b" "Rock*";
+fileinto "quoted-${b}";
+set :upper :length "b" "abc";
+fileinto "upper-length-${b}";

@@ -1,0 +1,5 @@
+require ["variables", "fileinto"];
+set "state" "${state} pending";
+if string :matches " ${state} " "* pending *" {
+    fileinto "always-${state}";
+}
