@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.bridge import CoreBridge, RuntimeLike
 from app.dialogs.base import exec_async
-from app.dialogs.first_run_wizard import FirstRunChoices, FirstRunWizard
+from app.dialogs.first_run_wizard import FirstRunWizard
 from app.paths import app_icon, default_data_dir
 from app.views.main_window import MainWindow
 from server.config.schema import Settings, default_hostname
@@ -54,12 +54,16 @@ async def first_run(bridge: CoreBridge, settings: Settings) -> bool:
     """Run the first-run wizard until the core accepts its choices.
 
     False: the person cancelled (the caller stops the core and exits)."""
-    wizard = FirstRunWizard(settings, default_hostname())
+    wizard = FirstRunWizard(
+        settings,
+        default_hostname(),
+        lambda queries: bridge.call("check_ports", queries),
+    )
     wizard.setWindowIcon(app_icon())
     try:
         while await exec_async(wizard) == FirstRunWizard.DialogCode.Accepted:
             try:
-                await apply_first_run(bridge, wizard.value())
+                await bridge.call("complete_first_run", wizard.value())
             except ValidationError as exc:
                 wizard.show_error(str(exc))
                 continue
@@ -71,23 +75,6 @@ async def first_run(bridge: CoreBridge, settings: Settings) -> bool:
         return False
     finally:
         wizard.deleteLater()
-
-
-async def apply_first_run(bridge: CoreBridge, choices: FirstRunChoices) -> None:
-    """Domain and host name, certificate, ports, first user, then start modules.
-
-    Each step is a facade call; repeating them after an error is harmless (the
-    domain is created once, settings are overwritten)."""
-    await bridge.call("first_run", choices.domain, choices.hostname)
-    if choices.certificate is not None:
-        await bridge.call("import_certificate", *choices.certificate)
-    for module in choices.modules:
-        if module.ports:
-            await bridge.call("update_settings", module.name, dict(module.ports))
-    if choices.user is not None:
-        await bridge.call("add_user", choices.user)
-    for module in choices.modules:
-        await bridge.call("set_module_enabled", module.name, module.enabled)
 
 
 def startup_error_box(exc: Exception) -> QMessageBox:

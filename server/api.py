@@ -22,6 +22,7 @@ from server.delivery.smtp_client import ProbeResult
 from server.errors import ValidationError
 from server.events import LogRecorded
 from server.modules.base import ModuleStatus
+from server.ports import PortCheck, PortQuery, check_ports
 from server.queue.manager import ADMIN_HELD, JobHeaders, QueueActionResult
 from server.queue.spool import QueueJobView
 from server.secrets import SecretsBackend, relay_key
@@ -41,11 +42,15 @@ __all__ = [
     "CertificateInfo",
     "CoreApi",
     "Domain",
+    "FirstRunSetup",
     "JobHeaders",
     "LogRecorded",
+    "ModuleSetup",
     "ModuleStatus",
     "NewUser",
     "PasswordEstimate",
+    "PortCheck",
+    "PortQuery",
     "ProbeResult",
     "QueueActionResult",
     "QueueJobView",
@@ -83,6 +88,32 @@ class UserChange:
     quota_bytes: int | None = None
     enabled: bool | None = None
     password: str | None = None  # None = unchanged
+
+
+# Who may connect, asked by the first-run wizard, and the listen address each
+# answer gives every listening module: this computer only (loopback), or this
+# computer and the local network (every address; the access list still refuses
+# the internet until the administrator allows it).
+LISTEN_ADDRESS = {"local": "127.0.0.1", "lan": "0.0.0.0"}
+
+
+@dataclass(frozen=True)
+class ModuleSetup:
+    name: str
+    enabled: bool
+    ports: tuple[tuple[str, int], ...] = ()  # ("port", 25), ("tls_port", 465)
+
+
+@dataclass(frozen=True)
+class FirstRunSetup:
+    """Everything the first run decides, applied by one facade call."""
+
+    domain: str
+    hostname: str
+    reach: str = "local"  # a key of LISTEN_ADDRESS
+    modules: tuple[ModuleSetup, ...] = ()
+    user: NewUser | None = None
+    certificate: tuple[bytes, bytes] | None = None  # (cert PEM, key PEM); None: ours
 
 
 @dataclass(frozen=True)
@@ -154,6 +185,29 @@ class CoreApi:
         settings = await self._s.first_run(domain, hostname)
         await asyncio.to_thread(self._s.accounts.set_primary_domain, domain)
         return settings
+
+    async def complete_first_run(self, setup: FirstRunSetup) -> Settings:
+        """Apply the first-run choices at once: domain and host name, the
+        certificate (imported, or ours made for the host name), the first user,
+        every module's ports and listen address in one settings write; then
+        start each enabled module once, on what was chosen.
+
+        Everything is checked before anything is changed; a refused choice
+        raises ``ValidationError`` and may be retried.
+        """
+        return await self._s.complete_first_run(setup)
+
+    async def check_ports(
+        self, queries: tuple[PortQuery, ...]
+    ) -> tuple[PortCheck, ...]:
+        """Is each port free to listen on? A port one of our running modules
+        uses is named as such; for a port that is not free a free one is
+        suggested. Probes run in a worker thread."""
+        ours: dict[int, str] = {}
+        for status in self._s.module_statuses():
+            for endpoint in status.endpoints:
+                ours[endpoint.port] = status.title
+        return await asyncio.to_thread(check_ports, queries, ours)
 
     # -- accounts --------------------------------------------------------------
     async def list_users(self) -> tuple[UserView, ...]:

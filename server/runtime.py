@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import importlib
 import logging
 import threading
@@ -29,8 +30,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from server.accounts.sqlite import SqliteAccountStore
-from server.accounts.validate import normalize_domain
-from server.api import CoreApi
+from server.accounts.strength import password_problem
+from server.accounts.validate import (
+    check_password,
+    normalize_address,
+    normalize_domain,
+    split_address,
+)
+from server.api import LISTEN_ADDRESS, CoreApi, FirstRunSetup
 from server.auth import CoreAuthenticator
 from server.config.schema import Settings, validate_section
 from server.config.store import SettingsStore
@@ -59,7 +66,7 @@ from server.paths import (
 from server.queue.manager import QueueManager
 from server.queue.spool import Spool
 from server.storage.maildir import MaildirStore
-from server.tls import FileTlsProvider
+from server.tls import FileTlsProvider, check_pair
 
 log = logging.getLogger("quicksilver.core")
 T = TypeVar("T")
@@ -341,6 +348,126 @@ class CoreServices:
             self.accounts_changed("domains")
         settings = await self.apply_section("general", general)
         await self.start_enabled()
+        return settings
+
+    async def complete_first_run(self, setup: FirstRunSetup) -> Settings:
+        """The wizard's choices in one step (``CoreApi.complete_first_run``).
+
+        Issue 10: the wizard used to call ``first_run`` (which started every
+        enabled module on its defaults, 0.0.0.0), then change each module's
+        ports and enable it (two more restarts). Here nothing listens until
+        the whole new settings are written once, and each enabled module then
+        starts once, on the chosen ports and listen address.
+        """
+        settings = self._first_run_settings(setup)  # checks; changes nothing
+        user_address = ""
+        if setup.user is not None:
+            user_address = normalize_address(setup.user.address)
+            if split_address(user_address)[1] != settings.general.domain:
+                raise ValidationError(
+                    f"The first user must be in {settings.general.domain}.",
+                    field="user",
+                )
+            check_password(setup.user.password)
+            weak = await asyncio.to_thread(
+                password_problem, setup.user.password, [user_address]
+            )
+            if weak:
+                raise ValidationError(weak, field="password")
+        if setup.certificate is not None:
+            await asyncio.to_thread(check_pair, *setup.certificate)
+        # -- checked: now change, in an order that a retry repeats harmlessly
+        dom = settings.general.domain
+        if not self.accounts.is_local_domain(dom):
+            await asyncio.to_thread(self.accounts.add_domain, dom)
+        await asyncio.to_thread(self.accounts.set_primary_domain, dom)
+        self.accounts_changed("domains")
+        if setup.certificate is not None:
+            await asyncio.to_thread(self.tls.import_pair, *setup.certificate)
+        else:  # ours, made for the machine name at start: remake it for this one
+            await asyncio.to_thread(
+                self.tls.hostname_changed, settings.general.hostname
+            )
+        if setup.user is not None:
+            new = setup.user
+            if self.accounts.get_user(user_address) is None:
+                await asyncio.to_thread(
+                    functools.partial(
+                        self.accounts.add_user,
+                        user_address,
+                        new.password,
+                        display_name=new.display_name,
+                        quota_bytes=new.quota_bytes,
+                        enabled=new.enabled,
+                    )
+                )
+            else:  # an earlier attempt got this far
+                await asyncio.to_thread(
+                    self.accounts.set_password, user_address, new.password
+                )
+            await self.store.ensure_user(user_address)
+            self.accounts_changed("users")
+        await asyncio.to_thread(self.settings_store.save, settings)
+        changed = [
+            name
+            for name in ("general", *self.modules)
+            if getattr(self.settings, name, None) != getattr(settings, name, None)
+        ]
+        self.settings = settings
+        self.local.host = settings.general.hostname or self.local.host
+        for name in changed:
+            self.events.publish(SettingsChanged(name))
+        await self.start_enabled()
+        log.info("first-run setup done for %s", dom)
+        return settings
+
+    def _first_run_settings(self, setup: FirstRunSetup) -> Settings:
+        """The settings the first-run choices make; raises on any bad choice."""
+        bind = LISTEN_ADDRESS.get(setup.reach)
+        if bind is None:
+            raise ValidationError("Choose who may connect.", field="reach")
+        dom = normalize_domain(setup.domain)
+        host = setup.hostname.strip().rstrip(".").lower() or f"mail.{dom}"
+        settings = self.settings
+        general = dataclasses.replace(settings.general, domain=dom, hostname=host)
+        settings = settings.replace_section("general", general)
+        chosen = {m.name: m for m in setup.modules}
+        for name in chosen:
+            if name not in self.modules:
+                raise ValidationError(f"There is no module {name!r}.", field="module")
+        for name in self.modules:
+            section = getattr(settings, name, None)
+            if section is None:
+                continue
+            values: dict[str, Any] = {}
+            if hasattr(section, "bind"):
+                values["bind"] = bind
+            choice = chosen.get(name)
+            if choice is not None:
+                values["enabled"] = choice.enabled
+                for key, port in choice.ports:
+                    if key not in ("port", "tls_port") or not hasattr(section, key):
+                        raise ValidationError(
+                            f"{name} has no setting {key!r}.", field=key
+                        )
+                    values[key] = port
+            settings = settings.replace_section(
+                name, dataclasses.replace(section, **values)
+            )
+        used: dict[int, str] = {}
+        for name in self.modules:
+            section = getattr(settings, name, None)
+            if not getattr(section, "enabled", False):
+                continue
+            for key in ("port", "tls_port"):
+                port = int(getattr(section, key, 0) or 0)
+                if port and port in used:
+                    raise ValidationError(
+                        f"{name} and {used[port]} cannot share port {port}.",
+                        field=key,
+                    )
+                if port:
+                    used[port] = name
         return settings
 
     def accounts_changed(self, what: str) -> None:

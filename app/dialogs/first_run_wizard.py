@@ -1,20 +1,20 @@
-"""The first-run wizard: domain, host name, certificate, modules and ports,
-first user. It returns a ``FirstRunChoices``; the caller applies it to the core.
+"""The first-run wizard: domain, host name, certificate, who may connect,
+modules and ports, first user. It returns a ``FirstRunSetup``; the caller hands
+it to the core in one call (``CoreApi.complete_first_run``), which starts each
+chosen module once, on the chosen ports.
 
 Every page validates as you type and keeps Next disabled until it is valid.
-The ports page checks each chosen port in a worker thread (try to bind it) and,
-when one is in use or needs administrator rights, offers a free alternative
-(2525, 2587, 2110, 2143…) with one click.
+The "who may connect" page sets the listen address of every module (this
+computer only: 127.0.0.1; and the local network: all addresses). The ports page
+asks the core to check each chosen port (``CoreApi.check_ports`` binds it in a
+worker thread; the window binds nothing) and, when one is in use or needs
+administrator rights, offers a free alternative (2525, 2587, 2110, 2143…) with
+one click.
 """
 
 from __future__ import annotations
 
-import asyncio
-import errno
-import os
-import socket
-import threading
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -42,7 +42,14 @@ from app.dialogs.validation import domain_problem, local_part_problem, password_
 from app.tasks import spawn
 from app.widgets.password_field import PasswordField
 from app.widgets.password_meter import PasswordMeter
-from server.api import NewUser
+from server.api import (
+    LISTEN_ADDRESS,
+    FirstRunSetup,
+    ModuleSetup,
+    NewUser,
+    PortCheck,
+    PortQuery,
+)
 from server.config.schema import Settings
 
 # the listening modules the wizard offers, in order, with their titles
@@ -61,79 +68,15 @@ ALTERNATIVES = {
     ("imap", "port"): 2143,
     ("imap", "tls_port"): 2993,
 }
-SUGGESTION_TRIES = 50
-_CHECK_LOCK = threading.Lock()
 
 
-# -- port checks (blocking: run in a worker thread) -----------------------------
-def needs_privilege(port: int) -> bool:
-    """Ports below 1024 need root (or CAP_NET_BIND_SERVICE) on POSIX."""
-    return 0 < port < 1024 and os.name == "posix" and os.geteuid() != 0
-
-
-def port_problem(bind: str, port: int) -> str:
-    """'' if a listener could bind ``bind:port`` now, else why not."""
-    if port == 0:
-        return ""
-    if needs_privilege(port):
-        return f"Port {port} needs administrator rights."
-    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    host = "" if bind in ("0.0.0.0", "::") else bind
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        if os.name == "posix":  # as asyncio's create_server does
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-            sock.listen(1)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return f"Port {port} is in use by another program."
-            if exc.errno in (errno.EACCES, errno.EPERM):
-                return f"Port {port} needs administrator rights."
-            if exc.errno == errno.EADDRNOTAVAIL:
-                return f"The address {bind} does not belong to this computer."
-            return f"Cannot listen on port {port}: {exc.strerror or exc}"
-    return ""
-
-
-def suggest_port(bind: str, start: int, taken: frozenset[int] = frozenset()) -> int:
-    """The first port from ``start`` up that is free and not ``taken`` (0: none)."""
-    for port in range(start, min(65536, start + SUGGESTION_TRIES)):
-        if port not in taken and not port_problem(bind, port):
-            return port
-    return 0
-
-
-@dataclass(frozen=True)
-class PortCheck:
-    problem: str
-    suggestion: int = 0
-
-
-def check_port(
-    bind: str, port: int, preferred: int, taken: frozenset[int]
-) -> PortCheck:
-    problem = port_problem(bind, port)
-    if not problem:
-        return PortCheck("")
-    return PortCheck(problem, suggest_port(bind, preferred, taken | {port}))
+# The core's port probe (``CoreApi.check_ports``): the window binds nothing itself.
+PortProbe = Callable[[tuple[PortQuery, ...]], Awaitable[tuple[PortCheck, ...]]]
 
 
 # -- the value ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModuleChoice:
-    name: str
-    enabled: bool
-    ports: tuple[tuple[str, int], ...]  # ("port", 25), ("tls_port", 465)
-
-
-@dataclass(frozen=True)
-class FirstRunChoices:
-    domain: str
-    hostname: str
-    certificate: tuple[bytes, bytes] | None  # (cert PEM, key PEM); None: self-signed
-    modules: tuple[ModuleChoice, ...] = ()
-    user: NewUser | None = None
+# ``value()`` is the facade's ``FirstRunSetup``: the caller hands it to
+# ``CoreApi.complete_first_run`` as it is.
 
 
 # -- pages -------------------------------------------------------------------------
@@ -285,7 +228,7 @@ class _ModuleRow:
         self, page: ModulesPage, name: str, title: str, section: object, row: int
     ) -> None:
         self.name = name
-        self.bind = str(getattr(section, "bind", "0.0.0.0"))
+        self.bind = LISTEN_ADDRESS["local"]  # the reach page decides
         self.check = QCheckBox(title, page)
         self.check.setChecked(bool(getattr(section, "enabled", False)))
         self.spins: dict[str, QSpinBox] = {}
@@ -312,6 +255,43 @@ class _ModuleRow:
         return tuple((k, s.value()) for k, s in self.spins.items())
 
 
+class ReachPage(_Page):
+    """Who may connect: the listen address of every module follows the answer."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "Who may connect",
+            "Choose who can reach this mail server. You can change it later in "
+            "each module's settings.",
+            parent,
+        )
+        self.local_radio = QRadioButton("&This computer only", self)
+        self.lan_radio = QRadioButton(
+            "This computer and the &local network (other computers, phones)", self
+        )
+        self.local_radio.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.local_radio)
+        group.addButton(self.lan_radio)
+        note = QLabel(
+            "Mail from the internet needs more than this: the router must forward "
+            "the ports, and the access list (Security) must allow it.",
+            self,
+        )
+        note.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.local_radio)
+        layout.addWidget(self.lan_radio)
+        layout.addSpacing(self.fontMetrics().lineSpacing())
+        layout.addWidget(note)
+        layout.addWidget(self.error_label)
+        layout.addStretch(1)
+
+    def reach(self) -> str:
+        """A key of ``LISTEN_ADDRESS``: "local" or "lan"."""
+        return "lan" if self.lan_radio.isChecked() else "local"
+
+
 class ModulesPage(_Page):
     """Which modules to start, on which ports; checks each port as you type.
 
@@ -321,7 +301,9 @@ class ModulesPage(_Page):
 
     checksFinished = Signal()
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, probe: PortProbe, parent: QWidget | None = None
+    ) -> None:
         super().__init__(
             "Modules and ports",
             "Tick what to start. Ports below 1024 need administrator rights on "
@@ -347,9 +329,21 @@ class ModulesPage(_Page):
         layout.addLayout(self.grid)
         layout.addWidget(self.error_label)
         layout.addStretch(1)
+        self._probe = probe
         self._generation = 0
         self._pending = 0
+        self._shown = False  # no probe runs before the page is shown
+
+    def initializePage(self) -> None:
+        wizard = self.wizard()
+        if isinstance(wizard, FirstRunWizard):
+            self.set_bind(LISTEN_ADDRESS[wizard.reach_page.reach()])
+        self._shown = True
         self.on_ports_changed()
+
+    def set_bind(self, bind: str) -> None:
+        for row in self.rows:
+            row.bind = bind
 
     def row(self, name: str) -> _ModuleRow:
         return next(r for r in self.rows if r.name == name)
@@ -377,13 +371,15 @@ class ModulesPage(_Page):
             return "Tick at least one module (you can change this later)."
         return ""
 
-    def choices(self) -> tuple[ModuleChoice, ...]:
+    def choices(self) -> tuple[ModuleSetup, ...]:
         return tuple(
-            ModuleChoice(r.name, r.check.isChecked(), r.ports()) for r in self.rows
+            ModuleSetup(r.name, r.check.isChecked(), r.ports()) for r in self.rows
         )
 
     def on_ports_changed(self, *_args: object) -> None:
-        """Re-check every ticked module's ports (a worker thread binds them)."""
+        """Re-check every ticked module's ports (the core probes them)."""
+        if not self._shown:
+            return
         self._generation += 1
         generation = self._generation
         taken = frozenset(
@@ -393,7 +389,8 @@ class ModulesPage(_Page):
             for _k, port in r.ports()
             if port
         )
-        jobs = []
+        jobs: list[tuple[_ModuleRow, str]] = []
+        queries: list[PortQuery] = []
         for row in self.rows:
             for key in row.spins:
                 row.checks[key] = None
@@ -404,36 +401,26 @@ class ModulesPage(_Page):
             self._show(row)
             for key, port in row.ports():
                 preferred = ALTERNATIVES.get((row.name, key), port + 2000)
-                jobs.append((row, key, row.bind, port, preferred))
+                jobs.append((row, key))
+                queries.append(PortQuery(row.bind, port, preferred, taken))
         self._pending = len(jobs)
         self.validate_now()
         if not jobs:
             self.checksFinished.emit()
             return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # no event loop (a plain dialog test): check inline
-            for row, key, bind, port, preferred in jobs:
-                self._checked(
-                    generation, row, key, check_port(bind, port, preferred, taken)
-                )
-            return
-        spawn(self._check_all(generation, jobs, taken))
+        spawn(self._check_all(generation, jobs, tuple(queries)))
 
     async def _check_all(
         self,
         generation: int,
-        jobs: list[tuple[_ModuleRow, str, str, int, int]],
-        taken: frozenset[int],
+        jobs: list[tuple[_ModuleRow, str]],
+        queries: tuple[PortQuery, ...],
     ) -> None:
-        def run_all() -> list[PortCheck]:
-            # one port at a time, one batch at a time: two of our own test binds
-            # (this batch's, or an older batch's still running) must not collide
-            with _CHECK_LOCK:
-                return [check_port(b, p, pref, taken) for _r, _k, b, p, pref in jobs]
-
-        results = await asyncio.to_thread(run_all)
-        for (row, key, *_rest), result in zip(jobs, results, strict=True):
+        try:
+            results = await self._probe(queries)
+        except Exception as exc:  # the core could not check: say so, allow a retry
+            results = tuple(PortCheck(f"Could not check the port: {exc}") for _ in jobs)
+        for (row, key), result in zip(jobs, results, strict=True):
             self._checked(generation, row, key, result)
 
     def _checked(
@@ -587,7 +574,7 @@ class UserPage(_Page):
 
 
 class FirstRunWizard(QWizard):
-    """Welcome to Quicksilver: returns a ``FirstRunChoices`` from ``value()``.
+    """Welcome to Quicksilver: returns a ``FirstRunSetup`` from ``value()``.
 
     Signals: the standard ``QWizard`` signals only.
     """
@@ -595,7 +582,8 @@ class FirstRunWizard(QWizard):
     def __init__(
         self,
         settings: Settings,
-        default_hostname: str = "",
+        default_hostname: str,
+        probe: PortProbe,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -606,11 +594,13 @@ class FirstRunWizard(QWizard):
         self.setMinimumSize(fm.horizontalAdvance("x") * 100, fm.lineSpacing() * 26)
         self.domain_page = DomainPage(default_hostname, self)
         self.certificate_page = CertificatePage(self)
-        self.modules_page = ModulesPage(settings, self)
+        self.reach_page = ReachPage(self)
+        self.modules_page = ModulesPage(settings, probe, self)
         self.user_page = UserPage(self)
         for page in (
             self.domain_page,
             self.certificate_page,
+            self.reach_page,
             self.modules_page,
             self.user_page,
         ):
@@ -620,11 +610,12 @@ class FirstRunWizard(QWizard):
         """An error the core reported when applying the choices."""
         self.user_page.core_error.setText(message)
 
-    def value(self) -> FirstRunChoices:
-        return FirstRunChoices(
+    def value(self) -> FirstRunSetup:
+        return FirstRunSetup(
             domain=self.domain_page.domain(),
             hostname=self.domain_page.hostname(),
-            certificate=self.certificate_page.pair(),
+            reach=self.reach_page.reach(),
             modules=self.modules_page.choices(),
             user=self.user_page.user(),
+            certificate=self.certificate_page.pair(),
         )

@@ -243,10 +243,16 @@ async def stage(window: object, out_dir: Path, ports: dict[str, int]) -> None:
             await capture(window, out_dir / f"{title}.png")
 
         settings = await bridge.call("settings")
-        wizard = FirstRunWizard(settings, "mail.example.test")
+        wizard = FirstRunWizard(
+            settings,
+            "mail.example.test",
+            lambda queries: bridge.call("check_ports", queries),
+        )
         wizard.domain_page.domain_edit.setText("example.test")
         wizard.show()
         wizard.next()
+        wizard.next()
+        wizard.reach_page.grab().save(str(out_dir / "wizard-reach.png"))
         wizard.next()
         smtp = wizard.modules_page.row("smtp")
         smtp.spins["port"].setValue(ports["smtp"])  # in use: the window's SMTP

@@ -19,7 +19,14 @@ from app.dialogs.first_run_wizard import FirstRunWizard
 from app.views.main_window import MainWindow
 from server.config.schema import Settings
 
-from .helpers import DOMAIN, HOSTNAME, fill_wizard, wait_for, write_test_settings
+from .helpers import (
+    DOMAIN,
+    HOSTNAME,
+    core_probe,
+    fill_wizard,
+    wait_for,
+    write_test_settings,
+)
 from .test_lifecycle import top_level
 from .test_main_window import listening
 
@@ -50,7 +57,7 @@ def free_ports(n: int) -> list[int]:
 
 @pytest.fixture
 def wizard(qtbot: Any, gui_loop: Any) -> FirstRunWizard:
-    w = FirstRunWizard(loopback_settings(), "")
+    w = FirstRunWizard(loopback_settings(), "", core_probe)
     qtbot.addWidget(w)
     w.show()
     return w
@@ -112,6 +119,7 @@ def test_certificate_page_checks_the_files(
 def go_to_ports(wizard: FirstRunWizard) -> wiz.ModulesPage:
     wizard.domain_page.domain_edit.setText(DOMAIN)
     wizard.domain_page.hostname_edit.setText(HOSTNAME)
+    wizard.next()
     wizard.next()
     wizard.next()
     assert wizard.currentPage() is wizard.modules_page
