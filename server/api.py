@@ -18,6 +18,7 @@ from server.accounts.strength import PasswordEstimate
 from server.accounts.strength import estimate as password_estimate
 from server.auth import Ban
 from server.config.schema import Settings
+from server.delivery.relay import RelayModule
 from server.delivery.smtp_client import ProbeResult
 from server.errors import ValidationError
 from server.events import LogRecorded
@@ -350,9 +351,9 @@ class CoreApi:
     async def job_headers(self, job_id: str) -> JobHeaders:
         return await self._s.queue.headers(job_id)
 
-    def _relay(self) -> Any:
+    def _relay(self) -> RelayModule:
         relay = self._s.modules.get("relay")
-        if relay is None or not hasattr(relay, "set_password"):
+        if not isinstance(relay, RelayModule):
             raise ValidationError("The relay module is not available.", field="relay")
         return relay
 

@@ -38,9 +38,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from server.accounts.base import AccountStore, User
+from server.config.schema import Settings
 
 log = logging.getLogger("quicksilver.auth")
 
@@ -125,7 +126,7 @@ class CoreAuthenticator:
     def __init__(
         self,
         accounts: AccountStore,
-        settings: Callable[[], Any],
+        settings: Callable[[], Settings],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._accounts = accounts

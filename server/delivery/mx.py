@@ -33,9 +33,9 @@ from typing import Any
 
 from server.config.schema import MxSettings, validate_section
 from server.delivery.base import RouteResult
+from server.delivery.route_module import RouteModule
 from server.delivery.smtp_client import (
     ConnectFailed,
-    RouteModule,
     SmtpSender,
     SmtpTarget,
 )

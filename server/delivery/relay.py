@@ -27,10 +27,10 @@ from pathlib import Path
 
 from server.config.schema import RelaySettings, validate_section
 from server.delivery.base import RouteResult
+from server.delivery.route_module import RouteModule
 from server.delivery.smtp_client import (
     ConnectFailed,
     ProbeResult,
-    RouteModule,
     SmtpSender,
     SmtpTarget,
     probe,

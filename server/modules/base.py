@@ -25,9 +25,16 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from server.events import EventBus, ModuleStateChanged
+
+if TYPE_CHECKING:
+    from server.accounts.base import AccountStore, User
+    from server.config.schema import Settings
+    from server.delivery.base import DeliveryTarget, RemoteRoute
+    from server.storage.base import MailStore
 
 
 class ModuleState(enum.Enum):
@@ -538,7 +545,7 @@ class TlsProvider(Protocol):
 class Authenticator(Protocol):
     async def authenticate(
         self, username: str, password: str, *, peer: str, protocol: str
-    ) -> Any:
+    ) -> User | None:
         """Return the ``User`` on success, None on failure (never raises for a
         wrong password; raises ``TemporaryError`` when the account store is down).
         Runs the hash check off the loop and counts failures (brute-force bans)."""
@@ -546,18 +553,27 @@ class Authenticator(Protocol):
     def is_banned(self, peer_ip: str) -> bool: ...
 
 
+class RouteRegistry(Protocol):
+    """Where a running route offers itself (the queue manager): of the routes
+    offered, the one with the highest ``priority`` takes remote mail."""
+
+    def add_route(self, route: RemoteRoute) -> None: ...
+
+    def remove_route(self, route: RemoteRoute) -> None: ...
+
+
 @dataclass
 class ModuleContext:
     """What the runtime hands every module. Modules never import each other."""
 
     events: EventBus
-    settings: Callable[[], Any]  # returns the current ``Settings``
-    accounts: Any  # AccountStore
-    store: Any  # MailStore
-    delivery: Any  # DeliveryTarget
+    settings: Callable[[], Settings]  # the current settings
+    accounts: AccountStore
+    store: MailStore
+    delivery: DeliveryTarget
     tls: TlsProvider
     auth: Authenticator
     clock: Callable[[], float] = time.time
-    queue: Any = None  # the queue manager: relay/mx register as its remote route
-    data_dir: Any = None  # pathlib.Path of the data folder (secrets fallback file)
+    queue: RouteRegistry | None = None  # relay/mx offer themselves as remote route
+    data_dir: Path | None = None  # the data folder (the secrets fallback file)
     connections: ConnectionBudget | None = None  # the process-wide total

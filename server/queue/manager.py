@@ -64,9 +64,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from server.accounts.base import AccountStore
+from server.config.schema import Settings
 from server.delivery.base import Accepted, Envelope, RemoteRoute, RouteResult
 from server.delivery.local import LocalDelivery
 from server.errors import MailError, StorageFullError, TemporaryError, ValidationError
@@ -134,7 +134,7 @@ class QueueManager:
         accounts: AccountStore,
         local: LocalDelivery,
         events: EventBus,
-        settings: Callable[[], Any],
+        settings: Callable[[], Settings],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.spool = spool

@@ -36,9 +36,11 @@ from aiosmtpd.smtp import MISSING, SMTP, Session
 from aiosmtpd.smtp import Envelope as AioEnvelope
 
 from server import bytesutil
+from server.accounts.base import AccountStore
 from server.delivery.base import DeliveryTarget, Envelope
 from server.errors import MailError
 from server.events import EventBus, MessageAccepted, SessionClosed, SessionOpened
+from server.modules.base import ListenerModule
 from server.policy import peer_ip
 from server.protocols.smtp.data import DataState, receive
 from server.protocols.smtp.replies import mask_auth, with_enhanced_code
@@ -168,7 +170,7 @@ class SmtpHandler:
     def __init__(
         self,
         policy: SmtpPolicy,
-        accounts: Any,
+        accounts: AccountStore,
         delivery: DeliveryTarget,
         events: EventBus,
         log: logging.Logger,
@@ -403,7 +405,11 @@ class QuicksilverSMTP(SMTP):
     implicit_tls = False
 
     def __init__(
-        self, *args: Any, tracker: Any = None, qlog: logging.Logger, **kwargs: Any
+        self,
+        *args: Any,
+        tracker: ListenerModule | None = None,
+        qlog: logging.Logger,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._tracker = tracker

@@ -41,7 +41,13 @@ from aiosmtpd.smtp import SMTP, AuthResult
 
 from server.config.schema import SubmissionSettings, validate_section
 from server.errors import MailError
-from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
+from server.modules.base import (
+    Authenticator,
+    Listener,
+    ListenerModule,
+    ModuleContext,
+    Refusal,
+)
 from server.policy import peer_ip, plaintext_login_allowed
 from server.protocols.smtp.refusal import refusal_line
 from server.protocols.smtp.session import (
@@ -65,7 +71,7 @@ class SubmissionSMTP(QuicksilverSMTP):
     def __init__(
         self,
         *args: Any,
-        authenticator: Any,
+        authenticator: Authenticator,
         plaintext_login: str,
         implicit: bool,
         **kwargs: Any,
