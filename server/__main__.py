@@ -30,7 +30,12 @@ from pathlib import Path
 from server.errors import ValidationError
 from server.paths import default_data_dir, use_private_umask
 
-MODULE_NAMES = ("smtp", "submission", "pop3", "imap", "relay", "mx")
+
+
+def _module_names() -> tuple[str, ...]:
+    from server.modules import registry
+
+    return registry.names()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,10 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     mod = sub.add_parser("module", help="switch modules and set their addresses")
     msub = mod.add_subparsers(dest="action", required=True)
     msub.add_parser("list")
+    module_names = _module_names()
     for action in ("enable", "disable"):
-        msub.add_parser(action).add_argument("name", choices=MODULE_NAMES)
+        msub.add_parser(action).add_argument("name", choices=module_names)
     mset = msub.add_parser("set")
-    mset.add_argument("name", choices=MODULE_NAMES)
+    mset.add_argument("name", choices=module_names)
     mset.add_argument("--bind")
     mset.add_argument("--port", type=int)
     mset.add_argument("--tls-port", type=int)
@@ -120,8 +126,11 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
     settings = sstore.load()
     if args.cmd == "module":
         if args.action == "list":
-            for name in MODULE_NAMES:
-                sec = getattr(settings, name)
+            for name in _module_names():
+                sec = getattr(settings, name, None)
+                if sec is None:  # a module without settings of its own
+                    print(f"{name:<11} -")
+                    continue
                 ports = [
                     str(getattr(sec, k))
                     for k in ("port", "tls_port")

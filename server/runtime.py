@@ -21,7 +21,6 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import functools
-import importlib
 import logging
 import threading
 import time
@@ -46,6 +45,7 @@ from server.descriptors import AcceptFailureLog, DescriptorLimit, raise_descript
 from server.errors import ValidationError
 from server.events import AccountsChanged, EventBus, ModuleStateChanged, SettingsChanged
 from server.logbuffer import LogBuffer, PrivateRotatingFileHandler
+from server.modules import registry
 from server.modules.base import (
     ConnectionBudget,
     Module,
@@ -54,7 +54,6 @@ from server.modules.base import (
     ModuleState,
     ModuleStatus,
 )
-from server.modules.registry import MODULES
 from server.paths import (
     PRIVATE_DIR_MODE,
     Tightened,
@@ -73,7 +72,7 @@ T = TypeVar("T")
 
 
 class _BrokenModule:
-    """Stands in for a module whose code could not be imported."""
+    """Stands in for a module that could not be set up (its constructor raised)."""
 
     def __init__(self, name: str, title: str, error: str) -> None:
         self.name, self.title, self.error = name, title, error
@@ -152,14 +151,15 @@ class CoreServices:
         self.modules: dict[str, Module] = {}
         self._session_handlers: dict[str, logging.Handler] = {}
         self._module_locks: dict[str, asyncio.Lock] = {}
-        for name, (path, cls_name, title) in MODULES.items():
+        for entry in registry.modules():
             try:
-                cls = getattr(importlib.import_module(path), cls_name)
-                self.modules[name] = cls(self.ctx)
+                self.modules[entry.name] = entry.factory(self.ctx)
             except Exception as exc:  # shown as FAILED, never silently missing
-                log.exception("module %s could not be loaded", name)
-                self.modules[name] = _BrokenModule(name, title, f"Cannot load: {exc}")
-            self._module_locks[name] = asyncio.Lock()
+                log.exception("module %s could not be set up", entry.name)
+                self.modules[entry.name] = _BrokenModule(
+                    entry.name, entry.title, f"Cannot set up: {exc}"
+                )
+            self._module_locks[entry.name] = asyncio.Lock()
         self.api = CoreApi(self)
 
     # -- life --------------------------------------------------------------------

@@ -51,14 +51,27 @@ from server.api import (
     PortQuery,
 )
 from server.config.schema import Settings
+from server.modules import registry
 
-# the listening modules the wizard offers, in order, with their titles
-MODULES = (
-    ("smtp", "&SMTP", "Receive mail for your domain from anyone"),
-    ("submission", "S&ubmission", "Your users send mail out (587 STARTTLS, 465 TLS)"),
-    ("pop3", "&POP3", "Mail clients download mail"),
-    ("imap", "&IMAP", "Mail clients read mail on the server"),
-)
+
+def offered_modules(settings: Settings) -> list[tuple[str, str, str]]:
+    """(name, title with a keyboard accelerator, tip) of each listening module
+    with settings of its own, in registry order."""
+    out: list[tuple[str, str, str]] = []
+    used: set[str] = {"b", "n", "c"}  # the wizard's Back, Next, Cancel
+    for m in registry.listeners():
+        if getattr(settings, m.name, None) is None:
+            continue
+        title = m.title
+        for i, ch in enumerate(title):
+            if ch.isalnum() and ch.lower() not in used:
+                used.add(ch.lower())
+                title = f"{title[:i]}&{title[i:]}"
+                break
+        out.append((m.name, title, m.summary))
+    return out
+
+
 ALTERNATIVES = {
     ("smtp", "port"): 2525,
     ("submission", "port"): 2587,
@@ -314,7 +327,7 @@ class ModulesPage(_Page):
         for col, text in enumerate(("Module", "Port", "TLS port", "", "")):
             self.grid.addWidget(QLabel(f"<b>{text}</b>" if text else "", self), 0, col)
         self.rows: list[_ModuleRow] = []
-        for i, (name, title, tip) in enumerate(MODULES, start=1):
+        for i, (name, title, tip) in enumerate(offered_modules(settings), start=1):
             row = _ModuleRow(self, name, title, settings.section(name), i)
             row.check.setToolTip(tip)
             self.rows.append(row)

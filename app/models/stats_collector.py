@@ -25,11 +25,17 @@ from server.events import (
     SessionClosed,
     SessionOpened,
 )
+from server.modules import registry
 from server.modules.base import ModuleStatus
 
 SERIES = ("in", "out", "local")
-REMOTE_ROUTES = frozenset({"relay", "mx", "route"})
 MINUTES = 60
+
+
+def remote_routes() -> frozenset[str]:
+    """Where a delivery counts as "sent out": the registry's routes (and the
+    generic "route" a route module reports before it names itself)."""
+    return frozenset(m.name for m in registry.routes()) | {"route"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class StatsCollector:
         if isinstance(event, MessageAccepted):
             self._count(event.at, "in")
         elif isinstance(event, MessageDelivered):
-            remote = event.mailbox in REMOTE_ROUTES
+            remote = event.mailbox in remote_routes()
             self._count(event.at, "out" if remote else "local")
         elif isinstance(event, MessageBounced):
             self.bounced += 1

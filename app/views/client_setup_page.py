@@ -32,17 +32,19 @@ from app.autoconfig import ServerEntry, autoconfig_xml
 from app.dialogs.base import exec_async, notify
 from app.tasks import spawn
 from server.config.schema import Settings
+from server.modules import registry
 from server.modules.base import ModuleState, ModuleStatus
 from server.paths import write_user_text
 
 log = logging.getLogger("quicksilver.app")
 
-# (kind, module, title)
-PROTOCOLS = (
-    ("imap", "imap", "IMAP (incoming)"),
-    ("pop3", "pop3", "POP3 (incoming)"),
-    ("smtp", "submission", "SMTP (outgoing)"),
-)
+
+def client_protocols() -> tuple[tuple[str, str, str], ...]:
+    """(kind, module, title) of what mail clients use, from the registry:
+    incoming (IMAP, POP3) first, then outgoing, as setup guides list them."""
+    entries = [m for m in registry.modules() if m.client_kind]
+    entries.sort(key=lambda m: (m.client_kind == "smtp", m.client_kind != "imap"))
+    return tuple((m.client_kind, m.name, m.client_title) for m in entries)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def access_for(
     """Ports and security per protocol, from live endpoints or settings."""
     by_name = {s.name: s for s in statuses}
     out = []
-    for kind, module, title in PROTOCOLS:
+    for kind, module, title in client_protocols():
         section = settings.section(module)
         status = by_name.get(module)
         running = status is not None and status.state is ModuleState.RUNNING
@@ -126,7 +128,7 @@ class ClientSetupPage(QWidget):
             ("server", "Server name:"),
             ("username", "User name:"),
             ("password", "Password:"),
-        ] + [(kind, f"{title}:") for kind, _m, title in PROTOCOLS]
+        ] + [(kind, f"{title}:") for kind, _m, title in client_protocols()]
         for row, (key, title) in enumerate(rows):
             value = QLabel(self)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

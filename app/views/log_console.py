@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from app.models.log_model import DEFAULT_CAPACITY, LogFilterProxy, LogModel, record_line
 from server.config.schema import Settings
 from server.events import LogRecorded
+from server.modules import registry
 from server.paths import write_user_text
 
 FLUSH_MS = 50  # batch bursts of records into one model insert
@@ -152,7 +153,7 @@ class LogConsole(QWidget):
         if data_dir:
             self._data_dir = data_dir
         self._session_logs = {}
-        for name in ("smtp", "submission", "pop3", "imap", "relay", "mx"):
+        for name in registry.names():
             section = getattr(settings, name, None)
             if section is not None and hasattr(section, "session_log"):
                 self._session_logs[name] = bool(section.session_log)

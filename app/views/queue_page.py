@@ -42,6 +42,7 @@ from server.api import (
 )
 from server.config.schema import Settings
 from server.errors import ValidationError
+from server.modules import registry
 from server.modules.base import ModuleState, ModuleStatus
 from server.queue.spool import QueueJobView
 
@@ -49,7 +50,6 @@ log = logging.getLogger("quicksilver.app")
 
 REFRESH_MS = 300  # coalesce a burst of queue events into one refresh
 TICK_MS = 30_000  # repaint "12 min" / "in 4 min" while the page is shown
-ROUTES = ("relay", "mx")
 BANNER_STYLE = (
     "QLabel { background: #fff4ce; color: #4a3b00; border: 1px solid #e0c46c;"
     " border-radius: 3px; padding: 6px; }"
@@ -60,9 +60,14 @@ NO_ROUTE_TEXT = (
 )
 
 
+def route_names() -> frozenset[str]:
+    """The modules that send remote mail out (the registry's routes)."""
+    return frozenset(m.name for m in registry.routes())
+
+
 def route_banner(modules: tuple[ModuleStatus, ...]) -> str:
     """Why remote mail cannot leave, or '' when a route is running."""
-    routes = [m for m in modules if m.name in ROUTES]
+    routes = [m for m in modules if m.name in route_names()]
     if any(m.state is ModuleState.RUNNING for m in routes):
         return ""
     broken = [m for m in routes if m.enabled and m.state is ModuleState.FAILED]
@@ -391,7 +396,7 @@ class QueuePage(QWidget):
         self.schedule_refresh()
 
     def on_bridge_moduleStateChanged(self, event: object) -> None:
-        if getattr(event, "name", "") in ROUTES:
+        if getattr(event, "name", "") in route_names():
             self.schedule_refresh()
 
     def _with_job(self, action: str) -> None:

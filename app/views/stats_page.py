@@ -22,6 +22,7 @@ from app import theme
 from app.models.stats_collector import StatsCollector
 from app.widgets.chart import RateChart, Series
 from server.events import Event
+from server.modules import registry
 from server.modules.base import ModuleStatus
 
 REPAINT_MS = 1000
@@ -30,7 +31,11 @@ SERIES_LABELS = (
     ("out", "Sent out (relay / MX)"),
     ("local", "Delivered locally"),
 )
-PROTOCOL_MODULES = ("smtp", "submission", "pop3", "imap")
+
+
+def protocol_modules() -> tuple[str, ...]:
+    """The modules clients connect to (sessions and messages are counted)."""
+    return tuple(m.name for m in registry.listeners())
 
 
 class StatsPage(QWidget):
@@ -93,11 +98,12 @@ class StatsPage(QWidget):
     def set_modules(self, statuses: tuple[ModuleStatus, ...]) -> None:
         """The snapshot's modules: titles and the sessions already open."""
         self._titles = {s.name: s.title for s in statuses}
-        self.collector.seed_sessions(s for s in statuses if s.name in PROTOCOL_MODULES)
+        protocols = protocol_modules()
+        self.collector.seed_sessions(s for s in statuses if s.name in protocols)
         self.refresh()
 
     def module_stopped(self, name: str) -> None:
-        if name in PROTOCOL_MODULES:
+        if name in protocol_modules():
             self.collector.reset_module(name)
             self._dirty = True
 
@@ -134,7 +140,7 @@ class StatsPage(QWidget):
         )
         totals = self.collector.totals()
         sessions = dict(totals.sessions)
-        for name in PROTOCOL_MODULES:
+        for name in protocol_modules():
             if name not in sessions and name not in self._titles:
                 continue
             label = self.session_labels.get(name)
