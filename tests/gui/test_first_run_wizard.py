@@ -250,6 +250,7 @@ def test_wizard_sets_up_the_core(qtbot: Any, gui_loop: Any, tmp_path: Path) -> N
     model = window.modules_model
     # let the core see the probes' disconnects before it stops
     qtbot.waitUntil(lambda: all(s.sessions == 0 for s in model.statuses()))
+    qtbot.wait(100)
     window.quit()
     qtbot.waitUntil(task.done, timeout=10_000)
     assert task.result() == 0
