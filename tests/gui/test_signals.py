@@ -13,6 +13,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from email.message import EmailMessage
@@ -123,32 +124,102 @@ def test_sigterm_closes_the_window_stops_the_core_and_exits_0(tmp_path: Path) ->
         s.bind(("127.0.0.1", port))
 
 
+# The child for the wizard test: ``python -m app``'s ``main()`` unchanged, with
+# an application-wide event filter that only prints a line when a dialog window
+# is shown, so the test signals the moment the wizard is on screen instead of
+# guessing with a sleep (the QApplication is made first so the filter sees the
+# wizard; ``main()`` reuses it, as it would any existing instance).
+SHOWN = "test-probe: shown "
+WATCHED_APP = f"""
+import sys
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication, QDialog
+
+qapp = QApplication(sys.argv[:1])
+
+
+class ShowProbe(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Show and isinstance(obj, QDialog):
+            print({SHOWN!r} + type(obj).__name__, flush=True)
+        return False
+
+
+probe = ShowProbe()
+qapp.installEventFilter(probe)
+from app.__main__ import main
+
+sys.exit(main())
+"""
+
+
+class Output:
+    """The child's merged output, read as it comes by a thread."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self._stream = proc.stdout
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self._stream:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, within: float) -> bool:
+        """True once a line containing ``text`` arrived; False at the deadline
+        or when the output ended without it."""
+        deadline = time.monotonic() + within
+        with self._changed:
+            while not any(text in line for line in self.lines):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return False
+                self._changed.wait(min(left, 0.5))
+            return True
+
+    def text(self) -> str:
+        """All of it; call once the child has exited."""
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._stream.close()
+        with self._changed:
+            return "".join(self.lines)
+
+
 def test_sigterm_during_the_first_run_wizard_exits_0(tmp_path: Path) -> None:
     """A fresh data folder: the wizard is open and nothing listens yet; SIGTERM
     cancels it and the app exits 0 with the core stopped."""
     data = tmp_path / "fresh"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--data-dir", str(data)],
+        [sys.executable, "-c", WATCHED_APP, "--data-dir", str(data)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    output = Output(proc)
     try:
-        deadline = time.monotonic() + START_WITHIN_S
-        settings = data / "settings.toml"
-        while time.monotonic() < deadline and not settings.exists():
-            time.sleep(0.1)
-        assert settings.exists(), "the core never started"
-        time.sleep(1.0)  # let the wizard open
+        opened = output.wait_for(SHOWN + "FirstRunWizard", START_WITHIN_S)
+        if not opened:
+            proc.kill()
+            pytest.fail(f"the wizard never opened; app output:\n{output.text()}")
         proc.send_signal(signal.SIGTERM)
-        out = proc.communicate(timeout=EXIT_WITHIN_S)[0]
+        proc.wait(timeout=EXIT_WITHIN_S)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate(timeout=10)
+            proc.wait(timeout=10)
+    out = output.text()
     assert proc.returncode == 0, out
     assert "core stopped" in out, out
     assert "no mail domain yet" in out, out
+    assert (data / "settings.toml").exists(), out  # the core did start

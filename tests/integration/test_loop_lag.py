@@ -35,6 +35,7 @@ from tests.heavymail import (
 )
 from tests.loopwatch import LoopWatch
 from tests.rawclients import RawImap, RawSmtp, big_literal, smtp_payload
+from tests.waiting import wait_until
 
 
 def rss() -> int | None:
@@ -272,7 +273,7 @@ def test_watchdog_sees_a_blocked_loop(core: RunningCore, core_lag: LoopWatch) ->
     async def hold() -> None:
         time.sleep(0.3)  # blocking the loop on purpose
 
-    time.sleep(0.02)
+    wait_until(lambda: core_lag.lags, "the watchdog ticked before the hold")
     core.run(hold())
     core_lag.stop()
     assert 0.25 < core_lag.max_lag < 1.0, core_lag.summary()
