@@ -22,7 +22,8 @@ What it does
 - Per user ``quicksilver-folders.json`` (special-use, written atomically) and
   ``subscriptions`` (one mailbox name per line, ``/`` as delimiter).
 - Durability: tmp/ -> write -> fsync -> rename -> fsync the directory before a
-  coroutine returns; disk full becomes ``StorageFullError``. A file in ``tmp/``
+  coroutine returns (the helpers are ``server.fsutil``'s, shared with the
+  queue spool and the settings files); disk full becomes ``StorageFullError``. A file in ``tmp/``
   always gets a fresh name of its own (never the message's key), so whatever a
   crash left there cannot block the next attempt; the index and the other
   small files are replaced through ``tmp/`` too.
@@ -71,8 +72,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
+from server import fsutil
 from server.errors import MailError, PermanentError, StorageFullError
-from server.fsutil import syncfs, syncfs_available
 from server.storage import names
 from server.storage.base import (
     SPECIAL_USE_FOLDERS,
@@ -156,24 +157,6 @@ def _sanitize_host(host: str) -> str:
     return host.replace("/", "\\057").replace(":", "\\072") or "localhost"
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte (``os.write`` may write less). Tests replace this."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename/unlink in ``path`` durable (no-op where unsupported)."""
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _tmp_name() -> str:
     """A fresh name for a file in ``tmp/`` (time, pid, counter, random).
 
@@ -195,54 +178,21 @@ def _write_tmp(
     for attempt in range(3):
         path = tmp_dir / _tmp_name()
         try:
-            return path, _write_new_file(path, data, mtime, sync=sync)
+            return path, fsutil.write_new_file(path, data, mtime=mtime, sync=sync)
         except FileExistsError:  # left by someone else: take another name
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _write_new_file(
-    path: Path, data: bytes, mtime: float | None, *, sync: bool = True
-) -> os.stat_result:
-    """Create ``path`` with ``data``, set its mtime, fsync; remove it on failure."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags, 0o600)
-    try:
-        _write_all(fd, data)
-        if mtime is not None:
-            if os.utime in os.supports_fd:
-                os.utime(fd, (mtime, mtime))
-            else:
-                os.utime(path, (mtime, mtime))
-        if sync:
-            os.fsync(fd)
-        st = os.fstat(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        raise
-    os.close(fd)
-    return st
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically: tmp -> fsync -> rename -> fsync dir.
-
-    The temporary file goes to the folder's ``tmp/`` (there is one next to
-    every file written here), so what a crash leaves is swept by the ``tmp/``
-    cleanup like any other leftover.
+def _replace(path: Path, data: bytes) -> None:
+    """Replace a small file of the store (index, keywords, per-user files)
+    atomically (``fsutil.atomic_write``). The temporary file goes to the
+    folder's ``tmp/`` (there is one next to every file written here), so what
+    a crash leaves is swept by the ``tmp/`` cleanup like any other leftover.
     """
     tmp_dir = path.parent / "tmp"
-    tmp, _ = _write_tmp(tmp_dir if tmp_dir.is_dir() else path.parent, data, None)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    fsutil.atomic_write(path, data, tmp_dir=tmp_dir if tmp_dir.is_dir() else None)
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
@@ -458,13 +408,9 @@ class MaildirStore:
 
     def _move_to_corrupt(self, path: Path, owner: str, what: str, why: str) -> None:
         """Keep a damaged file for a person to look at; never delete it."""
-        target_dir = self.root.parent / "corrupt"
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target = target_dir / f"{_timestamp()}-{owner}-{what}"
-        try:
-            os.rename(path, target)
-        except OSError:
-            shutil.move(str(path), str(target))
+        target = fsutil.quarantine(
+            path, self.root.parent / "corrupt", f"{_timestamp()}-{owner}-{what}"
+        )
         log.warning(
             "%s of %s was unreadable (%s); moved to %s", what, owner, why, target
         )
@@ -478,8 +424,8 @@ class MaildirStore:
             (path / "maildirfolder").touch()
         if not (path / UIDLIST).exists():
             header = f"V{names.next_uidvalidity()} N1\n"
-            _atomic_write(path / UIDLIST, header.encode())
-        _fsync_dir(path.parent)
+            _replace(path / UIDLIST, header.encode())
+        fsutil.fsync_dir(path.parent)
 
     def _read_keywords(self, st: _Folder, owner: str) -> None:
         st.keywords, st.keyword_index, st.letter_cache = {}, {}, {}
@@ -553,7 +499,7 @@ class MaildirStore:
             self._index_line(e) for e in (st.entries[u] for u in sorted(st.entries))
         )
         data = "".join(lines).encode("utf-8", "surrogateescape")
-        _atomic_write(st.path / UIDLIST, data)
+        _replace(st.path / UIDLIST, data)
         st.index_stamp = _stamp(st.path / UIDLIST)
         # Every entry is in the index now, also deliveries whose group commit
         # has not run yet: it must not append them again.
@@ -586,9 +532,9 @@ class MaildirStore:
         text = "".join(self._index_line(e) for e in pending)
         data = text.encode("utf-8", "surrogateescape")  # odd foreign file names
         path = st.path / UIDLIST
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | fsutil.O_BINARY)
         try:
-            _write_all(fd, data)
+            fsutil.write_all(fd, data)
             if sync:
                 os.fsync(fd)
         finally:
@@ -634,7 +580,7 @@ class MaildirStore:
                 st.keyword_index[word] = idx
             st.letter_cache = {}
             text = "".join(f"{i} {w}\n" for i, w in sorted(st.keywords.items()))
-            _atomic_write(st.path / KEYWORDS, text.encode("utf-8"))
+            _replace(st.path / KEYWORDS, text.encode("utf-8"))
         letters = set(extra)
         for flag in flags:
             if flag in names.FLAG_TO_LETTER:
@@ -919,10 +865,10 @@ class MaildirStore:
         try:
             if whole_fs:
                 self._flush_index(st, sync=False)
-                syncfs(st.path)
+                fsutil.syncfs(st.path)
                 return
             for sub in sorted({e.subdir for e in entries}):
-                _fsync_dir(st.path / sub)
+                fsutil.fsync_dir(st.path / sub)
             self._flush_index(st)
         except BaseException:
             self._rollback(st, entries)
@@ -936,7 +882,7 @@ class MaildirStore:
             st.remove(entry.info.uid)
         for sub in ("new", "cur"):
             with contextlib.suppress(OSError):
-                _fsync_dir(st.path / sub)
+                fsutil.fsync_dir(st.path / sub)
         # UIDs handed out stay used; a torn index append is repaired on reload
         # (the stamp no longer matches, so the index is re-read).
 
@@ -996,7 +942,7 @@ class MaildirStore:
                 if exc.errno != errno.EXDEV:
                     raise
                 shutil.move(str(udir), str(target))
-            _fsync_dir(udir.parent)
+            fsutil.fsync_dir(udir.parent)
             for key in list(self._folders):  # list(): other threads may add
                 if key[0] == owner:
                     self._folders.pop(key, None)
@@ -1037,7 +983,7 @@ class MaildirStore:
         crlf = names.crlf_size(data)
         unique_name = key or self._new_unique()
         base = f"{unique_name},S={len(data)},W={crlf}"
-        whole_fs = syncfs_available()
+        whole_fs = fsutil.syncfs_available()
         tmp, stat = _write_tmp(st.path / "tmp", data, internal_date, sync=not whole_fs)
         try:
             with lock:
@@ -1082,9 +1028,7 @@ class MaildirStore:
         path = st.file_path(entry)
         disk = _base_fields(entry.base)[1]
         try:
-            # Windows' fsync needs a handle open for writing.
-            mode = os.O_RDWR if os.name == "nt" else os.O_RDONLY
-            fd = os.open(path, mode | getattr(os, "O_BINARY", 0))
+            fd = fsutil.open_for_fsync(path)
         except FileNotFoundError:
             return entry.info
         try:
@@ -1094,7 +1038,7 @@ class MaildirStore:
         finally:
             os.close(fd)
         if disk is None or size == disk:
-            _fsync_dir(path.parent)
+            fsutil.fsync_dir(path.parent)
             return entry.info
         self._move_to_corrupt(
             path,
@@ -1130,7 +1074,7 @@ class MaildirStore:
                         batch = []
             if batch:
                 try:
-                    syncfs(st.path)
+                    fsutil.syncfs(st.path)
                 except BaseException as exc:
                     with lock:
                         self._rollback(st, batch)
@@ -1251,7 +1195,7 @@ class MaildirStore:
                 # Out of sight atomically first, then remove the files.
                 doomed = udir / "tmp" / f".deleted-{_timestamp()}{path.name}"
                 os.rename(path, doomed)
-                _fsync_dir(udir)
+                fsutil.fsync_dir(udir)
                 self._folders.pop((owner, name), None)
                 shutil.rmtree(doomed, ignore_errors=True)
             meta = self._read_meta(owner, udir)
@@ -1294,7 +1238,7 @@ class MaildirStore:
                         with contextlib.suppress(OSError):
                             os.rename(b, a)
                     raise
-                _fsync_dir(udir)
+                fsutil.fsync_dir(udir)
                 for src, dst in moves:
                     self._folders.pop((owner, src), None)
                     self._folders.pop((owner, dst), None)
@@ -1345,8 +1289,8 @@ class MaildirStore:
                 target.add(new_entry)
                 moved.append(new_entry)
             for sub in ("new", "cur"):
-                _fsync_dir(path / sub)
-                _fsync_dir(udir / sub)
+                fsutil.fsync_dir(path / sub)
+                fsutil.fsync_dir(udir / sub)
             self._flush_index(target)
             uids = tuple(sorted(inbox.entries))
             for uid in uids:
@@ -1470,7 +1414,7 @@ class MaildirStore:
                     st.move(entry, "cur", filename, _replace_flags(entry.info, flagset))
                 result.append(entry.info)
             for sub in sorted(touched):
-                _fsync_dir(st.path / sub)
+                fsutil.fsync_dir(st.path / sub)
             if changed:
                 events.append(
                     MailboxChange(owner, name, "flags", tuple(changed), origin=origin)
@@ -1543,7 +1487,7 @@ class MaildirStore:
             st.remove(uid)
             removed.append(uid)
         for sub in sorted(touched):
-            _fsync_dir(st.path / sub)
+            fsutil.fsync_dir(st.path / sub)
         if removed:
             self._write_uidlist(st)
             events.append(
@@ -1631,7 +1575,7 @@ class MaildirStore:
     @staticmethod
     def _write_meta(udir: Path, meta: dict[str, str]) -> None:
         text = json.dumps({"version": 1, "special_use": meta}, indent=1, sort_keys=True)
-        _atomic_write(udir / FOLDERS_FILE, text.encode("utf-8") + b"\n")
+        _replace(udir / FOLDERS_FILE, text.encode("utf-8") + b"\n")
 
     @staticmethod
     def _read_subscriptions(udir: Path) -> list[str]:
@@ -1649,7 +1593,7 @@ class MaildirStore:
 
     @staticmethod
     def _write_subscriptions(udir: Path, subs: list[str]) -> None:
-        _atomic_write(udir / SUBSCRIPTIONS, "".join(f"{s}\n" for s in subs).encode())
+        _replace(udir / SUBSCRIPTIONS, "".join(f"{s}\n" for s in subs).encode())
 
     # -- MailStore ---------------------------------------------------------------
 
