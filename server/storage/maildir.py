@@ -23,10 +23,11 @@ What it does
   ``subscriptions`` (one mailbox name per line, ``/`` as delimiter).
 - Durability: tmp/ -> write -> fsync -> rename -> fsync the directory before a
   coroutine returns (the helpers are ``server.fsutil``'s, shared with the
-  queue spool and the settings files); disk full becomes ``StorageFullError``. A file in ``tmp/``
-  always gets a fresh name of its own (never the message's key), so whatever a
-  crash left there cannot block the next attempt; the index and the other
-  small files are replaced through ``tmp/`` too.
+  queue spool and the settings files); disk full becomes
+  ``StorageFullError``. A file in ``tmp/`` always gets a fresh name of its
+  own (never the message's key), so whatever a crash left there cannot block
+  the next attempt; the index and the other small files are replaced through
+  ``tmp/`` too.
 - Idempotent delivery: ``deliver(unique=...)`` stores a key once per folder.
   A replay that finds its key makes that copy durable before it answers; a
   copy whose size no longer matches its ``S=`` (a power loss after the rename)
@@ -72,7 +73,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from server import fsutil
+from server import fsutil, mailtext
 from server.errors import MailError, PermanentError, StorageFullError
 from server.storage import names
 from server.storage.base import (
@@ -759,7 +760,7 @@ class MaildirStore:
                 size = crlf if crlf is not None else (record[1] if record else None)
                 if size is None:
                     with open(path, "rb") as f:
-                        size = names.crlf_size(f.read())
+                        size = mailtext.crlf_size(f.read())
             except FileNotFoundError:
                 continue  # moved away while we looked; seen next time
             flags, extra = self._parse_letters(st, letters)
@@ -832,7 +833,7 @@ class MaildirStore:
                 data = data.read_bytes()  # no hard links here: copy the bytes
         if stat is None:
             assert isinstance(data, bytes)
-            crlf = names.crlf_size(data)
+            crlf = mailtext.crlf_size(data)
             base = f"{unique},S={len(data)},W={crlf}"
             filename = base + info_part
             tmp, stat = _write_tmp(st.path / "tmp", data, mtime)
@@ -979,8 +980,8 @@ class MaildirStore:
         # delivery is renamed in and queued, and whoever holds the lock next
         # fsyncs the directory and appends the index once for every queued one.
         # Only then does anyone's ``deliver`` return.
-        data = names.to_lf(message)
-        crlf = names.crlf_size(data)
+        data = mailtext.to_lf(message)
+        crlf = mailtext.crlf_size(data)
         unique_name = key or self._new_unique()
         base = f"{unique_name},S={len(data)},W={crlf}"
         whole_fs = fsutil.syncfs_available()
@@ -1342,7 +1343,7 @@ class MaildirStore:
                 if entry is None:
                     break
                 try:
-                    return names.to_crlf(st.file_path(entry).read_bytes())
+                    return mailtext.to_crlf(st.file_path(entry).read_bytes())
                 except FileNotFoundError:
                     if attempt == 0:
                         self._sync(events, owner, name, st, force=True)
@@ -1362,7 +1363,7 @@ class MaildirStore:
         missing = []
         for uid, path in paths.items():  # reading needs no lock: files are whole
             try:
-                out[uid] = names.to_crlf(path.read_bytes())
+                out[uid] = mailtext.to_crlf(path.read_bytes())
             except FileNotFoundError:
                 missing.append(uid)
         for uid in missing:  # renamed meanwhile (flags changed): look it up again
