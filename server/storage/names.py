@@ -15,7 +15,7 @@ What it does
 - Hands out fresh UIDVALIDITY values and keeps the watcher callbacks.
 
 What it does not do: no I/O, no locking. Keyword letters (``a``..``z``) are
-per folder and live with the folder (see ``maildir.py``).
+per folder and live with the folder (see ``maildir_index.py``).
 
 Limits: a component is at most 255 characters, a name at most 1000; at most
 26 keywords per mailbox (one Maildir letter each, as Dovecot).
