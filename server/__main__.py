@@ -31,7 +31,6 @@ from server.errors import ValidationError
 from server.paths import default_data_dir, use_private_umask
 
 
-
 def _module_names() -> tuple[str, ...]:
     from server.modules import registry
 

@@ -1,55 +1,119 @@
 """Durable file writes: tmp -> fsync -> rename -> fsync(dir).
 
-Everything that must survive a crash is written through here, so the rule lives
-in one place.
+Everything that must survive a crash is written through here (the queue
+spool, settings, secrets, TLS files, and every file of the Maildir store), so
+the rule lives in one place.
+
+Portability, kept here so no caller has to know it:
+- Files are opened with ``O_BINARY`` where it exists (Windows would otherwise
+  turn every LF written into CRLF).
+- Windows cannot open a directory with ``os.open`` (and has no
+  ``O_DIRECTORY``), so ``fsync_dir`` does nothing there; NTFS journals the
+  rename itself. Elsewhere the directory is opened with ``O_DIRECTORY``, so a
+  path that is not a directory fails loudly instead of being synced as a file.
+- Windows' ``fsync`` (``_commit``) needs a handle open for writing:
+  ``open_for_fsync`` gives one there, a read-only one elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+O_BINARY: int = getattr(os, "O_BINARY", 0)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte (``os.write`` may write less). Tests replace this to
+    simulate a disk that fills up half way."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    """Make a create, rename or unlink in ``path`` durable (a no-op on
+    Windows, where a directory cannot be opened)."""
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def atomic_write(
-    path: Path, data: bytes, *, mode: int = 0o600, sync_dir: bool = True
-) -> None:
-    """Replace ``path`` with ``data`` so a crash leaves the old or the new file.
+def open_for_fsync(path: Path) -> int:
+    """A descriptor of an existing file that ``os.fsync`` accepts: open for
+    writing on Windows (its ``_commit`` refuses a read-only handle), read-only
+    elsewhere (so a file we may not write can still be synced)."""
+    mode = os.O_RDWR if os.name == "nt" else os.O_RDONLY
+    return os.open(path, mode | O_BINARY)
 
-    The temporary name starts with ``.`` and ends with ``.tmp`` (readers skip
-    it) and is new on every call -- pid, clock and a random part, as pids and
-    the monotonic clock repeat after a restart -- so a leftover of a crash can
-    never block a later write.
-    """
-    tmp = path.with_name(
-        f".{path.name}.{os.getpid()}.{time.monotonic_ns()}{secrets.token_hex(4)}.tmp"
-    )
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+
+def write_new_file(
+    path: Path,
+    data: bytes,
+    *,
+    mtime: float | None = None,
+    sync: bool = True,
+    mode: int = 0o600,
+) -> os.stat_result:
+    """Create ``path`` (it must not exist) with ``data``, set its mtime when
+    given, fsync it unless ``sync`` is False (a caller that syncs the whole
+    file system later); return its stat. On failure the file is removed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_BINARY, mode)
     try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
+        write_all(fd, data)
+        if mtime is not None:
+            if os.utime in os.supports_fd:
+                os.utime(fd, (mtime, mtime))
+            else:
+                os.utime(path, (mtime, mtime))
+        if sync:
+            os.fsync(fd)
+        st = os.fstat(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(path)
         raise
     os.close(fd)
+    return st
+
+
+def _tmp_name(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}.{time.monotonic_ns()}{secrets.token_hex(4)}.tmp"
+
+
+def atomic_write(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    sync_dir: bool = True,
+    tmp_dir: Path | None = None,
+) -> None:
+    """Replace ``path`` with ``data`` so a crash leaves the old or the new file.
+
+    The temporary file goes to ``tmp_dir`` (default: beside ``path``; it must
+    be on the same file system) under a name that starts with ``.`` and ends
+    with ``.tmp`` (readers skip it) and is new on every call -- pid, clock and
+    a random part, as pids and the monotonic clock repeat after a restart --
+    so a leftover of a crash can never block a later write. ``sync_dir``:
+    fsync ``path``'s directory after the rename (skip it only when a later
+    write to the same directory syncs it).
+    """
+    tmp = (tmp_dir or path.parent) / _tmp_name(path)
+    write_new_file(tmp, data, mode=mode)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -60,15 +124,25 @@ def atomic_write(
         fsync_dir(path.parent)
 
 
-def quarantine(path: Path, corrupt_dir: Path) -> Path:
-    """Move a damaged file to ``corrupt/`` (never delete it); return where it went."""
+def quarantine(path: Path, corrupt_dir: Path, name: str | None = None) -> Path:
+    """Move a damaged file to ``corrupt/`` (never delete it); return where it
+    went. ``name`` is the file's name there (default: a time stamp and its own
+    name); a name already taken gets a counter. A ``corrupt/`` on another file
+    system gets a copy, then the original is removed."""
     corrupt_dir.mkdir(parents=True, exist_ok=True)
-    target = corrupt_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{path.name}"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = name or f"{stamp}-{path.name}"
+    target = corrupt_dir / base
     n = 0
     while target.exists():
         n += 1
-        target = corrupt_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{n}-{path.name}"
-    os.replace(path, target)
+        target = corrupt_dir / (f"{base}-{n}" if name else f"{stamp}-{n}-{path.name}")
+    try:
+        os.replace(path, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.move(str(path), str(target))
     return target
 
 

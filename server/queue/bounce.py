@@ -26,6 +26,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from server import mailtext
+
 FAILED = "failed"  # RFC 3464 2.3.3 action values
 DELAYED = "delayed"
 
@@ -65,13 +67,10 @@ def diagnostic_code(text: str) -> str:
 
 
 def header_section(message: bytes) -> bytes:
-    """The original message's header section, CRLF line ends."""
-    cut = len(message)
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        i = message.find(sep)
-        if i != -1 and i < cut:
-            cut = i
-    lines = message[:cut].replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n")
+    """The original message's header section (up to its first empty line,
+    RFC 5322 2.1), CRLF line ends."""
+    head = mailtext.split_header(message)[0]
+    lines = head.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n")
     return b"".join(ln + b"\r\n" for ln in lines)
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from server import mailtext
 from server.sieve.message import encode_header_value
 
 
@@ -152,18 +153,17 @@ def apply_header_edits(raw: bytes, edits: tuple[HeaderEdit, ...]) -> bytes:
     """
     if not edits:
         return raw
-    head_end = raw.find(b"\r\n\r\n")
+    # The header ends at the first empty line (RFC 5322 2.1); its line end
+    # (CRLF or LF) is the one added fields get.
+    cut = mailtext.header_end(raw)
     sep = b"\r\n"
-    if head_end < 0 or (0 <= raw.find(b"\n\n") < head_end):
-        alt = raw.find(b"\n\n")
-        if alt >= 0:
-            head_end, sep = alt, b"\n"
-    if raw.startswith(sep):
-        head, body = b"", raw[len(sep) :]
-    elif head_end < 0:
+    body: bytes | None
+    if cut < 0:
         head, body = raw, None
     else:
-        head, body = raw[: head_end + len(sep)], raw[head_end + 2 * len(sep) :]
+        if not raw.endswith(b"\r\n", 0, cut):
+            sep = b"\n"
+        head, body = raw[: cut - len(sep)], raw[cut:]
     # Group physical lines into fields.
     fields: list[bytes] = []
     for line in head.splitlines(keepends=True):

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from server import mailtext
 from server.errors import PermanentError
 from server.storage import names
 from server.storage.base import (
@@ -101,7 +102,7 @@ class MemoryStore:
         self._check_keywords(folder, flags)
         uid = folder.uidnext
         folder.uidnext += 1
-        info = MessageInfo(uid, key, flags, internal_date, names.crlf_size(data))
+        info = MessageInfo(uid, key, flags, internal_date, mailtext.crlf_size(data))
         folder.messages[uid] = _Message(info, data)
         return info
 
@@ -178,7 +179,7 @@ class MemoryStore:
         else:
             key = self._new_key()
         when = time.time() if internal_date is None else internal_date
-        info = self._add(folder, names.to_lf(message), flagset, when, key)
+        info = self._add(folder, mailtext.to_lf(message), flagset, when, key)
         self._watchers.notify(
             MailboxChange(owner, name, "added", (info.uid,), origin=origin)
         )
@@ -272,14 +273,14 @@ class MemoryStore:
         msg = folder.messages.get(uid)
         if msg is None:
             raise MessageNotFound("No such message")
-        return names.to_crlf(msg.data)
+        return mailtext.to_crlf(msg.data)
 
     async def read_messages(
         self, owner: Owner, mailbox: str, uids: Sequence[int]
     ) -> dict[int, bytes]:
         _, _, _, folder = self._folder(owner, mailbox)
         return {
-            uid: names.to_crlf(folder.messages[uid].data)
+            uid: mailtext.to_crlf(folder.messages[uid].data)
             for uid in uids
             if uid in folder.messages
         }

@@ -10,13 +10,12 @@ What it does
   characters Windows forbids in file names are written ``%XX`` (UTF-8 bytes),
   so every valid IMAP name round-trips and ``.`` stays the hierarchy mark.
 - Converts IMAP flags to and from the Maildir info letters (``:2,DFRST``).
-- Converts line ends (LF on disk, CRLF on the wire) and computes CRLF sizes.
 - Plans renames (which names move where) identically for both stores.
 
 - Hands out fresh UIDVALIDITY values and keeps the watcher callbacks.
 
 What it does not do: no I/O, no locking. Keyword letters (``a``..``z``) are
-per folder and live with the folder (see ``maildir.py``).
+per folder and live with the folder (see ``maildir_index.py``).
 
 Limits: a component is at most 255 characters, a name at most 1000; at most
 26 keywords per mailbox (one Maildir letter each, as Dovecot).
@@ -28,7 +27,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 from server.errors import PermanentError
 from server.storage.base import (
@@ -247,50 +246,6 @@ def sanitize_unique(unique: str) -> str:
     if len(text) > MAX_UNIQUE_CHARS or text.startswith("."):
         raise PermanentError("Invalid unique name")
     return text
-
-
-# Line-end conversion of a large message goes a slice at a time: the stores
-# run it in worker threads, but a single C call over 50 MB holds the
-# interpreter lock (and so stalls the core loop) for a tenth of a second.
-LINE_END_SLICE = 1024 * 1024
-
-
-def _cuts(data: bytes) -> Iterator[tuple[int, int]]:
-    """``data`` as (start, end) pieces of about LINE_END_SLICE octets, each
-    ending after a LF, so no CRLF is cut and every LF has the octet before it
-    in its piece."""
-    pos = 0
-    while pos < len(data):
-        nl = data.find(b"\n", pos + LINE_END_SLICE, pos + 2 * LINE_END_SLICE)
-        if nl >= 0:
-            cut = nl + 1
-        else:  # a very long line: cut anywhere but between CR and LF
-            cut = min(len(data), pos + 2 * LINE_END_SLICE)
-            if data[cut - 1 : cut] == b"\r" and cut < len(data):
-                cut -= 1
-        yield pos, cut
-        pos = cut
-
-
-def to_lf(data: bytes) -> bytes:
-    """Disk form: CRLF -> LF (the Maildir convention)."""
-    return b"".join(data[i:j].replace(b"\r\n", b"\n") for i, j in _cuts(data))
-
-
-def to_crlf(data: bytes) -> bytes:
-    """Wire form: every bare LF -> CRLF. (Dropping the CR of each CRLF and
-    then giving every LF one is the same, and cheaper than a regex.)"""
-    return b"".join(
-        data[i:j].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        for i, j in _cuts(data)
-    )
-
-
-def crlf_size(data: bytes) -> int:
-    """``len(to_crlf(data))`` without building the copy."""
-    return len(data) + sum(
-        data.count(b"\n", i, j) - data.count(b"\r\n", i, j) for i, j in _cuts(data)
-    )
 
 
 def plan_rename(existing: Iterable[str], old: str, new: str) -> list[tuple[str, str]]:

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from server.mailtext import split_header
 from server.storage.base import MessageInfo
 
 from . import mime
@@ -372,7 +373,7 @@ class Rfc822(FileItem):
 @dataclass(frozen=True)
 class Rfc822Header(FileItem):
     def render(self, view: FileView) -> bytes:
-        return _literal(b"RFC822.HEADER ", mime.split_header(view.raw)[0])
+        return _literal(b"RFC822.HEADER ", split_header(view.raw)[0])
 
 
 @dataclass(frozen=True)
@@ -382,7 +383,7 @@ class Rfc822Text(FileItem):
         return True
 
     def render(self, view: FileView) -> bytes:
-        return _literal(b"RFC822.TEXT ", mime.split_header(view.raw)[1])
+        return _literal(b"RFC822.TEXT ", split_header(view.raw)[1])
 
 
 # -- the response ----------------------------------------------------------------

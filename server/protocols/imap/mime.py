@@ -53,27 +53,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from server.mailtext import SLICE, header_end, split_header
+from server.mailtext import find as _find
+
 from . import responses as R
 
 MAX_DEPTH = 40  # nested multipart / message levels; deeper is one opaque part
 MAX_PARTS = 10_000  # parts in one message (Dovecot's max_total_mime_parts)
 MAX_HEADER_PARSE = 1024 * 1024  # header octets read into fields, per part
-SLICE = 1024 * 1024  # octets per C call on a large buffer
 
 _LINE_END = re.compile(rb"[ \t]*(?=\r?\n|\Z)")
 MAX_DELIMITER_LINE = 1000  # RFC 5322 2.1.1: a line is at most 998 octets
-
-
-def _find(raw: bytes, needle: bytes, start: int, end: int) -> int:
-    """``raw.find(needle, start, end)`` in windows of SLICE octets, so that a
-    miss over 25 MB is not one long C call (see the module docstring)."""
-    while start < end:
-        stop = min(end, start + SLICE + len(needle) - 1)
-        found = raw.find(needle, start, stop)
-        if found >= 0 or stop == end:
-            return found
-        start += SLICE
-    return -1
 
 
 def _line_ends(raw: bytes, pos: int, end: int) -> int | None:
@@ -140,26 +130,10 @@ class Part:
 
 
 def _header_end(raw: bytes, start: int, end: int) -> int:
-    """Where the body of the entity in ``raw[start:end]`` begins: after the
-    first empty line (LF, optional CR, LF), or at ``end`` when there is none.
-    Found with ``find`` (no regex scan over a large header)."""
-    if raw.startswith(b"\r\n", start, end):
-        return start + 2
-    if raw.startswith(b"\n", start, end):
-        return start + 1
-    lf_lf = _find(raw, b"\n\n", start, end)
-    lf_crlf = _find(raw, b"\n\r\n", start, lf_lf + 2 if lf_lf >= 0 else end)
-    if lf_crlf >= 0:
-        return lf_crlf + 3
-    if lf_lf >= 0:
-        return lf_lf + 2
-    return end
-
-
-def split_header(raw: bytes) -> tuple[bytes, bytes]:
-    """Header block (with its terminating blank line) and body."""
-    cut = _header_end(raw, 0, len(raw))
-    return raw[:cut], raw[cut:]
+    """Where the body of the entity in ``raw[start:end]`` begins (``end`` when
+    it has no empty line: all header)."""
+    cut = header_end(raw, start, end)
+    return end if cut < 0 else cut
 
 
 def header_fields(header: bytes) -> list[tuple[str, str]]:

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from server import mailtext
 from server.accounts.base import User
 from server.errors import MailError, TemporaryError
 from server.modules.base import Authenticator
@@ -68,7 +69,6 @@ MAX_UIDL_LENGTH = 70
 SEEN = "\\Seen"
 
 _UIDL_OK = re.compile(r"[\x21-\x7e]{1,70}")
-_BARE_LF = re.compile(rb"(?<!\r)\n")
 SASL_MECHANISMS = ("PLAIN", "LOGIN")
 
 
@@ -131,12 +131,13 @@ def uidl_for(key: str) -> str:
 
 def to_crlf(data: bytes, expected_size: int | None = None) -> bytes:
     """CRLF line ends. The store already gives them and ``MessageInfo.size`` is
-    their length, so when the length matches we trust it and skip the scan."""
+    their length, so when the length matches we trust it and skip the scan;
+    data already in CRLF form is returned as it is, without a copy."""
     if expected_size is not None and len(data) == expected_size:
         return data
-    if data.count(b"\n") == data.count(b"\r\n"):
+    if mailtext.crlf_size(data) == len(data):
         return data
-    return _BARE_LF.sub(b"\r\n", data)
+    return mailtext.to_crlf(data)
 
 
 def multiline(first: str, body: bytes) -> bytes:
@@ -151,13 +152,7 @@ def multiline(first: str, body: bytes) -> bytes:
 
 def top_of(data: bytes, lines: int) -> bytes:
     """Headers, the blank line and the first ``lines`` body lines (RFC 1939 s. 7)."""
-    if data.startswith(b"\r\n"):
-        head, body = b"\r\n", data[2:]
-    else:
-        sep = data.find(b"\r\n\r\n")
-        if sep < 0:
-            return data
-        head, body = data[: sep + 4], data[sep + 4 :]
+    head, body = mailtext.split_header(data)
     # RFC 1939 7: more lines asked for than the body has is the whole message
     # (TOP 1 4294967295 included). Otherwise the first ``lines`` lines are
     # what precedes the rest after ``lines`` splits. Both passes run in C.

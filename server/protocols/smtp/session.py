@@ -35,7 +35,7 @@ from typing import Any
 from aiosmtpd.smtp import MISSING, SMTP, Session
 from aiosmtpd.smtp import Envelope as AioEnvelope
 
-from server import bytesutil
+from server import bytesutil, mailtext
 from server.accounts.base import AccountStore
 from server.delivery.base import DeliveryTarget, Envelope
 from server.errors import MailError
@@ -67,11 +67,11 @@ COMMAND_CALL_LIMITS: dict[str, int] = {
 
 
 def header_names(message: bytes) -> set[bytes]:
-    """Lower-case field names of the header section (pure)."""
-    end = message.find(b"\r\n\r\n")
-    head = message if end < 0 else message[: end + 2]
+    """Lower-case field names of the header section (pure). The section ends
+    at the first empty line (RFC 5322 2.1), also when that is the first line."""
+    head = mailtext.split_header(message)[0]
     names = set()
-    for line in head.split(b"\r\n"):
+    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
         if line and line[:1] not in (b" ", b"\t") and b":" in line:
             names.add(line.split(b":", 1)[0].strip().lower())
     return names

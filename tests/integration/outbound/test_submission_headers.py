@@ -72,3 +72,22 @@ def test_header_names_reads_only_the_header_section() -> None:
     assert header_names(raw) == {b"subject", b"x-long"}
     added = missing_headers(raw, "h.test", "abc")
     assert added.startswith(b"Date: ") and b"Message-ID: <abc." in added
+
+
+def test_header_names_stop_at_an_empty_first_line() -> None:
+    """A message that starts with an empty line has no header fields (RFC 5322
+    2.1), so Date and Message-ID are added. The old code looked for the first
+    CRLF CRLF only and took the body's "Date:" for a header field. Failed on
+    the old code."""
+    raw = b"\r\nDate: in the body\r\nMessage-ID: <x@y>\r\n\r\nmore\r\n"
+    assert header_names(raw) == set()
+    added = missing_headers(raw, "h.test", "abc")
+    assert added.startswith(b"Date: ") and b"Message-ID: <abc." in added
+
+
+def test_header_names_of_a_message_with_lf_line_ends() -> None:
+    """Bare LF line ends (RFC 5321 2.3.8 forbids them, clients send them): each
+    field is seen, so no second Message-ID is added. Failed on the old code."""
+    raw = b"Subject: x\nMessage-ID: <a@b>\nDate: now\n\nbody\n"
+    assert header_names(raw) == {b"subject", b"message-id", b"date"}
+    assert missing_headers(raw, "h.test", "abc") == b""

@@ -114,3 +114,14 @@ def test_status_and_diagnostic_helpers() -> None:
         == "smtp; 554 5.7.1 no thanks"
     )
     assert header_section(b"A: 1\nB: 2\n\nbody") == b"A: 1\r\nB: 2\r\n"
+
+
+def test_header_section_ends_at_the_first_empty_line() -> None:
+    """The bounce quotes only the header section (RFC 3462 text/rfc822-headers),
+    which ends at the first empty line (RFC 5322 2.1), however lines end. The
+    old code searched CRLF CRLF and LF LF only: an empty first line, or a LF
+    line followed by a CRLF empty line, put body lines into the bounce.
+    Failed on the old code."""
+    assert header_section(b"\r\nX-Body: secret\r\n\r\nmore") == b"\r\n"
+    assert header_section(b"A: 1\n\r\nX-Body: secret\r\n") == b"A: 1\r\n"
+    assert header_section(b"A: 1\r\nB: 2") == b"A: 1\r\nB: 2\r\n"  # no body

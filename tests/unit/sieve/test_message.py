@@ -139,3 +139,17 @@ def test_apply_header_edits() -> None:
     )
     assert apply_header_edits(raw, ()) is raw
     assert apply_header_edits(b"A: 1\n\nbody\n", (DeleteHeader("a", 1),)) == b"\nbody\n"
+
+
+def test_header_edits_never_touch_the_body() -> None:
+    """RFC 5293 edits apply to the header section, which ends at the first
+    empty line (RFC 5322 2.1): an empty first line, or an empty CRLF line after
+    LF lines, ends it too. The old code treated such messages as all header
+    and deleted a body line that looked like a field. Failed on the old code."""
+    delete = (DeleteHeader("a", 1),)
+    assert apply_header_edits(b"\nA: body\n", delete) == b"\nA: body\n"
+    raw = b"B: 1\n\r\nA: body\r\n"
+    assert apply_header_edits(raw, delete) == raw
+    added = apply_header_edits(b"\r\nbody", (AddHeader("X", "1"),))
+    assert added == b"X: 1\r\n\r\nbody"
+    assert apply_header_edits(b"A: 1\r\n", delete) == b""  # no body at all

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from server import fsutil
 from server.errors import StorageFullError
-from server.storage import maildir
 from server.storage.base import MailboxChange, StoreUnavailable
 from server.storage.maildir import MaildirStore
 
@@ -284,7 +284,7 @@ async def test_disk_full_raises_and_leaves_nothing(
         os.write(fd, data[: len(data) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(maildir, "_write_all", half_then_full)
+    monkeypatch.setattr(fsutil, "write_all", half_then_full)
     with pytest.raises(StorageFullError, match="Mailbox storage is full"):
         await store.deliver(OWNER, MSG * 10)
     udir = user_dir(root)
@@ -301,7 +301,7 @@ async def test_fsync_failure_quota(
         raise OSError(errno.EDQUOT, "Disk quota exceeded")
 
     monkeypatch.setattr(os, "fsync", fail)
-    monkeypatch.setattr(maildir, "syncfs", fail)  # the group-commit path
+    monkeypatch.setattr(fsutil, "syncfs", fail)  # the group-commit path
     with pytest.raises(StorageFullError):
         await store.deliver(OWNER, MSG)
     monkeypatch.undo()
@@ -315,7 +315,7 @@ async def test_other_os_errors_are_store_unavailable(
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError(errno.EIO, "Input/output error", str(root / "secret"))
 
-    monkeypatch.setattr(maildir, "_write_new_file", broken)
+    monkeypatch.setattr(fsutil, "write_new_file", broken)
     with pytest.raises(StoreUnavailable) as caught:
         await store.deliver(OWNER, MSG)
     assert str(root) not in caught.value.public_message
@@ -447,8 +447,8 @@ async def test_index_stays_valid_when_group_commit_races(
         assert release.wait(10)
 
     monkeypatch.delenv("QUICKSILVER_NO_SYNCFS", raising=False)
-    monkeypatch.setattr(maildir, "syncfs_available", lambda: True)
-    monkeypatch.setattr(maildir, "syncfs", slow_syncfs)
+    monkeypatch.setattr(fsutil, "syncfs_available", lambda: True)
+    monkeypatch.setattr(fsutil, "syncfs", slow_syncfs)
     # m0's group commit takes the batch and blocks in syncfs (commit lock held)
     t0 = asyncio.create_task(store.deliver(OWNER, MSG + b"m0\r\n"))
     assert await asyncio.to_thread(entered.wait, 10)

@@ -34,7 +34,7 @@ from server.delivery.local import LocalDelivery
 from server.events import EventBus
 from server.queue.manager import QueueManager
 from server.queue.spool import DELIVERED, Job, Recipient, Spool
-from server.storage import maildir
+from server.storage import maildir_format, maildir_sync
 from server.storage.maildir import MaildirStore
 
 DOMAIN = "example.test"
@@ -428,7 +428,7 @@ async def test_index_rewrite_ignores_leftovers_with_the_old_naming(
     fresh names."""
     store = MaildirStore(data / "mail", "mail.example.test")
     info = await store.deliver(ALICE, MSG)
-    first = next(maildir._counter)
+    first = next(maildir_format.counter)
     for n in range(first, first + 100):
         name = f"quicksilver-uidlist.tmp.{os.getpid()}.{n}"
         (udir(data) / name).write_bytes(b"left by a crash")
@@ -499,7 +499,7 @@ async def test_a_tmp_file_with_an_old_mtime_but_fresh_ctime_stays(
 async def test_a_pass_is_bounded(
     data: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(maildir, "TMP_SCAN_LIMIT", 5)
+    monkeypatch.setattr(maildir_sync, "TMP_SCAN_LIMIT", 5)
     tmp = udir(data) / "tmp"
     for n in range(8):
         (tmp / f"stale-{n}").write_bytes(b"x")

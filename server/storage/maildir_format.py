@@ -1,0 +1,240 @@
+"""The Maildir store's file names and in-memory records (no store logic).
+
+- Message files hold LF line ends; ``read_message`` gives CRLF. Our names are
+  ``<unique>,S=<disk size>,W=<crlf size>[:2,<letters>]`` (Dovecot's form), so a
+  listing never opens a file. Files other programs drop in (no ``W=``) are read
+  once and their size is kept in the index.
+- Flags are the Maildir info letters (``D F R S T``; ``P`` and letters we do
+  not know are kept untouched); keywords get the letters ``a``..``z`` (see
+  ``maildir_index.py``). On Windows the info separator is ``;`` (no ``:`` in
+  file names there; mbsync does the same).
+- A file in ``tmp/`` always gets a fresh name of its own (never the message's
+  key), so whatever a crash left there cannot block the next attempt; the
+  index and the other small files are replaced through ``tmp/`` too, so their
+  leftovers are swept with the rest (``maildir_sync.py``). The writes
+  themselves (write, fsync, rename, fsync the directory) are
+  ``server.fsutil``'s, shared with the queue spool and the settings files.
+- ``Entry`` and ``Folder`` are the cache of one folder (uid, key, flags,
+  size, mtime, file name), touched only with the folder's lock held.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import logging
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+
+from server import fsutil
+from server.storage.base import (
+    MailboxChange,
+    MessageInfo,
+)
+
+log = logging.getLogger("quicksilver.storage")
+
+Events = list[MailboxChange]
+
+UIDLIST = "quicksilver-uidlist"
+KEYWORDS = "quicksilver-keywords"
+FOLDERS_FILE = "quicksilver-folders.json"
+SUBSCRIPTIONS = "subscriptions"
+# Windows cannot have ":" in a file name; mbsync uses ";" there.
+INFO_SEP = ";" if os.name == "nt" else ":"
+INFO_SEPS = (INFO_SEP, ":") if INFO_SEP != ":" else (":",)
+FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+counter = itertools.count(1)
+
+
+def split_name(filename: str) -> tuple[str, str]:
+    """``(base, info letters)`` of a Maildir file name."""
+    for sep in INFO_SEPS:
+        i = filename.find(sep)
+        if i >= 0:
+            info = filename[i + 1 :]
+            return filename[:i], info[2:] if info.startswith("2,") else ""
+    return filename, ""
+
+
+def base_fields(base: str) -> tuple[str, int | None, int | None]:
+    """``(unique, S=, W=)`` of a base name; sizes None when absent."""
+    unique, *fields = base.split(",")
+    disk = crlf = None
+    for f in fields:
+        if f.startswith("S=") and f[2:].isdigit():
+            disk = int(f[2:])
+        elif f.startswith("W=") and f[2:].isdigit():
+            crlf = int(f[2:])
+    return unique, disk, crlf
+
+
+def sanitize_host(host: str) -> str:
+    # Maildir spec: "/" and ":" in the host name are written \057 and \072.
+    return host.replace("/", "\\057").replace(":", "\\072") or "localhost"
+
+
+def tmp_name() -> str:
+    """A fresh name for a file in ``tmp/`` (time, pid, counter, random).
+
+    Never derived from what is being written: a replayed delivery must not
+    meet the half-written file of an earlier attempt under the same name
+    (issue 10: ``[Errno 17] File exists`` blocked the job until it expired).
+    """
+    now = time.time_ns()
+    return (
+        f"{now // 1_000_000_000}.M{now // 1000 % 1_000_000}P{os.getpid()}"
+        f"Q{next(counter)}R{secrets.token_hex(4)}.tmp"
+    )
+
+
+def write_tmp(
+    tmp_dir: Path, data: bytes, mtime: float | None, *, sync: bool = True
+) -> tuple[Path, os.stat_result]:
+    """Write ``data`` to a new file in ``tmp_dir``; return its path and stat."""
+    for attempt in range(3):
+        path = tmp_dir / tmp_name()
+        try:
+            return path, fsutil.write_new_file(path, data, mtime=mtime, sync=sync)
+        except FileExistsError:  # left by someone else: take another name
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def replace_small_file(path: Path, data: bytes) -> None:
+    """Replace a small file of the store (index, keywords, per-user files)
+    atomically (``fsutil.atomic_write``). The temporary file goes to the
+    folder's ``tmp/`` (there is one next to every file written here), so what
+    a crash leaves is swept by the ``tmp/`` cleanup like any other leftover.
+    """
+    tmp_dir = path.parent / "tmp"
+    fsutil.atomic_write(path, data, tmp_dir=tmp_dir if tmp_dir.is_dir() else None)
+
+
+def stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{next(counter)}"
+
+
+def replace_flags(info: MessageInfo, flags: frozenset[str]) -> MessageInfo:
+    if info.flags == flags:
+        return info
+    return MessageInfo(info.uid, info.key, flags, info.internal_date, info.size)
+
+
+def folder_label(path: Path, what: str) -> str:
+    folder = path.name if path.name.startswith(".") else "INBOX"
+    return f"{folder}-{what}"
+
+
+class Entry:
+    """One message as cached: where its file is and what it says."""
+
+    __slots__ = (
+        "base",
+        "extra",
+        "filename",
+        "info",
+        "size_in_name",
+        "subdir",
+        "unique",
+    )
+
+    def __init__(
+        self,
+        info: MessageInfo,
+        subdir: str,
+        filename: str,
+        base: str,
+        extra: str,
+        size_in_name: bool,
+    ) -> None:
+        self.info = info
+        self.subdir = subdir
+        self.filename = filename
+        self.base = base
+        self.extra = extra  # info letters kept but not interpreted
+        self.size_in_name = size_in_name
+        self.unique = base_fields(base)[0]
+
+
+class Folder:
+    """The cache of one folder; only touched with the folder's lock held."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.uidvalidity = 0
+        self.uidnext = 1
+        self.entries: dict[int, Entry] = {}
+        self.by_unique: dict[str, int] = {}
+        # subdir -> file name -> uid; per subdir so rescans diff with set ops
+        self.by_file: dict[str, dict[str, int]] = {"new": {}, "cur": {}}
+        self.keywords: dict[int, str] = {}
+        self.keyword_index: dict[str, int] = {}
+        self.letter_cache: dict[str, tuple[frozenset[str], str]] = {}
+        self.dir_stamp: tuple[int, int] | None = None
+        self.index_stamp: tuple[int, int, int] | None = None
+        # The index holds a line for every UID up to ``indexed``; entries with
+        # higher UIDs wait in ``unindexed`` until ``_flush_index`` appends them
+        # (always in ascending UID order, each exactly once).
+        self.indexed = 0
+        self.unindexed: list[Entry] = []
+        self.settling = True
+        self._infos: list[MessageInfo] | None = None
+        self._unseen = 0
+        # group commit of deliveries (see MaildirStore._deliver)
+        self.uncommitted: list[Entry] = []
+        self.committed: set[Entry] = set()
+        self.failed: dict[Entry, BaseException] = {}
+        self.commit_lock = threading.Lock()
+        self.tmp_due = 0.0  # clock time of the next tmp/ cleanup pass
+
+    def changed(self) -> None:
+        self._infos = None
+
+    def infos(self) -> list[MessageInfo]:
+        if self._infos is None:
+            self._infos = [self.entries[u].info for u in sorted(self.entries)]
+            self._unseen = sum(1 for i in self._infos if "\\Seen" not in i.flags)
+        return self._infos
+
+    def unseen(self) -> int:
+        self.infos()
+        return self._unseen
+
+    def add(self, entry: Entry) -> None:
+        uid = entry.info.uid
+        self.entries[uid] = entry
+        self.by_unique[entry.unique] = uid
+        self.by_file[entry.subdir][entry.filename] = uid
+        if uid > self.indexed:
+            self.unindexed.append(entry)
+        self.changed()
+
+    def remove(self, uid: int) -> Entry | None:
+        entry = self.entries.pop(uid, None)
+        if entry is not None:
+            self.by_unique.pop(entry.unique, None)
+            self.by_file[entry.subdir].pop(entry.filename, None)
+            self.changed()
+        return entry
+
+    def move(self, entry: Entry, subdir: str, filename: str, info: MessageInfo) -> None:
+        self.by_file[entry.subdir].pop(entry.filename, None)
+        entry.subdir, entry.filename, entry.info = subdir, filename, info
+        self.by_file[subdir][filename] = info.uid
+        self.changed()
+
+    def file_path(self, entry: Entry) -> Path:
+        return self.path / entry.subdir / entry.filename

@@ -1,0 +1,153 @@
+"""Where a user's files are, the locks, and the per-user files.
+
+- Per user ``quicksilver-folders.json`` (special-use, written atomically) and
+  ``subscriptions`` (one mailbox name per line, ``/`` as delimiter). A
+  folders file that cannot be read is moved to ``<data root>/corrupt/`` (never
+  deleted) and logged; the user then has no special-use marks until set again.
+- Locks: one per folder, plus one per user (the folder name ``""``) for
+  namespace changes (create, rename, delete). Several folders are always
+  locked in sorted order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from server import fsutil
+from server.storage import names
+from server.storage.base import (
+    InvalidMailboxName,
+    MailboxNotFound,
+    Owner,
+)
+from server.storage.maildir_format import (
+    FOLDERS_FILE,
+    SUBSCRIPTIONS,
+    Folder,
+    counter,
+    replace_small_file,
+    sanitize_host,
+    timestamp,
+)
+
+log = logging.getLogger("quicksilver.storage")
+
+
+class UserDirs:
+    """Where a user's files are, the locks, and the per-user files."""
+
+    def __init__(
+        self,
+        root: Path,
+        hostname: str = "quicksilver",
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = Path(root)
+        self.hostname = sanitize_host(hostname or socket.gethostname())
+        self._clock = clock  # wall time, compared with file times (tmp/ cleanup)
+        self._watchers = names.WatcherRegistry()
+        self._folders: dict[tuple[str, str], Folder] = {}
+        self._locks: dict[tuple[str, str], threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, owner: str, name: str) -> threading.RLock:
+        with self._locks_guard:
+            lock = self._locks.get((owner, name))
+            if lock is None:
+                lock = self._locks[(owner, name)] = threading.RLock()
+            return lock
+
+    def _user_lock(self, owner: str) -> threading.RLock:
+        return self._lock(owner, "")  # "" is never a mailbox name
+
+    def _owner(self, owner: Owner) -> tuple[str, Path]:
+        local, domain = names.normalize_owner(owner)
+        return f"{local}@{domain}", self.root / domain / local
+
+    def _user_dir(self, owner: Owner) -> tuple[str, Path]:
+        owner, udir = self._owner(owner)
+        if not (udir / "cur").is_dir():
+            raise MailboxNotFound("Mailbox does not exist")
+        return owner, udir
+
+    @staticmethod
+    def _folder_path(udir: Path, name: str) -> Path:
+        if name == names.INBOX:
+            return udir
+        dirname = names.encode_folder(name)
+        if len(dirname.encode("utf-8")) > 255:
+            raise InvalidMailboxName("Mailbox name too long")
+        return udir / dirname
+
+    def _existing(self, udir: Path) -> list[str]:
+        """Mailbox names present on disk, INBOX first."""
+        found = [names.INBOX]
+        for dirname in os.listdir(udir):
+            if dirname.startswith(".") and (udir / dirname / "cur").is_dir():
+                name = names.decode_folder(dirname)
+                if name is not None:
+                    found.append(name)
+        return names.sorted_mailboxes(found)
+
+    def _new_unique(self) -> str:
+        now = time.time()
+        secs = int(now)
+        usecs = int((now - secs) * 1_000_000)
+        return f"{secs}.M{usecs}P{os.getpid()}Q{next(counter)}.{self.hostname}"
+
+    def _move_to_corrupt(self, path: Path, owner: str, what: str, why: str) -> None:
+        """Keep a damaged file for a person to look at; never delete it."""
+        target = fsutil.quarantine(
+            path, self.root.parent / "corrupt", f"{timestamp()}-{owner}-{what}"
+        )
+        log.warning(
+            "%s of %s was unreadable (%s); moved to %s", what, owner, why, target
+        )
+
+    def _read_meta(self, owner: str, udir: Path) -> dict[str, str]:
+        path = udir / FOLDERS_FILE
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            uses = data.get("special_use", {})
+            if not isinstance(uses, dict):
+                raise ValueError("special_use is not a table")
+            return {str(k): str(v) for k, v in uses.items()}
+        except FileNotFoundError:
+            return {}
+        except (ValueError, AttributeError) as exc:
+            self._move_to_corrupt(path, owner, FOLDERS_FILE, str(exc))
+            return {}
+
+    @staticmethod
+    def _write_meta(udir: Path, meta: dict[str, str]) -> None:
+        text = json.dumps({"version": 1, "special_use": meta}, indent=1, sort_keys=True)
+        replace_small_file(udir / FOLDERS_FILE, text.encode("utf-8") + b"\n")
+
+    @staticmethod
+    def _read_subscriptions(udir: Path) -> list[str]:
+        try:
+            text = (udir / SUBSCRIPTIONS).read_text("utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        out: list[str] = []
+        for line in text.splitlines():
+            with contextlib.suppress(InvalidMailboxName):
+                name = names.normalize_mailbox(line)
+                if name not in out:
+                    out.append(name)
+        return out
+
+    @staticmethod
+    def _write_subscriptions(udir: Path, subs: list[str]) -> None:
+        replace_small_file(
+            udir / SUBSCRIPTIONS, "".join(f"{s}\n" for s in subs).encode()
+        )
