@@ -24,6 +24,7 @@ from app.dialogs.base import exec_async
 from app.dialogs.first_run_wizard import FirstRunChoices, FirstRunWizard
 from app.paths import app_icon, default_data_dir
 from app.views.main_window import MainWindow
+from server.api import CoreApi
 from server.config.schema import Settings, default_hostname
 from server.errors import ValidationError
 from server.paths import use_private_umask
@@ -78,16 +79,16 @@ async def apply_first_run(bridge: CoreBridge, choices: FirstRunChoices) -> None:
 
     Each step is a facade call; repeating them after an error is harmless (the
     domain is created once, settings are overwritten)."""
-    await bridge.call("first_run", choices.domain, choices.hostname)
+    await bridge.run(CoreApi.first_run, choices.domain, choices.hostname)
     if choices.certificate is not None:
-        await bridge.call("import_certificate", *choices.certificate)
+        await bridge.run(CoreApi.import_certificate, *choices.certificate)
     for module in choices.modules:
         if module.ports:
-            await bridge.call("update_settings", module.name, dict(module.ports))
+            await bridge.run(CoreApi.update_settings, module.name, dict(module.ports))
     if choices.user is not None:
-        await bridge.call("add_user", choices.user)
+        await bridge.run(CoreApi.add_user, choices.user)
     for module in choices.modules:
-        await bridge.call("set_module_enabled", module.name, module.enabled)
+        await bridge.run(CoreApi.set_module_enabled, module.name, module.enabled)
 
 
 def startup_error_box(exc: Exception) -> QMessageBox:
@@ -200,7 +201,7 @@ async def run_session(
         if snapshot.needs_first_run:
             if not await first_run(bridge, snapshot.settings):
                 return 0
-            snapshot = await bridge.call("snapshot")
+            snapshot = await bridge.run(CoreApi.snapshot)
         window = MainWindow(bridge)
         closed = asyncio.Event()
         window.closed.connect(closed.set)

@@ -52,7 +52,7 @@ from app.views.modules_panel import ModulesPanel
 from app.views.stats_page import StatsPage
 from app.views.users_page import UsersPage
 from app.widgets.status_light import StatusLight
-from server.api import Snapshot
+from server.api import CoreApi, Snapshot
 from server.config.schema import SECTIONS, Settings
 from server.events import (
     Event,
@@ -428,9 +428,7 @@ class MainWindow(QMainWindow):
 
     async def set_module_enabled(self, name: str, on: bool) -> ModuleStatus | None:
         try:
-            status: ModuleStatus = await self.bridge.call(
-                "set_module_enabled", name, on
-            )
+            status = await self.bridge.run(CoreApi.set_module_enabled, name, on)
         except Exception as exc:
             log.exception("could not switch %s %s", name, "on" if on else "off")
             notify(
@@ -448,7 +446,7 @@ class MainWindow(QMainWindow):
         spawn(self.restart_module(name))
 
     async def restart_module(self, name: str) -> None:
-        status: ModuleStatus = await self.bridge.call("restart_module", name)
+        status = await self.bridge.run(CoreApi.restart_module, name)
         self.modules_model.update_status(status)
         self._update_counts()
 
@@ -491,8 +489,11 @@ class MainWindow(QMainWindow):
             return
         spawn(self.edit_settings(section))
 
+    async def apply_settings(self, section: str, values: dict[str, Any]) -> Settings:
+        return await self.bridge.run(CoreApi.update_settings, section, values)
+
     async def edit_settings(self, section: str) -> Settings | None:
-        settings: Settings = await self.bridge.call("settings")
+        settings = await self.bridge.run(CoreApi.settings)
         self._set_settings(settings)
         title = section.title()
         row = self.modules_model.row_of(section)
@@ -501,7 +502,7 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(
             section,
             settings.section(section),
-            functools.partial(self.bridge.call, "update_settings"),
+            self.apply_settings,
             parent=self,
             title=title,
         )
@@ -528,7 +529,7 @@ class MainWindow(QMainWindow):
         await self.refresh_modules()
 
     async def refresh_modules(self) -> None:
-        statuses: tuple[ModuleStatus, ...] = await self.bridge.call("modules")
+        statuses = await self.bridge.run(CoreApi.modules)
         self.modules_model.set_modules(statuses)
         self._update_counts()
 
@@ -616,8 +617,8 @@ class MainWindow(QMainWindow):
 
     async def set_session_log(self, module: str, on: bool) -> bool:
         try:
-            settings = await self.bridge.call(
-                "update_settings", module, {"session_log": on}
+            settings = await self.bridge.run(
+                CoreApi.update_settings, module, {"session_log": on}
             )
         except Exception as exc:
             log.exception("could not switch session logging of %s", module)
@@ -679,18 +680,18 @@ class MainWindow(QMainWindow):
 
     async def refresh_accounts(self) -> None:
         await self.users_page.refresh()
-        domains = await self.bridge.call("list_domains")
+        domains = await self.bridge.run(CoreApi.list_domains)
         self.users_page.domains = tuple(d.name for d in domains)
 
     async def refresh_queue(self) -> None:
-        jobs = await self.bridge.call("queue_jobs")
+        jobs = await self.bridge.run(CoreApi.queue_jobs)
         self.queue_size = len(jobs)
         self._update_counts()
 
     async def refresh_settings(self) -> None:
         """A setting changed (here or elsewhere): show it, and the modules'
         new state (the core restarts a module when its settings need it)."""
-        self._set_settings(await self.bridge.call("settings"))
+        self._set_settings(await self.bridge.run(CoreApi.settings))
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
