@@ -4,7 +4,7 @@ Shows ``api.queue_jobs()``; queue and module events trigger a refresh,
 coalesced (a burst of deliveries costs one call). Hold, Release, Retry now,
 Bounce now and Delete call the facade and show its ``QueueActionResult``;
 "Headers…" shows a job's header section; "Relay settings…" edits the smart
-host (``edit_relay_settings``, also for a menu entry in the main window).
+host (``relay_flow.edit_relay_settings``, also the main window's menu entry).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDialog,
     QFrame,
     QHBoxLayout,
     QHeaderView,
@@ -30,18 +29,17 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import CoreBridge
-from app.dialogs.base import exec_async, notify
+from app.dialogs.base import notify
 from app.dialogs.confirm import TextDialog, confirm
-from app.dialogs.relay_dialog import RelayChange, RelayDialog
+from app.dialogs.relay_dialog import RelayChange
 from app.models.queue_model import QueueModel
 from app.tasks import spawn
+from app.views.relay_flow import edit_relay_settings
 from server.api import (
     ADMIN_HELD,
     CoreApi,
-    ProbeResult,
     QueueActionResult,
 )
-from server.config.schema import Settings
 from server.errors import ValidationError
 from server.modules.base import ModuleState, ModuleStatus
 from server.queue.spool import QueueJobView
@@ -78,64 +76,6 @@ def route_banner(modules: tuple[ModuleStatus, ...]) -> str:
             "Remote mail waits here."
         )
     return NO_ROUTE_TEXT
-
-
-async def apply_relay_change(bridge: CoreBridge, change: RelayChange) -> Settings:
-    """Save the changed relay keys, then the password (its key needs them)."""
-    settings: Settings = (
-        await bridge.run(CoreApi.update_settings, "relay", change.settings)
-        if change.settings
-        else await bridge.run(CoreApi.settings)
-    )
-    if change.password is not None:
-        await bridge.run(CoreApi.relay_set_password, change.password)
-    return settings
-
-
-async def storage_text(bridge: CoreBridge) -> tuple[str, str]:
-    """Where the relay password is kept: a short line and the core's words."""
-    try:
-        backend = await bridge.run(CoreApi.secrets_backend)
-    except ValidationError as exc:
-        return str(exc), ""
-    if backend.uses_file:
-        short = (
-            "Stored in a protected file in the data folder: no keyring is available."
-        )
-    else:
-        short = "Stored in the system keyring."
-    return short, backend.description
-
-
-async def edit_relay_settings(
-    bridge: CoreBridge, parent: QWidget
-) -> RelayChange | None:
-    """Open ``RelayDialog`` until the core accepts the values or the person
-    cancels; "Test the connection" saves the values, then probes the host."""
-    settings = await bridge.run(CoreApi.settings)
-    dialog = RelayDialog(settings.relay, parent=parent)
-    dialog.set_storage_text(*await storage_text(bridge))
-
-    async def tester(change: RelayChange) -> ProbeResult:
-        saved = await apply_relay_change(bridge, change)
-        dialog.saved(saved.relay)
-        dialog.set_storage_text(*await storage_text(bridge))
-        result = await bridge.run(CoreApi.relay_test_connection)
-        return result
-
-    dialog.set_tester(tester)
-    try:
-        while await exec_async(dialog) == QDialog.DialogCode.Accepted:
-            change = dialog.value()
-            try:
-                await apply_relay_change(bridge, change)
-            except ValidationError as exc:
-                dialog.show_error(str(exc))
-                continue
-            return change
-        return None
-    finally:
-        dialog.deleteLater()
 
 
 class QueuePage(QWidget):
