@@ -12,30 +12,28 @@ keep running in tray" is ticked and a tray exists: then it hides to the tray.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
-    QFileDialog,
     QMainWindow,
     QSplitter,
     QTabWidget,
-    QToolBar,
     QWidget,
 )
 
 from app.bridge import CoreBridge
 from app.dialogs.about import open_about_box
-from app.dialogs.base import exec_async, notify
+from app.dialogs.base import notify
 from app.formatting import configured_address
 from app.models.modules_model import ModulesModel
 from app.paths import app_icon
 from app.tasks import spawn
 from app.tray import TrayIcon, tray_available
+from app.views import log_flow
 from app.views.admin_pages import admin_pages
 from app.views.client_setup_page import ClientSetupPage
 from app.views.log_console import LogConsole
@@ -47,6 +45,7 @@ from app.views.stats_page import StatsPage
 from app.views.status_summary import StatusSummary
 from app.views.test_message_flow import send_test_message
 from app.views.users_page import UsersPage
+from app.views.window_actions import WindowActions
 from server.api import CoreApi, Snapshot, TestMessageSent, default_test_sender
 from server.config.schema import SECTIONS, Settings
 from server.events import (
@@ -63,9 +62,7 @@ log = logging.getLogger("quicksilver.app")
 REFRESH_MS = 150  # coalesce bursts of activity events into one status query
 USAGE_REFRESH_MS = 1000  # deliveries change mailbox usage: re-read users, at most 1/s
 QUEUE_REFRESH_MS = 250  # queue events come in bursts: re-count at most 4/s
-CONFIG_SECTIONS = (("general", "General"), ("queue", "Queue"), ("security", "Security"))
 KEEP_IN_TRAY_KEY = "window/keepRunningInTray"
-MAX_TAB_SHORTCUTS = 9
 
 
 def default_prefs() -> QSettings:
@@ -174,99 +171,36 @@ class MainWindow(QMainWindow):
 
     # -- construction -------------------------------------------------------------
     def _build_actions(self) -> None:
-        self.quit_action = QAction("&Quit", self)
-        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
-        self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
-        self.quit_action.triggered.connect(self.quit)
-        self.send_test_action = QAction("Send &test message…", self)
-        self.send_test_action.setIconText("Send test…")
-        self.send_test_action.setToolTip(
-            "Send a message through the SMTP module to a local user"
-        )
-        self.send_test_action.triggered.connect(self.on_send_test_action_triggered)
-        self.save_log_action = QAction("&Save log…", self)
-        self.save_log_action.setShortcut(QKeySequence.StandardKey.Save)
-        self.save_log_action.triggered.connect(self.on_save_log_action_triggered)
-        self.add_user_action = QAction("Add &user…", self)
-        self.add_user_action.triggered.connect(self.on_add_user_action_triggered)
-        self.module_settings_action = QAction("Module &settings…", self)
-        self.module_settings_action.triggered.connect(
-            self.modules_panel.on_settings_button_clicked
-        )
-        self.restart_action = QAction("&Restart module", self)
-        self.restart_action.triggered.connect(
-            self.modules_panel.on_restart_button_clicked
-        )
-        self.about_action = QAction("&About Quicksilver", self)
-        self.about_action.triggered.connect(self.on_about_action_triggered)
-        self.client_help_action = QAction("How to set up a mail &client", self)
-        self.client_help_action.triggered.connect(
-            lambda: self.tabs.setCurrentWidget(self.client_setup_page)
-        )
-        self.find_action = QAction("&Find in log", self)
-        self.find_action.setShortcut(QKeySequence("Ctrl+F"))
-        self.find_action.triggered.connect(self.focus_log_search)
-        self.addAction(self.find_action)
-        self.keep_in_tray_action = QAction("Always &keep running in tray", self)
-        self.keep_in_tray_action.setCheckable(True)
-        self.keep_in_tray_action.setChecked(
+        titles = [self.tabs.tabText(i) for i in range(self.tabs.count())]
+        self.actions_ = a = WindowActions(self, titles)
+        self.quit_action = a.quit
+        self.send_test_action = a.send_test
+        self.keep_in_tray_action = a.keep_in_tray
+        self.client_help_action = a.client_help
+        a.keep_in_tray.setChecked(
             str(self.prefs.value(KEEP_IN_TRAY_KEY, "false")).lower() == "true"
         )
-        self.keep_in_tray_action.toggled.connect(self.on_keep_in_tray_toggled)
-
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        file_menu.addAction(self.send_test_action)
-        file_menu.addAction(self.save_log_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-
-        self.modules_menu = ModulesMenu(
-            self.modules_model, (self.module_settings_action, self.restart_action), self
-        )
-        menu.addMenu(self.modules_menu)
-
-        config_menu = menu.addMenu("&Configuration")
-        self.config_actions: dict[str, QAction] = {}
-        for section, title in CONFIG_SECTIONS:
-            action = config_menu.addAction(f"&{title}…")
+        for action, slot in (
+            (a.quit, self.quit),
+            (a.send_test, self.on_send_test_action_triggered),
+            (a.save_log, self.on_save_log_action_triggered),
+            (a.add_user, self.on_add_user_action_triggered),
+            (a.module_settings, self.modules_panel.on_settings_button_clicked),
+            (a.restart, self.modules_panel.on_restart_button_clicked),
+            (a.about, self.on_about_action_triggered),
+            (a.client_help, self.on_client_help_action_triggered),
+            (a.find, self.focus_log_search),
+            (a.relay, self.on_relay_action_triggered),
+        ):
+            action.triggered.connect(slot)
+        a.keep_in_tray.toggled.connect(self.on_keep_in_tray_toggled)
+        for section, action in a.config.items():
             action.triggered.connect(functools.partial(self.open_settings, section))
-            action.setIconText(f"{title} settings")
-            self.config_actions[section] = action
-        self.relay_action = config_menu.addAction("&Relay (smart host)…")
-        self.relay_action.triggered.connect(self.on_relay_action_triggered)
-        config_menu.addSeparator()
-        config_menu.addAction(self.add_user_action)
-
-        self.window_menu = menu.addMenu("&Window")
-        self.tab_actions: list[QAction] = []
-        for i in range(self.tabs.count()):
-            action = self.window_menu.addAction(self.tabs.tabText(i).replace("&", ""))
-            if i < MAX_TAB_SHORTCUTS:
-                action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+        for i, action in enumerate(a.tabs):
             action.triggered.connect(functools.partial(self.show_tab, i))
-            self.tab_actions.append(action)
-        self.window_menu.addSeparator()
-        self.window_menu.addAction(self.find_action)
-        self.window_menu.addAction(self.keep_in_tray_action)
-
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction(self.client_help_action)
-        help_menu.addAction(self.about_action)
-
-        toolbar = QToolBar("Main", self)
-        toolbar.setObjectName("mainToolbar")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        toolbar.addAction(self.module_settings_action)
-        toolbar.addAction(self.restart_action)
-        toolbar.addSeparator()
-        toolbar.addAction(self.add_user_action)
-        toolbar.addAction(self.config_actions["general"])
-        toolbar.addSeparator()
-        toolbar.addAction(self.send_test_action)
-        toolbar.addAction(self.save_log_action)
-        self.addToolBar(toolbar)
+        extra = (a.module_settings, a.restart)
+        self.modules_menu = ModulesMenu(self.modules_model, extra, self)
+        a.lay_out(self, self.modules_menu)
 
     def set_tray(self, tray: TrayIcon | None) -> None:
         if self.tray is not None:
@@ -318,8 +252,8 @@ class MainWindow(QMainWindow):
 
     def on_modules_selection_changed(self, *_args: object) -> None:
         has = self.modules_panel.selected_module() is not None
-        self.module_settings_action.setEnabled(has)
-        self.restart_action.setEnabled(has)
+        self.actions_.module_settings.setEnabled(has)
+        self.actions_.restart.setEnabled(has)
 
     def on_add_user_action_triggered(self) -> None:
         self.tabs.setCurrentWidget(self.users_page)
@@ -328,6 +262,9 @@ class MainWindow(QMainWindow):
     def show_tab(self, index: int, _checked: bool = False) -> None:
         self.tabs.setCurrentIndex(index)
         self.tabs.currentWidget().setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def on_client_help_action_triggered(self) -> None:
+        self.tabs.setCurrentWidget(self.client_setup_page)
 
     def focus_log_search(self) -> None:
         self.tabs.setCurrentWidget(self.log_console)
@@ -386,26 +323,12 @@ class MainWindow(QMainWindow):
         spawn(self.save_log())
 
     async def save_log(self) -> str | None:
-        module = self.log_console.current_module() or "all"
-        dialog = QFileDialog(self, "Save log")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setNameFilter("Text files (*.log *.txt);;All files (*)")
-        dialog.selectFile(f"quicksilver-{module}.log")
-        try:
-            if await exec_async(dialog) != QFileDialog.DialogCode.Accepted:
-                return None
-            files = dialog.selectedFiles()
-        finally:
-            dialog.deleteLater()
-        if not files:
-            return None
-        try:
-            count = await asyncio.to_thread(self.log_console.save_to, files[0])
-        except OSError as exc:
-            notify(self, "Save log", f"Could not save {files[0]}: {exc}")
-            return None
-        self.statusBar().showMessage(f"Saved {count} lines to {files[0]}", 10_000)
-        return files[0]
+        saved = await log_flow.save_log(self.log_console, self)
+        if saved is not None:
+            self.statusBar().showMessage(
+                f"Saved {saved[1]} lines to {saved[0]}", 10_000
+            )
+        return saved[0] if saved is not None else None
 
     def on_log_console_sessionLogRequested(self, module: str, on: bool) -> None:
         spawn(self.set_session_log(module, on))
