@@ -24,6 +24,7 @@ from app.dialogs.base import exec_async
 from app.dialogs.first_run_wizard import FirstRunWizard
 from app.paths import app_icon, default_data_dir
 from app.views.main_window import MainWindow
+from server.api import CoreApi
 from server.config.schema import Settings, default_hostname
 from server.errors import ValidationError
 from server.paths import use_private_umask
@@ -57,13 +58,13 @@ async def first_run(bridge: CoreBridge, settings: Settings) -> bool:
     wizard = FirstRunWizard(
         settings,
         default_hostname(),
-        lambda queries: bridge.call("check_ports", queries),
+        lambda queries: bridge.run(CoreApi.check_ports, queries),
     )
     wizard.setWindowIcon(app_icon())
     try:
         while await exec_async(wizard) == FirstRunWizard.DialogCode.Accepted:
             try:
-                await bridge.call("complete_first_run", wizard.value())
+                await bridge.run(CoreApi.complete_first_run, wizard.value())
             except ValidationError as exc:
                 wizard.show_error(str(exc))
                 continue
@@ -187,7 +188,7 @@ async def run_session(
         if snapshot.needs_first_run:
             if not await first_run(bridge, snapshot.settings):
                 return 0
-            snapshot = await bridge.call("snapshot")
+            snapshot = await bridge.run(CoreApi.snapshot)
         window = MainWindow(bridge)
         closed = asyncio.Event()
         window.closed.connect(closed.set)

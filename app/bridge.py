@@ -1,8 +1,13 @@
 """The one place that talks to the core.
 
-GUI code ``await``s core calls through ``CoreBridge.call``: the coroutine runs
-on the core loop (``asyncio.run_coroutine_threadsafe``) and its result or
-exception comes back to the GUI loop (``asyncio.wrap_future``). Core events are
+GUI code ``await``s core calls through ``CoreBridge.run``, which takes a
+facade method and its arguments, ``await bridge.run(CoreApi.hold_job, job_id)``
+(or any function of the facade, ``bridge.run(lambda api: api.queue_jobs())``).
+The call runs on the core loop (``asyncio.run_coroutine_threadsafe``) and its
+result or exception comes back to the GUI loop (``asyncio.wrap_future``). The
+result keeps the facade method's type, and a misspelt or renamed method, or
+arguments that do not fit, are errors for ``mypy --strict app``, not surprises
+at run time. Core events are
 published on whatever thread raised them (mostly the core thread); the bridge
 hands each one to the GUI thread through a queued Qt connection and re-emits it
 there, so every public signal fires on the GUI thread.
@@ -14,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar, TypeVarTuple
 
 from PySide6.QtCore import QObject, Qt, Signal
 
@@ -40,6 +45,7 @@ from server.events import (
 log = logging.getLogger("quicksilver.app")
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 QUEUE_EVENTS = (
     MessageQueued,
@@ -94,10 +100,6 @@ class CoreBridge(QObject):
         self._relay.connect(self.on_relay_event, Qt.ConnectionType.QueuedConnection)
 
     @property
-    def api(self) -> CoreApi:
-        return self._rt.api
-
-    @property
     def connected(self) -> bool:
         return self._unsubscribe is not None
 
@@ -106,8 +108,7 @@ class CoreBridge(QObject):
         models apply statuses idempotently and drop log records by ``seq``)."""
         if self._unsubscribe is None:
             self._unsubscribe = self._rt.events.subscribe(self._relay.emit)
-        snapshot: Snapshot = await self.call("snapshot")
-        return snapshot
+        return await self.run(CoreApi.snapshot)
 
     def disconnect_core(self) -> None:
         """Stop relaying events (before the core stops or the GUI goes away)."""
@@ -115,16 +116,23 @@ class CoreBridge(QObject):
             self._unsubscribe()
             self._unsubscribe = None
 
-    async def call(
-        self,
-        fn: str | Callable[..., Coroutine[Any, Any, T]],
-        *args: Any,
-        **kwargs: Any,
-    ) -> Any:
-        """Run ``api.<fn>(*args)`` (or ``fn(*args)``) on the core loop and await it
-        here. Exceptions from the core (``ValidationError``...) are re-raised."""
-        func = getattr(self._rt.api, fn) if isinstance(fn, str) else fn
-        future = asyncio.run_coroutine_threadsafe(func(*args, **kwargs), self._rt.loop)
+    async def run(
+        self, request: Callable[[CoreApi, *Ts], Awaitable[T]], *args: *Ts
+    ) -> T:
+        """Run ``request(api, *args)`` on the core loop and await its result here.
+
+        ``request`` is a ``CoreApi`` method (``CoreApi.set_alias``) or a function
+        of the facade. The arguments are taken now, on the GUI thread; the call
+        happens on the core thread, where the facade lives. Exceptions from the
+        core (``ValidationError``...) are re-raised here; cancelling the
+        awaiting GUI task cancels the core-side call too.
+        """
+        api = self._rt.api
+
+        async def on_core() -> T:
+            return await request(api, *args)
+
+        future = asyncio.run_coroutine_threadsafe(on_core(), self._rt.loop)
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:

@@ -9,6 +9,7 @@
     quicksilver-server alias list|set ADDR USER...|remove ADDR
     quicksilver-server module list|enable NAME|disable NAME
     quicksilver-server module set NAME [--bind IP] [--port N] [--tls-port N]
+    quicksilver-server test-message --to ADDR [--from ADDR]
 
 Management commands work on the data folder directly, also while a server runs
 (a running server sees account changes at its next lookup: the next login,
@@ -103,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     mset.add_argument("--bind")
     mset.add_argument("--port", type=int)
     mset.add_argument("--tls-port", type=int)
+
+    tm = sub.add_parser(
+        "test-message", help="send a test message through the running smtp module"
+    )
+    tm.add_argument("--to", required=True, dest="recipient", metavar="ADDR")
+    tm.add_argument("--from", default="", dest="sender", metavar="ADDR")
     return p
 
 
@@ -238,6 +245,33 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
     return 0
 
 
+def _test_message(args: argparse.Namespace, data_dir: Path) -> int:
+    """Send a test message to the smtp module of the server that runs on this
+    data folder (here or in the window), at the address its settings give;
+    the same client as the window's "Send test message" (server/testmessage.py)."""
+    from server.config.store import SettingsStore
+    from server.testmessage import (
+        TestMessage,
+        default_test_sender,
+        send_test_message,
+    )
+
+    settings = SettingsStore(data_dir / "settings.toml").load()
+    if not settings.smtp.enabled:
+        raise ValidationError(
+            "the smtp module is off: quicksilver-server module enable smtp, "
+            "then start the server"
+        )
+    general = settings.general
+    msg = TestMessage(
+        args.sender or default_test_sender(general.hostname or general.domain),
+        args.recipient,
+    )
+    sent = asyncio.run(send_test_message(settings.smtp.bind, settings.smtp.port, msg))
+    print(f"{msg.recipient}: {sent.reply}")
+    return 0
+
+
 def _run(data_dir: Path) -> int:
     from server.runtime import Runtime
 
@@ -271,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd in (None, "run"):
             return _run(data_dir)
+        if args.cmd == "test-message":
+            return _test_message(args, data_dir)
         return _manage(args, data_dir)
     except ValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)

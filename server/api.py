@@ -22,11 +22,18 @@ from server.delivery.relay import RelayModule
 from server.delivery.smtp_client import ProbeResult
 from server.errors import ValidationError
 from server.events import LogRecorded
-from server.modules.base import ModuleStatus
+from server.modules.base import ModuleState, ModuleStatus
 from server.ports import PortCheck, PortQuery, check_ports
 from server.queue.manager import ADMIN_HELD, JobHeaders, QueueActionResult
 from server.queue.spool import QueueJobView
 from server.secrets import SecretsBackend, relay_key
+from server.testmessage import (
+    TestMessage,
+    TestMessageFailed,
+    TestMessageSent,
+    default_test_sender,
+    send_test_message,
+)
 from server.tls import CertificateInfo
 
 if TYPE_CHECKING:
@@ -58,8 +65,12 @@ __all__ = [
     "SecretsBackend",
     "Settings",
     "Snapshot",
+    "TestMessage",
+    "TestMessageFailed",
+    "TestMessageSent",
     "UserChange",
     "UserView",
+    "default_test_sender",
     "password_estimate",
 ]
 
@@ -394,3 +405,27 @@ class CoreApi:
         relay = self._relay()
         text = await asyncio.to_thread(relay.secrets.backend_description)
         return SecretsBackend(text, bool(relay.secrets.uses_file))
+
+    # -- tools -------------------------------------------------------------------
+    async def send_test_message(self, message: TestMessage) -> TestMessageSent:
+        """Send ``message`` through the running ``smtp`` module, as a mail client
+        would (``server/testmessage.py``), and return the server's reply to DATA.
+
+        Raises ``TestMessageFailed`` (a ``ValidationError``) when the module is not
+        running or the message is refused, with the reason in plain words.
+        """
+        status = next((m for m in self._s.module_statuses() if m.name == "smtp"), None)
+        if status is None or status.state is not ModuleState.RUNNING:
+            raise TestMessageFailed(
+                "The SMTP module is not running: switch it on (or fix its error), "
+                "then send again.",
+                field="smtp",
+            )
+        # the first listener that starts in plain text (STARTTLS is offered, not
+        # required, on port 25: RFC 3207 4); an implicit-TLS one would need TLS
+        plain = [e for e in status.endpoints if e.security != "implicit"]
+        if not plain:
+            raise TestMessageFailed(
+                "The SMTP module has no plain-text listener.", field="smtp"
+            )
+        return await send_test_message(plain[0].host, plain[0].port, message)

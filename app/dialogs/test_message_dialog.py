@@ -1,18 +1,13 @@
-"""The "Send test message" tool: a message through our own SMTP module.
+"""The "Send test message" dialog: from, to (a local user), subject and body.
 
-The dialog collects from, to (a local user), subject and body and returns a
-``TestMessage``; ``send_test_message`` (blocking, run it in a worker thread)
-speaks SMTP to the running smtp module's endpoint with ``smtplib`` and returns
-the server's reply to DATA, so the person sees exactly what a client would.
+It returns a ``TestMessage`` (``server.api``); the caller hands it to the core
+(``CoreApi.send_test_message``), which sends it through the smtp module like a
+mail client would, and shows the core's reply or refusal back here.
 """
 
 from __future__ import annotations
 
-import smtplib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -25,64 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.dialogs.base import ValidatedDialog, buddy_label, error_label
-
-SEND_TIMEOUT_S = 30
-
-
-@dataclass(frozen=True)
-class TestMessage:
-    __test__ = False  # not a pytest test class
-
-    sender: str
-    recipient: str
-    subject: str
-    body: str
-
-
-class SendError(Exception):
-    """Sending failed; the message says why in words for a person."""
-
-
-def connect_host(host: str) -> str:
-    """Where to connect for a listener bound to ``host`` (wildcards -> loopback)."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "::1"
-    return host
-
-
-def send_test_message(
-    host: str, port: int, msg: TestMessage, helo: str = "quicksilver-test"
-) -> str:
-    """Send ``msg`` over SMTP and return the server's final reply text.
-
-    Blocking: call it through ``asyncio.to_thread``.
-    """
-    email = EmailMessage()
-    email["From"] = msg.sender
-    email["To"] = msg.recipient
-    email["Subject"] = msg.subject
-    email["Date"] = formatdate(localtime=True)
-    email["Message-ID"] = make_msgid(domain=msg.sender.partition("@")[2] or None)
-    email.set_content(msg.body or "\n")
-    try:
-        with smtplib.SMTP(
-            connect_host(host), port, local_hostname=helo, timeout=SEND_TIMEOUT_S
-        ) as client:
-            client.ehlo()
-            code, reply = client.mail(msg.sender)
-            if code != 250:
-                raise SendError(f"MAIL FROM refused: {code} {reply.decode()}")
-            code, reply = client.rcpt(msg.recipient)
-            if code not in (250, 251):
-                raise SendError(f"RCPT TO refused: {code} {reply.decode()}")
-            code, reply = client.data(email.as_bytes())
-            if code != 250:
-                raise SendError(f"The message was refused: {code} {reply.decode()}")
-            return f"{code} {reply.decode('utf-8', 'replace')}"
-    except (smtplib.SMTPException, OSError) as exc:  # TimeoutError is an OSError
-        raise SendError(f"Could not send through {host}:{port}: {exc}") from exc
+from server.api import TestMessage
 
 
 class TestMessageDialog(ValidatedDialog):

@@ -21,6 +21,7 @@ from app.models.aliases_model import AliasesModel, alias_text
 from app.tasks import spawn
 from app.views.domains_page import list_page_layout, table_view
 from server.accounts.base import Alias
+from server.api import CoreApi
 from server.errors import ValidationError
 
 log = logging.getLogger("quicksilver.app")
@@ -75,9 +76,9 @@ class AliasesPage(QWidget):
 
     async def refresh(self) -> None:
         selected = self.selected_alias()
-        aliases = await self._bridge.call("list_aliases")
-        domains = await self._bridge.call("list_domains")
-        users = await self._bridge.call("list_users")
+        aliases = await self._bridge.run(CoreApi.list_aliases)
+        domains = await self._bridge.run(CoreApi.list_domains)
+        users = await self._bridge.run(CoreApi.list_users)
         self.domains = tuple(d.name for d in domains)
         self.users = tuple(u.address for u in users)
         self.model.set_aliases(aliases)
@@ -96,8 +97,8 @@ class AliasesPage(QWidget):
             while await exec_async(dialog) == QDialog.DialogCode.Accepted:
                 value = dialog.value()
                 try:
-                    saved: Alias = await self._bridge.call(
-                        "set_alias", value.address, value.targets
+                    saved = await self._bridge.run(
+                        CoreApi.set_alias, value.address, value.targets
                     )
                 except ValidationError as exc:
                     dialog.show_error(str(exc))
@@ -118,7 +119,7 @@ class AliasesPage(QWidget):
         if not await confirm(self, "Remove alias", text):
             return False
         try:
-            await self._bridge.call("remove_alias", alias.address)
+            await self._bridge.run(CoreApi.remove_alias, alias.address)
         except ValidationError as exc:
             notify(self, "Remove alias", str(exc))
             return False

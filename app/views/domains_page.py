@@ -24,6 +24,7 @@ from app.dialogs.domain_dialog import DomainDialog
 from app.models.aliases_model import DomainsModel
 from app.tasks import spawn
 from server.accounts.base import Domain
+from server.api import CoreApi
 from server.errors import ValidationError
 
 log = logging.getLogger("quicksilver.app")
@@ -111,7 +112,7 @@ class DomainsPage(QWidget):
 
     async def refresh(self) -> None:
         selected = self.selected_domain()
-        self.model.set_domains(await self._bridge.call("list_domains"))
+        self.model.set_domains(await self._bridge.run(CoreApi.list_domains))
         self._dirty = False
         if selected is not None:
             self.select_domain(selected.name)
@@ -121,9 +122,7 @@ class DomainsPage(QWidget):
         try:
             while await exec_async(dialog) == QDialog.DialogCode.Accepted:
                 try:
-                    domain: Domain = await self._bridge.call(
-                        "add_domain", dialog.value()
-                    )
+                    domain = await self._bridge.run(CoreApi.add_domain, dialog.value())
                 except ValidationError as exc:
                     dialog.show_error(str(exc))
                     continue
@@ -143,7 +142,7 @@ class DomainsPage(QWidget):
         if not await confirm(self, "Remove domain", text):
             return False
         try:
-            await self._bridge.call("remove_domain", domain.name)
+            await self._bridge.run(CoreApi.remove_domain, domain.name)
         except ValidationError as exc:
             notify(self, "Remove domain", str(exc))
             return False

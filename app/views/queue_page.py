@@ -4,18 +4,19 @@ Shows ``api.queue_jobs()``; queue and module events trigger a refresh,
 coalesced (a burst of deliveries costs one call). Hold, Release, Retry now,
 Bounce now and Delete call the facade and show its ``QueueActionResult``;
 "Headers…" shows a job's header section; "Relay settings…" edits the smart
-host (``edit_relay_settings``, also for a menu entry in the main window).
+host (``relay_flow.edit_relay_settings``, also the main window's menu entry).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDialog,
     QFrame,
     QHBoxLayout,
     QHeaderView,
@@ -28,25 +29,26 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import CoreBridge
-from app.dialogs.base import exec_async, notify
+from app.dialogs.base import notify
 from app.dialogs.confirm import TextDialog, confirm
-from app.dialogs.relay_dialog import RelayChange, RelayDialog
+from app.dialogs.relay_dialog import RelayChange
 from app.models.queue_model import QueueModel
 from app.tasks import spawn
+from app.views.relay_flow import edit_relay_settings
 from server.api import (
     ADMIN_HELD,
-    JobHeaders,
-    ProbeResult,
+    CoreApi,
     QueueActionResult,
-    SecretsBackend,
 )
-from server.config.schema import Settings
 from server.errors import ValidationError
 from server.modules import registry
 from server.modules.base import ModuleState, ModuleStatus
 from server.queue.spool import QueueJobView
 
 log = logging.getLogger("quicksilver.app")
+
+# a queue action of the facade, on one job (``CoreApi.hold_job``...)
+JobAction = Callable[[CoreApi, str], Awaitable[QueueActionResult]]
 
 REFRESH_MS = 300  # coalesce a burst of queue events into one refresh
 TICK_MS = 30_000  # repaint "12 min" / "in 4 min" while the page is shown
@@ -79,64 +81,6 @@ def route_banner(modules: tuple[ModuleStatus, ...]) -> str:
             "Remote mail waits here."
         )
     return NO_ROUTE_TEXT
-
-
-async def apply_relay_change(bridge: CoreBridge, change: RelayChange) -> Settings:
-    """Save the changed relay keys, then the password (its key needs them)."""
-    settings: Settings = (
-        await bridge.call("update_settings", "relay", change.settings)
-        if change.settings
-        else await bridge.call("settings")
-    )
-    if change.password is not None:
-        await bridge.call("relay_set_password", change.password)
-    return settings
-
-
-async def storage_text(bridge: CoreBridge) -> tuple[str, str]:
-    """Where the relay password is kept: a short line and the core's words."""
-    try:
-        backend: SecretsBackend = await bridge.call("secrets_backend")
-    except ValidationError as exc:
-        return str(exc), ""
-    if backend.uses_file:
-        short = (
-            "Stored in a protected file in the data folder: no keyring is available."
-        )
-    else:
-        short = "Stored in the system keyring."
-    return short, backend.description
-
-
-async def edit_relay_settings(
-    bridge: CoreBridge, parent: QWidget
-) -> RelayChange | None:
-    """Open ``RelayDialog`` until the core accepts the values or the person
-    cancels; "Test the connection" saves the values, then probes the host."""
-    settings: Settings = await bridge.call("settings")
-    dialog = RelayDialog(settings.relay, parent=parent)
-    dialog.set_storage_text(*await storage_text(bridge))
-
-    async def tester(change: RelayChange) -> ProbeResult:
-        saved = await apply_relay_change(bridge, change)
-        dialog.saved(saved.relay)
-        dialog.set_storage_text(*await storage_text(bridge))
-        result: ProbeResult = await bridge.call("relay_test_connection")
-        return result
-
-    dialog.set_tester(tester)
-    try:
-        while await exec_async(dialog) == QDialog.DialogCode.Accepted:
-            change = dialog.value()
-            try:
-                await apply_relay_change(bridge, change)
-            except ValidationError as exc:
-                dialog.show_error(str(exc))
-                continue
-            return change
-        return None
-    finally:
-        dialog.deleteLater()
 
 
 class QueuePage(QWidget):
@@ -279,8 +223,8 @@ class QueuePage(QWidget):
 
     # -- refresh ---------------------------------------------------------------
     async def refresh(self) -> None:
-        jobs = await self._bridge.call("queue_jobs")
-        modules = await self._bridge.call("modules")
+        jobs = await self._bridge.run(CoreApi.queue_jobs)
+        modules = await self._bridge.run(CoreApi.modules)
         self._dirty = False
         selected = self.selected_job()
         self.model.set_jobs(jobs)
@@ -311,12 +255,13 @@ class QueuePage(QWidget):
         self._refresh_timer.stop()  # refreshed when shown again (still dirty)
 
     # -- actions ---------------------------------------------------------------
-    async def act(self, action: str, job: QueueJobView) -> QueueActionResult | None:
-        """Call ``api.<action>_job`` and say what happened."""
+    async def act(
+        self, action: JobAction, job: QueueJobView
+    ) -> QueueActionResult | None:
+        """Run a queue action of the facade (``CoreApi.hold_job``...) on ``job``
+        and say what happened."""
         try:
-            result: QueueActionResult = await self._bridge.call(
-                f"{action}_job", job.job_id
-            )
+            result = await self._bridge.run(action, job.job_id)
         except ValidationError as exc:
             notify(self, "Queue", str(exc))
             await self.refresh()
@@ -336,7 +281,7 @@ class QueuePage(QWidget):
         )
         if not await confirm(self, "Delete message", text):
             return None
-        return await self.act("delete", job)
+        return await self.act(CoreApi.delete_job, job)
 
     async def bounce_job(self, job: QueueJobView) -> QueueActionResult | None:
         text = (
@@ -345,11 +290,11 @@ class QueuePage(QWidget):
         )
         if not await confirm(self, "Bounce message", text):
             return None
-        return await self.act("bounce", job)
+        return await self.act(CoreApi.bounce_job, job)
 
     async def show_headers(self, job: QueueJobView) -> TextDialog | None:
         try:
-            headers: JobHeaders = await self._bridge.call("job_headers", job.job_id)
+            headers = await self._bridge.run(CoreApi.job_headers, job.job_id)
         except ValidationError as exc:
             notify(self, "Headers", str(exc))
             return None
@@ -399,42 +344,36 @@ class QueuePage(QWidget):
         if getattr(event, "name", "") in route_names():
             self.schedule_refresh()
 
-    def _with_job(self, action: str) -> None:
+    def _with_job(
+        self, flow: Callable[[QueueJobView], Coroutine[Any, Any, object]]
+    ) -> None:
         job = self.selected_job()
-        if job is None:
-            return
-        if action == "delete":
-            spawn(self.delete_job(job))
-        elif action == "bounce":
-            spawn(self.bounce_job(job))
-        elif action == "headers":
-            spawn(self.show_headers(job))
-        else:
-            spawn(self.act(action, job))
+        if job is not None:
+            spawn(flow(job))
 
     def on_hold_action_triggered(self) -> None:
-        self._with_job("hold")
+        self._with_job(lambda job: self.act(CoreApi.hold_job, job))
 
     def on_release_action_triggered(self) -> None:
-        self._with_job("release")
+        self._with_job(lambda job: self.act(CoreApi.release_job, job))
 
     def on_retry_action_triggered(self) -> None:
-        self._with_job("retry")
+        self._with_job(lambda job: self.act(CoreApi.retry_job, job))
 
     def on_bounce_action_triggered(self) -> None:
-        self._with_job("bounce")
+        self._with_job(self.bounce_job)
 
     def on_delete_action_triggered(self) -> None:
-        self._with_job("delete")
+        self._with_job(self.delete_job)
 
     def on_headers_action_triggered(self) -> None:
-        self._with_job("headers")
+        self._with_job(self.show_headers)
 
     def on_relay_button_clicked(self) -> None:
         spawn(self.edit_relay())
 
     def on_table_doubleClicked(self, _index: QModelIndex) -> None:
-        self._with_job("headers")
+        self._with_job(self.show_headers)
 
     def on_table_customContextMenuRequested(self, pos: QPoint) -> None:
         index = self.table.indexAt(pos)

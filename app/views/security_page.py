@@ -39,8 +39,7 @@ from app.dialogs.confirm import confirm
 from app.models.bans_model import BansModel
 from app.models.queue_model import span_text
 from app.tasks import spawn
-from server.api import Ban, CertificateInfo
-from server.config.schema import Settings
+from server.api import Ban, CertificateInfo, CoreApi
 from server.errors import ValidationError
 from server.events import SettingsChanged
 
@@ -257,7 +256,7 @@ class SecurityPage(QWidget):
         )
 
     async def refresh_certificate(self) -> None:
-        self.show_certificate(await self._bridge.call("certificate"))
+        self.show_certificate(await self._bridge.run(CoreApi.certificate))
 
     async def choose_file(self, title: str) -> str:
         """Ask for one existing file; '' when the person cancels."""
@@ -287,9 +286,7 @@ class SecurityPage(QWidget):
             notify(self, "Import certificate", str(exc))
             return None
         try:
-            info: CertificateInfo = await self._bridge.call(
-                "import_certificate", cert_pem, key_pem
-            )
+            info = await self._bridge.run(CoreApi.import_certificate, cert_pem, key_pem)
         except ValidationError as exc:
             notify(
                 self, "Import certificate", f"The certificate was not imported.\n{exc}"
@@ -308,9 +305,7 @@ class SecurityPage(QWidget):
         if not await confirm(self, "New self-signed certificate", text):
             return None
         try:
-            info: CertificateInfo | None = await self._bridge.call(
-                "regenerate_certificate"
-            )
+            info = await self._bridge.run(CoreApi.regenerate_certificate)
         except (ValidationError, OSError) as exc:
             notify(self, "New self-signed certificate", str(exc))
             return None
@@ -321,14 +316,14 @@ class SecurityPage(QWidget):
     # -- bans ------------------------------------------------------------------------
     async def refresh_bans(self) -> None:
         selected = self.selected_ban()
-        self.bans_model.set_bans(await self._bridge.call("bans"))
+        self.bans_model.set_bans(await self._bridge.run(CoreApi.bans))
         if selected is not None:
             row = self.bans_model.row_of(selected.ip)
             if row >= 0:
                 self.bans_table.selectRow(row)
 
     async def refresh_policy(self) -> None:
-        settings: Settings = await self._bridge.call("settings")
+        settings = await self._bridge.run(CoreApi.settings)
         sec = settings.security
         self.policy_label.setText(
             f"An address is banned for {span_text(sec.ban_time)} after "
@@ -355,7 +350,7 @@ class SecurityPage(QWidget):
             self.bans_table.selectRow(row)
 
     async def unban(self, ban: Ban) -> bool:
-        was = bool(await self._bridge.call("unban", ban.ip))
+        was = bool(await self._bridge.run(CoreApi.unban, ban.ip))
         self.status_label.setText(
             f"{ban.ip} may connect again." if was else f"{ban.ip} was no longer banned."
         )

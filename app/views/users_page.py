@@ -22,7 +22,7 @@ from app.dialogs.base import exec_async, notify
 from app.dialogs.user_dialog import UserDialog
 from app.models.users_model import UsersModel
 from app.tasks import spawn
-from server.api import NewUser, UserView
+from server.api import CoreApi, NewUser, UserView
 from server.errors import ValidationError
 
 log = logging.getLogger("quicksilver.app")
@@ -112,9 +112,12 @@ class UsersPage(QWidget):
         try:
             while await exec_async(dialog) == QDialog.DialogCode.Accepted:
                 value = dialog.value()
-                method = "add_user" if isinstance(value, NewUser) else "update_user"
                 try:
-                    saved: UserView = await self._bridge.call(method, value)
+                    saved = await (
+                        self._bridge.run(CoreApi.add_user, value)
+                        if isinstance(value, NewUser)
+                        else self._bridge.run(CoreApi.update_user, value)
+                    )
                 except ValidationError as exc:
                     dialog.show_error(str(exc))
                     continue
@@ -141,7 +144,7 @@ class UsersPage(QWidget):
         if answer != QMessageBox.StandardButton.Yes:
             return False
         try:
-            await self._bridge.call("delete_user", user.address)
+            await self._bridge.run(CoreApi.delete_user, user.address)
         except ValidationError as exc:
             notify(self, "Delete user", str(exc))
             return False
@@ -149,5 +152,5 @@ class UsersPage(QWidget):
         return True
 
     async def refresh(self) -> None:
-        users = await self._bridge.call("list_users")
+        users = await self._bridge.run(CoreApi.list_users)
         self.model.set_users(users)

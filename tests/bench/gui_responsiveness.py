@@ -89,20 +89,22 @@ async def bench(args: argparse.Namespace, runtime: Any) -> int:
 
     from app.bridge import CoreBridge
     from app.views.main_window import MainWindow
-    from server.api import NewUser
+    from server.api import CoreApi, NewUser
     from tests.gui.helpers import DOMAIN, HOSTNAME
 
     await asyncio.to_thread(runtime.start)
     bridge = CoreBridge(runtime)
     window = None
     try:
-        await bridge.call("first_run", DOMAIN, HOSTNAME)
-        await bridge.call("add_user", NewUser(f"alice@{DOMAIN}", "load-Kettle-pass-9"))
+        await bridge.run(CoreApi.first_run, DOMAIN, HOSTNAME)
+        await bridge.run(
+            CoreApi.add_user, NewUser(f"alice@{DOMAIN}", "load-Kettle-pass-9")
+        )
         snapshot = await bridge.connect_core()
         window = MainWindow(bridge, use_tray=False)
         window.apply_snapshot(snapshot)
         window.show()
-        status = await bridge.call("set_module_enabled", "smtp", True)
+        status = await bridge.run(CoreApi.set_module_enabled, "smtp", True)
         port = status.endpoints[0].port
         await asyncio.sleep(0.5)
 

@@ -201,7 +201,7 @@ async def stage(window: object, out_dir: Path, ports: dict[str, int]) -> None:
 
     from app.dialogs.first_run_wizard import FirstRunWizard
     from app.views.main_window import MainWindow
-    from server.api import NewUser
+    from server.api import CoreApi, NewUser
 
     assert isinstance(window, MainWindow)
     try:
@@ -211,14 +211,14 @@ async def stage(window: object, out_dir: Path, ports: dict[str, int]) -> None:
             ("bob@example.test", "demo-Kettle-pass-2", "Bob Builder", 500),
             ("carol@example.test", "demo-Kettle-pass-3", "Carol Singer", 200),
         ):
-            await bridge.call(
-                "add_user", NewUser(address, pw, name, quota * 1024 * 1024)
+            await bridge.run(
+                CoreApi.add_user, NewUser(address, pw, name, quota * 1024 * 1024)
             )
         await asyncio.to_thread(send_demo_mail, ports)
         await asyncio.sleep(1.5)  # let the log, queue and counters settle
-        jobs = await bridge.call("queue_jobs")
+        jobs = await bridge.run(CoreApi.queue_jobs)
         for job in jobs[:1]:
-            await bridge.call("hold_job", job.job_id)
+            await bridge.run(CoreApi.hold_job, job.job_id)
         out_dir.mkdir(parents=True, exist_ok=True)
 
         window.log_console.table.scrollToBottom()
@@ -242,11 +242,11 @@ async def stage(window: object, out_dir: Path, ports: dict[str, int]) -> None:
             await asyncio.sleep(0.5)
             await capture(window, out_dir / f"{title}.png")
 
-        settings = await bridge.call("settings")
+        settings = await bridge.run(CoreApi.settings)
         wizard = FirstRunWizard(
             settings,
             "mail.example.test",
-            lambda queries: bridge.call("check_ports", queries),
+            lambda queries: bridge.run(CoreApi.check_ports, queries),
         )
         wizard.domain_page.domain_edit.setText("example.test")
         wizard.show()

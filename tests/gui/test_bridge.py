@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from app.bridge import CoreBridge
+from server.api import CoreApi
 from server.errors import ValidationError
 from server.events import AccountsChanged, LogRecorded, ModuleStateChanged
 from server.modules.base import ModuleState
@@ -23,24 +24,25 @@ def bridge(qtbot: Any, gui_loop: Any, stub_core: StubRuntime) -> Any:
     bridge.disconnect_core()
 
 
-def test_call_runs_on_the_core_loop(
+def test_run_calls_the_facade_on_the_core_loop(
     qtbot: Any, bridge: CoreBridge, stub_core: StubRuntime
 ) -> None:
-    seen: list[str] = []
+    seen: list[tuple[str, object, str]] = []
 
-    async def where() -> str:
-        seen.append(threading.current_thread().name)
-        return "ok"
+    async def where(api: CoreApi, word: str) -> str:
+        seen.append((threading.current_thread().name, api, word))
+        return f"ok {word}"
 
-    assert wait_for(qtbot, bridge.call(where)) == "ok"
-    assert seen == [stub_core._thread.name if stub_core._thread else ""]
+    assert wait_for(qtbot, bridge.run(where, "here")) == "ok here"
+    core_thread = stub_core._thread.name if stub_core._thread else ""
+    assert seen == [(core_thread, stub_core.api, "here")]
     snapshot = wait_for(qtbot, bridge.connect_core())
     assert [m.name for m in snapshot.modules] == ["smtp"]
 
 
 def test_core_errors_come_back_to_the_caller(qtbot: Any, bridge: CoreBridge) -> None:
     with pytest.raises(ValidationError, match="no module"):
-        wait_for(qtbot, bridge.call("set_module_enabled", "nope", True))
+        wait_for(qtbot, bridge.run(CoreApi.set_module_enabled, "nope", True))
 
 
 def test_events_are_re_emitted_on_the_gui_thread(
@@ -57,11 +59,11 @@ def test_events_are_re_emitted_on_the_gui_thread(
     assert threads == [threading.main_thread()]
 
     with qtbot.waitSignal(bridge.moduleStateChanged) as blocker:
-        status = wait_for(qtbot, bridge.call("set_module_enabled", "smtp", True))
+        status = wait_for(qtbot, bridge.run(CoreApi.set_module_enabled, "smtp", True))
     assert status.state is ModuleState.RUNNING
     assert isinstance(blocker.args[0], ModuleStateChanged)
     with qtbot.waitSignal(bridge.logRecorded) as blocker:
-        wait_for(qtbot, bridge.call("set_module_enabled", "smtp", False))
+        wait_for(qtbot, bridge.run(CoreApi.set_module_enabled, "smtp", False))
     assert isinstance(blocker.args[0], LogRecorded)
 
     bridge.disconnect_core()

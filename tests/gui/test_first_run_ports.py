@@ -21,7 +21,7 @@ import pytest
 from app.__main__ import run_session
 from app.dialogs.first_run_wizard import FirstRunWizard
 from app.views.main_window import MainWindow
-from server.api import FirstRunSetup, ModuleSetup, PortQuery
+from server.api import CoreApi, FirstRunSetup, ModuleSetup, PortQuery
 from server.runtime import Runtime
 
 from .helpers import DOMAIN, HOSTNAME, fill_wizard, start_real_core, wait_for
@@ -81,7 +81,7 @@ def test_finish_starts_each_module_once_on_the_chosen_ports(
     )
     qtbot.waitUntil(lambda: bool(windows), timeout=10_000)
     assert sorted(recorder.calls) == sorted(("127.0.0.1", p) for p in chosen)
-    settings = wait_for(qtbot, windows[0].bridge.call("settings"))
+    settings = wait_for(qtbot, windows[0].bridge.run(CoreApi.settings))
     for name in ("smtp", "submission", "pop3", "imap"):
         assert settings.section(name).bind == "127.0.0.1", name
     assert not settings.submission.enabled

@@ -17,6 +17,7 @@ from app.__main__ import run_session
 from app.dialogs import first_run_wizard as wiz
 from app.dialogs.first_run_wizard import FirstRunWizard
 from app.views.main_window import MainWindow
+from server.api import CoreApi
 from server.config.schema import Settings
 
 from .helpers import (
@@ -240,16 +241,16 @@ def test_wizard_sets_up_the_core(qtbot: Any, gui_loop: Any, tmp_path: Path) -> N
     qtbot.waitUntil(lambda: bool(windows), timeout=10_000)
     window = windows[0]
     bridge = window.bridge
-    settings = wait_for(qtbot, bridge.call("settings"))
+    settings = wait_for(qtbot, bridge.run(CoreApi.settings))
     assert (settings.general.domain, settings.general.hostname) == (DOMAIN, HOSTNAME)
     assert settings.smtp.port == smtp and settings.smtp.enabled
     assert (settings.pop3.port, settings.pop3.tls_port) == (pop3, pop3s)
     assert (settings.imap.port, settings.imap.tls_port) == (imap, imaps)
     assert not settings.submission.enabled
     assert wait_for(
-        qtbot, bridge.call("check_login", f"alice@{DOMAIN}", "first-pass-1")
+        qtbot, bridge.run(CoreApi.check_login, f"alice@{DOMAIN}", "first-pass-1")
     )
-    info = wait_for(qtbot, bridge.call("certificate"))
+    info = wait_for(qtbot, bridge.run(CoreApi.certificate))
     assert "imported.example.test" in info.subject or "imported.example.test" in (
         info.names
     )

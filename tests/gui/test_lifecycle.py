@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from app.__main__ import parse_args, run_session
 from app.dialogs.first_run_wizard import FirstRunWizard
 from app.views.main_window import MainWindow
+from server.api import CoreApi
 
 from .helpers import DOMAIN, HOSTNAME, fill_wizard, wait_for, write_test_settings
 from .stubcore import StubRuntime
@@ -52,7 +53,10 @@ def test_first_run_then_close_stops_the_core(
     window = windows[0]
     assert window.users_page.domains == (DOMAIN,)
     assert str(tmp_path) in window.data_dir_label.text()
-    assert wait_for(qtbot, window.bridge.call("settings")).general.hostname == HOSTNAME
+    assert (
+        wait_for(qtbot, window.bridge.run(CoreApi.settings)).general.hostname
+        == HOSTNAME
+    )
 
     port = smtp_port_when_running(qtbot, window)
     assert listening(port)

@@ -16,6 +16,7 @@ from app.dialogs.settings_dialog import SettingsDialog
 from app.dialogs.user_dialog import UserDialog
 from app.models.modules_model import ModulesModel
 from app.views.main_window import MainWindow
+from server.api import CoreApi
 from server.modules.base import ModuleState
 
 from .helpers import DOMAIN, wait_for
@@ -125,10 +126,11 @@ def test_add_user_through_dialog(qtbot: Any, window: MainWindow) -> None:
         users.user(users.row_of("alice@example.test")).display_name == "Alice Example"
     )
     assert wait_for(
-        qtbot, window.bridge.call("check_login", "alice@example.test", "correct horse")
+        qtbot,
+        window.bridge.run(CoreApi.check_login, "alice@example.test", "correct horse"),
     )
     assert not wait_for(
-        qtbot, window.bridge.call("check_login", "alice@example.test", "wrong")
+        qtbot, window.bridge.run(CoreApi.check_login, "alice@example.test", "wrong")
     )
     assert "1 user " in window.counts_label.text()
 
@@ -282,7 +284,7 @@ def test_settings_dialog_shows_core_error_then_applies(
     dialog.editors["timeout"].setValue(120)  # type: ignore[attr-defined]
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.findChild(SettingsDialog) is None)  # closed, freed
-    settings = wait_for(qtbot, window.bridge.call("settings"))
+    settings = wait_for(qtbot, window.bridge.run(CoreApi.settings))
     assert settings.smtp.timeout == 120
     assert settings.smtp.port == 0
 
@@ -294,7 +296,9 @@ def test_module_that_cannot_start_shows_red_with_the_reason(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        wait_for(qtbot, window.bridge.call("update_settings", "smtp", {"port": busy}))
+        wait_for(
+            qtbot, window.bridge.run(CoreApi.update_settings, "smtp", {"port": busy})
+        )
         model = window.modules_model
         index = model.index(model.row_of("smtp"), ModulesModel.COL_ON)
         click_check(qtbot, window.modules_panel.table, index)
@@ -331,5 +335,6 @@ def test_edit_user_changes_name_and_password(
         lambda: users.user(users.row_of("dave@example.test")).display_name == "Dave D"
     )
     assert wait_for(
-        qtbot, window.bridge.call("check_login", "dave@example.test", "new-Kettle-pw-9")
+        qtbot,
+        window.bridge.run(CoreApi.check_login, "dave@example.test", "new-Kettle-pw-9"),
     )

@@ -21,7 +21,7 @@ from app.dialogs.test_message_dialog import TestMessageDialog
 from app.models.log_model import LogModel
 from app.models.modules_model import ModulesModel
 from app.views.main_window import KEEP_IN_TRAY_KEY, MainWindow
-from server.api import NewUser
+from server.api import CoreApi, NewUser
 from server.events import LogRecorded
 from server.modules.base import ModuleState
 
@@ -180,13 +180,13 @@ def test_tray_notifies_failure_and_stop_start_all(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        wait_for(qtbot, bridge.call("update_settings", "smtp", {"port": busy}))
+        wait_for(qtbot, bridge.run(CoreApi.update_settings, "smtp", {"port": busy}))
         win.module_actions["smtp"].trigger()
         qtbot.waitUntil(lambda: smtp_state(win) is ModuleState.FAILED)
         qtbot.waitUntil(lambda: "SMTP failed" in win.tray.last_notice)
         assert str(busy) in win.tray.last_notice
         assert "Failed: SMTP" in win.tray.icon.toolTip()
-    wait_for(qtbot, bridge.call("update_settings", "smtp", {"port": 0}))
+    wait_for(qtbot, bridge.run(CoreApi.update_settings, "smtp", {"port": 0}))
     qtbot.waitUntil(lambda: smtp_state(win) is ModuleState.RUNNING)
     win.tray.stopAllRequested.emit()
     qtbot.waitUntil(lambda: smtp_state(win) is ModuleState.STOPPED)
