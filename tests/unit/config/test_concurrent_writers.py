@@ -15,11 +15,20 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from server.__main__ import main
 from server.config.store import SettingsStore
 
 ROOT = Path(__file__).resolve().parents[3]
 ROUNDS = 10
+
+
+@pytest.fixture(autouse=True)
+def keep_umask(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's main makes its process private for good (umask 077); here it
+    runs inside the test process, whose umask other tests check."""
+    monkeypatch.setattr("server.__main__.use_private_umask", lambda: None)
 
 
 def _ports(data: Path, key: str, names: tuple[str, ...]) -> dict[str, int]:
