@@ -377,14 +377,24 @@ class CoreServices:
         return self.settings
 
     async def _watch_settings(self) -> None:
+        name = self.settings_store.path.name
+        failed = ""  # the last failure logged: one line per new reason
         while True:
             await asyncio.sleep(SETTINGS_POLL_INTERVAL)
             try:
                 await self.reload_settings()
             except asyncio.CancelledError:
                 raise
+            except (OSError, ValidationError) as exc:
+                # no descriptor free, the lock held too long: the next look
+                # tries again; no traceback, and no line a second
+                if str(exc) != failed:
+                    failed = str(exc)
+                    log.warning("could not check %s for changes: %s", name, exc)
+                continue
             except Exception:  # an edge: the next look tries again
-                log.exception("could not check %s", self.settings_store.path.name)
+                log.exception("could not check %s", name)
+            failed = ""
 
     async def _adopt(self, new: Settings, raw: bytes) -> None:
         """Make ``new`` (the file's content, ``raw``) the settings in use and
