@@ -11,22 +11,25 @@
     quicksilver-server module set NAME [--bind IP] [--port N] [--tls-port N]
     quicksilver-server test-message --to ADDR [--from ADDR]
 
-Management commands work on the data folder directly, also while a server runs
-(a running server sees account changes at its next lookup: the next login,
-the next RCPT; module settings at the next start).
+Management commands work on the data folder directly, also while a server or
+the window runs: a running server sees account changes at its next lookup (the
+next login, the next RCPT) and settings changes within a second (it reloads
+``settings.toml`` and restarts the modules concerned). Settings changes are
+patches applied under the settings lock (``server/config/store.py``), so no
+writer undoes another's change.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import getpass
 import logging
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from server.errors import ValidationError
 from server.paths import default_data_dir, use_private_umask
@@ -147,7 +150,7 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
                 print(f"{name:<11} {state} {bind:<15} {' '.join(ports)}")
             return 0
         sec = getattr(settings, args.name)
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         if args.action in ("enable", "disable"):
             changes["enabled"] = args.action == "enable"
         else:
@@ -161,10 +164,8 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
                 if not hasattr(sec, key):
                     raise ValidationError(f"{args.name} has no setting {key}")
                 changes[key] = value
-        sstore.save(
-            settings.replace_section(args.name, dataclasses.replace(sec, **changes))
-        )
-        print(f"{args.name}: saved (a running server applies it at its next start)")
+        sstore.patch({args.name: changes})
+        print(f"{args.name}: saved (a running server applies it within a second)")
         return 0
 
     accounts = SqliteAccountStore(data_dir / "accounts.sqlite3")
@@ -174,10 +175,9 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
             from server.accounts.validate import normalize_domain
 
             dom = normalize_domain(args.domain)
-            general = dataclasses.replace(
-                settings.general, domain=dom, hostname=args.hostname or f"mail.{dom}"
-            )
-            sstore.save(settings.replace_section("general", general))
+            general = sstore.patch(
+                {"general": {"domain": dom, "hostname": args.hostname or f"mail.{dom}"}}
+            ).settings.general
             if not accounts.is_local_domain(dom):
                 accounts.add_domain(dom)
             accounts.set_primary_domain(dom)

@@ -9,7 +9,6 @@ Bad input raises ``ValidationError`` with a message fit for a dialog.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -150,16 +149,17 @@ class CoreApi:
     # -- whole picture -------------------------------------------------------
     async def snapshot(self) -> Snapshot:
         s = self._s
+        settings = await s.reload_settings()
         return Snapshot(
             data_dir=str(s.data_dir),
-            settings=s.settings,
+            settings=settings,
             modules=s.module_statuses(),
             users=await self.list_users(),
             domains=tuple(s.accounts.list_domains()),
             aliases=tuple(s.accounts.list_aliases()),
             logs=s.log_buffer.records(),
             queue=await self.queue_jobs(),
-            needs_first_run=not s.settings.general.domain,
+            needs_first_run=not settings.general.domain,
         )
 
     # -- modules ---------------------------------------------------------------
@@ -179,17 +179,15 @@ class CoreApi:
 
     # -- settings --------------------------------------------------------------
     async def settings(self) -> Settings:
-        return self._s.settings
+        """The settings in use, after a look for a change by another writer
+        (a ``quicksilver-server`` command), so a dialog opens on fresh values."""
+        return await self._s.reload_settings()
 
     async def update_settings(self, section: str, values: dict[str, Any]) -> Settings:
-        """Change some keys of one section; a running module restarts itself."""
-        current = self._s.settings.section(section)
-        names = {f.name for f in dataclasses.fields(current)}
-        for key in values:
-            if key not in names:
-                raise ValidationError(f"{section}.{key}: unknown setting", field=key)
-        new = dataclasses.replace(current, **values)
-        return await self._s.apply_section(section, new)
+        """Change some keys of one section (send only the keys the person
+        changed: a change another writer made to the others stays); a running
+        module restarts itself."""
+        return await self._s.update_settings({section: values})
 
     async def first_run(self, domain: str, hostname: str) -> Settings:
         """Set the mail domain and host name and create the domain (the primary

@@ -8,6 +8,15 @@ in registry order and stop in reverse; one that cannot start is FAILED with its
 message while the others keep running. Headless mode and the window use the
 same class; no Qt is imported here.
 
+Settings have one rule for every writer (this core, another core, the
+``quicksilver-server`` commands): a change is a patch applied under the lock of
+``settings.toml`` (``server/config/store.py``). The core checks the file once a
+second (``SETTINGS_POLL_INTERVAL``, in a worker thread) and whenever the facade
+is asked for the settings; a change made by another writer is applied like one
+made through the facade (modules concerned restart, ``SettingsChanged`` tells
+the window). A file that is not valid is not applied: the settings in use
+stay, and the log says why, once per version of the file.
+
 At start the runtime also makes the process's limits fit what it serves: the
 umask becomes 077 and an existing data folder loses group and other access
 (``server.paths``); the soft open-files limit is raised to the hard one and the
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -38,8 +48,8 @@ from server.accounts.validate import (
 )
 from server.api import LISTEN_ADDRESS, CoreApi, FirstRunSetup
 from server.auth import CoreAuthenticator
-from server.config.schema import Settings, validate_section
-from server.config.store import SettingsStore
+from server.config.schema import SECTIONS, Settings
+from server.config.store import Patch, SettingsStore, apply_patch
 from server.delivery.local import LocalDelivery
 from server.descriptors import AcceptFailureLog, DescriptorLimit, raise_descriptor_limit
 from server.errors import ValidationError
@@ -69,6 +79,10 @@ from server.tls import FileTlsProvider, check_pair
 
 log = logging.getLogger("quicksilver.core")
 T = TypeVar("T")
+
+# Seconds between two looks at settings.toml for a change by another writer
+# (a quicksilver-server command, a hand edit): one small read in a worker thread.
+SETTINGS_POLL_INTERVAL = 1.0
 
 
 class _BrokenModule:
@@ -110,9 +124,15 @@ class CoreServices:
         self.events = events
         self.log_buffer = log_buffer
         self.settings_store = SettingsStore(data_dir / "settings.toml")
-        self.settings: Settings = self.settings_store.load()
-        if not self.settings_store.path.exists():
-            self.settings_store.save(self.settings)
+        loaded = self.settings_store.read()
+        loaded = self.settings_store.create_if_missing(loaded.settings) or loaded
+        self.settings: Settings = loaded.settings
+        # the bytes of the file these settings came from: another writer's
+        # change shows as different bytes (reload_settings)
+        self._settings_raw = loaded.raw
+        self._bad_settings_raw: bytes | None = None  # logged once per version
+        self._settings_lock = asyncio.Lock()  # one change at a time in this core
+        self._watch_task: asyncio.Task[None] | None = None
         # one total for every module, capped by what the descriptors allow
         self.connections = ConnectionBudget(
             lambda: self.settings.security.max_connections,
@@ -170,6 +190,9 @@ class CoreServices:
         for user in self.accounts.list_users():
             await self.store.ensure_user(user.address)
         await self.queue.start()
+        self._watch_task = asyncio.get_running_loop().create_task(
+            self._watch_settings(), name="watch-settings"
+        )
         if not self.settings.general.domain:
             # A fresh data folder: nothing listens until the first-run settings
             # (mail domain, modules, ports) are given.
@@ -204,6 +227,10 @@ class CoreServices:
             log.warning("%s", result.summary())
 
     async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
         self._stop_tightening.set()
         if self._tighten_task is not None:
             await self._tighten_task
@@ -289,16 +316,13 @@ class CoreServices:
         return module
 
     async def set_module_enabled(self, name: str, on: bool) -> ModuleStatus:
-        module = self._check_module(name)
-        async with self._module_locks[name]:
-            section = getattr(self.settings, name)
-            if section.enabled != on:
-                await self._save(name, dataclasses.replace(section, enabled=on))
-            if on:
-                await module.stop()
-                await self._start_module(name)
-            else:
-                await module.stop()
+        """Save the tick, then start or stop the module. A tick on a module
+        already on restarts it (a FAILED one gets another try)."""
+        self._check_module(name)
+        was = getattr(self.settings, name).enabled
+        await self.update_settings({name: {"enabled": on}})
+        if was == on:  # no change to apply: _apply_changes did not touch it
+            await self.restart_module(name)
         return self._status(name)
 
     async def restart_module(self, name: str) -> ModuleStatus:
@@ -309,45 +333,136 @@ class CoreServices:
                 await self._start_module(name)
         return self._status(name)
 
-    async def _save(self, name: str, section: Any) -> None:
-        new = self.settings.replace_section(name, section)
-        await asyncio.to_thread(self.settings_store.save, new)
-        self.settings = new
-        self.events.publish(SettingsChanged(name))
+    # -- settings ---------------------------------------------------------------------
+    async def update_settings(self, patch: Patch) -> Settings:
+        """Apply ``patch`` (only the keys that change) to the file under its
+        lock, then apply to the running modules whatever differs from the
+        settings in use: this patch and any change another writer made since
+        the last look. Raises ``ValidationError`` naming a bad key."""
+        async with self._settings_lock:
+            result = await asyncio.to_thread(self.settings_store.patch, patch)
+            if result.raw != self._settings_raw:
+                await self._adopt(result.settings, result.raw)
+        return self.settings
 
-    async def apply_section(self, name: str, section: Any) -> Settings:
-        validate_section(name, section)
-        old = getattr(self.settings, name)
-        await self._save(name, section)
-        if getattr(old, "session_log", None) != getattr(section, "session_log", None):
+    async def reload_settings(self) -> Settings:
+        """Adopt a change another writer made to ``settings.toml``; keep the
+        settings in use (and log why, once) if the file is not valid, and
+        write them back if the file was removed."""
+        store = self.settings_store
+        raw = await asyncio.to_thread(store.read_raw)
+        if raw == self._settings_raw:
+            return self.settings
+        async with self._settings_lock:
+            raw = await asyncio.to_thread(store.read_raw)  # a patch may have landed
+            if raw is None:
+                created = await asyncio.to_thread(
+                    store.create_if_missing, self.settings
+                )
+                if created is not None:
+                    self._settings_raw = created.raw
+                    log.warning(
+                        "%s was removed: written again from the settings in use",
+                        store.path.name,
+                    )
+                return self.settings
+            if raw == self._settings_raw or raw == self._bad_settings_raw:
+                return self.settings
+            try:
+                new = await asyncio.to_thread(store.parse, raw)
+            except ValidationError as exc:
+                self._bad_settings_raw = raw
+                log.error(
+                    "%s was changed but is not valid (%s): the settings in use "
+                    "stay until it is corrected",
+                    store.path.name,
+                    exc,
+                )
+                return self.settings
+            self._bad_settings_raw = None
+            log.info("%s was changed by another program: applying it", store.path.name)
+            await self._adopt(new, raw)
+        return self.settings
+
+    async def _watch_settings(self) -> None:
+        name = self.settings_store.path.name
+        failed = ""  # the last failure logged: one line per new reason
+        while True:
+            await asyncio.sleep(SETTINGS_POLL_INTERVAL)
+            try:
+                await self.reload_settings()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, ValidationError) as exc:
+                # no descriptor free, the lock held too long: the next look
+                # tries again; no traceback, and no line a second
+                if str(exc) != failed:
+                    failed = str(exc)
+                    log.warning("could not check %s for changes: %s", name, exc)
+                continue
+            except Exception:  # an edge: the next look tries again
+                log.exception("could not check %s", name)
+            failed = ""
+
+    async def _adopt(self, new: Settings, raw: bytes) -> None:
+        """Make ``new`` (the file's content, ``raw``) the settings in use and
+        apply what changed. Called with the settings lock held."""
+        old, self.settings, self._settings_raw = self.settings, new, raw
+        changed = [n for n in SECTIONS if getattr(old, n) != getattr(new, n)]
+        for name in changed:
+            self.events.publish(SettingsChanged(name))
+        await self._apply_changes(old, new, changed)
+
+    async def _apply_changes(
+        self, old: Settings, new: Settings, changed: list[str]
+    ) -> None:
+        """What the running core does when sections change: session logs on or
+        off; a module restarts if it was running (or FAILED) or its tick
+        changed; a new host name remakes the self-signed certificate and
+        restarts every running module (each reads it at start); the first
+        mail domain starts the enabled modules (``start``)."""
+        if any(
+            getattr(getattr(old, n), "session_log", None)
+            != getattr(getattr(new, n), "session_log", None)
+            for n in changed
+        ):
             self.apply_session_logs()
-        if name in self.modules and old != section:
-            module = self.modules[name]
+        restarted: set[str] = set()
+        for name in changed:
+            module = self.modules.get(name)
+            if module is None:
+                continue
             running = getattr(module, "state", None) in (
                 ModuleState.RUNNING,
                 ModuleState.FAILED,
             )
-            if running or section.enabled != old.enabled:
+            if running or getattr(old, name).enabled != getattr(new, name).enabled:
                 await self.restart_module(name)
-        if name == "general" and old != section:
-            await asyncio.to_thread(self.tls.hostname_changed, section.hostname)
-            self.local.host = section.hostname or self.local.host
-            # every listening module reads hostname and size limit at start
+                restarted.add(name)
+        if "general" in changed:
+            await asyncio.to_thread(self.tls.hostname_changed, new.general.hostname)
+            self.local.host = new.general.hostname or self.local.host
             for mod_name, module in self.modules.items():
-                if getattr(module, "state", None) is ModuleState.RUNNING:
+                if (
+                    mod_name not in restarted
+                    and getattr(module, "state", None) is ModuleState.RUNNING
+                ):
                     await self.restart_module(mod_name)
-        return self.settings
+            if new.general.domain and not old.general.domain:
+                await self.start_enabled()
 
     async def first_run(self, domain: str, hostname: str) -> Settings:
         dom = normalize_domain(domain)
         host = hostname.strip() or f"mail.{dom}"
-        general = dataclasses.replace(self.settings.general, domain=dom, hostname=host)
-        validate_section("general", general)
+        patch = {"general": {"domain": dom, "hostname": host}}
+        apply_patch(self.settings, patch)  # refuse bad values before any change
         if not self.accounts.is_local_domain(dom):
             await asyncio.to_thread(self.accounts.add_domain, dom)
             self.accounts_changed("domains")
-        settings = await self.apply_section("general", general)
-        await self.start_enabled()
+        had_domain = bool(self.settings.general.domain)
+        settings = await self.update_settings(patch)
+        if had_domain:  # else _apply_changes started them with the first domain
+            await self.start_enabled()
         return settings
 
     async def complete_first_run(self, setup: FirstRunSetup) -> Settings:
@@ -407,17 +522,22 @@ class CoreServices:
                 )
             await self.store.ensure_user(user_address)
             self.accounts_changed("users")
-        await asyncio.to_thread(self.settings_store.save, settings)
-        changed = [
-            name
-            for name in ("general", *self.modules)
-            if getattr(self.settings, name, None) != getattr(settings, name, None)
-        ]
-        self.settings = settings
-        self.local.host = settings.general.hostname or self.local.host
-        for name in changed:
-            self.events.publish(SettingsChanged(name))
-        await self.start_enabled()
+        # one patch of every key the choices change, under the settings lock;
+        # the first mail domain then starts each enabled module once
+        patch: dict[str, dict[str, Any]] = {}
+        for name in SECTIONS:
+            before, after = getattr(self.settings, name), getattr(settings, name)
+            keys = {
+                f.name: getattr(after, f.name)
+                for f in dataclasses.fields(after)
+                if getattr(before, f.name) != getattr(after, f.name)
+            }
+            if keys:
+                patch[name] = keys
+        had_domain = bool(self.settings.general.domain)
+        settings = await self.update_settings(patch)
+        if had_domain:  # a repeated first run: else the new domain started them
+            await self.start_enabled()
         log.info("first-run setup done for %s", dom)
         return settings
 

@@ -201,29 +201,46 @@ class FileTlsProvider:
     def __init__(self, tls_dir: Path, hostname: str) -> None:
         self.cert = tls_dir / "cert.pem"
         self.key = tls_dir / "key.pem"
+        # present while the pair is one the person imported: never remade, even
+        # when it was made by a Quicksilver elsewhere (its subject looks like ours)
+        self.imported_mark = tls_dir / "imported"
         self.hostname = hostname
         self._ctx: ssl.SSLContext | None = None
         self.error = ""
 
     def ensure(self) -> None:
+        """Have a pair for the host name, then load it.
+
+        No pair yet: make our self-signed one for the host name. Our own
+        self-signed pair made for another name (the machine name, an earlier
+        host name) is remade for this one. An imported certificate is never
+        touched. The headless ``init`` + ``run`` and the first-run wizard's
+        ``complete_first_run`` both come through here."""
+        name = self.hostname or default_hostname()
         if not (self.cert.exists() and self.key.exists()):
-            name = self.hostname or default_hostname()
             generate_self_signed(name, self.cert, self.key)
+            self.imported_mark.unlink(missing_ok=True)
             log.info("made a self-signed certificate for %s", name)
+        elif self.hostname:
+            info = self.info()
+            ours = (
+                info is not None
+                and info.self_signed
+                and "Quicksilver self-signed" in info.subject
+                and not self.imported_mark.exists()
+            )
+            if info is not None and ours and self.hostname not in info.names:
+                generate_self_signed(self.hostname, self.cert, self.key)
+                log.info("remade the self-signed certificate for %s", self.hostname)
         self.reload()
 
     def hostname_changed(self, hostname: str) -> None:
         """Remake our own self-signed certificate when the host name changes
-        (the first-run dialog sets it after the first start); an imported
-        certificate is never touched."""
+        (``ensure`` says which pairs count as ours); an imported certificate
+        is never touched."""
         self.hostname = hostname
-        info = self.info()
-        if info is None or not hostname:
-            return
-        ours = info.self_signed and "Quicksilver self-signed" in info.subject
-        if ours and hostname not in info.names:
-            self.regenerate()
-            log.info("remade the self-signed certificate for %s", hostname)
+        if hostname:
+            self.ensure()
 
     def reload(self) -> None:
         """Load the pair into the live context (new connections use it)."""
@@ -250,13 +267,16 @@ class FileTlsProvider:
     def import_pair(self, cert_pem: bytes, key_pem: bytes) -> CertificateInfo:
         """Check and install a PEM certificate (with chain) and key, then reload."""
         check_pair(cert_pem, key_pem)
+        self.cert.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write(self.key, key_pem, mode=0o600)
         atomic_write(self.cert, cert_pem, mode=0o600)
+        atomic_write(self.imported_mark, b"", mode=0o600)
         self.reload()
         log.info("certificate imported")
         return describe(cert_pem)
 
     def regenerate(self) -> CertificateInfo | None:
         generate_self_signed(self.hostname or "localhost", self.cert, self.key)
+        self.imported_mark.unlink(missing_ok=True)
         self.reload()
         return self.info()

@@ -1,9 +1,21 @@
-"""Load and save ``settings.toml``.
+"""Load and change ``settings.toml``: one file, several writers, no lost update.
 
 Reading validates every key against the schema (``server/config/schema.py``):
 an unknown section or key, a wrong type or a bad value raises ``ValidationError``
-naming it. Writing is atomic. Secrets are never written here (the relay
-password lives in the keyring).
+naming it. Secrets are never written here (the relay password lives in the
+keyring).
+
+Writers live in several processes (the core of the window or of a headless
+server, and every ``quicksilver-server`` command), so a change is a *patch*
+(section -> key -> value, only the keys the person changed), applied by
+``SettingsStore.patch`` under an exclusive lock on ``settings.toml.lock``
+(``server/config/filelock.py``): read the file as it is now, apply the patch,
+validate, write durably (tmp, fsync, rename, fsync of the folder:
+``server/fsutil.py``), release. A writer holding an old copy can therefore
+never put back values another writer changed since. Reads take the same lock
+(on Windows a file open for reading cannot be renamed over). A running core
+notices a change by another writer by comparing the file's bytes
+(``runtime.CoreServices.reload_settings``).
 """
 
 from __future__ import annotations
@@ -11,9 +23,12 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server.config.filelock import exclusive_lock
 from server.config.schema import (
     SCHEMA_VERSION,
     SECTIONS,
@@ -23,6 +38,9 @@ from server.config.schema import (
 )
 from server.errors import ValidationError
 from server.fsutil import atomic_write
+
+# section -> key -> new value: what one change of the settings carries.
+Patch = Mapping[str, Mapping[str, Any]]
 
 
 def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
@@ -53,6 +71,37 @@ def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
     raise ValidationError(f"{key}: unsupported setting type", field=key)
 
 
+def _coerce_field(cls: type[Any], section: str, key: str, value: Any) -> Any:
+    """Check one value of ``section`` against its field's type (as read from
+    TOML: a list where the field holds a tuple)."""
+    hints = typing.get_type_hints(cls)
+    if key not in {f.name for f in dataclasses.fields(cls)}:
+        raise ValidationError(
+            f"{section}.{key}: unknown setting", field=f"{section}.{key}"
+        )
+    hint = hints[key]
+    return _coerce(
+        section, key, hint.__name__ if isinstance(hint, type) else hint, value
+    )
+
+
+def apply_patch(settings: Settings, patch: Patch) -> Settings:
+    """``settings`` with the keys of ``patch`` changed, each checked like a key
+    read from the file (type, then the section's rules)."""
+    new = settings
+    for name, values in patch.items():
+        cls = SECTIONS.get(name)
+        if cls is None:
+            raise ValidationError(f"{name}: unknown settings section", field=name)
+        checked = {
+            key: _coerce_field(cls, name, key, list(v) if isinstance(v, tuple) else v)
+            for key, v in values.items()
+        }
+        section = dataclasses.replace(getattr(new, name), **checked)
+        new = new.replace_section(name, section)
+    return new
+
+
 def settings_from_dict(data: dict[str, Any]) -> Settings:
     version = data.get("schema_version", SCHEMA_VERSION)
     if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
@@ -70,20 +119,7 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
             raise ValidationError(f"{name}: unknown settings section", field=name)
         if not isinstance(table, dict):
             raise ValidationError(f"{name}: must be a table", field=name)
-        hints = typing.get_type_hints(cls)
-        fields = {f.name for f in dataclasses.fields(cls)}
-        values = {}
-        for key, value in table.items():
-            if key not in fields:
-                raise ValidationError(
-                    f"{name}.{key}: unknown setting", field=f"{name}.{key}"
-                )
-            values[key] = _coerce(
-                name,
-                key,
-                hints[key].__name__ if isinstance(hints[key], type) else hints[key],
-                value,
-            )
+        values = {key: _coerce_field(cls, name, key, v) for key, v in table.items()}
         obj = cls(**values)
         validate_section(name, obj)
         sections[name] = obj
@@ -126,28 +162,95 @@ def settings_to_toml(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class SettingsFile:
+    """The settings and the exact bytes of the file they came from (``b""``
+    when there is no file): a core compares bytes to notice another writer."""
+
+    settings: Settings
+    raw: bytes
+
+
 class SettingsStore:
-    """The settings file of one data folder."""
+    """The settings file of one data folder, shared by every process that
+    uses that folder (see the module docstring)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
 
+    # -- reading -------------------------------------------------------------------
     def load(self) -> Settings:
         """Read and validate; a missing file gives the built-in defaults."""
-        if not self.path.exists():
+        return self.read().settings
+
+    def read(self) -> SettingsFile:
+        raw = self.read_raw()
+        return SettingsFile(self.parse(raw), raw or b"")
+
+    def read_raw(self) -> bytes | None:
+        """The file's bytes, ``None`` if it is missing (not parsed)."""
+        if not self.path.parent.is_dir():  # no data folder yet: nothing to lock
+            return None
+        with exclusive_lock(self.lock_path):
+            return self._read_raw()
+
+    def parse(self, raw: bytes | None) -> Settings:
+        if raw is None:
             return self.defaults()
         try:
-            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
+            data = tomllib.loads(raw.decode("utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ValidationError(f"{self.path.name}: not valid TOML ({exc})") from exc
         except UnicodeDecodeError as exc:
             raise ValidationError(f"{self.path.name}: not UTF-8 text") from exc
         return settings_from_dict(data)
 
+    def _read_raw(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    # -- writing -------------------------------------------------------------------
+    def patch(self, patch: Patch) -> SettingsFile:
+        """Apply ``patch`` to the file as it is now, under the lock; return the
+        result. Nothing is written when nothing changes. A file that is not
+        valid is left as it is (a person may be editing it) and the patch is
+        refused with the reason."""
+        with exclusive_lock(self.lock_path):
+            raw = self._read_raw()
+            try:
+                current = self.parse(raw)
+            except ValidationError as exc:
+                raise ValidationError(
+                    f"{exc} -- nothing was changed; correct {self.path} first"
+                ) from exc
+            new = apply_patch(current, patch)
+            if raw is not None and new == current:
+                return SettingsFile(current, raw)
+            return SettingsFile(new, self._write(new))
+
+    def create_if_missing(self, settings: Settings) -> SettingsFile | None:
+        """Write ``settings`` if there is no file (a first start, or the file
+        was removed while a core ran); ``None`` if there was one."""
+        with exclusive_lock(self.lock_path):
+            if self.path.exists():
+                return None
+            return SettingsFile(settings, self._write(settings))
+
     def save(self, settings: Settings) -> None:
+        """Replace the whole file: for a new data folder (tests, tools). A
+        running system changes settings with ``patch`` only."""
+        with exclusive_lock(self.lock_path):
+            self._write(settings)
+
+    def _write(self, settings: Settings) -> bytes:
         for name in SECTIONS:
             validate_section(name, getattr(settings, name))
-        atomic_write(self.path, settings_to_toml(settings).encode("utf-8"), mode=0o600)
+        data = settings_to_toml(settings).encode("utf-8")
+        atomic_write(self.path, data, mode=0o600)
+        return data
 
     @staticmethod
     def defaults() -> Settings:

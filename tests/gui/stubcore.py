@@ -20,6 +20,7 @@ from typing import Any
 from server.accounts.base import Alias, Domain, User
 from server.api import CoreApi, QueueJobView
 from server.config.schema import Settings
+from server.config.store import Patch, apply_patch
 from server.errors import ValidationError
 from server.events import AccountsChanged, EventBus, SettingsChanged
 from server.logbuffer import LogBuffer
@@ -189,20 +190,23 @@ class StubServices:
                 pass
         return module.status(self.settings.section(name).enabled)
 
-    async def apply_section(self, name: str, section: Any) -> Settings:
-        self.settings = self.settings.replace_section(name, section)
-        self.events.publish(SettingsChanged(name))
-        if name in self.modules:
-            await self.restart_module(name)
+    async def update_settings(self, patch: Patch) -> Settings:
+        self.settings = apply_patch(self.settings, patch)
+        for name in patch:
+            self.events.publish(SettingsChanged(name))
+            if name in self.modules:
+                await self.restart_module(name)
         return self.settings
+
+    async def reload_settings(self) -> Settings:
+        return self.settings  # no file: no other writer
 
     async def first_run(self, domain: str, hostname: str) -> Settings:
         self.accounts.add_domain(domain)
         self.accounts_changed("domains")
-        general = dataclasses.replace(
-            self.settings.general, domain=domain, hostname=hostname
+        return await self.update_settings(
+            {"general": {"domain": domain, "hostname": hostname}}
         )
-        return await self.apply_section("general", general)
 
     def accounts_changed(self, what: str) -> None:
         self.events.publish(AccountsChanged(what))

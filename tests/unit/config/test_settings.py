@@ -63,4 +63,6 @@ def test_write_is_atomic_no_temp_left(tmp_path: Path) -> None:
     for port in range(2500, 2510):
         s = Settings()
         store.save(s.replace_section("smtp", dataclasses.replace(s.smtp, port=port)))
-    assert [p.name for p in tmp_path.iterdir()] == ["settings.toml"]
+    # the writers' lock file stays (never removed), no temporary file does
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["settings.toml", "settings.toml.lock"]
