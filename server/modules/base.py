@@ -25,9 +25,12 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from server.events import EventBus, ModuleStateChanged
+
+if TYPE_CHECKING:
+    from server.sieve.store import ScriptStore
 
 
 class ModuleState(enum.Enum):
@@ -561,3 +564,4 @@ class ModuleContext:
     queue: Any = None  # the queue manager: relay/mx register as its remote route
     data_dir: Any = None  # pathlib.Path of the data folder (secrets fallback file)
     connections: ConnectionBudget | None = None  # the process-wide total
+    scripts: ScriptStore | None = None  # Sieve scripts (ManageSieve, delivery)

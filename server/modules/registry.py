@@ -13,6 +13,11 @@ MODULES: dict[str, tuple[str, str, str]] = {
     ),
     "pop3": ("server.protocols.pop3.module", "Pop3Module", "POP3"),
     "imap": ("server.protocols.imap.module", "ImapModule", "IMAP"),
+    "managesieve": (
+        "server.protocols.managesieve.module",
+        "ManageSieveModule",
+        "ManageSieve",
+    ),
     "relay": ("server.delivery.relay", "RelayModule", "Relay (smart host)"),
     "mx": ("server.delivery.mx", "MxModule", "Direct MX delivery"),
 }
