@@ -30,7 +30,7 @@ from pathlib import Path
 from server.errors import ValidationError
 from server.paths import default_data_dir, use_private_umask
 
-MODULE_NAMES = ("smtp", "submission", "pop3", "imap", "relay", "mx")
+MODULE_NAMES = ("smtp", "submission", "pop3", "imap", "managesieve", "relay", "mx")
 
 
 def _parser() -> argparse.ArgumentParser:
