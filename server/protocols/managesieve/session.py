@@ -213,6 +213,9 @@ class ManageSieveSession:
         """The connection read past a literal above ``limit`` without keeping
         it; the command is refused as a script too large (RFC 5804 1.3)."""
         self.log.info("literal of %d octets refused (limit %d)", size, limit)
+        if size <= limit:  # refused for their number, not their size
+            self._sasl = None
+            return self._bad("Too many literals in one command.")
         if self._sasl is not None:
             self._sasl = None
             return self._bad("Authentication response too long")

@@ -401,6 +401,14 @@ async def test_oversized_literal_is_skipped_not_kept(start_wire, monkeypatch) ->
     assert not w.user_dir().exists()
 
 
+async def test_a_third_literal_is_read_past_and_refused(start_wire) -> None:
+    w: Wire = await start_wire()
+    c = await w.login()
+    r = await c.command(b"RENAMESCRIPT {1+}\r\na {1+}\r\nb {1+}\r\nc")
+    assert r == [b'NO "Too many literals in one command."\r\n']
+    assert await c.command("NOOP") == [b'OK "Done"\r\n']
+
+
 async def test_literal_too_large_to_skip_closes_at_once(start_wire) -> None:
     """Above MAX_DISCARD the server does not wait for the data: BYE now."""
     w: Wire = await start_wire()
