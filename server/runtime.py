@@ -74,6 +74,7 @@ from server.paths import (
 )
 from server.queue.manager import QueueManager
 from server.queue.spool import Spool
+from server.sieve.store import ScriptStore
 from server.storage.maildir import MaildirStore
 from server.tls import FileTlsProvider, check_pair
 
@@ -144,6 +145,8 @@ class CoreServices:
         )
         self.tls = FileTlsProvider(data_dir / "tls", self.settings.general.hostname)
         self.auth = CoreAuthenticator(self.accounts, lambda: self.settings)
+        # one store of Sieve scripts: ManageSieve writes, local delivery reads
+        self.scripts = ScriptStore(data_dir / "sieve")
         self.local = LocalDelivery(
             self.accounts, self.store, self.settings.general.hostname
         )
@@ -165,6 +168,7 @@ class CoreServices:
             queue=self.queue,
             data_dir=data_dir,
             connections=self.connections,
+            scripts=self.scripts,
         )
         self._tighten_task: asyncio.Task[None] | None = None
         self._stop_tightening = threading.Event()

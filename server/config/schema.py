@@ -81,6 +81,19 @@ class ImapSettings:
 
 
 @dataclass(frozen=True)
+class ManageSieveSettings:
+    """RFC 5804: clients edit their Sieve rules (port 4190, STARTTLS)."""
+
+    enabled: bool = False
+    session_log: bool = False  # full transcripts to logs/<module>.log
+    bind: str = "0.0.0.0"
+    port: int = 4190
+    plaintext_login: str = "loopback"  # as IMAP's: AUTHENTICATE before STARTTLS
+    timeout: int = 1800  # idle seconds (Dovecot's managesieve: 30 minutes)
+    access: tuple[str, ...] = ()  # empty: use security.access
+
+
+@dataclass(frozen=True)
 class RelaySettings:
     enabled: bool = False
     session_log: bool = False  # full transcripts to logs/<module>.log
@@ -147,6 +160,7 @@ class Settings:
     submission: SubmissionSettings = field(default_factory=SubmissionSettings)
     pop3: Pop3Settings = field(default_factory=Pop3Settings)
     imap: ImapSettings = field(default_factory=ImapSettings)
+    managesieve: ManageSieveSettings = field(default_factory=ManageSieveSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     mx: MxSettings = field(default_factory=MxSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)

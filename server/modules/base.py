@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from server.accounts.base import AccountStore, User
     from server.config.schema import Settings
     from server.delivery.base import DeliveryTarget, RemoteRoute
+    from server.sieve.store import ScriptStore
     from server.storage.base import MailStore
 
 
@@ -577,3 +578,4 @@ class ModuleContext:
     queue: RouteRegistry | None = None  # relay/mx offer themselves as remote route
     data_dir: Path | None = None  # the data folder (the secrets fallback file)
     connections: ConnectionBudget | None = None  # the process-wide total
+    scripts: ScriptStore | None = None  # Sieve scripts (ManageSieve, delivery)

@@ -17,6 +17,7 @@ from server.delivery.mx import MxModule
 from server.delivery.relay import RelayModule
 from server.modules.base import Module, ModuleContext
 from server.protocols.imap.module import ImapModule
+from server.protocols.managesieve.module import ManageSieveModule
 from server.protocols.pop3.module import Pop3Module
 from server.protocols.smtp.module import SmtpModule
 from server.protocols.smtp.submission import SubmissionModule
@@ -72,6 +73,13 @@ _BUILT_IN: tuple[ModuleInfo, ...] = (
         "Mail clients read mail on the server",
         client_kind="imap",
         client_title="IMAP (incoming)",
+    ),
+    ModuleInfo(
+        "managesieve",
+        "ManageSieve",
+        ManageSieveModule,
+        LISTENER,
+        "Mail clients edit their filtering rules (Sieve, port 4190)",
     ),
     ModuleInfo(
         "relay",
