@@ -434,8 +434,10 @@ class SieveDelivery:
         if scripts is None:
             scripts = self.finder.load(req.user)
         names = tuple(s.name for s in scripts)
-        if not scripts:
-            return _Plan(SieveResult((Keep(implicit=True),)), names)
+        if not scripts:  # all of them gone or broken since the probe
+            plan = _Plan(SieveResult((Keep(implicit=True),)), names)
+            plan.stored[()] = b"".join((req.return_path, message))
+            return plan
         if folders is None and any("mailbox" in s.extensions for s in scripts):
             return list(scripts)
         view = MessageView(message)
