@@ -135,7 +135,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         await store.ensure_user(u)
     scripts = ScriptStore(tmp_path / "sieve")
     clock = Clock()
-    state = SieveStateStore(tmp_path / "state.sqlite3", tmp_path / "corrupt", clock=clock)
+    state = SieveStateStore(
+        tmp_path / "state.sqlite3", tmp_path / "corrupt", clock=clock
+    )
     sieve = SieveDelivery(
         ScriptFinder(scripts), state, store, "mail.example.test", clock=clock
     )
