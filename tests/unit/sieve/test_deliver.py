@@ -150,7 +150,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         state.close()
 
 
-# -- no scripts: today's path ------------------------------------------------------
+# -- no scripts: today's path --
 
 
 async def test_no_scripts_takes_the_plain_path(
@@ -180,7 +180,7 @@ async def test_no_scripts_takes_the_plain_path(
     assert len(await rig.folder("INBOX")) == 2
 
 
-# -- storing -----------------------------------------------------------------------
+# -- storing --
 
 
 async def test_fileinto_create_files_into_a_new_folder(rig: Rig) -> None:
@@ -273,7 +273,7 @@ async def test_replay_stores_once_per_folder(rig: Rig) -> None:
     assert await rig.folder("INBOX") == []
 
 
-# -- errors keep the message ----------------------------------------------------------
+# -- errors keep the message --
 
 
 async def test_runtime_error_keeps_in_inbox(
@@ -337,7 +337,7 @@ async def test_failed_redirect_keeps_in_inbox(rig: Rig) -> None:
     assert len(await rig.folder("INBOX")) == 1
 
 
-# -- redirect ---------------------------------------------------------------------------
+# -- redirect --
 
 
 async def test_redirect_keeps_sender_marks_and_sends_once(rig: Rig) -> None:
@@ -365,7 +365,7 @@ async def test_redirect_loop_is_kept_not_resent(rig: Rig) -> None:
     assert len(await rig.folder("INBOX")) == 1
 
 
-# -- reject ---------------------------------------------------------------------------
+# -- reject --
 
 
 async def test_reject_at_smtp_time_raises_with_a_clean_reason(rig: Rig) -> None:
@@ -403,7 +403,7 @@ def test_sanitize_reason() -> None:
     assert len(sanitize_reason("x" * 1000)) == 200
 
 
-# -- vacation -----------------------------------------------------------------------------
+# -- vacation --
 
 VACATION = 'require "vacation"; vacation :days 3 :subject "Away" "I am away.";'
 
@@ -444,7 +444,7 @@ async def test_vacation_replay_sends_once(rig: Rig) -> None:
     assert len(await rig.folder("INBOX")) == 1
 
 
-# -- the state store ---------------------------------------------------------------------
+# -- the state store --
 
 
 def test_state_store_expires_and_is_bounded(tmp_path: Path) -> None:
