@@ -93,7 +93,7 @@ from server.sieve.actions import (
     Vacation,
     apply_header_edits,
 )
-from server.sieve.compiler import CompiledScript, compile_script
+from server.sieve.compiler import CompiledScript, Node, compile_script
 from server.sieve.errors import SieveSyntaxError
 from server.sieve.interpreter import SieveContext, SieveLimits, run_scripts
 from server.sieve.loops import loop_mark, redirect_would_loop
@@ -165,11 +165,32 @@ def sanitize_reason(reason: str) -> str:
 # -- scripts -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LoadedScript:
+    """A compiled script; ``needs_folders``: it asks RFC 5490's
+    ``mailboxexists``, so the run needs the user's folder list."""
+
+    script: CompiledScript
+    needs_folders: bool
+
+
 @dataclass
 class _Cached:
     signature: tuple[int, int, int]  # inode, mtime_ns, size
-    script: CompiledScript | None  # None: does not compile
+    loaded: LoadedScript | None  # None: does not compile
     size: int
+
+
+def _uses_test(nodes: Sequence[Node], name: str) -> bool:
+    for n in nodes:
+        if n.name == name or _uses_test(n.tests, name) or _uses_test(n.block, name):
+            return True
+        for test, block in n.branches:
+            if _uses_test((test,), name) or _uses_test(block, name):
+                return True
+        if n.else_block is not None and _uses_test(n.else_block, name):
+            return True
+    return False
 
 
 class ScriptCache:
@@ -197,7 +218,7 @@ class ScriptCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def load(self, path: Path, label: str) -> CompiledScript | None:
+    def load(self, path: Path, label: str) -> LoadedScript | None:
         """The compiled script at ``path``; None if absent or broken."""
         try:
             with open(path, "rb") as f:
@@ -208,7 +229,7 @@ class ScriptCache:
                     hit = self._entries.get(key)
                     if hit is not None and hit.signature == sig:
                         self._entries.move_to_end(key)
-                        return hit.script
+                        return hit.loaded
                 if st.st_size > MAX_SCRIPT_BYTES:
                     log.warning(
                         "sieve script %s is larger than %d bytes: ignored",
@@ -223,9 +244,14 @@ class ScriptCache:
         except OSError as exc:
             log.warning("sieve script %s cannot be read: %s", label, exc.strerror)
             return None
-        script: CompiledScript | None
+        loaded: LoadedScript | None
         try:
             script = compile_script(text.decode("utf-8", "replace"), label)
+            loaded = LoadedScript(
+                script,
+                "mailbox" in script.extensions
+                and _uses_test(script.commands, "mailboxexists"),
+            )
         except SieveSyntaxError as exc:
             log.warning(
                 "sieve script %s does not compile (line %d: %s): ignored, mail is kept",
@@ -233,13 +259,13 @@ class ScriptCache:
                 exc.line,
                 exc.message,
             )
-            script = None
+            loaded = None
         except Exception:  # a defect of the compiler must not stop delivery
             log.exception("sieve script %s: compiler failure; ignored", label)
-            script = None
+            loaded = None
         self.compiles += 1
-        self._put(key, _Cached(sig, script, len(text)))
-        return script
+        self._put(key, _Cached(sig, loaded, len(text)))
+        return loaded
 
     def _put(self, key: str, entry: _Cached) -> None:
         with self._lock:
@@ -307,10 +333,10 @@ class ScriptFinder:
             self._globals.pop(phase, None)
         return paths
 
-    def load(self, user: str) -> list[CompiledScript]:
+    def load(self, user: str) -> list[LoadedScript]:
         """Blocking: the compiled scripts to run for ``user``, in order."""
         before = self._phase("before")
-        mine: list[CompiledScript] = []
+        mine: list[LoadedScript] = []
         try:
             folder = self.store.user_dir(user)
             marker = (folder / ACTIVE_FILE).read_text("utf-8").strip("\r\n")
@@ -322,8 +348,8 @@ class ScriptFinder:
                 mine.append(script)
         return before + mine + self._phase("after")
 
-    def _phase(self, phase: Phase) -> list[CompiledScript]:
-        out: list[CompiledScript] = []
+    def _phase(self, phase: Phase) -> list[LoadedScript]:
+        out: list[LoadedScript] = []
         for path in self._global_paths(phase):
             name = script_name(path.name) or path.name
             script = self.cache.load(path, f"@global/{phase}/{name}")
@@ -427,19 +453,20 @@ class SieveDelivery:
         req: SieveDeliveryRequest,
         message: bytes,
         folders: frozenset[str] | None,
-        scripts: Sequence[CompiledScript] | None = None,
-    ) -> _Plan | list[CompiledScript]:
+        loaded: Sequence[LoadedScript] | None = None,
+    ) -> _Plan | list[LoadedScript]:
         """Blocking. The plan, or the scripts when the folder list is needed
         first (a script uses ``mailboxexists``)."""
-        if scripts is None:
-            scripts = self.finder.load(req.user)
+        if loaded is None:
+            loaded = self.finder.load(req.user)
+        scripts = [ls.script for ls in loaded]
         names = tuple(s.name for s in scripts)
         if not scripts:  # all of them gone or broken since the probe
             plan = _Plan(SieveResult((Keep(implicit=True),)), names)
             plan.stored[()] = b"".join((req.return_path, message))
             return plan
-        if folders is None and any("mailbox" in s.extensions for s in scripts):
-            return list(scripts)
+        if folders is None and any(ls.needs_folders for ls in loaded):
+            return list(loaded)
         view = MessageView(message)
         env = Envelope(mail_from=req.sender, rcpt_to=req.user, orig_rcpt=req.recipient)
         now = self.clock()

@@ -496,3 +496,29 @@ async def test_scripts_run_off_the_loop(rig: Rig) -> None:
     await rig.deliver(msg())
     assert seen and all(n != threading.main_thread().name for n in seen)
     await asyncio.sleep(0)
+
+
+async def test_mailboxexists_sees_the_folders_and_create_alone_does_not_list(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 5490 mailboxexists answers from the user's real folder list; a
+    script that only uses ``:create`` never pays for listing the folders."""
+    listed: list[str] = []
+    real = rig.store.list_mailboxes
+
+    async def spy(owner: str) -> object:
+        listed.append(owner)
+        return await real(owner)
+
+    monkeypatch.setattr(rig.store, "list_mailboxes", spy)
+    rig.user_script('require ["fileinto", "mailbox"]; fileinto :create "Made";')
+    await rig.deliver(msg("one"))
+    assert listed == [] and len(await rig.folder("Made")) == 1
+    rig.user_script(
+        'require ["fileinto", "mailbox"];'
+        'if mailboxexists "Made" { fileinto "Made"; } else { discard; }'
+        'if mailboxexists "Absent" { fileinto "Made"; }'
+    )
+    await rig.deliver(msg("two"))
+    assert listed == [ALICE]
+    assert len(await rig.folder("Made")) == 2
