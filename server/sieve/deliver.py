@@ -213,6 +213,7 @@ class ScriptCache:
         self._entries: collections.OrderedDict[str, _Cached] = collections.OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._compile_lock = threading.Lock()
         self.compiles = 0  # how many compilations ran (tests, bench)
 
     def __len__(self) -> int:
@@ -220,16 +221,35 @@ class ScriptCache:
 
     def load(self, path: Path, label: str) -> LoadedScript | None:
         """The compiled script at ``path``; None if absent or broken."""
+        key = str(path)
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            log.warning("sieve script %s cannot be read: %s", label, exc.strerror)
+            return None
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit.signature == (
+                st.st_ino,
+                st.st_mtime_ns,
+                st.st_size,
+            ):
+                self._entries.move_to_end(key)
+                return hit.loaded
+        with self._compile_lock:  # one compilation per change, not one per thread
+            return self._compile(path, key, label)
+
+    def _compile(self, path: Path, key: str, label: str) -> LoadedScript | None:
         try:
             with open(path, "rb") as f:
                 st = os.fstat(f.fileno())
                 sig = (st.st_ino, st.st_mtime_ns, st.st_size)
-                key = str(path)
                 with self._lock:
                     hit = self._entries.get(key)
                     if hit is not None and hit.signature == sig:
-                        self._entries.move_to_end(key)
-                        return hit.loaded
+                        return hit.loaded  # another thread compiled it
                 if st.st_size > MAX_SCRIPT_BYTES:
                     log.warning(
                         "sieve script %s is larger than %d bytes: ignored",
@@ -289,6 +309,8 @@ class ScriptFinder:
         self.cache = cache or ScriptCache()
         # phase -> ((inode, mtime_ns) of the folder, script paths in order)
         self._globals: dict[str, tuple[tuple[int, int], tuple[Path, ...]]] = {}
+        # marker path -> ((inode, mtime_ns, size), active script name)
+        self._markers: dict[str, tuple[tuple[int, int, int], str]] = {}
 
     def probe(self, user: str) -> bool:
         """False when surely no script runs for ``user`` (stats only: safe on
@@ -339,14 +361,35 @@ class ScriptFinder:
         mine: list[LoadedScript] = []
         try:
             folder = self.store.user_dir(user)
-            marker = (folder / ACTIVE_FILE).read_text("utf-8").strip("\r\n")
-        except (OSError, UnicodeDecodeError, MailError):
+            marker = self._active_name(folder / ACTIVE_FILE)
+        except MailError:
             marker = ""
         if marker:
             script = self.cache.load(folder / file_name(marker), marker)
             if script is not None:
                 mine.append(script)
         return before + mine + self._phase("after")
+
+    def _active_name(self, path: Path) -> str:
+        """The name in a user's ``.active`` marker ("" if none), re-read only
+        when the marker file changes (the store replaces it by rename)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return ""
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        key = str(path)
+        known = self._markers.get(key)
+        if known is not None and known[0] == sig:
+            return known[1]
+        try:
+            name = path.read_text("utf-8").strip("\r\n")
+        except (OSError, UnicodeDecodeError):
+            return ""
+        if len(self._markers) >= MAX_CACHED_SCRIPTS:
+            self._markers.clear()
+        self._markers[key] = (sig, name)
+        return name
 
     def _phase(self, phase: Phase) -> list[LoadedScript]:
         out: list[LoadedScript] = []
