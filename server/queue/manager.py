@@ -21,6 +21,9 @@ What it does
   reverse-path ``<>``; a DSN is itself sent from ``<>`` (RFC 5321 4.5.5), so a
   failing DSN can never bounce again. A DSN to a local sender is delivered
   locally, to a remote one through the route, like any other mail.
+- ``submit`` queues mail the core made itself (Sieve redirects, vacation
+  replies, rejection notices) under a job id derived from its cause, always
+  through the spool; while that job is queued, submitting it again is a no-op.
 - Administrator actions: hold, release, retry now, delete, bounce now.
 
 Crash safety and the at-least-once window
