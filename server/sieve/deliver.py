@@ -699,8 +699,11 @@ class SieveDelivery:
         if await asyncio.to_thread(self.state.was_sent, key):
             log.info("sieve: %s for %s was queued before (a replay)", label, req.user)
             return True
+        # built in a worker thread: a rejection DSN copies the original's
+        # header section, which may be most of a large message
+        message = await asyncio.to_thread(build, job_id)
         try:
-            accepted = await self.outbox.submit(envelope, build(job_id), job_id=job_id)
+            accepted = await self.outbox.submit(envelope, message, job_id=job_id)
         except MailError as exc:
             log.error(
                 "sieve: cannot queue %s for %s: %s", label, req.user, exc.public_message
