@@ -74,6 +74,9 @@ from server.paths import (
 )
 from server.queue.manager import QueueManager
 from server.queue.spool import Spool
+from server.sieve.deliver import ScriptFinder, SieveDelivery
+from server.sieve.seen import FILE_NAME as SIEVE_STATE_FILE
+from server.sieve.seen import SieveStateStore
 from server.sieve.store import ScriptStore
 from server.storage.maildir import MaildirStore
 from server.tls import FileTlsProvider, check_pair
@@ -145,10 +148,21 @@ class CoreServices:
         )
         self.tls = FileTlsProvider(data_dir / "tls", self.settings.general.hostname)
         self.auth = CoreAuthenticator(self.accounts, lambda: self.settings)
-        # one store of Sieve scripts: ManageSieve writes, local delivery reads
+        # one store of Sieve scripts: ManageSieve writes, local delivery reads.
+        # Sieve at local delivery: its memory (vacation replies, side effects
+        # queued) in one SQLite file; the queue takes what the scripts send.
         self.scripts = ScriptStore(data_dir / "sieve")
+        self.sieve_state = SieveStateStore(
+            data_dir / SIEVE_STATE_FILE, data_dir / "corrupt"
+        )
+        self.sieve = SieveDelivery(
+            ScriptFinder(self.scripts),
+            self.sieve_state,
+            self.store,
+            self.settings.general.hostname,
+        )
         self.local = LocalDelivery(
-            self.accounts, self.store, self.settings.general.hostname
+            self.accounts, self.store, self.settings.general.hostname, self.sieve
         )
         self.queue = QueueManager(
             Spool(data_dir / "spool", data_dir / "corrupt"),
@@ -157,6 +171,7 @@ class CoreServices:
             events,
             lambda: self.settings,
         )
+        self.sieve.attach_outbox(self.queue)
         self.ctx = ModuleContext(
             events=events,
             settings=lambda: self.settings,
@@ -244,6 +259,7 @@ class CoreServices:
             except Exception:
                 log.exception("module %s did not stop cleanly", name)
         await self.queue.stop()
+        await asyncio.to_thread(self.sieve_state.close)
         await asyncio.to_thread(self.accounts.close)
         self.close_session_logs()
 

@@ -1,5 +1,9 @@
 """Local delivery: resolve an address (user, alias, catch-all) and store the
-message in each user's INBOX with a ``Return-Path`` header (RFC 5321 4.4).
+message in each user's INBOX with a ``Return-Path`` header (RFC 5321 4.4), or
+where the user's Sieve scripts say (``server.sieve.deliver``: global "before"
+scripts, the user's active script, global "after" scripts). A user with no
+script to run takes the plain path: the check is a few ``stat`` calls, no
+thread hop.
 
 Idempotent per (job, user): the store key of each copy is derived from the job
 (``delivery_key``), so a job replayed after a crash finds the copy an earlier
@@ -13,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 
 from server import bytesutil
 from server.accounts.base import AccountStore
 from server.errors import PermanentError, QuotaExceededError
+from server.sieve.deliver import ScriptRejected, SieveDelivery, SieveDeliveryRequest
 from server.storage.base import MailStore
 from server.storage.names import MAX_UNIQUE_CHARS
 
@@ -35,25 +41,39 @@ def return_path_header(sender: str) -> bytes:
     return b"Return-Path: <" + clean.encode("utf-8", "replace") + b">\r\n"
 
 
-def delivery_key(job_id: str, created: float, address: str, host: str) -> str:
-    """The store key of ``job_id``'s copy for the user ``address``.
+def delivery_key(
+    job_id: str, created: float, address: str, host: str, folder: str = "INBOX"
+) -> str:
+    """The store key of ``job_id``'s copy for the user ``address`` in ``folder``.
 
     The same on every attempt of the job (that is what makes a replay find its
     earlier copy). An address too long for the store's key limit is replaced by
     its hash, so a long but valid address (RFC 5321 4.5.3.1 allows 64 + 255
-    octets) is not refused as an invalid key.
+    octets) is not refused as an invalid key. A copy a Sieve ``fileinto`` puts
+    in another folder carries a hash of the folder's name too, so every copy
+    of the job has a key of its own.
     """
-    key = f"{int(created)}.Q{job_id}U{_SAFE.sub('_', address)}.{host}"
+    tag = ""
+    if folder != "INBOX":
+        tag = "F" + hashlib.sha256(folder.encode("utf-8")).hexdigest()[:16]
+    key = f"{int(created)}.Q{job_id}U{_SAFE.sub('_', address)}{tag}.{host}"
     if len(key) > MAX_UNIQUE_CHARS:
         digest = hashlib.sha256(address.encode("utf-8")).hexdigest()[:32]
-        key = f"{int(created)}.Q{job_id}H{digest}.{host}"
+        key = f"{int(created)}.Q{job_id}H{digest}{tag}.{host}"
     return key
 
 
 class LocalDelivery:
-    def __init__(self, accounts: AccountStore, store: MailStore, hostname: str) -> None:
+    def __init__(
+        self,
+        accounts: AccountStore,
+        store: MailStore,
+        hostname: str,
+        sieve: SieveDelivery | None = None,
+    ) -> None:
         self.accounts = accounts
         self.store = store
+        self.sieve = sieve
         self.host = _SAFE.sub("_", hostname or "quicksilver")[:60]
         self._ensured: set[str] = set()
 
@@ -72,30 +92,55 @@ class LocalDelivery:
         message: bytes,
         *,
         already: set[str] | None = None,
+        at_smtp: bool = False,
     ) -> list[str]:
         """Deliver to every user behind ``recipient``; return their addresses.
 
         ``already`` holds users this job has delivered to (one copy per user even
-        when an alias and the user are both recipients).
+        when an alias and the user are both recipients). ``at_smtp``: the SMTP
+        client waits for this delivery and ``recipient`` is the message's only
+        one; a script's reject then raises ``ScriptRejected`` (550 5.7.1, RFC
+        5429) when ``recipient`` is one user, else it becomes a DSN.
         """
         delivered: list[str] = []
-        # a large copy runs off the core loop (bytesutil)
-        data = await bytesutil.join((return_path_header(sender), message))
-        for user_addr in self.targets(recipient):
+        data: bytes | None = None
+        return_path = return_path_header(sender)
+        targets = self.targets(recipient)
+        for user_addr in targets:
             if already is not None and user_addr in already:
                 continue
             user = self.accounts.get_user(user_addr)
             if user is None:  # deleted between RCPT and delivery
                 raise UnknownRecipient("No such user here")
-            if user.quota_bytes:
-                used = await self.store.usage(user.address)
-                if used + len(data) > user.quota_bytes:
-                    raise QuotaExceededError("Mailbox is full")
             unique = delivery_key(job_id, created, user.address, self.host)
             if user.address not in self._ensured:
                 await self.store.ensure_user(user.address)
                 self._ensured.add(user.address)
-            await self.store.deliver(user.address, data, unique=unique)
+            if self.sieve is not None and self.sieve.wanted(user.address):
+                await self.sieve.deliver(
+                    SieveDeliveryRequest(
+                        job_id=job_id,
+                        created=created,
+                        sender=sender,
+                        recipient=recipient,
+                        user=user.address,
+                        return_path=return_path,
+                        inbox_key=unique,
+                        folder_key=self._folder_key(job_id, created, user.address),
+                        quota_bytes=user.quota_bytes,
+                        smtp_reject=at_smtp and len(targets) == 1,
+                    ),
+                    message,
+                )
+            else:
+                if data is None:
+                    # a large copy runs off the core loop (bytesutil)
+                    data = await bytesutil.join((return_path, message))
+                if user.quota_bytes:
+                    used = await self.store.usage(user.address)
+                    if used + len(data) > user.quota_bytes:
+                        raise QuotaExceededError("Mailbox is full")
+                await self.store.deliver(user.address, data, unique=unique)
             delivered.append(user.address)
             if already is not None:
                 already.add(user.address)
@@ -103,3 +148,20 @@ class LocalDelivery:
                 "job %s delivered to %s (for %s)", job_id, user.address, recipient
             )
         return delivered
+
+    def _folder_key(
+        self, job_id: str, created: float, address: str
+    ) -> Callable[[str], str]:
+        def key(folder: str) -> str:
+            return delivery_key(job_id, created, address, self.host, folder)
+
+        return key
+
+
+__all__ = [
+    "LocalDelivery",
+    "ScriptRejected",
+    "UnknownRecipient",
+    "delivery_key",
+    "return_path_header",
+]

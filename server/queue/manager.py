@@ -21,6 +21,9 @@ What it does
   reverse-path ``<>``; a DSN is itself sent from ``<>`` (RFC 5321 4.5.5), so a
   failing DSN can never bounce again. A DSN to a local sender is delivered
   locally, to a remote one through the route, like any other mail.
+- ``submit`` queues mail the core made itself (Sieve redirects, vacation
+  replies, rejection notices) under a job id derived from its cause, always
+  through the spool; while that job is queued, submitting it again is a no-op.
 - Administrator actions: hold, release, retry now, delete, bounce now.
 
 Crash safety and the at-least-once window
@@ -68,7 +71,7 @@ from dataclasses import dataclass
 from server.accounts.base import AccountStore
 from server.config.schema import Settings
 from server.delivery.base import Accepted, Envelope, RemoteRoute, RouteResult
-from server.delivery.local import LocalDelivery
+from server.delivery.local import LocalDelivery, ScriptRejected
 from server.errors import MailError, StorageFullError, TemporaryError, ValidationError
 from server.events import (
     EventBus,
@@ -239,13 +242,27 @@ class QueueManager:
         delivered: list[str] = []
         if not remotes:
             done_users: set[str] = set()
+            # RFC 5429: a Sieve reject of a one-recipient message is answered
+            # in the SMTP transaction itself (550 5.7.1), nothing stored.
+            at_smtp = len(envelope.recipients) == 1 and envelope.received_via in (
+                "smtp",
+                "submission",
+            )
             for rcpt in locals_:
                 try:
                     await self.local.deliver(
-                        job_id, now, envelope.sender, rcpt, message, already=done_users
+                        job_id,
+                        now,
+                        envelope.sender,
+                        rcpt,
+                        message,
+                        already=done_users,
+                        at_smtp=at_smtp,
                     )
                     delivered.append(rcpt)
                     self.events.publish(MessageDelivered(job_id, rcpt, "INBOX"))
+                except ScriptRejected:
+                    raise
                 except MailError as exc:
                     pending.append(
                         Recipient(rcpt, last_error=exc.public_message, local=True)
@@ -264,27 +281,61 @@ class QueueManager:
             authenticated_as=envelope.authenticated_as,
             smtputf8=envelope.smtputf8,
         )
-        try:
-            await asyncio.to_thread(self.spool.write_new, job, message)
-        except OSError as exc:
-            log.error("spool write failed for job %s: %s", job_id, exc)
-            if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-                raise StorageFullError("Insufficient system storage") from exc
-            raise TemporaryError(
-                "Cannot queue the message now; try again later"
-            ) from exc
-        self._jobs[job_id] = job
-        self.events.publish(
-            MessageQueued(
-                job_id, envelope.sender, tuple(r.address for r in pending), len(message)
-            )
-        )
-        self._enqueue(job_id)
+        await self._queue_new(job, message)
         return Accepted(
             job_id,
             local_delivered=tuple(delivered),
             queued=tuple(r.address for r in pending),
         )
+
+    async def submit(
+        self, envelope: Envelope, message: bytes, *, job_id: str
+    ) -> Accepted:
+        """Queue mail the core made itself (a Sieve redirect, vacation reply or
+        rejection notice) under ``job_id``, derived from what caused it.
+
+        Always through the spool, never the fast path: it is durable, retried
+        and bounced like any job, and it never delivers (nor runs another
+        user's scripts) inside the delivery that asked for it. Idempotent while
+        the job is queued: the same ``job_id`` again returns at once (a replay
+        of the job that caused it).
+        """
+        if job_id in self._jobs:
+            return Accepted(job_id, queued=envelope.recipients)
+        job = Job(
+            job_id=job_id,
+            sender=envelope.sender,
+            created=self.clock(),
+            size=len(message),
+            recipients=tuple(
+                Recipient(r, local=self.is_local(r)) for r in envelope.recipients
+            ),
+            smtputf8=envelope.smtputf8,
+        )
+        await self._queue_new(job, message)
+        return Accepted(job_id, queued=envelope.recipients)
+
+    async def _queue_new(self, job: Job, message: bytes) -> None:
+        """Write a new job to the spool (durably) and schedule it."""
+        try:
+            await asyncio.to_thread(self.spool.write_new, job, message)
+        except OSError as exc:
+            log.error("spool write failed for job %s: %s", job.job_id, exc)
+            if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                raise StorageFullError("Insufficient system storage") from exc
+            raise TemporaryError(
+                "Cannot queue the message now; try again later"
+            ) from exc
+        self._jobs[job.job_id] = job
+        self.events.publish(
+            MessageQueued(
+                job.job_id,
+                job.sender,
+                tuple(r.address for r in job.recipients),
+                len(message),
+            )
+        )
+        self._enqueue(job.job_id)
 
     # -- scheduling ------------------------------------------------------------------
     async def _worker(self) -> None:

@@ -212,11 +212,14 @@ def _truncate_utf8(text: str, limit: int) -> str:
 
 @dataclass(slots=True)
 class _Shared:
-    """State that carries over between the scripts of one delivery."""
+    """State that carries over between the scripts of one delivery;
+    ``addresses`` remembers parsed address fields by value (many rules test
+    the same From)."""
 
     headers: list[HeaderField]
     edits: list[HeaderEdit]
     flags: list[str]
+    addresses: dict[str, tuple[Address, ...]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -400,9 +403,14 @@ class _Run:
 
     def t_address(self, node: Node) -> bool:
         addresses: list[Address] = []
+        parsed = self.shared.addresses
         for name in self.list_arg(node.args[0]):
             for f in self.fields(name, node):
-                addresses.extend(parse_header_addresses(f.unfolded))
+                value = f.unfolded
+                found = parsed.get(value)
+                if found is None:
+                    found = parsed[value] = tuple(parse_header_addresses(value))
+                addresses.extend(found)
         return self._match_addresses(node, addresses)
 
     def _envelope_address(self, text: str) -> Address:

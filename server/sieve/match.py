@@ -25,6 +25,7 @@ assignment of the stars.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -86,9 +87,26 @@ def relation_holds(relation: str, cmp: int) -> bool:
 # -- :matches -----------------------------------------------------------------
 
 _Unit = tuple[str, str]  # ("lit", c) / ("?", "") / ("*", "")
+# Parsed :matches patterns kept, each at most GLOB_CACHE_CHARS long: about
+# 512 x 256 units at worst.
+GLOB_CACHE = 512
+GLOB_CACHE_CHARS = 256
 
 
-def _glob_units(pattern: str) -> list[_Unit]:
+def _glob_units(pattern: str) -> tuple[_Unit, ...]:
+    """The pattern as units; short ones (a script's own strings) parsed once,
+    long ones (built from variables) each time, so the cache stays small."""
+    if len(pattern) <= GLOB_CACHE_CHARS:
+        return _glob_units_cached(pattern)
+    return _parse_glob(pattern)
+
+
+@functools.lru_cache(maxsize=GLOB_CACHE)
+def _glob_units_cached(pattern: str) -> tuple[_Unit, ...]:
+    return _parse_glob(pattern)
+
+
+def _parse_glob(pattern: str) -> tuple[_Unit, ...]:
     units: list[_Unit] = []
     i = 0
     while i < len(pattern):
@@ -104,7 +122,7 @@ def _glob_units(pattern: str) -> list[_Unit]:
         else:
             units.append(("lit", c))
         i += 1
-    return units
+    return tuple(units)
 
 
 def _seg_at(seg: Sequence[_Unit], text: str, pos: int) -> bool:

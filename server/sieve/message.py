@@ -154,22 +154,35 @@ def unfold(raw_value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class HeaderField:
-    """One header field: its name as written and its raw (folded) value."""
+    """One header field: its name as written and its raw (folded) value.
+
+    ``key`` (the name in lower case) is computed once, ``unfolded`` and
+    ``decoded`` on first use: a script of many rules reads the same fields
+    again and again.
+    """
 
     name: str
     raw_value: str
+    key: str = field(init=False, repr=False, compare=False)
+    _unfolded: str | None = field(init=False, default=None, repr=False, compare=False)
+    _decoded: str | None = field(init=False, default=None, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return self.name.lower()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.name.lower())
 
     @property
     def unfolded(self) -> str:
-        return unfold(self.raw_value)
+        if self._unfolded is None:
+            object.__setattr__(self, "_unfolded", unfold(self.raw_value))
+        assert self._unfolded is not None
+        return self._unfolded
 
     @property
     def decoded(self) -> str:
-        return decode_rfc2047(unfold(self.raw_value))
+        if self._decoded is None:
+            object.__setattr__(self, "_decoded", decode_rfc2047(self.unfolded))
+        assert self._decoded is not None
+        return self._decoded
 
 
 def parse_header_block(raw: bytes) -> tuple[tuple[HeaderField, ...], int]:

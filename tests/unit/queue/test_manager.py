@@ -62,6 +62,7 @@ class FakeLocal:
         message: bytes,
         *,
         already: set[str] | None = None,
+        at_smtp: bool = False,
     ) -> list[str]:
         if recipient not in FakeAccounts.users:
             raise PermanentError("No such user here")
