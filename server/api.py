@@ -23,7 +23,7 @@ from server.errors import ValidationError
 from server.events import LogRecorded
 from server.modules.base import ModuleState, ModuleStatus
 from server.ports import PortCheck, PortQuery, check_ports
-from server.queue.manager import ADMIN_HELD, JobHeaders, QueueActionResult
+from server.queue.admin import ADMIN_HELD, JobHeaders, QueueActionResult
 from server.queue.spool import QueueJobView
 from server.secrets import SecretsBackend, relay_key
 from server.testmessage import (

@@ -74,7 +74,8 @@ from server.paths import (
 )
 from server.queue.manager import QueueManager
 from server.queue.spool import Spool
-from server.sieve.deliver import ScriptFinder, SieveDelivery
+from server.sieve.deliver import SieveDelivery
+from server.sieve.loading import ScriptFinder
 from server.sieve.seen import FILE_NAME as SIEVE_STATE_FILE
 from server.sieve.seen import SieveStateStore
 from server.sieve.store import ScriptStore

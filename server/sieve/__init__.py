@@ -42,9 +42,10 @@ from server.sieve.actions import (
     apply_header_edits,
 )
 from server.sieve.compiler import CompiledScript, compile_script
+from server.sieve.context import SieveContext, SieveLimits
 from server.sieve.errors import SieveError, SieveRuntimeError, SieveSyntaxError
-from server.sieve.interpreter import SieveContext, SieveLimits, run_script, run_scripts
 from server.sieve.message import Envelope, MessageView
+from server.sieve.runner import run_script, run_scripts
 from server.sieve.spec import capabilities
 
 __all__ = [

@@ -29,15 +29,7 @@ Action rules (RFC 5228 section 4, as Pigeonhole applies them): a repeated
 repeated ``redirect`` to the same address (domain compared without case) sends
 once; ``reject`` conflicts with any action that delivers or with ``vacation``
 (RFC 5429 section 2.3); one ``vacation`` per script (RFC 5230 section 4.7).
-
-Several scripts (``run_scripts``) run as Pigeonhole runs sieve_before, the
-user's script and sieve_after: one after the other, the next one only while
-the message would still be kept (an explicit or implicit keep); ``stop`` ends
-only its own script. Each script's actions stand once it has finished; the
-keep of a script that is not the last is not performed (the next script decides
-instead). A script that fails ends the sequence with the implicit keep; actions
-of the scripts before it stand. The IMAP flags of RFC 5232's internal variable
-and the header edits carry over from one script to the next.
+Several scripts in a row: ``runner.run_scripts``.
 """
 
 from __future__ import annotations
@@ -46,7 +38,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 
 from server.sieve.actions import (
     Action,
@@ -59,7 +51,6 @@ from server.sieve.actions import (
     Redirect,
     Reject,
     ScriptError,
-    SieveResult,
     Vacation,
 )
 from server.sieve.addresses import (
@@ -76,6 +67,17 @@ from server.sieve.compiler import (
     Template,
     Value,
 )
+from server.sieve.context import (
+    MAX_HEADER_VALUE,
+    PROTECTED_HEADERS,
+    SieveContext,
+    add_flags,
+    flag_words,
+    is_default,
+    redirect_key,
+    truncate_utf8,
+    valid_flag,
+)
 from server.sieve.dates import date_part, parse_header_date, parse_zone
 from server.sieve.errors import SieveRuntimeError
 from server.sieve.match import MatchResult, match_values
@@ -86,7 +88,6 @@ from server.sieve.message import (
     encode_header_value,
 )
 from server.sieve.regex import (
-    DEFAULT_STEP_BUDGET,
     RegexBudgetExceeded,
     RegexError,
     StepBudget,
@@ -95,119 +96,15 @@ from server.sieve.spec import DATE_PARTS
 
 log = logging.getLogger("quicksilver.sieve")
 
-# RFC 5293 section 4 lets an implementation limit added fields; Pigeonhole's
-# sieve_editheader_max_header_size is 2048.
-MAX_HEADER_VALUE = 2048
-# RFC 5293 section 5: removing these would hide a message's history or turn
-# an auto-reply into something that can be answered automatically.
-PROTECTED_HEADERS = frozenset({"received", "auto-submitted"})
-# RFC 5232 section 3: system flags (\\Recent is not settable).
-SYSTEM_FLAGS = {
-    "\\answered": "\\Answered",
-    "\\flagged": "\\Flagged",
-    "\\deleted": "\\Deleted",
-    "\\seen": "\\Seen",
-    "\\draft": "\\Draft",
-}
 _ZONE = re.compile(r"[+-][0-9]{4}")
-_ATOM_SPECIALS = set('(){ %*"\\]')
 _ASCII_UP = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ASCII_LOW = "abcdefghijklmnopqrstuvwxyz"
 _LOWER = str.maketrans(_ASCII_UP, _ASCII_LOW)
 _UPPER = str.maketrans(_ASCII_LOW, _ASCII_UP)
 
 
-@dataclass(frozen=True, slots=True)
-class SieveLimits:
-    """Run-time limits (Pigeonhole's defaults)."""
-
-    max_actions: int = 32
-    max_redirects: int = 4
-    max_variable_size: int = 4096
-    # A string after variable expansion (a script of ${a}${a}... must not
-    # build hundreds of megabytes).
-    max_expanded_size: int = 1024 * 1024
-    regex_steps: int = DEFAULT_STEP_BUDGET
-    # RFC 5230 section 4.1 / RFC 6131: a shorter vacation period is raised to
-    # this (Pigeonhole's sieve_vacation_min_period); 0 means no upper bound.
-    vacation_min_period: int = 86400
-    vacation_max_period: int = 0
-    vacation_default_period: int = 7 * 86400
-
-
-def _inbox_only(name: str) -> bool:
-    return name.upper() == "INBOX"
-
-
-@dataclass(frozen=True, slots=True)
-class SieveContext:
-    """What the engine needs from outside, for one delivery.
-
-    ``mailbox_exists`` answers RFC 5490's mailboxexists from a snapshot the
-    caller took (no I/O happens through it); ``zone`` is the local time zone of
-    the date tests (RFC 5260 section 4.2: "local time zone"); ``now`` feeds
-    currentdate.
-    """
-
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
-    zone: tzinfo = UTC
-    mailbox_exists: Callable[[str], bool] = _inbox_only
-    default_mailbox: str = "INBOX"
-    subaddress_separator: str = "+"
-    limits: SieveLimits = field(default_factory=SieveLimits)
-
-
 class _Stop(Exception):
     """The stop command (RFC 5228 section 3.3)."""
-
-
-def _is_default(mailbox: str, default: str) -> bool:
-    if mailbox.upper() == "INBOX" and default.upper() == "INBOX":
-        return True
-    return mailbox == default
-
-
-def _redirect_key(address: str) -> str:
-    local, _, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}"
-
-
-def _valid_flag(flag: str) -> str | None:
-    """The flag as stored, or None if IMAP would refuse it (RFC 3501 flag)."""
-    low = flag.lower()
-    if low in SYSTEM_FLAGS:
-        return SYSTEM_FLAGS[low]
-    if flag.startswith("\\"):
-        return None
-    if not flag or any(
-        c in _ATOM_SPECIALS or ord(c) < 0x21 or ord(c) > 0x7E for c in flag
-    ):
-        return None
-    return flag
-
-
-def _flag_words(values: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for v in values:
-        out.extend(v.split())
-    return out
-
-
-def _add_flags(current: list[str], new: Sequence[str]) -> list[str]:
-    out = list(current)
-    seen = {f.lower() for f in out}
-    for f in new:
-        if f.lower() not in seen:
-            seen.add(f.lower())
-            out.append(f)
-    return out
-
-
-def _truncate_utf8(text: str, limit: int) -> str:
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    return data[:limit].decode("utf-8", "ignore")
 
 
 @dataclass(slots=True)
@@ -302,7 +199,7 @@ class _Run:
     def set_match(self, r: MatchResult) -> None:
         if self.uses_variables and r.matched and r.variables is not None:
             size = self.limits.max_variable_size
-            self.match_vars = tuple(_truncate_utf8(v, size) for v in r.variables)
+            self.match_vars = tuple(truncate_utf8(v, size) for v in r.variables)
 
     def match(
         self,
@@ -459,12 +356,12 @@ class _Run:
             return list(self.shared.flags)
         out: list[str] = []
         for n in names:
-            out = _add_flags(out, self.variables.get(n.lower(), "").split())
+            out = add_flags(out, self.variables.get(n.lower(), "").split())
         return out
 
     def t_hasflag(self, node: Node) -> bool:
         flags = self._flag_source(node)
-        keys = _flag_words(self.list_arg(node.args[1]))
+        keys = flag_words(self.list_arg(node.args[1]))
         return self.match(node, flags, keys)
 
     def t_mailboxexists(self, node: Node) -> bool:
@@ -539,16 +436,16 @@ class _Run:
         self._check_reject_conflict("storing the message")
         default = self.ctx.default_mailbox
         for i, a in enumerate(self.actions):
-            if isinstance(a, Keep) and _is_default(mailbox, default):
+            if isinstance(a, Keep) and is_default(mailbox, default):
                 self.actions[i] = replace(a, flags=flags, header_edits=self._edits())
                 return
-            if keep and isinstance(a, FileInto) and _is_default(a.mailbox, default):
+            if keep and isinstance(a, FileInto) and is_default(a.mailbox, default):
                 # keep after fileinto "INBOX": one store, and it is a keep.
                 self.actions[i] = Keep(flags, header_edits=self._edits())
                 return
             if isinstance(a, FileInto) and (
                 a.mailbox == mailbox
-                or (_is_default(a.mailbox, default) and _is_default(mailbox, default))
+                or (is_default(a.mailbox, default) and is_default(mailbox, default))
             ):
                 self.actions[i] = replace(
                     a,
@@ -564,18 +461,18 @@ class _Run:
 
     def _action_flags(self, node: Node) -> tuple[str, ...]:
         if node.has(":flags"):
-            words = _flag_words(self.list_arg(node.tags[":flags"]))
+            words = flag_words(self.list_arg(node.tags[":flags"]))
         else:
             words = list(self.shared.flags)
         out: list[str] = []
         for w in words:
-            f = _valid_flag(w)
+            f = valid_flag(w)
             if f is None:
                 self.warnings.append(
                     f"line {node.line}: invalid IMAP flag '{w}' ignored"
                 )
                 continue
-            out = _add_flags(out, [f])
+            out = add_flags(out, [f])
         return tuple(out)
 
     def c_keep(self, node: Node) -> None:
@@ -600,9 +497,9 @@ class _Run:
         address = format_address(parsed)
         self._check_reject_conflict("redirect")
         copy = node.has(":copy")
-        key = _redirect_key(address)
+        key = redirect_key(address)
         if not any(
-            isinstance(a, Redirect) and _redirect_key(a.address) == key
+            isinstance(a, Redirect) and redirect_key(a.address) == key
             for a in self.actions
         ):
             self.redirects += 1
@@ -725,7 +622,7 @@ class _Run:
             value = value.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
         if node.has(":length"):
             value = str(len(value))
-        self.variables[name] = _truncate_utf8(value, self.limits.max_variable_size)
+        self.variables[name] = truncate_utf8(value, self.limits.max_variable_size)
 
     def _flag_target(self, node: Node) -> tuple[str | None, list[str]]:
         name = self.str_arg(node.args[0]).lower()
@@ -737,23 +634,23 @@ class _Run:
         if name is None:
             self.shared.flags = flags
         else:
-            self.variables[name] = _truncate_utf8(
+            self.variables[name] = truncate_utf8(
                 " ".join(flags), self.limits.max_variable_size
             )
 
     def c_setflag(self, node: Node) -> None:
         name, _ = self._flag_target(node)
-        self._flag_store(name, _add_flags([], _flag_words(self.list_arg(node.args[1]))))
+        self._flag_store(name, add_flags([], flag_words(self.list_arg(node.args[1]))))
 
     def c_addflag(self, node: Node) -> None:
         name, current = self._flag_target(node)
         self._flag_store(
-            name, _add_flags(current, _flag_words(self.list_arg(node.args[1])))
+            name, add_flags(current, flag_words(self.list_arg(node.args[1])))
         )
 
     def c_removeflag(self, node: Node) -> None:
         name, current = self._flag_target(node)
-        gone = {f.lower() for f in _flag_words(self.list_arg(node.args[1]))}
+        gone = {f.lower() for f in flag_words(self.list_arg(node.args[1]))}
         self._flag_store(name, [f for f in current if f.lower() not in gone])
 
     def c_addheader(self, node: Node) -> None:
@@ -836,9 +733,7 @@ class _Run:
             actions.append(a)
         if keep is None and self.implicit_keep:
             keep = Keep(
-                tuple(
-                    f for w in self.shared.flags if (f := _valid_flag(w)) is not None
-                ),
+                tuple(f for w in self.shared.flags if (f := valid_flag(w)) is not None),
                 implicit=True,
                 header_edits=self._edits(),
             )
@@ -857,70 +752,3 @@ def _source(v: Value) -> str:
             for p in v.parts
         )
     return ""
-
-
-def run_scripts(
-    scripts: Sequence[CompiledScript],
-    msg: MessageView,
-    env: Envelope,
-    ctx: SieveContext | None = None,
-) -> SieveResult:
-    """Run a sequence of scripts (global before, the user's, global after) on
-    one message for one recipient; see the module docstring for the rules.
-
-    With no script the message is kept. Never raises for a script's sake.
-    """
-    context = ctx or SieveContext()
-    shared = _Shared(list(msg.headers), [], [])
-    actions: list[Action] = []
-    errors: list[ScriptError] = []
-    warnings: list[str] = []
-    # The keep still in effect; with no script at all, the message is kept.
-    pending: Keep | None = Keep(implicit=True)
-    for index, script in enumerate(scripts):
-        edits_before = len(shared.edits)
-        try:
-            outcome = _Run(script, msg, env, context, shared).run()
-        except Exception:
-            # A defect of the engine must not cost a message either: the
-            # edge of the engine logs it and keeps the message.
-            log.exception("sieve engine failure in script %s", script.name)
-            outcome = _Outcome(
-                [], None, ScriptError(script.name, 0, "internal error in the engine")
-            )
-        warnings.extend(f"{script.name}: {w}" for w in outcome.warnings)
-        if outcome.error is not None:
-            errors.append(outcome.error)
-            log.info(
-                "sieve script %s failed at line %d (%s): keeping the message",
-                outcome.error.script,
-                outcome.error.line,
-                outcome.error.message,
-            )
-            # The failed script's header edits go with its other actions.
-            pending = Keep(
-                implicit=True, header_edits=tuple(shared.edits[:edits_before])
-            )
-            break
-        last = index == len(scripts) - 1
-        # A script's keep is performed only by the last script run; before
-        # that it only lets the next script run.
-        actions.extend(a for a in outcome.actions if last or not isinstance(a, Keep))
-        pending = outcome.keep
-        if pending is None:
-            break
-        if last and not pending.implicit:
-            pending = None  # the explicit keep is already in the list
-    if pending is not None:
-        actions.append(pending)
-    return SieveResult(tuple(actions), tuple(errors), tuple(warnings))
-
-
-def run_script(
-    script: CompiledScript,
-    msg: MessageView,
-    env: Envelope,
-    ctx: SieveContext | None = None,
-) -> SieveResult:
-    """Run one script (``run_scripts`` with a sequence of one)."""
-    return run_scripts((script,), msg, env, ctx)

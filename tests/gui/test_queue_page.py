@@ -12,7 +12,7 @@ from app.bridge import CoreBridge
 from app.models.queue_model import QueueModel
 from app.views.admin_pages import admin_pages
 from app.views.queue_page import QueuePage
-from server.queue.manager import ADMIN_HELD, NO_ROUTE
+from server.queue.admin import ADMIN_HELD, NO_ROUTE
 
 from .admin_helpers import ALICE, add_user, answer, submission_port, submit
 from .helpers import wait_for

@@ -20,13 +20,8 @@ from server.accounts.base import User
 from server.delivery.base import Accepted, Envelope
 from server.delivery.local import LocalDelivery
 from server.errors import TemporaryError
-from server.sieve.deliver import (
-    ScriptCache,
-    ScriptFinder,
-    ScriptRejected,
-    SieveDelivery,
-    sanitize_reason,
-)
+from server.sieve.deliver import ScriptRejected, SieveDelivery, sanitize_reason
+from server.sieve.loading import ScriptCache, ScriptFinder
 from server.sieve.seen import SieveStateStore
 from server.sieve.store import ScriptStore
 from server.storage.maildir import MaildirStore
