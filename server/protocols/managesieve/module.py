@@ -72,9 +72,8 @@ from server.protocols.managesieve.parser import (
 from server.protocols.managesieve.session import (
     LOGIN_DELAY,
     ManageSieveSession,
-    PeerLogger,
-    Reply,
 )
+from server.protocols.session_io import PeerLogger, Reply
 from server.sieve.store import ScriptStore
 
 LOGGER_NAME = "quicksilver.managesieve"

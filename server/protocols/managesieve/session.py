@@ -42,9 +42,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 from server.accounts.base import User
 from server.errors import TemporaryError
@@ -52,6 +50,7 @@ from server.modules.base import Authenticator
 from server.policy import plaintext_login_allowed
 from server.protocols.managesieve import parser as p
 from server.protocols.managesieve import responses as R
+from server.protocols.session_io import PeerLogger, Reply
 from server.sieve import SieveLimits, SieveSyntaxError, capabilities, compile_script
 from server.sieve.compiler import CompiledScript, Node
 from server.sieve.store import ScriptStore, ScriptStoreError, check_name
@@ -77,25 +76,6 @@ class State(enum.Enum):
     NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
     AUTHENTICATED = "AUTHENTICATED"
     CLOSED = "CLOSED"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """Bytes to send, then what to do with the connection."""
-
-    data: bytes
-    close: bool = False
-    start_tls: bool = False
-
-
-class PeerLogger(logging.LoggerAdapter[logging.Logger]):
-    """Prefixes every record with the peer, as the house style asks."""
-
-    def process(
-        self, msg: Any, kwargs: MutableMapping[str, Any]
-    ) -> tuple[Any, MutableMapping[str, Any]]:
-        peer = self.extra.get("peer", "?") if self.extra else "?"
-        return f"[{peer}] {msg}", kwargs
 
 
 def redirect_warnings(script: CompiledScript, limit: int) -> list[str]:

@@ -53,10 +53,10 @@ from server.protocols.pop3.parser import MAX_LINE_HARD, mask_for_log
 from server.protocols.pop3.session import (
     LOGIN_DELAY,
     MaildropLocks,
-    PeerLogger,
     Pop3Session,
     err,
 )
+from server.protocols.session_io import PeerLogger
 
 LOGGER_NAME = "quicksilver.pop3"
 # Unread pipelined input before we stop reading from the socket: eight lines

@@ -38,9 +38,8 @@ import enum
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from server import mailtext
 from server.accounts.base import User
@@ -48,6 +47,7 @@ from server.errors import MailError, TemporaryError
 from server.modules.base import Authenticator
 from server.policy import plaintext_login_allowed
 from server.protocols.pop3 import parser as p
+from server.protocols.session_io import PeerLogger, Reply
 from server.storage.base import (
     MailboxChange,
     MailStore,
@@ -77,25 +77,6 @@ class State(enum.Enum):
     TRANSACTION = "TRANSACTION"
     UPDATE = "UPDATE"
     CLOSED = "CLOSED"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """Bytes to send, then what to do with the connection."""
-
-    data: bytes
-    close: bool = False
-    start_tls: bool = False
-
-
-class PeerLogger(logging.LoggerAdapter[logging.Logger]):
-    """Prefixes every record with the peer, as the house style asks."""
-
-    def process(
-        self, msg: Any, kwargs: MutableMapping[str, Any]
-    ) -> tuple[Any, MutableMapping[str, Any]]:
-        peer = self.extra.get("peer", "?") if self.extra else "?"
-        return f"[{peer}] {msg}", kwargs
 
 
 class MaildropLocks:

@@ -8,7 +8,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.protocols.pop3.session import Pop3Session, Reply
+from server.protocols.pop3.session import Pop3Session
+from server.protocols.session_io import Reply
 from server.tls import generate_self_signed
 
 BOB = "bob@example.org"

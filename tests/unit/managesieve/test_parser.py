@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from server.protocols.managesieve import parser as p
 from server.protocols.managesieve import responses as R
-from server.protocols.managesieve.session import ManageSieveSession, Reply
+from server.protocols.managesieve.session import ManageSieveSession
+from server.protocols.session_io import Reply
 from server.sieve.store import ScriptStore
 from tests.protocol.pop3.pop3_helpers import FakeAuth
 
