@@ -27,6 +27,7 @@ from app.views.main_window import MainWindow
 from server.api import CoreApi
 from server.config.schema import Settings, default_hostname
 from server.errors import ValidationError
+from server.heap import settle_heap
 from server.paths import use_private_umask
 
 log = logging.getLogger("quicksilver.app")
@@ -194,6 +195,7 @@ async def run_session(
         window.closed.connect(closed.set)
         window.apply_snapshot(snapshot)
         window.show()
+        settle_heap()  # start-up's objects live for good: out of the GC's walk
         if on_window is not None:
             on_window(window)
         closer.window, closer.closed = window, closed

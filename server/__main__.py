@@ -273,11 +273,13 @@ def _test_message(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 def _run(data_dir: Path) -> int:
+    from server.heap import settle_heap
     from server.runtime import Runtime
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     rt = Runtime(data_dir)
     rt.start()
+    settle_heap()
     for st in rt.services.module_statuses():
         where = ", ".join(f"{e.host}:{e.port}" for e in st.endpoints)
         extra = f" {where}" if where else ""
