@@ -43,6 +43,12 @@ METHODS: dict[str, tuple[list[tuple[str, Any, Any]], bool, str]] = {
         "session.py QuicksilverSMTP._call_handler_hook (override, logs MAIL/RCPT)"
         " and QuicksilverSMTP._data (the DATA hook)",
     ),
+    "_getaddr": (
+        [("self", POS, _EMPTY), ("arg", POS, _EMPTY)],
+        False,
+        "session.py QuicksilverSMTP._getaddr (override: a lone quote raised"
+        " IndexError)",
+    ),
     "_reset_timeout": (
         [("self", POS, _EMPTY), ("duration", POS, None)],
         False,

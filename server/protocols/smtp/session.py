@@ -446,6 +446,12 @@ class QuicksilverSMTP(SMTP):
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
+            # Some replies echo the client's words (aiosmtpd's VRFY does), and
+            # those were decoded with surrogateescape: a byte that is not
+            # UTF-8 (or not ASCII without SMTPUTF8) becomes "?", where the
+            # encoding in aiosmtpd's push used to end the session.
+            charset = "utf-8" if self.enable_SMTPUTF8 else "ascii"
+            status = status.encode(charset, "replace").decode(charset)
             if not self._greeted:
                 self._greeted = True  # the 220 greeting carries no enhanced code
             elif not self._in_ehlo:
@@ -475,6 +481,16 @@ class QuicksilverSMTP(SMTP):
                 self._data_progress = 0
                 self._reset_timeout()
         super().data_received(data)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's address parser raises IndexError on a lone ``"`` (in
+        ``email._header_value_parser``): the client got "451 internal error"
+        and the log a traceback. Such an argument is no address: MAIL, RCPT
+        and VRFY then answer with their syntax error."""
+        try:
+            return super()._getaddr(arg)
+        except (IndexError, ValueError):
+            return None, None
 
     async def smtp_DATA(self, arg: str) -> None:
         self._in_data, self._data_progress = True, 0

@@ -162,6 +162,47 @@ def test_every_reply_carries_an_enhanced_code(core: RunningCore) -> None:
                     break
 
 
+def test_vrfy_with_bytes_that_are_not_utf8_gets_a_reply(core: RunningCore) -> None:
+    """Found by the SMTP fuzz test: aiosmtpd's VRFY echoes its argument, which
+    was decoded with surrogateescape, and encoding that reply raised
+    UnicodeEncodeError: no answer, an error in the log. Now the byte is "?"
+    and the session goes on."""
+    host, port = core.endpoint("smtp")
+    with socket.create_connection((host, port), timeout=10) as s:
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"220 ")
+        s.sendall(b"EHLO client.test\r\n")
+        while not f.readline().startswith(b"250 "):
+            pass
+        s.sendall(b"VRFY @al\xefce\r\n")  # not an address: echoed
+        reply = f.readline()
+        assert reply.startswith(b"502 5.5.1 Could not VRFY @al?ce"), reply
+        assert b"\xef" not in reply
+        s.sendall(b"NOOP\r\n")
+        assert f.readline().startswith(b"250 ")
+        f.close()
+
+
+def test_a_lone_quote_in_an_address_is_a_syntax_error(core: RunningCore) -> None:
+    """aiosmtpd's address parser raised IndexError on ``"``: MAIL, RCPT and
+    VRFY answered "451 internal error" with a traceback in the log. Now
+    they answer with their syntax errors, and the session goes on."""
+    host, port = core.endpoint("smtp")
+    with socket.create_connection((host, port), timeout=10) as s:
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"220 ")
+        s.sendall(b"EHLO client.test\r\n")
+        while not f.readline().startswith(b"250 "):
+            pass
+        replies = []
+        for cmd in (b'VRFY "', b'MAIL FROM:"', b"MAIL FROM:<a@b.test>", b'RCPT TO:"'):
+            s.sendall(cmd + b"\r\n")
+            replies.append(f.readline())
+        f.close()
+    assert [r[:3] for r in replies] == [b"502", b"553", b"250", b"553"], replies
+    assert not any(b"nternal" in r for r in replies), replies
+
+
 def test_smtputf8_and_8bit_message(core: RunningCore) -> None:
     host, port = core.endpoint("smtp")
     body = (
