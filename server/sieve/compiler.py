@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from server.sieve import spec
 from server.sieve.addresses import parse_mailbox
@@ -43,6 +44,9 @@ from server.sieve.parser import (
     TestNode,
     parse,
 )
+
+if TYPE_CHECKING:
+    from server.sieve.fast import FastTest
 from server.sieve.regex import RegexError, compile_regex
 
 # RFC 5229 section 3: implementations MAY limit the number of variables;
@@ -123,6 +127,10 @@ class CompiledScript:
     commands: tuple[Node, ...]
     extensions: frozenset[str]
     variable_names: frozenset[str] = frozenset()
+    # closures for the common tests, by the test node's id (fast.py)
+    fast: Mapping[int, FastTest] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 def _err(at: Argument | CommandNode | TestNode, message: str) -> SieveSyntaxError:
@@ -613,6 +621,8 @@ def compile_script(text: bytes | str, name: str = "script") -> CompiledScript:
 
     Raises ``SieveSyntaxError`` (line, column, message) at the first error.
     """
+    from server.sieve.fast import precompile  # fast.py builds on this module
+
     tree = parse(text)
     compiler = _Compiler()
     commands = compiler.script(tree)
@@ -621,4 +631,5 @@ def compile_script(text: bytes | str, name: str = "script") -> CompiledScript:
         commands,
         frozenset(compiler.extensions),
         frozenset(compiler.variables),
+        precompile(commands, "variables" in compiler.extensions),
     )

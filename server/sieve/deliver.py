@@ -9,7 +9,11 @@ script may exist, one worker-thread hop (``asyncio.to_thread``) loads the
 scripts (the global "before" ones, the user's active one, the global "after"
 ones, as Pigeonhole's sieve_before/sieve_after), runs them (``run_scripts``)
 and renders the copies to store; a second hop happens only when a script asks
-RFC 5490's ``mailboxexists`` (the folder list is read first).
+RFC 5490's ``mailboxexists`` (the folder list is read first). The common case
+skips the hop: a message up to ``INLINE_MESSAGE_BYTES`` whose scripts are
+compiled already and cheap (fast.py: header, address, exists and size tests
+with constant strings, at most ``fast.MAX_CHEAP_TESTS``) is judged on the
+loop, which is bounded by those two limits.
 
 Compiled scripts are cached (``ScriptCache``) by path, inode, mtime and size,
 bounded by ``MAX_CACHED_SCRIPTS`` and ``MAX_CACHED_SOURCE_BYTES``. A script
@@ -109,6 +113,15 @@ log = logging.getLogger("quicksilver.sieve")
 # per reply line, code and status included.
 MAX_REASON_CHARS = 200
 DEFAULT_REJECT_REASON = "Message rejected by the recipient's filter"
+
+
+# A message up to this size, whose scripts are all cheap (fast.cheap: every
+# test precompiled, no variables, at most fast.MAX_CHEAP_TESTS tests) and
+# already compiled, is judged on the core loop: the trip to a worker thread
+# and back cost more than the run (bench: tests/bench/sieve_delivery.py).
+# Anything else (a big message, a body or regex test, a script to compile)
+# runs in a worker thread.
+INLINE_MESSAGE_BYTES = 64 * 1024
 
 
 class ScriptRejected(PermanentError):
@@ -274,7 +287,13 @@ class SieveDelivery:
         Raises ``ScriptRejected`` (reject at SMTP time), or a ``MailError``
         when INBOX cannot take the message (temporary: the queue retries).
         """
-        step = await asyncio.to_thread(self._evaluate, req, message, None)
+        step: _Plan | list[LoadedScript] | None = None
+        if len(message) <= INLINE_MESSAGE_BYTES:
+            loaded = self.finder.load_cached(req.user)
+            if loaded is not None and all(ls.cheap for ls in loaded):
+                step = self._evaluate(req, message, None, loaded)
+        if step is None:
+            step = await asyncio.to_thread(self._evaluate, req, message, None)
         if isinstance(step, list):
             folders = frozenset(
                 m.name for m in await self.store.list_mailboxes(req.user)

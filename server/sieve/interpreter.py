@@ -56,7 +56,6 @@ from server.sieve.actions import (
 from server.sieve.addresses import (
     Address,
     format_address,
-    parse_header_addresses,
     parse_mailbox,
 )
 from server.sieve.compiler import (
@@ -80,6 +79,7 @@ from server.sieve.context import (
 )
 from server.sieve.dates import date_part, parse_header_date, parse_zone
 from server.sieve.errors import SieveRuntimeError
+from server.sieve.fast import HeaderFacts, address_part
 from server.sieve.match import MatchResult, match_values
 from server.sieve.message import (
     Envelope,
@@ -110,13 +110,13 @@ class _Stop(Exception):
 @dataclass(slots=True)
 class _Shared:
     """State that carries over between the scripts of one delivery;
-    ``addresses`` remembers parsed address fields by value (many rules test
-    the same From)."""
+    ``facts`` indexes the header fields and remembers their folded values and
+    parsed addresses (many rules test the same From): fast.py."""
 
     headers: list[HeaderField]
     edits: list[HeaderEdit]
     flags: list[str]
-    addresses: dict[str, tuple[Address, ...]] = field(default_factory=dict)
+    facts: HeaderFacts
 
 
 @dataclass(slots=True)
@@ -150,6 +150,7 @@ class _Run:
         self.redirects = 0
         self.budget = StepBudget(ctx.limits.regex_steps)
         self.uses_variables = "variables" in script.extensions
+        self.fast = script.fast
         self.warnings: list[str] = []
         self.line = 0
 
@@ -226,9 +227,8 @@ class _Run:
 
     # -- headers ---------------------------------------------------------------
 
-    def fields(self, name: str, node: Node) -> list[HeaderField]:
-        key = name.lower()
-        found = [f for f in self.shared.headers if f.key == key]
+    def fields(self, name: str, node: Node) -> Sequence[HeaderField]:
+        found = self.shared.facts.fields(name.lower())
         if node.has(":index"):
             idx = self.int_arg(node.tags[":index"])
             if node.has(":last"):
@@ -239,6 +239,9 @@ class _Run:
     # -- tests -----------------------------------------------------------------
 
     def test(self, node: Node) -> bool:
+        fast = self.fast.get(id(node))
+        if fast is not None:
+            return fast(self.shared.facts)
         name = node.name
         if name == "true":
             return True
@@ -256,8 +259,8 @@ class _Run:
 
     def t_exists(self, node: Node) -> bool:
         names = self.list_arg(node.args[0])
-        keys = {f.key for f in self.shared.headers}
-        return all(n.lower() in keys for n in names)
+        facts = self.shared.facts
+        return all(facts.fields(n.lower()) for n in names)
 
     def t_size(self, node: Node) -> bool:
         if node.has(":over"):
@@ -270,29 +273,12 @@ class _Run:
         ]
         return self.match(node, values, self.list_arg(node.args[1]))
 
-    def _address_part(self, addr: Address, part: str) -> str | None:
-        if addr.local_part is None:
-            if addr.raw == "":
-                return ""
-            return addr.raw if part == "all" else None
-        local = addr.local_part
-        if part == "all":
-            return format_address(addr)
-        if part == "localpart":
-            return local
-        if part == "domain":
-            return addr.domain
-        sep = self.ctx.subaddress_separator
-        user, found, detail = local.partition(sep)
-        if part == "user":
-            return user
-        return detail if found else None
-
     def _match_addresses(self, node: Node, addresses: list[Address]) -> bool:
+        sep = self.ctx.subaddress_separator
         values = [
             v
             for a in addresses
-            if (v := self._address_part(a, node.address_part)) is not None
+            if (v := address_part(a, node.address_part, sep)) is not None
         ]
         return self.match(
             node, values, self.list_arg(node.args[1]), count=len(addresses)
@@ -300,14 +286,10 @@ class _Run:
 
     def t_address(self, node: Node) -> bool:
         addresses: list[Address] = []
-        parsed = self.shared.addresses
+        facts = self.shared.facts
         for name in self.list_arg(node.args[0]):
             for f in self.fields(name, node):
-                value = f.unfolded
-                found = parsed.get(value)
-                if found is None:
-                    found = parsed[value] = tuple(parse_header_addresses(value))
-                addresses.extend(found)
+                addresses.extend(facts.parsed(f))
         return self._match_addresses(node, addresses)
 
     def _envelope_address(self, text: str) -> Address:
@@ -669,6 +651,7 @@ class _Run:
             headers.append(f)
         else:
             headers.insert(0, f)
+        self.shared.facts.invalidate()
         self.shared.edits.append(AddHeader(name, value, last))
 
     def c_deleteheader(self, node: Node) -> None:
@@ -693,17 +676,21 @@ class _Run:
         for pos in reversed(doomed):
             occurrence = sum(1 for f in headers[:pos] if f.key == key) + 1
             del headers[pos]
+            self.shared.facts.invalidate()
             self.shared.edits.append(DeleteHeader(name, occurrence))
 
     # -- control ---------------------------------------------------------------
 
     def block(self, nodes: Sequence[Node]) -> None:
+        fast_tests = self.fast
+        facts = self.shared.facts
         for node in nodes:
             self.line = node.line
             if node.name == "if":
                 for test, body in node.branches:
                     self.line = test.line
-                    if self.test(test):
+                    fast = fast_tests.get(id(test))
+                    if fast(facts) if fast is not None else self.test(test):
                         self.block(body)
                         break
                 else:

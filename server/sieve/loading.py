@@ -18,6 +18,7 @@ from pathlib import Path
 from server.errors import MailError
 from server.sieve.compiler import CompiledScript, Node, compile_script
 from server.sieve.errors import SieveSyntaxError
+from server.sieve.fast import cheap
 from server.sieve.store import (
     ACTIVE_FILE,
     MAX_GLOBAL_SCRIPTS,
@@ -45,10 +46,17 @@ RACY_SECONDS = 2.0
 @dataclass(frozen=True)
 class LoadedScript:
     """A compiled script; ``needs_folders``: it asks RFC 5490's
-    ``mailboxexists``, so the run needs the user's folder list."""
+    ``mailboxexists``, so the run needs the user's folder list; ``cheap``:
+    it may run on the core loop for a small message (fast.cheap)."""
 
     script: CompiledScript
     needs_folders: bool
+    cheap: bool = False
+
+
+class _NeedsIO(Exception):
+    """``load_cached``: the answer needs more than a stat (a listing, a
+    read, a compilation)."""
 
 
 @dataclass
@@ -96,8 +104,11 @@ class ScriptCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def load(self, path: Path, label: str) -> LoadedScript | None:
-        """The compiled script at ``path``; None if absent or broken."""
+    def load(
+        self, path: Path, label: str, cached_only: bool = False
+    ) -> LoadedScript | None:
+        """The compiled script at ``path``; None if absent or broken.
+        ``cached_only``: raise ``_NeedsIO`` rather than read and compile."""
         key = str(path)
         try:
             st = os.stat(path)
@@ -115,6 +126,8 @@ class ScriptCache:
             ):
                 self._entries.move_to_end(key)
                 return hit.loaded
+        if cached_only:
+            raise _NeedsIO
         with self._compile_lock:  # one compilation per change, not one per thread
             return self._compile(path, key, label)
 
@@ -148,6 +161,7 @@ class ScriptCache:
                 script,
                 "mailbox" in script.extensions
                 and _uses_test(script.commands, "mailboxexists"),
+                cheap(script),
             )
         except SieveSyntaxError as exc:
             log.warning(
@@ -206,7 +220,7 @@ class ScriptFinder:
             return False
         return True
 
-    def _global_paths(self, phase: Phase) -> tuple[Path, ...]:
+    def _global_paths(self, phase: Phase, cached_only: bool) -> tuple[Path, ...]:
         folder = self.store.global_dir(phase)
         try:
             st = os.stat(folder)
@@ -217,6 +231,8 @@ class ScriptFinder:
         known = self._globals.get(phase)
         if known is not None and known[0] == sig:
             return known[1]
+        if cached_only:
+            raise _NeedsIO
         listed_at = time.time()
         try:
             names = os.listdir(folder)
@@ -232,22 +248,31 @@ class ScriptFinder:
             self._globals.pop(phase, None)
         return paths
 
-    def load(self, user: str) -> list[LoadedScript]:
-        """Blocking: the compiled scripts to run for ``user``, in order."""
-        before = self._phase("before")
+    def load(self, user: str, cached_only: bool = False) -> list[LoadedScript]:
+        """Blocking: the compiled scripts to run for ``user``, in order.
+        ``cached_only``: raise ``_NeedsIO`` when more than stats are needed."""
+        before = self._phase("before", cached_only)
         mine: list[LoadedScript] = []
         try:
             folder = self.store.user_dir(user)
-            marker = self._active_name(folder / ACTIVE_FILE)
+            marker = self._active_name(folder / ACTIVE_FILE, cached_only)
         except MailError:
             marker = ""
         if marker:
-            script = self.cache.load(folder / file_name(marker), marker)
+            script = self.cache.load(folder / file_name(marker), marker, cached_only)
             if script is not None:
                 mine.append(script)
-        return before + mine + self._phase("after")
+        return before + mine + self._phase("after", cached_only)
 
-    def _active_name(self, path: Path) -> str:
+    def load_cached(self, user: str) -> list[LoadedScript] | None:
+        """The scripts for ``user`` if every one is known and unchanged (a
+        few stats, as ``probe``: fine on the core loop), else None."""
+        try:
+            return self.load(user, cached_only=True)
+        except _NeedsIO:
+            return None
+
+    def _active_name(self, path: Path, cached_only: bool) -> str:
         """The name in a user's ``.active`` marker ("" if none), re-read only
         when the marker file changes (the store replaces it by rename)."""
         try:
@@ -259,6 +284,8 @@ class ScriptFinder:
         known = self._markers.get(key)
         if known is not None and known[0] == sig:
             return known[1]
+        if cached_only:
+            raise _NeedsIO
         try:
             name = path.read_text("utf-8").strip("\r\n")
         except (OSError, UnicodeDecodeError):
@@ -268,11 +295,11 @@ class ScriptFinder:
         self._markers[key] = (sig, name)
         return name
 
-    def _phase(self, phase: Phase) -> list[LoadedScript]:
+    def _phase(self, phase: Phase, cached_only: bool) -> list[LoadedScript]:
         out: list[LoadedScript] = []
-        for path in self._global_paths(phase):
+        for path in self._global_paths(phase, cached_only):
             name = script_name(path.name) or path.name
-            script = self.cache.load(path, f"@global/{phase}/{name}")
+            script = self.cache.load(path, f"@global/{phase}/{name}", cached_only)
             if script is not None:
                 out.append(script)
         return out

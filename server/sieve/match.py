@@ -44,7 +44,7 @@ class MatchResult:
 NO_MATCH = MatchResult(False)
 
 
-def _numeric(value: str) -> tuple[int, str] | None:
+def numeric_key(value: str) -> tuple[int, str] | None:
     """i;ascii-numeric: the leading digits without leading zeros, as a key that
     orders like the number (length, then digits) -- no int(), which refuses
     more than 4300 digits; None is +infinity (RFC 4790 section 9.1.1)."""
@@ -57,13 +57,17 @@ def _numeric(value: str) -> tuple[int, str] | None:
     return (len(digits), digits)
 
 
-def _compare(comparator: str, a: str, b: str) -> int:
+def numeric_order(na: tuple[int, str] | None, nb: tuple[int, str] | None) -> int:
+    """-1, 0 or 1 for two ``numeric_key``s (None is +infinity)."""
+    if na is None or nb is None:
+        return (na is None) - (nb is None)
+    return (na > nb) - (na < nb)
+
+
+def compare(comparator: str, a: str, b: str) -> int:
     """-1, 0 or 1 as a is less than, equal to or greater than b."""
     if comparator == "i;ascii-numeric":
-        na, nb = _numeric(a), _numeric(b)
-        if na is None or nb is None:
-            return (na is None) - (nb is None)
-        return (na > nb) - (na < nb)
+        return numeric_order(numeric_key(a), numeric_key(b))
     if comparator == "i;ascii-casemap":
         a, b = ascii_fold(a), ascii_fold(b)
     return (a > b) - (a < b)
@@ -98,15 +102,15 @@ def _glob_units(pattern: str) -> tuple[_Unit, ...]:
     long ones (built from variables) each time, so the cache stays small."""
     if len(pattern) <= GLOB_CACHE_CHARS:
         return _glob_units_cached(pattern)
-    return _parse_glob(pattern)
+    return parse_glob(pattern)
 
 
 @functools.lru_cache(maxsize=GLOB_CACHE)
 def _glob_units_cached(pattern: str) -> tuple[_Unit, ...]:
-    return _parse_glob(pattern)
+    return parse_glob(pattern)
 
 
-def _parse_glob(pattern: str) -> tuple[_Unit, ...]:
+def parse_glob(pattern: str) -> tuple[_Unit, ...]:
     units: list[_Unit] = []
     i = 0
     while i < len(pattern):
@@ -244,10 +248,10 @@ def _one(spec: MatchSpec, value: str, key: str, budget: StepBudget) -> MatchResu
     mt = spec.match_type
     comparator = spec.comparator
     if mt == "is":
-        return MatchResult(_compare(comparator, value, key) == 0)
+        return MatchResult(compare(comparator, value, key) == 0)
     if mt == "value":
         return MatchResult(
-            relation_holds(spec.relation, _compare(comparator, value, key))
+            relation_holds(spec.relation, compare(comparator, value, key))
         )
     if mt == "contains":
         if comparator == "i;ascii-casemap":
@@ -277,7 +281,7 @@ def match_values(
         n = count if count is not None else sum(1 for _ in values)
         return MatchResult(
             any(
-                relation_holds(spec.relation, _compare(spec.comparator, str(n), k))
+                relation_holds(spec.relation, compare(spec.comparator, str(n), k))
                 for k in keys
             )
         )

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from server.sieve.actions import Action, Keep, ScriptError, SieveResult
 from server.sieve.compiler import CompiledScript
 from server.sieve.context import SieveContext
+from server.sieve.fast import HeaderFacts
 from server.sieve.interpreter import _Outcome, _Run, _Shared
 from server.sieve.message import Envelope, MessageView
 
@@ -36,7 +37,9 @@ def run_scripts(
     With no script the message is kept. Never raises for a script's sake.
     """
     context = ctx or SieveContext()
-    shared = _Shared(list(msg.headers), [], [])
+    headers = list(msg.headers)
+    facts = HeaderFacts(headers, {}, msg.size, context.subaddress_separator)
+    shared = _Shared(headers, [], [], facts)
     actions: list[Action] = []
     errors: list[ScriptError] = []
     warnings: list[str] = []

@@ -6,6 +6,7 @@ replies, redirects)."""
 from __future__ import annotations
 
 import shutil
+import smtplib
 import subprocess
 import time
 from collections.abc import Iterator
@@ -220,3 +221,48 @@ def test_replay_after_a_crash_sends_nothing_twice(tmp_path: Path, sink: Sink) ->
         assert not spool.env_path(job.job_id).exists()
     assert len(folder(core, "Kept")) == 1
     assert sorted(m.rcpts[0] for m in sink.messages) == [SENDER, "dave@remote.test"]
+
+
+def test_small_messages_on_the_loop_and_big_ones_in_a_thread_file_alike(
+    sieve_core: RunningCore,
+) -> None:
+    """A cheap script (fast.cheap) runs on the core loop for a message up to
+    deliver.INLINE_MESSAGE_BYTES once it is compiled, and in a worker thread
+    otherwise; both file the same way, and a new version of the script is
+    seen at the next delivery."""
+    from server.sieve.deliver import INLINE_MESSAGE_BYTES
+
+    host, port = sieve_core.endpoint("smtp")
+    activate(
+        sieve_core,
+        'require ["fileinto", "mailbox"];\n'
+        'if address :domain :is "from" "outside.test" { fileinto :create "Out"; }\n',
+    )
+    sieve = sieve_core.runtime.services.sieve
+    assert sieve is not None
+    assert sieve.finder.load_cached(ALICE) is None  # not compiled yet
+
+    def send(subject: str, size: int) -> None:
+        body = "x" * 70 + "\r\n"
+        text = body * (size // len(body) + 1)
+        with smtplib.SMTP(host, port) as c:
+            msg = f"From: {SENDER}\r\nSubject: {subject}\r\n\r\n{text}"
+            c.sendmail(SENDER, [ALICE], msg.encode())
+
+    send("first", 1000)  # compiles in a thread
+    loaded = sieve.finder.load_cached(ALICE)
+    assert loaded is not None and [ls.cheap for ls in loaded] == [True]
+    send("small", 1000)
+    send("big", INLINE_MESSAGE_BYTES + 10_000)
+    subjects = sorted(
+        m.split(b"Subject: ")[1].split(b"\n")[0].rstrip(b"\r")
+        for m in folder(sieve_core, "Out")
+    )
+    assert subjects == [b"big", b"first", b"small"]
+    assert folder(sieve_core) == []
+    activate(
+        sieve_core,
+        'require ["fileinto"];\nif size :over 10 { fileinto "INBOX"; }\n',
+    )
+    send("after the change", 1000)
+    assert len(folder(sieve_core)) == 1
