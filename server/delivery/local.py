@@ -116,7 +116,8 @@ class LocalDelivery:
             if user.address not in self._ensured:
                 await self.store.ensure_user(user.address)
                 self._ensured.add(user.address)
-            if self.sieve is not None and self.sieve.wanted(user.address):
+            found = self.sieve.wanted(user.address) if self.sieve else None
+            if self.sieve is not None and found is not None:
                 await self.sieve.deliver(
                     SieveDeliveryRequest(
                         job_id=job_id,
@@ -131,6 +132,7 @@ class LocalDelivery:
                         smtp_reject=at_smtp and len(targets) == 1,
                     ),
                     message,
+                    found,
                 )
             else:
                 if data is None:

@@ -46,7 +46,7 @@ from server.sieve.parser import (
 )
 
 if TYPE_CHECKING:
-    from server.sieve.fast import FastTest
+    from server.sieve.fast import FastIf, FastTest
 from server.sieve.regex import RegexError, compile_regex
 
 # RFC 5229 section 3: implementations MAY limit the number of variables;
@@ -127,8 +127,12 @@ class CompiledScript:
     commands: tuple[Node, ...]
     extensions: frozenset[str]
     variable_names: frozenset[str] = frozenset()
-    # closures for the common tests, by the test node's id (fast.py)
+    # closures for the common tests, by the test node's id, and the if
+    # chains made only of those, by the if node's id (fast.py)
     fast: Mapping[int, FastTest] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    fast_ifs: Mapping[int, FastIf] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -626,10 +630,12 @@ def compile_script(text: bytes | str, name: str = "script") -> CompiledScript:
     tree = parse(text)
     compiler = _Compiler()
     commands = compiler.script(tree)
+    tests, chains = precompile(commands, "variables" in compiler.extensions)
     return CompiledScript(
         name,
         commands,
         frozenset(compiler.extensions),
         frozenset(compiler.variables),
-        precompile(commands, "variables" in compiler.extensions),
+        tests,
+        chains,
     )

@@ -207,6 +207,14 @@ def _folder_exists(names: frozenset[str]) -> Callable[[str], bool]:
     return exists
 
 
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """``SieveDelivery.wanted``: a script may run; ``loaded`` holds the
+    scripts when they were known without I/O (None: look in a thread)."""
+
+    loaded: Sequence[LoadedScript] | None
+
+
 class SieveDelivery:
     """Runs the scripts for one delivery and performs the actions."""
 
@@ -233,9 +241,14 @@ class SieveDelivery:
         queue; it is built after local delivery)."""
         self.outbox = outbox
 
-    def wanted(self, user: str) -> bool:
-        """False when no script can run for ``user`` (cheap, on the loop)."""
-        return self.finder.probe(user)
+    def wanted(self, user: str) -> Wanted | None:
+        """None when no script can run for ``user``; stats only, on the loop.
+        When the scripts are compiled and unchanged, the answer carries them
+        (``ScriptFinder.load_cached``), so ``deliver`` need not look again."""
+        loaded = self.finder.load_cached(user)
+        if loaded is not None:
+            return Wanted(loaded) if loaded else None
+        return Wanted(None) if self.finder.probe(user) else None
 
     # -- running (worker thread) ---------------------------------------------------
 
@@ -281,15 +294,20 @@ class SieveDelivery:
                 )
         return plan
 
-    async def deliver(self, req: SieveDeliveryRequest, message: bytes) -> None:
-        """Run the scripts for ``req`` and perform their actions.
+    async def deliver(
+        self, req: SieveDeliveryRequest, message: bytes, found: Wanted | None = None
+    ) -> None:
+        """Run the scripts for ``req`` and perform their actions; ``found``
+        is what ``wanted`` said just before, if it was asked.
 
         Raises ``ScriptRejected`` (reject at SMTP time), or a ``MailError``
         when INBOX cannot take the message (temporary: the queue retries).
         """
         step: _Plan | list[LoadedScript] | None = None
         if len(message) <= INLINE_MESSAGE_BYTES:
-            loaded = self.finder.load_cached(req.user)
+            loaded = (
+                found.loaded if found is not None else self.finder.load_cached(req.user)
+            )
             if loaded is not None and all(ls.cheap for ls in loaded):
                 step = self._evaluate(req, message, None, loaded)
         if step is None:

@@ -29,7 +29,9 @@ way. Pure: no I/O, no state beyond the per-delivery facts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from server.sieve.addresses import (
     Address,
@@ -114,7 +116,11 @@ class HeaderFacts:
         value = f.unfolded
         found = self.addresses.get(value)
         if found is None:
-            found = self.addresses[value] = tuple(parse_header_addresses(value))
+            if len(value) <= ADDRESS_CACHE_CHARS:
+                found = _parse_cached(value)
+            else:
+                found = tuple(parse_header_addresses(value))
+            self.addresses[value] = found
         return found
 
     def address_values(self, f: HeaderField, part: str, fold: bool) -> tuple[str, ...]:
@@ -140,6 +146,17 @@ class HeaderFacts:
 
 
 FastTest = Callable[[HeaderFacts], bool]
+
+# Parsed address fields kept across deliveries (the same senders write
+# again and again; an Address is immutable): at most ADDRESS_CACHE values of
+# at most ADDRESS_CACHE_CHARS characters each.
+ADDRESS_CACHE = 1024
+ADDRESS_CACHE_CHARS = 256
+
+
+@functools.lru_cache(maxsize=ADDRESS_CACHE)
+def _parse_cached(value: str) -> tuple[Address, ...]:
+    return tuple(parse_header_addresses(value))
 
 
 def address_part(addr: Address, part: str, separator: str) -> str | None:
@@ -407,23 +424,41 @@ def _never(facts: HeaderFacts) -> bool:
     return False
 
 
-def precompile(commands: Sequence[Node], variables: bool) -> Mapping[int, FastTest]:
+@dataclass(frozen=True, slots=True)
+class FastIf:
+    """An if/elsif/else chain whose every test has a closure: (test, block,
+    line) per branch, and the else block."""
+
+    branches: tuple[tuple[FastTest, tuple[Node, ...], int], ...]
+    otherwise: tuple[Node, ...] | None
+
+
+def precompile(
+    commands: Sequence[Node], variables: bool
+) -> tuple[Mapping[int, FastTest], Mapping[int, FastIf]]:
     """Closures for the tests of ``commands`` that qualify (see the module
-    docstring), by the id of the test node; ``variables``: the script
+    docstring), by the id of the test node, and the if-chains made only of
+    such tests, by the id of the if node; ``variables``: the script
     requires "variables" (match variables are read)."""
-    out: dict[int, FastTest] = {}
+    tests: dict[int, FastTest] = {}
+    chains: dict[int, FastIf] = {}
 
     def walk(nodes: Sequence[Node]) -> None:
         for n in nodes:
-            for test, block in n.branches:
-                _build(test, variables, out)
+            built = [(_build(t, variables, tests), b, t.line) for t, b in n.branches]
+            if built and all(fn is not None for fn, _, _ in built):
+                chains[id(n)] = FastIf(
+                    tuple((fn, b, line) for fn, b, line in built if fn is not None),
+                    n.else_block,
+                )
+            for _, block in n.branches:
                 walk(block)
             if n.else_block is not None:
                 walk(n.else_block)
             walk(n.block)
 
     walk(commands)
-    return out
+    return tests, chains
 
 
 # A script whose every test has a closure and that does not require

@@ -683,8 +683,20 @@ class _Run:
 
     def block(self, nodes: Sequence[Node]) -> None:
         fast_tests = self.fast
+        chains = self.script.fast_ifs
         facts = self.shared.facts
         for node in nodes:
+            chain = chains.get(id(node))
+            if chain is not None:  # an if whose tests are all closures
+                for fn, body, line in chain.branches:
+                    if fn(facts):
+                        self.line = line
+                        self.block(body)
+                        break
+                else:
+                    if chain.otherwise is not None:
+                        self.block(chain.otherwise)
+                continue
             self.line = node.line
             if node.name == "if":
                 for test, body in node.branches:

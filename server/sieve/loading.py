@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,9 @@ from server.sieve.store import (
     file_name,
     script_name,
 )
+from server.sieve.store import (
+    generation as store_generation,
+)
 
 log = logging.getLogger("quicksilver.sieve")
 
@@ -41,6 +44,10 @@ MAX_CACHED_SOURCE_BYTES = 16 * 1024 * 1024
 # 2 s on FAT), so a script written in the same tick as the listing would not
 # change the folder's time again.
 RACY_SECONDS = 2.0
+# How long load_cached trusts its answer without a stat when no ScriptStore
+# of this process changed anything (a change by hand or by another process
+# shows within this time; the settings file is polled as often).
+RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,32 @@ class LoadedScript:
     script: CompiledScript
     needs_folders: bool
     cheap: bool = False
+
+
+Signature = tuple[int, int, int]  # inode, mtime_ns, size
+_Seen = tuple[str, Signature | None]  # a path and its stat (None: absent)
+
+
+def _signature(st: os.stat_result) -> Signature:
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _stat(path: str) -> Signature | None:
+    try:
+        return _signature(os.stat(path))
+    except OSError:
+        return None
+
+
+@dataclass(slots=True)
+class _Memo:
+    """One ``load_cached`` answer: the paths it rests on with their stats,
+    the scripts, and the store generation and time it was last checked."""
+
+    seen: tuple[_Seen, ...]
+    loaded: list[LoadedScript]
+    generation: int
+    checked: float
 
 
 class _NeedsIO(Exception):
@@ -105,18 +138,27 @@ class ScriptCache:
         return len(self._entries)
 
     def load(
-        self, path: Path, label: str, cached_only: bool = False
+        self,
+        path: Path,
+        label: str,
+        cached_only: bool = False,
+        record: list[_Seen] | None = None,
     ) -> LoadedScript | None:
         """The compiled script at ``path``; None if absent or broken.
-        ``cached_only``: raise ``_NeedsIO`` rather than read and compile."""
+        ``cached_only``: raise ``_NeedsIO`` rather than read and compile;
+        ``record`` gets the path and what its stat said."""
         key = str(path)
         try:
-            st = os.stat(path)
+            st = os.stat(key)
         except (FileNotFoundError, NotADirectoryError):
+            if record is not None:
+                record.append((key, None))
             return None
         except OSError as exc:
             log.warning("sieve script %s cannot be read: %s", label, exc.strerror)
             return None
+        if record is not None:
+            record.append((key, _signature(st)))
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None and hit.signature == (
@@ -195,13 +237,20 @@ class ScriptCache:
 class ScriptFinder:
     """Which scripts run for a user, from the ``ScriptStore`` layout."""
 
-    def __init__(self, store: ScriptStore, cache: ScriptCache | None = None) -> None:
+    def __init__(
+        self,
+        store: ScriptStore,
+        cache: ScriptCache | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.cache = cache or ScriptCache()
         # phase -> ((inode, mtime_ns) of the folder, script paths in order)
         self._globals: dict[str, tuple[tuple[int, int], tuple[Path, ...]]] = {}
         # marker path -> ((inode, mtime_ns, size), active script name)
         self._markers: dict[str, tuple[tuple[int, int, int], str]] = {}
+        self._memo: dict[str, _Memo] = {}  # load_cached's answers by user
+        self._clock = clock
 
     def probe(self, user: str) -> bool:
         """False when surely no script runs for ``user`` (stats only: safe on
@@ -220,13 +269,19 @@ class ScriptFinder:
             return False
         return True
 
-    def _global_paths(self, phase: Phase, cached_only: bool) -> tuple[Path, ...]:
+    def _global_paths(
+        self, phase: Phase, cached_only: bool, record: list[_Seen] | None
+    ) -> tuple[Path, ...]:
         folder = self.store.global_dir(phase)
         try:
             st = os.stat(folder)
         except OSError:
             self._globals.pop(phase, None)
+            if record is not None:
+                record.append((str(folder), None))
             return ()
+        if record is not None:
+            record.append((str(folder), _signature(st)))
         sig = (st.st_ino, st.st_mtime_ns)
         known = self._globals.get(phase)
         if known is not None and known[0] == sig:
@@ -248,39 +303,73 @@ class ScriptFinder:
             self._globals.pop(phase, None)
         return paths
 
-    def load(self, user: str, cached_only: bool = False) -> list[LoadedScript]:
+    def load(
+        self,
+        user: str,
+        cached_only: bool = False,
+        record: list[_Seen] | None = None,
+    ) -> list[LoadedScript]:
         """Blocking: the compiled scripts to run for ``user``, in order.
-        ``cached_only``: raise ``_NeedsIO`` when more than stats are needed."""
-        before = self._phase("before", cached_only)
+        ``cached_only``: raise ``_NeedsIO`` when more than stats are needed;
+        ``record`` gets every path looked at and what its stat said."""
+        before = self._phase("before", cached_only, record)
         mine: list[LoadedScript] = []
         try:
             folder = self.store.user_dir(user)
-            marker = self._active_name(folder / ACTIVE_FILE, cached_only)
+            marker = self._active_name(folder / ACTIVE_FILE, cached_only, record)
         except MailError:
             marker = ""
         if marker:
-            script = self.cache.load(folder / file_name(marker), marker, cached_only)
+            script = self.cache.load(
+                folder / file_name(marker), marker, cached_only, record
+            )
             if script is not None:
                 mine.append(script)
-        return before + mine + self._phase("after", cached_only)
+        return before + mine + self._phase("after", cached_only, record)
 
     def load_cached(self, user: str) -> list[LoadedScript] | None:
-        """The scripts for ``user`` if every one is known and unchanged (a
-        few stats, as ``probe``: fine on the core loop), else None."""
+        """The scripts for ``user`` if every one is known and unchanged, else
+        None. Stats only, as ``probe``: fine on the core loop.
+
+        The answer is remembered with the stat of every path it rests on.
+        While no ScriptStore of this process changed anything
+        (``store.generation``), it is trusted for ``RECHECK_SECONDS``, then
+        those stats are taken again: a script edited by hand or by another
+        process is seen within that time, one changed here at once."""
+        generation = store_generation()
+        now = self._clock()
+        memo = self._memo.get(user)
+        if memo is not None:
+            if memo.generation == generation and now - memo.checked < RECHECK_SECONDS:
+                return memo.loaded
+            if all(_stat(path) == sig for path, sig in memo.seen):
+                memo.generation, memo.checked = generation, now
+                return memo.loaded
+        record: list[_Seen] = []
         try:
-            return self.load(user, cached_only=True)
+            loaded = self.load(user, cached_only=True, record=record)
         except _NeedsIO:
             return None
+        if len(self._memo) >= MAX_CACHED_SCRIPTS:
+            self._memo.clear()
+        self._memo[user] = _Memo(tuple(record), loaded, generation, now)
+        return loaded
 
-    def _active_name(self, path: Path, cached_only: bool) -> str:
+    def _active_name(
+        self, path: Path, cached_only: bool, record: list[_Seen] | None
+    ) -> str:
         """The name in a user's ``.active`` marker ("" if none), re-read only
         when the marker file changes (the store replaces it by rename)."""
-        try:
-            st = os.stat(path)
-        except OSError:
-            return ""
-        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
         key = str(path)
+        try:
+            st = os.stat(key)
+        except OSError:
+            if record is not None:
+                record.append((key, None))
+            return ""
+        sig = _signature(st)
+        if record is not None:
+            record.append((key, sig))
         known = self._markers.get(key)
         if known is not None and known[0] == sig:
             return known[1]
@@ -295,11 +384,14 @@ class ScriptFinder:
         self._markers[key] = (sig, name)
         return name
 
-    def _phase(self, phase: Phase, cached_only: bool) -> list[LoadedScript]:
+    def _phase(
+        self, phase: Phase, cached_only: bool, record: list[_Seen] | None
+    ) -> list[LoadedScript]:
         out: list[LoadedScript] = []
-        for path in self._global_paths(phase, cached_only):
+        for path in self._global_paths(phase, cached_only, record):
             name = script_name(path.name) or path.name
-            script = self.cache.load(path, f"@global/{phase}/{name}", cached_only)
+            label = f"@global/{phase}/{name}"
+            script = self.cache.load(path, label, cached_only, record)
             if script is not None:
                 out.append(script)
         return out

@@ -185,6 +185,11 @@ class HeaderField:
         return self._decoded
 
 
+# RFC 5322 section 2.2: a field name is printable US-ASCII but the colon
+# (the colon cannot occur here: the name ends at the first one).
+_FIELD_NAME = re.compile(rb"[\x21-\x7e]+")
+
+
 def parse_header_block(raw: bytes) -> tuple[tuple[HeaderField, ...], int]:
     """The header fields and the offset where the body starts.
 
@@ -219,8 +224,8 @@ def parse_header_block(raw: bytes) -> tuple[tuple[HeaderField, ...], int]:
         parts = []
         colon = content.find(b":")
         head = content[:colon].rstrip(b" \t") if colon > 0 else b""
-        if head and all(33 <= b <= 126 for b in head):
-            name = _to_text(head)
+        if head and _FIELD_NAME.fullmatch(head):
+            name = head.decode("ascii")
             parts = [content[colon + 1 :]]
     flush()
     return tuple(fields), pos

@@ -25,6 +25,7 @@ loop.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -56,6 +57,24 @@ MAX_GLOBAL_SCRIPTS = 32
 _FILE_SAFE = frozenset(" _-+=@,")
 
 Phase = Literal["before", "after"]
+
+
+# Every change made through any ScriptStore of this process bumps this
+# count, so the delivery side (loading.ScriptFinder) sees it at once without
+# a stat; a change made by hand or by another process (the CLI while the
+# server runs) is seen within loading.RECHECK_SECONDS.
+_changes = itertools.count(1)
+_generation = 0
+
+
+def generation() -> int:
+    """How many script changes this process has made (any ScriptStore)."""
+    return _generation
+
+
+def _changed() -> None:
+    global _generation
+    _generation = next(_changes)
 
 
 class ScriptStoreError(Exception):
@@ -268,6 +287,7 @@ class ScriptStore:
                 )
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             fsutil.atomic_write(folder / file_name(name), data, mode=0o600)
+            _changed()
 
     def put_global(self, phase: Phase, name: str, text: str) -> None:
         data = text.encode("utf-8")
@@ -281,6 +301,7 @@ class ScriptStore:
             folder = self.global_dir(phase)
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             fsutil.atomic_write(folder / file_name(name), data, mode=0o600)
+            _changed()
 
     def delete_global(self, phase: Phase, name: str) -> None:
         with self._lock:
@@ -291,6 +312,7 @@ class ScriptStore:
                 )
             path.unlink()
             fsutil.fsync_dir(path.parent)
+            _changed()
 
     def delete(self, user: str, name: str) -> None:
         """Delete a script; the active one cannot be (RFC 5804 2.10)."""
@@ -305,6 +327,7 @@ class ScriptStore:
                 raise ScriptStoreError("The active script cannot be deleted.", "ACTIVE")
             path.unlink()
             fsutil.fsync_dir(folder)
+            _changed()
 
     def rename(self, user: str, old: str, new: str) -> None:
         """Rename a script, keeping it active if it was (RFC 5804 2.11.1)."""
@@ -329,6 +352,7 @@ class ScriptStore:
                 self._write_marker(folder, new)
             path.replace(target)
             fsutil.fsync_dir(folder)
+            _changed()
 
     def set_active(self, user: str, name: str | None) -> None:
         """Make ``name`` the active script; None (the empty name) deactivates."""
@@ -340,12 +364,14 @@ class ScriptStore:
                     fsutil.fsync_dir(folder)
                 except FileNotFoundError:
                     pass
+                _changed()
                 return
             if name not in self._scripts(folder):
                 raise ScriptStoreError(
                     "There is no script by that name.", "NONEXISTENT"
                 )
             self._write_marker(folder, name)
+            _changed()
 
     @staticmethod
     def _write_marker(folder: Path, name: str) -> None:

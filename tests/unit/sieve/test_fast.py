@@ -78,7 +78,7 @@ MESSAGES = [
 
 
 def _general(script: CompiledScript) -> CompiledScript:
-    return dataclasses.replace(script, fast={})
+    return dataclasses.replace(script, fast={}, fast_ifs={})
 
 
 def _script(test: str) -> str:

@@ -121,3 +121,38 @@ def test_global_scripts_in_name_order(store: ScriptStore) -> None:
 def test_bad_owner_refused(store: ScriptStore) -> None:
     with pytest.raises(Exception, match="owner"):
         store.put("../x@example.org", "a", "keep;")
+
+
+def test_the_finder_sees_changes_here_at_once_and_by_hand_within_a_second(
+    tmp_path: Path,
+) -> None:
+    """loading.ScriptFinder.load_cached trusts its answer without a stat
+    while no ScriptStore of this process changed anything, for at most
+    RECHECK_SECONDS: a change through any ScriptStore instance shows at the
+    next call, one made by hand (another process) after that time."""
+    import os
+
+    from server.sieve.loading import RECHECK_SECONDS, ScriptFinder
+
+    now = [1000.0]
+    user = "alice@example.test"
+    mine = ScriptStore(tmp_path / "sieve")
+    finder = ScriptFinder(mine, clock=lambda: now[0])
+    assert finder.load_cached(user) == []
+    other = ScriptStore(tmp_path / "sieve")  # e.g. ManageSieve's, or a test's
+    other.put(user, "one", "discard;\n")
+    other.set_active(user, "one")
+    assert finder.load_cached(user) is None  # known now; not compiled yet
+    (loaded,) = finder.load(user)
+    assert [ls.script.name for ls in (finder.load_cached(user) or [])] == ["one"]
+    # by hand: a new file renamed over the script (as an editor saves)
+    path = mine.user_dir(user) / "one.sieve"
+    new = path.with_name("one.new")
+    new.write_text("keep;\n")
+    os.replace(new, path)
+    assert finder.load_cached(user) == [loaded]  # within RECHECK_SECONDS
+    now[0] += RECHECK_SECONDS
+    assert finder.load_cached(user) is None  # changed: compile in a thread
+    (again,) = finder.load(user)
+    assert again is not loaded
+    assert finder.load_cached(user) == [again]
