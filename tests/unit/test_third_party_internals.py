@@ -43,6 +43,12 @@ METHODS: dict[str, tuple[list[tuple[str, Any, Any]], bool, str]] = {
         "session.py QuicksilverSMTP._call_handler_hook (override, logs MAIL/RCPT)"
         " and QuicksilverSMTP._data (the DATA hook)",
     ),
+    "_create_session": (
+        [("self", POS, _EMPTY)],
+        False,
+        "session.py QuicksilverSMTP._create_session (a Session whose"
+        " login_data does not warn)",
+    ),
     "_getaddr": (
         [("self", POS, _EMPTY), ("arg", POS, _EMPTY)],
         False,

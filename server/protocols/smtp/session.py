@@ -398,6 +398,21 @@ class SmtpHandler:
         return "451 4.3.0 Internal error; please try again later"
 
 
+class _Session(Session):
+    """aiosmtpd 1.4 sets the deprecated ``Session.login_data`` itself after
+    every successful AUTH, and the property warns each time: a
+    DeprecationWarning in the log per login. The same attribute, quiet;
+    nothing of ours reads it (``auth_data`` is what we use)."""
+
+    @property
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
+
+
 class QuicksilverSMTP(SMTP):
     """aiosmtpd's SMTP with enhanced codes, tracking and per-line logging."""
 
@@ -481,6 +496,9 @@ class QuicksilverSMTP(SMTP):
                 self._data_progress = 0
                 self._reset_timeout()
         super().data_received(data)
+
+    def _create_session(self) -> Session:
+        return _Session(self.loop)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's address parser raises IndexError on a lone ``"`` (in

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import smtplib
@@ -233,3 +234,21 @@ def test_local_recipient_via_submission(relay_core: RunningCore) -> None:
     md = relay_core.maildir(BOB)
     files = list((md / "new").glob("*"))
     assert len(files) == 1 and b"with ESMTPSA" in files[0].read_bytes()
+
+
+def test_a_login_logs_no_deprecation_warning(
+    relay_core: RunningCore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiosmtpd 1.4 sets its deprecated Session.login_data after every AUTH,
+    and its property logs "Session.login_data is deprecated" (logger
+    mail.log) each time: a warning in the log per login (issue 17). Our
+    session class keeps the attribute quiet."""
+    host, port = relay_core.endpoint("submission", "implicit")
+    with (
+        caplog.at_level(logging.DEBUG, logger="mail.log"),
+        smtplib.SMTP_SSL(host, port, context=_tls()) as c,
+    ):
+        c.login(ALICE, ALICE_PW)
+        c.noop()
+    assert "login_data" not in caplog.text
+    assert "AUTH" in caplog.text or "auth" in caplog.text  # the session was logged
