@@ -31,6 +31,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from server import cli_rules
 from server.errors import ValidationError
 from server.paths import default_data_dir, use_private_umask
 
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     for action in ("disable", "enable", "delete"):
         usub.add_parser(action).add_argument("address")
+    cli_rules.add_commands(usub)
 
     alias = sub.add_parser("alias", help="manage aliases (*@domain = catch-all)")
     asub = alias.add_subparsers(dest="action", required=True)
@@ -221,6 +223,8 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
                     allow_weak=args.allow_weak,
                 )
                 print("password changed")
+            elif args.action in ("vacation", "forward"):
+                return cli_rules.run(args, accounts, data_dir)
             elif args.action in ("disable", "enable"):
                 accounts.update_user(args.address, enabled=args.action == "enable")
                 print(f"{args.address} {args.action}d")

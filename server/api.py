@@ -26,6 +26,9 @@ from server.ports import PortCheck, PortQuery, check_ports
 from server.queue.admin import ADMIN_HELD, JobHeaders, QueueActionResult
 from server.queue.spool import QueueJobView
 from server.secrets import SecretsBackend, relay_key
+from server.sieve import userrules
+from server.sieve.rules import RuleSet
+from server.sieve.userrules import RulesView
 from server.testmessage import (
     TestMessage,
     TestMessageFailed,
@@ -427,3 +430,43 @@ class CoreApi:
                 "The SMTP module has no plain-text listener.", field="smtp"
             )
         return await send_test_message(plain[0].host, plain[0].port, message)
+
+    # -- rules, out of office, forwarding (server/sieve/userrules.py) -------------
+    def _rules_user(self, address: str) -> str:
+        user = self._s.accounts.get_user(address.strip())
+        if user is None:
+            raise ValidationError(f"There is no user {address}.", field="user")
+        return user.address
+
+    async def user_rules(self, address: str) -> RulesView:
+        """The user's rules, out-of-office reply and forwarding, or the text
+        of a script written elsewhere (not editable)."""
+        user = self._rules_user(address)
+        return await asyncio.to_thread(userrules.load_user, self._s.scripts, user)
+
+    async def set_user_rules(self, address: str, rules: RuleSet) -> RulesView:
+        """Save them as the user's active Sieve script (ValidationError when
+        the rules are wrong or the active script was written elsewhere)."""
+        user = self._rules_user(address)
+        return await asyncio.to_thread(
+            userrules.save_user, self._s.scripts, user, rules
+        )
+
+    async def global_rules(self) -> RulesView:
+        return await asyncio.to_thread(userrules.load_global, self._s.scripts)
+
+    async def set_global_rules(self, rules: RuleSet) -> RulesView:
+        """Save the rules that run for every user before their own."""
+        return await asyncio.to_thread(userrules.save_global, self._s.scripts, rules)
+
+    async def try_rules(
+        self, address: str | None, rules: RuleSet, message: str
+    ) -> tuple[str, ...]:
+        """What ``rules`` would do with the pasted ``message`` for ``address``
+        (the postmaster for the global rules): one line per action."""
+        user = (
+            self._rules_user(address)
+            if address
+            else f"postmaster@{self._s.accounts.primary_domain() or 'localhost'}"
+        )
+        return await asyncio.to_thread(userrules.try_rules, rules, message, user)
