@@ -27,8 +27,16 @@ from server.queue.admin import ADMIN_HELD, JobHeaders, QueueActionResult
 from server.queue.spool import QueueJobView
 from server.secrets import SecretsBackend, relay_key
 from server.sieve import userrules
-from server.sieve.rules import RuleSet
-from server.sieve.userrules import RulesView
+from server.sieve.rules import ACTION_TITLES as ACTION_TITLES
+from server.sieve.rules import FIELD_TITLES as FIELD_TITLES
+from server.sieve.rules import TEST_TITLES as TEST_TITLES
+from server.sieve.rules import AutoReply as AutoReply
+from server.sieve.rules import Forwarding as Forwarding
+from server.sieve.rules import Rule as Rule
+from server.sieve.rules import RuleSet as RuleSet
+from server.sieve.rules import check_rule as check_rule
+from server.sieve.rules import check_rules as check_rules
+from server.sieve.userrules import RulesView as RulesView
 from server.testmessage import (
     TestMessage,
     TestMessageFailed,

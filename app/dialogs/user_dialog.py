@@ -20,15 +20,18 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.dialogs.base import ValidatedDialog, buddy_label, error_label
 from app.dialogs.validation import local_part_problem, password_problem
+from app.widgets.away_forms import AutoReplyForm, ForwardForm
 from app.widgets.password_field import PasswordField
 from app.widgets.password_meter import PasswordMeter
-from server.api import NewUser, UserChange, UserView
+from app.widgets.rules_editor import RulesEditor, TryRules
+from server.api import NewUser, RuleSet, RulesView, UserChange, UserView
 
 MB = 1024 * 1024
 MAX_QUOTA_MB = 1024 * 1024  # 1 TB
@@ -40,7 +43,9 @@ def generate_password() -> str:
 
 
 class UserDialog(ValidatedDialog):
-    """Address, display name, password (+ confirm, Generate), quota, enabled.
+    """Address, display name, password (+ confirm, Generate), quota, enabled;
+    when editing (``rules`` given) also tabs for the user's Rules, Out of
+    office and Forwarding (``rules_value()``).
 
     Validates as you type; OK stays disabled until every field is valid. In
     edit mode the address is fixed and an empty password means "unchanged".
@@ -54,42 +59,50 @@ class UserDialog(ValidatedDialog):
         existing: Collection[str] = (),
         user: UserView | None = None,
         parent: QWidget | None = None,
+        rules: RulesView | None = None,
+        try_rules: TryRules | None = None,
     ) -> None:
         super().__init__(parent)
+        self._rules_view = rules
         self._existing = {a.lower() for a in existing}
         self._user = user
         self.setWindowTitle("Edit user" if user else "Add user")
         self.setMinimumWidth(460)
 
-        self.local_edit = QLineEdit(self)
+        editing = rules is not None and try_rules is not None
+        # the account's fields live on their own page (a tab when editing)
+        self.tabs: QTabWidget | None = QTabWidget(self) if editing else None
+        page = QWidget(self.tabs if self.tabs is not None else self)
+        self.local_edit = QLineEdit(page)
         self.local_edit.setPlaceholderText("mailbox name, e.g. alice")
-        self.domain_combo = QComboBox(self)
+        self.domain_combo = QComboBox(page)
         self.domain_combo.addItems(list(domains))
         address_row = QHBoxLayout()
         address_row.addWidget(self.local_edit, 2)
-        address_row.addWidget(QLabel("@", self))
+        address_row.addWidget(QLabel("@", page))
         address_row.addWidget(self.domain_combo, 2)
 
-        self.name_edit = QLineEdit(self)
+        self.name_edit = QLineEdit(page)
         self.name_edit.setPlaceholderText("optional, e.g. Alice Example")
-        self.password = PasswordField(self)
-        self.confirm = QLineEdit(self)
+        self.password = PasswordField(page)
+        self.confirm = QLineEdit(page)
         self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
         self.generate_button = QPushButton("Generate", self)
         self.generate_button.setToolTip("Fill in a random password and show it")
         password_row = QHBoxLayout()
         password_row.addWidget(self.password, 1)
         password_row.addWidget(self.generate_button)
-        self.meter = PasswordMeter(self)
+        self.meter = PasswordMeter(page)
 
-        self.quota_spin = QSpinBox(self)
+        self.quota_spin = QSpinBox(page)
         self.quota_spin.setRange(0, MAX_QUOTA_MB)
         self.quota_spin.setSuffix(" MB")
         self.quota_spin.setSpecialValueText("No limit")
         self.enabled_check = QCheckBox("Account enabled (can log in and receive mail)")
         self.enabled_check.setChecked(True)
 
-        form = QFormLayout()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
         form.addRow(buddy_label("&Address:", self.local_edit), address_row)
         form.addRow("Display &name:", self.name_edit)
         form.addRow(buddy_label("&Password:", self.password.edit), password_row)
@@ -104,7 +117,30 @@ class UserDialog(ValidatedDialog):
             parent=self,
         )
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        self.rules_editor: RulesEditor | None = None
+        owner = self.tabs if self.tabs is not None else self
+        self.auto_reply = AutoReplyForm(owner)
+        self.forward = ForwardForm(owner)
+        if self.tabs is None or rules is None or try_rules is None:
+            layout.addWidget(page)
+            self.auto_reply.hide()
+            self.forward.hide()
+        else:
+            # editing: the account, then what happens to the user's mail
+            self.tabs.addTab(page, "Account")
+            self.rules_editor = RulesEditor(try_rules, self.tabs)
+            self.rules_editor.set_view(rules)
+            self.tabs.addTab(self.rules_editor, "Rules")
+            self.tabs.addTab(self.auto_reply, "Out of office")
+            self.tabs.addTab(self.forward, "Forwarding")
+            self.auto_reply.load(rules.rules.auto_reply)
+            self.forward.load(rules.rules.forwarding)
+            if not rules.editable:
+                for tab in (self.auto_reply, self.forward):
+                    tab.setEnabled(False)
+                    tab.setToolTip("The script in use was written elsewhere.")
+            self.setMinimumWidth(640)
+            layout.addWidget(self.tabs)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
 
@@ -118,6 +154,16 @@ class UserDialog(ValidatedDialog):
             self.confirm.textChanged,
         ):
             signal.connect(self.on_field_changed)
+        self.auto_reply.on_check.toggled.connect(self.on_field_changed)
+        for edit in (
+            self.auto_reply.start_edit,
+            self.auto_reply.end_edit,
+            self.auto_reply.subject_edit,
+            self.forward.to_edit,
+        ):
+            edit.textChanged.connect(self.on_field_changed)
+        self.auto_reply.text_edit.textChanged.connect(self.on_field_changed)
+        self.forward.on_check.toggled.connect(self.on_field_changed)
         self.password.toggle.toggled.connect(self.on_password_toggled)
         self.generate_button.clicked.connect(self.on_generate_button_clicked)
         self.buttons.accepted.connect(self.accept)
@@ -152,7 +198,19 @@ class UserDialog(ValidatedDialog):
             return assessed.problem
         if password != self.confirm.text():
             return "The passwords do not match."
+        if self.tabs is not None:
+            return self.auto_reply.problem() or self.forward.problem()
         return ""
+
+    def rules_value(self) -> RuleSet | None:
+        """The user's rules, out-of-office reply and forwarding as edited;
+        None when not editing them (a new user, or a script from elsewhere)."""
+        view = self._rules_view
+        if self.rules_editor is None or view is None or not view.editable:
+            return None
+        return RuleSet(
+            self.rules_editor.rules(), self.auto_reply.value(), self.forward.value()
+        )
 
     def value(self) -> NewUser | UserChange:
         quota = self.quota_spin.value() * MB

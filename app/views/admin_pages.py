@@ -20,11 +20,13 @@ def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]
     from app.views.aliases_page import AliasesPage
     from app.views.domains_page import DomainsPage
     from app.views.queue_page import QueuePage
+    from app.views.rules_page import RulesPage
     from app.views.security_page import SecurityPage
 
     return [
         ("Queue", QueuePage(bridge, parent)),
         ("Domains", DomainsPage(bridge, parent)),
         ("Aliases", AliasesPage(bridge, parent)),
+        ("Rules", RulesPage(bridge, parent)),
         ("Security", SecurityPage(bridge, parent)),
     ]

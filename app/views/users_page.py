@@ -22,7 +22,7 @@ from app.dialogs.base import exec_async, notify
 from app.dialogs.user_dialog import UserDialog
 from app.models.users_model import UsersModel
 from app.tasks import spawn
-from server.api import CoreApi, NewUser, UserView
+from server.api import CoreApi, NewUser, RuleSet, UserView
 from server.errors import ValidationError
 
 log = logging.getLogger("quicksilver.app")
@@ -108,11 +108,27 @@ class UsersPage(QWidget):
     async def edit_user(self, user: UserView | None) -> UserView | None:
         """Open the dialog until the core accepts the value or the person cancels."""
         existing = self.model.addresses() if user is None else ()
-        dialog = UserDialog(self.domains, existing, user, parent=self)
+        rules = None
+        if user is not None:
+            rules = await self._bridge.run(CoreApi.user_rules, user.address)
+
+        async def try_rules(rs: RuleSet, message: str) -> tuple[str, ...]:
+            assert user is not None
+            return await self._bridge.run(CoreApi.try_rules, user.address, rs, message)
+
+        dialog = UserDialog(
+            self.domains, existing, user, parent=self, rules=rules, try_rules=try_rules
+        )
         try:
             while await exec_async(dialog) == QDialog.DialogCode.Accepted:
                 value = dialog.value()
+                wanted = dialog.rules_value()
                 try:
+                    if wanted is not None and user is not None:
+                        # rules first: a refusal there leaves the account as it was
+                        await self._bridge.run(
+                            CoreApi.set_user_rules, user.address, wanted
+                        )
                     saved = await (
                         self._bridge.run(CoreApi.add_user, value)
                         if isinstance(value, NewUser)

@@ -454,3 +454,6 @@ def read(text: str | None) -> RulesScript:
     if text is None:
         return RulesScript("", RuleSet())
     return RulesScript(text, parse(text))
+
+
+check_rules = check  # the name the window imports (server.api)
