@@ -9,6 +9,7 @@ Bad input raises ``ValidationError`` with a message fit for a dialog.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,9 @@ from server.delivery.relay import RelayModule
 from server.delivery.smtp_client import ProbeResult
 from server.errors import ValidationError
 from server.events import LogRecorded
+from server.lists.store import HeldMessage as HeldMessage
+from server.lists.store import MailList as MailList
+from server.lists.store import Member as ListMember
 from server.modules.base import ModuleState, ModuleStatus
 from server.ports import PortCheck, PortQuery, check_ports
 from server.queue.admin import ADMIN_HELD, JobHeaders, QueueActionResult
@@ -478,3 +482,68 @@ class CoreApi:
             else f"postmaster@{self._s.accounts.primary_domain() or 'localhost'}"
         )
         return await asyncio.to_thread(userrules.try_rules, rules, message, user)
+
+    # -- distribution lists (server/lists/) ---------------------------------------
+    async def list_lists(self) -> tuple[MailList, ...]:
+        return tuple(await asyncio.to_thread(self._s.list_store.lists))
+
+    async def save_list(self, ml: MailList) -> MailList:
+        """Create or change a list. Its address is on a local domain and is
+        not a user's or an alias."""
+        address = ml.address.strip().lower()
+        domain = address.rpartition("@")[2]
+        acc = self._s.accounts
+        if not domain or not acc.is_local_domain(domain):
+            raise ValidationError(
+                f"A list's address must be on one of this server's domains, not "
+                f"'{domain}'.",
+                field="address",
+            )
+        if acc.get_user(address) is not None or any(
+            a.address == address for a in acc.list_aliases()
+        ):
+            raise ValidationError(f"{address} is already a user or an alias.")
+        saved: MailList = await asyncio.to_thread(
+            self._s.list_store.save, dataclasses.replace(ml, address=address)
+        )
+        self._s.accounts_changed("lists")
+        return saved
+
+    async def remove_list(self, address: str) -> None:
+        await asyncio.to_thread(self._s.list_store.remove, address)
+        self._s.accounts_changed("lists")
+
+    async def list_members(self, address: str) -> tuple[ListMember, ...]:
+        return tuple(await asyncio.to_thread(self._s.list_store.members, address))
+
+    async def add_list_member(self, address: str, member: str) -> ListMember:
+        return await asyncio.to_thread(self._s.list_store.add_member, address, member)
+
+    async def remove_list_member(self, address: str, member: str) -> bool:
+        return await asyncio.to_thread(
+            self._s.list_store.remove_member, address, member
+        )
+
+    async def list_moderators(self, address: str) -> tuple[str, ...]:
+        return tuple(await asyncio.to_thread(self._s.list_store.moderators, address))
+
+    async def set_list_moderators(
+        self, address: str, moderators: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        return tuple(
+            await asyncio.to_thread(
+                self._s.list_store.set_moderators, address, list(moderators)
+            )
+        )
+
+    async def held_posts(self) -> tuple[HeldMessage, ...]:
+        """Posts waiting for a moderator, oldest first, every list."""
+        return tuple(await asyncio.to_thread(self._s.list_store.held))
+
+    async def approve_post(self, held_id: str) -> int:
+        """Send a held post to the list; how many members it went to."""
+        return await self._s.lists.approve(held_id)
+
+    async def reject_post(self, held_id: str, notify: bool = False) -> None:
+        """Drop a held post (``notify``: tell its sender)."""
+        await self._s.lists.reject(held_id, notify)

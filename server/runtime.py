@@ -54,6 +54,9 @@ from server.delivery.local import LocalDelivery
 from server.descriptors import AcceptFailureLog, DescriptorLimit, raise_descriptor_limit
 from server.errors import ValidationError
 from server.events import AccountsChanged, EventBus, ModuleStateChanged, SettingsChanged
+from server.lists.service import ListService
+from server.lists.store import FILE_NAME as LISTS_FILE
+from server.lists.store import ListStore
 from server.logbuffer import LogBuffer, PrivateRotatingFileHandler
 from server.modules import registry
 from server.modules.base import (
@@ -162,8 +165,15 @@ class CoreServices:
             self.store,
             self.settings.general.hostname,
         )
+        # distribution lists: their own SQLite file; posts go out through the queue
+        self.list_store = ListStore(data_dir / LISTS_FILE)
+        self.lists = ListService(self.list_store, self.accounts)
         self.local = LocalDelivery(
-            self.accounts, self.store, self.settings.general.hostname, self.sieve
+            self.accounts,
+            self.store,
+            self.settings.general.hostname,
+            self.sieve,
+            self.lists,
         )
         self.queue = QueueManager(
             Spool(data_dir / "spool", data_dir / "corrupt"),
@@ -173,6 +183,7 @@ class CoreServices:
             lambda: self.settings,
         )
         self.sieve.attach_outbox(self.queue)
+        self.lists.attach_outbox(self.queue)
         self.ctx = ModuleContext(
             events=events,
             settings=lambda: self.settings,
@@ -185,6 +196,7 @@ class CoreServices:
             data_dir=data_dir,
             connections=self.connections,
             scripts=self.scripts,
+            lists=self.lists,
         )
         self._tighten_task: asyncio.Task[None] | None = None
         self._stop_tightening = threading.Event()
@@ -261,6 +273,7 @@ class CoreServices:
                 log.exception("module %s did not stop cleanly", name)
         await self.queue.stop()
         await asyncio.to_thread(self.sieve_state.close)
+        await asyncio.to_thread(self.list_store.close)
         await asyncio.to_thread(self.accounts.close)
         self.close_session_logs()
 
@@ -424,6 +437,12 @@ class CoreServices:
             except Exception:  # an edge: the next look tries again
                 log.exception("could not check %s", name)
             failed = ""
+            try:  # list posts approved from the shell (quicksilver-server list)
+                await self.lists.process_approved()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not send the approved list posts")
 
     async def _adopt(self, new: Settings, raw: bytes) -> None:
         """Make ``new`` (the file's content, ``raw``) the settings in use and

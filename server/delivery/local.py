@@ -22,6 +22,7 @@ from collections.abc import Callable
 from server import bytesutil
 from server.accounts.base import AccountStore
 from server.errors import PermanentError, QuotaExceededError
+from server.lists.service import ListService
 from server.sieve.deliver import ScriptRejected, SieveDelivery, SieveDeliveryRequest
 from server.storage.base import MailStore
 from server.storage.names import MAX_UNIQUE_CHARS
@@ -70,10 +71,12 @@ class LocalDelivery:
         store: MailStore,
         hostname: str,
         sieve: SieveDelivery | None = None,
+        lists: ListService | None = None,
     ) -> None:
         self.accounts = accounts
         self.store = store
         self.sieve = sieve
+        self.lists = lists
         self.host = _SAFE.sub("_", hostname or "quicksilver")[:60]
         self._ensured: set[str] = set()
 
@@ -102,6 +105,10 @@ class LocalDelivery:
         one; a script's reject then raises ``ScriptRejected`` (550 5.7.1, RFC
         5429) when ``recipient`` is one user, else it becomes a DSN.
         """
+        if self.lists is not None and self.lists.is_list_address(recipient):
+            # a list's address: the list server takes it (server/lists/)
+            await self.lists.deliver(job_id, created, sender, recipient, message)
+            return [recipient]
         delivered: list[str] = []
         data: bytes | None = None
         return_path = return_path_header(sender)

@@ -563,6 +563,13 @@ class RouteRegistry(Protocol):
     def remove_route(self, route: RemoteRoute) -> None: ...
 
 
+class ListDirectory(Protocol):
+    """Which local addresses belong to a distribution list (server/lists/):
+    SMTP accepts them at RCPT like users' addresses."""
+
+    def is_list_address(self, address: str) -> bool: ...
+
+
 @dataclass
 class ModuleContext:
     """What the runtime hands every module. Modules never import each other."""
@@ -579,3 +586,4 @@ class ModuleContext:
     data_dir: Path | None = None  # the data folder (the secrets fallback file)
     connections: ConnectionBudget | None = None  # the process-wide total
     scripts: ScriptStore | None = None  # Sieve scripts (ManageSieve, delivery)
+    lists: ListDirectory | None = None  # distribution lists' addresses (RCPT)

@@ -62,6 +62,7 @@ class SmtpModule(ListenerModule):
             ctx.events,
             log,
             on_message=self.count_message,
+            lists=ctx.lists,
         )
         tls = ctx.tls.server_context()
         loop = asyncio.get_running_loop()

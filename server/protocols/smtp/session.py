@@ -40,7 +40,7 @@ from server.accounts.base import AccountStore
 from server.delivery.base import DeliveryTarget, Envelope
 from server.errors import MailError
 from server.events import EventBus, MessageAccepted, SessionClosed, SessionOpened
-from server.modules.base import ListenerModule
+from server.modules.base import ListDirectory, ListenerModule
 from server.policy import peer_ip
 from server.protocols.smtp.data import DataState, receive
 from server.protocols.smtp.replies import mask_auth, with_enhanced_code
@@ -175,9 +175,11 @@ class SmtpHandler:
         events: EventBus,
         log: logging.Logger,
         on_message: Callable[[], None] = lambda: None,
+        lists: ListDirectory | None = None,
     ) -> None:
         self.policy = policy
         self.accounts = accounts
+        self.lists = lists
         self.delivery = delivery
         self.events = events
         self.log = log
@@ -308,7 +310,9 @@ class SmtpHandler:
             return "550 5.1.3 Bad recipient address syntax"
         domain = address.rsplit("@", 1)[1]
         if self.accounts.is_local_domain(domain):
-            if self.accounts.resolve(address) is None:
+            if self.accounts.resolve(address) is None and not (
+                self.lists is not None and self.lists.is_list_address(address)
+            ):
                 self.log.info("[%s] RCPT %s refused: no such user", peer, address)
                 return "550 5.1.1 No such user here"
         elif not (self.policy.relay_when_authenticated and session.authenticated):

@@ -203,6 +203,7 @@ class SubmissionModule(ListenerModule):
             self._ctx.events,
             log,
             on_message=self.count_message,
+            lists=self._ctx.lists,
         )
         tls = self._ctx.tls.server_context()
         loop = asyncio.get_running_loop()
