@@ -23,8 +23,8 @@ from server.delivery.smtp_client import ProbeResult
 from server.errors import ValidationError
 from server.events import LogRecorded
 from server.lists.store import HeldMessage as HeldMessage
+from server.lists.store import ListMember as ListMember
 from server.lists.store import MailList as MailList
-from server.lists.store import Member as ListMember
 from server.modules.base import ModuleState, ModuleStatus
 from server.ports import PortCheck, PortQuery, check_ports
 from server.queue.admin import ADMIN_HELD, JobHeaders, QueueActionResult

@@ -19,6 +19,7 @@ def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]
     """(tab title, page) pairs, in tab order."""
     from app.views.aliases_page import AliasesPage
     from app.views.domains_page import DomainsPage
+    from app.views.lists_page import ListsPage
     from app.views.queue_page import QueuePage
     from app.views.rules_page import RulesPage
     from app.views.security_page import SecurityPage
@@ -28,5 +29,6 @@ def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]
         ("Domains", DomainsPage(bridge, parent)),
         ("Aliases", AliasesPage(bridge, parent)),
         ("Rules", RulesPage(bridge, parent)),
+        ("Lists", ListsPage(bridge, parent)),
         ("Security", SecurityPage(bridge, parent)),
     ]

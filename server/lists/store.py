@@ -399,3 +399,6 @@ class ListStore:
 
 def _row(ml: MailList) -> tuple[str, str, str, str, str]:
     return (ml.address, ml.title, ml.policy, ml.reply_to, ml.prefix)
+
+
+ListMember = Member  # the name the window knows it by (server.api)
