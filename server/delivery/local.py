@@ -80,12 +80,6 @@ class LocalDelivery:
         self.host = _SAFE.sub("_", hostname or "quicksilver")[:60]
         self._ensured: set[str] = set()
 
-    def targets(self, recipient: str) -> list[str]:
-        users = self.accounts.resolve(recipient)
-        if not users:
-            raise UnknownRecipient("No such user here")
-        return users
-
     async def deliver(
         self,
         job_id: str,
@@ -106,13 +100,16 @@ class LocalDelivery:
         5429) when ``recipient`` is one user, else it becomes a DSN.
         """
         if self.lists is not None and self.lists.is_list_address(recipient):
-            # a list's address: the list server takes it (server/lists/)
+            # a list's address (never a user's or an alias; before a
+            # catch-all): the list server takes it (server/lists/)
             await self.lists.deliver(job_id, created, sender, recipient, message)
             return [recipient]
+        targets = self.accounts.resolve(recipient)
+        if not targets:
+            raise UnknownRecipient("No such user here")
         delivered: list[str] = []
         data: bytes | None = None
         return_path = return_path_header(sender)
-        targets = self.targets(recipient)
         for user_addr in targets:
             if already is not None and user_addr in already:
                 continue

@@ -151,6 +151,13 @@ class ListService:
         if not at:
             return None
         base, plus, detail = local.partition("+")
+        names = self.store.addresses()
+        if not names or not any(
+            f"{base[: len(base) - len(s)] if base.endswith(s) else base}@{domain}"
+            in names
+            for s in ("-request", "-bounces", "-confirm", "")
+        ):
+            return None  # the common case: no list, no query
         for suffix, kind in (
             ("-request", "request"),
             ("-bounces", "bounces"),

@@ -28,6 +28,7 @@ MAX_LISTS = 1000
 MAX_MEMBERS = 5000  # per list: each post is one queue job per member (VERP)
 MAX_HELD = 500  # per list
 BOUNCES_TO_DISABLE = 5  # bounces in a row that switch a member off
+NAMES_RECHECK = 1.0  # seconds: another process's new list is seen within this
 
 _LOCAL = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _ADDRESS = re.compile(r"[^\s@<>\"(),;:]{1,64}@[a-z0-9.-]{1,253}")
@@ -137,6 +138,11 @@ class ListStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        # the list addresses, for the per-message check (addresses()): our
+        # own writes drop it; another process's are seen by data_version
+        self._names: frozenset[str] | None = None
+        self._version = -1
+        self._checked = 0.0
 
     def close(self) -> None:
         with self._lock:
@@ -148,6 +154,24 @@ class ListStore:
             return cur.rowcount
 
     # -- lists --------------------------------------------------------------------
+    def addresses(self) -> frozenset[str]:
+        """Every list's address. Asked for each local recipient, so it is a
+        set in memory, looked at again when this store changed it, or at
+        most once per ``NAMES_RECHECK`` seconds for another process's change
+        (the shell's ``list add`` next to a running server)."""
+        now = time.monotonic()
+        names = self._names
+        if names is not None and now - self._checked < NAMES_RECHECK:
+            return names
+        with self._lock:
+            (version,) = self._db.execute("PRAGMA data_version").fetchone()
+            if self._names is None or version != self._version:
+                rows = self._db.execute("SELECT address FROM lists").fetchall()
+                self._names = frozenset(r[0] for r in rows)
+                self._version = version
+            self._checked = now
+            return self._names
+
     def lists(self) -> list[MailList]:
         with self._lock:
             rows = self._db.execute(
@@ -196,6 +220,7 @@ class ListStore:
             ).fetchone()
             if not exists and count >= MAX_LISTS:
                 raise ValidationError(f"At most {MAX_LISTS} lists.")
+            self._names = None
             self._db.execute(
                 "INSERT INTO lists (address, title, policy, reply_to, prefix, created) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(address) DO UPDATE SET "
@@ -206,6 +231,7 @@ class ListStore:
         return saved
 
     def remove(self, address: str) -> None:
+        self._names = None
         if not self._write("DELETE FROM lists WHERE address = ?", (address.lower(),)):
             raise ValidationError(f"There is no list {address}.")
 

@@ -199,3 +199,14 @@ def test_rcpt_takes_the_lists_addresses_only(lcore: RunningCore) -> None:
             "nolist-request@example.test",
         ):
             assert c.rcpt(bad)[0] == 550, bad
+
+
+def test_a_catch_all_does_not_swallow_the_list(lcore: RunningCore) -> None:
+    """A domain's catch-all takes unknown addresses, not a list's."""
+    lcore.run(lcore.api.set_alias("*@example.test", (BOB,)))
+    send(lcore, LIST, "still a post")
+    send(lcore, "nobody@example.test", "for the catch-all")
+    settle(lcore)
+    wait_until(lambda: inbox(lcore, ALICE), "the post reached alice")
+    assert any(b"Subject: [team] still a post" in m for m in inbox(lcore, ALICE))
+    wait_until(lambda: len(inbox(lcore, BOB)) == 2, "bob's two messages")

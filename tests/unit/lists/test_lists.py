@@ -76,3 +76,22 @@ def test_bounce_count_switches_off(store: ListStore) -> None:
     store.add_member("team@example.test", "a@b.c")  # added again: on, count reset
     (back,) = store.members("team@example.test")
     assert back.enabled and back.bounces == 0
+
+
+def test_another_process_s_new_list_is_seen_within_a_second(
+    store: ListStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """addresses() is a set in memory; a list made by another connection (the
+    shell) shows once NAMES_RECHECK has passed."""
+    import server.lists.store as mod
+
+    assert store.addresses() == {"team@example.test"}
+    other = ListStore(tmp_path / "lists.sqlite3")
+    other.save(MailList("news@example.test"))
+    assert store.addresses() == {"team@example.test"}  # within the second
+    monkeypatch.setattr(mod, "NAMES_RECHECK", 0.0)
+    assert store.addresses() == {"team@example.test", "news@example.test"}
+    store.remove("news@example.test")  # our own change: at once
+    monkeypatch.setattr(mod, "NAMES_RECHECK", 60.0)
+    assert store.addresses() == {"team@example.test"}
+    other.close()
