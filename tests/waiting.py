@@ -39,3 +39,23 @@ async def until(
         if loop.time() >= deadline:
             raise AssertionError(f"{what}: still not so after {within} s")
         await asyncio.sleep(POLL)
+
+
+def run_cli(args: list[str]) -> int:
+    """``quicksilver-server ARGS`` in this process, as the shell would run it,
+    then the test run's umask state back: the CLI makes its own process
+    private for good (server.paths.use_private_umask), which would outlive
+    the command here and change what later tests see."""
+    import os
+
+    from server import paths
+    from server.__main__ import main
+
+    old = os.umask(0o022)
+    os.umask(old)
+    for_good = paths._umask.for_good
+    try:
+        return main(args)
+    finally:
+        paths._umask.for_good = for_good
+        os.umask(old)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from server.__main__ import main as cli
 from server.lists.store import BOUNCES_TO_DISABLE, MailList
 from tests.conftest import ALICE, BOB, RunningCore, start_core
 from tests.integration.outbound.conftest import use_relay
 from tests.integration.outbound.sink import Sink
+from tests.waiting import run_cli as cli
 from tests.waiting import wait_until
 
 LIST = "team@example.test"

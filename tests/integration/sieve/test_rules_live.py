@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from server.__main__ import main as cli
 from server.errors import ValidationError
 from server.sieve.rules import AutoReply, Forwarding, Rule, RuleSet
 from server.sieve.store import ScriptStore
 from tests.conftest import ALICE, BOB, RunningCore, start_core
 from tests.integration.outbound.conftest import use_relay
 from tests.integration.outbound.sink import Sink
+from tests.waiting import run_cli as cli
 
 SENDER = "carol@outside.test"
 
