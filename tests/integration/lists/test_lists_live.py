@@ -134,7 +134,9 @@ def test_approved_from_the_shell_is_sent_by_the_running_core(
         "the post approved in the shell arrived",
         within=10,
     )
-    assert lcore.run(lcore.api.held_posts()) == ()
+    wait_until(
+        lambda: lcore.run(lcore.api.held_posts()) == (), "the post left the queue"
+    )
 
 
 def test_subscribe_by_mail_needs_the_confirmation(
