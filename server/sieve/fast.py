@@ -60,11 +60,11 @@ class HeaderFacts:
 
     __slots__ = (
         "_folded",
-        "_index",
         "_numbers",
         "_parts",
         "addresses",
         "headers",
+        "index",
         "separator",
         "size",
     )
@@ -80,7 +80,8 @@ class HeaderFacts:
         self.addresses = addresses
         self.size = size
         self.separator = separator
-        self._index: dict[str, list[HeaderField]] | None = None
+        # the fields by lower-case name, in message order (rebuilt on edits)
+        self.index: dict[str, list[HeaderField]] = _index(headers)
         self._folded: dict[int, str] = {}
         self._parts: dict[tuple[int, str, bool], tuple[str, ...]] = {}
         self._numbers: dict[int, tuple[int, str] | None] = {}
@@ -88,20 +89,14 @@ class HeaderFacts:
     def invalidate(self) -> None:
         """The header list changed (addheader/deleteheader). The caches keyed
         by a field's id go too: a deleted field's id may be reused."""
-        self._index = None
+        self.index = _index(self.headers)
         self._folded.clear()
         self._parts.clear()
         self._numbers.clear()
 
     def fields(self, key: str) -> Sequence[HeaderField]:
         """The fields named ``key`` (lower case), in message order."""
-        index = self._index
-        if index is None:
-            index = {}
-            for f in self.headers:
-                index.setdefault(f.key, []).append(f)
-            self._index = index
-        return index.get(key, ())
+        return self.index.get(key, ())
 
     def folded(self, f: HeaderField) -> str:
         """The field's decoded value with ASCII letters in lower case, keyed
@@ -146,6 +141,14 @@ class HeaderFacts:
 
 
 FastTest = Callable[[HeaderFacts], bool]
+
+
+def _index(headers: list[HeaderField]) -> dict[str, list[HeaderField]]:
+    index: dict[str, list[HeaderField]] = {}
+    for f in headers:
+        index.setdefault(f.key, []).append(f)
+    return index
+
 
 # Parsed address fields kept across deliveries (the same senders write
 # again and again; an Address is immutable): at most ADDRESS_CACHE values of
@@ -300,7 +303,18 @@ def _header(node: Node, variables: bool) -> FastTest | None:
     if spec.match_type == "value" and spec.comparator == "i;ascii-numeric":
         return _numeric_header(lowered, spec.relation, keys)
 
-    if fold:
+    if fold and len(lowered) == 1:
+        only = lowered[0]
+
+        def test(facts: HeaderFacts) -> bool:
+            found = facts.index.get(only)
+            if found:
+                for f in found:
+                    if check(facts.folded(f)):
+                        return True
+            return False
+
+    elif fold:
 
         def test(facts: HeaderFacts) -> bool:
             for name in lowered:
@@ -400,9 +414,9 @@ def _build(node: Node, variables: bool, out: dict[int, FastTest]) -> FastTest | 
                 only = parts[0]
                 test = lambda facts: not only(facts)  # noqa: E731
             elif name == "allof":
-                test = lambda facts: all(t(facts) for t in parts)  # noqa: E731
+                test = _all_of(parts)
             else:
-                test = lambda facts: any(t(facts) for t in parts)  # noqa: E731
+                test = _any_of(parts)
     elif name == "header":
         test = _header(node, variables)
     elif name == "address":
@@ -413,6 +427,34 @@ def _build(node: Node, variables: bool, out: dict[int, FastTest]) -> FastTest | 
         test = _size(node)
     if test is not None:
         out[id(node)] = test
+    return test
+
+
+def _any_of(parts: tuple[FastTest, ...]) -> FastTest:
+    if len(parts) == 2:
+        a, b = parts
+        return lambda facts: a(facts) or b(facts)
+
+    def test(facts: HeaderFacts) -> bool:
+        for t in parts:  # noqa: SIM110 (a loop: no generator per call)
+            if t(facts):
+                return True
+        return False
+
+    return test
+
+
+def _all_of(parts: tuple[FastTest, ...]) -> FastTest:
+    if len(parts) == 2:
+        a, b = parts
+        return lambda facts: a(facts) and b(facts)
+
+    def test(facts: HeaderFacts) -> bool:
+        for t in parts:  # noqa: SIM110 (a loop: no generator per call)
+            if not t(facts):
+                return False
+        return True
+
     return test
 
 
