@@ -505,6 +505,12 @@ class ListenerModule:
                     rec.transport.close()
             except Exception:
                 self.log.exception("closing a session failed")
+        # A transport closes its socket in a callback it schedules on the
+        # loop (call_soon): give those a few turns, or a loop that stops
+        # right after (Runtime.stop) leaves sockets open until the garbage
+        # collector finds them (ResourceWarning: unclosed transport).
+        for _ in range(3):
+            await asyncio.sleep(0)
         for lst in self._listeners:
             if lst.server is not None:
                 try:
