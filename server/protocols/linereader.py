@@ -40,6 +40,8 @@ import asyncio
 import ssl
 from typing import Protocol
 
+from server import bytesutil
+
 # Pause reading once this much unread input is buffered (IMAP: a megabyte is
 # some 16 maximal command lines, or a slice of a literal being read).
 READ_HIGH_WATER = 1024 * 1024
@@ -76,6 +78,12 @@ class Stream(Protocol):
     ) -> None: ...
 
     def close(self) -> None: ...
+
+
+def _split(buf: bytearray, n: int) -> tuple[bytes, bytearray]:
+    """(the first ``n`` octets, the rest) of ``buf``; blocking, large."""
+    with memoryview(buf) as view:
+        return bytes(view[:n]), bytearray(view[n:])
 
 
 def _deadline(timeout: float | None) -> float | None:
@@ -210,8 +218,16 @@ class LineReader(asyncio.Protocol):
             await self._wait(deadline)
             progress += max(0, len(self._buf) - before)
             deadline, progress = self._progress(timeout, deadline, progress)
-        data = bytes(self._buf[:n])
-        del self._buf[:n]
+        if n < bytesutil.OFF_LOOP_COPY:
+            data = bytes(self._buf[:n])
+            del self._buf[:n]
+        else:
+            # a large literal is copied out in a worker thread: the buffer is
+            # handed over whole, and what arrives meanwhile goes to a new one
+            buf, self._buf = self._buf, bytearray()
+            data, rest = await asyncio.to_thread(_split, buf, n)
+            rest += self._buf
+            self._buf = rest
         self._consumed()
         return data
 

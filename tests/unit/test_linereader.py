@@ -221,3 +221,32 @@ async def test_clear_buffer_forgets_unread_input() -> None:
     assert r.buffered_lines() == []
     r.data_received(b"c NOOP\r\n")
     assert await r.readline(100, 1) == b"c NOOP\r\n"
+
+
+async def test_a_large_literal_is_copied_off_the_loop_and_nothing_is_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A literal of bytesutil.OFF_LOOP_COPY octets or more is copied out in a
+    worker thread; input that arrives meanwhile follows it, in order."""
+    from server import bytesutil
+
+    r, _ = reader(high_water=64 * 1024 * 1024)
+    n = bytesutil.OFF_LOOP_COPY + 12345
+    literal = bytes(range(256)) * (n // 256) + b"x" * (n % 256)
+    r.data_received(literal[:100] + literal[100:] + b" tail-1\r\n")
+    real_to_thread = asyncio.to_thread
+    calls: list[int] = []
+
+    async def to_thread(func: Any, *args: Any) -> Any:
+        calls.append(len(args[0]))
+        r.data_received(b"NEXT command\r\n")  # arrives while the copy runs
+        return await real_to_thread(func, *args)
+
+    monkeypatch.setattr(lr.asyncio, "to_thread", to_thread)
+    got = await r.readexactly(n, 5)
+    assert got == literal and calls == [n + len(b" tail-1\r\n")]
+    assert await r.readline(100, 1) == b" tail-1\r\n"
+    assert await r.readline(100, 1) == b"NEXT command\r\n"
+    small = b"y" * 1000
+    r.data_received(small)
+    assert await r.readexactly(1000, 1) == small and calls == [calls[0]]

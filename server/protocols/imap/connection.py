@@ -33,6 +33,7 @@ import logging
 import ssl
 from typing import Any
 
+from server import bytesutil
 from server.protocols.linereader import (
     TLS_HANDSHAKE_TIMEOUT,
     ConnectionClosed,
@@ -103,7 +104,7 @@ async def read_command(stream: Stream, session: Session) -> bytes | None:
     while True:
         req = literal_request(line)
         if req is None:
-            return b"".join(parts)
+            return await bytesutil.join(parts)  # off the loop when large
         size, nonsync = req
         literals += 1
         total += size
