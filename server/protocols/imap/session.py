@@ -44,6 +44,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from server import bytesutil
 from server.config.schema import ImapSettings, Settings
 from server.errors import MailError, StorageFullError, TemporaryError
 from server.modules.base import Authenticator
@@ -236,7 +237,10 @@ class Session:
         """Answer one whole command (lines and literals joined)."""
         self.log(logging.DEBUG, "C: %s", mask_for_log(data))
         try:
-            cmd = parse_command(data)
+            if len(data) < bytesutil.OFF_LOOP_COPY:
+                cmd = parse_command(data)
+            else:  # a large literal: slicing it out is a copy, off the loop
+                cmd = await asyncio.to_thread(parse_command, data)
         except ParseError as exc:
             tag = split_tag(data)
             if exc.code:  # well-formed but unusable (a bad mailbox name): NO
