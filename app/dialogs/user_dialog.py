@@ -74,7 +74,7 @@ class UserDialog(ValidatedDialog):
         self.tabs: QTabWidget | None = QTabWidget(self) if editing else None
         page = QWidget(self.tabs if self.tabs is not None else self)
         self.local_edit = QLineEdit(page)
-        self.local_edit.setPlaceholderText("mailbox name, e.g. alice")
+        self.local_edit.setPlaceholderText("mailbox name, e.g. alice (or alice@domain)")
         self.domain_combo = QComboBox(page)
         self.domain_combo.addItems(list(domains))
         address_row = QHBoxLayout()
@@ -170,18 +170,31 @@ class UserDialog(ValidatedDialog):
         self.buttons.rejected.connect(self.reject)
         self.validate()
 
+    def _typed(self) -> tuple[str, str]:
+        """(mailbox name, domain typed after an @, or '') as typed: a full
+        address such as carol@example.org is accepted too."""
+        local, at, domain = self.local_edit.text().strip().rpartition("@")
+        if not at:
+            return domain, ""
+        return local, domain.lower().rstrip(".")
+
     def address(self) -> str:
         if self._user is not None:
             return self._user.address
-        return f"{self.local_edit.text().strip()}@{self.domain_combo.currentText()}"
+        local, typed = self._typed()
+        return f"{local}@{typed or self.domain_combo.currentText()}"
 
     def problem(self) -> str:
         """The first thing wrong with the input, or ''."""
         if self._user is None:
-            local = self.local_edit.text().strip()
+            local, typed = self._typed()
             problem = local_part_problem(local)
             if problem:
                 return problem
+            if typed:
+                if self.domain_combo.findText(typed) < 0:
+                    return f"{typed} is not one of this server's mail domains."
+                self.domain_combo.setCurrentText(typed)
             if not self.domain_combo.currentText():
                 return "There is no mail domain yet: set one up first."
             if self.address().lower() in self._existing:

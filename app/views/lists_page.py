@@ -277,6 +277,8 @@ class ListsPage(QWidget):
         self._loaded = True
         if selected is not None:
             self.select_list(selected.address)
+        elif self.lists:
+            self.list_table.selectRow(0)  # show someone's members at once
         await self.refresh_members()
 
     async def refresh_members(self) -> None:

@@ -51,7 +51,7 @@ def test_user_dialog_starts_invalid(user_dialog: UserDialog) -> None:
             "s3cret-Tomato-9",
             "cannot start or end with a dot",
         ),
-        ("a@b", "s3cret-Tomato-9", "s3cret-Tomato-9", "'a@b' may only contain"),
+        ("a@b", "s3cret-Tomato-9", "s3cret-Tomato-9", "b is not one of this server's"),
         ("nul", "s3cret-Tomato-9", "s3cret-Tomato-9", "is a device name on Windows"),
         (
             "Alice",
@@ -165,3 +165,21 @@ def test_user_dialog_edit_mode(qtbot: Any) -> None:
     qtbot.keyClicks(dialog.confirm, "new-Kettle-pw-9")
     change = dialog.value()
     assert isinstance(change, UserChange) and change.password == "new-Kettle-pw-9"
+
+
+def test_user_dialog_takes_a_full_address(qtbot: Any, user_dialog: UserDialog) -> None:
+    """Issue 17: "Add user refuses a full address" though the README says to
+    type alice@example.org. The domain typed picks the domain box."""
+    pw = "Correct-Horse-Battery-9"
+    fill(qtbot, user_dialog, "carol@Other.Test", pw, pw)
+    assert user_dialog.error_label.text() == ""
+    assert user_dialog.domain_combo.currentText() == "other.test"
+    value = user_dialog.value()
+    assert value.address == "carol@other.test"
+    fill(qtbot, user_dialog, "carol@elsewhere.test", pw, pw)
+    assert "elsewhere.test is not one of this server's mail domains" in (
+        user_dialog.error_label.text()
+    )
+    assert not user_dialog.ok_button.isEnabled()
+    fill(qtbot, user_dialog, "alice@example.test", pw, pw)
+    assert "already exists" in user_dialog.error_label.text()
