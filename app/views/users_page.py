@@ -148,7 +148,11 @@ class UsersPage(QWidget):
         box = QMessageBox(
             QMessageBox.Icon.Question,
             "Delete user",
-            f"Delete {user.address} and all of its mail?\nThis cannot be undone.",
+            f"Delete {user.address}?\nThe account goes at once. Its mail is not "
+            "destroyed: it is moved to the data folder's deleted/ folder "
+            f"(deleted/{user.address.partition('@')[2]}/"
+            f"{user.address.partition('@')[0]}-<date>), where it can be copied "
+            "back into a new account's mailbox.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             self,
         )

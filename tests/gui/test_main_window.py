@@ -5,6 +5,7 @@ from __future__ import annotations
 import smtplib
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,6 +171,8 @@ def test_delete_user_asks_first(qtbot: Any, window: MainWindow, real_core: Any) 
         qtbot.waitUntil(lambda: window.users_page.findChild(QMessageBox) is not None)
         box = window.users_page.findChild(QMessageBox)
         assert isinstance(box, QMessageBox) and "carol@example.test" in box.text()
+        assert "deleted/example.test/carol-" in box.text()
+        assert "cannot be undone" not in box.text()
         box.button(button).click()
         qtbot.waitUntil(lambda: window.users_page.findChild(QMessageBox) is None)
 
@@ -177,6 +180,9 @@ def test_delete_user_asks_first(qtbot: Any, window: MainWindow, real_core: Any) 
     assert users.row_of("carol@example.test") >= 0
     confirm(QMessageBox.StandardButton.Yes)
     qtbot.waitUntil(lambda: users.row_of("carol@example.test") < 0)
+    # the box said where the mail goes (issue 17: not "cannot be undone")
+    kept = Path(real_core.data_dir) / "deleted" / "example.test"
+    assert [p.name.startswith("carol-") for p in kept.iterdir()] == [True]
 
 
 def send_mail(port: int, sender: str = "bob@example.org") -> str:
