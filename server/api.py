@@ -22,6 +22,7 @@ from server.delivery.relay import RelayModule
 from server.delivery.smtp_client import ProbeResult
 from server.errors import ValidationError
 from server.events import LogRecorded
+from server.lists.service import check_list_address
 from server.lists.store import HeldMessage as HeldMessage
 from server.lists.store import ListMember as ListMember
 from server.lists.store import MailList as MailList
@@ -490,19 +491,7 @@ class CoreApi:
     async def save_list(self, ml: MailList) -> MailList:
         """Create or change a list. Its address is on a local domain and is
         not a user's or an alias."""
-        address = ml.address.strip().lower()
-        domain = address.rpartition("@")[2]
-        acc = self._s.accounts
-        if not domain or not acc.is_local_domain(domain):
-            raise ValidationError(
-                f"A list's address must be on one of this server's domains, not "
-                f"'{domain}'.",
-                field="address",
-            )
-        if acc.get_user(address) is not None or any(
-            a.address == address for a in acc.list_aliases()
-        ):
-            raise ValidationError(f"{address} is already a user or an alias.")
+        address = check_list_address(ml.address, self._s.accounts)
         saved: MailList = await asyncio.to_thread(
             self._s.list_store.save, dataclasses.replace(ml, address=address)
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from server.accounts.sqlite import SqliteAccountStore
 from server.errors import ValidationError
+from server.lists.service import check_list_address
 from server.lists.store import FILE_NAME, POLICIES, REPLY_TO, ListStore, MailList
 
 
@@ -44,20 +45,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     lsub.add_parser("reject", help="drop a held post").add_argument("id")
 
 
-def _check_address(address: str, accounts: SqliteAccountStore) -> str:
-    a = address.strip().lower()
-    domain = a.rpartition("@")[2]
-    if not domain or not accounts.is_local_domain(domain):
-        raise ValidationError(
-            f"A list's address must be on one of this server's domains, not '{domain}'."
-        )
-    if accounts.get_user(a) is not None or any(
-        x.address == a for x in accounts.list_aliases()
-    ):
-        raise ValidationError(f"{a} is already a user or an alias.")
-    return a
-
-
 def run(args: argparse.Namespace, accounts: SqliteAccountStore, data_dir: Path) -> int:
     store = ListStore(data_dir / FILE_NAME)
     try:
@@ -79,7 +66,7 @@ def _run(
         if act == "add":
             if old is not None:
                 raise ValidationError(f"The list {args.address} exists.")
-            base = MailList(_check_address(args.address, accounts))
+            base = MailList(check_list_address(args.address, accounts))
         else:
             if old is None:
                 raise ValidationError(f"There is no list {args.address}.")

@@ -37,6 +37,7 @@ import secrets
 import time
 from typing import Protocol
 
+from server import mailtext
 from server.accounts.base import AccountStore
 from server.delivery.base import Accepted
 from server.delivery.base import Envelope as MailEnvelope
@@ -48,12 +49,15 @@ from server.lists.store import (
     Member,
     Pending,
 )
+from server.queue.spool import derived_job_id
 
 log = logging.getLogger("quicksilver.lists")
 
 CONFIRM_SECONDS = 3 * 86400
 MAX_HEADER_SCAN = 256 * 1024  # bytes of header block read for a decision
 
+# a list's other addresses: team-request@, team-bounces[+x]@, team-confirm+t@
+_SUFFIXES = ("-request", "-bounces", "-confirm")
 _SUBSCRIBE = re.compile(
     rb"^\s*(subscribe|unsubscribe|help)\b", re.IGNORECASE | re.MULTILINE
 )
@@ -85,18 +89,13 @@ class Outbox(Protocol):
 
 
 def split_header(message: bytes) -> tuple[list[bytes], bytes]:
-    """(header lines with their folds and line ends, the rest)."""
-    end = message.find(b"\r\n\r\n")
-    sep = 4
-    if end < 0:
-        end = message.find(b"\n\n")
-        sep = 2
-    if end < 0:
-        head, body = message, b""
-    else:
-        head, body = message[: end + sep // 2], message[end + sep // 2 :]
+    """(header fields, each with its folds and line end; the body after the
+    empty line)."""
+    head, body = mailtext.split_header(message)
     lines: list[bytes] = []
     for line in head.splitlines(keepends=True):
+        if line in (b"\r\n", b"\n"):
+            break  # the empty line that ends the header
         if line[:1] in (b" ", b"\t") and lines:
             lines[-1] += line
         else:
@@ -124,7 +123,25 @@ def _from_address(lines: list[bytes]) -> str:
 
 def _job_id(cause: str, what: str, created: float) -> str:
     digest = hashlib.sha256(f"{cause}\x00{what}".encode()).hexdigest()
-    return f"{int(created * 1_000_000):013x}{digest[:8]}"
+    return derived_job_id(created, digest)
+
+
+def check_list_address(address: str, accounts: AccountStore) -> str:
+    """A new list's address, lower case: on one of our domains, and neither
+    a user's nor an alias (the window and the shell ask the same)."""
+    a = address.strip().lower()
+    domain = a.rpartition("@")[2]
+    if not domain or not accounts.is_local_domain(domain):
+        raise ValidationError(
+            f"A list's address must be on one of this server's domains, not "
+            f"'{domain}'.",
+            field="address",
+        )
+    if accounts.get_user(a) is not None or any(
+        x.address == a for x in accounts.list_aliases()
+    ):
+        raise ValidationError(f"{a} is already a user or an alias.")
+    return a
 
 
 def verp(ml: MailList, member: str) -> str:
@@ -146,32 +163,24 @@ class ListService:
     def route(self, address: str) -> tuple[MailList, str, str] | None:
         """(list, kind, detail) when ``address`` is one of a list's: kind is
         "post", "request", "bounces" (detail: the VERP member) or "confirm"
-        (detail: the token). Cheap (one indexed SELECT): fine on the loop."""
+        (detail: the token). A set lookup (ListStore.addresses); a query
+        only for a list's own address: fine on the loop."""
         local, at, domain = address.lower().rpartition("@")
         if not at:
             return None
         base, plus, detail = local.partition("+")
-        names = self.store.addresses()
-        if not names or not any(
-            f"{base[: len(base) - len(s)] if base.endswith(s) else base}@{domain}"
-            in names
-            for s in ("-request", "-bounces", "-confirm", "")
-        ):
-            return None  # the common case: no list, no query
-        for suffix, kind in (
-            ("-request", "request"),
-            ("-bounces", "bounces"),
-            ("-confirm", "confirm"),
-        ):
+        kind, name = "post", base
+        for suffix in _SUFFIXES:
             if base.endswith(suffix):
-                ml = self.store.get(f"{base[: -len(suffix)]}@{domain}")
-                if ml is not None:
-                    return ml, kind, detail if plus else ""
-                return None
-        if plus:
-            return None
-        ml = self.store.get(f"{local}@{domain}")
-        return (ml, "post", "") if ml is not None else None
+                kind, name = suffix[1:], base[: -len(suffix)]
+                break
+        if kind == "post" and plus:
+            return None  # a list's own address has no +detail
+        address = f"{name}@{domain}"
+        if address not in self.store.addresses():
+            return None  # the common case: no list, no query
+        ml = self.store.get(address)
+        return (ml, kind, detail if plus else "") if ml is not None else None
 
     def is_list_address(self, address: str) -> bool:
         return self.route(address) is not None
@@ -291,7 +300,7 @@ class ListService:
         if ml.reply_to == "list":
             added.append(f"Reply-To: {ml.address}")
         head = b"".join(a.encode() + nl for a in added) + b"".join(out)
-        return head + (body if body.startswith((b"\r\n", b"\n")) else nl + body)
+        return head + nl + body
 
     async def _notify_moderators(
         self, ml: MailList, cause: str, created: float, held: HeldMessage

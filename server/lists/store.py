@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from server import fsutil
 from server.errors import ValidationError
 
 FILE_NAME = "lists.sqlite3"
@@ -345,8 +346,6 @@ class ListStore:
     def hold(self, held: HeldMessage, message: bytes) -> bool:
         """Keep ``message`` for moderation (durably, before the SMTP OK);
         False when the list already holds ``MAX_HELD``."""
-        from server import fsutil
-
         with self._lock:
             n = self._db.execute(
                 "SELECT count(*) FROM held WHERE list = ?", (held.list,)

@@ -102,6 +102,13 @@ def new_job_id() -> str:
     return f"{time.time_ns() // 1000:013x}{secrets.token_hex(4)}"
 
 
+def derived_job_id(created: float, digest: str) -> str:
+    """The id of a job the core makes because of another one (a Sieve
+    redirect, a list's copy): ``new_job_id``'s form, from the cause's time
+    and a digest of what it is, so a replay of the cause gets the same id."""
+    return f"{int(created * 1_000_000):013x}{digest[:8]}"
+
+
 class Spool:
     def __init__(self, root: Path, corrupt_dir: Path) -> None:
         self.root = root

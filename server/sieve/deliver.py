@@ -82,6 +82,7 @@ from server.delivery.base import Accepted
 from server.delivery.base import Envelope as MailEnvelope
 from server.errors import MailError, PermanentError, QuotaExceededError
 from server.queue.bounce import DsnRecipient, build_dsn
+from server.queue.spool import derived_job_id
 from server.sieve.actions import (
     Discard,
     FileInto,
@@ -448,7 +449,7 @@ class SieveDelivery:
         digest = hashlib.sha256(
             f"{req.job_id}\x00{req.user}\x00{what}".encode()
         ).hexdigest()
-        return f"{int(req.created * 1_000_000):013x}{digest[:8]}", digest
+        return derived_job_id(req.created, digest), digest
 
     async def _send_once(
         self,
