@@ -57,6 +57,8 @@ from server.events import AccountsChanged, EventBus, ModuleStateChanged, Setting
 from server.lists.service import ListService
 from server.lists.store import FILE_NAME as LISTS_FILE
 from server.lists.store import ListStore
+from server.lists.tokens import KEY_FILE as UNSUBSCRIBE_KEY
+from server.lists.tokens import UnsubscribeTokens, load_or_create_key
 from server.logbuffer import LogBuffer, PrivateRotatingFileHandler
 from server.modules import registry
 from server.modules.base import (
@@ -75,6 +77,7 @@ from server.paths import (
     tighten_top,
     tighten_trees,
 )
+from server.protocols.web.module import WebModule
 from server.queue.manager import QueueManager
 from server.queue.spool import Spool
 from server.sieve.deliver import SieveDelivery
@@ -167,7 +170,11 @@ class CoreServices:
         )
         # distribution lists: their own SQLite file; posts go out through the queue
         self.list_store = ListStore(data_dir / LISTS_FILE)
-        self.lists = ListService(self.list_store, self.accounts)
+        self.lists = ListService(
+            self.list_store,
+            self.accounts,
+            UnsubscribeTokens(load_or_create_key(data_dir / UNSUBSCRIBE_KEY)),
+        )
         self.local = LocalDelivery(
             self.accounts,
             self.store,
@@ -212,6 +219,9 @@ class CoreServices:
                     entry.name, entry.title, f"Cannot set up: {exc}"
                 )
             self._module_locks[entry.name] = asyncio.Lock()
+        web = self.modules.get("web")
+        if isinstance(web, WebModule):  # one-click links while it answers them
+            self.lists.unsubscribe_base = web.link_base
         self.api = CoreApi(self)
 
     # -- life --------------------------------------------------------------------

@@ -45,7 +45,7 @@ def prepare_data_dir(data_dir: Path, enabled: tuple[str, ...] = ("smtp",)) -> No
             s.general, domain=DOMAIN, hostname="mail.example.test"
         ),
     )
-    for name in ("smtp", "submission", "pop3", "imap", "managesieve"):
+    for name in ("smtp", "submission", "pop3", "imap", "managesieve", "web"):
         sec = getattr(s, name)
         changes: dict[str, object] = {
             "enabled": name in enabled,

@@ -60,8 +60,12 @@ LABELS = {
     "host": "Smart host",
     "access": "Access rules",
     "max_connections_per_ip": "Max connections per IP",
+    "public_url": "Links start with",
 }
-PLACEHOLDERS = {"access": "empty: use the Security settings"}
+PLACEHOLDERS = {
+    "access": "empty: use the Security settings",
+    "public_url": "empty: https://<host name>:<port>",
+}
 HIDDEN = frozenset({"enabled"})  # the tick in the modules table owns it
 INT_MAX = 2**31 - 1
 FIELD_ERROR_STYLE = "border: 1px solid #c62828;"
@@ -159,7 +163,10 @@ class SettingsDialog(QDialog):
             if name in PLACEHOLDERS and self.section != "security":
                 edit.setPlaceholderText(PLACEHOLDERS[name])
             return edit
-        return QLineEdit(str(value), self)
+        edit = QLineEdit(str(value), self)
+        if name in PLACEHOLDERS:
+            edit.setPlaceholderText(PLACEHOLDERS[name])
+        return edit
 
     def _read(self, name: str, editor: QWidget) -> Any:
         if isinstance(editor, QCheckBox):

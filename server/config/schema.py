@@ -94,6 +94,21 @@ class ManageSieveSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """A small HTTPS server for RFC 8058 one-click unsubscribe links."""
+
+    enabled: bool = False
+    session_log: bool = False  # full transcripts to logs/<module>.log
+    bind: str = "0.0.0.0"
+    port: int = 8443  # 443 needs administrator rights (or a port forward)
+    # what the links in list mail start with, as the world reaches this
+    # server ("https://lists.example.org"); "" for https://<hostname>:<port>
+    public_url: str = ""
+    timeout: int = 30  # seconds for a whole request
+    access: tuple[str, ...] = ()  # empty: use security.access
+
+
+@dataclass(frozen=True)
 class RelaySettings:
     enabled: bool = False
     session_log: bool = False  # full transcripts to logs/<module>.log
@@ -161,6 +176,7 @@ class Settings:
     pop3: Pop3Settings = field(default_factory=Pop3Settings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     managesieve: ManageSieveSettings = field(default_factory=ManageSieveSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     mx: MxSettings = field(default_factory=MxSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
@@ -211,6 +227,33 @@ def _check_hostname(section: str, name: str, value: str) -> None:
         )
 
 
+def _check_public_url(key: str, value: str) -> None:
+    """An https:// URL with a host and at most a path: the base that
+    one-click links are built on (no query, fragment, user or spaces)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises for a bad port
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme != "https"
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or len(value) > 200
+        or any(c.isspace() or c in '<>"' for c in value)
+    ):
+        raise ValidationError(
+            f"{key}: must be an https:// address such as "
+            "https://mail.example.org or https://example.org:8443",
+            field=key,
+        )
+
+
 def validate_section(name: str, value: Any) -> None:
     """Check the values of one section; raise ValidationError naming the key."""
     cls = SECTIONS.get(name)
@@ -257,6 +300,8 @@ def validate_section(name: str, value: Any) -> None:
                 f"{USER_LOCK_TIME_RANGE[1]} seconds",
                 field=key,
             )
+        elif f.name == "public_url" and v:
+            _check_public_url(key, v)
         elif f.name == "access":
             from server.netcontrol import parse_rules
 

@@ -7,8 +7,9 @@ For a list ``team@example.org`` (store.py) these addresses are local:
   with the envelope sender ``team-bounces+alice=example.net@example.org``
   (VERP: a bounce names the member without parsing it). The copy gets RFC
   2919 ``List-Id``, RFC 2369 ``List-Post``/``-Help``/``-Subscribe``/
-  ``-Unsubscribe`` (mailto: RFC 8058 one-click needs an HTTPS endpoint we do
-  not have, so no ``List-Unsubscribe-Post``), ``Precedence: list``,
+  ``-Unsubscribe`` (mailto:, and when the ``web`` module is on, first an
+  HTTPS link of the member's own with RFC 8058 ``List-Unsubscribe-Post``:
+  tokens.py, server/protocols/web/), ``Precedence: list``,
   ``X-Loop``, the subject prefix (not twice) and the Reply-To the list asks
   for. Anyone else's post waits for a moderator (the moderators get a
   notice). Our own ``X-Loop`` coming back, a null sender or an automatic
@@ -35,6 +36,8 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from server import mailtext
@@ -49,6 +52,7 @@ from server.lists.store import (
     Member,
     Pending,
 )
+from server.lists.tokens import UnsubscribeTokens
 from server.queue.spool import derived_job_id
 
 log = logging.getLogger("quicksilver.lists")
@@ -149,12 +153,36 @@ def verp(ml: MailList, member: str) -> str:
     return f"{ml.local}-bounces+{member.replace('@', '=')}@{ml.domain}"
 
 
+@dataclass(frozen=True)
+class Unsubscribed:
+    """What a one-click unsubscribe did: ``removed`` is False when the
+    address was not on the list (any more): the same page, no error."""
+
+    list_address: str
+    title: str
+    member: str
+    removed: bool
+
+
+def _no_links() -> str:
+    return ""
+
+
 class ListService:
-    def __init__(self, store: ListStore, accounts: AccountStore) -> None:
+    def __init__(
+        self,
+        store: ListStore,
+        accounts: AccountStore,
+        tokens: UnsubscribeTokens | None = None,
+    ) -> None:
         self.store = store
         self.accounts = accounts
         self.outbox: Outbox | None = None
         self.clock = time.time
+        self.tokens = tokens
+        # the HTTPS base of one-click links ("https://host:port"), "" for
+        # none: the runtime points it at the web module's settings
+        self.unsubscribe_base: Callable[[], str] = _no_links
 
     def attach_outbox(self, outbox: Outbox) -> None:
         self.outbox = outbox
@@ -257,18 +285,55 @@ class ListService:
         """Send the post to every member that is on; the number of copies."""
         members = [m for m in self.store.members(ml.address) if m.enabled]
         copy = await asyncio.to_thread(self.list_copy, ml, message)
+        base = self.unsubscribe_base()
         for m in members:
             await self._send(
                 MailEnvelope(verp(ml, m.address), (m.address,)),
-                copy,
+                self.unsubscribe_header(ml, m.address, base) + copy,
                 _job_id(cause, f"post\x00{m.address}", created),
             )
         log.info("list %s: post sent to %d members", ml.address, len(members))
         return len(members)
 
+    def unsubscribe_header(self, ml: MailList, member: str, base: str) -> bytes:
+        """The member's ``List-Unsubscribe`` (RFC 2369): with an HTTPS base,
+        first the member's one-click link and ``List-Unsubscribe-Post``
+        (RFC 8058 3.1), then the mailto: that always works."""
+        mailto = f"<mailto:{ml.local}-request@{ml.domain}?subject=unsubscribe>"
+        if not base or self.tokens is None:
+            return f"List-Unsubscribe: {mailto}\r\n".encode()
+        link = f"{base}/unsubscribe/{self.tokens.make(ml.address, member)}"
+        return (
+            f"List-Unsubscribe: <{link}>,\r\n {mailto}\r\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        ).encode()
+
+    def unsubscribe_target(self, token: str) -> tuple[MailList, str] | None:
+        """The list and member a one-click token names, if genuine and the
+        list still exists."""
+        found = self.tokens.check(token) if self.tokens is not None else None
+        if found is None:
+            return None
+        ml = self.store.get(found[0])
+        return (ml, found[1]) if ml is not None else None
+
+    def unsubscribe(self, token: str) -> Unsubscribed | None:
+        """RFC 8058 one-click: take the token's member off the list at once
+        (no confirmation: the signed link is it). Blocking (SQLite): called
+        in a worker thread. None for a token that is not ours."""
+        target = self.unsubscribe_target(token)
+        if target is None:
+            return None
+        ml, member = target
+        removed = self.store.remove_member(ml.address, member)
+        if removed:
+            log.info("list %s: <%s> unsubscribed (one-click)", ml.address, member)
+        return Unsubscribed(ml.address, ml.title or ml.local, member, removed)
+
     def list_copy(self, ml: MailList, message: bytes) -> bytes:
-        """The message as the members get it: our List-* headers, prefix,
-        Reply-To (RFC 2369, RFC 2919)."""
+        """The message as the members get it, but for ``List-Unsubscribe``
+        (each member's own: ``unsubscribe_header``): our List-* headers,
+        prefix, Reply-To (RFC 2369, RFC 2919)."""
         lines, body = split_header(message)
         out: list[bytes] = []
         nl = b"\r\n"
@@ -293,7 +358,6 @@ class ListService:
             f"List-Post: <mailto:{ml.address}>",
             f"List-Help: <mailto:{request}?subject=help>",
             f"List-Subscribe: <mailto:{request}?subject=subscribe>",
-            f"List-Unsubscribe: <mailto:{request}?subject=unsubscribe>",
             "Precedence: list",
             f"X-Loop: {ml.address}",
         ]

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from server.accounts.base import AccountStore, User
     from server.config.schema import Settings
     from server.delivery.base import DeliveryTarget, RemoteRoute
+    from server.lists.service import Unsubscribed
+    from server.lists.store import MailList
     from server.sieve.store import ScriptStore
     from server.storage.base import MailStore
 
@@ -571,9 +573,14 @@ class RouteRegistry(Protocol):
 
 class ListDirectory(Protocol):
     """Which local addresses belong to a distribution list (server/lists/):
-    SMTP accepts them at RCPT like users' addresses."""
+    SMTP accepts them at RCPT like users' addresses; the web module answers
+    one-click unsubscribe links (RFC 8058) with the other two."""
 
     def is_list_address(self, address: str) -> bool: ...
+
+    def unsubscribe_target(self, token: str) -> tuple[MailList, str] | None: ...
+
+    def unsubscribe(self, token: str) -> Unsubscribed | None: ...
 
 
 @dataclass

@@ -21,6 +21,7 @@ from server.protocols.managesieve.module import ManageSieveModule
 from server.protocols.pop3.module import Pop3Module
 from server.protocols.smtp.module import SmtpModule
 from server.protocols.smtp.submission import SubmissionModule
+from server.protocols.web.module import WebModule
 
 LISTENER = "listener"  # opens ports; clients connect to it (sessions, ports)
 ROUTE = "route"  # takes remote mail from the queue; listens on nothing
@@ -80,6 +81,13 @@ _BUILT_IN: tuple[ModuleInfo, ...] = (
         ManageSieveModule,
         LISTENER,
         "Mail clients edit their filtering rules (Sieve, port 4190)",
+    ),
+    ModuleInfo(
+        "web",
+        "Web (unsubscribe links)",
+        WebModule,
+        LISTENER,
+        "One-click unsubscribe links in list mail (HTTPS, port 8443)",
     ),
     ModuleInfo(
         "relay",
