@@ -52,10 +52,12 @@ def test_the_web_modules_tick_makes_it_answer_https(
     assert end.security == "implicit"
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", end.port), timeout=5) as s:
-        with ctx.wrap_socket(s) as t:
-            t.sendall(b"GET /unsubscribe/nothing HTTP/1.1\r\nHost: x\r\n\r\n")
-            first = t.makefile("rb").readline()
+    with (
+        socket.create_connection(("127.0.0.1", end.port), timeout=5) as s,
+        ctx.wrap_socket(s) as t,
+    ):
+        t.sendall(b"GET /unsubscribe/nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = t.makefile("rb").readline()
     assert first == b"HTTP/1.1 404 Not Found\r\n"
     window.grab().save(str(tmp_path / "modules-web.png"))
     assert (tmp_path / "modules-web.png").stat().st_size > 0
@@ -78,6 +80,7 @@ def test_the_settings_dialog_refuses_a_plain_http_url(
     url.setText("https://lists.example.test")
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(
-        lambda: real_core.services.settings.web.public_url
-        == "https://lists.example.test"
+        lambda: (
+            real_core.services.settings.web.public_url == "https://lists.example.test"
+        )
     )

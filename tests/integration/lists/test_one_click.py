@@ -182,13 +182,15 @@ def raw(core: RunningCore, data: bytes, wait: float = 5) -> bytes:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    with socket.create_connection(core.endpoint("web"), timeout=wait) as s:
-        with ctx.wrap_socket(s, server_hostname=HOST) as t:
-            t.sendall(data)
-            out = b""
-            while chunk := t.recv(65536):
-                out += chunk
-            return out
+    with (
+        socket.create_connection(core.endpoint("web"), timeout=wait) as s,
+        ctx.wrap_socket(s, server_hostname=HOST) as t,
+    ):
+        t.sendall(data)
+        out = b""
+        while chunk := t.recv(65536):
+            out += chunk
+        return out
 
 
 def test_bad_requests_get_a_status_and_a_close(wcore: RunningCore) -> None:

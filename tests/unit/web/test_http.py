@@ -157,7 +157,7 @@ def test_any_body_is_judged_without_an_exception(ctype: str, body: bytes) -> Non
     ],
 )
 def test_a_bad_public_url_is_refused(url: str) -> None:
-    with pytest.raises(ValidationError, match="web.public_url"):
+    with pytest.raises(ValidationError, match=r"web\.public_url"):
         validate_section("web", WebSettings(public_url=url))
 
 
