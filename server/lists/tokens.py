@@ -66,6 +66,8 @@ class UnsubscribeTokens:
             given = _unb64(mac)
         except (binascii.Error, ValueError):
             return None
+        if _b64(payload) != data or _b64(given) != mac:
+            return None  # one token per link: no second spelling of it
         if not hmac.compare_digest(given, self._mac(payload)):
             return None
         try:

@@ -46,7 +46,7 @@ from server.sieve.parser import (
 )
 
 if TYPE_CHECKING:
-    from server.sieve.fast import FastIf, FastTest
+    from server.sieve.fast import FastIf, FastTest, Plans, Prefilter
 from server.sieve.regex import RegexError, compile_regex
 
 # RFC 5229 section 3: implementations MAY limit the number of variables;
@@ -133,6 +133,12 @@ class CompiledScript:
         default_factory=dict, compare=False, repr=False
     )
     fast_ifs: Mapping[int, FastIf] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    # each block's steps, by the id of the block's tuple (fast.precompile)
+    plans: Plans = field(default_factory=dict, compare=False, repr=False)
+    # for some blocks: which of their ifs are surely false (fast._prefilter)
+    prefilters: Mapping[int, Prefilter] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -630,7 +636,9 @@ def compile_script(text: bytes | str, name: str = "script") -> CompiledScript:
     tree = parse(text)
     compiler = _Compiler()
     commands = compiler.script(tree)
-    tests, chains = precompile(commands, "variables" in compiler.extensions)
+    tests, chains, plans, prefilters = precompile(
+        commands, "variables" in compiler.extensions
+    )
     return CompiledScript(
         name,
         commands,
@@ -638,4 +646,6 @@ def compile_script(text: bytes | str, name: str = "script") -> CompiledScript:
         frozenset(compiler.variables),
         tests,
         chains,
+        plans,
+        prefilters,
     )

@@ -24,7 +24,19 @@ path's, step for step:
   no step budget either (match.py), so no limit can be hit on one path only.
 
 Everything else (and ``envelope``, ``body``, ``date``, ...) goes the general
-way. Pure: no I/O, no state beyond the per-delivery facts.
+way.
+
+Two more things are made once per script. Each block gets a plan (the
+interpreter walks it without a lookup per command). And a block with two or
+more single-branch ifs on the same header (or address part) by equality or
+containment (``_Facet``) gets a prefilter: at the start of the block it reads
+that header once and says which of those ifs are false, so a script of many
+"subject contains X" rules reads the subject once and calls no closure for the
+rules that cannot match. The answer holds only while nothing in the block has
+run (an action may edit the header): after the first if that matches, or any
+other command, the interpreter asks each test again.
+
+Pure: no I/O, no state beyond the per-delivery facts.
 """
 
 from __future__ import annotations
@@ -60,6 +72,8 @@ class HeaderFacts:
 
     __slots__ = (
         "_folded",
+        "_named",
+        "_named_parts",
         "_numbers",
         "_parts",
         "addresses",
@@ -85,6 +99,10 @@ class HeaderFacts:
         self._folded: dict[int, str] = {}
         self._parts: dict[tuple[int, str, bool], tuple[str, ...]] = {}
         self._numbers: dict[int, tuple[int, str] | None] = {}
+        # per name: every field's folded value; per (name, part, fold): every
+        # address part of those fields (the tests of most rules)
+        self._named: dict[str, tuple[str, ...]] = {}
+        self._named_parts: dict[tuple[str, str, bool], tuple[str, ...]] = {}
 
     def invalidate(self) -> None:
         """The header list changed (addheader/deleteheader). The caches keyed
@@ -93,6 +111,27 @@ class HeaderFacts:
         self._folded.clear()
         self._parts.clear()
         self._numbers.clear()
+        self._named.clear()
+        self._named_parts.clear()
+
+    def folded_values(self, key: str) -> tuple[str, ...]:
+        """``folded`` of every field named ``key``, in message order."""
+        values = self._named.get(key)
+        if values is None:
+            fold = self.folded
+            values = self._named[key] = tuple(fold(f) for f in self.fields(key))
+        return values
+
+    def named_address_values(self, key: tuple[str, str, bool]) -> tuple[str, ...]:
+        """``address_values`` of every field named ``key[0]`` (part
+        ``key[1]``, folded when ``key[2]``), in message order."""
+        values = self._named_parts.get(key)
+        if values is None:
+            name, part, fold = key
+            values = self._named_parts[key] = tuple(
+                v for f in self.fields(name) for v in self.address_values(f, part, fold)
+            )
+        return values
 
     def fields(self, key: str) -> Sequence[HeaderField]:
         """The fields named ``key`` (lower case), in message order."""
@@ -307,11 +346,9 @@ def _header(node: Node, variables: bool) -> FastTest | None:
         only = lowered[0]
 
         def test(facts: HeaderFacts) -> bool:
-            found = facts.index.get(only)
-            if found:
-                for f in found:
-                    if check(facts.folded(f)):
-                        return True
+            for value in facts.folded_values(only):  # noqa: SIM110 (no generator)
+                if check(value):
+                    return True
             return False
 
     elif fold:
@@ -363,18 +400,26 @@ def _address(node: Node, variables: bool) -> FastTest | None:
     if found is None:
         return None
     check, fold = found
-    lowered = tuple(n.lower() for n in names)
-    part = node.address_part
+    keys_ = tuple((n.lower(), node.address_part, fold) for n in names)
+    if len(keys_) == 1:
+        only = keys_[0]
 
-    def test(facts: HeaderFacts) -> bool:
-        for name in lowered:
-            for f in facts.fields(name):
-                for value in facts.address_values(f, part, fold):
-                    if check(value):
-                        return True
+        def test(facts: HeaderFacts) -> bool:
+            for value in facts.named_address_values(only):  # noqa: SIM110
+                if check(value):
+                    return True
+            return False
+
+        return test
+
+    def test_all(facts: HeaderFacts) -> bool:
+        for key in keys_:
+            for value in facts.named_address_values(key):
+                if check(value):
+                    return True
         return False
 
-    return test
+    return test_all
 
 
 def _exists(node: Node) -> FastTest | None:
@@ -475,32 +520,184 @@ class FastIf:
     otherwise: tuple[Node, ...] | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Facet:
+    """A top-level test that compares one header's values (or one address
+    part of them) with constant keys by equality or containment: the tests a
+    block's prefilter answers together (``_prefilter``)."""
+
+    source: tuple[str, str, str]  # ("h", name, "") or ("a", name, part)
+    fold: bool
+    kind: str  # "is" or "contains"
+    keys: tuple[str, ...]  # folded when ``fold``
+
+
+def _facet(node: Node, variables: bool) -> _Facet | None:
+    """The facet of a test that ``_build`` made a closure of, when it has one:
+    one name, ``:is``/``:contains`` (or ``:matches`` of a pattern that is
+    ``*text*`` or has no wildcard), i;ascii-casemap or i;octet."""
+    if node.name not in ("header", "address") or not _plain(node):
+        return None
+    names = _constants(node.args[0])
+    keys = _constants(node.args[1])
+    spec = node.match or MatchSpec()
+    if names is None or keys is None or len(names) != 1:
+        return None
+    if spec.comparator not in ("i;ascii-casemap", "i;octet"):
+        return None
+    fold = spec.comparator == "i;ascii-casemap"
+    wanted = tuple(ascii_fold(k) for k in keys) if fold else keys
+    kind = spec.match_type
+    if kind == "matches":
+        if variables:
+            return None
+        simple = [_simple_glob(k) for k in wanted]
+        kinds = {k for k, _ in simple}
+        if len(kinds) != 1 or None in kinds:
+            return None
+        kind = simple[0][0] or ""
+        wanted = tuple(text for _, text in simple)
+    if kind not in ("is", "contains"):
+        return None
+    name = names[0].lower()
+    if node.name == "header":
+        return _Facet(("h", name, ""), fold, kind, wanted)
+    return _Facet(("a", name, node.address_part), fold, kind, wanted)
+
+
+def _simple_glob(pattern: str) -> tuple[str | None, str]:
+    """("is", text) for a pattern without wildcards, ("contains", text) for
+    ``*text*`` (text without wildcards), else (None, "")."""
+    units = parse_glob(pattern)
+    stars = [i for i, (kind, _) in enumerate(units) if kind != "lit"]
+    text = "".join(ch for kind, ch in units if kind == "lit")
+    if not stars:
+        return "is", text
+    if (
+        stars == [0, len(units) - 1]
+        and len(units) > 2
+        and units[0][0] == units[-1][0] == "*"
+    ):
+        return "contains", text
+    return None, ""
+
+
+def _facet_values(facts: HeaderFacts, facet: _Facet) -> tuple[str, ...]:
+    kind, name, part = facet.source
+    if kind == "a":
+        return facts.named_address_values((name, part, facet.fold))
+    if facet.fold:
+        return facts.folded_values(name)
+    return tuple(f.decoded for f in facts.fields(name))
+
+
+Prefilter = Callable[[HeaderFacts], frozenset[int]]
+
+
+def _prefilter(facets: list[tuple[int, _Facet]]) -> Prefilter | None:
+    """For a block whose single-branch ifs include two or more tests of the
+    same header (``_Facet``): a function that reads each such header once and
+    returns the plan indices of the ifs whose test is false. Exact, but only
+    while the header is as it was: the interpreter drops the answer as soon
+    as anything in the block runs."""
+    groups: dict[tuple[tuple[str, str, str], bool], list[tuple[int, _Facet]]] = {}
+    for index, facet in facets:
+        groups.setdefault((facet.source, facet.fold), []).append((index, facet))
+    useful = [g for g in groups.values() if len(g) > 1]
+    if not useful:
+        return None
+    prepared: list[
+        tuple[_Facet, frozenset[int], dict[str, list[int]], list[tuple[int, str]]]
+    ] = []
+    for group in useful:
+        equal: dict[str, list[int]] = {}
+        inside: list[tuple[int, str]] = []
+        for index, facet in group:
+            for key in facet.keys:
+                if facet.kind == "is":
+                    equal.setdefault(key, []).append(index)
+                else:
+                    inside.append((index, key))
+        indices = frozenset(index for index, _ in group)
+        prepared.append((group[0][1], indices, equal, inside))
+
+    def false_steps(facts: HeaderFacts) -> frozenset[int]:
+        false: set[int] = set()
+        for facet, indices, equal, inside in prepared:
+            values = _facet_values(facts, facet)
+            true: set[int] = set()
+            for value in values:
+                hit = equal.get(value)
+                if hit:
+                    true.update(hit)
+                for index, key in inside:
+                    if key in value:
+                        true.add(index)
+            false |= indices - true
+        return frozenset(false)
+
+    return false_steps
+
+
+# One step of a block's plan (``precompile``): (test, body, line, chain,
+# node), one of three shapes: an if with one branch and no else is (its
+# closure, its block, its line, None, None); any other FastIf is (None, (), 0,
+# the chain, None); anything else is (None, (), 0, None, the node).
+Step = tuple[FastTest | None, tuple[Node, ...], int, "FastIf | None", Node | None]
+
+
+Plans = Mapping[int, tuple[Step, ...]]
+
+
 def precompile(
     commands: Sequence[Node], variables: bool
-) -> tuple[Mapping[int, FastTest], Mapping[int, FastIf]]:
+) -> tuple[
+    Mapping[int, FastTest], Mapping[int, FastIf], Plans, Mapping[int, Prefilter]
+]:
     """Closures for the tests of ``commands`` that qualify (see the module
-    docstring), by the id of the test node, and the if-chains made only of
-    such tests, by the id of the if node; ``variables``: the script
-    requires "variables" (match variables are read)."""
+    docstring), by the id of the test node; the if-chains made only of
+    such tests, by the id of the if node; and for every block of the script
+    (by the id of its tuple) the plan the interpreter walks, so a run looks
+    nothing up per command. ``variables``: the script requires "variables"
+    (match variables are read)."""
     tests: dict[int, FastTest] = {}
     chains: dict[int, FastIf] = {}
+    plans: dict[int, tuple[Step, ...]] = {}
+    prefilters: dict[int, Prefilter] = {}
 
-    def walk(nodes: Sequence[Node]) -> None:
+    def walk(nodes: tuple[Node, ...]) -> None:
+        steps: list[Step] = []
+        facets: list[tuple[int, _Facet]] = []
         for n in nodes:
             built = [(_build(t, variables, tests), b, t.line) for t, b in n.branches]
             if built and all(fn is not None for fn, _, _ in built):
-                chains[id(n)] = FastIf(
+                chain = FastIf(
                     tuple((fn, b, line) for fn, b, line in built if fn is not None),
                     n.else_block,
                 )
+                chains[id(n)] = chain
+                if len(chain.branches) == 1 and chain.otherwise is None:
+                    fn, body, line = chain.branches[0]
+                    facet = _facet(n.branches[0][0], variables)
+                    if facet is not None:
+                        facets.append((len(steps), facet))
+                    steps.append((fn, body, line, None, None))
+                else:
+                    steps.append((None, (), 0, chain, None))
+            else:
+                steps.append((None, (), 0, None, n))
             for _, block in n.branches:
                 walk(block)
             if n.else_block is not None:
                 walk(n.else_block)
             walk(n.block)
+        plans[id(nodes)] = tuple(steps)
+        prefilter = _prefilter(facets)
+        if prefilter is not None:
+            prefilters[id(nodes)] = prefilter
 
-    walk(commands)
-    return tests, chains
+    walk(tuple(commands))
+    return tests, chains, plans, prefilters
 
 
 # A script whose every test has a closure and that does not require

@@ -103,6 +103,9 @@ _LOWER = str.maketrans(_ASCII_UP, _ASCII_LOW)
 _UPPER = str.maketrans(_ASCII_LOW, _ASCII_UP)
 
 
+_NONE_FALSE: frozenset[int] = frozenset()
+
+
 class _Stop(Exception):
     """The stop command (RFC 5228 section 3.3)."""
 
@@ -682,35 +685,55 @@ class _Run:
     # -- control ---------------------------------------------------------------
 
     def block(self, nodes: Sequence[Node]) -> None:
-        fast_tests = self.fast
-        chains = self.script.fast_ifs
+        """Run a block along its plan (fast.precompile): an if whose tests
+        are closures costs a call per test; anything else goes to ``step``."""
+        plan = self.script.plans.get(id(nodes))
+        if plan is None:  # not one of the script's blocks: no plan
+            for each in nodes:
+                self.step(each)
+            return
         facts = self.shared.facts
-        for node in nodes:
-            chain = chains.get(id(node))
-            if chain is not None:  # an if whose tests are all closures
-                for fn, body, line in chain.branches:
+        # ifs known false from one read of their header; void once anything
+        # in this block has run (it may have changed the header)
+        prefilter = self.script.prefilters.get(id(nodes))
+        false = prefilter(facts) if prefilter is not None else _NONE_FALSE
+        for index, (test, body, line, chain, node) in enumerate(plan):
+            if test is not None:
+                if index not in false and test(facts):
+                    false = _NONE_FALSE
+                    self.line = line
+                    self.block(body)
+            elif chain is not None:
+                for fn, branch, at in chain.branches:
                     if fn(facts):
-                        self.line = line
-                        self.block(body)
+                        false = _NONE_FALSE
+                        self.line = at
+                        self.block(branch)
                         break
                 else:
                     if chain.otherwise is not None:
+                        false = _NONE_FALSE
                         self.block(chain.otherwise)
-                continue
-            self.line = node.line
-            if node.name == "if":
-                for test, body in node.branches:
-                    self.line = test.line
-                    fast = fast_tests.get(id(test))
-                    if fast(facts) if fast is not None else self.test(test):
-                        self.block(body)
-                        break
-                else:
-                    if node.else_block is not None:
-                        self.block(node.else_block)
-                continue
-            handler: Callable[[Node], None] = getattr(self, "c_" + node.name)
-            handler(node)
+            elif node is not None:
+                false = _NONE_FALSE
+                self.step(node)
+
+    def step(self, node: Node) -> None:
+        self.line = node.line
+        if node.name == "if":
+            facts = self.shared.facts
+            for test, body in node.branches:
+                self.line = test.line
+                fast = self.fast.get(id(test))
+                if fast(facts) if fast is not None else self.test(test):
+                    self.block(body)
+                    break
+            else:
+                if node.else_block is not None:
+                    self.block(node.else_block)
+            return
+        handler: Callable[[Node], None] = getattr(self, "c_" + node.name)
+        handler(node)
 
     def run(self) -> _Outcome:
         try:
