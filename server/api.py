@@ -22,6 +22,9 @@ from server.delivery.relay import RelayModule
 from server.delivery.smtp_client import ProbeResult
 from server.errors import ValidationError
 from server.events import LogRecorded
+from server.fetch.module import FetchModule, PollResult, ProbeReport, check_destination
+from server.fetch.module import fetch_key as fetch_key
+from server.fetch.store import AccountStatus, FetchAccount, check_account
 from server.lists.service import check_list_address
 from server.lists.store import HeldMessage as HeldMessage
 from server.lists.store import ListMember as ListMember
@@ -88,6 +91,17 @@ __all__ = [
     "default_test_sender",
     "password_estimate",
 ]
+
+
+NEED_PASSWORD = "Enter the password for the server."
+
+
+@dataclass(frozen=True)
+class FetchAccountView:
+    """A collector account and how its polls went (the Collector page)."""
+
+    account: FetchAccount
+    status: AccountStatus
 
 
 @dataclass(frozen=True)
@@ -536,3 +550,69 @@ class CoreApi:
     async def reject_post(self, held_id: str, notify: bool = False) -> None:
         """Drop a held post (``notify``: tell its sender)."""
         await self._s.lists.reject(held_id, notify)
+
+    # -- the collector (server/fetch/) ----------------------------------------------
+    def _fetch(self) -> FetchModule:
+        fetch = self._s.modules.get("fetch")
+        if not isinstance(fetch, FetchModule):
+            raise ValidationError("The collector module is not available.")
+        return fetch
+
+    async def fetch_accounts(self) -> tuple[FetchAccountView, ...]:
+        """Every collector account with how its polls went."""
+        store = self._s.fetch_store
+        accounts = await asyncio.to_thread(store.accounts)
+        statuses = await asyncio.to_thread(store.statuses)
+        return tuple(
+            FetchAccountView(a, statuses.get(a.id, AccountStatus(a.id)))
+            for a in accounts
+        )
+
+    async def save_fetch_account(
+        self, account: FetchAccount, password: str | None = None
+    ) -> FetchAccount:
+        """Create or change an account; ``password`` (when given) goes to the
+        keyring. A new account needs one."""
+        checked = check_account(account)
+        await asyncio.to_thread(check_destination, checked, self._s.accounts)
+        store = self._s.fetch_store
+        old = await asyncio.to_thread(store.get, checked.id)
+        fetch = self._fetch()
+        key = fetch_key(checked.id)
+        if password:
+            await asyncio.to_thread(fetch.secrets.set, key, password)
+        elif old is None and not await asyncio.to_thread(fetch.secrets.get, key):
+            raise ValidationError(
+                "Enter the password for the server.", field="password"
+            )
+        saved: FetchAccount = await asyncio.to_thread(store.save, checked)
+        return saved
+
+    async def remove_fetch_account(self, ident: str) -> bool:
+        """Remove the account, what it remembers and its password (the mail
+        it collected stays)."""
+        removed = await asyncio.to_thread(self._s.fetch_store.remove, ident)
+        await asyncio.to_thread(self._fetch().secrets.delete, fetch_key(ident.lower()))
+        return bool(removed)
+
+    async def check_fetch_account(self, ident: str) -> PollResult:
+        """Poll the account now (also while the module is off) and wait."""
+        account = await asyncio.to_thread(self._s.fetch_store.get, ident)
+        if account is None:
+            raise ValidationError(f"There is no collector account {ident!r}.")
+        return await self._fetch().poll(account)
+
+    async def test_fetch_account(
+        self, account: FetchAccount, password: str | None = None
+    ) -> ProbeReport:
+        """Connect and log in (``password`` or the stored one) and say what
+        the server said; stores and collects nothing."""
+        checked = check_account(account)
+        fetch = self._fetch()
+        if not password:
+            password = await asyncio.to_thread(fetch.secrets.get, fetch_key(checked.id))
+        if not password:
+            raise ValidationError(
+                "Enter the password for the server.", field="password"
+            )
+        return await fetch.probe(checked, password)

@@ -54,6 +54,8 @@ from server.delivery.local import LocalDelivery
 from server.descriptors import AcceptFailureLog, DescriptorLimit, raise_descriptor_limit
 from server.errors import ValidationError
 from server.events import AccountsChanged, EventBus, ModuleStateChanged, SettingsChanged
+from server.fetch.store import FILE_NAME as FETCH_FILE
+from server.fetch.store import FetchStore
 from server.lists.service import ListService
 from server.lists.store import FILE_NAME as LISTS_FILE
 from server.lists.store import ListStore
@@ -175,6 +177,9 @@ class CoreServices:
             self.accounts,
             UnsubscribeTokens(load_or_create_key(data_dir / UNSUBSCRIBE_KEY)),
         )
+        # the collector's accounts: edited by the window and the shell, read
+        # by the running fetch module
+        self.fetch_store = FetchStore(data_dir / FETCH_FILE)
         self.local = LocalDelivery(
             self.accounts,
             self.store,
@@ -204,6 +209,7 @@ class CoreServices:
             connections=self.connections,
             scripts=self.scripts,
             lists=self.lists,
+            fetch=self.fetch_store,
         )
         self._tighten_task: asyncio.Task[None] | None = None
         self._stop_tightening = threading.Event()
@@ -284,6 +290,7 @@ class CoreServices:
         await self.queue.stop()
         await asyncio.to_thread(self.sieve_state.close)
         await asyncio.to_thread(self.list_store.close)
+        await asyncio.to_thread(self.fetch_store.close)
         await asyncio.to_thread(self.accounts.close)
         self.close_session_logs()
 

@@ -109,6 +109,18 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    """The collector: remote POP3/IMAP mailboxes polled into local ones (the
+    accounts themselves are in fetch.sqlite3, edited on the Collector page)."""
+
+    enabled: bool = False
+    session_log: bool = False  # full transcripts to logs/<module>.log
+    max_message_size: int = 0  # bytes; 0: general.max_message_size
+    messages_per_poll: int = 200  # the rest comes at the next poll
+    timeout: int = 60  # seconds a remote server may stay silent
+
+
+@dataclass(frozen=True)
 class RelaySettings:
     enabled: bool = False
     session_log: bool = False  # full transcripts to logs/<module>.log
@@ -177,6 +189,7 @@ class Settings:
     imap: ImapSettings = field(default_factory=ImapSettings)
     managesieve: ManageSieveSettings = field(default_factory=ManageSieveSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     mx: MxSettings = field(default_factory=MxSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
@@ -281,6 +294,14 @@ def validate_section(name: str, value: Any) -> None:
         elif f.name in ("hostname", "host") or (f.name == "domain" and v):
             _check_hostname(name, f.name, v)
         elif f.name in ("max_recipients",) and not 1 <= v <= 100000:
+            raise ValidationError(f"{key}: must be 1..100000", field=key)
+        elif f.name == "max_message_size" and name == "fetch":
+            if v and not 1024 <= v <= 2**31:
+                raise ValidationError(
+                    f"{key}: 0 (the general limit) or 1024..2147483648 bytes",
+                    field=key,
+                )
+        elif f.name == "messages_per_poll" and not 1 <= v <= 100_000:
             raise ValidationError(f"{key}: must be 1..100000", field=key)
         elif f.name == "max_message_size" and not 1024 <= v <= 2**31:
             raise ValidationError(f"{key}: must be 1024..2147483648 bytes", field=key)

@@ -32,11 +32,22 @@ class Accepted:
 
 
 class DeliveryTarget(Protocol):
-    async def accept(self, envelope: Envelope, message: bytes) -> Accepted:
+    async def accept(
+        self,
+        envelope: Envelope,
+        message: bytes,
+        *,
+        job_id: str | None = None,
+        created: float | None = None,
+    ) -> Accepted:
         """Make the message durable for every recipient, then return.
 
         Raises ``MailError`` (temporary or permanent) when it cannot; the caller
         replies accordingly and never says OK before this returns.
+
+        ``job_id`` and ``created`` (both or neither): a caller that may hand
+        the same message over again after a crash (the collector) names the
+        job, and local delivery then stores it once (``delivery_key``).
         """
 
 

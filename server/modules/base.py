@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from server.accounts.base import AccountStore, User
     from server.config.schema import Settings
     from server.delivery.base import DeliveryTarget, RemoteRoute
+    from server.fetch.store import FetchStore
     from server.lists.service import Unsubscribed
     from server.lists.store import MailList
     from server.sieve.store import ScriptStore
@@ -600,3 +601,4 @@ class ModuleContext:
     connections: ConnectionBudget | None = None  # the process-wide total
     scripts: ScriptStore | None = None  # Sieve scripts (ManageSieve, delivery)
     lists: ListDirectory | None = None  # distribution lists' addresses (RCPT)
+    fetch: FetchStore | None = None  # the collector's accounts (fetch.sqlite3)

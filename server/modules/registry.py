@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from server.delivery.mx import MxModule
 from server.delivery.relay import RelayModule
+from server.fetch.module import FetchModule
 from server.modules.base import Module, ModuleContext
 from server.protocols.imap.module import ImapModule
 from server.protocols.managesieve.module import ManageSieveModule
@@ -25,6 +26,7 @@ from server.protocols.web.module import WebModule
 
 LISTENER = "listener"  # opens ports; clients connect to it (sessions, ports)
 ROUTE = "route"  # takes remote mail from the queue; listens on nothing
+COLLECTOR = "collector"  # brings mail in from remote mailboxes; listens on nothing
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class ModuleInfo:
     name: str
     title: str
     factory: Callable[[ModuleContext], Module]
-    kind: str  # LISTENER or ROUTE
+    kind: str  # LISTENER, ROUTE or COLLECTOR
     summary: str  # one line for people: what ticking it does
     # what the client setup page offers it as: "imap", "pop3", "smtp" (the
     # autoconfig kinds) with its title there; "" when clients don't use it
@@ -102,6 +104,13 @@ _BUILT_IN: tuple[ModuleInfo, ...] = (
         MxModule,
         ROUTE,
         "Send mail out directly to each recipient's server",
+    ),
+    ModuleInfo(
+        "fetch",
+        "Collector",
+        FetchModule,
+        COLLECTOR,
+        "Bring mail in from remote POP3 and IMAP mailboxes",
     ),
 )
 

@@ -216,9 +216,19 @@ class QueueManager(QueueAdmin):
         return self.accounts.is_local_domain(domain)
 
     # -- accepting -----------------------------------------------------------------
-    async def accept(self, envelope: Envelope, message: bytes) -> Accepted:
-        job_id = new_job_id()
-        now = self.clock()
+    async def accept(
+        self,
+        envelope: Envelope,
+        message: bytes,
+        *,
+        job_id: str | None = None,
+        created: float | None = None,
+    ) -> Accepted:
+        if job_id is not None and job_id in self._jobs:
+            job = self._jobs[job_id]  # a replay while its job is still queued
+            return Accepted(job_id, queued=tuple(r.address for r in job.recipients))
+        job_id = job_id or new_job_id()
+        now = self.clock() if created is None else created
         locals_ = [r for r in envelope.recipients if self.is_local(r)]
         remotes = [r for r in envelope.recipients if not self.is_local(r)]
         pending: list[Recipient] = [Recipient(r, local=False) for r in remotes]
@@ -232,6 +242,7 @@ class QueueManager(QueueAdmin):
             at_smtp = len(envelope.recipients) == 1 and envelope.received_via not in (
                 "bounce",
                 "sieve",
+                "fetch",
             )
             for rcpt in locals_:
                 try:

@@ -193,4 +193,6 @@ async def _idle(stream: Stream, session: Session, step: Idling) -> None:
     finally:
         if not read.done():
             read.cancel()
+        elif not read.cancelled():
+            read.exception()  # the client went while we wrote: seen, not raised
     await session.idle_done(step.cmd, line)

@@ -47,6 +47,7 @@ class Dovecot:
     conf: Path
     home: Path
     port: int
+    pop3_port: int = 0  # with start_dovecot(..., pop3=True)
 
     def stop(self) -> None:
         subprocess.run(
@@ -69,6 +70,7 @@ def start_dovecot(
     tmp: Path,
     users: dict[str, str],
     prepare: Callable[[Path], None] | None = None,
+    pop3: bool = False,
 ) -> Dovecot | None:
     """Start Dovecot over ``tmp/dovecot``; ``users`` maps login -> password.
 
@@ -85,6 +87,7 @@ def start_dovecot(
     if prepare is not None:
         prepare(home)
     port = _free_port()
+    pop3_port = _free_port() if pop3 else 0
     pw = pwd.getpwuid(os.getuid())
     login_user = internal_user = pw.pw_name
     if os.getuid() == 0:
@@ -100,12 +103,16 @@ def start_dovecot(
             for login, password in users.items()
         )
     )
+    # readable by Dovecot's own users whatever the umask (a core started in
+    # the same test process makes the umask private)
+    os.chmod(home / "passwd", 0o644)
     conf = home / "dovecot.conf"
     conf.write_text(
         f"""base_dir = {home}/run
 state_dir = {home}/state
 log_path = {home}/dovecot.log
-protocols = imap
+protocols = imap{" pop3" if pop3 else ""}
+pop3_uidl_format = %08Xu%08Xv
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -159,7 +166,23 @@ service anvil {{
   chroot =
 }}
 """
+        + (
+            f"""service pop3-login {{
+  chroot =
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {pop3_port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+"""
+            if pop3
+            else ""
+        )
     )
+    os.chmod(conf, 0o644)
     errlog = home / "start.err"
     with errlog.open("wb") as err:
         proc = subprocess.run(
@@ -171,7 +194,7 @@ service anvil {{
         )
     if proc.returncode != 0:
         return None
-    handle = Dovecot(binary, conf, home, port)
+    handle = Dovecot(binary, conf, home, port, pop3_port)
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
