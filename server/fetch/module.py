@@ -209,8 +209,8 @@ class FetchModule:
         account whose "check now" was asked from the shell."""
         while True:
             try:
-                accounts, statuses = await asyncio.to_thread(self._read_accounts)
-                self._sync(accounts, statuses)
+                accounts, statuses, asked = await asyncio.to_thread(self._read_accounts)
+                self._sync(accounts, statuses, asked)
             except asyncio.CancelledError:
                 raise
             except Exception:  # an edge: looked at again in a second
@@ -219,11 +219,15 @@ class FetchModule:
 
     def _read_accounts(
         self,
-    ) -> tuple[list[FetchAccount], dict[str, AccountStatus]]:
-        return self.store.accounts(), self.store.statuses()
+    ) -> tuple[list[FetchAccount], dict[str, AccountStatus], list[str]]:
+        store = self.store
+        return store.accounts(), store.statuses(), store.take_check_requests()
 
     def _sync(
-        self, accounts: list[FetchAccount], statuses: dict[str, AccountStatus]
+        self,
+        accounts: list[FetchAccount],
+        statuses: dict[str, AccountStatus],
+        asked: list[str],
     ) -> None:
         wanted = {a.id: a for a in accounts if a.enabled}
         for ident in list(self._workers):
@@ -240,8 +244,8 @@ class FetchModule:
                     self._run_account(w), name=f"fetch-{ident}"
                 )
                 self._workers[ident] = w
-            st = statuses.get(ident)
-            if st is not None and st.check_requested > st.last_poll:
+        for ident in asked:
+            if ident in self._workers:
                 self._workers[ident].wake.set()
 
     def wake(self, ident: str) -> bool:

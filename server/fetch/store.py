@@ -108,7 +108,9 @@ class AccountStatus:
     total: int = 0
     last_error: str = ""  # "" after a good poll
     failures: int = 0  # polls in a row that failed (the back-off)
-    check_requested: float = 0.0  # "check now" asked at (0: not asked)
+    # "check now" asked at (0: not asked; negative: a running collector has
+    # taken the request and polls)
+    check_requested: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -298,8 +300,8 @@ class FetchStore:
                 "ON CONFLICT(account) DO UPDATE SET last_poll = excluded.last_poll, "
                 "last_count = excluded.last_count, total = total + excluded.total, "
                 "last_error = excluded.last_error, failures = excluded.failures, "
-                "check_requested = CASE WHEN check_requested <= excluded.last_poll "
-                "THEN 0 ELSE check_requested END",
+                "check_requested = CASE WHEN abs(check_requested) <= "
+                "excluded.last_poll THEN 0 ELSE check_requested END",
                 (account, when, count, count, error[:500], failures),
             )
 
@@ -314,6 +316,20 @@ class FetchStore:
                 "check_requested",
                 (account.lower(), when),
             )
+
+    def take_check_requests(self) -> list[str]:
+        """The accounts a "check now" was asked for since the last look;
+        marked as picked up (negative), so the shell knows a server has it."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT account FROM status WHERE check_requested > 0"
+            ).fetchall()
+            if rows:
+                self._db.execute(
+                    "UPDATE status SET check_requested = -check_requested "
+                    "WHERE check_requested > 0"
+                )
+        return [r[0] for r in rows]
 
     # -- what was collected --------------------------------------------------------
     def seen(self, account: str) -> dict[str, Seen]:
