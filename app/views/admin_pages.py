@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]]:
     """(tab title, page) pairs, in tab order."""
     from app.views.aliases_page import AliasesPage
+    from app.views.collector_page import CollectorPage
     from app.views.domains_page import DomainsPage
     from app.views.lists_page import ListsPage
     from app.views.queue_page import QueuePage
@@ -30,5 +31,6 @@ def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]
         ("Aliases", AliasesPage(bridge, parent)),
         ("Rules", RulesPage(bridge, parent)),
         ("Lists", ListsPage(bridge, parent)),
+        ("Collector", CollectorPage(bridge, parent)),
         ("Security", SecurityPage(bridge, parent)),
     ]
