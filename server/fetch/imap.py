@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -29,6 +30,8 @@ from server.fetch.connect import (
     upgrade,
 )
 
+log = logging.getLogger("quicksilver.fetch")  # DEBUG: the session log
+_SECRET = re.compile(r"^(\S+ (?:LOGIN \S+|AUTHENTICATE PLAIN))\s.*$", re.IGNORECASE)
 _LITERAL = re.compile(rb"\{(\d{1,10})\+?\}\r?\n$")
 _CODE = re.compile(rb"\[([A-Z-]+)(?: ([^\]]*))?\]", re.IGNORECASE)
 MAX_SMALL_LITERAL = 64 * 1024  # a literal in anything but a message body
@@ -121,10 +124,16 @@ class ImapClient:
             line = await self._read_line()
             parts.append(line)
         resp.line = b"".join(parts)
+        if log.isEnabledFor(logging.DEBUG):
+            first = parts[0][:200].decode("utf-8", "replace").rstrip()
+            log.debug("[%s] S: %s", self.ep.host, first)
         return resp
 
-    async def _send(self, data: str) -> None:
+    async def _send(self, data: str, secret: bool = False) -> None:
         assert self.writer is not None
+        if log.isEnabledFor(logging.DEBUG):
+            shown = "****" if secret else _SECRET.sub(r"\1 ****", data)
+            log.debug("[%s] C: %s", self.ep.host, shown)
         self.writer.write(data.encode("utf-8") + b"\r\n")
         try:
             await asyncio.wait_for(self.writer.drain(), self.ep.timeout)
@@ -211,7 +220,7 @@ class ImapClient:
                 line = await self._read_line()
                 if not line.startswith(b"+"):
                     raise FetchError("AUTHENTICATE PLAIN refused.", auth=True)
-                await self._send(token)
+                await self._send(token, True)
                 resp = await self._read(MAX_SMALL_LITERAL)
                 while not resp.line.startswith(tag.encode()):
                     resp = await self._read(MAX_SMALL_LITERAL)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import re
 
 from server.fetch.connect import (
@@ -29,6 +30,8 @@ from server.fetch.connect import (
     upgrade,
 )
 
+log = logging.getLogger("quicksilver.fetch")  # DEBUG: the session log
+_SECRET = re.compile(r"^(PASS|APOP \S+|AUTH PLAIN)\s.*$", re.IGNORECASE)
 _TIMESTAMP = re.compile(rb"<[^<>\s]{1,200}@[^<>\s]{1,200}>")
 MAX_LISTING = 100_000  # UIDL/LIST lines read from one mailbox
 
@@ -59,17 +62,22 @@ class Pop3Client:
             raise FetchError("The POP3 server closed the connection.")
         return line
 
-    async def _send(self, command: str, shown: str | None = None) -> None:
+    async def _send(self, command: str, secret: bool = False) -> None:
         assert self.writer is not None
+        if log.isEnabledFor(logging.DEBUG):
+            shown = "****" if secret else _SECRET.sub(r"\1 ****", command)
+            log.debug("[%s] C: %s", self.ep.host, shown)
         self.writer.write(command.encode("utf-8") + b"\r\n")
         try:
             await asyncio.wait_for(self.writer.drain(), self.ep.timeout)
         except (ConnectionError, OSError, TimeoutError) as exc:
             raise FetchError(f"The connection broke: {exc}") from None
-        del shown  # commands are not logged: AUTH and PASS carry secrets
 
     async def _status(self, what: str, *, auth: bool = False) -> bytes:
         line = await self._line()
+        log.debug(
+            "[%s] S: %s", self.ep.host, line[:200].decode("utf-8", "replace").rstrip()
+        )
         if line.startswith(b"+OK"):
             return line
         text = line.decode("utf-8", "replace").strip()
@@ -152,7 +160,7 @@ class Pop3Client:
                 line = await self._line()
                 if not line.startswith(b"+ "):
                     raise FetchError("AUTH LOGIN refused.", auth=True)
-                await self._send(base64.b64encode(value.encode()).decode())
+                await self._send(base64.b64encode(value.encode()).decode(), True)
             await self._status("AUTH LOGIN login", auth=True)
             return "AUTH LOGIN"
         if timestamp is not None:

@@ -170,3 +170,22 @@ def test_idle_brings_new_mail_at_once(fcore: RunningCore) -> None:
     put(fcore, 1)
     wait_until(lambda: len(maildir(fcore, ALICE)) == 1, "the pushed message", 15)
     assert maildir(fcore, BOX) == []
+
+
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
+def test_the_session_log_has_the_transcript_but_no_password(
+    fcore: RunningCore, protocol: str
+) -> None:
+    import base64
+
+    fcore.run(fcore.api.update_settings("fetch", {"session_log": True}))
+    put(fcore, 1)
+    a = account(fcore, protocol)
+    save(fcore, a)
+    assert check(fcore, a.id) == (1, "")
+    text = (fcore.data_dir / "logs" / "fetch.log").read_text()
+    assert ("C: UIDL" if protocol == "pop3" else "C: Q3 UID SEARCH ALL") in text
+    assert "S: +OK" in text or "S: * OK" in text
+    token = base64.b64encode(f"\0{BOX}\0{BOX_PW}".encode()).decode()
+    assert BOX_PW not in text and token not in text
+    assert "body of note" not in text  # no message content
