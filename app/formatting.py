@@ -31,9 +31,12 @@ def clock_text(at: float) -> str:
 
 def configured_address(section: object) -> str:
     """'bind:port' (and the TLS port) from a module's settings, 'outbound…' for
-    delivery modules, or '' for sections that are not modules."""
+    delivery modules, 'inbound…' for the collector, or '' for sections that
+    are not modules."""
     bind = getattr(section, "bind", None)
     port = getattr(section, "port", None)
+    if hasattr(section, "messages_per_poll"):  # the collector
+        return "inbound from remote mailboxes (Collector tab)"
     if port is None:
         return ""
     if bind is None:  # an outbound module (relay, mx)

@@ -24,7 +24,8 @@ from server.errors import ValidationError
 from server.events import LogRecorded
 from server.fetch.module import FetchModule, PollResult, ProbeReport, check_destination
 from server.fetch.module import fetch_key as fetch_key
-from server.fetch.store import AccountStatus, FetchAccount, check_account
+from server.fetch.store import AccountStatus, check_account
+from server.fetch.store import FetchAccount as FetchAccount
 from server.lists.service import check_list_address
 from server.lists.store import HeldMessage as HeldMessage
 from server.lists.store import ListMember as ListMember

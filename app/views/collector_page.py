@@ -35,9 +35,8 @@ from app.bridge import CoreBridge
 from app.dialogs.base import ValidatedDialog, error_label, exec_async
 from app.dialogs.confirm import confirm
 from app.tasks import spawn
-from server.api import CoreApi, FetchAccountView
+from server.api import CoreApi, FetchAccount, FetchAccountView
 from server.errors import ValidationError
-from server.fetch.store import FetchAccount
 
 SECURITY_TITLES = {
     "implicit": "SSL/TLS (995 / 993)",

@@ -50,7 +50,15 @@ def test_admin_pages_are_tabs(qtbot: Any, bridge: CoreBridge) -> None:
     parent = QWidget()
     qtbot.addWidget(parent)
     titles = [title for title, _page in admin_pages(bridge, parent)]
-    assert titles == ["Queue", "Domains", "Aliases", "Rules", "Lists", "Security"]
+    assert titles == [
+        "Queue",
+        "Domains",
+        "Aliases",
+        "Rules",
+        "Lists",
+        "Collector",
+        "Security",
+    ]
 
 
 def test_held_job_banner_and_actions(
