@@ -348,16 +348,17 @@ class FetchModule:
             count = 0
             for number, uid in listing:
                 entry = seen.get(uid)
-                if entry is not None and entry.state in ("done", "big"):
-                    if entry.state == "done" and self._delete_due(
-                        a, entry.first_seen, now
-                    ):
+                size = sizes.get(number, 0)
+                if entry is not None and entry.state == "done":
+                    if self._delete_due(a, entry.first_seen, now):
                         await client.dele(number)
                         self.count("deleted remotely")
                     continue
+                big = entry is not None and entry.state == "big"
+                if big and size > limit:
+                    continue  # still too big: said so once already
                 if count >= settings.fetch.messages_per_poll:
                     break
-                size = sizes.get(number, 0)
                 if size > limit:
                     await self._too_big(a, uid, size, limit)
                     continue
@@ -430,6 +431,8 @@ class FetchModule:
         seen = await asyncio.to_thread(self.store.seen, a.id)
         keys = {uid: f"{box.uidvalidity}:{uid}" for uid in uids}
         new = [u for u in uids if keys[u] not in seen]
+        # left for their size: tried again (a larger limit may take them now)
+        big = [u for u in uids if (e := seen.get(keys[u])) and e.state == "big"]
         if seen and new and not any(k.startswith(f"{box.uidvalidity}:") for k in seen):
             log.warning(
                 "[%s] the folder's UIDVALIDITY changed: messages left on the "
@@ -445,10 +448,11 @@ class FetchModule:
             and (not a.leave_on_server or self._delete_due(a, e.first_seen, now))
         ]
         new = new[: settings.fetch.messages_per_poll]
-        sizes = await client.sizes(new) if new else {}
+        sizes = await client.sizes(new + big) if new or big else {}
+        new += [u for u in big if sizes.get(u, 0) <= limit]
         count = 0
         taken: list[int] = []
-        for uid in new:
+        for uid in sorted(new):
             size = sizes.get(uid, 0)
             if size > limit:
                 await self._too_big(a, keys[uid], size, limit)

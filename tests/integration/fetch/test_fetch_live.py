@@ -92,11 +92,14 @@ def test_a_domain_mailbox_is_spread_over_the_local_users(fcore: RunningCore) -> 
     assert sorted(bob) == [b"note 1", b"note 2", b"note 3", b"note 4"]
 
 
-def test_a_message_over_the_limit_stays_on_the_server(fcore: RunningCore) -> None:
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
+def test_a_message_over_the_limit_stays_on_the_server(
+    fcore: RunningCore, protocol: str
+) -> None:
     fcore.run(fcore.api.update_settings("fetch", {"max_message_size": 2048}))
     put(fcore, 1)
     put(fcore, 1, start=1, X_Padding=("y" * 500 + "\r\n ") * 6 + "y")
-    a = account(fcore, "pop3")
+    a = account(fcore, protocol)
     save(fcore, a)
     assert check(fcore, a.id) == (1, "")
     assert len(maildir(fcore, ALICE)) == 1
@@ -104,6 +107,10 @@ def test_a_message_over_the_limit_stays_on_the_server(fcore: RunningCore) -> Non
     assert b"note 1" in left
     assert check(fcore, a.id) == (0, "")  # remembered: not tried again
     assert len(maildir(fcore, BOX)) == 1
+    # a larger limit takes it at the next poll
+    fcore.run(fcore.api.update_settings("fetch", {"max_message_size": 0}))
+    assert check(fcore, a.id) == (1, "")
+    assert maildir(fcore, BOX) == [] and len(maildir(fcore, ALICE)) == 2
 
 
 def test_a_wrong_password_backs_off_and_shows_the_error(fcore: RunningCore) -> None:
