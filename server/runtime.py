@@ -52,6 +52,8 @@ from server.config.schema import SECTIONS, Settings
 from server.config.store import Patch, SettingsStore, apply_patch
 from server.delivery.local import LocalDelivery
 from server.descriptors import AcceptFailureLog, DescriptorLimit, raise_descriptor_limit
+from server.dkim.keys import DkimKeys
+from server.dkim.signer import DkimSigner
 from server.errors import ValidationError
 from server.events import AccountsChanged, EventBus, ModuleStateChanged, SettingsChanged
 from server.fetch.store import FILE_NAME as FETCH_FILE
@@ -194,6 +196,9 @@ class CoreServices:
             events,
             lambda: self.settings,
         )
+        # DKIM: keys per domain in dkim/, mail signed as it leaves
+        self.dkim_keys = DkimKeys(data_dir / "dkim")
+        self.queue.signer = DkimSigner(self.dkim_keys)
         self.sieve.attach_outbox(self.queue)
         self.lists.attach_outbox(self.queue)
         self.ctx = ModuleContext(

@@ -71,6 +71,7 @@ from server.accounts.base import AccountStore
 from server.config.schema import Settings
 from server.delivery.base import Accepted, Envelope, RemoteRoute, RouteResult
 from server.delivery.local import LocalDelivery, ScriptRejected
+from server.dkim.signer import DkimSigner
 from server.errors import MailError, StorageFullError, TemporaryError
 from server.events import (
     EventBus,
@@ -130,6 +131,7 @@ class QueueManager(QueueAdmin):
         self.settings = settings
         self.clock = clock
         self.remote: RemoteRoute | None = None
+        self.signer: DkimSigner | None = None  # the runtime sets it
         self._routes: list[RemoteRoute] = []
         self._jobs: dict[str, Job] = {}
         # job -> when to try again to finish it (queue the DSN it owes, or
@@ -539,6 +541,8 @@ class QueueManager(QueueAdmin):
                     )
             self._jobs[job_id] = job
             return
+        if self.signer is not None:  # DKIM: signed as it leaves (server/dkim/)
+            message = await asyncio.to_thread(self.signer.sign, job.sender, message)
         groups: dict[str, list[int]] = {}
         for i in indexes:
             addr = job.recipients[i].address
