@@ -37,6 +37,18 @@ class SmtpSettings:
     max_recipients: int = 100
     timeout: int = 300  # RFC 5321 4.5.3.2.7: server timeout at least 5 minutes
     access: tuple[str, ...] = ()  # empty: use security.access
+    # a first try from an unknown (network, sender, recipient) gets 451 and
+    # passes after 5 minutes (server/antispam/greylist.py)
+    greylisting: bool = False
+    greylist_exempt: tuple[str, ...] = (  # networks never greylisted
+        "127.0.0.0/8",
+        "::1/128",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
 
 
 @dataclass(frozen=True)
@@ -321,6 +333,15 @@ def validate_section(name: str, value: Any) -> None:
                 f"{USER_LOCK_TIME_RANGE[1]} seconds",
                 field=key,
             )
+        elif f.name == "greylist_exempt":
+            for net in v:
+                try:
+                    ipaddress.ip_network(net, strict=False)
+                except ValueError:
+                    raise ValidationError(
+                        f"{key}: {net!r} is not a network (like 192.168.0.0/16)",
+                        field=key,
+                    ) from None
         elif f.name == "public_url" and v:
             _check_public_url(key, v)
         elif f.name == "access":

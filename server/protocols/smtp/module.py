@@ -7,14 +7,18 @@ line (512 octets) and text line (1000 octets, RFC 5321 4.5.3.1) limits, five
 unknown commands, ``COMMAND_CALL_LIMITS`` per connection, ``smtp.timeout``
 without a command (a byte-at-a-time client is closed too), the recipient cap
 and ``general.max_message_size``. Settings: ``[smtp]`` and
-``general.max_message_size``/``general.hostname``.
+``general.max_message_size``/``general.hostname``. With ``smtp.greylisting``
+a first try from an unknown client is asked to retry (server/antispam/).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
+from server.antispam.greylist import FILE_NAME as GREYLIST_FILE
+from server.antispam.greylist import Greylist
 from server.config.schema import SmtpSettings, validate_section
 from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.protocols.smtp.refusal import refusal_line
@@ -38,6 +42,13 @@ class SmtpModule(ListenerModule):
     def __init__(self, ctx: ModuleContext) -> None:
         super().__init__(ctx.events, log)
         self.ctx = ctx
+        self.greylist: Greylist | None = None
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.greylist is not None:
+            self.greylist.close()
+            self.greylist = None
 
     def refusal(self, refused: Refusal) -> bytes:
         return refusal_line(refused)
@@ -55,6 +66,12 @@ class SmtpModule(ListenerModule):
         policy = SmtpPolicy(
             hostname=hostname, module=self.name, max_recipients=cfg.max_recipients
         )
+        if cfg.greylisting and self.greylist is None:
+            folder = ctx.data_dir if ctx.data_dir is not None else Path(".")
+            self.greylist = Greylist(folder / GREYLIST_FILE)
+        elif not cfg.greylisting and self.greylist is not None:
+            self.greylist.close()
+            self.greylist = None
         handler = SmtpHandler(
             policy,
             ctx.accounts,
@@ -63,6 +80,8 @@ class SmtpModule(ListenerModule):
             log,
             on_message=self.count_message,
             lists=ctx.lists,
+            greylist=self.greylist,
+            greylist_exempt=cfg.greylist_exempt,
         )
         tls = ctx.tls.server_context()
         loop = asyncio.get_running_loop()

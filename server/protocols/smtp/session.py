@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import logging
 import secrets
 import time
@@ -37,6 +38,7 @@ from aiosmtpd.smtp import Envelope as AioEnvelope
 
 from server import bytesutil, mailtext
 from server.accounts.base import AccountStore
+from server.antispam.greylist import Greylist
 from server.delivery.base import DeliveryTarget, Envelope
 from server.errors import MailError
 from server.events import EventBus, MessageAccepted, SessionClosed, SessionOpened
@@ -176,10 +178,16 @@ class SmtpHandler:
         log: logging.Logger,
         on_message: Callable[[], None] = lambda: None,
         lists: ListDirectory | None = None,
+        greylist: Greylist | None = None,
+        greylist_exempt: tuple[str, ...] = (),
     ) -> None:
         self.policy = policy
         self.accounts = accounts
         self.lists = lists
+        self.greylist = greylist
+        self.greylist_exempt = [
+            ipaddress.ip_network(n, strict=False) for n in greylist_exempt
+        ]
         self.delivery = delivery
         self.events = events
         self.log = log
@@ -318,9 +326,30 @@ class SmtpHandler:
         elif not (self.policy.relay_when_authenticated and session.authenticated):
             self.log.info("[%s] RCPT %s refused: relaying denied", peer, address)
             return "550 5.7.1 Relaying denied"
+        wait = await self._greylisted(session, envelope, address)
+        if wait:
+            self.log.info("[%s] RCPT %s greylisted (%d s)", peer, address, wait)
+            return f"451 4.7.1 Greylisted: please try again in {wait} seconds"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
+
+    async def _greylisted(
+        self, session: Session, envelope: AioEnvelope, address: str
+    ) -> int:
+        """Seconds the client must wait (0: go on): greylisting is on, the
+        session is not authenticated and the client not exempt."""
+        if self.greylist is None or session.authenticated:
+            return 0
+        ip = peer_ip(session.peer)
+        try:
+            addr = ipaddress.ip_address(ip.split("%", 1)[0])
+        except ValueError:
+            addr = None
+        if addr is not None and any(addr in n for n in self.greylist_exempt):
+            return 0
+        sender = reverse_path(envelope.mail_from or "")
+        return await asyncio.to_thread(self.greylist.check, ip, sender, address)
 
     def received_header(
         self, server: SMTP, session: Session, envelope: AioEnvelope, sid: str
