@@ -11,7 +11,7 @@ was last seen (auto-whitelisting, as postgrey does). A retry after the window
 starts over. Entries are forgotten after ``KEEP`` (passed) or ``WINDOW``
 (never retried); the sweep runs at most once per ``SWEEP_EVERY``.
 
-Not greylisted: authenticated sessions, clients in ``smtp.greylist_exempt``
+Not greylisted: authenticated sessions, clients in ``smtp.trusted_networks``
 (this computer and the private networks by default), and the null sender's
 bounces are treated like any other triplet (their sender is "").
 

@@ -40,7 +40,11 @@ class SmtpSettings:
     # a first try from an unknown (network, sender, recipient) gets 451 and
     # passes after 5 minutes (server/antispam/greylist.py)
     greylisting: bool = False
-    greylist_exempt: tuple[str, ...] = (  # networks never greylisted
+    # DNS block lists asked at RCPT: "zone" refuses a listed client, "zone=tag"
+    # marks its mail (server/antispam/dnsbl.py); none by default
+    dnsbl_zones: tuple[str, ...] = ()
+    # never greylisted nor looked up in a block list
+    trusted_networks: tuple[str, ...] = (
         "127.0.0.0/8",
         "::1/128",
         "10.0.0.0/8",
@@ -333,7 +337,17 @@ def validate_section(name: str, value: Any) -> None:
                 f"{USER_LOCK_TIME_RANGE[1]} seconds",
                 field=key,
             )
-        elif f.name == "greylist_exempt":
+        elif f.name == "dnsbl_zones":
+            from server.antispam.dnsbl import MAX_ZONES, parse_zone
+
+            if len(v) > MAX_ZONES:
+                raise ValidationError(f"{key}: at most {MAX_ZONES} lists", field=key)
+            for zone in v:
+                try:
+                    parse_zone(zone)
+                except ValidationError as exc:
+                    raise ValidationError(f"{key}: {exc}", field=key) from None
+        elif f.name == "trusted_networks":
             for net in v:
                 try:
                     ipaddress.ip_network(net, strict=False)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
+from server.antispam.dnsbl import Dnsbl, parse_zone
 from server.antispam.greylist import FILE_NAME as GREYLIST_FILE
 from server.antispam.greylist import Greylist
 from server.config.schema import SmtpSettings, validate_section
@@ -43,6 +45,15 @@ class SmtpModule(ListenerModule):
         super().__init__(ctx.events, log)
         self.ctx = ctx
         self.greylist: Greylist | None = None
+        self.resolver: Any = None  # dnspython's async resolver; tests set a fake
+        self.dnsbl = Dnsbl(self._resolver)
+
+    def _resolver(self) -> Any:
+        if self.resolver is None:
+            import dns.asyncresolver
+
+            self.resolver = dns.asyncresolver.Resolver()
+        return self.resolver
 
     async def stop(self) -> None:
         await super().stop()
@@ -81,7 +92,9 @@ class SmtpModule(ListenerModule):
             on_message=self.count_message,
             lists=ctx.lists,
             greylist=self.greylist,
-            greylist_exempt=cfg.greylist_exempt,
+            trusted_networks=cfg.trusted_networks,
+            dnsbl=self.dnsbl,
+            dnsbl_zones=tuple(parse_zone(z) for z in cfg.dnsbl_zones),
         )
         tls = ctx.tls.server_context()
         loop = asyncio.get_running_loop()

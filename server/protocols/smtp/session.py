@@ -38,6 +38,7 @@ from aiosmtpd.smtp import Envelope as AioEnvelope
 
 from server import bytesutil, mailtext
 from server.accounts.base import AccountStore
+from server.antispam.dnsbl import Dnsbl, Listing, Zone
 from server.antispam.greylist import Greylist
 from server.delivery.base import DeliveryTarget, Envelope
 from server.errors import MailError
@@ -179,14 +180,18 @@ class SmtpHandler:
         on_message: Callable[[], None] = lambda: None,
         lists: ListDirectory | None = None,
         greylist: Greylist | None = None,
-        greylist_exempt: tuple[str, ...] = (),
+        trusted_networks: tuple[str, ...] = (),
+        dnsbl: Dnsbl | None = None,
+        dnsbl_zones: tuple[Zone, ...] = (),
     ) -> None:
+        self.dnsbl = dnsbl
+        self.dnsbl_zones = list(dnsbl_zones)
         self.policy = policy
         self.accounts = accounts
         self.lists = lists
         self.greylist = greylist
-        self.greylist_exempt = [
-            ipaddress.ip_network(n, strict=False) for n in greylist_exempt
+        self.trusted_networks = [
+            ipaddress.ip_network(n, strict=False) for n in trusted_networks
         ]
         self.delivery = delivery
         self.events = events
@@ -326,6 +331,16 @@ class SmtpHandler:
         elif not (self.policy.relay_when_authenticated and session.authenticated):
             self.log.info("[%s] RCPT %s refused: relaying denied", peer, address)
             return "550 5.7.1 Relaying denied"
+        listing = await self._listed(session)
+        if listing is not None and listing.action == "reject":
+            ip = peer_ip(session.peer)
+            self.log.info(
+                "[%s] RCPT %s refused: listed at %s", peer, address, listing.zone
+            )
+            return (
+                f"550 5.7.1 Service unavailable; client [{ip}] blocked using "
+                f"{listing.zone}: {listing.reason}"
+            )
         wait = await self._greylisted(session, envelope, address)
         if wait:
             self.log.info("[%s] RCPT %s greylisted (%d s)", peer, address, wait)
@@ -334,20 +349,34 @@ class SmtpHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
 
+    def _trusted(self, session: Session) -> bool:
+        try:
+            addr = ipaddress.ip_address(peer_ip(session.peer).split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(addr in n for n in self.trusted_networks)
+
+    async def _listed(self, session: Session) -> Listing | None:
+        """The block list that lists this client (asked once per session)."""
+        if self.dnsbl is None or not self.dnsbl_zones or session.authenticated:
+            return None
+        if hasattr(session, "qs_dnsbl"):
+            known: Listing | None = getattr(session, "qs_dnsbl")  # noqa: B009
+            return known
+        found = None
+        if not self._trusted(session):
+            found = await self.dnsbl.check(peer_ip(session.peer), self.dnsbl_zones)
+        setattr(session, "qs_dnsbl", found)  # noqa: B010
+        return found
+
     async def _greylisted(
         self, session: Session, envelope: AioEnvelope, address: str
     ) -> int:
         """Seconds the client must wait (0: go on): greylisting is on, the
         session is not authenticated and the client not exempt."""
-        if self.greylist is None or session.authenticated:
+        if self.greylist is None or session.authenticated or self._trusted(session):
             return 0
         ip = peer_ip(session.peer)
-        try:
-            addr = ipaddress.ip_address(ip.split("%", 1)[0])
-        except ValueError:
-            addr = None
-        if addr is not None and any(addr in n for n in self.greylist_exempt):
-            return 0
         sender = reverse_path(envelope.mail_from or "")
         return await asyncio.to_thread(self.greylist.check, ip, sender, address)
 
@@ -386,6 +415,13 @@ class SmtpHandler:
                 (missing_headers(raw, self.policy.hostname, sid), raw)
             )
         received = self.received_header(server, session, envelope, sid)
+        listing: Listing | None = getattr(session, "qs_dnsbl", None)
+        if listing is not None:  # a "tag" list: the user's rules may act on it
+            received += (
+                f"X-Quicksilver-DNSBL: {listing.zone} ({listing.reason})\r\n".encode(
+                    "ascii", "replace"
+                )
+            )
         message = await bytesutil.join((received, raw))  # off the loop when large
         env = Envelope(
             sender=reverse_path(envelope.mail_from),

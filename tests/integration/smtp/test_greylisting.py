@@ -20,7 +20,7 @@ def gcore(tmp_path: Path) -> Iterator[RunningCore]:
     c = start_core(tmp_path / "data", enabled=("smtp",))
     try:
         c.run(
-            c.api.update_settings("smtp", {"greylisting": True, "greylist_exempt": ()})
+            c.api.update_settings("smtp", {"greylisting": True, "trusted_networks": ()})
         )
         yield c
     finally:
@@ -62,7 +62,7 @@ def test_first_try_waits_and_a_retry_after_the_delay_passes(gcore: RunningCore) 
 
 
 def test_exempt_networks_and_the_default(gcore: RunningCore, tmp_path: Path) -> None:
-    gcore.run(gcore.api.update_settings("smtp", {"greylist_exempt": ("127.0.0.0/8",)}))
+    gcore.run(gcore.api.update_settings("smtp", {"trusted_networks": ("127.0.0.0/8",)}))
     assert rcpt(gcore, "erin@outside.test", ALICE)[0] == 250
     gcore.run(gcore.api.update_settings("smtp", {"greylisting": False}))
     assert gcore.runtime.services.modules["smtp"].greylist is None  # type: ignore[attr-defined]
@@ -78,4 +78,25 @@ def test_a_bad_exempt_network_is_refused(gcore: RunningCore) -> None:
     from server.errors import ValidationError
 
     with pytest.raises(ValidationError, match="not a network"):
-        gcore.run(gcore.api.update_settings("smtp", {"greylist_exempt": ("nope",)}))
+        gcore.run(gcore.api.update_settings("smtp", {"trusted_networks": ("nope",)}))
+
+
+def test_block_lists_are_checked_and_loopback_is_never_looked_up(
+    gcore: RunningCore,
+) -> None:
+    from server.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="dnsbl_zones"):
+        gcore.run(gcore.api.update_settings("smtp", {"dnsbl_zones": ("nodot",)}))
+    gcore.run(
+        gcore.api.update_settings(
+            "smtp", {"dnsbl_zones": ("bl.example",), "greylisting": False}
+        )
+    )
+
+    class NoDns:
+        async def resolve(self, name: str, rdtype: str) -> None:
+            raise AssertionError(f"asked {name}")
+
+    gcore.runtime.services.modules["smtp"].resolver = NoDns()  # type: ignore[attr-defined]
+    assert rcpt(gcore, "carol@outside.test", ALICE)[0] == 250
