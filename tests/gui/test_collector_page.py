@@ -88,6 +88,8 @@ def test_add_test_accept_and_check_an_account(
         lambda: "2 new message(s)" in page.status_label.text(), timeout=15000
     )
     assert len(inbox(real_core, ALICE)) == 2 and inbox(real_core, BOX) == []
+    # the table is read again after the check
+    qtbot.waitUntil(lambda: page.table.item(0, 4).text().startswith("2 "))
     row = [page.table.item(0, c).text() for c in range(page.table.columnCount())]
     assert row[0] == "provider" and row[2] == ALICE and row[4].startswith("2 ")
     page.grab().save(str(tmp_path / "collector-page.png"))
