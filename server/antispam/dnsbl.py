@@ -97,8 +97,7 @@ class Dnsbl:
         resolver: Callable[[], Any],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._make_resolver = resolver
-        self._resolver: Any = None
+        self._make_resolver = resolver  # asked each time: it may be replaced
         self.clock = clock
         self._cache: OrderedDict[tuple[str, str], tuple[float, Listing | None]] = (
             OrderedDict()
@@ -106,9 +105,7 @@ class Dnsbl:
         self._warned: set[str] = set()
 
     def resolver(self) -> Any:
-        if self._resolver is None:
-            self._resolver = self._make_resolver()
-        return self._resolver
+        return self._make_resolver()
 
     async def check(self, ip: str, zones: list[Zone]) -> Listing | None:
         """The first list (in order) that lists ``ip``, or None."""
