@@ -91,7 +91,19 @@ def put(
 
 
 def maildir(core: RunningCore, address: str) -> list[bytes]:
+    """The messages in ``address``'s INBOX; one that a session deletes (or
+    moves from new/ to cur/) while this reads is skipped."""
     md = core.maildir(address)
-    return [
-        p.read_bytes() for sub in ("new", "cur") for p in sorted((md / sub).glob("*"))
-    ]
+    out: list[bytes] = []
+    for sub in ("new", "cur"):
+        for p in sorted((md / sub).glob("*")):
+            try:
+                out.append(p.read_bytes())
+            except FileNotFoundError:
+                continue
+    return out
+
+
+def count(core: RunningCore, address: str) -> int:
+    md = core.maildir(address)
+    return sum(1 for sub in ("new", "cur") for _ in (md / sub).glob("*"))

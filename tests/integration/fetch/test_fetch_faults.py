@@ -21,7 +21,7 @@ import pytest
 
 from server.fetch.store import FetchAccount
 from tests.conftest import ALICE, RunningCore
-from tests.integration.fetch.conftest import BOX, BOX_PW, maildir, put
+from tests.integration.fetch.conftest import BOX, BOX_PW, count, maildir, put
 
 
 class CuttingProxy:
@@ -204,10 +204,10 @@ def test_kill_9_in_the_middle_of_500_messages(
         proc.wait(10)
         at_kill = arrived()
         # nothing deleted remotely that is not durable here
-        assert len(maildir(fcore, BOX)) + at_kill >= 500
+        assert count(fcore, BOX) + at_kill >= 500
         proc = start()
         deadline = time.monotonic() + 120
-        while (arrived() < 500 or maildir(fcore, BOX)) and time.monotonic() < deadline:
+        while (arrived() < 500 or count(fcore, BOX)) and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         proc.kill()

@@ -11,7 +11,14 @@ import pytest
 
 from server.fetch.store import FetchAccount
 from tests.conftest import ALICE, BOB, RunningCore
-from tests.integration.fetch.conftest import BOX, BOX_PW, account, maildir, put
+from tests.integration.fetch.conftest import (
+    BOX,
+    BOX_PW,
+    account,
+    count,
+    maildir,
+    put,
+)
 from tests.waiting import wait_until
 
 
@@ -176,7 +183,7 @@ def test_idle_brings_new_mail_at_once(fcore: RunningCore) -> None:
     wait_until(lambda: status(fcore, a.id).last_poll > 0, "the first poll")
     put(fcore, 1)
     wait_until(lambda: len(maildir(fcore, ALICE)) == 1, "the pushed message", 15)
-    assert maildir(fcore, BOX) == []
+    wait_until(lambda: count(fcore, BOX) == 0, "deleted on the server")
 
 
 @pytest.mark.parametrize("protocol", ["pop3", "imap"])
