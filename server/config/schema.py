@@ -40,6 +40,12 @@ class SmtpSettings:
     # a first try from an unknown (network, sender, recipient) gets 451 and
     # passes after 5 minutes (server/antispam/greylist.py)
     greylisting: bool = False
+    # Mercury's compliance options: a HELO with our own name, domain or
+    # address is refused; a HELO that is no host name or address literal too
+    # (off by default); a client with this many refused RCPTs is closed
+    reject_helo_claiming_us: bool = True
+    reject_invalid_helo: bool = False
+    max_rcpt_failures: int = 20
     # DNS block lists asked at RCPT: "zone" refuses a listed client, "zone=tag"
     # marks its mail (server/antispam/dnsbl.py); none by default
     dnsbl_zones: tuple[str, ...] = ()
@@ -309,6 +315,8 @@ def validate_section(name: str, value: Any) -> None:
             raise ValidationError(f"{key}: must be enforce or any", field=key)
         elif f.name in ("hostname", "host") or (f.name == "domain" and v):
             _check_hostname(name, f.name, v)
+        elif f.name == "max_rcpt_failures" and not 1 <= v <= 10000:
+            raise ValidationError(f"{key}: must be 1..10000", field=key)
         elif f.name in ("max_recipients",) and not 1 <= v <= 100000:
             raise ValidationError(f"{key}: must be 1..100000", field=key)
         elif f.name == "max_message_size" and name == "fetch":

@@ -75,7 +75,12 @@ class SmtpModule(ListenerModule):
         general = settings.general
         hostname = general.hostname or "localhost"
         policy = SmtpPolicy(
-            hostname=hostname, module=self.name, max_recipients=cfg.max_recipients
+            hostname=hostname,
+            module=self.name,
+            max_recipients=cfg.max_recipients,
+            reject_helo_claiming_us=cfg.reject_helo_claiming_us,
+            reject_invalid_helo=cfg.reject_invalid_helo,
+            max_rcpt_failures=cfg.max_rcpt_failures,
         )
         if cfg.greylisting and self.greylist is None:
             folder = ctx.data_dir if ctx.data_dir is not None else Path(".")

@@ -27,6 +27,7 @@ import asyncio
 import email.utils
 import ipaddress
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -123,6 +124,26 @@ def _unsafe(c: str) -> bool:
     )
 
 
+_HELO_NAME = re.compile(
+    r"(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+    r"(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*"
+)
+
+
+def _valid_helo(name: str) -> bool:
+    """A host name (letters, digits, hyphens, underscores as real-world
+    names have them, in dot-separated labels) or an address literal."""
+    if name.startswith("[") and name.endswith("]"):
+        literal = name[1:-1]
+        literal = literal[5:] if literal.startswith("ipv6:") else literal
+        try:
+            ipaddress.ip_address(literal)
+        except ValueError:
+            return False
+        return True
+    return _HELO_NAME.fullmatch(name) is not None
+
+
 def _has_controls(text: str) -> bool:
     """Control characters (or undecodable bytes) never belong in an address:
     they would end up in the Return-Path and Received headers we write."""
@@ -165,6 +186,9 @@ class SmtpPolicy:
     relay_when_authenticated: bool = False
     sender_policy: str = "any"  # "enforce": MAIL FROM must belong to the user
     add_missing_headers: bool = False  # submission: Date, Message-ID (RFC 6409 8)
+    reject_helo_claiming_us: bool = False  # smtp: Mercury's compliance options
+    reject_invalid_helo: bool = False
+    max_rcpt_failures: int = 0  # 0: no limit
 
 
 class SmtpHandler:
@@ -229,6 +253,10 @@ class SmtpHandler:
     async def handle_HELO(
         self, server: SMTP, session: Session, envelope: AioEnvelope, hostname: str
     ) -> str:
+        refused = self.helo_refusal(server, session, hostname)
+        if refused:
+            session.host_name = None  # no MAIL until a good HELO
+            return refused
         self.greeted(session, hostname)
         return f"250 {server.hostname}"
 
@@ -240,6 +268,10 @@ class SmtpHandler:
         hostname: str,
         responses: list[str],
     ) -> list[str]:
+        refused = self.helo_refusal(server, session, hostname)
+        if refused:
+            session.host_name = None  # no MAIL until a good EHLO
+            return [refused]
         self.greeted(session, hostname)
         out = [
             r
@@ -305,7 +337,64 @@ class SmtpHandler:
         targets = self.accounts.resolve(addr) or []
         return user.lower() in (t.lower() for t in targets)
 
+    def helo_refusal(self, server: SMTP, session: Session, hostname: str) -> str:
+        """Why a HELO/EHLO name is refused ("" when it is not): it claims
+        to be us (our host name, one of our domains, the address the client
+        connected to), or, with ``reject_invalid_helo``, it is neither a host
+        name nor an address literal (RFC 5321 4.1.1.1). Trusted networks and
+        authenticated sessions are not judged."""
+        p = self.policy
+        if not (p.reject_helo_claiming_us or p.reject_invalid_helo):
+            return ""
+        if session.authenticated or self._trusted(session):
+            return ""
+        name = hostname.strip().lower().rstrip(".")
+        peer = self._peer(session)
+        if p.reject_invalid_helo and not _valid_helo(name):
+            self.log.info("[%s] HELO %r refused: not a host name", peer, name[:64])
+            return "501 5.5.2 Helo command rejected: invalid name"
+        if p.reject_helo_claiming_us and self._claims_us(server, name):
+            self.log.info("[%s] HELO %r refused: it claims to be us", peer, name[:64])
+            return "550 5.7.1 Helo command rejected: you are not me"
+        return ""
+
+    def _claims_us(self, server: SMTP, name: str) -> bool:
+        if name == self.policy.hostname.lower():
+            return True
+        if name.startswith("[") and name.endswith("]"):
+            transport = getattr(server, "transport", None)
+            sock = transport.get_extra_info("sockname") if transport else None
+            ours = peer_ip(sock) if sock else ""
+            literal = name[1:-1].removeprefix("ipv6:")
+            try:
+                return bool(ours) and ipaddress.ip_address(
+                    literal
+                ) == ipaddress.ip_address(ours.split("%", 1)[0])
+            except ValueError:
+                return False
+        return bool(name) and self.accounts.is_local_domain(name)
+
     async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: AioEnvelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        reply = await self._rcpt(server, session, envelope, address, rcpt_options)
+        limit = self.policy.max_rcpt_failures
+        if limit and reply.startswith("5"):
+            failures = int(getattr(session, "qs_rcpt_failures", 0)) + 1
+            setattr(session, "qs_rcpt_failures", failures)  # noqa: B010
+            if failures >= limit:
+                self.log.info(
+                    "[%s] %d refused recipients: closing", self._peer(session), failures
+                )
+                return "421 4.7.0 Too many errors, closing the connection"
+        return reply
+
+    async def _rcpt(
         self,
         server: SMTP,
         session: Session,
@@ -546,6 +635,8 @@ class QuicksilverSMTP(SMTP):
             )
             self._qlog.debug("[%s] S: %s", self._peer_text, text[:300])
         await super().push(status)
+        if isinstance(status, str) and status.startswith("421 ") and self.transport:
+            self.transport.close()  # RFC 5321 3.8: 421 closes the channel
 
     _in_ehlo = False
     _in_data = False
