@@ -36,6 +36,9 @@ _LITERAL = re.compile(rb"\{(\d{1,10})\+?\}\r?\n$")
 _CODE = re.compile(rb"\[([A-Z-]+)(?: ([^\]]*))?\]", re.IGNORECASE)
 MAX_SMALL_LITERAL = 64 * 1024  # a literal in anything but a message body
 MAX_UIDS = 200_000  # UIDs taken from one SEARCH answer
+# bytes of untagged answers one command may bring (a message body's command
+# is allowed its own size on top): a server cannot make us hold more
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 @dataclass
@@ -153,8 +156,12 @@ class ImapClient:
         tag = f"Q{self.tag}"
         await self._send(f"{tag} {command}")
         got: list[Response] = []
+        budget = MAX_ANSWER_BYTES + (limit if limit > MAX_SMALL_LITERAL else 0)
         while True:
             resp = await self._read(limit)
+            budget -= len(resp.line) + sum(len(x) for x in resp.literals)
+            if budget < 0:
+                raise FetchError(f"{what}: the server sent far more than asked for.")
             if resp.line.startswith(tag.encode() + b" "):
                 status = resp.line[len(tag) + 1 :].split(b" ", 1)[0].upper()
                 if status == b"OK":
