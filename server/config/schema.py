@@ -46,6 +46,12 @@ class SmtpSettings:
     reject_helo_claiming_us: bool = True
     reject_invalid_helo: bool = False
     max_rcpt_failures: int = 20
+    # SPF, DKIM and DMARC of mail from untrusted clients, recorded in an
+    # Authentication-Results field (server/antispam/mailauth.py); a DMARC
+    # failure under p=reject is refused unless its domain is overridden
+    check_authentication: bool = False
+    dmarc_reject: bool = True
+    dmarc_overrides: tuple[str, ...] = ()  # From domains never refused
     # DNS block lists asked at RCPT: "zone" refuses a listed client, "zone=tag"
     # marks its mail (server/antispam/dnsbl.py); none by default
     dnsbl_zones: tuple[str, ...] = ()

@@ -21,6 +21,7 @@ from typing import Any
 from server.antispam.dnsbl import Dnsbl, parse_zone
 from server.antispam.greylist import FILE_NAME as GREYLIST_FILE
 from server.antispam.greylist import Greylist
+from server.antispam.mailauth import MailAuth
 from server.config.schema import SmtpSettings, validate_section
 from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.protocols.smtp.refusal import refusal_line
@@ -35,6 +36,17 @@ log = logging.getLogger("quicksilver.smtp")
 
 # aiosmtpd's own logger repeats what we log and warns about our chosen setup.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+class _Deferred:
+    """The module's resolver, looked up at each question (tests replace
+    ``SmtpModule.resolver`` after start)."""
+
+    def __init__(self, module: SmtpModule) -> None:
+        self.module = module
+
+    async def resolve(self, name: str, rdtype: str) -> Any:
+        return await self.module._resolver().resolve(name, rdtype)
 
 
 class SmtpModule(ListenerModule):
@@ -100,6 +112,11 @@ class SmtpModule(ListenerModule):
             trusted_networks=cfg.trusted_networks,
             dnsbl=self.dnsbl,
             dnsbl_zones=tuple(parse_zone(z) for z in cfg.dnsbl_zones),
+            mailauth=MailAuth(_Deferred(self), hostname)
+            if cfg.check_authentication
+            else None,
+            dmarc_reject=cfg.dmarc_reject,
+            dmarc_overrides=cfg.dmarc_overrides,
         )
         tls = ctx.tls.server_context()
         loop = asyncio.get_running_loop()

@@ -41,6 +41,7 @@ from server import bytesutil, mailtext
 from server.accounts.base import AccountStore
 from server.antispam.dnsbl import Dnsbl, Listing, Zone
 from server.antispam.greylist import Greylist
+from server.antispam.mailauth import MailAuth, strip_ours
 from server.delivery.base import DeliveryTarget, Envelope
 from server.errors import MailError
 from server.events import EventBus, MessageAccepted, SessionClosed, SessionOpened
@@ -123,6 +124,8 @@ def _unsafe(c: str) -> bool:
         or (0xD800 <= o <= 0xDFFF)
     )
 
+
+AUTH_TIMEOUT = 30.0  # seconds for SPF, DKIM and DMARC of one message
 
 _HELO_NAME = re.compile(
     r"(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
@@ -207,7 +210,13 @@ class SmtpHandler:
         trusted_networks: tuple[str, ...] = (),
         dnsbl: Dnsbl | None = None,
         dnsbl_zones: tuple[Zone, ...] = (),
+        mailauth: MailAuth | None = None,
+        dmarc_reject: bool = True,
+        dmarc_overrides: tuple[str, ...] = (),
     ) -> None:
+        self.mailauth = mailauth
+        self.dmarc_reject = dmarc_reject
+        self.dmarc_overrides = {d.lower().rstrip(".") for d in dmarc_overrides}
         self.dnsbl = dnsbl
         self.dnsbl_zones = list(dnsbl_zones)
         self.policy = policy
@@ -458,6 +467,48 @@ class SmtpHandler:
         setattr(session, "qs_dnsbl", found)  # noqa: B010
         return found
 
+    async def _authenticate(
+        self, session: Session, envelope: AioEnvelope, raw: bytes
+    ) -> str | tuple[bytes, bytes]:
+        """SPF, DKIM and DMARC for a message from an untrusted client: the
+        refusal (DMARC p=reject), or the message without forged
+        Authentication-Results fields of ours and the field to add."""
+        auth = self.mailauth
+        assert auth is not None
+        raw = await asyncio.to_thread(strip_ours, raw, self.policy.hostname)
+        if session.authenticated or self._trusted(session):
+            return raw, b""
+        sender = reverse_path(envelope.mail_from)
+        helo = session.host_name or ""
+        try:
+            v = await asyncio.wait_for(
+                auth.verdicts(peer_ip(session.peer), sender, helo, raw), AUTH_TIMEOUT
+            )
+        except TimeoutError:
+            self.log.info(
+                "[%s] SPF/DKIM/DMARC checks took too long", self._peer(session)
+            )
+            return raw, b""
+        self.log.info(
+            "[%s] spf=%s dkim=%s dmarc=%s%s",
+            self._peer(session),
+            v.spf,
+            ",".join(d.result for d in v.dkim) or "none",
+            v.dmarc,
+            f" (p={v.policy}, from {v.from_domain})" if v.policy else "",
+        )
+        if (
+            v.dmarc == "fail"
+            and v.policy == "reject"
+            and self.dmarc_reject
+            and v.from_domain not in self.dmarc_overrides
+        ):
+            return (
+                f"550 5.7.1 Rejected by the DMARC policy of {v.from_domain} "
+                "(the sender is not authenticated for it)"
+            )
+        return raw, auth.header(v, sender, helo)
+
     async def _greylisted(
         self, session: Session, envelope: AioEnvelope, address: str
     ) -> int:
@@ -504,6 +555,12 @@ class SmtpHandler:
                 (missing_headers(raw, self.policy.hostname, sid), raw)
             )
         received = self.received_header(server, session, envelope, sid)
+        if self.mailauth is not None:
+            checked = await self._authenticate(session, envelope, raw)
+            if isinstance(checked, str):
+                return checked  # refused by the sender domain's DMARC policy
+            raw, results = checked
+            received += results
         listing: Listing | None = getattr(session, "qs_dnsbl", None)
         if listing is not None:  # a "tag" list: the user's rules may act on it
             received += (

@@ -1,0 +1,73 @@
+"""The DNS questions the inbound checks ask, over an asynchronous resolver
+with dnspython's interface (``await resolver.resolve(name, rdtype)``): the
+real one, or the tests' table. Answers come back as plain strings; a name
+that does not exist is ``None``; a name with no records of the type is
+``[]``; any other trouble is ``DnsTemporary`` (SPF's and DMARC's
+temperror). Each question has ``TIMEOUT`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from typing import Any
+
+TIMEOUT = 5.0
+MAX_ANSWERS = 50  # records taken from one answer
+
+
+class DnsTemporary(Exception):
+    """The question could not be answered now."""
+
+
+class DnsQuestions:
+    def __init__(self, resolver: Any) -> None:
+        self.resolver = resolver
+        self.asked = 0  # questions asked (for the limits of callers)
+
+    async def _ask(self, name: str, rdtype: str) -> list[Any] | None:
+        import dns.exception
+        import dns.resolver
+
+        self.asked += 1
+        try:
+            answer = await asyncio.wait_for(
+                self.resolver.resolve(name, rdtype), TIMEOUT
+            )
+        except dns.resolver.NXDOMAIN:
+            return None
+        except dns.resolver.NoAnswer:
+            return []
+        except (dns.exception.DNSException, TimeoutError, OSError) as exc:
+            raise DnsTemporary(f"{name} {rdtype}: {exc}") from None
+        return list(answer)[:MAX_ANSWERS]
+
+    async def txt(self, name: str) -> list[str] | None:
+        records = await self._ask(name, "TXT")
+        if records is None:
+            return None
+        out = []
+        for r in records:
+            strings = getattr(r, "strings", ())
+            out.append(b"".join(strings).decode("utf-8", "replace"))
+        return out
+
+    async def addresses(self, name: str, version: int) -> list[str] | None:
+        records = await self._ask(name, "A" if version == 4 else "AAAA")
+        if records is None:
+            return None
+        return [str(r.address) for r in records]
+
+    async def mx(self, name: str) -> list[str] | None:
+        records = await self._ask(name, "MX")
+        if records is None:
+            return None
+        ordered = sorted(records, key=lambda r: int(r.preference))
+        return [str(r.exchange).rstrip(".").lower() for r in ordered]
+
+    async def ptr(self, ip: str) -> list[str] | None:
+        name = ipaddress.ip_address(ip).reverse_pointer
+        records = await self._ask(name, "PTR")
+        if records is None:
+            return None
+        return [str(r.target).rstrip(".").lower() for r in records]

@@ -1,0 +1,275 @@
+"""Who really sent it: SPF, DKIM and DMARC for mail received by the smtp
+module (``smtp.check_authentication``), recorded in one
+``Authentication-Results`` field (RFC 8601).
+
+- SPF (spf.py) of the MAIL FROM domain, or of the HELO name for the null
+  sender (RFC 7208 2.4).
+- DKIM (RFC 6376): every signature (at most ``MAX_SIGNATURES``) verified by
+  dkimpy in a worker thread; its key lookups are asked of the same
+  asynchronous resolver, on the loop, from that thread.
+- DMARC (RFC 7489): the record of the From domain, else of its
+  organizational domain (the Public Suffix List, ``publicsuffixlist``);
+  pass when SPF passed for an aligned domain or a DKIM signature passed for
+  an aligned ``d=`` (relaxed: same organizational domain; strict: equal);
+  the policy is ``sp`` for a subdomain when given, else ``p``.
+
+The field names our host as authserv-id; a field a sender put in with our
+authserv-id is removed first (RFC 8601 5). What to do with a DMARC failure
+is the caller's (smtp session: ``smtp.dmarc_reject``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from server import mailtext
+from server.antispam import spf
+from server.antispam.dnsq import DnsQuestions, DnsTemporary
+
+log = logging.getLogger("quicksilver.smtp")
+
+MAX_SIGNATURES = 5
+MAX_HEADER = 256 * 1024
+DKIM_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class DkimVerdict:
+    result: str  # "pass" | "fail" | "neutral" | "temperror" | "permerror"
+    domain: str
+    selector: str
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    spf: str
+    spf_domain: str  # the domain SPF was asked about
+    dkim: tuple[DkimVerdict, ...]
+    dmarc: str  # "pass" | "fail" | "none" | "temperror" | "permerror"
+    from_domain: str
+    policy: str = ""  # the DMARC policy that applies: none, quarantine, reject
+    notes: tuple[str, ...] = field(default=())
+
+
+_PSL: Any = None
+
+
+def org_domain(domain: str) -> str:
+    """The organizational domain (RFC 7489 3.2) from the Public Suffix List."""
+    global _PSL
+    if _PSL is None:
+        from publicsuffixlist import PublicSuffixList
+
+        _PSL = PublicSuffixList()
+    found = _PSL.privatesuffix(domain.lower().rstrip("."))
+    return str(found) if found else domain.lower()
+
+
+def aligned(a: str, b: str, strict: bool) -> bool:
+    a, b = a.lower().rstrip("."), b.lower().rstrip(".")
+    if not a or not b:
+        return False
+    return a == b if strict else org_domain(a) == org_domain(b)
+
+
+def header_fields(message: bytes) -> list[tuple[str, str]]:
+    head, _ = mailtext.split_header(message[:MAX_HEADER])
+    out: list[tuple[str, str]] = []
+    for line in head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n"):
+        if line[:1] in (" ", "\t") and out:
+            out[-1] = (out[-1][0], out[-1][1] + " " + line.strip())
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            out.append((name.strip().lower(), value.strip()))
+    return out
+
+
+def from_domain(fields: list[tuple[str, str]]) -> str:
+    """The From domain when there is exactly one From with one address
+    (RFC 7489 6.6.1: otherwise DMARC cannot be applied)."""
+    import email.utils
+
+    values = [v for n, v in fields if n == "from"]
+    if len(values) != 1:
+        return ""
+    addresses = email.utils.getaddresses(values)
+    if len(addresses) != 1 or "@" not in addresses[0][1]:
+        return ""
+    return addresses[0][1].rpartition("@")[2].lower().rstrip(">")
+
+
+def parse_dmarc(record: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for part in record.split(";"):
+        name, eq, value = part.strip().partition("=")
+        if eq:
+            tags[name.strip().lower()] = value.strip()
+    return tags
+
+
+class MailAuth:
+    def __init__(self, resolver: Any, hostname: str) -> None:
+        self.dns = DnsQuestions(resolver)
+        self.hostname = hostname
+
+    async def verdicts(
+        self, ip: str, sender: str, helo: str, message: bytes
+    ) -> Verdicts:
+        spf_domain = sender.rpartition("@")[2].lower() if sender else helo.lower()
+        spf_result, _ = await spf.check_host(ip, spf_domain, sender, helo, self.dns)
+        dkim = await self._dkim(message)
+        fields = header_fields(message)
+        domain = from_domain(fields)
+        dmarc, policy = await self._dmarc(domain, spf_result, spf_domain, dkim)
+        return Verdicts(spf_result, spf_domain, dkim, dmarc, domain, policy)
+
+    async def _dkim(self, message: bytes) -> tuple[DkimVerdict, ...]:
+        count = sum(1 for n, _ in header_fields(message) if n == "dkim-signature")
+        if not count:
+            return ()
+        loop = asyncio.get_running_loop()
+
+        def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+            text = name.decode("ascii", "replace").rstrip(".")
+            future = asyncio.run_coroutine_threadsafe(self.dns.txt(text), loop)
+            try:
+                found = future.result(timeout + 1)
+            except DnsTemporary:
+                raise
+            except Exception:
+                return b""
+            return (found[0] if found else "").encode()
+
+        def verify_all() -> tuple[DkimVerdict, ...]:
+            import dkim
+
+            out = []
+            for i in range(min(count, MAX_SIGNATURES)):
+                d = dkim.DKIM(message)
+                try:
+                    ok = d.verify(idx=i, dnsfunc=dnsfunc)
+                    result = "pass" if ok else "fail"
+                except DnsTemporary:
+                    result = "temperror"
+                except dkim.ValidationError:
+                    result = "fail"
+                except Exception:
+                    result = "permerror"
+                sig = getattr(d, "signature_fields", {}) or {}
+                domain = sig.get(b"d", b"").decode("ascii", "replace").lower()
+                selector = sig.get(b"s", b"").decode("ascii", "replace")
+                out.append(DkimVerdict(result, domain, selector))
+            return tuple(out)
+
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(verify_all), DKIM_TIMEOUT)
+        except TimeoutError:
+            return (DkimVerdict("temperror", "", ""),)
+
+    async def _dmarc(
+        self,
+        domain: str,
+        spf_result: str,
+        spf_domain: str,
+        dkim: tuple[DkimVerdict, ...],
+    ) -> tuple[str, str]:
+        if not domain:
+            return "none", ""
+        try:
+            tags = await self._record(domain)
+            org = org_domain(domain)
+            if tags is None and org != domain:
+                tags = await self._record(org)
+        except DnsTemporary:
+            return "temperror", ""
+        if tags is None:
+            return "none", ""
+        policy = tags.get("p", "").lower()
+        if policy not in ("none", "quarantine", "reject"):
+            return "permerror", ""
+        if domain != org_domain(domain) and tags.get("sp", "").lower() in (
+            "none",
+            "quarantine",
+            "reject",
+        ):
+            policy = tags["sp"].lower()
+        strict_spf = tags.get("aspf", "r").lower() == "s"
+        strict_dkim = tags.get("adkim", "r").lower() == "s"
+        if spf_result == "pass" and aligned(spf_domain, domain, strict_spf):
+            return "pass", policy
+        if any(
+            v.result == "pass" and aligned(v.domain, domain, strict_dkim) for v in dkim
+        ):
+            return "pass", policy
+        return "fail", policy
+
+    async def _record(self, domain: str) -> dict[str, str] | None:
+        txt = await self.dns.txt(f"_dmarc.{domain}")
+        found = [
+            t for t in txt or [] if t.lower().replace(" ", "").startswith("v=dmarc1")
+        ]
+        return parse_dmarc(found[0]) if len(found) == 1 else None
+
+    def header(self, v: Verdicts, sender: str, helo: str) -> bytes:
+        """The Authentication-Results field (RFC 8601) for ``v``."""
+        mailfrom = f"smtp.mailfrom={sender}" if sender else f"smtp.helo={helo}"
+        parts = [f"spf={v.spf} {mailfrom}"]
+        if v.dkim:
+            for d in v.dkim:
+                parts.append(
+                    f"dkim={d.result} header.d={d.domain} header.s={d.selector}"
+                )
+        else:
+            parts.append("dkim=none")
+        dmarc = f"dmarc={v.dmarc}"
+        if v.policy:
+            dmarc += f" (p={v.policy})"
+        if v.from_domain:
+            dmarc += f" header.from={v.from_domain}"
+        parts.append(dmarc)
+        value = f"{self.hostname};\r\n\t" + ";\r\n\t".join(parts)
+        text = f"Authentication-Results: {value}\r\n"
+        return "".join(
+            c if c.isprintable() or c in "\r\n\t" else "?" for c in text
+        ).encode("ascii", "replace")
+
+
+_AR = re.compile(rb"(?im)^authentication-results:[ \t]*")
+
+
+def strip_ours(message: bytes, hostname: str) -> bytes:
+    """``message`` without Authentication-Results fields that claim to be
+    ours (RFC 8601 5); a forged field is how a sender would lie to the
+    user's filters. Blocking for a large message: a worker thread."""
+    cut = mailtext.header_end(message)
+    head = message if cut < 0 else message[:cut]
+    if not _AR.search(head):
+        return message
+    lines = head.split(b"\n")
+    kept: list[bytes] = []
+    dropping = False
+    ours = hostname.lower().encode()
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            if not dropping:
+                kept.append(line)
+            continue
+        dropping = False
+        m = _AR.match(line)
+        if m is not None:
+            rest = line[m.end() :].lower()
+            if rest.startswith(ours) and rest[len(ours) : len(ours) + 1] in (
+                b";",
+                b" ",
+                b"\t",
+                b"\r",
+                b"",
+            ):
+                dropping = True
+                continue
+        kept.append(line)
+    return b"\n".join(kept) + (b"" if cut < 0 else message[cut:])
