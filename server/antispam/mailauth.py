@@ -56,6 +56,7 @@ class Verdicts:
 
 
 _PSL: Any = None
+_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9-]{1,63}){1,126}")
 
 
 def org_domain(domain: str) -> str:
@@ -99,7 +100,16 @@ def from_domain(fields: list[tuple[str, str]]) -> str:
     addresses = email.utils.getaddresses(values)
     if len(addresses) != 1 or "@" not in addresses[0][1]:
         return ""
-    return addresses[0][1].rpartition("@")[2].lower().rstrip(">")
+    domain = addresses[0][1].rpartition("@")[2].lower().rstrip(">").rstrip(".")
+    # a domain name or nothing: it goes into a reply line and a header field
+    return domain if _DOMAIN.fullmatch(domain) else ""
+
+
+def _token(raw: bytes) -> str:
+    """A signature's d= or s= as it may appear in our header field: the
+    characters of a domain name only (the sender wrote it), at most 253."""
+    text = raw.decode("ascii", "replace")
+    return "".join(c for c in text if c.isalnum() or c in ".-_")[:253]
 
 
 def parse_dmarc(record: str) -> dict[str, str]:
@@ -160,8 +170,8 @@ class MailAuth:
                 except Exception:
                     result = "permerror"
                 sig = getattr(d, "signature_fields", {}) or {}
-                domain = sig.get(b"d", b"").decode("ascii", "replace").lower()
-                selector = sig.get(b"s", b"").decode("ascii", "replace")
+                domain = _token(sig.get(b"d", b"")).lower()
+                selector = _token(sig.get(b"s", b""))
                 out.append(DkimVerdict(result, domain, selector))
             return tuple(out)
 
