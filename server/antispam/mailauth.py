@@ -7,6 +7,8 @@ module (``smtp.check_authentication``), recorded in one
 - DKIM (RFC 6376): every signature (at most ``MAX_SIGNATURES``) verified by
   dkimpy in a worker thread; its key lookups are asked of the same
   asynchronous resolver, on the loop, from that thread.
+- ARC (RFC 8617): the chain's validation (dkimpy's ``arc_verify``), when
+  the message has one: what a forwarder or list that re-signs vouches for.
 - DMARC (RFC 7489): the record of the From domain, else of its
   organizational domain (the Public Suffix List, ``publicsuffixlist``);
   pass when SPF passed for an aligned domain or a DKIM signature passed for
@@ -52,6 +54,7 @@ class Verdicts:
     dmarc: str  # "pass" | "fail" | "none" | "temperror" | "permerror"
     from_domain: str
     policy: str = ""  # the DMARC policy that applies: none, quarantine, reject
+    arc: str = "none"  # RFC 8617's chain validation: none, pass, fail
     notes: tuple[str, ...] = field(default=())
 
 
@@ -131,16 +134,19 @@ class MailAuth:
     ) -> Verdicts:
         spf_domain = sender.rpartition("@")[2].lower() if sender else helo.lower()
         spf_result, _ = await spf.check_host(ip, spf_domain, sender, helo, self.dns)
-        dkim = await self._dkim(message)
+        dkim, arc = await self._dkim(message)
         fields = header_fields(message)
         domain = from_domain(fields)
         dmarc, policy = await self._dmarc(domain, spf_result, spf_domain, dkim)
-        return Verdicts(spf_result, spf_domain, dkim, dmarc, domain, policy)
+        return Verdicts(spf_result, spf_domain, dkim, dmarc, domain, policy, arc)
 
-    async def _dkim(self, message: bytes) -> tuple[DkimVerdict, ...]:
-        count = sum(1 for n, _ in header_fields(message) if n == "dkim-signature")
-        if not count:
-            return ()
+    async def _dkim(self, message: bytes) -> tuple[tuple[DkimVerdict, ...], str]:
+        """Each DKIM signature's verdict, and the ARC chain's (RFC 8617)."""
+        names = [n for n, _ in header_fields(message)]
+        count = names.count("dkim-signature")
+        has_arc = "arc-seal" in names
+        if not count and not has_arc:
+            return (), "none"
         loop = asyncio.get_running_loop()
 
         def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
@@ -154,7 +160,7 @@ class MailAuth:
                 return b""
             return (found[0] if found else "").encode()
 
-        def verify_all() -> tuple[DkimVerdict, ...]:
+        def verify_all() -> tuple[tuple[DkimVerdict, ...], str]:
             import dkim
 
             out = []
@@ -173,12 +179,21 @@ class MailAuth:
                 domain = _token(sig.get(b"d", b"")).lower()
                 selector = _token(sig.get(b"s", b""))
                 out.append(DkimVerdict(result, domain, selector))
-            return tuple(out)
+            arc = "none"
+            if has_arc:
+                try:
+                    cv, _, _ = dkim.arc_verify(message, dnsfunc=dnsfunc)
+                    arc = {b"pass": "pass", b"fail": "fail"}.get(cv, "none")
+                except DnsTemporary:
+                    arc = "temperror"
+                except Exception:
+                    arc = "fail"
+            return tuple(out), arc
 
         try:
             return await asyncio.wait_for(asyncio.to_thread(verify_all), DKIM_TIMEOUT)
         except TimeoutError:
-            return (DkimVerdict("temperror", "", ""),)
+            return (DkimVerdict("temperror", "", ""),), "none"
 
     async def _dmarc(
         self,
@@ -235,6 +250,8 @@ class MailAuth:
                 )
         else:
             parts.append("dkim=none")
+        if v.arc != "none":
+            parts.append(f"arc={v.arc}")
         dmarc = f"dmarc={v.dmarc}"
         if v.policy:
             dmarc += f" (p={v.policy})"

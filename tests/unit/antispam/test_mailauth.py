@@ -121,3 +121,40 @@ def test_forged_results_of_ours_are_removed() -> None:
         strip_ours(b"Subject: y\r\n\r\nz", "mail.example.test")
         == b"Subject: y\r\n\r\nz"
     )
+
+
+def test_an_arc_chain_is_verified(tmp_path: Path) -> None:
+    """A forwarder that sealed the message (RFC 8617): arc=pass in our
+    field; the same message changed after the seal: arc=fail."""
+    import dkim
+
+    keys = DkimKeys(tmp_path / "dkim")
+    keys.generate("forwarder.test")
+    rsa = next(k for k in keys.keys("forwarder.test") if k.algorithm == "rsa")
+    private = (
+        tmp_path / "dkim" / "forwarder.test" / f"{rsa.selector}.key"
+    ).read_bytes()
+    table = dict(BASE)
+    table[(rsa.record_name, "TXT")] = txt(keys.record(rsa))
+    received = (
+        b"Authentication-Results: forwarder.test;"
+        b" spf=pass smtp.mailfrom=sender.test\r\n"
+        + msg("sender.test")
+    )
+    seal = b"".join(
+        dkim.arc_sign(
+            received,
+            rsa.selector.encode(),
+            b"forwarder.test",
+            private,
+            b"forwarder.test",
+        )
+    )
+    sealed = seal + received
+    v, auth = verdicts(table, "carol@sender.test", sealed)
+    assert v.arc == "pass"
+    assert "arc=pass" in auth.header(v, "carol@sender.test", "h").decode()
+    v, _ = verdicts(table, "carol@sender.test", sealed.replace(b"body", b"BODY"))
+    assert v.arc == "fail"
+    v, _ = verdicts(table, "carol@sender.test", msg("sender.test"))
+    assert v.arc == "none"
