@@ -138,8 +138,7 @@ def test_an_arc_chain_is_verified(tmp_path: Path) -> None:
     table[(rsa.record_name, "TXT")] = txt(keys.record(rsa))
     received = (
         b"Authentication-Results: forwarder.test;"
-        b" spf=pass smtp.mailfrom=sender.test\r\n"
-        + msg("sender.test")
+        b" spf=pass smtp.mailfrom=sender.test\r\n" + msg("sender.test")
     )
     seal = b"".join(
         dkim.arc_sign(
