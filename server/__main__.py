@@ -31,7 +31,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from server import cli_dkim, cli_fetch, cli_lists, cli_rules
+from server import cli_dkim, cli_dns, cli_fetch, cli_lists, cli_rules
 from server.errors import ValidationError
 from server.paths import default_data_dir, use_private_umask
 
@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_lists.add_commands(sub)
     cli_fetch.add_commands(sub)
     cli_dkim.add_commands(sub)
+    cli_dns.add_commands(sub)
 
     alias = sub.add_parser("alias", help="manage aliases (*@domain = catch-all)")
     asub = alias.add_subparsers(dest="action", required=True)
@@ -239,6 +240,8 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
                 print(f"deleted {args.address} (mail kept under deleted/)")
         elif args.cmd == "list":
             return cli_lists.run(args, accounts, data_dir)
+        elif args.cmd == "dns":
+            return cli_dns.run(args, settings, accounts, data_dir)
         elif args.cmd == "dkim":
             return cli_dkim.run(args, accounts, data_dir)
         elif args.cmd == "fetch":

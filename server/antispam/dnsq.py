@@ -65,6 +65,13 @@ class DnsQuestions:
         ordered = sorted(records, key=lambda r: int(r.preference))
         return [str(r.exchange).rstrip(".").lower() for r in ordered]
 
+    async def raw(self, name: str, rdtype: str) -> list[str] | None:
+        """Any type's records as DNS presentation text."""
+        records = await self._ask(name, rdtype)
+        if records is None:
+            return None
+        return [r.to_text() if hasattr(r, "to_text") else str(r) for r in records]
+
     async def ptr(self, ip: str) -> list[str] | None:
         name = ipaddress.ip_address(ip).reverse_pointer
         records = await self._ask(name, "PTR")
