@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ from server.antispam.dnsq import DnsQuestions, DnsTemporary
 log = logging.getLogger("quicksilver.smtp")
 
 MAX_SIGNATURES = 5
+KEY_CACHE_SECONDS = 300.0  # a DKIM key record is asked again after this
+MAX_KEY_CACHE = 1000
 MAX_HEADER = 256 * 1024
 DKIM_TIMEOUT = 20.0
 
@@ -108,6 +111,25 @@ def from_domain(fields: list[tuple[str, str]]) -> str:
     return domain if _DOMAIN.fullmatch(domain) else ""
 
 
+_TAG = re.compile(r"(?:^|;)\s*([ds])\s*=\s*([^;\s]+)")
+
+
+def _key_names(message: bytes) -> list[str]:
+    """``s._domainkey.d`` of each DKIM-Signature and ARC-Message-Signature
+    (and ARC-Seal), in order, for fetching the keys ahead."""
+    out: list[str] = []
+    for name, value in header_fields(message):
+        if name not in ("dkim-signature", "arc-message-signature", "arc-seal"):
+            continue
+        tags = dict(_TAG.findall(value.replace(" ", "")))
+        d, sel = tags.get("d", ""), tags.get("s", "")
+        if d and sel:
+            key = f"{sel}._domainkey.{d}".lower().rstrip(".")
+            if key not in out:
+                out.append(key)
+    return out
+
+
 def _token(raw: bytes) -> str:
     """A signature's d= or s= as it may appear in our header field: the
     characters of a domain name only (the sender wrote it), at most 253."""
@@ -128,6 +150,7 @@ class MailAuth:
     def __init__(self, resolver: Any, hostname: str) -> None:
         self.dns = DnsQuestions(resolver)
         self.hostname = hostname
+        self._keys: dict[str, tuple[float, bytes]] = {}  # DKIM key records
 
     async def verdicts(
         self, ip: str, sender: str, helo: str, message: bytes
@@ -148,9 +171,20 @@ class MailAuth:
         if not count and not has_arc:
             return (), "none"
         loop = asyncio.get_running_loop()
+        # the keys the signatures name, asked on the loop before the worker
+        # thread starts (and kept KEY_CACHE_SECONDS): no crossing back to the
+        # loop for each key
+        keys: dict[str, bytes] = {}
+        for name in _key_names(message)[: MAX_SIGNATURES * 2]:
+            try:
+                keys[name] = await self._key(name)
+            except DnsTemporary:
+                pass  # asked again from the thread, where it becomes temperror
 
         def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
-            text = name.decode("ascii", "replace").rstrip(".")
+            text = name.decode("ascii", "replace").rstrip(".").lower()
+            if text in keys:
+                return keys[text]
             future = asyncio.run_coroutine_threadsafe(self.dns.txt(text), loop)
             try:
                 found = future.result(timeout + 1)
@@ -194,6 +228,18 @@ class MailAuth:
             return await asyncio.wait_for(asyncio.to_thread(verify_all), DKIM_TIMEOUT)
         except TimeoutError:
             return (DkimVerdict("temperror", "", ""),), "none"
+
+    async def _key(self, name: str) -> bytes:
+        now = time.monotonic()
+        hit = self._keys.get(name)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = await self.dns.txt(name)
+        value = (found[0] if found else "").encode()
+        self._keys[name] = (now + KEY_CACHE_SECONDS, value)
+        while len(self._keys) > MAX_KEY_CACHE:
+            self._keys.pop(next(iter(self._keys)))
+        return value
 
     async def _dmarc(
         self,
