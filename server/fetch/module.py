@@ -313,6 +313,12 @@ class FetchModule:
             except MailError as exc:  # we could not take it: try again later
                 count, error = 0, f"Could not store a message: {exc.public_message}"
                 w.failures += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # an edge: the account is tried again later
+                log.exception("[%s] the poll failed unexpectedly", a.id)
+                count, error = 0, "The poll failed unexpectedly (see the log)."
+                w.failures += 1
             if error:
                 log.warning("[%s] poll failed: %s", a.id, error)
                 self.count("failed polls")
