@@ -175,6 +175,32 @@ def fingerprint_of(writer: asyncio.StreamWriter) -> str:
     return format_fingerprint(der) if der else ""
 
 
+async def read_line(reader: asyncio.StreamReader, timeout: float, server: str) -> bytes:
+    """One line from the server (``server`` names it in errors: "The POP3
+    server"), or ``FetchError`` for silence, an overlong line, a closed or
+    broken connection."""
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    except TimeoutError:
+        raise FetchError(f"{server} stopped answering.") from None
+    except (ValueError, asyncio.LimitOverrunError):
+        raise FetchError(f"{server} sent a line too long.") from None
+    except (ConnectionError, OSError) as exc:
+        raise FetchError(f"The connection broke: {exc}") from None
+    if not line:
+        raise FetchError(f"{server} closed the connection.")
+    return line
+
+
+async def send_line(writer: asyncio.StreamWriter, text: str, timeout: float) -> None:
+    """``text`` and CRLF, flushed within ``timeout`` (``FetchError`` if not)."""
+    writer.write(text.encode("utf-8") + b"\r\n")
+    try:
+        await asyncio.wait_for(writer.drain(), timeout)
+    except (ConnectionError, OSError, TimeoutError) as exc:
+        raise FetchError(f"The connection broke: {exc}") from None
+
+
 def close(writer: asyncio.StreamWriter) -> None:
     try:
         writer.close()

@@ -27,6 +27,8 @@ from server.fetch.connect import (
     close,
     fingerprint_of,
     open_stream,
+    read_line,
+    send_line,
     upgrade,
 )
 
@@ -92,19 +94,9 @@ class ImapClient:
     # -- the wire ---------------------------------------------------------------
     async def _read_line(self, timeout: float | None = None) -> bytes:
         assert self.reader is not None
-        try:
-            line = await asyncio.wait_for(
-                self.reader.readline(), timeout or self.ep.timeout
-            )
-        except TimeoutError:
-            raise FetchError("The IMAP server stopped answering.") from None
-        except (ValueError, asyncio.LimitOverrunError):
-            raise FetchError("The IMAP server sent a line too long.") from None
-        except (ConnectionError, OSError) as exc:
-            raise FetchError(f"The connection broke: {exc}") from None
-        if not line:
-            raise FetchError("The IMAP server closed the connection.")
-        return line
+        return await read_line(
+            self.reader, timeout or self.ep.timeout, "The IMAP server"
+        )
 
     async def _read(self, limit: int, timeout: float | None = None) -> Response:
         assert self.reader is not None
@@ -137,11 +129,7 @@ class ImapClient:
         if log.isEnabledFor(logging.DEBUG):
             shown = "****" if secret else _SECRET.sub(r"\1 ****", data)
             log.debug("[%s] C: %s", self.ep.host, shown)
-        self.writer.write(data.encode("utf-8") + b"\r\n")
-        try:
-            await asyncio.wait_for(self.writer.drain(), self.ep.timeout)
-        except (ConnectionError, OSError, TimeoutError) as exc:
-            raise FetchError(f"The connection broke: {exc}") from None
+        await send_line(self.writer, data, self.ep.timeout)
 
     async def run(
         self,

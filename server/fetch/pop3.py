@@ -27,6 +27,8 @@ from server.fetch.connect import (
     close,
     fingerprint_of,
     open_stream,
+    read_line,
+    send_line,
     upgrade,
 )
 
@@ -50,28 +52,14 @@ class Pop3Client:
     # -- the wire -------------------------------------------------------------
     async def _line(self) -> bytes:
         assert self.reader is not None
-        try:
-            line = await asyncio.wait_for(self.reader.readline(), self.ep.timeout)
-        except TimeoutError:
-            raise FetchError("The POP3 server stopped answering.") from None
-        except (ValueError, asyncio.LimitOverrunError):
-            raise FetchError("The POP3 server sent a line too long.") from None
-        except (ConnectionError, OSError) as exc:
-            raise FetchError(f"The connection broke: {exc}") from None
-        if not line:
-            raise FetchError("The POP3 server closed the connection.")
-        return line
+        return await read_line(self.reader, self.ep.timeout, "The POP3 server")
 
     async def _send(self, command: str, secret: bool = False) -> None:
         assert self.writer is not None
         if log.isEnabledFor(logging.DEBUG):
             shown = "****" if secret else _SECRET.sub(r"\1 ****", command)
             log.debug("[%s] C: %s", self.ep.host, shown)
-        self.writer.write(command.encode("utf-8") + b"\r\n")
-        try:
-            await asyncio.wait_for(self.writer.drain(), self.ep.timeout)
-        except (ConnectionError, OSError, TimeoutError) as exc:
-            raise FetchError(f"The connection broke: {exc}") from None
+        await send_line(self.writer, command, self.ep.timeout)
 
     async def _status(self, what: str, *, auth: bool = False) -> bytes:
         line = await self._line()
