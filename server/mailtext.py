@@ -72,6 +72,21 @@ def split_header(raw: bytes) -> tuple[bytes, bytes]:
     return raw[:cut], raw[cut:]
 
 
+def header_fields(raw: bytes, limit: int = 256 * 1024) -> list[tuple[str, str]]:
+    """The header fields of ``raw`` (its first ``limit`` bytes) as (name in
+    lower case, unfolded value), in order; a line that is neither a field
+    nor a continuation is skipped. Pure; linear in ``limit``."""
+    head, _ = split_header(raw[:limit])
+    out: list[tuple[str, str]] = []
+    for line in head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n"):
+        if line[:1] in (" ", "\t") and out:
+            out[-1] = (out[-1][0], out[-1][1] + " " + line.strip())
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            out.append((name.strip().lower(), value.strip()))
+    return out
+
+
 def _cuts(data: bytes) -> Iterator[tuple[int, int]]:
     """``data`` as (start, end) pieces of about ``SLICE`` octets, each ending
     after a LF, so no CRLF is cut and every LF has the octet before it in its

@@ -83,18 +83,6 @@ def aligned(a: str, b: str, strict: bool) -> bool:
     return a == b if strict else org_domain(a) == org_domain(b)
 
 
-def header_fields(message: bytes) -> list[tuple[str, str]]:
-    head, _ = mailtext.split_header(message[:MAX_HEADER])
-    out: list[tuple[str, str]] = []
-    for line in head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n"):
-        if line[:1] in (" ", "\t") and out:
-            out[-1] = (out[-1][0], out[-1][1] + " " + line.strip())
-        elif ":" in line:
-            name, _, value = line.partition(":")
-            out.append((name.strip().lower(), value.strip()))
-    return out
-
-
 def from_domain(fields: list[tuple[str, str]]) -> str:
     """The From domain when there is exactly one From with one address
     (RFC 7489 6.6.1: otherwise DMARC cannot be applied)."""
@@ -114,11 +102,11 @@ def from_domain(fields: list[tuple[str, str]]) -> str:
 _TAG = re.compile(r"(?:^|;)\s*([ds])\s*=\s*([^;\s]+)")
 
 
-def _key_names(message: bytes) -> list[str]:
+def _key_names(fields: list[tuple[str, str]]) -> list[str]:
     """``s._domainkey.d`` of each DKIM-Signature and ARC-Message-Signature
     (and ARC-Seal), in order, for fetching the keys ahead."""
     out: list[str] = []
-    for name, value in header_fields(message):
+    for name, value in fields:
         if name not in ("dkim-signature", "arc-message-signature", "arc-seal"):
             continue
         tags = dict(_TAG.findall(value.replace(" ", "")))
@@ -157,15 +145,17 @@ class MailAuth:
     ) -> Verdicts:
         spf_domain = sender.rpartition("@")[2].lower() if sender else helo.lower()
         spf_result, _ = await spf.check_host(ip, spf_domain, sender, helo, self.dns)
-        dkim, arc = await self._dkim(message)
-        fields = header_fields(message)
+        fields = mailtext.header_fields(message, MAX_HEADER)
+        dkim, arc = await self._dkim(message, fields)
         domain = from_domain(fields)
         dmarc, policy = await self._dmarc(domain, spf_result, spf_domain, dkim)
         return Verdicts(spf_result, spf_domain, dkim, dmarc, domain, policy, arc)
 
-    async def _dkim(self, message: bytes) -> tuple[tuple[DkimVerdict, ...], str]:
+    async def _dkim(
+        self, message: bytes, fields: list[tuple[str, str]]
+    ) -> tuple[tuple[DkimVerdict, ...], str]:
         """Each DKIM signature's verdict, and the ARC chain's (RFC 8617)."""
-        names = [n for n, _ in header_fields(message)]
+        names = [n for n, _ in fields]
         count = names.count("dkim-signature")
         has_arc = "arc-seal" in names
         if not count and not has_arc:
@@ -175,7 +165,7 @@ class MailAuth:
         # thread starts (and kept KEY_CACHE_SECONDS): no crossing back to the
         # loop for each key
         keys: dict[str, bytes] = {}
-        for name in _key_names(message)[: MAX_SIGNATURES * 2]:
+        for name in _key_names(fields)[: MAX_SIGNATURES * 2]:
             try:
                 keys[name] = await self._key(name)
             except DnsTemporary:

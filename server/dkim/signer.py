@@ -59,28 +59,10 @@ MAX_HEADER_SCAN = 256 * 1024
 ALGORITHM_TAGS = {"ed25519": b"ed25519-sha256", "rsa": b"rsa-sha256"}
 
 
-def _header_names(message: bytes) -> list[str]:
-    head, _ = mailtext.split_header(message[:MAX_HEADER_SCAN])
-    names: list[str] = []
-    for line in head.split(b"\n"):
-        if line[:1] in (b" ", b"\t") or b":" not in line:
-            continue
-        names.append(line.split(b":", 1)[0].strip().decode("ascii", "replace").lower())
-    return names
-
-
-def _from_domain(message: bytes) -> str:
-    head, _ = mailtext.split_header(message[:MAX_HEADER_SCAN])
-    text = head.decode("utf-8", "replace").replace("\r\n", "\n")
-    value: list[str] = []
-    for line in text.split("\n"):
-        if value and line[:1] in (" ", "\t"):
-            value.append(line)
-        elif value:
-            break
-        elif line.lower().startswith("from:"):
-            value.append(line[5:])
-    addresses = email.utils.getaddresses([" ".join(value)])
+def _from_domain(fields: list[tuple[str, str]]) -> str:
+    """The domain of the first From field when it names one address."""
+    values = [v for n, v in fields if n == "from"][:1]
+    addresses = email.utils.getaddresses(values)
     if len(addresses) != 1 or "@" not in addresses[0][1]:
         return ""
     return addresses[0][1].rsplit("@", 1)[1].lower()
@@ -92,7 +74,10 @@ class DkimSigner:
 
     def domain_for(self, sender: str, message: bytes) -> str:
         """The domain that signs, "" for none (no keys for either)."""
-        for domain in (_from_domain(message), sender.rpartition("@")[2].lower()):
+        return self._domain(sender, mailtext.header_fields(message, MAX_HEADER_SCAN))
+
+    def _domain(self, sender: str, fields: list[tuple[str, str]]) -> str:
+        for domain in (_from_domain(fields), sender.rpartition("@")[2].lower()):
             if domain and self.keys.signing_keys(domain):
                 return domain
         return ""
@@ -100,10 +85,11 @@ class DkimSigner:
     def sign(self, sender: str, message: bytes) -> bytes:
         """The message with its DKIM-Signature fields on top (unchanged when
         no domain of ours signs it). Blocking: a worker thread."""
-        domain = self.domain_for(sender, message)
+        fields = mailtext.header_fields(message, MAX_HEADER_SCAN)
+        domain = self._domain(sender, fields)
         if not domain:
             return message
-        present = _header_names(message)
+        present = [n for n, _ in fields]
         names = [n for n in SIGNED if n in present]
         if "from" not in names:
             return message  # RFC 6376 5.4: From must be signed; none to sign
@@ -111,9 +97,7 @@ class DkimSigner:
         crlf = mailtext.to_crlf(message)
         added: list[bytes] = []
         for key in sorted(self.keys.signing_keys(domain), key=lambda k: k.algorithm):
-            algorithm = (
-                b"ed25519-sha256" if key.algorithm == "ed25519" else b"rsa-sha256"
-            )
+            algorithm = ALGORITHM_TAGS[key.algorithm]
             try:
                 header = dkim.sign(
                     crlf,
