@@ -80,3 +80,34 @@ def stub_core(tmp_path: Path) -> Iterator[StubRuntime]:
         yield rt
     finally:
         rt.stop()
+
+
+@pytest.fixture
+def bridge(qtbot: Any, gui_loop: Any, real_core: Any) -> Iterator[Any]:
+    """A CoreBridge connected to ``real_core`` (the admin pages' tests)."""
+    from app.bridge import CoreBridge
+
+    from .helpers import wait_for
+
+    b = CoreBridge(real_core)
+    wait_for(qtbot, b.connect_core())
+    yield b
+    b.disconnect_core()
+
+
+@pytest.fixture
+def window(qtbot: Any, gui_loop: Any, real_core: Any) -> Iterator[Any]:
+    """The main window over ``real_core``, shown."""
+    from app.bridge import CoreBridge
+    from app.views.main_window import MainWindow
+
+    from .helpers import wait_for
+
+    bridge = CoreBridge(real_core)
+    snapshot = wait_for(qtbot, bridge.connect_core())
+    win = MainWindow(bridge)
+    qtbot.addWidget(win)
+    win.apply_snapshot(snapshot)
+    win.show()
+    yield win
+    win.close()  # stops its timers: nothing may reach for the loop after the test

@@ -5,7 +5,6 @@ its self-signed certificate, save, and "Check now" brings the mail in."""
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,11 @@ from app.bridge import CoreBridge
 from app.views.collector_page import CollectorPage, FetchAccountDialog
 
 from .admin_helpers import ALICE, ALICE_PW, add_user, close_dialog, open_child
-from .helpers import DOMAIN, wait_for
+from .helpers import DOMAIN
 
 pytestmark = pytest.mark.gui
 
 BOX = f"box@{DOMAIN}"
-
-
-@pytest.fixture
-def bridge(qtbot: Any, gui_loop: Any, real_core: Any) -> Iterator[CoreBridge]:
-    b = CoreBridge(real_core)
-    wait_for(qtbot, b.connect_core())
-    yield b
-    b.disconnect_core()
 
 
 def inbox(core: Any, user: str) -> list[Path]:

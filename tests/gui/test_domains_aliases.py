@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,17 +16,9 @@ from app.views.domains_page import DomainsPage
 from server.accounts.base import Alias
 
 from .admin_helpers import ALICE, BOB, add_user, answer, close_dialog, open_child
-from .helpers import DOMAIN, wait_for
+from .helpers import DOMAIN
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def bridge(qtbot: Any, gui_loop: Any, real_core: Any) -> Iterator[CoreBridge]:
-    b = CoreBridge(real_core)
-    wait_for(qtbot, b.connect_core())
-    yield b
-    b.disconnect_core()
 
 
 def type_into(qtbot: Any, edit: Any, text: str) -> None:

@@ -3,7 +3,6 @@ members, and approve a post that waits for a moderator."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,6 @@ from .helpers import DOMAIN, wait_for
 pytestmark = pytest.mark.gui
 
 LIST = f"team@{DOMAIN}"
-
-
-@pytest.fixture
-def bridge(qtbot: Any, gui_loop: Any, real_core: Any) -> Iterator[CoreBridge]:
-    b = CoreBridge(real_core)
-    wait_for(qtbot, b.connect_core())
-    yield b
-    b.disconnect_core()
 
 
 def inbox(core: Any, user: str) -> list[Path]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import smtplib
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QMessageBox, QStyle, QStyleOptionViewItem, QTableView
 
-from app.bridge import CoreBridge
 from app.dialogs.settings_dialog import SettingsDialog
 from app.dialogs.user_dialog import UserDialog
 from app.models.modules_model import ModulesModel
@@ -23,18 +21,6 @@ from server.modules.base import ModuleState
 from .helpers import DOMAIN, wait_for
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot: Any, gui_loop: Any, real_core: Any) -> Iterator[MainWindow]:
-    bridge = CoreBridge(real_core)
-    snapshot = wait_for(qtbot, bridge.connect_core())
-    win = MainWindow(bridge)
-    qtbot.addWidget(win)
-    win.apply_snapshot(snapshot)
-    win.show()
-    yield win
-    win.close()  # stops its timers: nothing may reach for the loop after the test
 
 
 def click_check(qtbot: Any, table: QTableView, index: QModelIndex) -> None:

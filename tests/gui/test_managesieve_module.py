@@ -4,7 +4,6 @@ panel (off by default), a tick that makes it listen, and its settings dialog."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,28 +11,14 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSpinBox
 
-from app.bridge import CoreBridge
 from app.dialogs.settings_dialog import SettingsDialog
 from app.models.modules_model import ModulesModel
 from app.views.main_window import MainWindow
 from server.modules.base import ModuleState
 
-from .helpers import wait_for
 from .test_main_window import click_check
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot: Any, gui_loop: Any, real_core: Any) -> Iterator[MainWindow]:
-    bridge = CoreBridge(real_core)
-    snapshot = wait_for(qtbot, bridge.connect_core())
-    win = MainWindow(bridge)
-    qtbot.addWidget(win)
-    win.apply_snapshot(snapshot)
-    win.show()
-    yield win
-    win.close()
 
 
 def test_modules_panel_lists_managesieve_and_its_tick_starts_it(

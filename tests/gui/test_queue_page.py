@@ -15,19 +15,10 @@ from app.views.queue_page import QueuePage
 from server.queue.admin import ADMIN_HELD, NO_ROUTE
 
 from .admin_helpers import ALICE, add_user, answer, submission_port, submit
-from .helpers import wait_for
 
 pytestmark = pytest.mark.gui
 
 FAR = "far@remote.test"
-
-
-@pytest.fixture
-def bridge(qtbot: Any, gui_loop: Any, real_core: Any) -> Iterator[CoreBridge]:
-    b = CoreBridge(real_core)
-    wait_for(qtbot, b.connect_core())
-    yield b
-    b.disconnect_core()
 
 
 @pytest.fixture

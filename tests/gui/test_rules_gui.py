@@ -4,7 +4,6 @@ Sieve script, and a script written elsewhere is shown and left alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,6 @@ from .admin_helpers import ALICE, add_user, close_dialog, open_child
 from .helpers import wait_for
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def bridge(qtbot: Any, gui_loop: Any, real_core: Any) -> Iterator[CoreBridge]:
-    b = CoreBridge(real_core)
-    wait_for(qtbot, b.connect_core())
-    yield b
-    b.disconnect_core()
 
 
 def sieve_dir(core: Any) -> Path:
