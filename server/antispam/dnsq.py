@@ -23,13 +23,11 @@ class DnsTemporary(Exception):
 class DnsQuestions:
     def __init__(self, resolver: Any) -> None:
         self.resolver = resolver
-        self.asked = 0  # questions asked (for the limits of callers)
 
     async def _ask(self, name: str, rdtype: str) -> list[Any] | None:
         import dns.exception
         import dns.resolver
 
-        self.asked += 1
         try:
             answer = await asyncio.wait_for(
                 self.resolver.resolve(name, rdtype), TIMEOUT

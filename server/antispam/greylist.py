@@ -67,8 +67,6 @@ class Greylist:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._swept = 0.0
-        self.deferred = 0  # counts for the window
-        self.passed = 0
 
     def close(self) -> None:
         with self._lock:
@@ -89,7 +87,6 @@ class Greylist:
                 self._db.execute(
                     "UPDATE triplets SET last = ? WHERE key = ?", (now, key)
                 )
-                self.passed += 1
                 return 0
             if row is not None and not row[1]:
                 waited = now - row[0]
@@ -98,10 +95,8 @@ class Greylist:
                         "UPDATE triplets SET passed = ?, last = ? WHERE key = ?",
                         (now, now, key),
                     )
-                    self.passed += 1
                     return 0
                 if waited < DELAY:
-                    self.deferred += 1
                     return max(1, int(DELAY - waited))
             # new, expired, or retried too late: (re)start the clock
             self._db.execute(
@@ -109,7 +104,6 @@ class Greylist:
                 "VALUES (?, ?, 0, ?)",
                 (key, now, now),
             )
-            self.deferred += 1
             return int(DELAY)
 
     def _sweep(self, now: float) -> None:
@@ -119,8 +113,3 @@ class Greylist:
             "OR (passed = 0 AND first < ?)",
             (now - KEEP, now - WINDOW),
         )
-
-    def size(self) -> int:
-        with self._lock:
-            (n,) = self._db.execute("SELECT count(*) FROM triplets").fetchone()
-        return int(n)

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from server import mailtext
@@ -58,7 +58,6 @@ class Verdicts:
     from_domain: str
     policy: str = ""  # the DMARC policy that applies: none, quarantine, reject
     arc: str = "none"  # RFC 8617's chain validation: none, pass, fail
-    notes: tuple[str, ...] = field(default=())
 
 
 _PSL: Any = None

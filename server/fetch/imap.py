@@ -89,7 +89,6 @@ class ImapClient:
         self.tls = False
         self.tag = 0
         self.transcript: list[str] = []
-        self.untagged: list[Response] = []
 
     # -- the wire ---------------------------------------------------------------
     async def _read_line(self, timeout: float | None = None) -> bytes:

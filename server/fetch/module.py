@@ -248,13 +248,6 @@ class FetchModule:
             if ident in self._workers:
                 self._workers[ident].wake.set()
 
-    def wake(self, ident: str) -> bool:
-        w = self._workers.get(ident.lower())
-        if w is None:
-            return False
-        w.wake.set()
-        return True
-
     async def _run_account(self, w: _Worker) -> None:
         a = w.account
         last = await asyncio.to_thread(self.store.statuses)
