@@ -25,7 +25,8 @@ lock, and so stalls the core loop, for a tenth of a second.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 SLICE = 1024 * 1024  # octets per C call on a large buffer
 
@@ -85,6 +86,33 @@ def header_fields(raw: bytes, limit: int = 256 * 1024) -> list[tuple[str, str]]:
             name, _, value = line.partition(":")
             out.append((name.strip().lower(), value.strip()))
     return out
+
+
+def drop_fields(
+    message: bytes,
+    field: re.Pattern[bytes],
+    drop: Callable[[bytes, re.Match[bytes]], bool] = lambda line, m: True,
+) -> bytes:
+    """``message`` without the header fields whose first line ``field``
+    matches (a ``(?im)^name:`` pattern) and ``drop(line, match)`` accepts,
+    continuation lines included; the body is not touched. Linear in the
+    header; the message itself when nothing matches."""
+    cut = header_end(message)
+    head = message if cut < 0 else message[:cut]
+    if not field.search(head):
+        return message
+    kept: list[bytes] = []
+    dropping = False
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t"):
+            if not dropping:
+                kept.append(line)
+            continue
+        m = field.match(line)
+        dropping = m is not None and drop(line, m)
+        if not dropping:
+            kept.append(line)
+    return b"\n".join(kept) + (b"" if cut < 0 else message[cut:])
 
 
 def _cuts(data: bytes) -> Iterator[tuple[int, int]]:

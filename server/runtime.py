@@ -188,6 +188,7 @@ class CoreServices:
             self.settings.general.hostname,
             self.sieve,
             self.lists,
+            junk_spam=lambda: self.settings.smtp.junk_spam,
         )
         self.queue = QueueManager(
             Spool(data_dir / "spool", data_dir / "corrupt"),

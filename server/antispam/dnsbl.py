@@ -2,13 +2,17 @@
 address listed? (RFC 5782.)
 
 A zone is written ``zen.spamhaus.org`` (a listed client is refused with
-``550 5.7.1`` and the list's reason) or ``zen.spamhaus.org=tag`` (the
-message is taken, with an ``X-Quicksilver-DNSBL`` header naming the list, for
-the user's rules to act on). The query is the address's octets (IPv4) or
-nibbles (IPv6, RFC 5782 2.4) reversed, under the zone; an A record in
-127.0.0.0/8 means listed, and its TXT record is the reason. Answers in
-127.255.255.0/24 are the list's own errors (Spamhaus: "you query through a
-public resolver", "over the free limit"): logged once, never a refusal.
+``550 5.7.1`` and the list's reason), ``zen.spamhaus.org=tag`` (the
+message is taken, with an ``X-Quicksilver-DNSBL`` header naming the list and
+``X-Spam-Flag: YES``, so it lands in the user's Junk folder), or
+``list.dnswl.org=allow`` (a DNS allow list, RFC 5782: a listed client skips
+the block lists and greylisting). Allow lists are asked first.
+
+The query is the address's octets (IPv4) or nibbles (IPv6, RFC 5782 2.4)
+reversed, under the zone; an A record in 127.0.0.0/8 means listed, and its TXT
+record is the reason. Answers in 127.255.255.0/24 and 127.0.0.255 are the
+list's own errors (Spamhaus: "you query through a public resolver", "over the
+free limit"; dnswl.org: over its limit): logged once, never a refusal.
 
 Answers are cached per (address, zone) for their TTL (at most ``MAX_TTL``,
 at least ``MIN_TTL``), up to ``MAX_CACHE`` entries; a lookup that fails or
@@ -33,7 +37,7 @@ from server.errors import ValidationError
 
 log = logging.getLogger("quicksilver.smtp")
 
-ACTIONS = ("reject", "tag")
+ACTIONS = ("reject", "tag", "allow")
 TIMEOUT = 3.0
 MIN_TTL, MAX_TTL = 60.0, 3600.0
 MAX_CACHE = 10_000
@@ -66,7 +70,7 @@ def parse_zone(text: str) -> Zone:
     ):
         raise ValidationError(f"{text!r} is not a DNS zone (like zen.spamhaus.org)")
     if action not in ACTIONS:
-        raise ValidationError(f"{text!r}: the action is reject or tag")
+        raise ValidationError(f"{text!r}: the action is reject, tag or allow")
     return Zone(name, action)
 
 
@@ -108,8 +112,10 @@ class Dnsbl:
         return self._make_resolver()
 
     async def check(self, ip: str, zones: list[Zone]) -> Listing | None:
-        """The first list (in order) that lists ``ip``, or None."""
-        for zone in zones[:MAX_ZONES]:
+        """The first list that lists ``ip``, or None: the allow lists
+        (DNSWL) first, then the others in their order."""
+        ordered = sorted(zones[:MAX_ZONES], key=lambda z: z.action != "allow")
+        for zone in ordered:
             found = await self._one(ip, zone)
             if found is not None:
                 return found
@@ -154,7 +160,9 @@ class Dnsbl:
         listed = [
             a
             for a in addresses
-            if a.startswith("127.") and not a.startswith("127.255.255.")
+            if a.startswith("127.")
+            and not a.startswith("127.255.255.")
+            and a != "127.0.0.255"  # dnswl.org: over the free limit
         ]
         if not listed:
             if zone.name not in self._warned:

@@ -307,31 +307,16 @@ def strip_ours(message: bytes, hostname: str) -> bytes:
     """``message`` without Authentication-Results fields that claim to be
     ours (RFC 8601 5); a forged field is how a sender would lie to the
     user's filters. Blocking for a large message: a worker thread."""
-    cut = mailtext.header_end(message)
-    head = message if cut < 0 else message[:cut]
-    if not _AR.search(head):
-        return message
-    lines = head.split(b"\n")
-    kept: list[bytes] = []
-    dropping = False
     ours = hostname.lower().encode()
-    for line in lines:
-        if line[:1] in (b" ", b"\t"):
-            if not dropping:
-                kept.append(line)
-            continue
-        dropping = False
-        m = _AR.match(line)
-        if m is not None:
-            rest = line[m.end() :].lower()
-            if rest.startswith(ours) and rest[len(ours) : len(ours) + 1] in (
-                b";",
-                b" ",
-                b"\t",
-                b"\r",
-                b"",
-            ):
-                dropping = True
-                continue
-        kept.append(line)
-    return b"\n".join(kept) + (b"" if cut < 0 else message[cut:])
+
+    def claims_us(line: bytes, m: re.Match[bytes]) -> bool:
+        rest = line[m.end() :].lower()
+        return rest.startswith(ours) and rest[len(ours) : len(ours) + 1] in (
+            b";",
+            b" ",
+            b"\t",
+            b"\r",
+            b"",
+        )
+
+    return mailtext.drop_fields(message, _AR, claims_us)

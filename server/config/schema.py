@@ -55,6 +55,15 @@ class SmtpSettings:
     # DNS block lists asked at RCPT: "zone" refuses a listed client, "zone=tag"
     # marks its mail (server/antispam/dnsbl.py); none by default
     dnsbl_zones: tuple[str, ...] = ()
+    # content scoring by a running SpamAssassin ("spamd") or rspamd; "" none
+    # (server/antispam/scanner.py). 0 as the port: the scanner's usual one
+    spam_filter: str = ""
+    spam_filter_host: str = "127.0.0.1"
+    spam_filter_port: int = 0
+    spam_junk_score: float = 5.0  # at or above: X-Spam-Flag: YES, Junk
+    spam_reject_score: float = 0.0  # at or above: 550 5.7.1; 0: never
+    # marked messages (X-Spam-Flag: YES) go to the user's Junk folder
+    junk_spam: bool = True
     # never greylisted nor looked up in a block list
     trusted_networks: tuple[str, ...] = (
         "127.0.0.0/8",
@@ -351,6 +360,18 @@ def validate_section(name: str, value: Any) -> None:
                 f"{USER_LOCK_TIME_RANGE[1]} seconds",
                 field=key,
             )
+        elif f.name == "spam_filter" and v not in ("", "spamd", "rspamd"):
+            raise ValidationError(
+                f"{key}: must be spamd, rspamd or empty (none)", field=key
+            )
+        elif f.name == "spam_filter_host" and not v.strip():
+            raise ValidationError(f"{key}: the scanner's host is empty", field=key)
+        elif f.name == "spam_filter_port":
+            _check_port(name, f.name, v)
+        elif f.name in ("spam_junk_score", "spam_reject_score") and not (
+            -1000.0 <= v <= 1000.0
+        ):
+            raise ValidationError(f"{key}: must be -1000..1000", field=key)
         elif f.name == "dnsbl_zones":
             from server.antispam.dnsbl import MAX_ZONES, parse_zone
 

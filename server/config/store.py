@@ -54,6 +54,10 @@ def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError(f"{key}: must be a whole number", field=key)
         return value
+    if ann == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError(f"{key}: must be a number", field=key)
+        return float(value)
     if ann == "str":
         if not isinstance(value, str):
             raise ValidationError(f"{key}: must be text", field=key)
@@ -148,6 +152,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return repr(value)
     if isinstance(value, str):
         out = ['"']
         for ch in value:

@@ -1,9 +1,12 @@
 """Local delivery: resolve an address (user, alias, catch-all) and store the
 message in each user's INBOX with a ``Return-Path`` header (RFC 5321 4.4), or
-where the user's Sieve scripts say (``server.sieve.deliver``: global "before"
-scripts, the user's active script, global "after" scripts). A user with no
-script to run takes the plain path: the check is a few ``stat`` calls, no
-thread hop.
+in the user's Junk folder when the smtp module marked it as spam
+(``X-Spam-Flag: YES``, server/antispam/verdict.py; ``smtp.junk_spam``), or
+where the user's Sieve scripts say (their ``keep``, explicit or implicit, then
+means Junk too; a ``fileinto`` goes where it says; ``server.sieve.deliver``:
+global "before" scripts, the user's active script, global "after" scripts). A
+user with no script to run takes the plain path: the check is a few ``stat``
+calls, no thread hop.
 
 Idempotent per (job, user): the store key of each copy is derived from the job
 (``delivery_key``), so a job replayed after a crash finds the copy an earlier
@@ -21,10 +24,11 @@ from collections.abc import Callable
 
 from server import bytesutil
 from server.accounts.base import AccountStore
-from server.errors import PermanentError, QuotaExceededError
+from server.antispam.verdict import is_marked
+from server.errors import MailError, PermanentError, QuotaExceededError
 from server.lists.service import ListService
 from server.sieve.deliver import ScriptRejected, SieveDelivery, SieveDeliveryRequest
-from server.storage.base import MailStore
+from server.storage.base import MailboxExists, MailboxNotFound, MailStore
 from server.storage.names import MAX_UNIQUE_CHARS
 
 log = logging.getLogger("quicksilver.delivery")
@@ -72,7 +76,9 @@ class LocalDelivery:
         hostname: str,
         sieve: SieveDelivery | None = None,
         lists: ListService | None = None,
+        junk_spam: Callable[[], bool] = lambda: True,
     ) -> None:
+        self.junk_spam = junk_spam
         self.accounts = accounts
         self.store = store
         self.sieve = sieve
@@ -110,6 +116,7 @@ class LocalDelivery:
         delivered: list[str] = []
         data: bytes | None = None
         return_path = return_path_header(sender)
+        spam = self.junk_spam() and is_marked(message)
         for user_addr in targets:
             if already is not None and user_addr in already:
                 continue
@@ -120,6 +127,7 @@ class LocalDelivery:
             if user.address not in self._ensured:
                 await self.store.ensure_user(user.address)
                 self._ensured.add(user.address)
+            keep = await self._junk_folder(user.address) if spam else "INBOX"
             found = self.sieve.wanted(user.address) if self.sieve else None
             if self.sieve is not None and found is not None:
                 await self.sieve.deliver(
@@ -134,6 +142,7 @@ class LocalDelivery:
                         folder_key=self._folder_key(job_id, created, user.address),
                         quota_bytes=user.quota_bytes,
                         smtp_reject=at_smtp and len(targets) == 1,
+                        keep_folder=keep,
                     ),
                     message,
                     found,
@@ -146,7 +155,7 @@ class LocalDelivery:
                     used = await self.store.usage(user.address)
                     if used + len(data) > user.quota_bytes:
                         raise QuotaExceededError("Mailbox is full")
-                await self.store.deliver(user.address, data, unique=unique)
+                await self._store(user.address, data, job_id, created, keep, unique)
             delivered.append(user.address)
             if already is not None:
                 already.add(user.address)
@@ -154,6 +163,48 @@ class LocalDelivery:
                 "job %s delivered to %s (for %s)", job_id, user.address, recipient
             )
         return delivered
+
+    async def _store(
+        self,
+        user: str,
+        data: bytes,
+        job_id: str,
+        created: float,
+        folder: str,
+        unique: str,
+    ) -> None:
+        if folder != "INBOX":
+            key = delivery_key(job_id, created, user, self.host, folder)
+            try:
+                await self.store.deliver(user, data, mailbox=folder, unique=key)
+                return
+            except MailboxNotFound:  # removed meanwhile: INBOX takes it
+                log.info("the Junk folder of %s is gone: stored in INBOX", user)
+        await self.store.deliver(user, data, unique=unique)
+
+    async def _junk_folder(self, user: str) -> str:
+        """The user's folder for spam: the one marked ``\\Junk`` (RFC 6154;
+        the user may have renamed it), else ``Junk``, made if missing."""
+        try:
+            boxes = await self.store.list_mailboxes(user)
+        except MailError:
+            return "INBOX"
+        for box in boxes:
+            if box.special_use and "\\Junk" in box.special_use.split():
+                return box.name
+        if not any(b.name == "Junk" for b in boxes):
+            try:
+                await self.store.create_mailbox(user, "Junk", special_use="\\Junk")
+            except MailboxExists:
+                pass
+            except MailError as exc:
+                log.warning(
+                    "cannot make a Junk folder for %s (%s): spam goes to INBOX",
+                    user,
+                    exc.public_message,
+                )
+                return "INBOX"
+        return "Junk"
 
     def _folder_key(
         self, job_id: str, created: float, address: str

@@ -171,6 +171,9 @@ class SieveDeliveryRequest:
     folder_key: Callable[[str], str]
     quota_bytes: int = 0
     smtp_reject: bool = False
+    # where keep (explicit or implicit) stores: the Junk folder for a
+    # message marked as spam (server/antispam/verdict.py)
+    keep_folder: str = "INBOX"
 
 
 @dataclass
@@ -354,7 +357,7 @@ class SieveDelivery:
             await self._check_quota(req, len(message))
         for a in actions:
             if isinstance(a, Keep):
-                await self._store(req, "INBOX", plan.stored[a.header_edits], a.flags)
+                await self._keep(req, plan.stored[a.header_edits], a.flags)
                 inbox_done = True
             elif isinstance(a, FileInto):
                 landed = await self._file_into(req, a, plan.stored[a.header_edits])
@@ -380,7 +383,7 @@ class SieveDelivery:
                 label,
             )
             data = await bytesutil.join((req.return_path, message))
-            await self._store(req, "INBOX", data, ())
+            await self._keep(req, data, ())
         elif not any(isinstance(a, Keep | FileInto | Redirect) for a in actions):
             log.info("sieve: message for %s not stored (scripts %s)", req.user, label)
 
@@ -389,6 +392,17 @@ class SieveDelivery:
             used = await self.store.usage(req.user)
             if used + size > req.quota_bytes:
                 raise QuotaExceededError("Mailbox is full")
+
+    async def _keep(
+        self, req: SieveDeliveryRequest, data: bytes, flags: Sequence[str]
+    ) -> None:
+        if req.keep_folder != "INBOX":
+            try:
+                await self._store(req, req.keep_folder, data, flags)
+                return
+            except MailboxNotFound:
+                log.info("sieve: Junk folder of %s is gone: kept in INBOX", req.user)
+        await self._store(req, "INBOX", data, flags)
 
     async def _store(
         self, req: SieveDeliveryRequest, folder: str, data: bytes, flags: Sequence[str]

@@ -8,7 +8,8 @@ unknown commands, ``COMMAND_CALL_LIMITS`` per connection, ``smtp.timeout``
 without a command (a byte-at-a-time client is closed too), the recipient cap
 and ``general.max_message_size``. Settings: ``[smtp]`` and
 ``general.max_message_size``/``general.hostname``. With ``smtp.greylisting``
-a first try from an unknown client is asked to retry (server/antispam/).
+a first try from an unknown client is asked to retry; block and allow lists,
+SPF/DKIM/DMARC and a spam scanner mark or refuse mail (server/antispam/).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from server.antispam.dnsbl import Dnsbl, parse_zone
 from server.antispam.greylist import FILE_NAME as GREYLIST_FILE
 from server.antispam.greylist import Greylist
 from server.antispam.mailauth import MailAuth
+from server.antispam.scanner import make_scanner
 from server.config.schema import SmtpSettings, validate_section
 from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.protocols.smtp.refusal import refusal_line
@@ -117,6 +119,11 @@ class SmtpModule(ListenerModule):
             else None,
             dmarc_reject=cfg.dmarc_reject,
             dmarc_overrides=cfg.dmarc_overrides,
+            scanner=make_scanner(
+                cfg.spam_filter, cfg.spam_filter_host, cfg.spam_filter_port
+            ),
+            junk_score=cfg.spam_junk_score,
+            reject_score=cfg.spam_reject_score,
         )
         tls = ctx.tls.server_context()
         loop = asyncio.get_running_loop()

@@ -42,6 +42,8 @@ from server.accounts.base import AccountStore
 from server.antispam.dnsbl import Dnsbl, Listing, Zone
 from server.antispam.greylist import Greylist
 from server.antispam.mailauth import MailAuth, strip_ours
+from server.antispam.scanner import MAX_SCAN_BYTES, Scanner, ScanRequest, Score
+from server.antispam.verdict import judge, strip_spam_fields
 from server.delivery.base import DeliveryTarget, Envelope
 from server.errors import MailError
 from server.events import EventBus, MessageAccepted, SessionClosed, SessionOpened
@@ -126,6 +128,9 @@ def _unsafe(c: str) -> bool:
 
 
 AUTH_TIMEOUT = 30.0  # seconds for SPF, DKIM and DMARC of one message
+# a message up to this size loses forged X-Spam-* fields on the loop (one
+# header search); a larger one in a worker thread
+STRIP_INLINE_BYTES = 1024 * 1024
 
 _HELO_NAME = re.compile(
     r"(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
@@ -213,8 +218,14 @@ class SmtpHandler:
         mailauth: MailAuth | None = None,
         dmarc_reject: bool = True,
         dmarc_overrides: tuple[str, ...] = (),
+        scanner: Scanner | None = None,
+        junk_score: float = 5.0,
+        reject_score: float = 0.0,
     ) -> None:
         self.mailauth = mailauth
+        self.scanner = scanner
+        self.junk_score = junk_score
+        self.reject_score = reject_score  # 0: a score never refuses
         self.dmarc_reject = dmarc_reject
         self.dmarc_overrides = {d.lower().rstrip(".") for d in dmarc_overrides}
         self.dnsbl = dnsbl
@@ -469,15 +480,16 @@ class SmtpHandler:
 
     async def _authenticate(
         self, session: Session, envelope: AioEnvelope, raw: bytes
-    ) -> str | tuple[bytes, bytes]:
+    ) -> str | tuple[bytes, bytes, str]:
         """SPF, DKIM and DMARC for a message from an untrusted client: the
         refusal (DMARC p=reject), or the message without forged
-        Authentication-Results fields of ours and the field to add."""
+        Authentication-Results fields of ours, the field to add and the
+        From domain whose DMARC policy puts the message in Junk."""
         auth = self.mailauth
         assert auth is not None
         raw = await asyncio.to_thread(strip_ours, raw, self.policy.hostname)
         if session.authenticated or self._trusted(session):
-            return raw, b""
+            return raw, b"", ""
         sender = reverse_path(envelope.mail_from)
         helo = session.host_name or ""
         try:
@@ -488,7 +500,7 @@ class SmtpHandler:
             self.log.info(
                 "[%s] SPF/DKIM/DMARC checks took too long", self._peer(session)
             )
-            return raw, b""
+            return raw, b"", ""
         self.log.info(
             "[%s] spf=%s dkim=%s dmarc=%s%s",
             self._peer(session),
@@ -497,17 +509,31 @@ class SmtpHandler:
             v.dmarc,
             f" (p={v.policy}, from {v.from_domain})" if v.policy else "",
         )
-        if (
-            v.dmarc == "fail"
-            and v.policy == "reject"
-            and self.dmarc_reject
-            and v.from_domain not in self.dmarc_overrides
-        ):
-            return (
-                f"550 5.7.1 Rejected by the DMARC policy of {v.from_domain} "
-                "(the sender is not authenticated for it)"
+        quarantine = ""
+        if v.dmarc == "fail" and v.from_domain not in self.dmarc_overrides:
+            if v.policy == "reject" and self.dmarc_reject:
+                return (
+                    f"550 5.7.1 Rejected by the DMARC policy of {v.from_domain} "
+                    "(the sender is not authenticated for it)"
+                )
+            if v.policy in ("quarantine", "reject"):
+                quarantine = v.from_domain
+        return raw, auth.header(v, sender, helo), quarantine
+
+    async def _score(
+        self, session: Session, envelope: AioEnvelope, message: bytes
+    ) -> Score | None:
+        if self.scanner is None:
+            return None
+        return await self.scanner.score(
+            ScanRequest(
+                message,
+                peer_ip(session.peer),
+                session.host_name or "",
+                reverse_path(envelope.mail_from),
+                tuple(envelope.rcpt_tos),
             )
-        return raw, auth.header(v, sender, helo)
+        )
 
     async def _greylisted(
         self, session: Session, envelope: AioEnvelope, address: str
@@ -516,6 +542,9 @@ class SmtpHandler:
         session is not authenticated and the client not exempt."""
         if self.greylist is None or session.authenticated or self._trusted(session):
             return 0
+        listing: Listing | None = getattr(session, "qs_dnsbl", None)
+        if listing is not None and listing.action == "allow":
+            return 0  # on a DNSWL
         ip = peer_ip(session.peer)
         sender = reverse_path(envelope.mail_from or "")
         return await asyncio.to_thread(self.greylist.check, ip, sender, address)
@@ -555,19 +584,46 @@ class SmtpHandler:
                 (missing_headers(raw, self.policy.hostname, sid), raw)
             )
         received = self.received_header(server, session, envelope, sid)
+        untrusted = not session.authenticated and not self._trusted(session)
+        quarantine = ""
         if self.mailauth is not None:
             checked = await self._authenticate(session, envelope, raw)
             if isinstance(checked, str):
                 return checked  # refused by the sender domain's DMARC policy
-            raw, results = checked
+            raw, results, quarantine = checked
             received += results
         listing: Listing | None = getattr(session, "qs_dnsbl", None)
-        if listing is not None:  # a "tag" list: the user's rules may act on it
+        tag = ""
+        if listing is not None and listing.action == "tag":
+            tag = listing.zone  # the user's rules may act on it, Junk takes it
             received += (
                 f"X-Quicksilver-DNSBL: {listing.zone} ({listing.reason})\r\n".encode(
                     "ascii", "replace"
                 )
             )
+        if untrusted:
+            # only our X-Spam-* fields may reach the user's filters
+            if len(raw) > STRIP_INLINE_BYTES:
+                raw = await asyncio.to_thread(strip_spam_fields, raw)
+            else:
+                raw = strip_spam_fields(raw)
+            score = None
+            if self.scanner is not None and len(raw) <= MAX_SCAN_BYTES:
+                score = await self._score(session, envelope, received + raw)
+            if score is not None and 0 < self.reject_score <= score.score:
+                self.log.info(
+                    "[%s] message refused as spam (score %.1f)", peer, score.score
+                )
+                return f"550 5.7.1 Message refused as spam (score {score.score:.1f})"
+            verdict = judge(
+                dmarc_quarantine=quarantine,
+                dnsbl_tag=tag,
+                score=score,
+                junk_score=self.junk_score,
+            )
+            if verdict.marked:
+                self.log.info("[%s] spam: %s", peer, "; ".join(verdict.reasons))
+            received += verdict.fields()
         message = await bytesutil.join((received, raw))  # off the loop when large
         env = Envelope(
             sender=reverse_path(envelope.mail_from),
