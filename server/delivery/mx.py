@@ -9,15 +9,28 @@ What it does
 - Connects to each host's addresses on ``mx.port`` (25) and moves to the next
   address or host when a connection, greeting, EHLO or TLS fails; the first host
   that holds a session decides (its 4xx defers, its 5xx fails: RFC 5321 4.2.1).
-- STARTTLS opportunistically (RFC 3207, RFC 7435: no certificate check, there
-  is no DANE or MTA-STS here); all recipients of one message at one domain go
-  in one transaction, and connections are kept for the next message to the same
-  host (at most ``mx.max_connections_per_host`` at once).
+- STARTTLS opportunistically (RFC 3207, RFC 7435: no certificate check),
+  unless the domain asks for more:
+  - DANE (RFC 7672, ``dane.py``): when the MX answer and a host's
+    ``_25._tcp.<host>`` TLSA answer are DNSSEC-validated (the resolver's AD
+    bit; ask a validating resolver), that host must do STARTTLS and present
+    a certificate the records match; a host that fails is skipped. A TLSA
+    lookup that fails for a signed MX skips the host too (no downgrade).
+  - MTA-STS (RFC 8461, ``mtasts.py``): a policy in ``enforce`` mode limits the
+    hosts to its ``mx`` patterns and requires STARTTLS with a certificate
+    valid for the host. DANE wins where both apply.
+  - A message with ``TLS-Required: No`` (RFC 8689 5) is sent without either
+    (its sender chose delivery over protection). REQUIRETLS itself is not
+    offered: the smtp module refuses the MAIL parameter (555).
+  Each attempt under a policy is counted for TLS-RPT (``tlsrpt.py``).
+- All recipients of one message at one domain go in one transaction, and
+  connections are kept for the next message to the same host (at most
+  ``mx.max_connections_per_host`` at once).
 - The resolver comes in through the constructor or the ``resolver`` attribute,
   so tests answer with a fake and never query real DNS.
 
-What it does not do: DANE (RFC 7672), MTA-STS (RFC 8461), IPv6-first policies,
-or detect an MX that points back at this server. DNS timeouts and SERVFAIL are
+What it does not do: IPv6-first policies, send TLS-RPT reports, or detect an
+MX that points back at this server. DNS timeouts and SERVFAIL are
 temporary failures. Settings: ``[mx]`` port, max_connections_per_host, timeout.
 """
 
@@ -27,18 +40,25 @@ import asyncio
 import ipaddress
 import logging
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from server import mailtext
 from server.config.schema import MxSettings, validate_section
+from server.delivery import dane, mtasts
 from server.delivery.base import RouteResult
+from server.delivery.mtasts import MtaSts, PolicyCache
 from server.delivery.route_module import RouteModule
 from server.delivery.smtp_client import (
     ConnectFailed,
     SmtpSender,
     SmtpTarget,
 )
+from server.delivery.tlsrpt import FILE_NAME as TLSRPT_FILE
+from server.delivery.tlsrpt import TlsReport
 from server.modules.base import ModuleContext, ModuleState
 
 log = logging.getLogger("quicksilver.mx")
@@ -49,6 +69,25 @@ class MxHost:
     name: str
     preference: int
     addresses: tuple[str, ...]
+    secure: bool = False  # the MX answer was DNSSEC-validated
+
+
+_TLS_REQUIRED_NO = re.compile(rb"(?im)^tls-required[ \t]*:[ \t]*no[ \t]*\r?$")
+
+
+def tls_required_no(message: bytes) -> bool:
+    """Does the header say ``TLS-Required: No`` (RFC 8689 5)?"""
+    head = message[: 256 * 1024]
+    cut = mailtext.header_end(head)
+    return _TLS_REQUIRED_NO.search(head if cut < 0 else head[:cut]) is not None
+
+
+def _validated(answer: Any) -> bool:
+    """Did the resolver set the AD bit (RFC 4035 3.2.3) on this answer?"""
+    import dns.flags
+
+    response = getattr(answer, "response", None)
+    return bool(response is not None and response.flags & dns.flags.AD)
 
 
 class DnsFailure(Exception):
@@ -81,6 +120,11 @@ class MxModule(RouteModule):
         self.ctx = ctx
         self.resolver = resolver
         self._port = 25
+        # tests point these at a local HTTPS server and their own authority
+        self.https_port = 443
+        self.ca_file = ""
+        self.sts: MtaSts | None = None
+        self.report: TlsReport | None = None
 
     def configure(self, cfg: MxSettings) -> None:
         validate_section("mx", cfg)
@@ -93,11 +137,22 @@ class MxModule(RouteModule):
             try:
                 import dns.asyncresolver
 
+                import dns.flags
+
                 # Reads /etc/resolv.conf (or the registry): blocking.
                 self.resolver = await asyncio.to_thread(dns.asyncresolver.Resolver)
+                # AD in the question asks a validating resolver to say which
+                # answers DNSSEC proved (RFC 6840 5.7): DANE needs to know
+                self.resolver.flags = dns.flags.RD | dns.flags.AD
             except Exception as exc:
                 self._fail(f"No DNS resolver is configured on this computer: {exc}")
         self._port = cfg.port
+        folder = self.ctx.data_dir or Path(".")
+        if self.sts is None:
+            cache = await asyncio.to_thread(PolicyCache, folder / mtasts.FILE_NAME)
+            self.sts = MtaSts(cache, self._txt, self._fetch_policy)
+        if self.report is None:
+            self.report = await asyncio.to_thread(TlsReport, folder / TLSRPT_FILE)
         sender = SmtpSender(
             settings.general.hostname or "localhost",
             log,
@@ -106,9 +161,54 @@ class MxModule(RouteModule):
         )
         self._running(sender)
 
+    async def stop(self) -> None:
+        await super().stop()
+        sts, report = self.sts, self.report
+        self.sts = self.report = None
+        if sts is not None:
+            await asyncio.to_thread(sts.cache.close)
+        if report is not None:
+            await asyncio.to_thread(report.close)
+
+    # -- MTA-STS -------------------------------------------------------------------
+    async def _txt(self, name: str) -> list[str] | None:
+        try:
+            records = await self._query(name, "TXT")
+        except DnsFailure:
+            raise
+        if records is None:
+            return None
+        return [
+            b"".join(getattr(r, "strings", ())).decode("utf-8", "replace")
+            for r in records
+        ]
+
+    async def _fetch_policy(self, domain: str) -> bytes:
+        host = f"mta-sts.{domain}"
+        addrs = await self._addresses(host)
+        if not addrs:
+            raise mtasts.PolicyError(f"{host} has no address", "sts-policy-fetch-error")
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=self.ca_file or None)
+        return await mtasts.https_get(
+            host,
+            "/.well-known/mta-sts.txt",
+            connect=(addrs[0], self.https_port),
+            context=ctx,
+        )
+
     # -- DNS ---------------------------------------------------------------------
     async def _query(self, name: str, rdtype: str) -> list[Any] | None:
         """Records of one type; None when the name does not exist."""
+        found = await self._query_validated(name, rdtype)
+        return None if found is None else found[0]
+
+    async def _query_validated(
+        self, name: str, rdtype: str
+    ) -> tuple[list[Any], bool] | None:
+        """Records of one type and whether DNSSEC validated them; None when
+        the name does not exist."""
         import dns.exception
         import dns.resolver
 
@@ -117,7 +217,7 @@ class MxModule(RouteModule):
         except dns.resolver.NXDOMAIN:
             return None
         except dns.resolver.NoAnswer:
-            return []
+            return [], False
         except (dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
             raise DnsFailure(
                 f"DNS lookup of {name} ({rdtype}) failed: {exc}", temporary=True
@@ -126,7 +226,7 @@ class MxModule(RouteModule):
             raise DnsFailure(
                 f"DNS lookup of {name} ({rdtype}) failed: {exc}", temporary=True
             ) from exc
-        return list(answer)
+        return list(answer), _validated(answer)
 
     async def _addresses(self, host: str) -> tuple[str, ...]:
         literal = _domain_literal(f"[{host}]")
@@ -146,11 +246,12 @@ class MxModule(RouteModule):
         literal = _domain_literal(domain)
         if literal:
             return [MxHost(domain, 0, (literal,))]
-        records = await self._query(domain, "MX")
-        if records is None:
+        found = await self._query_validated(domain, "MX")
+        if found is None:
             raise DnsFailure(
                 f"The domain {domain} does not exist (5.1.2)", temporary=False
             )
+        records, secure = found
         named = [(int(r.preference), str(r.exchange).rstrip(".")) for r in records]
         if any(name == "" for _, name in named):
             if len(named) == 1:
@@ -174,7 +275,7 @@ class MxModule(RouteModule):
         named.sort(key=lambda pn: pn[0])  # stable: shuffled within a preference
         hosts = []
         for pref, name in named:
-            hosts.append(MxHost(name, pref, await self._addresses(name)))
+            hosts.append(MxHost(name, pref, await self._addresses(name), secure))
         if not any(h.addresses for h in hosts):
             raise DnsFailure(
                 f"No address found for the mail servers of {domain}", temporary=True
@@ -213,20 +314,62 @@ class MxModule(RouteModule):
             return [
                 RouteResult(r, False, exc.temporary, exc.message) for r in recipients
             ]
+        relaxed = tls_required_no(message)
+        policy = None
+        if not relaxed and self.sts is not None:
+            policy = await self.sts.policy(domain)
+        enforce = policy is not None and policy.mode == "enforce"
+        if enforce and policy is not None:
+            allowed = [h for h in hosts if policy.allows(h.name)]
+            if not allowed:
+                text = (
+                    f"The MTA-STS policy of {domain} allows none of its mail "
+                    "servers; the message waits for the domain to fix it"
+                )
+                log.info("%s", text)
+                self._count(domain, "sts", "validation-failure")
+                return [RouteResult(r, False, True, text) for r in recipients]
+            hosts = allowed
         errors: list[ConnectFailed] = []
         for host in hosts:
+            tlsa: tuple[dane.Tlsa, ...] = ()
+            if host.secure and not relaxed:
+                try:
+                    tlsa = await self._tlsa(host.name)
+                except DnsFailure as exc:
+                    # a signed domain whose TLSA answer cannot be had: never
+                    # fall back to unauthenticated TLS (RFC 7672 2.2)
+                    log.info("%s: %s; host skipped", host.name, exc.message)
+                    self._count(domain, "tlsa", "dnssec-invalid")
+                    errors.append(ConnectFailed(exc.message))
+                    continue
+            kind, counted = "", ""
+            if tlsa:
+                kind, counted = "dane", "tlsa"
+            elif enforce:
+                kind, counted = "sts", "sts"
             for addr in host.addresses:
                 target = SmtpTarget(
                     host=host.name,
                     port=self._port,
                     address=addr,
                     security="opportunistic",
+                    tls_policy=kind,
+                    tlsa=tlsa,
+                    tlsa_names=(host.name, domain),
+                    ca_file=self.ca_file,
                 )
                 try:
-                    return await sending.send(target, sender, recipients, message)
+                    results = await sending.send(target, sender, recipients, message)
                 except ConnectFailed as exc:
                     log.info("[%s:%d] %s", addr, self._port, exc.message)
+                    if counted and exc.tls_failure:
+                        self._count(domain, counted, exc.tls_failure)
                     errors.append(exc)
+                    continue
+                if counted:
+                    self._count(domain, counted, "success")
+                return results
         if not errors:
             text = f"No address to connect to for the mail servers of {domain}"
             return [RouteResult(r, False, True, text) for r in recipients]
@@ -235,3 +378,20 @@ class MxModule(RouteModule):
         if len(errors) > 1:
             text = f"{len(errors)} mail servers tried; last: {text}"
         return [RouteResult(r, False, not permanent, text) for r in recipients]
+
+    async def _tlsa(self, host: str) -> tuple[dane.Tlsa, ...]:
+        """The host's validated TLSA records for port 25 (none when the
+        answer is not validated or there are none)."""
+        found = await self._query_validated(f"_25._tcp.{host}", "TLSA")
+        if found is None or not found[1]:
+            return ()
+        return dane.records(found[0])
+
+    def _count(self, domain: str, policy: str, result: str) -> None:
+        report = self.report
+        if report is None:
+            return
+        report.record(domain, policy, result)
+        if report.due():
+            task = asyncio.get_running_loop().run_in_executor(None, report.flush)
+            task.add_done_callback(lambda f: f.exception())

@@ -41,7 +41,9 @@ from dataclasses import dataclass, field
 
 import aiosmtplib
 
+from server.delivery import dane
 from server.delivery.base import RouteResult
+from server.delivery.dane import Tlsa
 
 SECURITY_CHOICES = ("none", "starttls", "implicit", "opportunistic")
 
@@ -59,10 +61,20 @@ class SmtpTarget:
     username: str = ""
     password: str = field(default="", repr=False)
     verify_certificate: bool = True
+    # mx only: "sts" (MTA-STS enforce: STARTTLS with a certificate valid for
+    # ``host``) or "dane" (STARTTLS, the certificate checked against
+    # ``tlsa``, whose base names are ``tlsa_names``); "" as ``security`` says
+    tls_policy: str = ""
+    tlsa: tuple[Tlsa, ...] = ()
+    tlsa_names: tuple[str, ...] = ()
+    ca_file: str = ""  # trust these authorities instead of the system's (tests)
 
     @property
     def key(self) -> tuple[str, int, str, str]:
-        return (self.address or self.host, self.port, self.security, self.username)
+        security = (
+            f"{self.security}/{self.tls_policy}" if self.tls_policy else self.security
+        )
+        return (self.address or self.host, self.port, security, self.username)
 
     @property
     def label(self) -> str:
@@ -71,12 +83,16 @@ class SmtpTarget:
 
 
 class ConnectFailed(Exception):
-    """No transaction could start on this target."""
+    """No transaction could start on this target. ``tls_failure``: the
+    RFC 8460 4.3 result type when TLS under a policy is what failed."""
 
-    def __init__(self, message: str, *, temporary: bool = True) -> None:
+    def __init__(
+        self, message: str, *, temporary: bool = True, tls_failure: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.temporary = temporary
+        self.tls_failure = tls_failure
 
 
 def reply_text(code: int, message: str) -> str:
@@ -117,6 +133,37 @@ def client_tls_context(target: SmtpTarget) -> ssl.SSLContext:
     return ctx
 
 
+def _verify_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
+def _tls_failure(exc: BaseException) -> str:
+    """The RFC 8460 4.3.1 result type of a failed TLS handshake."""
+    found = _verify_error(exc)
+    if found is None:
+        return "validation-failure"
+    text = (found.verify_message or "").lower()
+    if "hostname mismatch" in text or "ip address mismatch" in text:
+        return "certificate-host-mismatch"
+    if "expired" in text:
+        return "certificate-expired"
+    return "certificate-not-trusted"
+
+
+def _tls_reason(exc: BaseException) -> str:
+    found = _verify_error(exc)
+    if found is not None:
+        return f"the certificate {found.verify_message or 'does not validate'}"
+    return str(exc) or type(exc).__name__
+
+
 @dataclass
 class _Conn:
     client: aiosmtplib.SMTP
@@ -149,6 +196,8 @@ class SmtpSender:
 
     # -- connections ------------------------------------------------------------
     async def _connect(self, target: SmtpTarget) -> _Conn:
+        if target.tls_policy:
+            return await self._connect_under_policy(target)
         addr = target.address or target.host
         implicit = target.security == "implicit"
         start_tls: bool | None
@@ -212,6 +261,75 @@ class SmtpSender:
                 client.close()
                 raise ConnectFailed(f"AUTH with {target.label} failed: {exc}") from exc
             self.log.info("[%s:%d] AUTH ok as %s", addr, target.port, target.username)
+        return _Conn(client, target, time.monotonic())
+
+    async def _connect_under_policy(self, target: SmtpTarget) -> _Conn:
+        """STARTTLS that must succeed and authenticate the server: by its
+        certificate's name and chain (MTA-STS) or by TLSA records (DANE)."""
+        addr = target.address or target.host
+        policy = "MTA-STS" if target.tls_policy == "sts" else "DANE"
+        client = aiosmtplib.SMTP(
+            hostname=addr,
+            port=target.port,
+            local_hostname=self.helo,
+            timeout=self.timeout,
+            use_tls=False,
+            start_tls=False,
+        )
+        try:
+            await client.connect()
+            await client.ehlo()
+        except aiosmtplib.SMTPResponseException as exc:
+            client.close()
+            raise ConnectFailed(
+                f"{target.label} refused the session: "
+                f"{reply_text(exc.code, exc.message)}",
+                temporary=is_temporary(exc.code),
+            ) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise ConnectFailed(
+                f"Cannot talk to {target.label} on port {target.port}: {exc}"
+            ) from exc
+        if not client.supports_extension("starttls"):
+            client.close()
+            raise ConnectFailed(
+                f"{target.label} offers no STARTTLS, which the {policy} policy of "
+                "the domain requires",
+                tls_failure="starttls-not-supported",
+            )
+        ctx = ssl.create_default_context(cafile=target.ca_file or None)
+        if target.tls_policy == "dane":
+            ctx.check_hostname = False  # the TLSA records decide (dane.check)
+            ctx.verify_mode = ssl.CERT_NONE
+        try:
+            await client.starttls(server_hostname=target.host, tls_context=ctx)
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            client.close()
+            kind = _tls_failure(exc)
+            raise ConnectFailed(
+                f"TLS with {target.label} failed under its domain's {policy} "
+                f"policy: {_tls_reason(exc)}",
+                tls_failure=kind,
+            ) from exc
+        if target.tls_policy == "dane":
+            chain = dane.peer_chain(client.get_transport_info("ssl_object"))
+            why = dane.check(target.tlsa, chain, target.tlsa_names)
+            if why:
+                client.close()
+                raise ConnectFailed(
+                    f"{target.label} failed its DANE check: {why}",
+                    tls_failure="validation-failure",
+                )
+        try:
+            await client.ehlo()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise ConnectFailed(f"EHLO with {target.label} failed: {exc}") from exc
+        self.connections_opened += 1
+        self.log.info(
+            "[%s:%d] connected with TLS (%s verified)", addr, target.port, policy
+        )
         return _Conn(client, target, time.monotonic())
 
     def _take_idle(self, target: SmtpTarget) -> _Conn | None:

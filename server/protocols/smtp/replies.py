@@ -35,6 +35,7 @@ DEFAULT_CODES: dict[str, str] = {
     "552": "5.3.4",
     "553": "5.1.3",
     "554": "5.3.0",
+    "555": "5.5.4",  # MAIL/RCPT parameters not recognized (RFC 5321 4.2.3)
 }
 
 

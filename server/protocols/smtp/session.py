@@ -837,6 +837,18 @@ class QuicksilverSMTP(SMTP):
         self.envelope = self._create_envelope()
         await self.push("250 OK" if status is MISSING else status)
 
+    async def smtp_MAIL(self, arg: str) -> None:
+        # REQUIRETLS (RFC 8689) is not offered in EHLO; a client that sends it
+        # anyway hears why, not aiosmtpd's generic "parameters not recognized"
+        params = arg.upper().split()[1:] if arg else []
+        if "REQUIRETLS" in params and self.session.host_name:
+            await self.push(
+                "555 5.5.4 REQUIRETLS is not supported here (it is not offered); "
+                "send without it"
+            )
+            return
+        await super().smtp_MAIL(arg)
+
     async def smtp_EHLO(self, hostname: str) -> None:
         self._in_ehlo = True
         try:

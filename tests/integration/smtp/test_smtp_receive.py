@@ -326,3 +326,18 @@ def test_swaks_unknown_user_fails(core: RunningCore) -> None:
     )
     assert out.returncode != 0
     assert "550 5.1.1" in out.stdout
+
+
+def test_requiretls_is_not_offered_and_refused_plainly(core: RunningCore) -> None:
+    """RFC 8689: not in EHLO, so a client must not use it; one that does
+    hears why (555 5.5.4), and the session goes on."""
+    host, port = core.endpoint("smtp")
+    with smtplib.SMTP(host, port, local_hostname="client.example") as c:
+        assert not c.has_extn("requiretls")
+        c.ehlo()
+        assert not c.has_extn("requiretls")
+        code, text = c.docmd("MAIL FROM:<a@outside.test> REQUIRETLS")
+        assert code == 555 and text.startswith(b"5.5.4 REQUIRETLS is not supported")
+        code, text = c.docmd("MAIL FROM:<a@outside.test> NOSUCH=1")
+        assert (code, text[:6]) == (555, b"5.5.4 ")
+        assert c.docmd("MAIL FROM:<a@outside.test>")[0] == 250
