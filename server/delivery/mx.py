@@ -136,7 +136,6 @@ class MxModule(RouteModule):
         if self.resolver is None:
             try:
                 import dns.asyncresolver
-
                 import dns.flags
 
                 # Reads /etc/resolv.conf (or the registry): blocking.

@@ -841,7 +841,8 @@ class QuicksilverSMTP(SMTP):
         # REQUIRETLS (RFC 8689) is not offered in EHLO; a client that sends it
         # anyway hears why, not aiosmtpd's generic "parameters not recognized"
         params = arg.upper().split()[1:] if arg else []
-        if "REQUIRETLS" in params and self.session.host_name:
+        session = self.session
+        if "REQUIRETLS" in params and session is not None and session.host_name:
             await self.push(
                 "555 5.5.4 REQUIRETLS is not supported here (it is not offered); "
                 "send without it"

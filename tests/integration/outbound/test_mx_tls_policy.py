@@ -216,7 +216,7 @@ class PolicyServer:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.hits += 1
                 if self.path != "/.well-known/mta-sts.txt":
                     self.send_error(404)
