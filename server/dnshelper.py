@@ -11,8 +11,12 @@ For a domain ``D`` served by host name ``H``:
 - each DKIM key's ``<selector>._domainkey.D TXT`` (server/dkim/);
 - DMARC ``_dmarc.D TXT "v=DMARC1; p=none; rua=mailto:postmaster@D"`` to
   start with (watch the reports, then tighten);
-- client setup: RFC 6186 SRV records for IMAP, POP3 and submission, and
-  Thunderbird's ``autoconfig.D CNAME H``.
+- client setup: RFC 6186 SRV records for IMAP, POP3 and submission,
+  Thunderbird's ``autoconfig.D CNAME H`` and Outlook's autodiscover SRV and
+  CNAME;
+- with ``web.mta_sts_mode`` set: ``_mta-sts.D TXT "v=STSv1; id=..."``,
+  ``mta-sts.D CNAME H`` (the web module serves the policy) and TLS-RPT's
+  ``_smtp._tls.D TXT "v=TLSRPTv1; rua=mailto:postmaster@D"``.
 
 ``check`` asks each name through an asynchronous resolver (dnspython's, or
 the tests' table) and says, record by record, "ok", "missing" or what it
@@ -29,6 +33,7 @@ from typing import Any
 from server.antispam.dnsq import DnsQuestions, DnsTemporary
 from server.config.schema import Settings
 from server.dkim.keys import DkimKeys
+from server.protocols.web import mtasts
 
 
 @dataclass(frozen=True)
@@ -72,12 +77,44 @@ def expected(settings: Settings, keys: DkimKeys, domain: str) -> list[Record]:
         Record(f"_pop3s._tcp.{d}", "SRV", f"10 1 {pop3.tls_port} {host}.", "POP3"),
         Record(f"_submission._tcp.{d}", "SRV", f"0 1 {sub.port} {host}.", "sending"),
         Record(f"autoconfig.{d}", "CNAME", f"{host}.", "Thunderbird's autoconfig"),
+        Record(
+            f"_autodiscover._tcp.{d}",
+            "SRV",
+            f"0 1 443 {host}.",
+            "Outlook's autodiscover",
+        ),
+        Record(f"autodiscover.{d}", "CNAME", f"{host}.", "Outlook's autodiscover"),
     ]
+    policy = mtasts.policy_text(settings)
+    if policy:
+        out += [
+            Record(
+                f"_mta-sts.{d}",
+                "TXT",
+                f"v=STSv1; id={mtasts.policy_id(policy)}",
+                f"MTA-STS ({settings.web.mta_sts_mode}): senders must use TLS",
+            ),
+            Record(f"mta-sts.{d}", "CNAME", f"{host}.", "where the MTA-STS policy is"),
+            Record(
+                f"_smtp._tls.{d}",
+                "TXT",
+                f"v=TLSRPTv1; rua=mailto:postmaster@{d}",
+                "TLS-RPT: senders report TLS trouble to postmaster",
+            ),
+        ]
     return out
 
 
 def notes(settings: Settings) -> list[str]:
     out = []
+    if settings.web.mta_sts_mode:
+        out.append(
+            "MTA-STS: senders fetch https://mta-sts.<domain>/.well-known/mta-sts.txt "
+            "on port 443, so the web module must be reachable there (port 443 or "
+            "a forward to its port) with a certificate that names mta-sts.<domain>."
+        )
+        if not settings.web.enabled:
+            out.append("MTA-STS is set but the web module is off: nothing serves it.")
     if settings.relay.enabled and settings.relay.host:
         out.append(
             f"Mail leaves through {settings.relay.host}: add your provider's "

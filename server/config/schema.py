@@ -132,7 +132,8 @@ class ManageSieveSettings:
 
 @dataclass(frozen=True)
 class WebSettings:
-    """A small HTTPS server for RFC 8058 one-click unsubscribe links."""
+    """A small HTTPS server for RFC 8058 one-click unsubscribe links and our
+    MTA-STS policy."""
 
     enabled: bool = False
     session_log: bool = False  # full transcripts to logs/<module>.log
@@ -143,6 +144,9 @@ class WebSettings:
     public_url: str = ""
     timeout: int = 30  # seconds for a whole request
     access: tuple[str, ...] = ()  # empty: use security.access
+    # our MTA-STS policy (RFC 8461) at /.well-known/mta-sts.txt: "" none,
+    # "testing" or "enforce" (server/protocols/web/mtasts.py)
+    mta_sts_mode: str = ""
 
 
 @dataclass(frozen=True)
@@ -359,6 +363,10 @@ def validate_section(name: str, value: Any) -> None:
                 f"{key}: must be {USER_LOCK_TIME_RANGE[0]}.."
                 f"{USER_LOCK_TIME_RANGE[1]} seconds",
                 field=key,
+            )
+        elif f.name == "mta_sts_mode" and v not in ("", "testing", "enforce"):
+            raise ValidationError(
+                f"{key}: must be testing, enforce or empty (none)", field=key
             )
         elif f.name == "spam_filter" and v not in ("", "spamd", "rspamd"):
             raise ValidationError(

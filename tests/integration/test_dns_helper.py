@@ -76,3 +76,28 @@ def test_the_check_says_what_is_missing_or_different(
     assert lines["_dmarc.example.test TXT"].startswith("missing")
     assert lines["_imaps._tcp.example.test SRV"].startswith("ok")
     assert lines["autoconfig.example.test CNAME"].startswith("missing")
+
+
+def test_mta_sts_records_when_published(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.config.store import SettingsStore
+    from server.protocols.web import mtasts
+
+    store = SettingsStore(data / "settings.toml")
+    store.patch({"web": {"mta_sts_mode": "testing"}})
+    capsys.readouterr()
+    assert cli(data, "dns", "example.test") == 0
+    out = capsys.readouterr().out
+    policy = mtasts.policy_text(store.load())
+    assert "mode: testing\r\nmx: mail.example.test\r\n" in policy
+    assert (
+        f'_mta-sts.example.test.  TXT  "v=STSv1; id={mtasts.policy_id(policy)}"' in out
+    )
+    assert "mta-sts.example.test.  CNAME  mail.example.test." in out
+    assert '_smtp._tls.example.test.  TXT  "v=TLSRPTv1; rua=mailto:postmaster@' in out
+    assert "_autodiscover._tcp.example.test.  SRV  0 1 443 mail.example.test." in out
+    assert "web module is off" in out  # a note: nothing serves it yet
+    store.patch({"web": {"mta_sts_mode": ""}})
+    assert cli(data, "dns", "example.test") == 0
+    assert "_mta-sts" not in capsys.readouterr().out

@@ -1,4 +1,5 @@
-"""The web module: a small HTTPS server for RFC 8058 one-click unsubscribe.
+"""The web module: a small HTTPS server for RFC 8058 one-click unsubscribe
+and our MTA-STS policy.
 
 What it does
 - Listens on ``WebSettings.port`` (8443) with TLS only (our certificate;
@@ -12,6 +13,8 @@ What it does
     mail provider or the button sends it): the member is taken off the list
     at once and a page says so; 200 again for an address already off.
   - a token that is not ours (or whose list is gone) is 404.
+- ``/.well-known/mta-sts.txt`` asked with ``Host: mta-sts.<our domain>``:
+  our MTA-STS policy (``mtasts.py``) when ``web.mta_sts_mode`` is set.
 - Anything else is 404 (405 for another method). One request per connection;
   the whole request must arrive within ``WebSettings.timeout`` seconds and
   fit the limits in ``http.py``; over one, the status and close.
@@ -51,7 +54,7 @@ from server.modules.base import (
 from server.policy import peer_ip
 from server.protocols.linereader import ConnectionClosed, LineReader, LineTooLong
 from server.protocols.session_io import PeerLogger
-from server.protocols.web import http, pages
+from server.protocols.web import http, mtasts, pages
 from server.protocols.web.http import HttpError, Request
 
 LOGGER_NAME = "quicksilver.web"
@@ -223,6 +226,15 @@ class WebConnection(LineReader):
 
     async def _answer(self, request: Request, body: bytes) -> tuple[int, bytes]:
         head = request.method == "HEAD"
+        if request.path == mtasts.PATH and request.method in ("GET", "HEAD"):
+            found = self._mta_sts_policy(request.header("host") or "")
+            if found:
+                return 200, http.response(
+                    200,
+                    found.encode("ascii"),
+                    content_type="text/plain",
+                    head_only=head,
+                )
         if not request.path.startswith(UNSUBSCRIBE):
             return 404, http.response(
                 404, pages.error(404, "There is nothing here."), head_only=head
@@ -247,6 +259,15 @@ class WebConnection(LineReader):
         ml, member = target
         page = pages.confirm(ml.title or ml.local, ml.address, member)
         return 200, http.response(200, page, head_only=head)
+
+    def _mta_sts_policy(self, host: str) -> str:
+        """Our policy when publishing is on and ``host`` is
+        ``mta-sts.<one of our domains>``, else ""."""
+        settings = self.module.context.settings()
+        domain = mtasts.policy_domain(host)
+        if not domain or not self.module.context.accounts.is_local_domain(domain):
+            return ""
+        return mtasts.policy_text(settings)
 
     def _finish(self) -> None:
         if self._finished:

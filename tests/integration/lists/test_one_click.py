@@ -223,3 +223,29 @@ def test_a_slow_request_is_cut_off(wcore: RunningCore) -> None:
     answer = raw(wcore, b"GET /unsubscribe/x HTTP/1.1\r\n", wait=10)
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert time.monotonic() - started < 5
+
+
+def test_the_web_module_serves_our_mta_sts_policy(wcore: RunningCore) -> None:
+    """RFC 8461 3.2: GET https://mta-sts.<domain>/.well-known/mta-sts.txt,
+    text/plain; only for our domains and only while publishing is on."""
+    _, port = wcore.endpoint("web")
+
+    def get(host: str) -> tuple[int, str]:
+        out = subprocess.run(
+            ["curl", "-sk", "--max-time", "10", "--resolve", f"{host}:{port}:127.0.0.1", "-D", "-", "-o", "-", f"https://{host}:{port}/.well-known/mta-sts.txt"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return int(out.split()[1]), out
+
+    assert get("mta-sts.example.test")[0] == 404  # not published by default
+    wcore.run(wcore.api.update_settings("web", {"mta_sts_mode": "enforce"}))
+    _, port = wcore.endpoint("web")
+    status, text = get("mta-sts.example.test")
+    assert status == 200 and "Content-Type: text/plain" in text
+    assert text.endswith(  # (text mode: CRLF read as LF)
+        "version: STSv1\nmode: enforce\nmx: mail.example.test\nmax_age: 604800\n"
+    )
+    assert get("mta-sts.other.test")[0] == 404
+    assert get("example.test")[0] == 404
