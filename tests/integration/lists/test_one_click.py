@@ -231,8 +231,10 @@ def test_the_web_module_serves_our_mta_sts_policy(wcore: RunningCore) -> None:
     _, port = wcore.endpoint("web")
 
     def get(host: str) -> tuple[int, str]:
+        url = f"https://{host}:{port}/.well-known/mta-sts.txt"
+        resolve = f"{host}:{port}:127.0.0.1"
         out = subprocess.run(
-            ["curl", "-sk", "--max-time", "10", "--resolve", f"{host}:{port}:127.0.0.1", "-D", "-", "-o", "-", f"https://{host}:{port}/.well-known/mta-sts.txt"],
+            ["curl", "-sk", "--max-time", "10", "--resolve", resolve, "-D-", url],
             capture_output=True,
             text=True,
             check=True,
