@@ -31,7 +31,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from server import cli_dkim, cli_dns, cli_fetch, cli_lists, cli_rules
+from server import cli_dkim, cli_dns, cli_fetch, cli_internet, cli_lists, cli_rules
 from server.errors import ValidationError
 from server.paths import default_data_dir, use_private_umask
 
@@ -93,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_fetch.add_commands(sub)
     cli_dkim.add_commands(sub)
     cli_dns.add_commands(sub)
+    cli_internet.add_commands(sub)
 
     alias = sub.add_parser("alias", help="manage aliases (*@domain = catch-all)")
     asub = alias.add_subparsers(dest="action", required=True)
@@ -244,6 +245,10 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
             return cli_dns.run(args, settings, accounts, data_dir)
         elif args.cmd == "dkim":
             return cli_dkim.run(args, accounts, data_dir)
+        elif args.cmd == "spam":
+            return cli_internet.run_spam(args, settings, data_dir)
+        elif args.cmd == "tls-report":
+            return cli_internet.run_tls_report(args, data_dir)
         elif args.cmd == "fetch":
             return cli_fetch.run(args, accounts, data_dir, _read_password)
         elif args.cmd == "alias":

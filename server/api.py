@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from server.accounts.base import Alias, Domain, User
 from server.accounts.strength import PasswordEstimate
 from server.accounts.strength import estimate as password_estimate
+from server.api_internet import InternetApi
 from server.auth import Ban
 from server.config.schema import Settings
 from server.delivery.relay import RelayModule
@@ -176,6 +177,8 @@ class CoreApi:
 
     def __init__(self, services: CoreServices) -> None:
         self._s = services
+        # DKIM, DNS records, spam filter, greylisting and TLS counts
+        self.internet = InternetApi(services)
 
     # -- whole picture -------------------------------------------------------
     async def snapshot(self) -> Snapshot:

@@ -16,6 +16,14 @@ TIMEOUT = 5.0
 MAX_ANSWERS = 50  # records taken from one answer
 
 
+def system_resolver() -> Any:
+    """dnspython's asynchronous resolver on the system's settings (reads
+    /etc/resolv.conf: call it off the loop, or once)."""
+    import dns.asyncresolver
+
+    return dns.asyncresolver.Resolver()
+
+
 class DnsTemporary(Exception):
     """The question could not be answered now."""
 

@@ -113,3 +113,20 @@ class Greylist:
             "OR (passed = 0 AND first < ?)",
             (now - KEEP, now - WINDOW),
         )
+
+
+def counts(path: Path) -> tuple[int, int]:
+    """(triplets waiting for their retry, triplets passed and remembered) in
+    the greylist file; (0, 0) when there is none. Blocking: a worker thread."""
+    if not path.exists():
+        return 0, 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = db.execute(
+            "SELECT SUM(passed = 0), SUM(passed > 0) FROM triplets"
+        ).fetchone()
+    except sqlite3.Error:
+        return 0, 0
+    finally:
+        db.close()
+    return int(row[0] or 0), int(row[1] or 0)

@@ -257,6 +257,17 @@ class PolicyCache:
             self._db.close()
 
 
+def read_policies(path: Path) -> list[Policy]:
+    """The policies cached in ``path`` ([] when none). Blocking."""
+    if not path.exists():
+        return []
+    cache = PolicyCache(path)
+    try:
+        return cache.all()
+    finally:
+        cache.close()
+
+
 class MtaSts:
     """The policy for a recipient domain: cached, refreshed when its id
     changes or it expired."""

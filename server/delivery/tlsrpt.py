@@ -108,3 +108,15 @@ class TlsReport:
         self.flush()
         with self._lock:
             self._db.close()
+
+
+def read_counts(path: Path, days: int = 7) -> list[Count]:
+    """The counts in a report file (the mx module need not run); [] when
+    there is none. Blocking: a worker thread."""
+    if not path.exists():
+        return []
+    report = TlsReport(path)
+    try:
+        return report.counts(days)
+    finally:
+        report.close()
