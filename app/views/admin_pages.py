@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QTabWidget, QWidget
 
 if TYPE_CHECKING:
     from app.bridge import CoreBridge
@@ -19,12 +19,21 @@ def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]
     """(tab title, page) pairs, in tab order."""
     from app.views.aliases_page import AliasesPage
     from app.views.collector_page import CollectorPage
+    from app.views.dns_page import DnsPage
     from app.views.domains_page import DomainsPage
     from app.views.lists_page import ListsPage
+    from app.views.mail_auth_page import MailAuthPage
     from app.views.queue_page import QueuePage
     from app.views.rules_page import RulesPage
     from app.views.security_page import SecurityPage
 
+    # Security holds three pages of its own: the certificate and bans, mail
+    # authentication (DKIM, spam checks, TLS policies) and the DNS records
+    security = QTabWidget(parent)
+    security.setDocumentMode(True)
+    security.addTab(SecurityPage(bridge, security), "Certificate and bans")
+    security.addTab(MailAuthPage(bridge, security), "Mail authentication")
+    security.addTab(DnsPage(bridge, security), "DNS records")
     return [
         ("Queue", QueuePage(bridge, parent)),
         ("Domains", DomainsPage(bridge, parent)),
@@ -32,5 +41,5 @@ def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]
         ("Rules", RulesPage(bridge, parent)),
         ("Lists", ListsPage(bridge, parent)),
         ("Collector", CollectorPage(bridge, parent)),
-        ("Security", SecurityPage(bridge, parent)),
+        ("Security", security),
     ]
