@@ -5,8 +5,9 @@ module (``smtp.check_authentication``), recorded in one
 - SPF (spf.py) of the MAIL FROM domain, or of the HELO name for the null
   sender (RFC 7208 2.4).
 - DKIM (RFC 6376): every signature (at most ``MAX_SIGNATURES``) verified by
-  dkimpy in a worker thread; its key lookups are asked of the same
-  asynchronous resolver, on the loop, from that thread.
+  dkimpy off the loop (``dkimwork.py``: a worker process on a machine with
+  two cores, else a thread); the key records are asked of the same
+  asynchronous resolver, on the loop, first.
 - ARC (RFC 8617): the chain's validation (dkimpy's ``arc_verify``), when
   the message has one: what a forwarder or list that re-signs vouches for.
 - DMARC (RFC 7489): the record of the From domain, else of its
@@ -31,6 +32,7 @@ from typing import Any
 
 from server import mailtext
 from server.antispam import spf
+from server.antispam.dkimwork import DkimPool
 from server.antispam.dnsq import DnsQuestions, DnsTemporary
 
 log = logging.getLogger("quicksilver.smtp")
@@ -90,6 +92,10 @@ def from_domain(fields: list[tuple[str, str]]) -> str:
     values = [v for n, v in fields if n == "from"]
     if len(values) != 1:
         return ""
+    simple = _SIMPLE_FROM.fullmatch(values[0])
+    if simple is not None:  # "Name <a@b>" or "a@b": what nearly all mail has
+        domain = (simple.group(1) or simple.group(2)).lower().rstrip(".")
+        return domain if _DOMAIN.fullmatch(domain) else ""
     addresses = email.utils.getaddresses(values)
     if len(addresses) != 1 or "@" not in addresses[0][1]:
         return ""
@@ -99,6 +105,13 @@ def from_domain(fields: list[tuple[str, str]]) -> str:
 
 
 _TAG = re.compile(r"(?:^|;)\s*([ds])\s*=\s*([^;\s]+)")
+# a From with one plain address and no quotes, comments or groups (anything
+# else goes to the email package's full parser)
+_SIMPLE_FROM = re.compile(
+    r'[^"(),;:<>@\\\[\]]*<[^\s<>()@",;:\\\[\]]+@([A-Za-z0-9.-]+)>\s*'
+    r'|\s*[^\s<>()@",;:\\\[\]]+@([A-Za-z0-9.-]+)\s*'
+)
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e\r\n\t]")
 
 
 def _key_names(fields: list[tuple[str, str]]) -> list[str]:
@@ -117,13 +130,6 @@ def _key_names(fields: list[tuple[str, str]]) -> list[str]:
     return out
 
 
-def _token(raw: bytes) -> str:
-    """A signature's d= or s= as it may appear in our header field: the
-    characters of a domain name only (the sender wrote it), at most 253."""
-    text = raw.decode("ascii", "replace")
-    return "".join(c for c in text if c.isalnum() or c in ".-_")[:253]
-
-
 def parse_dmarc(record: str) -> dict[str, str]:
     tags: dict[str, str] = {}
     for part in record.split(";"):
@@ -134,9 +140,12 @@ def parse_dmarc(record: str) -> dict[str, str]:
 
 
 class MailAuth:
-    def __init__(self, resolver: Any, hostname: str) -> None:
+    def __init__(
+        self, resolver: Any, hostname: str, pool: DkimPool | None = None
+    ) -> None:
         self.dns = DnsQuestions(resolver)
         self.hostname = hostname
+        self.pool = pool if pool is not None else DkimPool(use_process=False)
         self._keys: dict[str, tuple[float, bytes]] = {}  # DKIM key records
 
     async def verdicts(
@@ -159,64 +168,24 @@ class MailAuth:
         has_arc = "arc-seal" in names
         if not count and not has_arc:
             return (), "none"
-        loop = asyncio.get_running_loop()
-        # the keys the signatures name, asked on the loop before the worker
-        # thread starts (and kept KEY_CACHE_SECONDS): no crossing back to the
-        # loop for each key
-        keys: dict[str, bytes] = {}
+        # the keys the signatures name, asked on the loop before the
+        # verification starts (and kept KEY_CACHE_SECONDS); None: the
+        # question failed for now (temperror)
+        keys: dict[str, bytes | None] = {}
         for name in _key_names(fields)[: MAX_SIGNATURES * 2]:
             try:
                 keys[name] = await self._key(name)
             except DnsTemporary:
-                pass  # asked again from the thread, where it becomes temperror
-
-        def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
-            text = name.decode("ascii", "replace").rstrip(".").lower()
-            if text in keys:
-                return keys[text]
-            future = asyncio.run_coroutine_threadsafe(self.dns.txt(text), loop)
-            try:
-                found = future.result(timeout + 1)
-            except DnsTemporary:
-                raise
-            except Exception:
-                return b""
-            return (found[0] if found else "").encode()
-
-        def verify_all() -> tuple[tuple[DkimVerdict, ...], str]:
-            import dkim
-
-            out = []
-            for i in range(min(count, MAX_SIGNATURES)):
-                d = dkim.DKIM(message)
-                try:
-                    ok = d.verify(idx=i, dnsfunc=dnsfunc)
-                    result = "pass" if ok else "fail"
-                except DnsTemporary:
-                    result = "temperror"
-                except dkim.ValidationError:
-                    result = "fail"
-                except Exception:
-                    result = "permerror"
-                sig = getattr(d, "signature_fields", {}) or {}
-                domain = _token(sig.get(b"d", b"")).lower()
-                selector = _token(sig.get(b"s", b""))
-                out.append(DkimVerdict(result, domain, selector))
-            arc = "none"
-            if has_arc:
-                try:
-                    cv, _, _ = dkim.arc_verify(message, dnsfunc=dnsfunc)
-                    arc = {b"pass": "pass", b"fail": "fail"}.get(cv, "none")
-                except DnsTemporary:
-                    arc = "temperror"
-                except Exception:
-                    arc = "fail"
-            return tuple(out), arc
-
+                keys[name] = None
         try:
-            return await asyncio.wait_for(asyncio.to_thread(verify_all), DKIM_TIMEOUT)
+            found, arc = await asyncio.wait_for(
+                self.pool.verify(message, keys, min(count, MAX_SIGNATURES), has_arc),
+                DKIM_TIMEOUT,
+            )
         except TimeoutError:
+            self.pool.close()  # a stuck worker is replaced at the next message
             return (DkimVerdict("temperror", "", ""),), "none"
+        return tuple(DkimVerdict(*v) for v in found), arc
 
     async def _key(self, name: str) -> bytes:
         now = time.monotonic()
@@ -295,9 +264,7 @@ class MailAuth:
         parts.append(dmarc)
         value = f"{self.hostname};\r\n\t" + ";\r\n\t".join(parts)
         text = f"Authentication-Results: {value}\r\n"
-        return "".join(
-            c if c.isprintable() or c in "\r\n\t" else "?" for c in text
-        ).encode("ascii", "replace")
+        return _UNPRINTABLE.sub("?", text).encode("ascii")
 
 
 _AR = re.compile(rb"(?im)^authentication-results:[ \t]*")

@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from server.antispam.dkimwork import DkimPool
 from server.antispam.dnsbl import Dnsbl, parse_zone
 from server.antispam.greylist import FILE_NAME as GREYLIST_FILE
 from server.antispam.greylist import Greylist
@@ -61,6 +62,9 @@ class SmtpModule(ListenerModule):
         self.greylist: Greylist | None = None
         self.resolver: Any = None  # dnspython's async resolver; tests set a fake
         self.dnsbl = Dnsbl(self._resolver)
+        # DKIM verification off the loop: a worker process when there are
+        # two cores (server/antispam/dkimwork.py), started with the checks
+        self.dkim_pool = DkimPool()
 
     def _resolver(self) -> Any:
         if self.resolver is None:
@@ -74,6 +78,7 @@ class SmtpModule(ListenerModule):
         if self.greylist is not None:
             self.greylist.close()
             self.greylist = None
+        self.dkim_pool.close()
 
     def refusal(self, refused: Refusal) -> bytes:
         return refusal_line(refused)
@@ -102,6 +107,8 @@ class SmtpModule(ListenerModule):
         elif not cfg.greylisting and self.greylist is not None:
             self.greylist.close()
             self.greylist = None
+        if cfg.check_authentication:
+            self.dkim_pool.start()
         handler = SmtpHandler(
             policy,
             ctx.accounts,
@@ -114,7 +121,7 @@ class SmtpModule(ListenerModule):
             trusted_networks=cfg.trusted_networks,
             dnsbl=self.dnsbl,
             dnsbl_zones=tuple(parse_zone(z) for z in cfg.dnsbl_zones),
-            mailauth=MailAuth(_Deferred(self), hostname)
+            mailauth=MailAuth(_Deferred(self), hostname, self.dkim_pool)
             if cfg.check_authentication
             else None,
             dmarc_reject=cfg.dmarc_reject,

@@ -487,7 +487,10 @@ class SmtpHandler:
         From domain whose DMARC policy puts the message in Junk."""
         auth = self.mailauth
         assert auth is not None
-        raw = await asyncio.to_thread(strip_ours, raw, self.policy.hostname)
+        if len(raw) > STRIP_INLINE_BYTES:
+            raw = await asyncio.to_thread(strip_ours, raw, self.policy.hostname)
+        else:
+            raw = strip_ours(raw, self.policy.hostname)
         if session.authenticated or self._trusted(session):
             return raw, b"", ""
         sender = reverse_path(envelope.mail_from)
