@@ -1,11 +1,13 @@
 """A settings dialog built from one section's frozen dataclass.
 
-int -> QSpinBox, bool -> QCheckBox, str with known choices -> QComboBox, other
-str -> QLineEdit, tuple -> comma-separated QLineEdit. OK sends only the changed
-keys to the ``apply`` coroutine the caller hands in (the window passes
-``api.update_settings`` through the bridge) and shows a ``ValidationError``
-inline, next to the field it names; the dialog closes only when the core
-accepted the change. The dialog itself knows nothing about the core.
+int -> QSpinBox, float -> QDoubleSpinBox, bool -> QCheckBox, str with known
+choices -> QComboBox, other str -> QLineEdit, tuple -> comma-separated
+QLineEdit. OK sends only the changed keys to the ``apply`` coroutine the
+caller hands in (the window passes ``api.update_settings`` through the bridge)
+and shows a ``ValidationError`` inline, next to the field it names; the dialog
+closes only when the core accepted the change. The dialog itself knows nothing
+about the core. Keys another page edits (``ELSEWHERE``) are left out, with a
+note naming the page.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -67,6 +70,29 @@ PLACEHOLDERS = {
     "public_url": "empty: https://<host name>:<port>",
 }
 HIDDEN = frozenset({"enabled"})  # the tick in the modules table owns it
+# keys another page edits (Security -> Mail authentication), with a note
+# that says where
+ELSEWHERE: dict[str, frozenset[str]] = {
+    "smtp": frozenset(
+        {
+            "greylisting",
+            "check_authentication",
+            "dmarc_reject",
+            "dnsbl_zones",
+            "spam_filter",
+            "spam_filter_host",
+            "spam_filter_port",
+            "spam_junk_score",
+            "spam_reject_score",
+            "junk_spam",
+        }
+    ),
+    "web": frozenset({"mta_sts_mode"}),
+}
+ELSEWHERE_NOTE = (
+    "Spam checks, greylisting, block lists and SPF/DKIM/DMARC: "
+    "Security → Mail authentication."
+)
 INT_MAX = 2**31 - 1
 FIELD_ERROR_STYLE = "border: 1px solid #c62828;"
 
@@ -103,8 +129,9 @@ class SettingsDialog(QDialog):
         self.setMinimumWidth(520)
 
         form = QFormLayout()
+        elsewhere = ELSEWHERE.get(section, frozenset())
         for f in dataclasses.fields(current):
-            if f.name in HIDDEN:
+            if f.name in HIDDEN or f.name in elsewhere:
                 continue
             editor = self._editor_for(f.name, getattr(current, f.name))
             editor.setObjectName(f.name)
@@ -119,6 +146,10 @@ class SettingsDialog(QDialog):
         if not self.editors:
             layout.addWidget(QLabel("This section has no settings.", self))
         layout.addLayout(form)
+        if elsewhere:
+            note = QLabel(ELSEWHERE_NOTE, self)
+            note.setWordWrap(True)
+            layout.addWidget(note)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self.buttons.accepted.connect(self.on_buttons_accepted)
@@ -146,6 +177,12 @@ class SettingsDialog(QDialog):
             box = QCheckBox(self)
             box.setChecked(value)
             return box
+        if isinstance(value, float):
+            real = QDoubleSpinBox(self)
+            real.setRange(-1000.0, 1000.0)
+            real.setDecimals(1)
+            real.setValue(value)
+            return real
         if isinstance(value, int):
             spin = QSpinBox(self)
             spin.setRange(0, INT_MAX)
@@ -171,7 +208,7 @@ class SettingsDialog(QDialog):
     def _read(self, name: str, editor: QWidget) -> Any:
         if isinstance(editor, QCheckBox):
             return editor.isChecked()
-        if isinstance(editor, QSpinBox):
+        if isinstance(editor, QSpinBox | QDoubleSpinBox):
             return editor.value()
         if isinstance(editor, QComboBox):
             return editor.currentText()
