@@ -156,3 +156,22 @@ def test_dns_records_and_their_check(
     assert page.table.item(dmarc, 4).text() == "Missing"
     assert "need attention" in page.status_label.text()
     page.hide()
+
+
+def test_settings_dialogs_leave_the_page_its_keys(qtbot: Any) -> None:
+    from app.dialogs.settings_dialog import ELSEWHERE_NOTE, SettingsDialog
+    from server.config.schema import SmtpSettings
+
+    async def apply(section: str, changes: dict[str, Any]) -> None:
+        seen.append(changes)
+
+    seen: list[dict[str, Any]] = []
+    dialog = SettingsDialog("smtp", SmtpSettings(), apply)
+    qtbot.addWidget(dialog)
+    assert "spam_junk_score" not in dialog.editors
+    assert "dnsbl_zones" not in dialog.editors and "port" in dialog.editors
+    from PySide6.QtWidgets import QLabel
+
+    notes = [w.text() for w in dialog.findChildren(QLabel)]
+    assert ELSEWHERE_NOTE in notes
+    assert dialog.changed_values() == {}
