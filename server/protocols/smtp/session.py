@@ -465,6 +465,20 @@ class SmtpHandler:
             return False
         return any(addr in n for n in self.trusted_networks)
 
+    def lookup_at_connect(
+        self, session: Session
+    ) -> asyncio.Task[Listing | None] | None:
+        """Start asking the block and allow lists as the client connects, so
+        the answer is there by its first RCPT (where a listing is refused,
+        after AUTH had its chance)."""
+        if self.dnsbl is None or not self.dnsbl_zones or self._trusted(session):
+            return None
+        task = asyncio.get_running_loop().create_task(
+            self.dnsbl.check(peer_ip(session.peer), self.dnsbl_zones)
+        )
+        setattr(session, "qs_dnsbl_task", task)  # noqa: B010
+        return task
+
     async def _listed(self, session: Session) -> Listing | None:
         """The block list that lists this client (asked once per session)."""
         if self.dnsbl is None or not self.dnsbl_zones or session.authenticated:
@@ -473,7 +487,12 @@ class SmtpHandler:
             known: Listing | None = getattr(session, "qs_dnsbl")  # noqa: B009
             return known
         found = None
-        if not self._trusted(session):
+        early: asyncio.Task[Listing | None] | None = getattr(
+            session, "qs_dnsbl_task", None
+        )
+        if early is not None:
+            found = await early
+        elif not self._trusted(session):
             found = await self.dnsbl.check(peer_ip(session.peer), self.dnsbl_zones)
         setattr(session, "qs_dnsbl", found)  # noqa: B010
         return found
@@ -706,6 +725,7 @@ class QuicksilverSMTP(SMTP):
         self._greeted = False
         self._opened = False
         self._peer_text = "?"
+        self._lookup: asyncio.Task[Listing | None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -723,8 +743,13 @@ class QuicksilverSMTP(SMTP):
                 SessionOpened(self._tracker.name, f"{id(self):x}", self._peer_text)
             )
         self._qlog.info("[%s] connected", self._peer_text)
+        handler = self.event_handler
+        if isinstance(handler, SmtpHandler) and self.session is not None:
+            self._lookup = handler.lookup_at_connect(self.session)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._lookup is not None and not self._lookup.done():
+            self._lookup.cancel()
         if self._tracker is not None:
             self._tracker.session_closed(id(self))
             self._tracker.events.publish(

@@ -290,3 +290,30 @@ def test_a_forged_mark_from_the_internet_is_removed(core: RunningCore) -> None:
     [inbox] = folder(core)
     assert b"X-Spam" not in inbox
     assert folder(core, "Junk") == []
+
+
+def test_block_lists_are_asked_as_the_client_connects(
+    core: RunningCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from server.antispam import dnsbl
+
+    monkeypatch.setattr(dnsbl, "query_name", lambda ip, zone: f"7.2.0.192.{zone}")
+    resolver = TableResolver(
+        {
+            ("7.2.0.192.bl.test", "A"): a("127.0.0.2"),
+            ("7.2.0.192.bl.test", "TXT"): txt("spam source"),
+        }
+    )
+    core.runtime.services.modules["smtp"].resolver = resolver  # type: ignore[attr-defined]
+    core.run(core.api.update_settings("smtp", {"dnsbl_zones": ("bl.test",)}))
+    host, port = core.endpoint("smtp")
+    with smtplib.SMTP(host, port, local_hostname="client.example") as c:
+        deadline = time.monotonic() + 5
+        while "7.2.0.192.bl.test A" not in resolver.asked:
+            assert time.monotonic() < deadline, resolver.asked
+            time.sleep(0.01)
+        c.mail("x@outside.test")  # asked before any MAIL or RCPT
+        code, text = c.rcpt(ALICE)
+    assert code == 550 and b"blocked using bl.test: spam source" in text
