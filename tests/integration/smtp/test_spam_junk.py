@@ -314,6 +314,7 @@ def test_block_lists_are_asked_as_the_client_connects(
         while "7.2.0.192.bl.test A" not in resolver.asked:
             assert time.monotonic() < deadline, resolver.asked
             time.sleep(0.01)
-        c.mail("x@outside.test")  # asked before any MAIL or RCPT
+        c.ehlo()
+        assert c.mail("x@outside.test")[0] == 250  # asked before MAIL and RCPT
         code, text = c.rcpt(ALICE)
     assert code == 550 and b"blocked using bl.test: spam source" in text
