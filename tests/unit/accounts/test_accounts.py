@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -373,3 +374,41 @@ def test_weak_passwords_are_refused_unless_allowed(acc: SqliteAccountStore) -> N
         acc.set_password("w@example.test", "abc")
     acc.set_password("w@example.test", "abc", allow_weak=True)
     assert acc.authenticate("w@example.test", "abc") is not None
+
+
+def test_lookups_ask_sqlite_only_after_a_commit(tmp_path: Path) -> None:
+    """The WAL index header says whether anyone committed: lookups with no
+    commit in between do not ask SQLite at all; the next lookup after another
+    process's commit does, and sees it."""
+    a = SqliteAccountStore(tmp_path / "acc.sqlite3")
+    a.add_domain("example.test")
+    assert a.resolve("x@example.test") is None
+
+    class Counting:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+            self.asked = 0
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            self.asked += sql.startswith("PRAGMA data_version")
+            return self.real.execute(sql, *args)
+
+        def close(self) -> None:
+            self.real.close()
+
+    probe = Counting(a._probe)
+    a._probe = probe  # type: ignore[assignment]
+    for _ in range(50):
+        assert a.resolve("x@example.test") is None
+        assert a.is_local_domain("example.test")
+    assert probe.asked == 0
+    b = SqliteAccountStore(tmp_path / "acc.sqlite3")
+    b.add_user("x@example.test", PW)
+    assert a.resolve("x@example.test") == ["x@example.test"]
+    assert probe.asked >= 1
+    asked = probe.asked
+    for _ in range(10):
+        a.get_user("x@example.test")
+    assert probe.asked == asked
+    a.close()
+    b.close()
