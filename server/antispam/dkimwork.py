@@ -35,6 +35,10 @@ log = logging.getLogger("quicksilver.smtp")
 # sender wrote is not our error, and the verdict says it already
 logging.getLogger("dkimpy").setLevel(logging.CRITICAL)
 
+# a message up to this size is pickled for the worker on the loop (a copy of
+# a few hundred microseconds at most); a larger one in a worker thread
+INLINE_PICKLE_BYTES = 1024 * 1024
+
 # (result, d=, s=) per signature, and the ARC chain's validation
 Verdicts = tuple[tuple[tuple[str, str, str], ...], str]
 
@@ -167,9 +171,13 @@ class _Worker:
         """The verdicts, or None when the worker is gone (or failed)."""
         assert self.writer is not None
         ident = next(self._ids)
-        data = pickle.dumps(
-            (ident, message, dict(keys), count, has_arc), pickle.HIGHEST_PROTOCOL
-        )
+        request = (ident, message, dict(keys), count, has_arc)
+        if len(message) > INLINE_PICKLE_BYTES:  # a copy of a big message
+            data = await asyncio.to_thread(
+                pickle.dumps, request, pickle.HIGHEST_PROTOCOL
+            )
+        else:
+            data = pickle.dumps(request, pickle.HIGHEST_PROTOCOL)
         if len(data) > 0x7FFFFFFF:
             head = struct.pack("!i", -1) + struct.pack("!Q", len(data))
         else:

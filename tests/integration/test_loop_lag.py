@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from server.config.schema import SmtpSettings
 from server.heap import settle_heap
 from server.protocols.imap import mime
 from tests.conftest import ALICE, MAX_LOOP_LAG, RunningCore
@@ -275,6 +276,57 @@ def test_smtp_data_50mb(
     check(core_lag)
     assert reply.startswith(b"250"), reply
     assert expect in got[0]
+
+
+def test_smtp_30mb_signed_with_the_inbound_checks_on(
+    core: RunningCore, core_lag: LoopWatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """SPF, DKIM and DMARC of a 30 MB message with two DKIM signatures: the
+    signatures are verified in the worker process, the message handed to it
+    without holding the loop."""
+    from server.dkim.keys import DkimKeys
+    from server.dkim.signer import DkimSigner
+    from tests.unit.antispam.dnsfake import TableResolver, txt
+
+    keys = DkimKeys(tmp_path_factory.mktemp("dkim"))
+    keys.generate("example.org")
+    table = {("example.org", "TXT"): txt("v=spf1 ip4:127.0.0.0/8 -all")}
+    for k in keys.keys("example.org"):
+        table[(k.record_name, "TXT")] = txt(keys.record(k))
+    msg = DkimSigner(keys).sign("a@example.org", large(30 * 1024 * 1024, "signed"))
+    payload = smtp_payload(msg)
+    del msg
+    smtp_module = core.runtime.services.modules["smtp"]
+    smtp_module.resolver = TableResolver(table)  # type: ignore[attr-defined]
+    core.run(
+        core.api.update_settings(
+            "smtp", {"check_authentication": True, "trusted_networks": ()}
+        )
+    )
+    try:
+        s = smtp(core)
+        core_lag.reset()
+        reply = s.send_mail("a@example.org", [ALICE], payload)
+        check(core_lag)
+        s.close()
+        assert reply.startswith(b"250"), reply
+        c = imap(core)
+        ok(c.command("s", "SELECT INBOX"), "s")
+        uid = ok(c.command("u", 'UID SEARCH SUBJECT "signed"'), "u")[0].split()[-1]
+        got = ok(c.command("f", b"UID FETCH " + uid + b" (BODY.PEEK[HEADER])"), "f")
+        c.close()
+        assert b"dkim=pass header.d=example.org" in got[0]
+        assert b"spf=pass" in got[0]
+    finally:
+        core.run(
+            core.api.update_settings(
+                "smtp",
+                {
+                    "check_authentication": False,
+                    "trusted_networks": SmtpSettings().trusted_networks,
+                },
+            )
+        )
 
 
 def test_watchdog_sees_a_blocked_loop(core: RunningCore, core_lag: LoopWatch) -> None:
