@@ -81,6 +81,37 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
             encoding="utf-8",
         )
 
+    # the file's size is counted here, not asked: the stock shouldRollover
+    # stats the path twice, formats the record a second time and seeks, on
+    # every record (system calls on the core loop, each a hand-over of the
+    # interpreter lock); another process appending to the same file (a
+    # shell command) is caught by a real look every RESYNC_EVERY records
+    RESYNC_EVERY = 256
+
+    _size: int | None = None
+    _since_sync = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = self.format(record) + self.terminator
+            if self.stream is None:
+                self.stream = self._open()
+            if self._size is None or self._since_sync >= self.RESYNC_EVERY:
+                self.stream.seek(0, io.SEEK_END)
+                self._size = self.stream.tell()
+                self._since_sync = 0
+            if self.maxBytes > 0 and self._size + len(msg) >= self.maxBytes:
+                self.doRollover()
+                self._size = 0
+            self.stream.write(msg)
+            self.flush()
+            self._size += len(msg)
+            self._since_sync += 1
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
     def _open(self) -> io.TextIOWrapper:
         stream = open(  # noqa: SIM115 -- the handler owns the stream and closes it
             self.baseFilename,
