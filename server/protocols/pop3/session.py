@@ -67,6 +67,10 @@ LOGIN_DELAY = 1.0
 # RFC 1939 section 7: a unique-id is 1 to 70 characters in 0x21..0x7E.
 MAX_UIDL_LENGTH = 70
 SEEN = "\\Seen"
+# RETR and TOP read the next messages too, in the same worker-thread hop: at
+# most this many, up to this many bytes in all (held per session until used)
+READ_AHEAD_MESSAGES = 64
+READ_AHEAD_BYTES = 256 * 1024
 
 _UIDL_OK = re.compile(r"[\x21-\x7e]{1,70}")
 SASL_MECHANISMS = ("PLAIN", "LOGIN")
@@ -208,6 +212,7 @@ class Pop3Session:
         self._pending_user: str | None = None
         self._sasl: tuple[str, ...] | None = None
         self._msgs: list[_Msg] = []
+        self._ahead: dict[int, bytes] = {}  # uid -> message read ahead
         self._unwatch: Callable[[], None] | None = None
         self._flags_stale = False
 
@@ -515,17 +520,40 @@ class Pop3Session:
         body = "".join(f"{i} {m.uidl}\r\n" for i, m in self._live()).encode()
         return Reply(multiline("Unique-ID listing follows", body))
 
-    async def _read(self, m: _Msg) -> bytes | None:
+    async def _read(self, n: int, m: _Msg) -> bytes | None:
+        """The message in CRLF form, None when it is gone. Clients RETR one
+        message after the other: the store is asked for this one and the
+        small ones after it in one worker-thread hop (``READ_AHEAD_*``), and
+        the next RETRs are served from that batch."""
         assert self.owner is not None
-        try:
-            data: bytes = await self.store.read_message(self.owner, INBOX, m.info.uid)
-        except MessageNotFound:
-            return None
-        return to_crlf(data, m.info.size)
+        ahead = self._ahead.pop(m.info.uid, None)
+        if ahead is not None:
+            return to_crlf(ahead, m.info.size)
+        self._ahead.clear()
+        uids = [m.info.uid]
+        budget = READ_AHEAD_BYTES - m.info.size
+        for nxt in self._msgs[n : n + READ_AHEAD_MESSAGES]:  # n is 1-based
+            if nxt.info.size > budget:
+                break
+            if not nxt.deleted:
+                uids.append(nxt.info.uid)
+                budget -= nxt.info.size
+        if len(uids) == 1:
+            try:
+                data: bytes = await self.store.read_message(
+                    self.owner, INBOX, m.info.uid
+                )
+            except MessageNotFound:
+                return None
+            return to_crlf(data, m.info.size)
+        found = await self.store.read_messages(self.owner, INBOX, uids)
+        first = found.pop(m.info.uid, None)
+        self._ahead = found
+        return None if first is None else to_crlf(first, m.info.size)
 
     async def _retr(self, n: int) -> Reply:
         m = self._get(n)
-        data = await self._read(m)
+        data = await self._read(n, m)
         if data is None:
             return Reply(err(f"Message {n} was removed by another session"))
         await self._mark_seen(m)
@@ -535,7 +563,7 @@ class Pop3Session:
 
     async def _top(self, n: int, lines: int) -> Reply:
         m = self._get(n)
-        data = await self._read(m)
+        data = await self._read(n, m)
         if data is None:
             return Reply(err(f"Message {n} was removed by another session"))
         return Reply(multiline("Top of message follows", top_of(data, lines)))

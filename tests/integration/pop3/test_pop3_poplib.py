@@ -114,3 +114,57 @@ async def test_second_session_in_use_and_wrong_password(
     in_use, wrong = await asyncio.to_thread(client)
     assert in_use.startswith("-ERR [IN-USE]")
     assert wrong.startswith("-ERR [AUTH]")
+
+
+async def test_read_ahead_serves_every_message_once_and_right(
+    pop3_server: Pop3Server,
+) -> None:
+    """RETR reads the next small messages in the same store call: 150 messages
+    of mixed sizes (one larger than the read-ahead budget) come back byte for
+    byte in a few store calls, a DELEd message is skipped, and TOP after RETR
+    of the same message still gives its head."""
+    from server.protocols.pop3 import session as pop3_session
+
+    sent = []
+    for i in range(150):
+        size = 300_000 if i == 70 else 200 + 37 * i
+        body = f"line {i:03d}\r\n" * (size // 10)
+        msg = f"Subject: m{i}\r\n\r\n{body}".encode()
+        sent.append(msg)
+        await pop3_server.deliver(msg)
+    store = pop3_server.store
+    calls = {"one": 0, "many": 0}
+    read_one, read_many = store.read_message, store.read_messages
+
+    async def one(*args: object, **kw: object) -> bytes:
+        calls["one"] += 1
+        return await read_one(*args, **kw)  # type: ignore[arg-type]
+
+    async def many(*args: object, **kw: object) -> dict[int, bytes]:
+        calls["many"] += 1
+        return await read_many(*args, **kw)  # type: ignore[arg-type]
+
+    store.read_message = one  # type: ignore[method-assign]
+    store.read_messages = many  # type: ignore[method-assign]
+
+    def client() -> tuple[list[bytes], list[bytes]]:
+        pop = poplib.POP3("127.0.0.1", pop3_server.plain_port, timeout=30)
+        pop.user(USER)
+        pop.pass_(PASSWORD)
+        pop.dele(5)
+        got = []
+        for n in range(1, 151):
+            if n == 5:
+                continue
+            _resp, lines, _octets = pop.retr(n)
+            got.append(b"".join(line + b"\r\n" for line in lines))
+        _resp, top, _ = pop.top(10, 0)
+        pop.rset()
+        pop.quit()
+        return got, top
+
+    got, top = await asyncio.to_thread(client)
+    assert got == [m for i, m in enumerate(sent) if i != 4]
+    assert top[0] == b"Subject: m9"
+    assert calls["one"] + calls["many"] < 30  # not one store call per message
+    assert pop3_session.READ_AHEAD_BYTES < 300_000  # the big one went alone
