@@ -105,18 +105,28 @@ async def fetch(s: Session, cmd: c.Fetch) -> None:
         else:  # flags and cached metadata only: cheap, but yield per batch
             done = fi.render_batch(items, jobs, needs_meta)
             await asyncio.sleep(0)
+        # the batch's responses go out in writes of up to FETCH_DRAIN_BYTES,
+        # not one system call per message
+        out: list[bytes] = []
         for view, line, fresh in done:
             if fresh is not None:
                 s.sv.cache.put(sel.cache_key(view.uid), fresh)
             if len(line) > WRITE_SLICE:
+                if out:
+                    s.send(b"".join(out))
+                    out = []
                 await _send_large(s, line)
                 pending = 0
                 continue
-            s.send(line)
+            out.append(line)
             pending += len(line)
             if pending > FETCH_DRAIN_BYTES:
+                s.send(b"".join(out))
+                out = []
                 await s.drain()
                 pending = 0
+        if out:
+            s.send(b"".join(out))
     await s.updates(cmd)
     s.tagged(cmd.tag, "OK", "FETCH completed")
 
