@@ -412,3 +412,46 @@ def test_lookups_ask_sqlite_only_after_a_commit(tmp_path: Path) -> None:
     assert probe.asked == asked
     a.close()
     b.close()
+
+
+def test_a_recent_login_skips_argon2_and_never_outlives_a_change(
+    tmp_path: Path,
+) -> None:
+    a = SqliteAccountStore(tmp_path / "acc.sqlite3")
+    a.add_domain("example.test")
+    a.add_user("u@example.test", PW)
+    real = a.hashing.verify
+    calls: list[str] = []
+
+    def counting(stored: str, password: str) -> bool:
+        calls.append(password)
+        return real(stored, password)
+
+    a.hashing.verify = counting  # type: ignore[method-assign]
+    assert a.authenticate("u@example.test", PW) is not None
+    assert a.authenticate("U@Example.TEST", PW) is not None  # same login
+    assert len(calls) == 1
+    for _ in range(3):  # wrong guesses always pay the whole hash
+        assert a.authenticate("u@example.test", PW + "x") is None
+    assert len(calls) == 4
+    # another process changes the password: the old one fails at once
+    b = SqliteAccountStore(tmp_path / "acc.sqlite3")
+    b.set_password("u@example.test", "Another-Tomato-8")
+    assert a.authenticate("u@example.test", PW) is None
+    assert a.authenticate("u@example.test", "Another-Tomato-8") is not None
+    b.update_user("u@example.test", enabled=False)
+    assert a.authenticate("u@example.test", "Another-Tomato-8") is None
+    b.update_user("u@example.test", enabled=True)
+    # and an entry ends with its time
+    now = [1000.0]
+    a._verified.clock = lambda: now[0]
+    a._verified._entries.clear()
+    assert a.authenticate("u@example.test", "Another-Tomato-8") is not None
+    n = len(calls)
+    assert a.authenticate("u@example.test", "Another-Tomato-8") is not None
+    assert len(calls) == n
+    now[0] += a._verified.TTL + 1
+    assert a.authenticate("u@example.test", "Another-Tomato-8") is not None
+    assert len(calls) == n + 1
+    a.close()
+    b.close()
