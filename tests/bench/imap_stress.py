@@ -49,8 +49,9 @@ while time.monotonic() < stop:
         typ, data = c.select("INBOX")
         ok(typ, "SELECT")
         mid = f"<stress-{ident}-{rounds}-{rng.random()}@bench>"
-        msg = (f"From: c{ident}@bench\r\nSubject: round {rounds}\r\n"
-               f"Message-ID: {mid}\r\n\r\n" + "body line\r\n" * rng.randint(5, 80)).encode()
+        head = f"From: c{ident}@bench\r\nSubject: round {rounds}\r\n"
+        head += f"Message-ID: {mid}\r\n\r\n"
+        msg = (head + "body line\r\n" * rng.randint(5, 80)).encode()
         ok(c.append("INBOX", None, None, msg)[0], "APPEND")
         typ, found = c.uid("SEARCH", "ALL")
         ok(typ, "UID SEARCH ALL")
@@ -168,15 +169,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ours = quicksilver(Path(tmp), args.seconds, args.clients)
     theirs = dovecot(args.seconds, args.clients)
-    print(
-        f"Quicksilver: {ours['rounds']} logins, {ours['errors']} errors {ours['problems']}"
-    )
+    print(f"Quicksilver: {ours['rounds']} logins, {ours['errors']} errors")
+    print(f"             {ours['problems']}")
     if theirs is None:
         print("Dovecot did not run: no ratio")
         return
-    print(
-        f"Dovecot:     {theirs['rounds']} logins, {theirs['errors']} errors {theirs['problems']}"
-    )
+    print(f"Dovecot:     {theirs['rounds']} logins, {theirs['errors']} errors")
+    print(f"             {theirs['problems']}")
     ratio = int(ours["rounds"]) / max(1, int(theirs["rounds"]))  # type: ignore[call-overload]
     print(f"ratio Quicksilver / Dovecot (logins): {ratio:.2f}")
 
