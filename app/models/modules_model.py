@@ -10,6 +10,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     Qt,
+    QTimer,
     Signal,
 )
 
@@ -18,6 +19,8 @@ from app.formatting import endpoint_text
 from app.models.base import Index, RowsModel
 from app.widgets.status_light import light_colour, light_icon
 from server.modules.base import ModuleState, ModuleStatus
+
+SESSIONS_REFRESH_MS = 200  # the "Sessions" column follows connections this often
 
 
 class ModulesModel(RowsModel[ModuleStatus]):
@@ -44,6 +47,17 @@ class ModulesModel(RowsModel[ModuleStatus]):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._configured: dict[str, str] = {}
+        self._sessions_dirty: set[int] = set()
+        self._sessions_timer = QTimer(self)
+        self._sessions_timer.setSingleShot(True)
+        self._sessions_timer.setInterval(SESSIONS_REFRESH_MS)
+        self._sessions_timer.timeout.connect(self.on_sessions_timer_timeout)
+
+    def on_sessions_timer_timeout(self) -> None:
+        rows, self._sessions_dirty = self._sessions_dirty, set()
+        for row in sorted(r for r in rows if r < len(self._rows)):
+            index = self.index(row, self.COL_SESSIONS)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole])
 
     # -- feeding ------------------------------------------------------------
     def set_modules(self, statuses: Iterable[ModuleStatus]) -> None:
@@ -89,8 +103,12 @@ class ModulesModel(RowsModel[ModuleStatus]):
         sessions = old.sessions + 1 if opened else max(0, old.sessions - 1)
         if sessions != old.sessions:
             self._rows[row] = dataclasses.replace(old, sessions=sessions)
-            index = self.index(row, self.COL_SESSIONS)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole])
+            # shown at most every SESSIONS_REFRESH_MS: under a busy IMAP load
+            # (hundreds of logins a second) a repaint per connection kept the
+            # window from answering
+            self._sessions_dirty.add(row)
+            if not self._sessions_timer.isActive():
+                self._sessions_timer.start()
 
     def set_configured_addresses(self, addresses: dict[str, str]) -> None:
         """Where each module listens when running (shown greyed while stopped)."""

@@ -1,7 +1,11 @@
 """Is the window still responsive while the core is busy? (a benchmark, not a test)
 
     QT_QPA_PLATFORM=offscreen /work/venv/bin/python tests/bench/gui_responsiveness.py \
-        [--rate 200] [--seconds 20] [--connections 8]
+        [--rate 200] [--seconds 20] [--connections 8] [--imap]
+
+With ``--imap`` the load is instead the IMAP mix of ``imap_stress.py`` (10
+client processes looping LOGIN..LOGOUT, every answer checked); "messages" in
+the client line are then completed rounds.
 
 Starts the real core and the real main window in this process (offscreen is
 fine), ticks SMTP on 127.0.0.1, and has a client *process* send ``rate``
@@ -30,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 TICK_MS = 10
+NICE = ["nice", "-n", "10"] if os.environ.get("BENCH_NICE") else []
 
 CLIENT = r"""
 import smtplib, sys, threading, time
@@ -104,7 +109,8 @@ async def bench(args: argparse.Namespace, runtime: Any) -> int:
         window = MainWindow(bridge, use_tray=False)
         window.apply_snapshot(snapshot)
         window.show()
-        status = await bridge.run(CoreApi.set_module_enabled, "smtp", True)
+        module = "imap" if args.imap else "smtp"
+        status = await bridge.run(CoreApi.set_module_enabled, module, True)
         port = status.endpoints[0].port
         await asyncio.sleep(0.5)
 
@@ -124,16 +130,37 @@ async def bench(args: argparse.Namespace, runtime: Any) -> int:
         rss: list[float] = [rss_mb()]
         capacity = window.log_console.model.capacity
 
-        client = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            CLIENT,
-            str(port),
-            str(args.rate),
-            str(args.seconds),
-            str(args.connections),
-            stdout=subprocess.PIPE,
-        )
+        if args.imap:  # the IMAP mix of imap_stress.py, 10 client processes
+            from tests.bench.imap_stress import CLIENT as IMAP_CLIENT
+
+            imap_clients = [
+                await asyncio.create_subprocess_exec(
+                    *NICE,
+                    sys.executable,
+                    "-c",
+                    IMAP_CLIENT,
+                    str(port),
+                    f"alice@{DOMAIN}",
+                    "load-Kettle-pass-9",
+                    str(args.seconds),
+                    str(i),
+                    stdout=subprocess.PIPE,
+                )
+                for i in range(10)
+            ]
+            client = imap_clients[0]
+        else:
+            imap_clients = []
+            client = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                CLIENT,
+                str(port),
+                str(args.rate),
+                str(args.seconds),
+                str(args.connections),
+                stdout=subprocess.PIPE,
+            )
         last[0] = time.perf_counter()
         timer.start()
         started = time.monotonic()
@@ -147,11 +174,23 @@ async def bench(args: argparse.Namespace, runtime: Any) -> int:
             if time.monotonic() - started > args.seconds + 60:
                 client.kill()
                 break
+        for other in imap_clients[1:]:
+            await other.wait()
         timer.stop()
-        out = (await client.stdout.read()).decode().split() if client.stdout else []
-        sent, errors, took = (
-            (int(out[0]), int(out[1]), float(out[2])) if out else (0, 0, 0.0)
-        )
+        if imap_clients:
+            import json
+
+            rounds = errors = 0
+            for proc in imap_clients:
+                assert proc.stdout is not None
+                got = json.loads((await proc.stdout.read()).decode())
+                rounds, errors = rounds + got["rounds"], errors + got["errors"]
+            sent, took = rounds, float(args.seconds)
+        else:
+            out = (await client.stdout.read()).decode().split() if client.stdout else []
+            sent, errors, took = (
+                (int(out[0]), int(out[1]), float(out[2])) if out else (0, 0, 0.0)
+            )
         await asyncio.sleep(0.5)
         rows.append(window.log_console.model.rowCount())
 
@@ -188,6 +227,9 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--imap", action="store_true", help="the IMAP mix of imap_stress.py instead"
+    )
     args = parser.parse_args()
 
     import qasync

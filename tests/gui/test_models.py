@@ -72,6 +72,24 @@ def test_modules_model_tick_is_a_request(qtbot: Any) -> None:
     assert model.data(index, ModulesModel.LightColourRole).name() == "#2eaa3c"
 
 
+def test_session_counts_repaint_at_most_every_refresh(qtbot: Any) -> None:
+    """A burst of connections moves the number at once but repaints the
+    Sessions cell once per SESSIONS_REFRESH_MS, not once per connection."""
+    model = ModulesModel()
+    model.set_modules([status("imap", ModuleState.RUNNING, enabled=True)])
+    changed: list[int] = []
+    model.dataChanged.connect(lambda top, _bottom, _roles: changed.append(top.row()))
+    for _ in range(300):
+        model.apply_session("imap", True)
+    for _ in range(100):
+        model.apply_session("imap", False)
+    assert model.data(model.index(0, ModulesModel.COL_SESSIONS)) in (200, "200")
+    assert changed == []
+    qtbot.waitUntil(lambda: changed == [0], timeout=2000)
+    qtbot.wait(300)
+    assert changed == [0]
+
+
 def test_log_model_passes_model_tester(qtmodeltester: Any) -> None:
     model = LogModel(capacity=10)
     model.append([record(i) for i in range(1, 8)])
