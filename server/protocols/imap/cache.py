@@ -44,7 +44,7 @@ class MessageMeta:
     fields: tuple[tuple[str, str], ...] = ()  # parsed header, for SEARCH
 
     def header_part(self) -> mime.Part:
-        return mime.Part.header_only(self.header, list(self.fields))
+        return mime.Part.header_only(self.header, self.fields)
 
 
 def entry_size(meta: MessageMeta) -> int:

@@ -50,7 +50,7 @@ import email.header
 import email.utils
 import quopri
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from server.mailtext import SLICE, header_end, split_header
@@ -86,7 +86,7 @@ class Part:
     start: int
     body_start: int
     end: int
-    fields: list[tuple[str, str]]  # (lower-case name, unfolded value)
+    fields: Sequence[tuple[str, str]]  # (lower-case name, unfolded value)
     maintype: str = "text"
     subtype: str = "plain"
     params: list[tuple[str, str]] = field(default_factory=list)
@@ -94,7 +94,7 @@ class Part:
     message: Part | None = None  # the message inside a message/rfc822 part
 
     @classmethod
-    def header_only(cls, header: bytes, fields: list[tuple[str, str]]) -> Part:
+    def header_only(cls, header: bytes, fields: Sequence[tuple[str, str]]) -> Part:
         return cls(header, 0, len(header), len(header), fields)
 
     @property

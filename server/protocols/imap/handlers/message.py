@@ -122,7 +122,10 @@ async def search_(s: Session, cmd: c.Search) -> None:
             continue
         try:
             if need == "header":
-                view.part = (await _meta(s, sel, uid)).header_part()
+                meta = s.sv.cache.get(sel.cache_key(uid))  # no await when cached
+                if meta is None:
+                    meta = await _meta(s, sel, uid)
+                view.part = meta.header_part()
         except MessageNotFound:
             continue
         if search.matches(key, view, charset):
