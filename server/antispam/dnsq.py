@@ -14,14 +14,21 @@ from typing import Any
 
 TIMEOUT = 5.0
 MAX_ANSWERS = 50  # records taken from one answer
+CACHE_ENTRIES = 20_000  # answers the system resolver keeps (system_resolver)
 
 
 def system_resolver() -> Any:
     """dnspython's asynchronous resolver on the system's settings (reads
-    /etc/resolv.conf: call it off the loop, or once)."""
+    /etc/resolv.conf: call it off the loop, or once), with an answer cache
+    that keeps each answer for its TTL (dnspython caches nothing unless
+    asked; SPF, DMARC and block-list questions repeat for every message from
+    the same senders), at most ``CACHE_ENTRIES`` answers."""
     import dns.asyncresolver
+    import dns.resolver
 
-    return dns.asyncresolver.Resolver()
+    resolver = dns.asyncresolver.Resolver()
+    resolver.cache = dns.resolver.LRUCache(CACHE_ENTRIES)
+    return resolver
 
 
 class DnsTemporary(Exception):

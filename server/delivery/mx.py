@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from server import mailtext
+from server.antispam.dnsq import system_resolver
 from server.config.schema import MxSettings, validate_section
 from server.delivery import dane, mtasts
 from server.delivery.base import RouteResult
@@ -135,11 +136,10 @@ class MxModule(RouteModule):
         self._set_state(ModuleState.STARTING)
         if self.resolver is None:
             try:
-                import dns.asyncresolver
                 import dns.flags
 
                 # Reads /etc/resolv.conf (or the registry): blocking.
-                self.resolver = await asyncio.to_thread(dns.asyncresolver.Resolver)
+                self.resolver = await asyncio.to_thread(system_resolver)
                 # AD in the question asks a validating resolver to say which
                 # answers DNSSEC proved (RFC 6840 5.7): DANE needs to know
                 self.resolver.flags = dns.flags.RD | dns.flags.AD

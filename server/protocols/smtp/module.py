@@ -21,6 +21,7 @@ from typing import Any
 
 from server.antispam.dkimwork import DkimPool
 from server.antispam.dnsbl import Dnsbl, parse_zone
+from server.antispam.dnsq import system_resolver
 from server.antispam.greylist import FILE_NAME as GREYLIST_FILE
 from server.antispam.greylist import Greylist
 from server.antispam.mailauth import MailAuth
@@ -68,9 +69,7 @@ class SmtpModule(ListenerModule):
 
     def _resolver(self) -> Any:
         if self.resolver is None:
-            import dns.asyncresolver
-
-            self.resolver = dns.asyncresolver.Resolver()
+            self.resolver = system_resolver()
         return self.resolver
 
     async def stop(self) -> None:

@@ -151,3 +151,18 @@ def test_rcpt_refuses_a_listed_client_and_tags_for_a_tag_list(tmp_path: Any) -> 
     reply, session = rcpt(handler("bl.example=tag"), LISTED)
     assert reply.startswith("250")
     assert session.qs_dnsbl.zone == "bl.example"
+
+
+def test_the_system_resolver_keeps_answers_for_their_ttl() -> None:
+    """dnspython caches nothing unless given a cache: SPF, DMARC and list
+    questions would go out again for every message."""
+    import dns.resolver
+
+    from server.antispam.dnsq import CACHE_ENTRIES, system_resolver
+
+    try:
+        resolver = system_resolver()
+    except dns.resolver.NoResolverConfiguration:
+        pytest.skip("no resolver configured on this machine")
+    assert isinstance(resolver.cache, dns.resolver.LRUCache)
+    assert resolver.cache.max_size == CACHE_ENTRIES
