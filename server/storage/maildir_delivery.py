@@ -175,6 +175,8 @@ class Delivery(FolderCache):
                 entry = self._place(st, tmp, base, stat, flagset, crlf, unique_name)
                 if whole_fs:
                     st.uncommitted.append(entry)
+                    with self._commit_waiting_guard:
+                        self._commit_waiting[id(st)] = (st, lock)
                 else:  # index lines must go out in UID order
                     self._commit(st, [entry])
         except BaseException:
@@ -232,36 +234,51 @@ class Delivery(FolderCache):
         return None
 
     def _group_commit(self, st: Folder, lock: threading.RLock, entry: Entry) -> None:
-        """Make ``entry`` durable together with every other queued delivery.
+        """Make ``entry`` durable together with every other queued delivery,
+        of this folder and of every other folder of the store.
 
-        Committers take turns on ``st.commit_lock``; the folder lock is held only
-        to take the batch and append its index lines, not during ``syncfs``, so
-        new deliveries keep being placed meanwhile and form the next batch.
+        ``syncfs`` flushes the whole file system, so one call serves every
+        folder: committers take turns on the store's ``_commit_turn``; the
+        one whose turn it is takes the waiting deliveries of all folders
+        (each under its folder lock, only to take the batch and append its
+        index lines), syncs once, and marks them committed. New deliveries
+        keep being placed meanwhile and form the next batch. A message for
+        50 local users thus waits for one sync, not 50 in a row.
         """
-        with st.commit_lock:
+        with self._commit_turn:
             with lock:
-                if entry in st.committed or entry in st.failed:
-                    batch: list[Entry] = []
-                else:
-                    batch, st.uncommitted = st.uncommitted, []
+                done = entry in st.committed or entry in st.failed
+            if not done:
+                with self._commit_waiting_guard:
+                    folders = list(self._commit_waiting.values())
+                    self._commit_waiting.clear()
+                batches: list[tuple[Folder, threading.RLock, list[Entry]]] = []
+                for fst, flock in folders:
+                    with flock:
+                        batch, fst.uncommitted = fst.uncommitted, []
+                        if not batch:
+                            continue
+                        try:
+                            # Lines of the batch an EXPUNGE rewrite or a COPY
+                            # already put in the index are not appended again.
+                            self._flush_index(fst, sync=False)
+                        except BaseException as exc:
+                            self._rollback(fst, batch)
+                            fst.failed.update(dict.fromkeys(batch, exc))
+                            continue
+                    batches.append((fst, flock, batch))
+                if batches:
                     try:
-                        # Lines of the batch an EXPUNGE rewrite or a COPY
-                        # already put in the index are not appended again.
-                        self._flush_index(st, sync=False)
+                        fsutil.syncfs(st.path)
                     except BaseException as exc:
-                        self._rollback(st, batch)
-                        st.failed.update(dict.fromkeys(batch, exc))
-                        batch = []
-            if batch:
-                try:
-                    fsutil.syncfs(st.path)
-                except BaseException as exc:
-                    with lock:
-                        self._rollback(st, batch)
-                        st.failed.update(dict.fromkeys(batch, exc))
-                else:
-                    with lock:
-                        st.committed.update(batch)
+                        for fst, flock, batch in batches:
+                            with flock:
+                                self._rollback(fst, batch)
+                                fst.failed.update(dict.fromkeys(batch, exc))
+                    else:
+                        for fst, flock, batch in batches:
+                            with flock:
+                                fst.committed.update(batch)
             with lock:
                 failure = st.failed.pop(entry, None)
                 st.committed.discard(entry)

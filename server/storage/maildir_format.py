@@ -25,7 +25,6 @@ import itertools
 import logging
 import os
 import secrets
-import threading
 import time
 from pathlib import Path
 
@@ -197,7 +196,6 @@ class Folder:
         self.uncommitted: list[Entry] = []
         self.committed: set[Entry] = set()
         self.failed: dict[Entry, BaseException] = {}
-        self.commit_lock = threading.Lock()
         self.tmp_due = 0.0  # clock time of the next tmp/ cleanup pass
 
     def changed(self) -> None:

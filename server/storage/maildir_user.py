@@ -58,6 +58,12 @@ class UserDirs:
         self._folders: dict[tuple[str, str], Folder] = {}
         self._locks: dict[tuple[str, str], threading.RLock] = {}
         self._locks_guard = threading.Lock()
+        # the group commit of every folder of this store: one committer at
+        # a time (its turn), and the folders with deliveries waiting for the
+        # next syncfs (maildir_delivery.py)
+        self._commit_turn = threading.Lock()
+        self._commit_waiting: dict[int, tuple[Folder, threading.RLock]] = {}
+        self._commit_waiting_guard = threading.Lock()
 
     def _lock(self, owner: str, name: str) -> threading.RLock:
         with self._locks_guard:

@@ -500,3 +500,46 @@ async def test_duplicate_index_line_is_not_corruption(
     assert [m.uid for m in await again.list_messages(OWNER, "INBOX")] == [1, 2, 3]
     assert not (root.parent / "corrupt").exists()
     assert (await again.deliver(OWNER, MSG)).uid == 4
+
+
+async def test_one_sync_serves_many_folders(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deliveries to 30 users at once share their syncs (one syncfs serves
+    every folder of the file system), each returns only after a sync that
+    followed its rename, and all are there after a restart; a failing sync
+    fails every delivery it would have served and leaves no file."""
+    monkeypatch.delenv("QUICKSILVER_NO_SYNCFS", raising=False)
+    monkeypatch.setattr(fsutil, "syncfs_available", lambda: True)
+    real = fsutil.syncfs
+    syncs: list[float] = []
+
+    def counting(path: Path) -> None:
+        time.sleep(0.005)  # a disk that takes its time: batches form
+        real(path)
+        syncs.append(time.monotonic())
+
+    monkeypatch.setattr(fsutil, "syncfs", counting)
+    store = MaildirStore(root)
+    owners = [f"user{i}@example.org" for i in range(30)]
+    for o in owners:
+        await store.ensure_user(o)
+    infos = await asyncio.gather(*(store.deliver(o, MSG) for o in owners))
+    assert [i.uid for i in infos] == [1] * 30
+    assert 1 <= len(syncs) < 30
+    again = MaildirStore(root)
+    for o in owners:
+        assert len(await again.list_messages(o, "INBOX")) == 1
+
+    def broken(path: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(fsutil, "syncfs", broken)
+    results = await asyncio.gather(
+        *(store.deliver(o, MSG + b"again\r\n") for o in owners[:10]),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, Exception) for r in results)
+    monkeypatch.setattr(fsutil, "syncfs", real)
+    for o in owners[:10]:
+        assert len(await MaildirStore(root).list_messages(o, "INBOX")) == 1
