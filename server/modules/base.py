@@ -211,9 +211,17 @@ class _AdmissionGuard(asyncio.Protocol):
     guard then runs the TLS handshake itself (a client stuck in it is closed by
     ``stop()``), hands the transport to the module's real protocol with
     ``transport.set_protocol`` and steps aside.
+
+    A client that speaks first (HTTPS) may send its request right behind its
+    TLS Finished: the TLS layer then hands those bytes to the protocol of the
+    moment, this guard, before the hand-over. They are kept (up to
+    ``MAX_EARLY_BYTES``) and given to the real protocol right after its
+    ``connection_made``; dropping them left the client waiting for an answer
+    to a request the server never saw.
     """
 
     HANDSHAKE_TIMEOUT = 30.0
+    MAX_EARLY_BYTES = 1024 * 1024
 
     def __init__(
         self,
@@ -225,6 +233,10 @@ class _AdmissionGuard(asyncio.Protocol):
         self.factory = factory
         self.tls = tls
         self.task: asyncio.Task[None] | None = None
+        self._early: list[bytes] = []
+        self._early_bytes = 0
+        self._admitted = False
+        self._transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
@@ -240,6 +252,8 @@ class _AdmissionGuard(asyncio.Protocol):
             return
         where = f"{ip}:{peer[1]}" if isinstance(peer, tuple) and len(peer) > 1 else ip
         self.module.admit(where, transport)
+        self._admitted = True
+        self._transport = transport
         if self.tls is None:
             self._hand_over(transport)
             return
@@ -278,9 +292,23 @@ class _AdmissionGuard(asyncio.Protocol):
         inner = self.factory()
         transport.set_protocol(inner)
         inner.connection_made(transport)
+        early, self._early = self._early, []
+        if early and isinstance(inner, asyncio.Protocol) and not transport.is_closing():
+            for data in early:
+                inner.data_received(data)
 
-    def data_received(self, data: bytes) -> None:  # refused: ignore the rest
-        pass
+    def data_received(self, data: bytes) -> None:
+        if not self._admitted:
+            return  # refused: ignore the rest
+        # application data that came with the end of the TLS handshake
+        self._early_bytes += len(data)
+        if self._early_bytes > self.MAX_EARLY_BYTES:
+            self._early.clear()
+            self._admitted = False
+            if self._transport is not None:
+                self._transport.close()
+            return
+        self._early.append(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         pass
