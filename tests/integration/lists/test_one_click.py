@@ -268,8 +268,19 @@ def test_a_request_sent_with_the_end_of_the_handshake_is_answered(
     for _ in range(150):
         started = time.monotonic()
         out = subprocess.run(
-            ["curl", "-sk", "--max-time", "5", "--resolve", resolve]
-            + ["-o", "/dev/null", "-w", "%{http_code}", url],
+            [
+                "curl",
+                "-sk",
+                "--max-time",
+                "5",
+                "--resolve",
+                resolve,
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                url,
+            ],
             capture_output=True,
             text=True,
         )
