@@ -32,6 +32,8 @@ def auth_page(qtbot: Any, bridge: CoreBridge) -> Iterator[MailAuthPage]:
     p.resize(1000, 800)
     p.show()
     qtbot.waitUntil(lambda: p.domain_box.currentText() == "example.test")
+    # and the domain's keys are read (none yet: Generate is offered)
+    qtbot.waitUntil(p.generate_button.isEnabled)
     yield p
     p.hide()
 
