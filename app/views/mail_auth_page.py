@@ -515,8 +515,8 @@ class MailAuthPage(QWidget):
             self.show_error(_plain(str(exc)))
             return False
         self.settings = await self._bridge.run(CoreApi.settings)
-        self.show_status("Saved: the SMTP module uses the new settings now.")
         await self.refresh_counts()
+        self.show_status("Saved: the SMTP module uses the new settings now.")
         return True
 
     async def test_scanner(self) -> None:

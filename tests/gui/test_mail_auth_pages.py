@@ -108,7 +108,7 @@ def test_inbound_settings_are_saved_and_errors_are_plain(
     assert smtp.check_authentication and smtp.greylisting
     assert smtp.dnsbl_zones == ("list.dnswl.org=allow",)
     assert (smtp.spam_filter, smtp.spam_junk_score) == ("rspamd", 6.5)
-    assert "0 waiting" in page.greylist_counts.text()
+    qtbot.waitUntil(lambda: "0 waiting" in page.greylist_counts.text())
     page.zones_edit.setPlainText("not a zone")
     page.save_button.click()
     qtbot.waitUntil(lambda: "not a DNS zone" in page.status_label.text())
