@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 from app.bridge import CoreBridge
 from app.dialogs.base import ERROR_STYLE
 from app.tasks import spawn
-from server.accounts.base import Domain
 from server.api import CoreApi
 from server.api_internet import DnsRecords, Finding, Record
 from server.errors import ValidationError
@@ -48,8 +47,20 @@ async def _check(api: CoreApi, domain: str) -> tuple[Finding, ...]:
     return await api.internet.dns_check(domain)
 
 
-async def _domains(api: CoreApi) -> tuple[Domain, ...]:
-    return await api.list_domains()
+def fill_domain_box(box: QComboBox, domains: list[str]) -> None:
+    """Offer ``domains`` in ``box``, keeping the one chosen when it is still
+    there, without a change signal for the refill."""
+    current = box.currentText()
+    box.blockSignals(True)
+    box.clear()
+    box.addItems(domains)
+    if current in domains:
+        box.setCurrentText(current)
+    box.blockSignals(False)
+
+
+async def domain_names(api: CoreApi) -> list[str]:
+    return [d.name for d in await api.list_domains()]
 
 
 def zone_line(record: Record) -> str:
@@ -121,14 +132,7 @@ class DnsPage(QWidget):
 
     # -- data ----------------------------------------------------------------------
     async def refresh(self) -> None:
-        domains = [d.name for d in await self._bridge.run(_domains)]
-        current = self.domain_box.currentText()
-        self.domain_box.blockSignals(True)
-        self.domain_box.clear()
-        self.domain_box.addItems(domains)
-        if current in domains:
-            self.domain_box.setCurrentText(current)
-        self.domain_box.blockSignals(False)
+        fill_domain_box(self.domain_box, await self._bridge.run(domain_names))
         await self.show_domain(self.domain_box.currentText())
 
     async def show_domain(self, domain: str) -> None:

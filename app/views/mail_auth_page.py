@@ -48,7 +48,7 @@ from app.bridge import CoreBridge
 from app.dialogs.base import ERROR_STYLE
 from app.dialogs.confirm import confirm
 from app.tasks import spawn
-from server.accounts.base import Domain
+from app.views.dns_page import domain_names, fill_domain_box
 from server.api import CoreApi
 from server.api_internet import Count, DkimKeyView, GreylistCounts
 from server.config.schema import Settings
@@ -83,10 +83,6 @@ STS_MODES = (
 )
 KEY_COLUMNS = ("Selector", "Algorithm", "State", "Created")
 TLS_COLUMNS = ("Day", "Domain", "Policy", "Result", "Count")
-
-
-async def _domains(api: CoreApi) -> tuple[Domain, ...]:
-    return await api.list_domains()
 
 
 async def _keys(api: CoreApi, domain: str) -> tuple[DkimKeyView, ...]:
@@ -370,14 +366,7 @@ class MailAuthPage(QWidget):
     async def refresh(self) -> None:
         self.settings = await self._bridge.run(CoreApi.settings)
         self.show_settings(self.settings)
-        domains = [d.name for d in await self._bridge.run(_domains)]
-        current = self.domain_box.currentText()
-        self.domain_box.blockSignals(True)
-        self.domain_box.clear()
-        self.domain_box.addItems(domains)
-        if current in domains:
-            self.domain_box.setCurrentText(current)
-        self.domain_box.blockSignals(False)
+        fill_domain_box(self.domain_box, await self._bridge.run(domain_names))
         await self.load_keys(self.domain_box.currentText())
         await self.refresh_counts()
 
