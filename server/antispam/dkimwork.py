@@ -234,8 +234,8 @@ class DkimPool:
             log.warning("the DKIM worker process stopped: starting another")
             self._worker.close()
             self._worker = None
-        if self._starting is None or self._starting.done():
-            self._starting = asyncio.get_running_loop().create_task(self._start())
+        self.start()
+        assert self._starting is not None
         return await asyncio.shield(self._starting)
 
     def start(self) -> None:
