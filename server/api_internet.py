@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from server.antispam import greylist
-from server.antispam.scanner import ScannerUnavailable, make_scanner
+from server.antispam.scanner import connection_test
 from server.delivery import mtasts, tlsrpt
 from server.delivery.mtasts import Policy as Policy
 from server.delivery.tlsrpt import Count as Count
@@ -106,15 +106,10 @@ class InternetApi:
         """Ask the configured spamd or rspamd whether it answers; a sentence
         either way (``ValidationError`` when none is configured)."""
         cfg = self._s.settings.smtp
-        scanner = make_scanner(
+        _, said = await connection_test(
             cfg.spam_filter, cfg.spam_filter_host, cfg.spam_filter_port
         )
-        if scanner is None:
-            raise ValidationError("No spam filter is set (spamd or rspamd).")
-        try:
-            return await scanner.ping()
-        except ScannerUnavailable as exc:
-            return f"The {cfg.spam_filter} scanner does not answer: {exc}"
+        return said
 
     async def greylist_counts(self) -> GreylistCounts:
         waiting, passed = await asyncio.to_thread(

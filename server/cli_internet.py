@@ -11,10 +11,9 @@ import asyncio
 from pathlib import Path
 
 from server.antispam import greylist
-from server.antispam.scanner import ScannerUnavailable, make_scanner
+from server.antispam.scanner import connection_test
 from server.config.schema import Settings
 from server.delivery import mtasts, tlsrpt
-from server.errors import ValidationError
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,19 +28,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def run_spam(args: argparse.Namespace, settings: Settings, data_dir: Path) -> int:
     cfg = settings.smtp
     if args.action == "check":
-        scanner = make_scanner(
-            cfg.spam_filter, cfg.spam_filter_host, cfg.spam_filter_port
+        answered, said = asyncio.run(
+            connection_test(cfg.spam_filter, cfg.spam_filter_host, cfg.spam_filter_port)
         )
-        if scanner is None:
-            raise ValidationError(
-                "No spam filter is set: smtp.spam_filter = spamd or rspamd."
-            )
-        try:
-            print(asyncio.run(scanner.ping()))
-        except ScannerUnavailable as exc:
-            print(f"{cfg.spam_filter} does not answer: {exc}")
-            return 1
-        return 0
+        print(said)
+        return 0 if answered else 1
     waiting, passed = greylist.counts(data_dir / greylist.FILE_NAME)
     on = "on" if cfg.greylisting else "off"
     print(f"greylisting: {on} ({waiting} waiting, {passed} passed)")

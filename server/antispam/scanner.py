@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from server.errors import ValidationError
+
 log = logging.getLogger("quicksilver.smtp")
 
 KINDS = ("", "spamd", "rspamd")
@@ -241,3 +243,17 @@ def make_scanner(kind: str, host: str, port: int) -> Scanner | None:
     if kind == "rspamd":
         return RspamdClient(host, port)
     return None
+
+
+async def connection_test(kind: str, host: str, port: int) -> tuple[bool, str]:
+    """The connection test of the configured scanner, for the window and the
+    shell alike: (answered, a sentence saying what happened)."""
+    scanner = make_scanner(kind, host, port)
+    if scanner is None:
+        raise ValidationError(
+            "No spam filter is set (smtp.spam_filter: spamd or rspamd)."
+        )
+    try:
+        return True, await scanner.ping()
+    except ScannerUnavailable as exc:
+        return False, f"The {kind} scanner does not answer: {exc}"
