@@ -39,6 +39,24 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def read_file(path: str | Path, size_hint: int = 0) -> bytes:
+    """A whole file, read with plain system calls (no buffered file object:
+    its set-up costs more than reading a small message). ``size_hint``: the
+    size the caller expects (one read then, and one to see the end)."""
+    fd = os.open(path, os.O_RDONLY | O_BINARY)
+    try:
+        want = size_hint + 1 if size_hint > 0 else 64 * 1024
+        first = os.read(fd, want)
+        if not first:
+            return first
+        chunks = [first]
+        while chunk := os.read(fd, max(want, 64 * 1024)):
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a create, rename or unlink in ``path`` durable (a no-op on
     Windows, where a directory cannot be opened)."""

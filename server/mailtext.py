@@ -140,6 +140,10 @@ def to_lf(data: bytes) -> bytes:
 def to_crlf(data: bytes) -> bytes:
     """Wire form: every bare LF -> CRLF. (Dropping the CR of each CRLF and
     then giving every LF one is the same, and cheaper than a regex.)"""
+    if len(data) <= SLICE:  # one piece: no generator, no join
+        if b"\r" not in data:  # the Maildir form has none
+            return data.replace(b"\n", b"\r\n")
+        return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     return b"".join(
         data[i:j].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         for i, j in _cuts(data)

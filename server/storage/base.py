@@ -26,7 +26,8 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -96,6 +97,24 @@ class MailboxChange:
 
 
 MailboxWatcher = Callable[[MailboxChange], None]
+
+# Makes a message's metadata record when it is stored: the message (CRLF) in,
+# an opaque record (or None: none kept) out. Runs in the store's worker
+# thread, never on the core loop; pure (no I/O, no shared state).
+Indexer = Callable[[bytes], bytes | None]
+
+
+def make_record(indexer: Indexer, message: bytes) -> bytes | None:
+    """``indexer(message)``, or None when it fails: the record is a cache,
+    never a reason to refuse mail. Logged."""
+    try:
+        return indexer(message)
+    except Exception as exc:
+        logging.getLogger("quicksilver.storage").warning(
+            "cannot make the metadata record of a message: %s", exc
+        )
+        return None
+
 
 FlagMode = Literal["+", "-", "="]
 # (uid, mode, flags) for ``MailStore.set_flags``
@@ -234,6 +253,24 @@ class MailStore(Protocol):
 
     async def usage(self, owner: Owner) -> int:
         """Bytes used by all of the user's mail (quota display)."""
+
+    def set_indexer(self, indexer: Indexer | None) -> None:
+        """From now on, make a metadata record for every message delivered
+        (or appended) and keep it with the message (a cache: a record that
+        cannot be made or kept is just missing). Copies keep their record."""
+
+    async def read_meta(
+        self, owner: Owner, mailbox: str, uids: Sequence[int]
+    ) -> dict[int, bytes]:
+        """The records kept for these messages (one worker-thread hop); a
+        message without one (made before an indexer was set, dropped in by
+        another program, or damaged on disk) is left out."""
+
+    async def save_meta(
+        self, owner: Owner, mailbox: str, records: Mapping[int, bytes]
+    ) -> None:
+        """Keep records made later (a FETCH parsed the message) for messages
+        that have none; records of gone messages are ignored."""
 
     def watch(
         self, owner: Owner, mailbox: str, callback: MailboxWatcher

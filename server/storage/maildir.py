@@ -17,6 +17,8 @@ part of the on-disk format and its crash recovery):
   records, how files in ``tmp/`` are named and small files replaced.
 - ``maildir_user.py``: paths, locks, ``corrupt/``, the per-user files.
 - ``maildir_index.py``: the UID list and the keyword letters of a folder.
+- ``maildir_meta.py``: the metadata records kept per folder (a cache the
+  IMAP module fills through the store's ``indexer``).
 - ``maildir_sync.py``: the folder cache, rescans, ``tmp/`` cleanup.
 - ``maildir_delivery.py``: durable delivery, group commit, replays.
 - ``maildir_messages.py``: read, flag, expunge, copy.
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
 from server.errors import MailError, StorageFullError
@@ -215,6 +217,16 @@ class MaildirStore(MessageOps, Namespace):
 
     async def usage(self, owner: Owner) -> int:
         return await self._run(self._usage, owner)
+
+    async def read_meta(
+        self, owner: Owner, mailbox: str, uids: Sequence[int]
+    ) -> dict[int, bytes]:
+        return await self._run(self._read_records, owner, mailbox, list(uids))
+
+    async def save_meta(
+        self, owner: Owner, mailbox: str, records: Mapping[int, bytes]
+    ) -> None:
+        await self._run(self._save_records, owner, mailbox, dict(records))
 
     def watch(
         self, owner: Owner, mailbox: str, callback: MailboxWatcher

@@ -159,6 +159,7 @@ class Delivery(FolderCache):
         # delivery is renamed in and queued, and whoever holds the lock next
         # fsyncs the directory and appends the index once for every queued one.
         # Only then does anyone's ``deliver`` return.
+        record = self._index(message)
         data = mailtext.to_lf(message)
         crlf = mailtext.crlf_size(data)
         unique_name = key or self._new_unique()
@@ -173,6 +174,8 @@ class Delivery(FolderCache):
                     os.unlink(tmp)
                     return st.entries[uid].info
                 entry = self._place(st, tmp, base, stat, flagset, crlf, unique_name)
+                if record is not None:
+                    st.meta_pending[entry.info.uid] = record
                 if whole_fs:
                     st.uncommitted.append(entry)
                     with self._commit_waiting_guard:

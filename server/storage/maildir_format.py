@@ -33,6 +33,7 @@ from server.storage.base import (
     MailboxChange,
     MessageInfo,
 )
+from server.storage.maildir_meta import MetaFile
 
 log = logging.getLogger("quicksilver.storage")
 
@@ -197,6 +198,19 @@ class Folder:
         self.committed: set[Entry] = set()
         self.failed: dict[Entry, BaseException] = {}
         self.tmp_due = 0.0  # clock time of the next tmp/ cleanup pass
+        # metadata records (maildir_meta.py): the file, and the records of
+        # stored messages waiting for their index line (written with it)
+        self.meta: MetaFile | None = None
+        self.meta_pending: dict[int, bytes] = {}
+
+    def meta_file(self, *, loaded: bool = False) -> MetaFile:
+        """The folder's metadata file (for the UIDVALIDITY of now);
+        ``loaded``: with every record's position read."""
+        if self.meta is None or self.meta.uidvalidity != self.uidvalidity:
+            self.meta = MetaFile(self.path, self.uidvalidity)
+        if loaded and not self.meta.loaded:
+            self.meta.load(self.entries)
+        return self.meta
 
     def changed(self) -> None:
         self._infos = None
@@ -222,6 +236,9 @@ class Folder:
 
     def remove(self, uid: int) -> Entry | None:
         entry = self.entries.pop(uid, None)
+        self.meta_pending.pop(uid, None)
+        if self.meta is not None:
+            self.meta.drop(uid)
         if entry is not None:
             self.by_unique.pop(entry.unique, None)
             self.by_file[entry.subdir].pop(entry.filename, None)

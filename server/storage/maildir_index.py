@@ -141,7 +141,10 @@ class FolderIndex(UserDirs):
         # Every entry is in the index now, also deliveries whose group commit
         # has not run yet: it must not append them again.
         st.indexed = max(st.indexed, max(st.entries, default=0))
+        self._write_records(st, st.unindexed)
         st.unindexed = []
+        if st.meta is not None:
+            st.meta.tidy()
 
     @staticmethod
     def _index_line(entry: Entry) -> str:
@@ -179,6 +182,22 @@ class FolderIndex(UserDirs):
         st.index_stamp = stamp(path)
         st.indexed = pending[-1].info.uid
         st.unindexed = []
+        self._write_records(st, pending)
+
+    @staticmethod
+    def _write_records(st: Folder, entries: list[Entry]) -> None:
+        """Write the metadata records waiting for these entries' index
+        lines (a cache: not fsynced of its own, never fails the caller)."""
+        if not st.meta_pending:
+            return
+        records = [
+            (e.info.uid, e.unique, e.info.size, record)
+            for e in sorted(entries, key=lambda e: e.info.uid)
+            if st.entries.get(e.info.uid) is e
+            and (record := st.meta_pending.pop(e.info.uid, None)) is not None
+        ]
+        if records:
+            st.meta_file().append(records)
 
     def _parse_letters(self, st: Folder, letters: str) -> tuple[frozenset[str], str]:
         cached = st.letter_cache.get(letters)

@@ -33,6 +33,7 @@ from server.storage.maildir_format import (
     Entry,
     Events,
     Folder,
+    base_fields,
     replace_flags,
 )
 
@@ -62,7 +63,8 @@ class MessageOps(Delivery):
                 if entry is None:
                     break
                 try:
-                    return mailtext.to_crlf(st.file_path(entry).read_bytes())
+                    size = base_fields(entry.base)[1] or 0
+                    return mailtext.to_crlf(fsutil.read_file(st.file_path(entry), size))
                 except FileNotFoundError:
                     if attempt == 0:
                         self._sync(events, owner, name, st, force=True)
@@ -75,14 +77,20 @@ class MessageOps(Delivery):
         name = names.normalize_mailbox(mailbox)
         with self._lock(owner, name):
             st = self._state(events, owner, name, rescan=False)
+            folder = os.fspath(st.path)
             paths = {
-                uid: st.file_path(st.entries[uid]) for uid in uids if uid in st.entries
+                uid: (
+                    os.path.join(folder, entry.subdir, entry.filename),
+                    base_fields(entry.base)[1] or 0,  # S=: the size on disk
+                )
+                for uid in uids
+                if (entry := st.entries.get(uid)) is not None
             }
         out: dict[int, bytes] = {}
         missing = []
-        for uid, path in paths.items():  # reading needs no lock: files are whole
+        for uid, (path, size) in paths.items():  # no lock: files are whole
             try:
-                out[uid] = mailtext.to_crlf(path.read_bytes())
+                out[uid] = mailtext.to_crlf(fsutil.read_file(path, size))
             except FileNotFoundError:
                 missing.append(uid)
         for uid in missing:  # renamed meanwhile (flags changed): look it up again
@@ -91,6 +99,36 @@ class MessageOps(Delivery):
             except MessageNotFound:
                 pass
         return out
+
+    def _read_records(
+        self, events: Events, owner: str, mailbox: str, uids: list[int]
+    ) -> dict[int, bytes]:
+        owner, _ = self._owner(owner)
+        name = names.normalize_mailbox(mailbox)
+        with self._lock(owner, name):
+            st = self._state(events, owner, name, rescan=False)
+            wanted = {
+                uid: (entry.unique, entry.info.size)
+                for uid in uids
+                if (entry := st.entries.get(uid)) is not None
+            }
+            return st.meta_file(loaded=True).read(wanted) if wanted else {}
+
+    def _save_records(
+        self, events: Events, owner: str, mailbox: str, records: dict[int, bytes]
+    ) -> None:
+        owner, _ = self._owner(owner)
+        name = names.normalize_mailbox(mailbox)
+        with self._lock(owner, name):
+            st = self._state(events, owner, name, rescan=False)
+            meta = st.meta_file(loaded=True)
+            meta.append(
+                (uid, entry.unique, entry.info.size, records[uid])
+                for uid in sorted(records)
+                if (entry := st.entries.get(uid)) is not None
+                and uid not in meta.spans
+                and uid not in st.meta_pending
+            )
 
     def _set_flags(
         self,
@@ -235,6 +273,7 @@ class MessageOps(Delivery):
             dst = self._state(events, owner, dst_name, rescan=False)
             pairs: list[tuple[int, int]] = []
             stored: list[Entry] = []
+            records = self._records_of(src, uids)
             try:
                 for uid in sorted(set(uids)):
                     entry = self._entry_file(events, owner, src_name, src, uid)
@@ -250,6 +289,8 @@ class MessageOps(Delivery):
                     )
                     stored.append(new)
                     pairs.append((uid, new.info.uid))
+                    if uid in records:
+                        dst.meta_pending[new.info.uid] = records[uid]
             except BaseException:
                 self._rollback(dst, stored)
                 raise
@@ -265,3 +306,18 @@ class MessageOps(Delivery):
                     )
                 )
             return pairs
+
+    @staticmethod
+    def _records_of(st: Folder, uids: Sequence[int]) -> dict[int, bytes]:
+        """The metadata records of messages being copied: the copies keep
+        them. Caller holds the folder lock."""
+        wanted = {
+            uid: (entry.unique, entry.info.size)
+            for uid in uids
+            if (entry := st.entries.get(uid)) is not None
+        }
+        if not wanted:
+            return {}
+        records = {u: r for u, r in st.meta_pending.items() if u in wanted}
+        records.update(st.meta_file(loaded=True).read(wanted))
+        return records

@@ -24,9 +24,11 @@ from pathlib import Path
 from server import fsutil
 from server.storage import names
 from server.storage.base import (
+    Indexer,
     InvalidMailboxName,
     MailboxNotFound,
     Owner,
+    make_record,
 )
 from server.storage.maildir_format import (
     FOLDERS_FILE,
@@ -64,6 +66,15 @@ class UserDirs:
         self._commit_turn = threading.Lock()
         self._commit_waiting: dict[int, tuple[Folder, threading.RLock]] = {}
         self._commit_waiting_guard = threading.Lock()
+        self._indexer: Indexer | None = None
+
+    def set_indexer(self, indexer: Indexer | None) -> None:
+        self._indexer = indexer
+
+    def _index(self, message: bytes) -> bytes | None:
+        """The metadata record of a message being stored, if an indexer is set."""
+        indexer = self._indexer
+        return None if indexer is None else make_record(indexer, message)
 
     def _lock(self, owner: str, name: str) -> threading.RLock:
         with self._locks_guard:

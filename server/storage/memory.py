@@ -5,7 +5,9 @@ limits as ``MaildirStore`` (both share ``names.py`` and pass one contract
 test), so protocol tests can run without a disk.
 
 What it does not do: nothing survives the process; no threads (every method
-completes on the loop, which is fine because nothing blocks).
+completes on the loop, which is fine because nothing blocks), except the
+indexer's CPU work at delivery (``set_indexer``), which runs in a worker
+thread as it does in the Maildir store.
 
 Limits: as ``MaildirStore``: 26 keywords per mailbox; deleting a mailbox that
 has inferiors is refused with ``PermanentError("Mailbox has children")``.
@@ -13,9 +15,10 @@ has inferiors is refused with ``PermanentError("Mailbox has children")``.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from server import mailtext
@@ -24,6 +27,7 @@ from server.storage import names
 from server.storage.base import (
     SPECIAL_USE_FOLDERS,
     FlagChange,
+    Indexer,
     MailboxChange,
     MailboxExists,
     MailboxInfo,
@@ -34,6 +38,7 @@ from server.storage.base import (
     Owner,
     apply_flag_change,
     check_flag_mode,
+    make_record,
 )
 
 
@@ -41,6 +46,7 @@ from server.storage.base import (
 class _Message:
     info: MessageInfo
     data: bytes  # LF form, as on disk in the Maildir store
+    meta: bytes | None = None  # the indexer's record
 
 
 @dataclass
@@ -65,6 +71,7 @@ class MemoryStore:
         self._users: dict[str, _User] = {}
         self._watchers = names.WatcherRegistry()
         self._counter = itertools.count(1)
+        self._indexer: Indexer | None = None
 
     # -- helpers ---------------------------------------------------------
 
@@ -169,6 +176,10 @@ class MemoryStore:
         unique: str | None = None,
         origin: object | None = None,
     ) -> MessageInfo:
+        indexer = self._indexer
+        record = None
+        if indexer is not None:  # CPU work: a worker thread, as Maildir's
+            record = await asyncio.to_thread(make_record, indexer, message)
         owner, name, _, folder = self._folder(owner, mailbox)
         flagset = names.normalize_flags(flags)
         if unique is not None:
@@ -180,6 +191,7 @@ class MemoryStore:
             key = self._new_key()
         when = time.time() if internal_date is None else internal_date
         info = self._add(folder, mailtext.to_lf(message), flagset, when, key)
+        folder.messages[info.uid].meta = record
         self._watchers.notify(
             MailboxChange(owner, name, "added", (info.uid,), origin=origin)
         )
@@ -383,6 +395,7 @@ class MemoryStore:
             info = self._add(
                 dst, msg.data, msg.info.flags, msg.info.internal_date, self._new_key()
             )
+            dst.messages[info.uid].meta = msg.meta
             pairs.append((uid, info.uid))
         if pairs:
             self._watchers.notify(
@@ -401,6 +414,29 @@ class MemoryStore:
         return sum(
             m.info.size for f in user.folders.values() for m in f.messages.values()
         )
+
+    def set_indexer(self, indexer: Indexer | None) -> None:
+        self._indexer = indexer
+
+    async def read_meta(
+        self, owner: Owner, mailbox: str, uids: Sequence[int]
+    ) -> dict[int, bytes]:
+        _, _, _, folder = self._folder(owner, mailbox)
+        return {
+            uid: meta
+            for uid in uids
+            if (msg := folder.messages.get(uid)) is not None
+            and (meta := msg.meta) is not None
+        }
+
+    async def save_meta(
+        self, owner: Owner, mailbox: str, records: Mapping[int, bytes]
+    ) -> None:
+        _, _, _, folder = self._folder(owner, mailbox)
+        for uid, record in records.items():
+            msg = folder.messages.get(uid)
+            if msg is not None and msg.meta is None:
+                msg.meta = record
 
     def watch(
         self, owner: Owner, mailbox: str, callback: MailboxWatcher

@@ -122,6 +122,11 @@ class FileView(MetaView):
             self._meta = self.fresh = build_meta(self.raw, self.top)
         return self._meta
 
+    @property
+    def has_meta(self) -> bool:
+        """Is the metadata there without a parse?"""
+        return self._meta is not None
+
 
 def view_of(
     seq: int,
@@ -182,6 +187,12 @@ class FetchItem(ABC):
     @property
     def sets_seen(self) -> bool:
         """Does fetching this set ``\\Seen`` (RFC 3501 6.4.5)?"""
+        return False
+
+    @property
+    def parses(self) -> bool:
+        """Does rendering it from the file need a MIME parse (beyond the
+        metadata, which may be cached)?"""
         return False
 
     @abstractmethod
@@ -309,6 +320,10 @@ class BodySection(FileItem):
     def sets_seen(self) -> bool:
         return not self.peek
 
+    @property
+    def parses(self) -> bool:
+        return bool(self.section.part)
+
     def render(self, view: FileView) -> bytes:
         s = self.section
         top = view.top if s.part else None
@@ -339,6 +354,10 @@ class Binary(FileItem):
     def sets_seen(self) -> bool:
         return not self.peek
 
+    @property
+    def parses(self) -> bool:
+        return bool(self.section.part)
+
     def render(self, view: FileView) -> bytes:
         data = mime.partial(_decoded(view, self.section), self.partial)
         # RFC 3516 4.2: literal8 only when the data has NUL (as Dovecot)
@@ -352,6 +371,10 @@ class BinarySize(FileItem):
     """BINARY.SIZE[part] (RFC 3516 4.2): the decoded size."""
 
     section: Section
+
+    @property
+    def parses(self) -> bool:
+        return bool(self.section.part)
 
     def render(self, view: FileView) -> bytes:
         size = len(_decoded(view, self.section))
@@ -387,6 +410,16 @@ class Rfc822Text(FileItem):
 
 
 # -- the response ----------------------------------------------------------------
+def light(items: Sequence[FetchItem], views: Sequence[IndexView], meta: bool) -> bool:
+    """Can these views be rendered without a MIME parse (the whole message,
+    its header or text, cached metadata)? ``meta`` as for ``render_batch``."""
+    if any(i.parses for i in items):
+        return False
+    if not meta and all(i.need is not Need.META for i in items):
+        return True
+    return all(v.has_meta for v in views if isinstance(v, FileView))
+
+
 def plan(items: Sequence[FetchItem]) -> tuple[Need, bool]:
     """What to load for every message: the greatest need, and whether the
     metadata is wanted (a header section takes it from the file instead when

@@ -136,17 +136,26 @@ def _header_end(raw: bytes, start: int, end: int) -> int:
     return end if cut < 0 else cut
 
 
+_FIELD_SPLIT = re.compile(r"\r?\n(?![ \t])")
+_LINE_BREAK = re.compile(r"\r?\n")
+
+
 def header_fields(header: bytes) -> list[tuple[str, str]]:
+    """(lower-case name, unfolded value) of each field of a header block."""
     text = header[:MAX_HEADER_PARSE].decode("utf-8", "surrogateescape")
     out: list[tuple[str, str]] = []
-    for line in re.split(r"\r?\n(?![ \t])", text):
-        if not line.strip():
-            continue
+    folded = "\n " in text or "\n\t" in text
+    # unfolded: a split on LF leaves a CR at line ends, which strip() takes
+    for line in _FIELD_SPLIT.split(text) if folded else text.split("\n"):
         name, sep, value = line.partition(":")
-        if not sep or not name or " " in name.strip():
+        if not sep or not name:
             continue
-        value = re.sub(r"\r?\n", "", value).strip()
-        out.append((name.strip().lower(), value))
+        name = name.strip()
+        if not name or " " in name:
+            continue
+        if folded and "\n" in value:
+            value = _LINE_BREAK.sub("", value)
+        out.append((name.lower(), value.strip()))
     return out
 
 

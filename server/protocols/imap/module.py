@@ -39,7 +39,7 @@ from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.policy import peer_ip
 from server.protocols.linereader import READ_HIGH_WATER, LineReader
 
-from .cache import MetaCache
+from .cache import MetaCache, index_message
 from .connection import converse
 from .selected import RecentRegistry
 from .session import Services, Session
@@ -87,6 +87,16 @@ class ImapModule(ListenerModule):
         self._per_user: dict[str, int] = {}
         self._ids = itertools.count(1)
         self._hostname = "localhost"
+
+    async def start(self) -> None:
+        # While IMAP runs, mail gets its metadata record as it is stored, so
+        # a first FETCH (also after a restart) needs no parse (cache.py).
+        self._ctx.store.set_indexer(index_message)
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+        self._ctx.store.set_indexer(None)
 
     def refusal(self, refused: Refusal) -> bytes:
         """RFC 3501 7.1.5: a server refusing a connection sends BYE and closes."""

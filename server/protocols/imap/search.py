@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import mime
@@ -93,10 +94,6 @@ def _day(stamp: float) -> tuple[int, int, int]:
     return (t.tm_year, t.tm_mon, t.tm_mday)
 
 
-def _contains(haystack: str, needle: str) -> bool:
-    return needle.casefold() in haystack.casefold()
-
-
 def _raw_header_values(view: MessageView, name: str) -> list[str]:
     if view.part is None:
         return []
@@ -129,77 +126,101 @@ def address_text(value: str) -> str:
     return ", ".join(out)
 
 
+Predicate = Callable[[MessageView], bool]
+
+_FLAG_KEYS: dict[str, tuple[str, bool]] = {
+    "ANSWERED": ("\\Answered", True),
+    "DELETED": ("\\Deleted", True),
+    "DRAFT": ("\\Draft", True),
+    "FLAGGED": ("\\Flagged", True),
+    "SEEN": ("\\Seen", True),
+    "UNANSWERED": ("\\Answered", False),
+    "UNDELETED": ("\\Deleted", False),
+    "UNDRAFT": ("\\Draft", False),
+    "UNFLAGGED": ("\\Flagged", False),
+    "UNSEEN": ("\\Seen", False),
+}
+
+
 def matches(key: SearchKey, view: MessageView, charset: str = "UTF-8") -> bool:
+    return compile_key(key, charset)(view)
+
+
+def compile_key(key: SearchKey, charset: str = "UTF-8") -> Predicate:
+    """The search program as a predicate: the key tree is walked and the
+    search strings decoded and case-folded once, not once per message."""
     op = key.op
     a = key.args
-    f = view.flags
-    if op == "AND":
-        return all(matches(k, view, charset) for k in a)
-    if op == "OR":
-        return matches(a[0], view, charset) or matches(a[1], view, charset)
-    if op == "NOT":
-        return not matches(a[0], view, charset)
+    if op in ("AND", "OR", "NOT"):
+        subs = [compile_key(k, charset) for k in a]
+        if op == "AND":
+            return lambda v: all(p(v) for p in subs)
+        if op == "OR":
+            first, second = subs
+            return lambda v: first(v) or second(v)
+        only = subs[0]
+        return lambda v: not only(v)
     if op == "ALL":
-        return True
+        return lambda v: True
     if op == "SEQ":
         seqset: SeqSet = a[0]
-        return seqset.contains(view.seq, view.largest_seq)
+        return lambda v: seqset.contains(v.seq, v.largest_seq)
     if op == "UID":
         uidset: SeqSet = a[0]
-        return uidset.contains(view.uid, view.largest_uid)
-    simple = {
-        "ANSWERED": "\\Answered" in f,
-        "DELETED": "\\Deleted" in f,
-        "DRAFT": "\\Draft" in f,
-        "FLAGGED": "\\Flagged" in f,
-        "SEEN": "\\Seen" in f,
-        "UNANSWERED": "\\Answered" not in f,
-        "UNDELETED": "\\Deleted" not in f,
-        "UNDRAFT": "\\Draft" not in f,
-        "UNFLAGGED": "\\Flagged" not in f,
-        "UNSEEN": "\\Seen" not in f,
-        "RECENT": view.recent,
-        "OLD": not view.recent,
-        "NEW": view.recent and "\\Seen" not in f,
-    }
-    if op in simple:
-        return simple[op]
+        return lambda v: uidset.contains(v.uid, v.largest_uid)
+    if op in _FLAG_KEYS:
+        flag, present = _FLAG_KEYS[op]
+        return lambda v: (flag in v.flags) is present
+    if op == "RECENT":
+        return lambda v: v.recent
+    if op == "OLD":
+        return lambda v: not v.recent
+    if op == "NEW":
+        return lambda v: v.recent and "\\Seen" not in v.flags
     if op == "KEYWORD":
-        return a[0] in f
+        return lambda v: a[0] in v.flags
     if op == "UNKEYWORD":
-        return a[0] not in f
-    if op == "LARGER":
-        return view.size > int(a[0])
-    if op == "SMALLER":
-        return view.size < int(a[0])
+        return lambda v: a[0] not in v.flags
+    if op in ("LARGER", "SMALLER"):
+        n = int(a[0])
+        if op == "LARGER":
+            return lambda v: v.size > n
+        return lambda v: v.size < n
     if op in ("BEFORE", "ON", "SINCE"):
-        return _cmp_day(op, _day(view.internal_date), a[0])
+        return lambda v: _cmp_day(op, _day(v.internal_date), a[0])
     if op in ("SENTBEFORE", "SENTON", "SENTSINCE"):
-        sent = mime.sent_date(view.part) if view.part is not None else None
-        if sent is None:  # no usable Date: header, nothing to compare (Dovecot)
-            return False
-        return _cmp_day(op[4:], sent, a[0])
-    text = _decode(a[-1], charset)
+
+        def sent(v: MessageView) -> bool:
+            day = mime.sent_date(v.part) if v.part is not None else None
+            # no usable Date: header, nothing to compare (Dovecot)
+            return day is not None and _cmp_day(op[4:], day, a[0])
+
+        return sent
+    text = _decode(a[-1], charset).casefold()
     if op in ("BCC", "CC", "FROM", "TO"):
-        return any(
-            _contains(address_text(v), text) for v in _raw_header_values(view, op)
+        return lambda v: any(
+            text in address_text(x).casefold() for x in _raw_header_values(v, op)
         )
     if op == "SUBJECT":
-        return any(_contains(v, text) for v in _header_values(view, op))
+        return lambda v: any(text in x.casefold() for x in _header_values(v, op))
     if op == "HEADER":
-        values = _header_values(view, a[0])
+        name = a[0]
         if not text:
-            return bool(values)
-        return any(_contains(v, text) for v in values)
+            return lambda v: bool(_raw_header_values(v, name))
+        return lambda v: any(text in x.casefold() for x in _header_values(v, name))
     if op == "BODY":
-        return _contains(view.body(), text)
+        return lambda v: text in v.body().casefold()
     if op == "TEXT":
-        if view.part is not None and _contains(
-            mime.decode_words(view.part.header.decode("utf-8", "replace")), text
-        ):
-            return True
-        return _contains(view.body(), text)
-    return False
+
+        def anywhere(v: MessageView) -> bool:
+            if v.part is not None:
+                head = mime.decode_words(v.part.header.decode("utf-8", "replace"))
+                if text in head.casefold():
+                    return True
+            return text in v.body().casefold()
+
+        return anywhere
+    return lambda v: False
 
 
 def _cmp_day(op: str, day: tuple[int, int, int], want: tuple[int, int, int]) -> bool:

@@ -635,3 +635,58 @@ async def test_right_to_left_scripts_stay_valid_mailbox_names(
     names = [b.name for b in await store.list_mailboxes(OWNER)]
     assert "\u05d3\u05d5\u05d7\u05d5\u05ea" in names
     assert "\u0628\u0631\u064a\u062f 2024" in names
+
+
+# -- metadata records (set_indexer, read_meta, save_meta) ------------------------
+def record_of(message: bytes) -> bytes:
+    """A stand-in indexer: the record names the message it was made from."""
+    return b"rec:" + message.split(b"\r\n", 1)[0]
+
+
+async def test_records_made_at_delivery_follow_copies_not_expunges(
+    store: MailStore,
+) -> None:
+    plain = await store.deliver(OWNER, MSG)  # before an indexer: no record
+    store.set_indexer(record_of)
+    one = await store.deliver(OWNER, b"Subject: one\r\n\r\n1\r\n")
+    two = await store.deliver(OWNER, b"Subject: two\r\n\r\n2\r\n", mailbox="Sent")
+    assert await store.read_meta(OWNER, "INBOX", [plain.uid, one.uid, 99]) == {
+        one.uid: b"rec:Subject: one"
+    }
+    assert await store.read_meta(OWNER, "Sent", [two.uid]) == {
+        two.uid: b"rec:Subject: two"
+    }
+    ((_, copied),) = await store.copy(OWNER, "INBOX", [one.uid], "Trash")
+    assert await store.read_meta(OWNER, "Trash", [copied]) == {
+        copied: b"rec:Subject: one"
+    }
+    await store.expunge(OWNER, "INBOX", [one.uid])
+    assert await store.read_meta(OWNER, "INBOX", [one.uid]) == {}
+    store.set_indexer(None)
+    three = await store.deliver(OWNER, b"Subject: three\r\n\r\n3\r\n")
+    assert await store.read_meta(OWNER, "INBOX", [three.uid]) == {}
+
+
+async def test_save_meta_fills_only_messages_without_a_record(
+    store: MailStore,
+) -> None:
+    plain = await store.deliver(OWNER, MSG)
+    store.set_indexer(record_of)
+    indexed = await store.deliver(OWNER, b"Subject: x\r\n\r\nx\r\n")
+    await store.save_meta(
+        OWNER, "INBOX", {plain.uid: b"later", indexed.uid: b"other", 777: b"gone"}
+    )
+    assert await store.read_meta(OWNER, "INBOX", [plain.uid, indexed.uid, 777]) == {
+        plain.uid: b"later",
+        indexed.uid: b"rec:Subject: x",
+    }
+
+
+async def test_an_indexer_that_fails_never_fails_delivery(store: MailStore) -> None:
+    def broken(message: bytes) -> bytes:
+        raise ValueError("cannot parse")
+
+    store.set_indexer(broken)
+    info = await store.deliver(OWNER, MSG)
+    assert await store.read_message(OWNER, "INBOX", info.uid) == MSG
+    assert await store.read_meta(OWNER, "INBOX", [info.uid]) == {}

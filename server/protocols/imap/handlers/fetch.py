@@ -8,13 +8,17 @@ load for them and keeps the core loop free while doing it:
 2. ``\\Seen`` is set first, in one store call, when an item implies it (not
    in a read-only mailbox); FLAGS then goes first in each response unless it
    was asked for (RFC 3501 6.4.5).
-3. Messages go in batches of at most ``READ_AHEAD`` messages and
+3. Metadata not cached yet comes from the store's records first
+   (``metaload.preload``, ``PRELOAD`` messages a call); metadata that had to
+   be made by a parse goes back to the store (``metaload.keep``).
+4. Messages go in batches of at most ``READ_AHEAD`` messages and
    ``READ_AHEAD_BYTES`` octets: the files a batch needs are read in one store
    call (one worker-thread hop), metadata comes from the module's cache.
-4. A batch that read files, or whose cached headers add up to more than
-   ``INLINE_RENDER_BYTES``, is parsed and rendered in a worker thread;
-   otherwise on the loop, yielding after each batch.
-5. Responses are written as they come, waiting for the client every
+5. A batch that needs a MIME parse, or whose files and cached headers add
+   up to more than ``INLINE_RENDER_BYTES``, is rendered in a worker thread;
+   otherwise (flags, cached metadata, small whole messages) on the loop,
+   yielding after each batch.
+6. Responses are written as they come, waiting for the client every
    ``FETCH_DRAIN_BYTES``; one above ``WRITE_SLICE`` goes out a slice at a
    time (one 50 MB write would be copied, and over TLS encrypted, in one go
    on the core loop).
@@ -32,7 +36,9 @@ from server.storage.base import FlagChange, MessageNotFound
 
 from .. import command as c
 from .. import fetchitems as fi
+from ..cache import MessageMeta
 from ..selected import SelectedMailbox
+from . import metaload
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -74,9 +80,34 @@ async def fetch(s: Session, cmd: c.Fetch) -> None:
             }
             sel.update_infos(infos)
             flags_first = not any(isinstance(i, fi.Flags) for i in items)
-    pending = 0
     live = [(q, u) for q, u in msgs if u in sel.infos and u not in sel.ghosts]
-    for batch in _batches(sel, live):
+    for start in range(0, len(live), metaload.PRELOAD):
+        chunk = live[start : start + metaload.PRELOAD]
+        if needs_meta and not needs_raw:
+            await metaload.preload(s, sel, [u for _, u in chunk])
+        fresh = await _fetch_chunk(
+            s, sel, items, chunk, needs_raw, needs_meta, flags_first, changed
+        )
+        await metaload.keep(s, sel, fresh)
+    await s.updates(cmd)
+    s.tagged(cmd.tag, "OK", "FETCH completed")
+
+
+async def _fetch_chunk(
+    s: Session,
+    sel: SelectedMailbox,
+    items: list[fi.FetchItem],
+    chunk: list[tuple[int, int]],
+    needs_raw: bool,
+    needs_meta: bool,
+    flags_first: bool,
+    changed: set[int],
+) -> dict[int, MessageMeta]:
+    """Answer for ``chunk`` (seq, uid); return the metadata that had to be
+    made by a parse (for the store's records)."""
+    made: dict[int, MessageMeta] = {}
+    pending = 0
+    for batch in _batches(sel, chunk):
         raws = await _read_ahead(s, sel, batch, needs_raw, needs_meta)
         jobs: list[tuple[fi.IndexView, bool]] = []
         cached = 0
@@ -96,8 +127,10 @@ async def fetch(s: Session, cmd: c.Fetch) -> None:
                     cached += len(meta.header)
             view = fi.view_of(seq, uid, sel.infos[uid], sel.flags_of(uid), raw, meta)
             jobs.append((view, flags_first and uid in changed))
-        if cached > INLINE_RENDER_BYTES or any(
-            isinstance(v, fi.FileView) for v, _ in jobs
+        views = [v for v, _ in jobs]
+        read = sum(len(v.raw) for v in views if isinstance(v, fi.FileView))
+        if cached + read > INLINE_RENDER_BYTES or not fi.light(
+            items, views, needs_meta
         ):
             # parsing and rendering is CPU work proportional to the
             # messages: a worker thread does it, off the core loop
@@ -111,6 +144,7 @@ async def fetch(s: Session, cmd: c.Fetch) -> None:
         for view, line, fresh in done:
             if fresh is not None:
                 s.sv.cache.put(sel.cache_key(view.uid), fresh)
+                made[view.uid] = fresh
             if len(line) > WRITE_SLICE:
                 if out:
                     s.send(b"".join(out))
@@ -127,8 +161,7 @@ async def fetch(s: Session, cmd: c.Fetch) -> None:
                 pending = 0
         if out:
             s.send(b"".join(out))
-    await s.updates(cmd)
-    s.tagged(cmd.tag, "OK", "FETCH completed")
+    return made
 
 
 async def _send_large(s: Session, data: bytes) -> None:

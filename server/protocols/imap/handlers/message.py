@@ -32,6 +32,7 @@ from .. import responses as R
 from ..cache import MessageMeta, build_meta
 from ..searchparse import SearchKey
 from ..selected import SelectedMailbox
+from . import metaload
 from .fetch import READ_AHEAD_BYTES
 from .mailbox import check_flags
 
@@ -97,6 +98,9 @@ async def search_(s: Session, cmd: c.Search) -> None:
     largest_uid = sel.uids[-1] if sel.uids else 0
     batch: list[search.MessageView] = []
     batch_bytes = 0
+    matches = search.compile_key(key, charset)
+    if need == "header":
+        await _header_metas(s, sel)
     for seq, uid in enumerate(list(sel.uids), start=1):
         info = sel.infos.get(uid)
         if info is None:
@@ -128,7 +132,7 @@ async def search_(s: Session, cmd: c.Search) -> None:
                 view.part = meta.header_part()
         except MessageNotFound:
             continue
-        if search.matches(key, view, charset):
+        if matches(view):
             found.append(uid if cmd.uid else seq)
         if seq % SEARCH_YIELD_EVERY == 0:
             await asyncio.sleep(0)
@@ -151,6 +155,8 @@ async def _search_batch(
 ) -> list[int]:
     raws = await s.sv.store.read_messages(s.owner, sel.name, [v.uid for v in views])
 
+    matches = search.compile_key(key, charset)
+
     def match() -> list[int]:
         hits = []
         for view in views:
@@ -158,11 +164,62 @@ async def _search_batch(
             if raw is None:
                 continue  # expunged meanwhile
             view.part = mime.parse(raw)
-            if search.matches(key, view, charset):
+            if matches(view):
                 hits.append(view.uid if by_uid else view.seq)
         return hits
 
     return await asyncio.to_thread(match)
+
+
+async def _header_metas(s: Session, sel: SelectedMailbox) -> None:
+    """Metadata for a header search over the whole mailbox: the store's
+    records first, then the messages without one read and parsed in batches
+    (worker threads), their records given back to the store."""
+    uids = list(sel.uids)
+    for start in range(0, len(uids), metaload.PRELOAD):
+        chunk = uids[start : start + metaload.PRELOAD]
+        await metaload.preload(s, sel, chunk)
+        missing = [u for u in chunk if not s.sv.cache.peek(sel.cache_key(u))]
+        made: dict[int, MessageMeta] = {}
+        for group in _groups(sel, missing):
+            raws = await s.sv.store.read_messages(s.owner, sel.name, group)
+            metas = await asyncio.to_thread(_parse_all, raws)
+            for uid, meta in metas.items():
+                s.sv.cache.put(sel.cache_key(uid), meta)
+            made.update(metas)
+        await metaload.keep(s, sel, made)
+        # records come without parsed fields: parse the headers off the loop
+        bare = [
+            m
+            for u in chunk
+            if (m := s.sv.cache.get(sel.cache_key(u))) is not None and not m.parsed
+        ]
+        if bare:
+            await asyncio.to_thread(_parse_fields, bare)
+
+
+def _parse_fields(metas: list[MessageMeta]) -> None:
+    for meta in metas:
+        meta.fields  # noqa: B018 - parsed here, in a worker thread
+
+
+def _parse_all(raws: dict[int, bytes]) -> dict[int, MessageMeta]:
+    return {uid: build_meta(raw) for uid, raw in raws.items()}
+
+
+def _groups(sel: SelectedMailbox, uids: list[int]) -> list[list[int]]:
+    """Batches of at most ``SEARCH_BATCH`` messages and ``READ_AHEAD_BYTES``."""
+    out: list[list[int]] = []
+    size = 0
+    for uid in uids:
+        info = sel.infos.get(uid)
+        n = info.size if info is not None else 0
+        if not out or len(out[-1]) >= SEARCH_BATCH or size + n > READ_AHEAD_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(uid)
+        size += n
+    return out
 
 
 async def _meta(s: Session, sel: SelectedMailbox, uid: int) -> MessageMeta:
