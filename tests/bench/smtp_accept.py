@@ -5,7 +5,10 @@ time. Prints messages per second for Quicksilver (each message fsynced into the
 user's Maildir before the 250) and, in the same run, for a bare aiosmtpd server
 whose handler discards the message, and the ratio.
 
-    python tests/bench/smtp_accept.py [--seconds 10] [--connections 8]
+    python tests/bench/smtp_accept.py [--seconds 10] [--connections 8] [--imap]
+
+``--imap`` runs the IMAP module too, as a desktop install does: every
+delivery then also makes the message's IMAP metadata record.
 """
 
 from __future__ import annotations
@@ -92,12 +95,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument(
+        "--imap",
+        action="store_true",
+        help="IMAP on too: each delivery also makes its metadata record",
+    )
     args = ap.parse_args()
     from tests.conftest import start_core
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        c = start_core(data)
+        c = start_core(data, ("smtp", "imap") if args.imap else ("smtp",))
         c.runtime.stop()
         qs, qs_port = start(
             [sys.executable, "-m", "server", "--data-dir", str(data), "run"],
