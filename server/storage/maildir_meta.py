@@ -56,6 +56,19 @@ _GAP = 16 * 1024  # records at most this far apart are read in one go
 Span = tuple[int, int, str, int]  # record offset, record length, unique, size
 
 
+def _pread(fd: int, length: int, at: int) -> bytes:
+    """``length`` bytes at ``at`` (fewer at the end of the file); Windows
+    has no ``pread``: seek and read (the caller holds the folder lock)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, length, at)
+    os.lseek(fd, at, os.SEEK_SET)
+    chunks: list[bytes] = []
+    while length > 0 and (chunk := os.read(fd, length)):
+        chunks.append(chunk)
+        length -= len(chunk)
+    return b"".join(chunks)
+
+
 def _frame(uid: int, unique: str, size: int, record: bytes) -> bytes:
     name = unique.encode("utf-8", "surrogateescape")
     crc = zlib.crc32(record, zlib.crc32(name))
@@ -181,7 +194,7 @@ class MetaFile:
                 ):
                     last += 1
                 stop = hits[last][1][0] + hits[last][1][1]
-                data = os.pread(fd, stop - first, first)
+                data = _pread(fd, stop - first, first)
                 for uid, (at, length, _, _) in hits[k : last + 1]:
                     if at + length - first <= len(data):
                         out[uid] = data[at - first : at - first + length]
@@ -269,7 +282,7 @@ class MetaFile:
             fd = os.open(self.path, os.O_RDONLY | fsutil.O_BINARY)
             try:
                 records = [
-                    (uid, unique, size, os.pread(fd, length, at))
+                    (uid, unique, size, _pread(fd, length, at))
                     for uid, (at, length, unique, size) in live
                 ]
             finally:

@@ -169,3 +169,13 @@ async def test_many_records_are_read_back_whole(root: Path) -> None:
     assert got == {u: f"rec:Subject: m{i}".encode() for i, u in enumerate(uids)}
     some = await again.read_meta(OWNER, "INBOX", uids[::7])
     assert some == {u: got[u] for u in uids[::7]}
+
+
+async def test_records_are_read_where_there_is_no_pread(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows has no ``os.pread``: seek and read give the same records."""
+    uids = await fill(await new_store(root), 50, pad=100)
+    monkeypatch.delattr(os, "pread")
+    got = await (await new_store(root)).read_meta(OWNER, "INBOX", uids[::3])
+    assert got == {u: f"rec:Subject: m{uids.index(u)}".encode() for u in uids[::3]}
