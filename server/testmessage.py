@@ -22,6 +22,7 @@ connection raises ``TestMessageFailed`` with words for a person.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -72,8 +73,12 @@ class TestMessageFailed(ValidationError):
     __test__ = False  # not a pytest test class
 
 
-def default_test_sender(hostname: str) -> str:
-    """The sender a test message gets unless the person names one."""
+def default_test_sender(hostname: str, users: Iterable[str] = ()) -> str:
+    """The sender a test message gets unless the person names one: the
+    first local user (an address the server knows), else one at the host."""
+    local = sorted(users)
+    if local:
+        return local[0]
     return f"{HELO_NAME}@{hostname or 'localhost'}"
 
 

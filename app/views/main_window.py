@@ -312,7 +312,7 @@ class MainWindow(QMainWindow):
             host = self.settings.general.hostname or self.settings.general.domain
         users = self.users_page.model.addresses()
         sent = await send_test_message(
-            self.bridge, users, default_test_sender(host), self
+            self.bridge, users, default_test_sender(host, users), self
         )
         if sent is not None:
             message = f"Test message accepted: {sent.reply}"

@@ -337,6 +337,38 @@ def test_send_test_message_says_smtp_is_off_then_delivers(
     assert b"Subject: Hello from the test tool" in message
 
 
+def test_send_test_message_works_with_its_defaults(
+    qtbot: Any, window: MainWindow, real_core: Any
+) -> None:
+    """Out of the box (issue 17): From is a real local user, and Send with
+    nothing changed delivers."""
+    add_user(qtbot, window, real_core, "zed")
+    first = add_user(qtbot, window, real_core, "bea")
+    tick_smtp(qtbot, window)
+    dialog = open_test_dialog(qtbot, window)
+    assert dialog.from_edit.text() == first  # the first local user
+    assert dialog.ok_button.isEnabled(), dialog.error_label.text()
+    to = dialog.to_combo.currentText().partition("@")[0]
+    dialog.ok_button.click()
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox) is not None, timeout=10_000)
+    box = window.findChild(QMessageBox)
+    assert "250" in box.text()
+    box.close()
+    new = real_core.data_dir / "mail" / DOMAIN / to / "new"
+    qtbot.waitUntil(lambda: new.is_dir() and any(new.iterdir()))
+    assert f"From: {first}".encode() in next(new.iterdir()).read_bytes()
+
+
+def test_test_message_dialog_takes_a_host_without_a_dot() -> None:
+    dialog = TestMessageDialog(["alice@vm"], sender="quicksilver-test@vm")
+    try:
+        assert dialog.problem() == ""
+        dialog.from_edit.setText("no-at-sign")
+        assert "not a mail address" in dialog.problem()
+    finally:
+        dialog.deleteLater()
+
+
 # -- client setup ----------------------------------------
 def test_client_setup_shows_ports_and_saves_autoconfig(
     qtbot: Any, window: MainWindow, real_core: Any, tmp_path: Path
