@@ -410,6 +410,19 @@ class Rfc822Text(FileItem):
 
 
 # -- the response ----------------------------------------------------------------
+def downloads(items: Sequence[FetchItem]) -> bool:
+    """Does a FETCH with these items hand the client the message itself (its
+    whole text, from the start)? Counted as a message read, as POP3's RETR."""
+    for i in items:
+        if isinstance(i, Rfc822 | Rfc822Text):
+            return True
+        if isinstance(i, BodySection | Binary):
+            whole = not i.section.part and i.section.text in ("", "TEXT")
+            if whole and (i.partial is None or i.partial[0] == 0):
+                return True
+    return False
+
+
 def light(items: Sequence[FetchItem], views: Sequence[IndexView], meta: bool) -> bool:
     """Can these views be rendered without a MIME parse (the whole message,
     its header or text, cached metadata)? ``meta`` as for ``render_batch``."""

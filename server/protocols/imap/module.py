@@ -166,6 +166,7 @@ class ImapModule(ListenerModule):
             user_login=self._user_login,
             user_logout=self._user_logout,
             count=self.count,
+            count_message=self.count_message,
             clock=self._ctx.clock,
         )
 

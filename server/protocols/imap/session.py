@@ -115,6 +115,7 @@ class Services:
     user_login: Callable[[str], bool] = lambda address: True
     user_logout: Callable[[str], None] = lambda address: None
     count: Callable[[str], None] = lambda counter: None
+    count_message: Callable[[], None] = lambda: None  # a message read
     clock: Callable[[], float] = time.time
 
 

@@ -310,3 +310,25 @@ def test_full_text_search_across_batches(maildir_server: ImapTestServer) -> None
         m.expunge()
         typ, data = m.uid("SEARCH", "TEXT", "needle")
         assert [int(x) for x in data[0].split()] == [u for u in want if u != 8]
+
+
+def test_messages_read_over_imap_count_for_today(imap_server: ImapTestServer) -> None:
+    """The window's "messages today" counts what clients download (issue 17:
+    it stayed 0 for IMAP). Headers, flags and later chunks do not count."""
+    for i in range(3):
+        imap_server.run(
+            imap_server.store.deliver(
+                ALICE, f"Subject: n{i}\r\n\r\n{'body ' * 50}\r\n".encode()
+            )
+        )
+    assert imap_server.module is not None
+    m = imaplib.IMAP4("127.0.0.1", imap_server.port)
+    m.login(ALICE, "alice-pw")
+    m.select("INBOX")
+    m.fetch("1:3", "(FLAGS BODY.PEEK[HEADER] ENVELOPE)")
+    m.fetch("1", "(BODY.PEEK[]<10.20>)")  # a later chunk of one
+    assert imap_server.module.status(True).messages_today == 0
+    m.fetch("1:2", "(BODY.PEEK[]<0.100>)")  # Thunderbird's first chunk
+    m.fetch("3", "(RFC822)")
+    m.logout()
+    assert imap_server.module.status(True).messages_today == 3

@@ -81,6 +81,9 @@ async def fetch(s: Session, cmd: c.Fetch) -> None:
             sel.update_infos(infos)
             flags_first = not any(isinstance(i, fi.Flags) for i in items)
     live = [(q, u) for q, u in msgs if u in sel.infos and u not in sel.ghosts]
+    if fi.downloads(items):  # the window's "messages today", as POP3's RETR
+        for _ in live:
+            s.sv.count_message()
     for start in range(0, len(live), metaload.PRELOAD):
         chunk = live[start : start + metaload.PRELOAD]
         if needs_meta and not needs_raw:
