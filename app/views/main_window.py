@@ -16,8 +16,8 @@ import functools
 import logging
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QMainWindow,
     QSplitter,
@@ -63,6 +63,10 @@ REFRESH_MS = 150  # coalesce bursts of activity events into one status query
 USAGE_REFRESH_MS = 1000  # deliveries change mailbox usage: re-read users, at most 1/s
 QUEUE_REFRESH_MS = 250  # queue events come in bursts: re-count at most 4/s
 KEEP_IN_TRAY_KEY = "window/keepRunningInTray"
+# the window's size and place, the splitter and the open tab, kept between runs
+GEOMETRY_KEY = "window/geometry"
+SPLITTER_KEY = "window/splitter"
+TAB_KEY = "window/tab"
 
 
 def default_prefs() -> QSettings:
@@ -97,6 +101,7 @@ class MainWindow(QMainWindow):
         self.data_dir = ""
         self.queue_size = 0
         self._quitting = False
+        self._splitter_restored = False
         self.setWindowTitle("Quicksilver Mail Server")
         self.setWindowIcon(app_icon())
         self.resize(1280, 800)
@@ -115,13 +120,14 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(page, title)
         self.tabs.addTab(self.stats_page, "Statistics")
         self.tabs.addTab(self.client_setup_page, "Client setup")
-        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.modules_panel)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
         self.setCentralWidget(splitter)
+        self.restore_layout()
 
         self._build_actions()
         self.summary = StatusSummary(self.statusBar())
@@ -443,7 +449,32 @@ class MainWindow(QMainWindow):
         self._quitting = True
         self.close()
 
+    def restore_layout(self) -> None:
+        """Size, place, splitter and open tab as the last run left them."""
+        geometry = self.prefs.value(GEOMETRY_KEY)
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        title = self.prefs.value(TAB_KEY)
+        for i in range(self.tabs.count()):
+            if self.tabs.tabText(i) == title:
+                self.tabs.setCurrentIndex(i)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._splitter_restored:  # once laid out at its restored size
+            self._splitter_restored = True
+            splitter = self.prefs.value(SPLITTER_KEY)
+            if isinstance(splitter, QByteArray) and not splitter.isEmpty():
+                self.splitter.restoreState(splitter)
+
+    def save_layout(self) -> None:
+        self.prefs.setValue(GEOMETRY_KEY, self.saveGeometry())
+        self.prefs.setValue(SPLITTER_KEY, self.splitter.saveState())
+        self.prefs.setValue(TAB_KEY, self.tabs.tabText(self.tabs.currentIndex()))
+        self.prefs.sync()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
         if not self._quitting and self.keeps_running_in_tray():
             event.ignore()
             self.hide()

@@ -134,6 +134,42 @@ def test_close_quits_unless_keep_in_tray(
     assert closed == [] and not window.isVisible()
 
 
+def test_the_window_remembers_its_layout(
+    qtbot: Any, gui_loop: Any, real_core: Any
+) -> None:
+    """Size, splitter and the open tab come back on the next run (issue 17)."""
+    bridge = CoreBridge(real_core)
+    snapshot = wait_for(qtbot, bridge.connect_core())
+    first = MainWindow(bridge, use_tray=False)
+    qtbot.addWidget(first)
+    first.apply_snapshot(snapshot)
+    first.show()
+    qtbot.waitExposed(first)
+    screen = first.screen().availableGeometry()  # restoring fits the screen
+    w, h = min(1010, screen.width() - 60), min(690, screen.height() - 80)
+    first.resize(w, h)
+    first.show_tab(first.tabs.indexOf(first.stats_page))
+    total = sum(first.splitter.sizes())
+    first.splitter.setSizes([total // 2, total - total // 2])
+    qtbot.waitUntil(lambda: first.size().width() == w)
+    sizes = first.splitter.sizes()
+    size = (first.size().width(), first.size().height())  # the minimum may win
+    assert size != (1280, 800)
+    first.quit()
+
+    bridge = CoreBridge(real_core)
+    snapshot = wait_for(qtbot, bridge.connect_core())
+    second = MainWindow(bridge, use_tray=False)
+    qtbot.addWidget(second)
+    second.apply_snapshot(snapshot)
+    second.show()
+    qtbot.waitExposed(second)
+    assert (second.size().width(), second.size().height()) == size
+    assert second.tabs.currentWidget() is second.stats_page
+    assert second.splitter.sizes() == sizes
+    second.quit()
+
+
 def test_close_to_tray_hides_and_quit_quits(
     qtbot: Any, gui_loop: Any, real_core: Any
 ) -> None:
