@@ -1,5 +1,6 @@
-"""The first-run wizard: domain, host name, certificate, who may connect,
-modules and ports, first user. It returns a ``FirstRunSetup``; the caller hands
+"""The first-run wizard: a welcome page, then domain, host name, certificate,
+who may connect, modules and ports, first user. Cancel or Esc asks before
+it quits. It returns a ``FirstRunSetup``; the caller hands
 it to the core in one call (``CoreApi.complete_first_run``), which starts each
 chosen module once, on the chosen ports.
 
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QRadioButton,
     QSpinBox,
@@ -83,6 +85,11 @@ ALTERNATIVES = {
 }
 
 
+# Ticked on the ports page whatever the settings say: Client setup sends mail
+# programs to Submission for sending.
+TICKED = frozenset({"submission"})
+
+
 # The core's port probe (``CoreApi.check_ports``): the window binds nothing itself.
 PortProbe = Callable[[tuple[PortQuery, ...]], Awaitable[tuple[PortCheck, ...]]]
 
@@ -101,6 +108,9 @@ class _Page(QWizardPage):
         self.setTitle(title)
         self.setSubTitle(subtitle)
         self.error_label = error_label(self)
+        # A page whose fields start empty says nothing in red until the
+        # person has typed in it (Next stays disabled meanwhile).
+        self.touched = True
 
     def problem(self) -> str:
         return ""
@@ -109,8 +119,40 @@ class _Page(QWizardPage):
         return not self.problem()
 
     def validate_now(self, *_args: object) -> None:
-        self.error_label.setText(self.problem())
+        self.error_label.setText(self.problem() if self.touched else "")
         self.completeChanged.emit()
+
+    def on_edited(self, *_args: object) -> None:
+        self.touched = True
+        self.validate_now()
+
+
+class WelcomePage(_Page):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "Welcome to Quicksilver",
+            "A mail server for this computer or your local network.",
+            parent,
+        )
+        self.text = text = QLabel(
+            "<p>Five short steps set it up:</p><ol>"
+            "<li><b>Mail domain</b>: the part after @ in your addresses.</li>"
+            "<li><b>Certificate</b>: for encrypted connections (one is made for "
+            "you if you have none).</li>"
+            "<li><b>Who may connect</b>: this computer only, or your network.</li>"
+            "<li><b>Modules and ports</b>: receiving (SMTP), sending from mail "
+            "programs (Submission), and reading mail (POP3, IMAP).</li>"
+            "<li><b>First user</b>: a mailbox to log in with.</li></ol>"
+            "<p>Everything stays in a data folder on this computer; nothing is "
+            "sent anywhere while you set up. You can change every choice later "
+            "in the window.</p>",
+            self,
+        )
+        text.setWordWrap(True)
+        text.setTextFormat(Qt.TextFormat.RichText)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addStretch(1)
 
 
 class DomainPage(_Page):
@@ -132,8 +174,9 @@ class DomainPage(_Page):
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addStretch(1)
-        self.domain_edit.textChanged.connect(self.validate_now)
-        self.hostname_edit.textChanged.connect(self.validate_now)
+        self.domain_edit.textChanged.connect(self.on_edited)
+        self.hostname_edit.textChanged.connect(self.on_edited)
+        self.touched = False
         self.validate_now()
 
     def problem(self) -> str:
@@ -243,7 +286,8 @@ class _ModuleRow:
         self.name = name
         self.bind = LISTEN_ADDRESS["local"]  # the reach page decides
         self.check = QCheckBox(title, page)
-        self.check.setChecked(bool(getattr(section, "enabled", False)))
+        enabled = bool(getattr(section, "enabled", False))
+        self.check.setChecked(enabled or name in TICKED)
         self.spins: dict[str, QSpinBox] = {}
         grid = page.grid
         grid.addWidget(self.check, row, 0)
@@ -532,9 +576,10 @@ class UserPage(_Page):
         layout.addStretch(1)
         self.domain = ""
         self.create_check.toggled.connect(self.validate_now)
-        self.local_edit.textChanged.connect(self.validate_now)
-        self.password.textChanged.connect(self.validate_now)
-        self.confirm.textChanged.connect(self.validate_now)
+        self.local_edit.textChanged.connect(self.on_edited)
+        self.password.textChanged.connect(self.on_edited)
+        self.confirm.textChanged.connect(self.on_edited)
+        self.touched = False
         self.password.toggle.toggled.connect(self.on_password_toggled)
         self.generate_button.clicked.connect(self.on_generate_button_clicked)
         self.validate_now()
@@ -586,6 +631,19 @@ class UserPage(_Page):
         self.password.set_revealed(True)
 
 
+def ask_quit(parent: QWidget) -> bool:
+    """Does the person really want to leave the setup (and Quicksilver)?"""
+    answer = QMessageBox.question(
+        parent,
+        "Quit the setup?",
+        "Quicksilver is not set up yet, so it will quit. Nothing has been "
+        "saved; the setup starts again next time.\n\nQuit now?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
 class FirstRunWizard(QWizard):
     """Welcome to Quicksilver: returns a ``FirstRunSetup`` from ``value()``.
 
@@ -600,17 +658,21 @@ class FirstRunWizard(QWizard):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        # asked before Cancel/Esc closes the wizard (None: close at once)
+        self.confirm_quit: Callable[[QWidget], bool] | None = ask_quit
         self.setWindowTitle("Welcome to Quicksilver")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage)
         fm = self.fontMetrics()
         self.setMinimumSize(fm.horizontalAdvance("x") * 100, fm.lineSpacing() * 26)
+        self.welcome_page = WelcomePage(self)
         self.domain_page = DomainPage(default_hostname, self)
         self.certificate_page = CertificatePage(self)
         self.reach_page = ReachPage(self)
         self.modules_page = ModulesPage(settings, probe, self)
         self.user_page = UserPage(self)
         for page in (
+            self.welcome_page,
             self.domain_page,
             self.certificate_page,
             self.reach_page,
@@ -618,6 +680,11 @@ class FirstRunWizard(QWizard):
             self.user_page,
         ):
             self.addPage(page)
+
+    def reject(self) -> None:
+        """Cancel or Esc: leaving quits Quicksilver, so ask first."""
+        if self.confirm_quit is None or self.confirm_quit(self):
+            super().reject()
 
     def show_error(self, message: str) -> None:
         """An error the core reported when applying the choices."""

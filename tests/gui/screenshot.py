@@ -248,8 +248,11 @@ async def stage(window: object, out_dir: Path, ports: dict[str, int]) -> None:
             "mail.example.test",
             lambda queries: bridge.run(CoreApi.check_ports, queries),
         )
+        wizard.confirm_quit = None  # closed at the end: no question
         wizard.domain_page.domain_edit.setText("example.test")
         wizard.show()
+        wizard.grab().save(str(out_dir / "wizard-welcome.png"))
+        wizard.next()
         wizard.next()
         wizard.next()
         wizard.reach_page.grab().save(str(out_dir / "wizard-reach.png"))

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtWidgets import QWizard
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget, QWizard
 
 from app.__main__ import run_session
 from app.dialogs import first_run_wizard as wiz
@@ -59,6 +60,7 @@ def free_ports(n: int) -> list[int]:
 @pytest.fixture
 def wizard(qtbot: Any, gui_loop: Any) -> FirstRunWizard:
     w = FirstRunWizard(loopback_settings(), "", core_probe)
+    w.confirm_quit = None  # closed by the test harness: no question
     qtbot.addWidget(w)
     w.show()
     return w
@@ -81,6 +83,7 @@ def next_button(w: FirstRunWizard) -> Any:
 def test_domain_page_validates_as_you_type(
     qtbot: Any, wizard: FirstRunWizard, domain: str, host: str, message: str
 ) -> None:
+    wizard.next()  # past the welcome page
     page = wizard.domain_page
     qtbot.keyClicks(page.domain_edit, domain)
     qtbot.keyClicks(page.hostname_edit, host)
@@ -98,6 +101,7 @@ def test_domain_page_validates_as_you_type(
 def test_certificate_page_checks_the_files(
     qtbot: Any, wizard: FirstRunWizard, tmp_path: Path
 ) -> None:
+    wizard.next()  # past the welcome page
     wizard.domain_page.domain_edit.setText(DOMAIN)
     wizard.domain_page.hostname_edit.setText(HOSTNAME)
     wizard.next()
@@ -118,6 +122,7 @@ def test_certificate_page_checks_the_files(
 
 
 def go_to_ports(wizard: FirstRunWizard) -> wiz.ModulesPage:
+    wizard.next()  # past the welcome page
     wizard.domain_page.domain_edit.setText(DOMAIN)
     wizard.domain_page.hostname_edit.setText(HOSTNAME)
     wizard.next()
@@ -160,6 +165,11 @@ def test_privileged_port_and_shared_port(
         pytest.skip("privileged ports are a POSIX rule")
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     page = go_to_ports(wizard)
+    # ticked by default on 587/465, which a user may not open either
+    submission = page.row("submission")
+    qtbot.waitUntil(lambda: not page.checking())
+    assert "administrator rights" in submission.status.text()
+    submission.check.setChecked(False)
     row = page.row("smtp")
     row.check.setChecked(True)
     row.spins["port"].setValue(25)
@@ -190,7 +200,8 @@ def test_user_page_validates(qtbot: Any, wizard: FirstRunWizard) -> None:
     wizard.next()
     users = wizard.user_page
     assert users.domain_label.text() == f"@{DOMAIN}"
-    assert "mailbox name" in users.error_label.text()
+    # nothing typed yet: no red text, but no Finish either (issue 17)
+    assert users.error_label.text() == "" and not users.isComplete()
     qtbot.keyClicks(users.local_edit, "bad name")
     assert "may only contain" in users.error_label.text()
     users.local_edit.setText("alice")
@@ -289,6 +300,56 @@ def test_core_error_keeps_the_wizard_open(
     fill_wizard(qtbot, wizard, {"smtp": {"port": 0}}, None)
     qtbot.waitUntil(lambda: wizard.user_page.core_error.text() != "")
     assert wizard.isVisible()
+    wizard.confirm_quit = lambda _parent: True  # "Quit the setup?" Yes
     wizard.reject()
     qtbot.waitUntil(task.done, timeout=10_000)
     assert task.result() == 0
+
+
+def test_the_wizard_opens_with_a_welcome_and_says_nothing_red(
+    qtbot: Any, wizard: FirstRunWizard
+) -> None:
+    """Issue 17: a welcome page says what will happen; the domain page shows
+    no error before anything is typed; Submission is ticked."""
+    assert wizard.currentPage() is wizard.welcome_page
+    assert "Five short steps" in wizard.welcome_page.text.text()
+    wizard.next()
+    page = wizard.domain_page
+    assert wizard.currentPage() is page
+    assert page.error_label.text() == "" and not next_button(wizard).isEnabled()
+    qtbot.keyClicks(page.hostname_edit, "mail.example.com")
+    assert page.error_label.text() == "Enter the mail domain."
+    assert wizard.modules_page.row("submission").check.isChecked()
+
+
+def test_cancel_asks_before_quitting(qtbot: Any, wizard: FirstRunWizard) -> None:
+    answers: list[bool] = [False]
+    asked: list[bool] = []
+
+    def confirm(_parent: Any) -> bool:
+        asked.append(True)
+        return answers.pop(0)
+
+    wizard.confirm_quit = confirm
+    qtbot.keyClick(wizard, Qt.Key.Key_Escape)
+    assert asked == [True] and wizard.isVisible()  # "No": still setting up
+    answers.append(True)
+    wizard.button(QWizard.WizardButton.CancelButton).click()
+    assert asked == [True, True] and not wizard.isVisible()
+
+
+def test_the_quit_question_defaults_to_no(qtbot: Any, gui_loop: Any) -> None:
+    """``ask_quit`` is a real question whose default answer keeps the setup."""
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    seen: list[str] = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QMessageBox)
+        seen.append(box.text())
+        qtbot.keyClick(box, Qt.Key.Key_Return)  # the default button
+
+    QTimer.singleShot(0, answer)
+    assert wiz.ask_quit(parent) is False
+    assert "will quit" in seen[0]

@@ -75,7 +75,9 @@ def test_cancelled_first_run_stops_the_core(
     qtbot.waitUntil(
         lambda: top_level(FirstRunWizard) is not None, timeout=STOP_WITHIN_MS
     )
-    top_level(FirstRunWizard).reject()
+    wizard = top_level(FirstRunWizard)
+    wizard.confirm_quit = lambda _parent: True  # "Quit the setup?" Yes
+    wizard.reject()
     qtbot.waitUntil(task.done, timeout=STOP_WITHIN_MS)
     assert task.result() == 0
     assert windows == []
