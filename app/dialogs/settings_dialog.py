@@ -2,12 +2,15 @@
 
 int -> QSpinBox, float -> QDoubleSpinBox, bool -> QCheckBox, str with known
 choices -> QComboBox, other str -> QLineEdit, tuple -> comma-separated
-QLineEdit. OK sends only the changed keys to the ``apply`` coroutine the
-caller hands in (the window passes ``api.update_settings`` through the bridge)
-and shows a ``ValidationError`` inline, next to the field it names; the dialog
-closes only when the core accepted the change. The dialog itself knows nothing
-about the core. Keys another page edits (``ELSEWHERE``) are left out, with a
-note naming the page.
+QLineEdit; message sizes are shown in MB. Each setting says what it means in
+its tooltip (a choice also what that choice does).
+
+OK sends only the changed keys to the ``apply`` coroutine the caller hands in
+(the window passes ``api.update_settings`` through the bridge) and shows a
+``ValidationError`` inline, next to the field it names, with the setting's
+label instead of its key; the dialog closes only when the core accepted the
+change. The dialog itself knows nothing about the core. Keys another page
+edits (``ELSEWHERE``) are left out, with a note naming the page.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -50,7 +55,10 @@ LABELS = {
     "tls_port": "TLS port",
     "timeout": "Idle timeout (s)",
     "plaintext_login": "Plain-text login",
-    "max_message_size": "Max message size (bytes)",
+    "max_message_size": "Max message size",
+    "domain": "Mail domain",
+    "hostname": "Host name",
+    "sender_policy": "Sender policy",
     "log_buffer": "Log lines kept",
     "lifetime": "Give up after (s)",
     "delay_notice_after": "Delay notice after (s)",
@@ -65,6 +73,39 @@ LABELS = {
     "max_connections_per_ip": "Max connections per IP",
     "public_url": "Links start with",
 }
+# What a setting means, in words (tooltips; a choice's own tip per value)
+HELP = {
+    "sender_policy": "Which sender addresses a logged-in user may send from.",
+    "plaintext_login": (
+        "When a mail program may send its password over a connection that "
+        "is not encrypted."
+    ),
+    "security": "How connections to the smart host are encrypted.",
+    "bind": "0.0.0.0: every network address of this computer; 127.0.0.1: "
+    "this computer only.",
+    "max_message_size": "Larger messages are refused before they are sent.",
+    "session_log": "Write every session in full to logs/<module>.log "
+    "(passwords are never written).",
+    "access": "Who may connect, as allow/deny rules; empty: the Security "
+    "settings decide.",
+}
+CHOICE_HELP = {
+    ("sender_policy", "enforce"): "Only the user's own addresses and aliases "
+    "(others are refused with 553). Recommended.",
+    ("sender_policy", "any"): "Any address: users can send in anyone's name.",
+    ("plaintext_login", "never"): "Never: the mail program must use STARTTLS "
+    "or the TLS port first.",
+    ("plaintext_login", "loopback"): "Only from this computer (a program "
+    "on this machine cannot be overheard); others must encrypt first.",
+    ("plaintext_login", "always"): "Always: passwords can be read by anyone "
+    "on the network. Only for old programs on a trusted network.",
+    ("security", "none"): "No encryption (only for a smart host on this "
+    "computer or a trusted network).",
+    ("security", "starttls"): "STARTTLS on the smart host's port (usually 587).",
+    ("security", "implicit"): "TLS from the first byte (usually port 465).",
+}
+MIB = 1024 * 1024
+MEGABYTES = frozenset({"max_message_size"})  # kept in bytes, shown in MB
 PLACEHOLDERS = {
     "access": "empty: use the Security settings",
     "public_url": "empty: https://<host name>:<port>",
@@ -103,6 +144,18 @@ def field_label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " ").capitalize())
 
 
+_KEY_PREFIX = re.compile(r"([a-z0-9_]+)\.([a-z0-9_]+): ")
+
+
+def friendly(message: str) -> str:
+    """The core names a setting by its key ("general.domain: ..."); a
+    person sees its label ("Mail domain: ...")."""
+    m = _KEY_PREFIX.match(message)
+    if m is None:
+        return message
+    return f"{field_label(m.group(2))}: {message[m.end() :]}"
+
+
 class SettingsDialog(QDialog):
     """Edit one settings section.
 
@@ -135,6 +188,8 @@ class SettingsDialog(QDialog):
                 continue
             editor = self._editor_for(f.name, getattr(current, f.name))
             editor.setObjectName(f.name)
+            if f.name in HELP and not editor.toolTip():
+                editor.setToolTip(HELP[f.name])
             self.editors[f.name] = editor
             form.addRow(field_label(f.name) + ":", editor)
         self.error_label = error_label(self)
@@ -183,6 +238,17 @@ class SettingsDialog(QDialog):
             real.setDecimals(1)
             real.setValue(value)
             return real
+        if isinstance(value, int) and name in MEGABYTES:
+            mb = QDoubleSpinBox(self)
+            mb.setDecimals(1)
+            mb.setSuffix(" MB")
+            if self.section == "fetch":  # 0: the general limit
+                mb.setRange(0.0, 2048.0)
+                mb.setSpecialValueText("The general limit")
+            else:
+                mb.setRange(0.1, 2048.0)
+            mb.setValue(value / MIB)
+            return mb
         if isinstance(value, int):
             spin = QSpinBox(self)
             spin.setRange(0, INT_MAX)
@@ -192,7 +258,13 @@ class SettingsDialog(QDialog):
         if isinstance(value, str) and name in CHOICES:
             combo = QComboBox(self)
             combo.addItems(list(CHOICES[name]))
+            for i, choice in enumerate(CHOICES[name]):
+                tip = CHOICE_HELP.get((name, choice))
+                if tip:
+                    combo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
             combo.setCurrentText(value)
+            self._tip_choice(combo, name)
+            combo.currentTextChanged.connect(lambda _t: self._tip_choice(combo, name))
             return combo
         if isinstance(value, tuple):
             edit = QLineEdit(", ".join(str(v) for v in value), self)
@@ -205,9 +277,20 @@ class SettingsDialog(QDialog):
             edit.setPlaceholderText(PLACEHOLDERS[name])
         return edit
 
+    @staticmethod
+    def _tip_choice(combo: QComboBox, name: str) -> None:
+        """The combo's tooltip: what the setting is, and what this choice does."""
+        tip = CHOICE_HELP.get((name, combo.currentText()), "")
+        combo.setToolTip("\n\n".join(t for t in (HELP.get(name, ""), tip) if t))
+
     def _read(self, name: str, editor: QWidget) -> Any:
         if isinstance(editor, QCheckBox):
             return editor.isChecked()
+        if name in MEGABYTES and isinstance(editor, QDoubleSpinBox):
+            current = getattr(self._current, name)
+            if round(current / MIB, 1) == round(editor.value(), 1):
+                return current  # shown rounded: unchanged
+            return round(editor.value() * MIB)
         if isinstance(editor, QSpinBox | QDoubleSpinBox):
             return editor.value()
         if isinstance(editor, QComboBox):
@@ -221,7 +304,7 @@ class SettingsDialog(QDialog):
                     return tuple(int(t) for t in items)
                 except ValueError:
                     raise ValidationError(
-                        f"{self.section}.{name}: whole numbers separated by commas",
+                        f"{field_label(name)}: whole numbers separated by commas",
                         field=f"{self.section}.{name}",
                     ) from None
             return tuple(items)
@@ -229,7 +312,7 @@ class SettingsDialog(QDialog):
 
     # -- errors -----------------------------------------------------------------
     def show_error(self, message: str, field: str = "") -> None:
-        self.error_label.setText(message)
+        self.error_label.setText(friendly(message))
         key = field.rpartition(".")[2]
         for name, editor in self.editors.items():
             editor.setStyleSheet(FIELD_ERROR_STYLE if name == key else "")

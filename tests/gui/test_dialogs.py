@@ -136,6 +136,55 @@ def test_security_settings_dialog_edits_the_account_lock(qtbot: Any) -> None:
     assert dialog.changed_values() == {"user_max_failures": 21, "user_lock_time": 301}
 
 
+def test_settings_dialog_speaks_in_words_and_megabytes(
+    qtbot: Any, gui_loop: Any
+) -> None:
+    """Issue 17: sizes in MB, not bytes; errors name the setting, not its
+    key; the policies say what they mean."""
+    from PySide6.QtCore import Qt
+
+    from app.dialogs.settings_dialog import SettingsDialog
+    from server.config.schema import GeneralSettings, SubmissionSettings
+    from server.errors import ValidationError
+
+    applied: list[dict[str, Any]] = []
+
+    async def apply(section: str, values: dict[str, Any]) -> object:
+        applied.append(values)
+        if "domain" in values:
+            raise ValidationError(
+                "general.domain: 'bad domain' is not a valid host name",
+                field="general.domain",
+            )
+        return values
+
+    general = GeneralSettings(domain="example.test", hostname="mail.example.test")
+    dialog = SettingsDialog("general", general, apply)
+    qtbot.addWidget(dialog)
+    size = dialog.editors["max_message_size"]
+    assert size.text() == "25.0 MB"  # type: ignore[attr-defined]
+    assert dialog.changed_values() == {}  # shown rounded, read back unchanged
+    size.setValue(10.0)  # type: ignore[attr-defined]
+    assert dialog.changed_values() == {"max_message_size": 10 * 1024 * 1024}
+    dialog.editors["domain"].setText("bad domain")  # type: ignore[attr-defined]
+    dialog.ok_button.click()
+    qtbot.waitUntil(lambda: "not a valid" in dialog.error_label.text())
+    text = dialog.error_label.text()
+    assert text.startswith("Mail domain: ") and "general." not in text
+
+    sub = SettingsDialog("submission", SubmissionSettings(), apply)
+    qtbot.addWidget(sub)
+    policy = sub.editors["sender_policy"]
+    assert "own addresses" in policy.toolTip()
+    policy.setCurrentText("any")  # type: ignore[attr-defined]
+    assert "anyone's name" in policy.toolTip()
+    login = sub.editors["plaintext_login"]
+    assert "this computer" in login.toolTip()  # loopback, in words
+    assert "overheard" in login.itemData(  # type: ignore[attr-defined]
+        1, Qt.ItemDataRole.ToolTipRole
+    )
+
+
 def test_user_dialog_generate_shows_password(
     qtbot: Any, user_dialog: UserDialog
 ) -> None:
