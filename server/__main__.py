@@ -31,7 +31,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from server import cli_dkim, cli_dns, cli_fetch, cli_internet, cli_lists, cli_rules
+from server import (
+    cli_config,
+    cli_dkim,
+    cli_dns,
+    cli_fetch,
+    cli_internet,
+    cli_lists,
+    cli_rules,
+)
 from server.errors import ValidationError
 from server.paths import default_data_dir, use_private_umask
 
@@ -94,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_dkim.add_commands(sub)
     cli_dns.add_commands(sub)
     cli_internet.add_commands(sub)
+    cli_config.add_commands(sub)
 
     alias = sub.add_parser("alias", help="manage aliases (*@domain = catch-all)")
     asub = alias.add_subparsers(dest="action", required=True)
@@ -140,6 +149,8 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     sstore = SettingsStore(data_dir / "settings.toml")
     settings = sstore.load()
+    if args.cmd == "config":
+        return cli_config.run(args, sstore, data_dir, _read_password)
     if args.cmd == "module":
         if args.action == "list":
             for name in _module_names():

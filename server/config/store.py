@@ -78,7 +78,7 @@ def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
 _FIELD_TYPES: dict[type[Any], dict[str, Any]] = {}
 
 
-def _field_types(cls: type[Any]) -> dict[str, Any]:
+def field_types(cls: type[Any]) -> dict[str, Any]:
     """Field name -> its type, as ``_coerce`` reads it (worked out once per
     section class: ``get_type_hints`` costs about 0.1 ms a call)."""
     known = _FIELD_TYPES.get(cls)
@@ -98,7 +98,7 @@ def _field_types(cls: type[Any]) -> dict[str, Any]:
 def _coerce_field(cls: type[Any], section: str, key: str, value: Any) -> Any:
     """Check one value of ``section`` against its field's type (as read from
     TOML: a list where the field holds a tuple)."""
-    types = _field_types(cls)
+    types = field_types(cls)
     if key not in types:
         raise ValidationError(
             f"{section}.{key}: unknown setting", field=f"{section}.{key}"
