@@ -88,8 +88,8 @@ class ModulesModel(RowsModel[ModuleStatus]):
         changes: dict[str, Any] = {"state": state}
         if state is ModuleState.FAILED:
             changes["last_error"] = message or old.last_error
-        if state is ModuleState.STOPPED:
-            changes.update(endpoints=(), sessions=0)
+        if state is ModuleState.STOPPED:  # turned off: no start failure left
+            changes.update(endpoints=(), sessions=0, last_error="")
         self._rows[row] = dataclasses.replace(old, **changes)
         self._row_changed(row)
 

@@ -50,6 +50,8 @@ from server.api import CoreApi, Snapshot, TestMessageSent, default_test_sender
 from server.config.schema import SECTIONS, Settings
 from server.events import (
     Event,
+    MessageBounced,
+    MessageDeferred,
     MessageDelivered,
     ModuleStateChanged,
     SessionClosed,
@@ -387,6 +389,9 @@ class MainWindow(QMainWindow):
     def on_bridge_queueChanged(self, event: Any) -> None:
         if not self._queue_timer.isActive():
             self._queue_timer.start()
+        outcome = isinstance(event, MessageDeferred | MessageBounced | MessageDelivered)
+        if outcome and not self._refresh_timer.isActive():
+            self._refresh_timer.start()  # an outbound module's last error may change
         if isinstance(event, MessageDelivered) and not self._usage_timer.isActive():
             self._usage_timer.start()
 

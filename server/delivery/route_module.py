@@ -52,9 +52,16 @@ class RouteModule:
         self._counters[counter] = self._counters.get(counter, 0) + n
 
     def count_results(self, results: Sequence[RouteResult]) -> None:
+        """Count an attempt; its first failure becomes the row's "last error"
+        in the window until an attempt goes through."""
         today = time.strftime("%Y-%m-%d")
         if today != self._day:
             self._day, self._messages_today = today, 0
+        failed = next((r for r in results if not r.ok), None)
+        if failed is not None:
+            self.last_error = f"{failed.recipient}: {failed.reply}"
+        elif results:
+            self.last_error = ""
         for r in results:
             if r.ok:
                 self._messages_today += 1
@@ -83,6 +90,7 @@ class RouteModule:
         self.log.info("started")
 
     async def stop(self) -> None:
+        self.last_error = ""  # turned off: a failure to start is over with
         if self.queue is not None:
             self.queue.remove_route(self)
         sender, self._sending = self._sending, None

@@ -519,9 +519,12 @@ class ListenerModule:
         self._set_state(ModuleState.RUNNING)
 
     async def stop(self) -> None:
+        self.last_error = ""  # turned off: a failure to start is over with
         if self.state in (ModuleState.STOPPED, ModuleState.FAILED) and not (
             self._listeners or self._sessions or self._admitted
         ):
+            if self.state is ModuleState.FAILED:  # the window's red goes too
+                self._set_state(ModuleState.STOPPED)
             self.state = ModuleState.STOPPED
             return
         self._set_state(ModuleState.STOPPING)

@@ -72,6 +72,19 @@ def test_modules_model_tick_is_a_request(qtbot: Any) -> None:
     assert model.data(index, ModulesModel.LightColourRole).name() == "#2eaa3c"
 
 
+def test_a_module_turned_off_loses_its_red_error(qtbot: Any) -> None:
+    """Issue 17: the relay's "Enter the smart host's name" stayed red after
+    the tick was taken off."""
+    model = ModulesModel()
+    model.set_modules([status("relay", ModuleState.STOPPED, enabled=True)])
+    error = model.index(0, ModulesModel.COL_ERROR)
+    model.apply_state("relay", ModuleState.FAILED, "Enter the smart host's name")
+    assert model.data(error) == "Enter the smart host's name"
+    assert model.data(error, Qt.ItemDataRole.ToolTipRole)  # read in full
+    model.apply_state("relay", ModuleState.STOPPED)
+    assert not model.data(error)
+
+
 def test_session_counts_repaint_at_most_every_refresh(qtbot: Any) -> None:
     """A burst of connections moves the number at once but repaints the
     Sessions cell once per SESSIONS_REFRESH_MS, not once per connection."""

@@ -205,3 +205,38 @@ def test_facade_says_whether_a_relay_password_is_stored(tmp_path) -> None:  # ty
         assert c.run(c.api.relay_has_password()) is False
     finally:
         c.runtime.stop()
+
+
+def relay_status(core: RunningCore):  # type: ignore[no-untyped-def]
+    return {m.name: m for m in core.run(core.api.modules())}["relay"]
+
+
+def test_the_relay_row_says_why_delivery_failed_until_it_works(
+    relay_core: RunningCore, sink: Sink
+) -> None:
+    """Issue 17: a failure at the smart host showed nothing on the relay
+    row; now it is the row's last error until a delivery goes through."""
+    sink.tempfail_first = 1
+    submit(relay_core, ["far@remote.test"])
+    settle(relay_core)
+    error = relay_status(relay_core).last_error
+    assert error.startswith("far@remote.test: ") and "451" in error
+    (job,) = views(relay_core)
+    relay_core.run(relay_core.api.retry_job(job.job_id))
+    assert sink.wait_messages(1)
+    settle(relay_core)
+    assert relay_status(relay_core).last_error == ""
+
+
+def test_turning_a_failed_relay_off_clears_its_error(tmp_path: Path) -> None:
+    """Issue 17: "Enter the smart host's name" stayed red after unticking."""
+    core = start_core(tmp_path / "data", ("smtp",))
+    try:
+        core.run(core.api.set_module_enabled("relay", True))
+        st = relay_status(core)
+        assert st.state.value == "FAILED" and "smart host" in st.last_error
+        core.run(core.api.set_module_enabled("relay", False))
+        st = relay_status(core)
+        assert st.state.value == "STOPPED" and st.last_error == ""
+    finally:
+        core.runtime.stop()
