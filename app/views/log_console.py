@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFontDatabase, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QTabBar,
     QTableView,
@@ -128,6 +130,16 @@ class LogConsole(QWidget):
         self.setTabOrder(self.clear_button, self.save_button)
         self.setTabOrder(self.save_button, self.table)
 
+        # a line cut off at the window's edge is read whole: its tooltip,
+        # a double click (the line in a box to read and select), or Ctrl+C
+        self.copy_action = QAction("&Copy", self.table)
+        self.copy_action.setShortcut(QKeySequence.StandardKey.Copy)
+        self.copy_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.copy_action.triggered.connect(self.copy_selection)
+        self.table.addAction(self.copy_action)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.table.doubleClicked.connect(self.on_table_doubleClicked)
+
         self.module_tabs.currentChanged.connect(self.on_module_tabs_currentChanged)
         self.search_edit.textChanged.connect(self.on_search_edit_textChanged)
         self.pause_check.toggled.connect(self.on_pause_check_toggled)
@@ -218,6 +230,33 @@ class LogConsole(QWidget):
         self.model.append(records)
         if at_bottom:
             self.table.scrollToBottom()
+
+    def selected_lines(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [
+            record_line(
+                self.model.record(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
+            )
+            for r in rows
+        ]
+
+    def copy_selection(self) -> None:
+        lines = self.selected_lines()
+        if lines:
+            QApplication.clipboard().setText("\n".join(lines))
+
+    def on_table_doubleClicked(self, index: QModelIndex) -> None:
+        row = self.proxy.mapToSource(index).row()
+        box = QMessageBox(
+            QMessageBox.Icon.NoIcon,
+            "Log line",
+            record_line(self.model.record(row)),
+            QMessageBox.StandardButton.Close,
+            self,
+        )
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     def on_module_tabs_currentChanged(self, _index: int) -> None:
         self.proxy.set_module(self.current_module())

@@ -330,3 +330,32 @@ def test_edit_user_changes_name_and_password(
         qtbot,
         window.bridge.run(CoreApi.check_login, "dave@example.test", "new-Kettle-pw-9"),
     )
+
+
+def test_a_long_log_line_can_be_read_and_copied_whole(qtbot: Any) -> None:
+    """Issue 17: a line cut at the window's edge had no way to be read."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from app.views.log_console import LogConsole
+    from server.events import LogRecorded
+
+    console = LogConsole(capacity=100)
+    qtbot.addWidget(console)
+    long = "delivery to far@remote.test failed: " + "the remote said no " * 30
+    console.add_records(
+        [
+            LogRecorded(1, "INFO", "quicksilver.smtp", "smtp", "short one"),
+            LogRecorded(2, "WARNING", "quicksilver.mx", "mx", long),
+        ]
+    )
+    qtbot.waitUntil(lambda: console.proxy.rowCount() == 2)
+    row = next(
+        r for r in range(2) if "remote said" in str(console.proxy.index(r, 3).data())
+    )
+    console.table.selectRow(row)
+    console.copy_action.trigger()
+    assert QApplication.clipboard().text().endswith(long)
+    console.on_table_doubleClicked(console.proxy.index(row, 3))
+    box = console.findChild(QMessageBox)
+    assert box is not None and box.text().endswith(long)
+    box.close()
