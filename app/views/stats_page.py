@@ -11,9 +11,11 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -80,13 +82,27 @@ class StatsPage(QWidget):
         ):
             label.setAlignment(Qt.AlignmentFlag.AlignRight)
 
-        side = QVBoxLayout()
+        # the figures scroll when the window is short, never overlap
+        panel = QWidget(self)
+        side = QVBoxLayout(panel)
+        side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.sessions_box)
         side.addWidget(figures)
         side.addStretch(1)
+        self.side_scroll = QScrollArea(self)
+        self.side_scroll.setWidget(panel)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.side_scroll.setHorizontalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        )
+        self.side_scroll.setMinimumWidth(
+            panel.sizeHint().width()
+            + self.side_scroll.verticalScrollBar().sizeHint().width()
+        )
         layout = QHBoxLayout(self)
         layout.addWidget(chart_box, 1)
-        layout.addLayout(side)
+        layout.addWidget(self.side_scroll)
 
         self._timer = QTimer(self)
         self._timer.setInterval(REPAINT_MS)

@@ -72,6 +72,17 @@ class RateChart(QWidget):
         fm = self.fontMetrics()
         return QSize(fm.horizontalAdvance("0") * 80, fm.height() * 16)
 
+    def y_labels(self) -> list[str]:
+        peak = self.maximum()
+        return [f"{peak * i / self.GRID_LINES:g}" for i in range(self.GRID_LINES + 1)]
+
+    def left_margin(self) -> int:
+        """Room for the y axis: the widest label sets it ("3.75" is wider
+        than the peak "5")."""
+        fm = self.fontMetrics()
+        pad = fm.height() // 2
+        return pad + max(fm.horizontalAdvance(x) for x in self.y_labels()) + pad
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         try:
@@ -88,7 +99,8 @@ class RateChart(QWidget):
         peak = self.maximum()
 
         pad = fm.height() // 2
-        left = pad + fm.horizontalAdvance(str(peak)) + pad
+        labels = self.y_labels()
+        left = self.left_margin()
         legend_h = fm.height() + pad
         plot = QRectF(
             left,
@@ -103,8 +115,7 @@ class RateChart(QWidget):
             y = plot.bottom() - plot.height() * i / self.GRID_LINES
             painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
             painter.setPen(text)
-            value = peak * i / self.GRID_LINES
-            label = f"{value:g}"
+            label = labels[i]
             painter.drawText(
                 QRectF(0, y - fm.height() / 2, left - pad / 2, fm.height()),
                 int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -172,3 +173,31 @@ def test_modules_model_live_sessions_pass_the_model_tester(qtmodeltester: Any) -
     model.apply_session("nope", True)  # unknown module: ignored
     assert [s.sessions for s in model.statuses()] == [2, 0]
     qtmodeltester.check(model, force_py=True)
+
+
+def test_figures_never_overlap_and_axis_labels_fit(qtbot: Any) -> None:
+    """Issue 17: at 900x600 the "Queue and failures" rows overlapped, and
+    the y axis showed ".75" for 3.75."""
+    from PySide6.QtGui import QColor
+
+    from app.widgets.chart import Series
+
+    page = StatsPage()
+    qtbot.addWidget(page)
+    page.resize(880, 200)  # shorter than the figures need
+    page.show()
+    qtbot.waitExposed(page)
+    page.chart.set_series([Series("SMTP", QColor("#1565c0"), (0, 4, 3))])
+    rows = [page.queue_label, page.bounced_label, page.deferred_label]
+    rows += list(page.hour_labels.values())
+    box = page.side_scroll.widget()
+    tops = sorted(rows, key=lambda w: w.mapTo(box, w.rect().topLeft()).y())
+    for upper, lower in itertools.pairwise(tops):
+        top = upper.mapTo(box, upper.rect().topLeft()).y()
+        below = lower.mapTo(box, lower.rect().topLeft()).y()
+        assert top + upper.height() <= below  # one under the other
+    assert all(w.height() >= w.fontMetrics().height() for w in rows)
+    assert page.side_scroll.verticalScrollBar().maximum() > 0  # it scrolls
+    fm = page.chart.fontMetrics()
+    assert page.chart.left_margin() > fm.horizontalAdvance("3.75")
+    page.stop()
