@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -140,6 +141,15 @@ FIELD_ERROR_STYLE = "border: 1px solid #c62828;"
 ApplyFn = Callable[[str, dict[str, Any]], Awaitable[object]]
 
 
+class Suggested(ValidationError):
+    """A refusal that comes with a value that would do (a free port): the
+    dialog offers it on a button next to the message."""
+
+    def __init__(self, message: str, field: str, value: int) -> None:
+        super().__init__(message, field=field)
+        self.value = value
+
+
 def field_label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " ").capitalize())
 
@@ -193,6 +203,10 @@ class SettingsDialog(QDialog):
             self.editors[f.name] = editor
             form.addRow(field_label(f.name) + ":", editor)
         self.error_label = error_label(self)
+        self.fix_button = QPushButton(self)  # "Use 2526": a suggested value
+        self.fix_button.hide()
+        self.fix_button.clicked.connect(self.on_fix_button_clicked)
+        self._fix: tuple[str, int] | None = None
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
             parent=self,
@@ -205,7 +219,10 @@ class SettingsDialog(QDialog):
             note = QLabel(ELSEWHERE_NOTE, self)
             note.setWordWrap(True)
             layout.addWidget(note)
-        layout.addWidget(self.error_label)
+        error_row = QHBoxLayout()
+        error_row.addWidget(self.error_label, 1)
+        error_row.addWidget(self.fix_button)
+        layout.addLayout(error_row)
         layout.addWidget(self.buttons)
         self.buttons.accepted.connect(self.on_buttons_accepted)
         self.buttons.rejected.connect(self.reject)
@@ -311,7 +328,26 @@ class SettingsDialog(QDialog):
         return text
 
     # -- errors -----------------------------------------------------------------
+    def offer(self, field: str, value: int) -> None:
+        """A button that puts ``value`` into the field's editor."""
+        key = field.rpartition(".")[2]
+        if not isinstance(self.editors.get(key), QSpinBox) or value <= 0:
+            return
+        self._fix = (key, value)
+        self.fix_button.setText(f"Use {value}")
+        self.fix_button.show()
+
+    def on_fix_button_clicked(self) -> None:
+        if self._fix is not None:
+            key, value = self._fix
+            editor = self.editors[key]
+            assert isinstance(editor, QSpinBox)
+            editor.setValue(value)
+            self.show_error("")
+
     def show_error(self, message: str, field: str = "") -> None:
+        self.fix_button.hide()
+        self._fix = None
         self.error_label.setText(friendly(message))
         key = field.rpartition(".")[2]
         for name, editor in self.editors.items():
@@ -339,6 +375,8 @@ class SettingsDialog(QDialog):
             self.result_value = await self._apply(self.section, changes)
         except ValidationError as exc:
             self.show_error(str(exc), exc.field)
+            if isinstance(exc, Suggested):
+                self.offer(exc.field, exc.value)
         except Exception as exc:  # an edge: show it, keep the dialog open
             log.exception("applying %s settings failed", self.section)
             self.show_error(f"Could not apply the settings: {exc}")

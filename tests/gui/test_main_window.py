@@ -281,6 +281,52 @@ def test_settings_dialog_shows_core_error_then_applies(
     assert settings.smtp.port == 0
 
 
+def open_module_settings(qtbot: Any, window: MainWindow, name: str) -> SettingsDialog:
+    window.modules_panel.select_module(name)
+    qtbot.mouseClick(window.modules_panel.settings_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.findChild(SettingsDialog) is not None)
+    dialog = window.findChild(SettingsDialog)
+    assert isinstance(dialog, SettingsDialog) and dialog.section == name
+    qtbot.waitUntil(dialog.isVisible)
+    return dialog
+
+
+def test_module_settings_check_ports_name_the_owner_and_offer_one(
+    qtbot: Any, window: MainWindow
+) -> None:
+    """Issue 17: a busy port was saved and the module turned red; a port of
+    another of our modules was "another program"."""
+    wait_for(qtbot, window.bridge.run(CoreApi.set_module_enabled, "pop3", True))
+    model = window.modules_model
+    qtbot.waitUntil(lambda: bool(model.status(model.row_of("pop3")).endpoints))
+    pop3_port = model.status(model.row_of("pop3")).endpoints[0].port  # running
+    dialog = open_module_settings(qtbot, window, "smtp")
+    port = dialog.editors["port"]
+    port.setValue(pop3_port)  # type: ignore[attr-defined]
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "POP3" in dialog.error_label.text())
+    assert "Quicksilver's POP3 module" in dialog.error_label.text()
+    assert dialog.isVisible() and dialog.fix_button.isVisible()
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        port.setValue(busy)  # type: ignore[attr-defined]
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: "another program" in dialog.error_label.text())
+        assert dialog.fix_button.isVisible()
+        offered = int(dialog.fix_button.text().removeprefix("Use "))
+        assert offered != busy and offered != pop3_port
+        qtbot.mouseClick(dialog.fix_button, Qt.MouseButton.LeftButton)
+        assert port.value() == offered  # type: ignore[attr-defined]
+        assert dialog.error_label.text() == ""
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.findChild(SettingsDialog) is None)
+    settings = wait_for(qtbot, window.bridge.run(CoreApi.settings))
+    assert settings.smtp.port == offered
+
+
 def test_module_that_cannot_start_shows_red_with_the_reason(
     qtbot: Any, window: MainWindow
 ) -> None:
