@@ -28,6 +28,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     cli_dns.add_commands(sub)
     cli_internet.add_commands(sub)
     cli_config.add_commands(sub)
+    bk = sub.add_parser(
+        "backup", help="write a consistent archive of the data folder (runs live)"
+    )
+    bk.add_argument("--to", type=Path, help="archive file (default: in this folder)")
+    rs = sub.add_parser("restore", help="check an archive and make it the data folder")
+    rs.add_argument("archive", type=Path)
+    rs.add_argument(
+        "--check", action="store_true", help="only check the archive, change nothing"
+    )
 
     alias = sub.add_parser("alias", help="manage aliases (*@domain = catch-all)")
     asub = alias.add_subparsers(dest="action", required=True)
@@ -139,6 +149,28 @@ def _read_password(from_stdin: bool) -> str:
     if getpass.getpass("Again: ") != first:
         raise ValidationError("The passwords do not match.")
     return first
+
+
+def _backup_or_restore(args: argparse.Namespace, data_dir: Path) -> int:
+    from server import backup
+
+    if args.cmd == "backup":
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        dest = args.to or Path(f"quicksilver-backup-{stamp}.tar.gz")
+        done = backup.backup(data_dir, dest)
+        print(
+            f"{done.path}: {done.files} files, {done.messages} messages, "
+            f"{done.bytes / 1e6:.1f} MB"
+        )
+        return 0
+    if args.check:
+        print(f"{args.archive}: complete, {backup.check_archive(args.archive)} files")
+        return 0
+    done_r = backup.restore(args.archive, data_dir)
+    print(f"restored {done_r.files} files into {done_r.target}")
+    if done_r.moved_aside is not None:
+        print(f"the folder that was there is now {done_r.moved_aside}")
+    return 0
 
 
 def _manage(args: argparse.Namespace, data_dir: Path) -> int:
@@ -341,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(data_dir)
         if args.cmd == "test-message":
             return _test_message(args, data_dir)
+        if args.cmd in ("backup", "restore"):
+            return _backup_or_restore(args, data_dir)
         return _manage(args, data_dir)
     except ValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
