@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from server import backup
 from server.accounts.base import Alias, Domain, User
 from server.accounts.strength import PasswordEstimate
 from server.accounts.strength import estimate as password_estimate
 from server.api_internet import InternetApi
 from server.auth import Ban
+from server.backup import BackupResult
 from server.config.schema import Settings
 from server.delivery.relay import RelayModule
 from server.delivery.smtp_client import ProbeResult
@@ -66,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ADMIN_HELD",
     "Alias",
+    "BackupResult",
     "Ban",
     "CertificateInfo",
     "CoreApi",
@@ -240,6 +244,11 @@ class CoreApi:
         raises ``ValidationError`` and may be retried.
         """
         return await self._s.complete_first_run(setup)
+
+    async def backup(self, dest: str) -> BackupResult:
+        """Write a consistent archive of the data folder to ``dest`` while
+        everything runs (``server/backup.py``), in a worker thread."""
+        return await asyncio.to_thread(backup.backup, self._s.data_dir, Path(dest))
 
     async def check_ports(
         self, queries: tuple[PortQuery, ...]

@@ -33,7 +33,7 @@ from app.models.modules_model import ModulesModel
 from app.paths import app_icon
 from app.tasks import spawn
 from app.tray import TrayIcon, tray_available
-from app.views import log_flow
+from app.views import backup_flow, log_flow
 from app.views.admin_pages import admin_pages
 from app.views.client_setup_page import ClientSetupPage
 from app.views.log_console import LogConsole
@@ -46,7 +46,13 @@ from app.views.status_summary import StatusSummary
 from app.views.test_message_flow import send_test_message
 from app.views.users_page import UsersPage
 from app.views.window_actions import WindowActions
-from server.api import CoreApi, Snapshot, TestMessageSent, default_test_sender
+from server.api import (
+    BackupResult,
+    CoreApi,
+    Snapshot,
+    TestMessageSent,
+    default_test_sender,
+)
 from server.config.schema import SECTIONS, Settings
 from server.events import (
     Event,
@@ -192,6 +198,7 @@ class MainWindow(QMainWindow):
             (a.quit, self.quit),
             (a.send_test, self.on_send_test_action_triggered),
             (a.save_log, self.on_save_log_action_triggered),
+            (a.back_up, self.on_back_up_action_triggered),
             (a.add_user, self.on_add_user_action_triggered),
             (a.module_settings, self.modules_panel.on_settings_button_clicked),
             (a.restart, self.modules_panel.on_restart_button_clicked),
@@ -326,6 +333,15 @@ class MainWindow(QMainWindow):
             message = f"Test message accepted: {sent.reply}"
             self.statusBar().showMessage(message, 10_000)
         return sent
+
+    def on_back_up_action_triggered(self) -> None:
+        spawn(self.back_up())
+
+    async def back_up(self) -> BackupResult | None:
+        done = await backup_flow.back_up(self.bridge, self)
+        if done is not None:
+            self.statusBar().showMessage(f"Backup written to {done.path}", 10_000)
+        return done
 
     def on_save_log_action_triggered(self) -> None:
         spawn(self.save_log())

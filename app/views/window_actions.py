@@ -36,6 +36,11 @@ class WindowActions:
             "Send a message through the SMTP module to a local user"
         )
         self.save_log = action("&Save log…", QKeySequence.StandardKey.Save)
+        self.back_up = action("&Back up…")
+        self.back_up.setToolTip(
+            "Write an archive of settings, accounts, certificates, queue and "
+            "mail while the server runs"
+        )
         self.add_user = action("Add &user…")
         self.module_settings = action("Module &settings…")
         self.restart = action("&Restart module")
@@ -58,7 +63,7 @@ class WindowActions:
     def lay_out(self, window: QMainWindow, modules_menu: QMenu) -> None:
         bar = window.menuBar()
         file_menu = bar.addMenu("&File")
-        file_menu.addActions([self.send_test, self.save_log])
+        file_menu.addActions([self.send_test, self.save_log, self.back_up])
         file_menu.addSeparator()
         file_menu.addAction(self.quit)
         bar.addMenu(modules_menu)

@@ -459,3 +459,35 @@ def test_client_setup_shows_ports_and_saves_autoconfig(
         for s in provider.findall("outgoingServer")
     ]
     assert outgoing == [(2587, "STARTTLS"), (2465, "SSL")]
+
+
+def test_file_back_up_writes_an_archive_while_running(
+    qtbot: Any, window: MainWindow, real_core: Any, tmp_path: Path
+) -> None:
+    """Issue 17: File > Back up… while the modules run; the archive checks."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from server.backup import check_archive
+
+    add_user(qtbot, window, real_core)
+    target = tmp_path / "window-backup.tar.gz"
+    window.actions_.back_up.trigger()
+    qtbot.waitUntil(lambda: window.findChild(QFileDialog) is not None)
+    dialog = window.findChild(QFileDialog)
+    assert isinstance(dialog, QFileDialog)
+    qtbot.waitUntil(dialog.isVisible)
+    dialog.selectFile(str(target))
+    dialog.accept()
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox) is not None, timeout=10_000)
+    box = window.findChild(QMessageBox)
+    assert "Backup written" in box.windowTitle()
+    written = Path(box.text().split("\n", 1)[0])  # the file the dialog gave
+    assert written.parent == target.parent and written.name.endswith(".tar.gz")
+    assert "Everything kept running" in box.text()
+    box.close()
+    assert check_archive(written) > 5
+    assert all(
+        m.state is ModuleState.RUNNING
+        for m in window.modules_model.statuses()
+        if m.enabled
+    )
