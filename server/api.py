@@ -19,7 +19,7 @@ from server.accounts.base import Alias, Domain, User
 from server.accounts.strength import PasswordEstimate
 from server.accounts.strength import estimate as password_estimate
 from server.api_internet import InternetApi
-from server.auth import Ban
+from server.auth import Ban, peer_address
 from server.backup import BackupResult
 from server.config.schema import Settings
 from server.delivery.relay import RelayModule
@@ -34,7 +34,7 @@ from server.lists.service import check_list_address
 from server.lists.store import HeldMessage as HeldMessage
 from server.lists.store import ListMember as ListMember
 from server.lists.store import MailList as MailList
-from server.modules.base import ModuleState, ModuleStatus
+from server.modules.base import ModuleState, ModuleStatus, SessionInfo
 from server.ports import PortCheck, PortQuery, check_ports
 from server.queue.admin import ADMIN_HELD, JobHeaders, QueueActionResult
 from server.queue.spool import QueueJobView
@@ -87,6 +87,7 @@ __all__ = [
     "QueueActionResult",
     "QueueJobView",
     "SecretsBackend",
+    "SessionInfo",
     "Settings",
     "Snapshot",
     "TestMessage",
@@ -367,6 +368,33 @@ class CoreApi:
 
     async def unban(self, ip: str) -> bool:
         return self._s.auth.unban(ip)
+
+    # -- who is connected --------------------------------------------------------
+    async def sessions(self) -> tuple[SessionInfo, ...]:
+        """Every client connected now, module by module (oldest first)."""
+        out: list[SessionInfo] = []
+        for module in self._s.modules.values():
+            listing = getattr(module, "sessions", None)
+            if callable(listing):
+                out.extend(listing())
+        return tuple(sorted(out, key=lambda x: (x.module, x.since)))
+
+    async def disconnect(self, module: str, key: int, ban: bool = False) -> str:
+        """Close one session (and with ``ban``, ban its address for
+        ``security.ban_time``); what was done, in words."""
+        target = self._s.modules.get(module)
+        close = getattr(target, "disconnect", None)
+        if not callable(close):
+            raise ValidationError(f"{module} has no sessions")
+        peer = close(key)
+        if not isinstance(peer, str):
+            raise ValidationError("That session has already ended.")
+        if not ban:
+            return f"Disconnected {peer}."
+        banned = self._s.auth.ban(peer_address(peer), "banned from the window")
+        if banned is None:
+            return f"Disconnected {peer}; its address cannot be banned."
+        return f"Disconnected {peer} and banned {banned.ip}."
 
     # -- logs and queue --------------------------------------------------------
     async def recent_logs(

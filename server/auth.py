@@ -213,6 +213,19 @@ class CoreAuthenticator:
             q.popleft()
         return q
 
+    def ban(self, ip: str, reason: str) -> Ban | None:
+        """Ban ``ip`` for ``security.ban_time`` by hand (the window's
+        "disconnect and ban"); None for what cannot be banned."""
+        key = ban_key(ip)
+        if key in UNBANNABLE:
+            return None
+        now = self._clock()
+        _bound(self._bans, MAX_TRACKED, lambda b: b.until <= now)
+        until = now + self._settings().security.ban_time
+        ban = self._bans[key] = Ban(key, until, reason)
+        log.warning("banned %s: %s", key, reason)
+        return ban
+
     def _record_failure(self, ip: str, username: str) -> None:
         sec = self._settings().security
         now = self._clock()

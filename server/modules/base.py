@@ -115,12 +115,29 @@ class Listener:
     server: asyncio.Server | None = None
 
 
+# (user, what the session does now) for the window's Sessions view
+Describe = Callable[[], tuple[str, str]]
+
+
 @dataclass
 class SessionRecord:
     peer: str
     transport: asyncio.BaseTransport | None
     opened: float = field(default_factory=time.time)
     close: Callable[[], None] | None = None
+    describe: Describe | None = None
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One connected client, as the Sessions view lists it."""
+
+    module: str
+    key: int
+    peer: str  # ip:port
+    since: float
+    user: str = ""
+    doing: str = ""
 
 
 class RefusalKind(enum.Enum):
@@ -451,7 +468,12 @@ class ListenerModule:
         peer: str,
         transport: asyncio.BaseTransport | None,
         close: Callable[[], None] | None = None,
+        describe: Describe | None = None,
     ) -> None:
+        old = self._sessions.get(key)
+        if old is not None:  # again after STARTTLS: the same session
+            describe = describe or old.describe
+            close = close or old.close
         if key not in self._sessions:
             self.count("sessions")
             admitted = (
@@ -461,7 +483,35 @@ class ListenerModule:
             )
             if admitted is None:  # not through the guard: count it now
                 self.connections().take()
-        self._sessions[key] = SessionRecord(peer, transport, close=close)
+        opened = old.opened if old is not None else time.time()
+        self._sessions[key] = SessionRecord(
+            peer, transport, opened, close=close, describe=describe
+        )
+
+    def sessions(self) -> list[SessionInfo]:
+        """Who is connected now (the window's Sessions view)."""
+        out: list[SessionInfo] = []
+        for key, rec in self._sessions.items():
+            user = doing = ""
+            if rec.describe is not None:
+                try:
+                    user, doing = rec.describe()
+                except Exception:  # a view must never break the module
+                    self.log.exception("describing a session failed")
+            out.append(SessionInfo(self.name, key, rec.peer, rec.opened, user, doing))
+        return out
+
+    def disconnect(self, key: int) -> str | None:
+        """Close one session; its peer's address, or None if it is gone."""
+        rec = self._sessions.get(key)
+        if rec is None:
+            return None
+        self.log.info("[%s] disconnected by the administrator", rec.peer)
+        if rec.close is not None:
+            rec.close()
+        elif rec.transport is not None:
+            rec.transport.close()
+        return rec.peer
 
     def session_closed(self, key: int) -> None:
         if self._sessions.pop(key, None) is not None:

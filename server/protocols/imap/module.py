@@ -189,9 +189,6 @@ class ImapModule(ListenerModule):
             if task is not None and not task.done():
                 task.cancel()
 
-        self.session_opened(key, conn.peer, conn.transport, close)
-        self.events.publish(SessionOpened("imap", sid, conn.peer))
-        log.info("[%s] connected%s", conn.peer, " (TLS)" if conn.tls_active else "")
         session = Session(
             conn,
             self.services(),
@@ -199,6 +196,9 @@ class ImapModule(ListenerModule):
             peer_ip=conn.peer_ip,
             tls_active=conn.tls_active,
         )
+        self.session_opened(key, conn.peer, conn.transport, close, session.activity)
+        self.events.publish(SessionOpened("imap", sid, conn.peer))
+        log.info("[%s] connected%s", conn.peer, " (TLS)" if conn.tls_active else "")
         try:
             await converse(conn, session)
         except asyncio.CancelledError:

@@ -138,6 +138,7 @@ class Session:
         self.tls_active = tls_active
         self.state = State.NOT_AUTH
         self.user: str | None = None
+        self.doing = ""  # the last command, for the window's Sessions view
         self.selected: SelectedMailbox | None = None
         self.bad_count = 0
 
@@ -252,6 +253,7 @@ class Session:
         if not isinstance(cmd, _ALLOWED[self.state]):
             self.bad(cmd.tag, f"{cmd.name} is not allowed now")
             return None
+        self.doing = cmd.name
         if (
             self.selected is not None
             and self.selected.gone
@@ -396,6 +398,11 @@ class Session:
         allow = cmd is None or cmd.allows_expunge
         for line in await sel.refresh(allow_expunge=allow, force=force):
             self.send(line)
+
+    def activity(self) -> tuple[str, str]:
+        """(user, last command and the selected mailbox) for the Sessions view."""
+        where = self.selected.name if self.selected is not None else ""
+        return self.user or "", f"{self.doing} ({where})" if where else self.doing
 
     @property
     def owner(self) -> str:

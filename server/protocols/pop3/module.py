@@ -195,7 +195,9 @@ class Pop3Protocol(LineReader):
         self.log = PeerLogger(module.log, {"peer": self.peer})
         self.session_id = module.next_session_id()
         module.protocols.add(self)
-        module.session_opened(id(self), self.peer, transport, close=self.abort)
+        module.session_opened(
+            id(self), self.peer, transport, close=self.abort, describe=self._describe
+        )
         module.events.publish(SessionOpened(module.name, self.session_id, self.peer))
         self.log.info("connected%s", " (TLS)" if self.implicit_tls else "")
         tls = module.tls_context
@@ -228,6 +230,12 @@ class Pop3Protocol(LineReader):
         else:
             self.write(self.session.greeting())
         self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def _describe(self) -> tuple[str, str]:
+        session = getattr(self, "session", None)
+        if session is None:
+            return "", ""
+        return session.owner or "", session.doing
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

@@ -207,6 +207,7 @@ class Pop3Session:
         )
         self.state = State.AUTHORIZATION
         self.owner: str | None = None
+        self.doing = ""  # the last command, for the window's Sessions view
         self.bad_commands = 0
         self.auth_failures = 0
         self._pending_user: str | None = None
@@ -307,6 +308,7 @@ class Pop3Session:
 
     # -- dispatch -----------------------------------------------------------
     async def _dispatch(self, cmd: p.Command) -> Reply:
+        self.doing = cmd.verb
         allowed = _STATES.get(type(cmd), ())
         if self.state not in allowed:
             self._pending_user = None

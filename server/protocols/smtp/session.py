@@ -753,7 +753,9 @@ class QuicksilverSMTP(SMTP):
         p = transport.get_extra_info("peername")
         self._peer_text = f"{p[0]}:{p[1]}" if isinstance(p, tuple) else str(p)
         if self._tracker is not None and self.transport is not None:
-            self._tracker.session_opened(id(self), self._peer_text, self.transport)
+            self._tracker.session_opened(
+                id(self), self._peer_text, self.transport, describe=self._describe
+            )
             self._tracker.events.publish(
                 SessionOpened(self._tracker.name, f"{id(self):x}", self._peer_text)
             )
@@ -772,6 +774,18 @@ class QuicksilverSMTP(SMTP):
             )
         self._qlog.info("[%s] disconnected", self._peer_text)
         super().connection_lost(exc)
+
+    def _describe(self) -> tuple[str, str]:
+        """(logged-in user, what the client is at) for the Sessions view."""
+        session, env = self.session, self.envelope
+        user = ""
+        if session is not None and session.authenticated:
+            data = getattr(session, "auth_data", None)
+            user = str(getattr(data, "address", "") or getattr(data, "login", ""))
+        if env is None or env.mail_from is None:
+            return user, "EHLO" if self._greeted else "connected"
+        rcpts = len(env.rcpt_tos)
+        return user, f"MAIL FROM:<{env.mail_from}>, {rcpts} recipient(s)"
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
