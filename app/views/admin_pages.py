@@ -26,6 +26,7 @@ def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]
     from app.views.queue_page import QueuePage
     from app.views.rules_page import RulesPage
     from app.views.security_page import SecurityPage
+    from app.views.sessions_page import SessionsPage
 
     # Security holds three pages of its own: the certificate and bans, mail
     # authentication (DKIM, spam checks, TLS policies) and the DNS records
@@ -36,6 +37,7 @@ def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]
     security.addTab(DnsPage(bridge, security), "DNS records")
     return [
         ("Queue", QueuePage(bridge, parent)),
+        ("Sessions", SessionsPage(bridge, parent)),
         ("Domains", DomainsPage(bridge, parent)),
         ("Aliases", AliasesPage(bridge, parent)),
         ("Rules", RulesPage(bridge, parent)),
