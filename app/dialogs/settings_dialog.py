@@ -60,6 +60,8 @@ LABELS = {
     "domain": "Mail domain",
     "hostname": "Host name",
     "sender_policy": "Sender policy",
+    "banner": "Greeting text",
+    "show_version": "Version in the greeting",
     "log_buffer": "Log lines kept",
     "lifetime": "Give up after (s)",
     "delay_notice_after": "Delay notice after (s)",
@@ -89,6 +91,9 @@ HELP = {
     "(passwords are never written).",
     "access": "Who may connect, as allow/deny rules; empty: the Security "
     "settings decide.",
+    "banner": "What a client sees first, after the code and the host name. "
+    "Empty: the usual greeting (Quicksilver ESMTP, …).",
+    "show_version": "Name Quicksilver's version in the usual greeting.",
 }
 CHOICE_HELP = {
     ("sender_policy", "enforce"): "Only the user's own addresses and aliases "
@@ -108,6 +113,7 @@ CHOICE_HELP = {
 MIB = 1024 * 1024
 MEGABYTES = frozenset({"max_message_size"})  # kept in bytes, shown in MB
 PLACEHOLDERS = {
+    "banner": "empty: the usual greeting",
     "access": "empty: use the Security settings",
     "public_url": "empty: https://<host name>:<port>",
 }

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.errors import ValidationError
+from server.greeting import check_banner
 
 SCHEMA_VERSION = 1
 PLAINTEXT_POLICIES = ("never", "loopback", "always")
@@ -37,6 +38,10 @@ class SmtpSettings:
     max_recipients: int = 100
     timeout: int = 300  # RFC 5321 4.5.3.2.7: server timeout at least 5 minutes
     access: tuple[str, ...] = ()  # empty: use security.access
+    # the greeting's text after the code and host name ("" the usual one),
+    # and whether the usual one names the version (server/greeting.py)
+    banner: str = ""
+    show_version: bool = False
     # a first try from an unknown (network, sender, recipient) gets 451 and
     # passes after 5 minutes (server/antispam/greylist.py)
     greylisting: bool = False
@@ -89,6 +94,10 @@ class SubmissionSettings:
     # AUTH before STARTTLS on port 587: "never" | "loopback" | "always"
     plaintext_login: str = "loopback"
     access: tuple[str, ...] = ()  # empty: use security.access
+    # the greeting's text after the code and host name ("" the usual one),
+    # and whether the usual one names the version (server/greeting.py)
+    banner: str = ""
+    show_version: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,10 @@ class Pop3Settings:
     plaintext_login: str = "loopback"
     timeout: int = 600  # RFC 1939: at least 10 minutes
     access: tuple[str, ...] = ()  # empty: use security.access
+    # the greeting's text after the code and host name ("" the usual one),
+    # and whether the usual one names the version (server/greeting.py)
+    banner: str = ""
+    show_version: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,10 @@ class ImapSettings:
     max_connections_per_user: int = 20
     max_connections_per_ip: int = 50
     access: tuple[str, ...] = ()  # empty: use security.access
+    # the greeting's text after the code and host name ("" the usual one),
+    # and whether the usual one names the version (server/greeting.py)
+    banner: str = ""
+    show_version: bool = False
 
 
 @dataclass(frozen=True)
@@ -332,6 +349,8 @@ def validate_section(name: str, value: Any) -> None:
             )
         elif f.name == "sender_policy" and v not in ("enforce", "any"):
             raise ValidationError(f"{key}: must be enforce or any", field=key)
+        elif f.name == "banner":
+            check_banner(key, v)
         elif f.name in ("hostname", "host") or (f.name == "domain" and v):
             _check_hostname(name, f.name, v)
         elif f.name == "max_rcpt_failures" and not 1 <= v <= 10000:

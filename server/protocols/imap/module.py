@@ -35,6 +35,7 @@ import logging
 
 from server.config.schema import ImapSettings, default_hostname, validate_section
 from server.events import SessionClosed, SessionOpened
+from server.greeting import greeting_text
 from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.policy import peer_ip
 from server.protocols.linereader import READ_HIGH_WATER, LineReader
@@ -163,6 +164,11 @@ class ImapModule(ListenerModule):
             cache=self.cache,
             recent=self.recent,
             hostname=self._hostname,
+            banner=greeting_text(
+                "Quicksilver IMAP4rev1 ready",
+                self.settings.banner,
+                self.settings.show_version,
+            ),
             user_login=self._user_login,
             user_logout=self._user_logout,
             count=self.count,

@@ -112,6 +112,7 @@ class Services:
     cache: MetaCache
     recent: RecentRegistry
     hostname: str = "localhost"
+    banner: str = "Quicksilver IMAP4rev1 ready"  # the greeting's text
     user_login: Callable[[str], bool] = lambda address: True
     user_logout: Callable[[str], None] = lambda address: None
     count: Callable[[str], None] = lambda counter: None
@@ -211,7 +212,7 @@ class Session:
         return R.Status(
             "*",
             "OK",
-            f"{self.sv.hostname} Quicksilver IMAP4rev1 ready",
+            f"{self.sv.hostname} {self.sv.banner}",
             "CAPABILITY " + self.capabilities(),
         ).render()
 

@@ -41,6 +41,7 @@ import ssl
 from server.config.schema import Pop3Settings, default_hostname, validate_section
 from server.errors import ValidationError
 from server.events import SessionClosed, SessionOpened
+from server.greeting import greeting_text
 from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.policy import peer_ip
 from server.protocols.linereader import (
@@ -211,6 +212,11 @@ class Pop3Protocol(LineReader):
             tls_available=tls is not None and not self.implicit_tls,
             plaintext_login=module.settings.plaintext_login,
             hostname=module.hostname,
+            banner=greeting_text(
+                "Quicksilver POP3 server ready",
+                module.settings.banner,
+                module.settings.show_version,
+            ),
             login_delay=module.login_delay,
             on_message=module.count_message,
             logger=self.log,

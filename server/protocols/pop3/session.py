@@ -187,6 +187,7 @@ class Pop3Session:
         tls_available: bool = False,
         plaintext_login: str = "loopback",
         hostname: str = "",
+        banner: str = "Quicksilver POP3 server ready",
         login_delay: float = LOGIN_DELAY,
         on_message: Callable[[], None] | None = None,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
@@ -207,6 +208,7 @@ class Pop3Session:
         )
         self.state = State.AUTHORIZATION
         self.owner: str | None = None
+        self.banner = banner
         self.doing = ""  # the last command, for the window's Sessions view
         self.bad_commands = 0
         self.auth_failures = 0
@@ -220,7 +222,7 @@ class Pop3Session:
     # -- public API ---------------------------------------------------------
     def greeting(self) -> bytes:
         name = f" {self.hostname}" if self.hostname else ""
-        return ok(f"Quicksilver POP3 server ready{name}")
+        return ok(f"{self.banner}{name}")
 
     @property
     def awaiting_sasl(self) -> bool:

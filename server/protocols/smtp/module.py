@@ -27,6 +27,7 @@ from server.antispam.greylist import Greylist
 from server.antispam.mailauth import MailAuth
 from server.antispam.scanner import make_scanner
 from server.config.schema import SmtpSettings, validate_section
+from server.greeting import greeting_text
 from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.protocols.smtp.refusal import refusal_line
 from server.protocols.smtp.session import (
@@ -138,7 +139,7 @@ class SmtpModule(ListenerModule):
             return QuicksilverSMTP(
                 handler,
                 hostname=hostname,
-                ident="Quicksilver ESMTP",
+                ident=greeting_text("Quicksilver ESMTP", cfg.banner, cfg.show_version),
                 data_size_limit=general.max_message_size,
                 enable_SMTPUTF8=True,
                 decode_data=False,

@@ -41,6 +41,7 @@ from aiosmtpd.smtp import SMTP, AuthResult
 
 from server.config.schema import SubmissionSettings, validate_section
 from server.errors import MailError
+from server.greeting import greeting_text
 from server.modules.base import (
     Authenticator,
     Listener,
@@ -212,7 +213,7 @@ class SubmissionModule(ListenerModule):
             return SubmissionSMTP(
                 handler,
                 hostname=hostname,
-                ident="Quicksilver ESMTP",
+                ident=greeting_text("Quicksilver ESMTP", cfg.banner, cfg.show_version),
                 data_size_limit=general.max_message_size,
                 enable_SMTPUTF8=True,
                 decode_data=False,
