@@ -120,7 +120,8 @@ class _SignalCloser:
 
             for widget in QApplication.topLevelWidgets():
                 if isinstance(widget, QDialog) and widget.isVisible():
-                    widget.reject()
+                    # a signal is not a person: no "are you sure?" (the wizard)
+                    getattr(widget, "cancel", widget.reject)()
             return
         # quit(), where the window has it, closes even with "keep running in tray".
         quit_window = getattr(window, "quit", None)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from server import (
+    cli_admin,
     cli_config,
     cli_dkim,
     cli_dns,
@@ -104,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_dns.add_commands(sub)
     cli_internet.add_commands(sub)
     cli_config.add_commands(sub)
+    cli_admin.add_commands(sub)
     bk = sub.add_parser(
         "backup", help="write a consistent archive of the data folder (runs live)"
     )
@@ -375,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
             return _test_message(args, data_dir)
         if args.cmd in ("backup", "restore"):
             return _backup_or_restore(args, data_dir)
+        if args.cmd in ("queue", "sessions", "ban"):
+            return cli_admin.run(args, data_dir)
         return _manage(args, data_dir)
     except ValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)

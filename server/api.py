@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -368,6 +369,17 @@ class CoreApi:
 
     async def unban(self, ip: str) -> bool:
         return self._s.auth.unban(ip)
+
+    async def ban(self, ip: str) -> Ban:
+        """Ban an address by hand for ``security.ban_time``."""
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise ValidationError(f"{ip!r} is not an IP address") from None
+        ban = self._s.auth.ban(ip, "banned by the administrator")
+        if ban is None:
+            raise ValidationError(f"{ip} cannot be banned")
+        return ban
 
     # -- who is connected --------------------------------------------------------
     async def sessions(self) -> tuple[SessionInfo, ...]:

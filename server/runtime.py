@@ -51,6 +51,7 @@ from server.api import LISTEN_ADDRESS, CoreApi, FirstRunSetup
 from server.auth import CoreAuthenticator
 from server.config.schema import SECTIONS, Settings
 from server.config.store import Patch, SettingsStore, apply_patch
+from server.control import ControlDesk
 from server.delivery.local import LocalDelivery
 from server.descriptors import AcceptFailureLog, DescriptorLimit, raise_descriptor_limit
 from server.dkim.keys import DkimKeys
@@ -149,6 +150,7 @@ class CoreServices:
         self._bad_settings_raw: bytes | None = None  # logged once per version
         self._settings_lock = asyncio.Lock()  # one change at a time in this core
         self._watch_task: asyncio.Task[None] | None = None
+        self._control_task: asyncio.Task[None] | None = None
         # one total for every module, capped by what the descriptors allow
         self.connections = ConnectionBudget(
             lambda: self.settings.security.max_connections,
@@ -250,6 +252,10 @@ class CoreServices:
         self._watch_task = asyncio.get_running_loop().create_task(
             self._watch_settings(), name="watch-settings"
         )
+        # the shell's queue/sessions/ban commands (server/control.py)
+        self._control_task = asyncio.get_running_loop().create_task(
+            ControlDesk(self.data_dir, self.api).serve(), name="control-desk"
+        )
         if not self.settings.general.domain:
             # A fresh data folder: nothing listens until the first-run settings
             # (mail domain, modules, ports) are given.
@@ -284,10 +290,11 @@ class CoreServices:
             log.warning("%s", result.summary())
 
     async def stop(self) -> None:
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
+        for task in (self._watch_task, self._control_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._stop_tightening.set()
         if self._tighten_task is not None:
             await self._tighten_task

@@ -686,6 +686,10 @@ class FirstRunWizard(QWizard):
         if self.confirm_quit is None or self.confirm_quit(self):
             super().reject()
 
+    def cancel(self) -> None:
+        """Close without asking (SIGTERM, a logout: nobody to answer)."""
+        super().reject()
+
     def show_error(self, message: str) -> None:
         """An error the core reported when applying the choices."""
         self.user_page.core_error.setText(message)

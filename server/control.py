@@ -1,0 +1,227 @@
+"""The shell's way to a running server: requests as files in the data folder.
+
+A command such as ``quicksilver-server queue hold ID`` runs in a process of
+its own, while the queue, the sessions and the bans live in the server's
+(headless or the window's). It writes a request file into ``requests/``;
+the running core looks there every ``POLL_SECONDS``, does what was asked
+through ``CoreApi`` (the window's own facade, so the same checks and the
+same words), and writes the answer beside it; the command prints it.
+
+- Who may ask: whoever may write the data folder (0700, the server's user):
+  no socket, no password, nothing listening.
+- Files: ``<id>.json`` (the request: action and arguments, at most
+  ``MAX_REQUEST`` bytes), ``<id>.answer.json``; both written atomically. The
+  asking side removes both; a request nobody answered within its wait is
+  taken back, and requests older than ``STALE_SECONDS`` are swept.
+- Actions: ``ACTIONS`` (queue list/show/hold/release/retry/delete/bounce,
+  sessions, disconnect, bans list/add/remove). Anything else is answered
+  with an error, never run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from server import fsutil
+from server.errors import MailError, ValidationError
+
+if TYPE_CHECKING:
+    from server.api import CoreApi
+
+log = logging.getLogger("quicksilver.core")
+
+REQUESTS = "requests"
+POLL_SECONDS = 0.25
+MAX_REQUEST = 64 * 1024
+STALE_SECONDS = 600.0
+WAIT_SECONDS = 8.0
+_ANSWER = ".answer.json"
+
+Handler = Callable[["CoreApi", dict[str, Any]], Awaitable[Any]]
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses and tuples as JSON can carry them."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "value") and isinstance(value.value, str):
+        return value.value  # an enum
+    return value
+
+
+def _text(args: dict[str, Any], name: str) -> str:
+    value = args.get(name)
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise ValidationError(f"{name}: missing or not valid")
+    return value
+
+
+async def _queue_show(api: CoreApi, args: dict[str, Any]) -> Any:
+    job_id = _text(args, "job")
+    views = {v.job_id: v for v in await api.queue_jobs()}
+    if job_id not in views:
+        raise ValidationError(f"No job {job_id} in the queue.")
+    headers = await api.job_headers(job_id)
+    return {"job": _plain(views[job_id]), "headers": headers.headers}
+
+
+async def _queue_action(api: CoreApi, args: dict[str, Any]) -> Any:
+    act = {
+        "hold": api.hold_job,
+        "release": api.release_job,
+        "retry": api.retry_job,
+        "delete": api.delete_job,
+        "bounce": api.bounce_job,
+    }.get(str(args.get("do")))
+    if act is None:
+        raise ValidationError("do: one of hold, release, retry, delete, bounce")
+    return await act(_text(args, "job"))
+
+
+async def _disconnect(api: CoreApi, args: dict[str, Any]) -> Any:
+    key = args.get("key")
+    if not isinstance(key, int):
+        raise ValidationError("key: a session number from 'sessions'")
+    return await api.disconnect(_text(args, "module"), key, bool(args.get("ban")))
+
+
+async def _ban(api: CoreApi, args: dict[str, Any]) -> Any:
+    return await api.ban(_text(args, "ip"))
+
+
+async def _unban(api: CoreApi, args: dict[str, Any]) -> Any:
+    return await api.unban(_text(args, "ip"))
+
+
+ACTIONS: dict[str, Handler] = {
+    "queue.list": lambda api, _a: api.queue_jobs(),
+    "queue.show": _queue_show,
+    "queue.action": _queue_action,
+    "sessions": lambda api, _a: api.sessions(),
+    "disconnect": _disconnect,
+    "bans": lambda api, _a: api.bans(),
+    "ban": _ban,
+    "unban": _unban,
+}
+
+
+class ControlDesk:
+    """The running core's side: answers the requests it finds."""
+
+    def __init__(self, data_dir: Path, api: CoreApi) -> None:
+        self.folder = data_dir / REQUESTS
+        self.api = api
+
+    async def serve(self) -> None:
+        """Look for requests until cancelled."""
+        await asyncio.to_thread(self.folder.mkdir, mode=0o700, exist_ok=True)
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                await self.answer_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # an edge: the next look tries again
+                log.exception("could not answer the shell's requests")
+
+    async def answer_all(self) -> int:
+        try:
+            names = sorted(os.listdir(self.folder))
+        except FileNotFoundError:
+            return 0
+        done = 0
+        now = time.time()
+        for name in names:
+            if name.startswith(".") or not name.endswith(".json"):
+                continue
+            path = self.folder / name
+            if name.endswith(_ANSWER):
+                _sweep(path, now)
+                continue
+            answer = path.with_name(name[: -len(".json")] + _ANSWER)
+            if answer.exists():
+                _sweep(path, now)
+                continue
+            await self._answer(path, answer)
+            done += 1
+        return done
+
+    async def _answer(self, path: Path, answer: Path) -> None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return  # taken back meanwhile
+        reply: dict[str, Any]
+        try:
+            if len(raw) > MAX_REQUEST:
+                raise ValidationError("the request is too large")
+            request = json.loads(raw)
+            action = request.get("action") if isinstance(request, dict) else None
+            handler = ACTIONS.get(action) if isinstance(action, str) else None
+            if handler is None:
+                raise ValidationError(f"unknown request {action!r}")
+            args = request.get("args") or {}
+            if not isinstance(args, dict):
+                raise ValidationError("args: an object")
+            log.info("the shell asks: %s", action)
+            result = await handler(self.api, args)
+            reply = {"ok": True, "result": _plain(result)}
+        except (ValidationError, MailError) as exc:
+            reply = {"ok": False, "error": str(exc)}
+        except ValueError:
+            reply = {"ok": False, "error": "the request is not valid JSON"}
+        data = json.dumps(reply).encode()
+        await asyncio.to_thread(fsutil.atomic_write, answer, data)
+
+
+def _sweep(path: Path, now: float) -> None:
+    """Remove a leftover the asking side never took back."""
+    try:
+        if now - path.stat().st_mtime > STALE_SECONDS:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def ask(
+    data_dir: Path, action: str, args: dict[str, Any], wait: float | None = None
+) -> Any:
+    """Ask the server running on ``data_dir``; its result, or
+    ``ValidationError`` with its reason (or that no server answered)."""
+    folder = data_dir / REQUESTS
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ident = f"{time.time_ns():x}-{secrets.token_hex(4)}"
+    request = folder / f"{ident}.json"
+    answer = folder / f"{ident}{_ANSWER}"
+    fsutil.atomic_write(request, json.dumps({"action": action, "args": args}).encode())
+    deadline = time.monotonic() + (WAIT_SECONDS if wait is None else wait)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                reply = json.loads(answer.read_bytes())
+            except FileNotFoundError:
+                time.sleep(0.05)
+                continue
+            if not reply.get("ok"):
+                raise ValidationError(str(reply.get("error", "refused")))
+            return reply.get("result")
+        raise ValidationError(
+            "No running server answered: start it (quicksilver-server run, or "
+            "the window) on this data folder"
+        )
+    finally:
+        for path in (request, answer):
+            path.unlink(missing_ok=True)
