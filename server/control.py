@@ -127,15 +127,23 @@ class ControlDesk:
 
     async def serve(self) -> None:
         """Look for requests until cancelled."""
-        await asyncio.to_thread(self.folder.mkdir, mode=0o700, exist_ok=True)
+        failed = ""  # the last failure logged: one line per new reason
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
-                await self.answer_all()
+                await self.answer_all()  # the asking side makes the folder
             except asyncio.CancelledError:
                 raise
+            except OSError as exc:
+                # no descriptor free, a full disk: the next look tries again;
+                # no traceback, and not a line four times a second
+                if str(exc) != failed:
+                    failed = str(exc)
+                    log.warning("cannot look for the shell's requests: %s", exc)
+                continue
             except Exception:  # an edge: the next look tries again
                 log.exception("could not answer the shell's requests")
+            failed = ""
 
     async def answer_all(self) -> int:
         try:
