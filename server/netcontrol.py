@@ -1,7 +1,8 @@
 """Connection control: who may connect to a module (pure logic, no sockets).
 
 An access list is an ordered tuple of rules, ``"allow NET"`` or ``"deny NET"``
-(NET: a CIDR network, one address, or ``all``); the first rule that matches the
+(NET: a CIDR network, one address, or ``all``), each with an optional
+``# comment``; the first rule that matches the
 peer's address decides, and a peer no rule matches is refused. The default
 (``security.access``) allows loopback and the private LAN ranges and refuses the
 internet until the administrator allows it. A module's own ``access`` setting,
@@ -30,7 +31,8 @@ class AccessRule:
 
 
 def parse_rule(text: str) -> AccessRule:
-    parts = text.split()
+    """``allow NET`` or ``deny NET``, with an optional ``# comment``."""
+    parts = text.split("#", 1)[0].split()
     if len(parts) != 2 or parts[0].lower() not in ("allow", "deny"):
         raise ValidationError(
             f"access rule {text!r}: write 'allow NETWORK' or 'deny NETWORK'",
@@ -53,14 +55,21 @@ def parse_rules(rules: tuple[str, ...]) -> tuple[AccessRule, ...]:
     return tuple(parse_rule(r) for r in rules)
 
 
-def is_allowed(rules: tuple[AccessRule, ...], ip_text: str) -> bool:
+def first_match(rules: tuple[AccessRule, ...], ip_text: str) -> int | None:
+    """The index of the rule that decides for ``ip_text`` (None: no rule
+    matches, or not an address: refused)."""
     try:
         ip = ipaddress.ip_address(ip_text.split("%", 1)[0])
     except ValueError:
-        return False
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    for rule in rules:
+    for i, rule in enumerate(rules):
         if rule.matches(ip):
-            return rule.allow
-    return False
+            return i
+    return None
+
+
+def is_allowed(rules: tuple[AccessRule, ...], ip_text: str) -> bool:
+    i = first_match(rules, ip_text)
+    return i is not None and rules[i].allow

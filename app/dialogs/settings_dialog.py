@@ -40,7 +40,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.dialogs.base import error_label
+from app.dialogs.access_dialog import AccessRulesDialog
+from app.dialogs.base import error_label, exec_async
+from app.tasks import spawn
 from server.config.schema import PLAINTEXT_POLICIES, SECURITY_MODES
 from server.errors import ValidationError
 
@@ -147,6 +149,49 @@ FIELD_ERROR_STYLE = "border: 1px solid #c62828;"
 ApplyFn = Callable[[str, dict[str, Any]], Awaitable[object]]
 
 
+class AccessField(QWidget):
+    """The access list in a settings dialog: a summary and Edit…, which opens
+    ``AccessRulesDialog``. ``inherited``: the Security settings' rules that
+    apply while a module's own list is empty (None for Security itself)."""
+
+    def __init__(
+        self,
+        rules: tuple[str, ...],
+        inherited: tuple[str, ...] | None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.rules = rules
+        self.inherited = inherited
+        self.summary = QLabel(self)
+        self.edit_button = QPushButton("&Edit…", self)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.summary, 1)
+        row.addWidget(self.edit_button)
+        self.edit_button.clicked.connect(lambda: spawn(self.edit()))
+        self._show()
+
+    def _show(self) -> None:
+        n = len(self.rules)
+        if n:
+            self.summary.setText(f"{n} rule{'s' if n != 1 else ''}: {self.rules[0]}…")
+        elif self.inherited is not None:
+            self.summary.setText("the Security settings' rules")
+        else:
+            self.summary.setText("no rules: every client is refused")
+        self.setToolTip("\n".join(self.rules))
+
+    async def edit(self) -> None:
+        dialog = AccessRulesDialog(self.rules, self.inherited, self)
+        try:
+            if await exec_async(dialog) == AccessRulesDialog.DialogCode.Accepted:
+                self.rules = dialog.value()
+                self._show()
+        finally:
+            dialog.deleteLater()
+
+
 class Suggested(ValidationError):
     """A refusal that comes with a value that would do (a free port): the
     dialog offers it on a button next to the message."""
@@ -185,9 +230,11 @@ class SettingsDialog(QDialog):
         apply: ApplyFn,
         parent: QWidget | None = None,
         title: str = "",
+        inherited_access: tuple[str, ...] | None = None,
     ) -> None:
         super().__init__(parent)
         self.section = section
+        self._inherited_access = inherited_access
         self._current = current
         self._apply = apply
         self._task: asyncio.Task[None] | None = None
@@ -251,6 +298,9 @@ class SettingsDialog(QDialog):
         return out
 
     def _editor_for(self, name: str, value: Any) -> QWidget:
+        if name == "access" and isinstance(value, tuple):
+            inherited = None if self.section == "security" else self._inherited_access
+            return AccessField(value, inherited if inherited is not None else (), self)
         if isinstance(value, bool):
             box = QCheckBox(self)
             box.setChecked(value)
@@ -307,6 +357,8 @@ class SettingsDialog(QDialog):
         combo.setToolTip("\n\n".join(t for t in (HELP.get(name, ""), tip) if t))
 
     def _read(self, name: str, editor: QWidget) -> Any:
+        if isinstance(editor, AccessField):
+            return editor.rules
         if isinstance(editor, QCheckBox):
             return editor.isChecked()
         if name in MEGABYTES and isinstance(editor, QDoubleSpinBox):

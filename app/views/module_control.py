@@ -197,6 +197,7 @@ class ModuleControl(QObject):
             self.apply_settings,
             parent=self.window,
             title=title,
+            inherited_access=settings.security.access,
         )
         try:
             if await exec_async(dialog) != SettingsDialog.DialogCode.Accepted:
