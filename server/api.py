@@ -20,6 +20,7 @@ from server.accounts.base import Alias, Domain, User
 from server.accounts.strength import PasswordEstimate
 from server.accounts.strength import estimate as password_estimate
 from server.api_internet import InternetApi
+from server.api_mailboxes import MailboxesApi
 from server.auth import Ban, peer_address
 from server.backup import BackupResult
 from server.config.schema import Settings
@@ -185,6 +186,7 @@ class CoreApi:
         self._s = services
         # DKIM, DNS records, spam filter, greylisting and TLS counts
         self.internet = InternetApi(services)
+        self.mailboxes = MailboxesApi(services)
 
     # -- whole picture -------------------------------------------------------
     async def snapshot(self) -> Snapshot:

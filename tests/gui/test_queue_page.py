@@ -42,6 +42,7 @@ def test_admin_pages_are_tabs(qtbot: Any, bridge: CoreBridge) -> None:
     qtbot.addWidget(parent)
     titles = [title for title, _page in admin_pages(bridge, parent)]
     assert titles == [
+        "Mailboxes",
         "Queue",
         "Sessions",
         "Domains",
