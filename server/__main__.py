@@ -379,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
             return _backup_or_restore(args, data_dir)
         if args.cmd in ("queue", "sessions", "ban"):
             return cli_admin.run(args, data_dir)
+        if args.cmd == "cert":
+            from server.config.store import SettingsStore
+
+            general = SettingsStore(data_dir / "settings.toml").load().general
+            return cli_admin.run(args, data_dir, general.hostname or general.domain)
         return _manage(args, data_dir)
     except ValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)

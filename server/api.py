@@ -363,6 +363,11 @@ class CoreApi:
         """Install a PEM certificate (chain checked, key matched); no restart."""
         return await asyncio.to_thread(self._s.tls.import_pair, cert_pem, key_pem)
 
+    async def reload_certificate(self) -> CertificateInfo | None:
+        """Load the pair in ``tls/`` again (the shell replaced it)."""
+        await asyncio.to_thread(self._s.tls.reload)
+        return await asyncio.to_thread(self._s.tls.info)
+
     async def regenerate_certificate(self) -> CertificateInfo | None:
         return await asyncio.to_thread(self._s.tls.regenerate)
 

@@ -1,18 +1,23 @@
-"""``quicksilver-server queue|sessions|ban``: what the window's Queue and
-Sessions tabs and its ban list do, from the shell. They ask the server that
-runs on the data folder (``server/control.py``), so they need it running;
-each listing takes ``--json`` for scripts.
+"""``quicksilver-server queue|sessions|ban|cert``: what the window's Queue
+and Sessions tabs, its ban list and its certificate page do, from the shell.
+``queue``, ``sessions`` and ``ban`` ask the server that runs on the data
+folder (``server/control.py``), so they need it running; ``cert`` works on
+the files and tells a running server to load them. Each listing takes
+``--json`` for scripts.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from server.control import ask
+from server.errors import ValidationError
+from server.tls import FileTlsProvider
 
 QUEUE_ACTIONS = ("hold", "release", "retry", "delete", "bounce")
 
@@ -37,6 +42,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     d.add_argument("key", type=int, help="the number 'sessions' shows")
     d.add_argument("--ban", action="store_true", help="and ban its address")
 
+    c = sub.add_parser("cert", help="the TLS certificate every module uses")
+    csub = c.add_subparsers(dest="action", required=True)
+    csub.add_parser("show").add_argument("--json", action="store_true")
+    imp = csub.add_parser("import", help="install a PEM certificate and its key")
+    imp.add_argument("cert", type=Path, help="certificate (with its chain), PEM")
+    imp.add_argument("key", type=Path, help="private key, PEM")
+    csub.add_parser("self-signed", help="make a new self-signed certificate")
+
     b = sub.add_parser("ban", help="addresses banned for failed logins")
     bsub = b.add_subparsers(dest="action", required=True)
     bsub.add_parser("list").add_argument("--json", action="store_true")
@@ -44,12 +57,51 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     bsub.add_parser("remove", help="lift a ban").add_argument("ip")
 
 
-def run(args: argparse.Namespace, data_dir: Path) -> int:
+def run(args: argparse.Namespace, data_dir: Path, hostname: str = "") -> int:
     if args.cmd == "queue":
         return _queue(args, data_dir)
     if args.cmd == "sessions":
         return _sessions(args, data_dir)
+    if args.cmd == "cert":
+        return _cert(args, data_dir, hostname)
     return _bans(args, data_dir)
+
+
+def _cert(args: argparse.Namespace, data_dir: Path, hostname: str) -> int:
+    tls = FileTlsProvider(data_dir / "tls", hostname)
+    if args.action == "show":
+        info = tls.info()
+        if info is None:
+            raise ValidationError("There is no certificate yet (the server makes one).")
+        if args.json:
+            _print_json(dataclasses.asdict(info))
+            return 0
+        kind = "self-signed" if info.self_signed else f"issued by {info.issuer}"
+        print(f"subject: {info.subject} ({kind})")
+        print(f"names: {', '.join(info.names)}")
+        print(f"valid: {_when(info.not_before)} to {_when(info.not_after)}")
+        print(f"SHA-256: {info.sha256}")
+        return 0
+    if args.action == "import":
+        try:
+            cert, key = args.cert.read_bytes(), args.key.read_bytes()
+        except OSError as exc:
+            raise ValidationError(
+                f"cannot read {exc.filename}: {exc.strerror}"
+            ) from None
+        info = tls.import_pair(cert, key)
+    else:
+        made = tls.regenerate()
+        if made is None:
+            raise ValidationError("The new certificate could not be read back.")
+        info = made
+    print(f"installed: {info.subject}, valid to {_when(info.not_after)}")
+    try:
+        ask(data_dir, "cert.reload", {}, wait=3)
+        print("the running server uses it from now on")
+    except ValidationError:
+        print("the server uses it when it starts")
+    return 0
 
 
 def _print_json(value: Any) -> None:

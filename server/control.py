@@ -14,8 +14,8 @@ same words), and writes the answer beside it; the command prints it.
   asking side removes both; a request nobody answered within its wait is
   taken back, and requests older than ``STALE_SECONDS`` are swept.
 - Actions: ``ACTIONS`` (queue list/show/hold/release/retry/delete/bounce,
-  sessions, disconnect, bans list/add/remove). Anything else is answered
-  with an error, never run.
+  sessions, disconnect, bans list/add/remove, reload the certificate).
+  Anything else is answered with an error, never run.
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ ACTIONS: dict[str, Handler] = {
     "bans": lambda api, _a: api.bans(),
     "ban": _ban,
     "unban": _unban,
+    "cert.reload": lambda api, _a: api.reload_certificate(),
 }
 
 

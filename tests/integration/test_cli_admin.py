@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import smtplib
+import ssl
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,29 @@ async def test_the_desk_refuses_what_it_does_not_know(tmp_path: Path) -> None:
     }
     assert answers["b.answer.json"]["error"] == "the request is not valid JSON"
     assert answers["c.answer.json"]["error"] == "the request is too large"
+
+
+def test_cert_from_the_shell_reaches_the_running_server(
+    core: RunningCore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.tls import generate_self_signed
+
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    generate_self_signed("imported.example.test", cert, key)
+    assert cli(core, "cert", "import", str(cert), str(key)) == 0
+    out = capsys.readouterr().out
+    assert "imported.example.test" in out and "uses it from now on" in out
+    info = core.run(core.api.certificate())
+    assert "imported.example.test" in info.subject
+    # the live TLS context: a new STARTTLS gets the imported certificate
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with smtplib.SMTP(*core.endpoint("smtp"), local_hostname="c.example") as s:
+        s.starttls(context=ctx)
+        der = s.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
+    assert der is not None and b"imported.example.test" in der
+    assert cli(core, "cert", "show", "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["sha256"] == info.sha256 and "imported.example.test" in shown["names"]
+    assert cli(core, "cert", "import", str(key), str(cert)) == 2  # swapped
+    assert "PEM certificate" in capsys.readouterr().err
