@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
+import json
 import logging
 import signal
 import sys
@@ -71,13 +73,17 @@ def _parser() -> argparse.ArgumentParser:
 
     dom = sub.add_parser("domain", help="manage mail domains")
     dsub = dom.add_subparsers(dest="action", required=True)
-    dsub.add_parser("list")
+    dsub.add_parser("list").add_argument(
+        "--json", action="store_true", help="as JSON, for scripts"
+    )
     dsub.add_parser("add").add_argument("name")
     dsub.add_parser("remove").add_argument("name")
 
     user = sub.add_parser("user", help="manage mailbox users")
     usub = user.add_subparsers(dest="action", required=True)
-    usub.add_parser("list")
+    usub.add_parser("list").add_argument(
+        "--json", action="store_true", help="as JSON, for scripts"
+    )
     ua = usub.add_parser("add")
     ua.add_argument("address")
     ua.add_argument("--name", default="", help="display name")
@@ -118,7 +124,9 @@ def _parser() -> argparse.ArgumentParser:
 
     alias = sub.add_parser("alias", help="manage aliases (*@domain = catch-all)")
     asub = alias.add_subparsers(dest="action", required=True)
-    asub.add_parser("list")
+    asub.add_parser("list").add_argument(
+        "--json", action="store_true", help="as JSON, for scripts"
+    )
     aset = asub.add_parser("set")
     aset.add_argument("address")
     aset.add_argument("targets", nargs="+")
@@ -126,7 +134,9 @@ def _parser() -> argparse.ArgumentParser:
 
     mod = sub.add_parser("module", help="switch modules and set their addresses")
     msub = mod.add_subparsers(dest="action", required=True)
-    msub.add_parser("list")
+    msub.add_parser("list").add_argument(
+        "--json", action="store_true", help="as JSON, for scripts"
+    )
     module_names = _module_names()
     for action in ("enable", "disable"):
         msub.add_parser(action).add_argument("name", choices=module_names)
@@ -142,6 +152,10 @@ def _parser() -> argparse.ArgumentParser:
     tm.add_argument("--to", required=True, dest="recipient", metavar="ADDR")
     tm.add_argument("--from", default="", dest="sender", metavar="ADDR")
     return p
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2))
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -187,6 +201,19 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
         return cli_config.run(args, sstore, data_dir, _read_password)
     if args.cmd == "module":
         if args.action == "list":
+            if args.json:
+                rows = []
+                for name in _module_names():
+                    sec = getattr(settings, name, None)
+                    row: dict[str, Any] = {"name": name}
+                    if sec is not None:
+                        row["enabled"] = sec.enabled
+                        for k in ("bind", "port", "tls_port"):
+                            if hasattr(sec, k):
+                                row[k] = getattr(sec, k)
+                    rows.append(row)
+                _print_json(rows)
+                return 0
             for name in _module_names():
                 sec = getattr(settings, name, None)
                 if sec is None:  # a module without settings of its own
@@ -235,7 +262,9 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
             accounts.set_primary_domain(dom)
             print(f"domain {dom}, host name {general.hostname}")
         elif args.cmd == "domain":
-            if args.action == "list":
+            if args.action == "list" and args.json:
+                _print_json([dataclasses.asdict(d) for d in accounts.list_domains()])
+            elif args.action == "list":
                 for d in accounts.list_domains():
                     print(
                         d.display if d.display == d.name else f"{d.name} ({d.display})"
@@ -246,7 +275,9 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
                 accounts.remove_domain(args.name)
                 print(f"removed {args.name}")
         elif args.cmd == "user":
-            if args.action == "list":
+            if args.action == "list" and args.json:
+                _print_json([dataclasses.asdict(u) for u in accounts.list_users()])
+            elif args.action == "list":
                 for u in accounts.list_users():
                     flag = "" if u.enabled else " (disabled)"
                     quota = (
@@ -297,7 +328,9 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
         elif args.cmd == "fetch":
             return cli_fetch.run(args, accounts, data_dir, _read_password)
         elif args.cmd == "alias":
-            if args.action == "list":
+            if args.action == "list" and args.json:
+                _print_json([dataclasses.asdict(a) for a in accounts.list_aliases()])
+            elif args.action == "list":
                 for a in accounts.list_aliases():
                     print(f"{a.address} -> {', '.join(a.targets)}")
             elif args.action == "set":

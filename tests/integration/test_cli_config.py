@@ -90,3 +90,22 @@ def test_the_relay_password_goes_through_stdin_only(
     key = relay_key("smarthost.example.net", "bob")
     assert SecretStore(core.data_dir).get(key) == "s3cr3t"
     assert "s3cr3t" not in (core.data_dir / "settings.toml").read_text()
+
+
+def test_every_listing_speaks_json(
+    core: RunningCore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--data-dir", str(core.data_dir)]
+    capsys.readouterr()
+    assert run_cli([*base, "user", "list", "--json"]) == 0
+    users = json.loads(capsys.readouterr().out)
+    assert {u["address"] for u in users} == {ALICE, BOB}
+    assert all("password" not in str(u) and "hash" not in u for u in users)
+    assert run_cli([*base, "domain", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "example.test"
+    assert run_cli([*base, "alias", "list", "--json"]) == 0
+    aliases = json.loads(capsys.readouterr().out)
+    assert any(a["address"] == "postmaster@example.test" for a in aliases)
+    assert run_cli([*base, "module", "list", "--json"]) == 0
+    modules = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert modules["smtp"]["enabled"] is True and "port" in modules["imap"]
