@@ -31,6 +31,7 @@ restoring (a bad archive cannot fill the disk through us).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import io
@@ -42,11 +43,12 @@ import sqlite3
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from server import fsutil
+from server.config.schema import BackupSettings
 from server.errors import ValidationError
 
 log = logging.getLogger("quicksilver.core")
@@ -393,3 +395,67 @@ def _sync_tree(root: Path) -> None:
             finally:
                 os.close(fd)
         fsutil.fsync_dir(Path(here))
+
+
+# -- scheduled backups -------------------------------------------------------------
+SCHEDULE_LOOK = 60.0  # seconds between looks at whether a backup is due
+ARCHIVE_PREFIX = "quicksilver-backup-"
+ARCHIVE_SUFFIX = ".tar.gz"
+
+
+def archive_name(now: float) -> str:
+    return time.strftime(
+        f"{ARCHIVE_PREFIX}%Y%m%d-%H%M%S{ARCHIVE_SUFFIX}", time.localtime(now)
+    )
+
+
+def archives(folder: Path) -> list[Path]:
+    """Our archives in ``folder``, oldest first (their names sort by time)."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    return sorted(
+        folder / n
+        for n in names
+        if n.startswith(ARCHIVE_PREFIX) and n.endswith(ARCHIVE_SUFFIX)
+    )
+
+
+def run_schedule(data_dir: Path, cfg: BackupSettings, now: float) -> Path | None:
+    """One look: write an archive if the newest is older than
+    ``every_hours`` (or there is none), then remove all but the newest
+    ``keep`` of ours. The archive written, or None. Blocking."""
+    folder = Path(cfg.folder)
+    if folder.resolve().is_relative_to(data_dir.resolve()):
+        raise ValidationError("backup.folder: choose a folder outside the data folder")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    have = archives(folder)
+    written = None
+    if not have or now - have[-1].stat().st_mtime >= cfg.every_hours * 3600:
+        written = backup(data_dir, folder / archive_name(now)).path
+        have = archives(folder)
+    for old in have[: max(0, len(have) - cfg.keep)]:
+        old.unlink(missing_ok=True)
+        log.info("removed the old backup %s (keeping %d)", old.name, cfg.keep)
+    return written
+
+
+async def schedule(data_dir: Path, settings: Callable[[], BackupSettings]) -> None:
+    """The running core's backup timer (until cancelled)."""
+    failed = ""
+    while True:
+        await asyncio.sleep(SCHEDULE_LOOK)
+        cfg = settings()
+        if not cfg.scheduled or not cfg.folder:
+            continue
+        try:
+            await asyncio.to_thread(run_schedule, data_dir, cfg, time.time())
+        except asyncio.CancelledError:
+            raise
+        except (OSError, ValidationError) as exc:
+            if str(exc) != failed:  # one line per new reason
+                failed = str(exc)
+                log.error("scheduled backup failed: %s", exc)
+            continue
+        failed = ""

@@ -38,6 +38,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from server import backup
 from server.accounts.sqlite import SqliteAccountStore
 from server.accounts.strength import password_problem
 from server.accounts.validate import (
@@ -151,6 +152,7 @@ class CoreServices:
         self._settings_lock = asyncio.Lock()  # one change at a time in this core
         self._watch_task: asyncio.Task[None] | None = None
         self._control_task: asyncio.Task[None] | None = None
+        self._backup_task: asyncio.Task[None] | None = None
         # one total for every module, capped by what the descriptors allow
         self.connections = ConnectionBudget(
             lambda: self.settings.security.max_connections,
@@ -252,9 +254,14 @@ class CoreServices:
         self._watch_task = asyncio.get_running_loop().create_task(
             self._watch_settings(), name="watch-settings"
         )
-        # the shell's queue/sessions/ban commands (server/control.py)
+        # the shell's queue/sessions/ban commands (server/control.py), and
+        # scheduled backups (server/backup.py)
         self._control_task = asyncio.get_running_loop().create_task(
             ControlDesk(self.data_dir, self.api).serve(), name="control-desk"
+        )
+        self._backup_task = asyncio.get_running_loop().create_task(
+            backup.schedule(self.data_dir, lambda: self.settings.backup),
+            name="backup-schedule",
         )
         if not self.settings.general.domain:
             # A fresh data folder: nothing listens until the first-run settings
@@ -290,7 +297,7 @@ class CoreServices:
             log.warning("%s", result.summary())
 
     async def stop(self) -> None:
-        for task in (self._watch_task, self._control_task):
+        for task in (self._watch_task, self._control_task, self._backup_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -63,6 +63,10 @@ LABELS = {
     "hostname": "Host name",
     "sender_policy": "Sender policy",
     "banner": "Greeting text",
+    "scheduled": "Back up on a schedule",
+    "folder": "Backup folder",
+    "every_hours": "Every (hours)",
+    "keep": "Archives kept",
     "show_version": "Version in the greeting",
     "log_buffer": "Log lines kept",
     "lifetime": "Give up after (s)",
@@ -96,6 +100,9 @@ HELP = {
     "banner": "What a client sees first, after the code and the host name. "
     "Empty: the usual greeting (Quicksilver ESMTP, …).",
     "show_version": "Name Quicksilver's version in the usual greeting.",
+    "folder": "Where the archives go: a full path outside the data folder "
+    "(another disk is best). Restore one with quicksilver-server restore.",
+    "keep": "Older archives in the folder are removed.",
 }
 CHOICE_HELP = {
     ("sender_policy", "enforce"): "Only the user's own addresses and aliases "

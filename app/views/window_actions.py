@@ -9,7 +9,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
-CONFIG_SECTIONS = (("general", "General"), ("queue", "Queue"), ("security", "Security"))
+CONFIG_SECTIONS = (
+    ("general", "General"),
+    ("queue", "Queue"),
+    ("security", "Security"),
+    ("backup", "Scheduled backups"),
+)
 MAX_TAB_SHORTCUTS = 9  # Ctrl+1 … Ctrl+9
 KeyLike = QKeySequence | QKeySequence.StandardKey | str
 

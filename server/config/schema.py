@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,6 +234,17 @@ class SecuritySettings:
     user_lock_time: int = 300
 
 
+@dataclass(frozen=True)
+class BackupSettings:
+    """Scheduled backups (server/backup.py): an archive of the data folder
+    every ``every_hours`` into ``folder``; the newest ``keep`` are kept."""
+
+    scheduled: bool = False
+    folder: str = ""  # an absolute path outside the data folder
+    every_hours: int = 24
+    keep: int = 7
+
+
 # Bounds of the per-account lock settings.
 USER_MAX_FAILURES_RANGE = (1, 10_000)
 USER_LOCK_TIME_RANGE = (10, 86_400)  # 10 s to one day
@@ -252,6 +264,7 @@ class Settings:
     mx: MxSettings = field(default_factory=MxSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    backup: BackupSettings = field(default_factory=BackupSettings)
 
     def section(self, name: str) -> Any:
         if name not in SECTIONS:
@@ -351,6 +364,17 @@ def validate_section(name: str, value: Any) -> None:
             raise ValidationError(f"{key}: must be enforce or any", field=key)
         elif f.name == "banner":
             check_banner(key, v)
+        elif name == "backup" and f.name == "every_hours" and not 1 <= v <= 720:
+            raise ValidationError(f"{key}: must be 1..720 hours", field=key)
+        elif name == "backup" and f.name == "keep" and not 1 <= v <= 1000:
+            raise ValidationError(f"{key}: must be 1..1000 archives", field=key)
+        elif name == "backup" and f.name == "folder" and (v or value.scheduled):
+            if not v or not os.path.isabs(v) or "\x00" in v:
+                raise ValidationError(
+                    f"{key}: the folder to keep backups in, as a full path "
+                    "(e.g. /srv/backups)",
+                    field=key,
+                )
         elif f.name in ("hostname", "host") or (f.name == "domain" and v):
             _check_hostname(name, f.name, v)
         elif f.name == "max_rcpt_failures" and not 1 <= v <= 10000:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import shutil
 import smtplib
 import subprocess
@@ -134,3 +135,37 @@ def test_a_damaged_or_foreign_archive_is_refused_whole(
         run_cli(["--data-dir", str(core.data_dir), "backup", "--to", str(inside)]) == 2
     )
     assert not inside.exists()
+
+
+def test_scheduled_backups_come_when_due_and_keep_the_newest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server import backup as bk
+    from server.config.schema import BackupSettings, Settings
+    from server.errors import ValidationError
+
+    core = start_core(tmp_path / "data")
+    core.runtime.stop()
+    folder = tmp_path / "archives"
+    cfg = BackupSettings(scheduled=True, folder=str(folder), every_hours=24, keep=2)
+    now = time.time()
+    made = []
+    for hours in (0, 1, 25, 50, 75):  # due at 0, 25, 50 and 75
+        at = now + hours * 3600
+        monkeypatch.setattr(time, "localtime", lambda _t=None, a=at: time.gmtime(a))
+        written = bk.run_schedule(core.data_dir, cfg, at)
+        if written is not None:
+            os.utime(written, (at, at))  # as if written then
+            made.append(written.name)
+    assert len(made) == 4
+    assert [p.name for p in bk.archives(folder)] == made[-2:]  # the newest two
+    assert bk.check_archive(folder / made[-1]) > 5
+
+    inside = BackupSettings(scheduled=True, folder=str(core.data_dir / "b"))
+    with pytest.raises(ValidationError, match="outside the data folder"):
+        bk.run_schedule(core.data_dir, inside, now)
+    for bad in ({"folder": ""}, {"folder": "relative/dir"}, {"every_hours": 0}):
+        with pytest.raises(ValidationError, match=r"backup\."):
+            Settings().replace_section(
+                "backup", BackupSettings(**{"scheduled": True, "folder": "/x", **bad})
+            )
