@@ -20,7 +20,10 @@ from server.accounts.base import Alias, Domain, User
 from server.accounts.strength import PasswordEstimate
 from server.accounts.strength import estimate as password_estimate
 from server.api_internet import InternetApi
+from server.api_mailboxes import FolderView as FolderView
 from server.api_mailboxes import MailboxesApi
+from server.api_mailboxes import MessageRow as MessageRow
+from server.api_mailboxes import MessageSource as MessageSource
 from server.auth import Ban, peer_address
 from server.backup import BackupResult
 from server.config.schema import Settings
@@ -37,6 +40,9 @@ from server.lists.store import HeldMessage as HeldMessage
 from server.lists.store import ListMember as ListMember
 from server.lists.store import MailList as MailList
 from server.modules.base import ModuleState, ModuleStatus, SessionInfo
+from server.netcontrol import first_match as first_match
+from server.netcontrol import parse_rule as parse_rule
+from server.netcontrol import parse_rules as parse_rules
 from server.ports import PortCheck, PortQuery, check_ports
 from server.queue.admin import ADMIN_HELD, JobHeaders, QueueActionResult
 from server.queue.spool import QueueJobView

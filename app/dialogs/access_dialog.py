@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.dialogs.base import ValidatedDialog, error_label
+from server.api import first_match, parse_rule, parse_rules
 from server.errors import ValidationError
-from server.netcontrol import first_match, parse_rule, parse_rules
 
 COL_ACTION, COL_NETWORK, COL_COMMENT = range(3)
 MAX_RULES = 200

@@ -29,8 +29,7 @@ from app.dialogs.confirm import confirm
 from app.formatting import human_size
 from app.tasks import spawn
 from app.views.domains_page import table_view
-from server.api import CoreApi, UserView
-from server.api_mailboxes import FolderView, MessageRow, MessageSource
+from server.api import CoreApi, FolderView, MessageRow, MessageSource, UserView
 from server.errors import MailError, ValidationError
 
 FOLDER_HEADERS = ("Folder", "Messages", "Size")
@@ -73,6 +72,7 @@ class MailboxesPage(QWidget):
         self.folders: tuple[FolderView, ...] = ()
         self.rows: tuple[MessageRow, ...] = ()
         self.source: MessageSource | None = None
+        self._loads = 0  # message loads started: only the newest applies
 
         self.user_combo = QComboBox(self)
         self.quota_label = QLabel(self)
@@ -198,10 +198,14 @@ class MailboxesPage(QWidget):
         return self.folders[rows[0].row()].name
 
     async def load_messages(self) -> None:
+        self._loads += 1
+        mine = self._loads
         folder = self.folder()
-        self.rows = (
-            await self._bridge.run(_messages, self.user(), folder) if folder else ()
-        )
+        rows = await self._bridge.run(_messages, self.user(), folder) if folder else ()
+        if mine != self._loads:
+            return  # a newer load is under way: its answer counts
+        keep = set(self.selected_uids())  # chosen rows stay chosen
+        self.rows = rows
         self.message_model.setRowCount(0)
         for m in self.rows:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.received))
@@ -211,8 +215,12 @@ class MailboxesPage(QWidget):
                     for t in (when, m.sender, m.subject, human_size(m.size))
                 ]
             )
-        self.source = None
-        self.viewer.clear()
+        again = [i for i, m in enumerate(self.rows) if m.uid in keep]
+        if again:
+            self.message_table.selectRow(again[0])
+        else:
+            self.source = None
+            self.viewer.clear()
         self._update_buttons()
 
     def selected_uids(self) -> tuple[int, ...]:
@@ -232,6 +240,8 @@ class MailboxesPage(QWidget):
             )
         except (ValidationError, MailError) as exc:
             self.status.setText(str(exc))
+            return
+        if self.selected_uids() != uids:  # chosen otherwise meanwhile
             return
         self.show_source()
 
