@@ -41,12 +41,14 @@ async def until(
         await asyncio.sleep(POLL)
 
 
-def run_cli(args: list[str]) -> int:
+def run_cli(args: list[str], stdin: str | None = None) -> int:
     """``quicksilver-server ARGS`` in this process, as the shell would run it,
     then the test run's umask state back: the CLI makes its own process
     private for good (server.paths.use_private_umask), which would outlive
     the command here and change what later tests see."""
+    import io
     import os
+    import sys
 
     from server import paths
     from server.__main__ import main
@@ -54,8 +56,12 @@ def run_cli(args: list[str]) -> int:
     old = os.umask(0o022)
     os.umask(old)
     for_good = paths._umask.for_good
+    old_stdin = sys.stdin
+    if stdin is not None:  # what the shell would pipe in (--password-stdin)
+        sys.stdin = io.StringIO(stdin)
     try:
         return main(args)
     finally:
+        sys.stdin = old_stdin
         paths._umask.for_good = for_good
         os.umask(old)

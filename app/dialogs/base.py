@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -36,6 +37,24 @@ async def exec_async(dialog: QDialog) -> int:
         return await done
     finally:
         dialog.finished.disconnect(on_dialog_finished)
+
+
+async def ask_save_path(
+    parent: QWidget, title: str, name_filter: str, suggested: str
+) -> str | None:
+    """Ask where to save (a Save dialog, window-modal); the path chosen, or
+    None when cancelled."""
+    dialog = QFileDialog(parent, title)
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    dialog.setNameFilter(name_filter)
+    dialog.selectFile(suggested)
+    try:
+        if await exec_async(dialog) != QFileDialog.DialogCode.Accepted:
+            return None
+        files = dialog.selectedFiles()
+    finally:
+        dialog.deleteLater()
+    return files[0] if files else None
 
 
 def error_label(parent: QWidget) -> QLabel:

@@ -10,32 +10,27 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.bridge import CoreBridge
-from app.dialogs.base import exec_async, notify
+from app.dialogs.base import ask_save_path, notify
 from server.api import BackupResult, CoreApi
 from server.errors import ValidationError
 
 
 async def back_up(bridge: CoreBridge, parent: QWidget) -> BackupResult | None:
     """The archive written, or ``None`` when cancelled or failed (said)."""
-    dialog = QFileDialog(parent, "Back up the data folder")
-    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-    dialog.setNameFilter("Quicksilver backups (*.tar.gz);;All files (*)")
-    dialog.setDefaultSuffix("tar.gz")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    dialog.selectFile(str(Path.home() / f"quicksilver-backup-{stamp}.tar.gz"))
-    try:
-        if await exec_async(dialog) != QFileDialog.DialogCode.Accepted:
-            return None
-        files = dialog.selectedFiles()
-    finally:
-        dialog.deleteLater()
-    if not files:
+    path = await ask_save_path(
+        parent,
+        "Back up the data folder",
+        "Quicksilver backups (*.tar.gz);;All files (*)",
+        str(Path.home() / f"quicksilver-backup-{stamp}.tar.gz"),
+    )
+    if path is None:
         return None
     try:
-        done = await bridge.run(CoreApi.backup, files[0])
+        done = await bridge.run(CoreApi.backup, path)
     except (ValidationError, OSError) as exc:
         notify(parent, "Back up", f"The backup was not written: {exc}")
         return None

@@ -18,7 +18,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -29,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.autoconfig import ServerEntry, autoconfig_xml
-from app.dialogs.base import exec_async, notify
+from app.dialogs.base import ask_save_path, notify
 from app.tasks import spawn
 from server.config.schema import Settings
 from server.modules import registry
@@ -272,20 +271,16 @@ class ClientSetupPage(QWidget):
         spawn(self.save_autoconfig())
 
     async def save_autoconfig(self) -> Path | None:
-        dialog = QFileDialog(self, "Save Thunderbird autoconfig")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setNameFilter("Autoconfig XML (*.xml)")
-        dialog.selectFile("config-v1.1.xml")
-        try:
-            if await exec_async(dialog) != QFileDialog.DialogCode.Accepted:
-                return None
-            files = dialog.selectedFiles()
-        finally:
-            dialog.deleteLater()
-        if not files:
+        path = await ask_save_path(
+            self,
+            "Save Thunderbird autoconfig",
+            "Autoconfig XML (*.xml)",
+            "config-v1.1.xml",
+        )
+        if path is None:
             return None
         try:
-            return self.write_autoconfig(files[0])
+            return self.write_autoconfig(path)
         except OSError as exc:
-            notify(self, "Save autoconfig", f"Could not save {files[0]}: {exc}")
+            notify(self, "Save autoconfig", f"Could not save {path}: {exc}")
             return None

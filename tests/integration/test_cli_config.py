@@ -4,10 +4,8 @@ running core; the smart host's password only through standard input."""
 
 from __future__ import annotations
 
-import io
 import json
 import smtplib
-import sys
 
 import pytest
 
@@ -17,12 +15,7 @@ from tests.waiting import run_cli, wait_until
 
 
 def cli(core: RunningCore, *args: str, stdin: str = "") -> int:
-    old = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        return run_cli(["--data-dir", str(core.data_dir), "config", *args])
-    finally:
-        sys.stdin = old
+    return run_cli(["--data-dir", str(core.data_dir), "config", *args], stdin)
 
 
 def test_list_get_and_set_with_the_windows_checks(

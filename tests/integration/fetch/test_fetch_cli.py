@@ -4,9 +4,6 @@ now, and remove it."""
 
 from __future__ import annotations
 
-import io
-import sys
-
 import pytest
 
 from tests.conftest import ALICE, RunningCore
@@ -15,12 +12,7 @@ from tests.waiting import run_cli
 
 
 def cli(core: RunningCore, *args: str, stdin: str = "") -> int:
-    old = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        return run_cli(["--data-dir", str(core.data_dir), "fetch", *args])
-    finally:
-        sys.stdin = old
+    return run_cli(["--data-dir", str(core.data_dir), "fetch", *args], stdin)
 
 
 def test_the_shell_adds_checks_lists_and_removes_an_account(
