@@ -14,7 +14,10 @@ a half-written message and loses no mail acknowledged before it started.
   arrives meanwhile only gets its UID again at the first start. Files in
   ``tmp/`` (writes in progress) are never taken; a message renamed while
   being read (its flags changed) is looked up again by its unique name.
-- Skipped: ``logs/``, lock files, ``tmp/`` folders.
+- Skipped: ``logs/``, ``requests/``, lock files, ``tmp/`` folders.
+- The archive holds what the data folder holds, private keys and stored
+  passwords (``secrets.json``) too: it is created readable by its owner only
+  (0600), and belongs somewhere as private.
 - A manifest (``MANIFEST``, the last member) lists every file with its size
   and SHA-256. The archive is written next to ``dest`` and renamed into place
   once complete and fsynced.
@@ -56,7 +59,7 @@ log = logging.getLogger("quicksilver.core")
 FORMAT = 1
 MANIFEST = "quicksilver-backup.json"
 ROOT = "data"  # the members' top folder in the archive
-SKIP_DIRS = frozenset({"logs", "tmp"})
+SKIP_DIRS = frozenset({"logs", "tmp", "requests"})
 SKIP_SUFFIXES = (".lock", "-wal", "-shm", "-journal", ".part")
 MAX_MEMBERS = 5_000_000
 MAX_BYTES = 1 << 40  # 1 TiB
@@ -119,6 +122,10 @@ def backup(data_dir: Path, dest: Path) -> BackupResult:
         raise ValidationError("put the backup outside the data folder")
     part = dest.with_name(dest.name + ".part")
     try:
+        fd = os.open(
+            part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | fsutil.O_BINARY, 0o600
+        )
+        os.close(fd)  # made private before a byte goes in, whatever the umask
         w = _write(data_dir, part)
     except BaseException:
         part.unlink(missing_ok=True)

@@ -20,7 +20,9 @@ How it stays correct (Dovecot's index cache works the same way):
   before the next record is written, and meanwhile gives nothing.
 - Appends are not fsynced (with group commit the batch's ``syncfs`` covers
   them anyway): a torn or damaged record (crc32 mismatch, cut short) ends the
-  usable part; the file is cut back there before anything is appended.
+  usable part, and the first full read cuts the file back there. Records
+  appended behind such a tail before that read are lost with it: a cache
+  miss (the message is parsed on demand), never a wrong answer.
 - Dead records (expunged messages, replaced duplicates) are counted; when
   they are more than half the file and over ``COMPACT_MIN``, the live ones are
   rewritten into a new file that replaces the old one atomically.

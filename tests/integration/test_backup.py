@@ -75,6 +75,7 @@ def test_backup_under_load_restores_everything_acknowledged(tmp_path: Path) -> N
             t.join(120)
         stop.set()
         core.runtime.stop()
+    assert archive.stat().st_mode & 0o077 == 0  # keys and passwords inside
     before = {name for at, name in acked if at < started}
     assert len(before) >= 300 and during < TOTAL  # the load ran across it
 
