@@ -13,6 +13,7 @@ from PySide6.QtGui import QShowEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QPlainTextEdit,
@@ -89,6 +90,24 @@ class MailboxesPage(QWidget):
         self.message_model.setHorizontalHeaderLabels(list(MESSAGE_HEADERS))
         self.message_table = table_view(self)
         self.message_table.setModel(self.message_model)
+        self.message_table.setWordWrap(False)
+        heads = self.message_table.horizontalHeader()
+        heads.setStretchLastSection(False)
+        fit = QHeaderView.ResizeMode.ResizeToContents
+        for col, mode in enumerate(
+            (
+                fit,
+                QHeaderView.ResizeMode.Interactive,
+                QHeaderView.ResizeMode.Stretch,
+                fit,
+            )
+        ):
+            heads.setSectionResizeMode(col, mode)
+        heads.resizeSection(1, self.fontMetrics().horizontalAdvance("x") * 28)
+        self.folder_table.horizontalHeader().setSectionResizeMode(fit)
+        self.folder_table.setMinimumWidth(
+            self.fontMetrics().horizontalAdvance("x") * 36
+        )
         self.header_radio = QRadioButton("&Header", self)
         self.source_radio = QRadioButton("Sou&rce", self)
         self.header_radio.setChecked(True)
