@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -589,6 +589,8 @@ class UserPage(_Page):
         if isinstance(wizard, FirstRunWizard):
             self.domain = wizard.domain_page.domain()
         self.domain_label.setText(f"@{self.domain}")
+        # typing right after Next goes into the name, not the tick above it
+        QTimer.singleShot(0, self.local_edit.setFocus)
 
     def validate_now(self, *_args: object) -> None:
         self.fields.setEnabled(self.create_check.isChecked())

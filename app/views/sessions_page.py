@@ -11,7 +11,7 @@ import time
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QHideEvent, QShowEvent, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QPushButton, QWidget
+from PySide6.QtWidgets import QHeaderView, QPushButton, QWidget
 
 from app.bridge import CoreBridge
 from app.dialogs.confirm import confirm
@@ -48,6 +48,9 @@ class SessionsPage(QWidget):
         self.model.setHorizontalHeaderLabels(list(HEADERS))
         self.table = table_view(self)
         self.table.setModel(self.model)
+        header = self.table.horizontalHeader()
+        for col in range(len(HEADERS) - 1):  # "Doing" takes the rest
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.disconnect_button = QPushButton("&Disconnect", self)
         self.ban_button = QPushButton("Disconnect and &ban", self)
         self.ban_button.setToolTip(
