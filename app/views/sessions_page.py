@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QHeaderView, QPushButton, QWidget
 
 from app.bridge import CoreBridge
 from app.dialogs.confirm import confirm
+from app.models.queue_model import span_text
 from app.tasks import spawn
 from app.views.domains_page import list_page_layout, table_view
 from server.api import CoreApi, SessionInfo
@@ -22,15 +23,6 @@ from server.errors import ValidationError
 
 REFRESH_MS = 1000
 HEADERS = ("Module", "Client", "User", "Connected for", "Doing")
-
-
-def duration(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60} s"
-    return f"{s // 3600} h {s % 3600 // 60} min"
 
 
 class SessionsPage(QWidget):
@@ -96,7 +88,7 @@ class SessionsPage(QWidget):
         self.model.setRowCount(0)
         now = time.time()
         for s in sessions:
-            row = [s.module, s.peer, s.user, duration(now - s.since), s.doing]
+            row = [s.module, s.peer, s.user, span_text(now - s.since), s.doing]
             self.model.appendRow([QStandardItem(text) for text in row])
         if keep is not None:
             for i, s in enumerate(sessions):

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.bridge import CoreBridge
-from app.views.sessions_page import SessionsPage, duration
+from app.views.sessions_page import SessionsPage
 from server.api import CoreApi, NewUser
 
 from .helpers import DOMAIN, wait_for
@@ -55,9 +55,3 @@ def test_a_client_appears_and_is_disconnected_and_banned(
     bans = wait_for(qtbot, bridge.run(CoreApi.bans))
     assert [b.ip for b in bans] == ["127.0.0.1"]
     client.shutdown()
-
-
-def test_duration_reads_like_words() -> None:
-    assert duration(5) == "5 s"
-    assert duration(125) == "2 min 5 s"
-    assert duration(7260) == "2 h 1 min"

@@ -7,24 +7,13 @@ from __future__ import annotations
 import imaplib
 import poplib
 import smtplib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from server.errors import ValidationError
 from server.greeting import version
-from tests.conftest import RunningCore, start_core
+from tests.conftest import RunningCore
 from tests.waiting import wait_until
-
-
-@pytest.fixture
-def core3(tmp_path: Path) -> Iterator[RunningCore]:
-    c = start_core(tmp_path / "data", enabled=("smtp", "pop3", "imap"))
-    try:
-        yield c
-    finally:
-        c.runtime.stop()
 
 
 def greetings(core: RunningCore) -> tuple[str, str, str]:

@@ -7,22 +7,11 @@ import imaplib
 import poplib
 import smtplib
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ALICE, ALICE_PW, BOB, BOB_PW, RunningCore, start_core
+from tests.conftest import ALICE, ALICE_PW, BOB, BOB_PW, RunningCore
 from tests.waiting import wait_until
-
-
-@pytest.fixture
-def core3(tmp_path: Path) -> Iterator[RunningCore]:
-    c = start_core(tmp_path / "data", enabled=("smtp", "pop3", "imap"))
-    try:
-        yield c
-    finally:
-        c.runtime.stop()
 
 
 def test_sessions_show_who_and_what_and_can_be_closed(core3: RunningCore) -> None:
