@@ -36,6 +36,7 @@ from typing import Any
 
 from server import (
     cli_admin,
+    cli_capture,
     cli_config,
     cli_dkim,
     cli_dns,
@@ -65,7 +66,13 @@ def _parser() -> argparse.ArgumentParser:
         help="data folder (default: $QUICKSILVER_HOME or the per-user folder)",
     )
     sub = p.add_subparsers(dest="cmd")
-    sub.add_parser("run", help="run the enabled modules until SIGINT/SIGTERM")
+    run = sub.add_parser("run", help="run the enabled modules until SIGINT/SIGTERM")
+    run.add_argument(
+        "--capture",
+        action="store_true",
+        help="capture mode for this run: take mail for any address, keep it "
+        "in the capture mailbox, deliver nothing",
+    )
 
     init = sub.add_parser("init", help="set the mail domain and host name")
     init.add_argument("--domain", required=True)
@@ -112,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_internet.add_commands(sub)
     cli_config.add_commands(sub)
     cli_admin.add_commands(sub)
+    cli_capture.add_commands(sub)
     bk = sub.add_parser(
         "backup", help="write a consistent archive of the data folder (runs live)"
     )
@@ -371,12 +379,12 @@ def _test_message(args: argparse.Namespace, data_dir: Path) -> int:
     return 0
 
 
-def _run(data_dir: Path) -> int:
+def _run(data_dir: Path, capture: bool = False) -> int:
     from server.heap import settle_heap
     from server.runtime import Runtime
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    rt = Runtime(data_dir)
+    rt = Runtime(data_dir, capture=capture)
     rt.start()
     settle_heap()
     for st in rt.services.module_statuses():
@@ -391,6 +399,14 @@ def _run(data_dir: Path) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if rt.services.settings.capture.enabled:
+        print(
+            "Capture mode: every message is kept in "
+            f"{rt.api.capture.address()} and nothing is delivered "
+            "(quicksilver-server capture list; its IMAP/POP3 password: "
+            "quicksilver-server capture password).",
+            flush=True,
+        )
     print(f"Quicksilver running with data in {data_dir}; Ctrl+C stops it.", flush=True)
     while not done.wait(0.5):
         pass
@@ -405,7 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     use_private_umask()  # every command creates data for this user only
     try:
         if args.cmd in (None, "run"):
-            return _run(data_dir)
+            return _run(data_dir, bool(getattr(args, "capture", False)))
+        if args.cmd == "capture":
+            return cli_capture.run(args, data_dir)
         if args.cmd == "test-message":
             return _test_message(args, data_dir)
         if args.cmd in ("backup", "restore"):

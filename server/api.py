@@ -19,6 +19,8 @@ from server import backup
 from server.accounts.base import Alias, Domain, User
 from server.accounts.strength import PasswordEstimate
 from server.accounts.strength import estimate as password_estimate
+from server.api_capture import CaptureApi
+from server.api_capture import CaptureStatus as CaptureStatus
 from server.api_internet import InternetApi
 from server.api_mailboxes import FolderView as FolderView
 from server.api_mailboxes import MailboxesApi
@@ -26,6 +28,10 @@ from server.api_mailboxes import MessageRow as MessageRow
 from server.api_mailboxes import MessageSource as MessageSource
 from server.auth import Ban, peer_address
 from server.backup import BackupResult
+from server.capture import AttachmentData as AttachmentData
+from server.capture import AttachmentInfo as AttachmentInfo
+from server.capture import CapturedMessage as CapturedMessage
+from server.capture import CapturedRow as CapturedRow
 from server.config.schema import Settings
 from server.delivery.relay import RelayModule
 from server.delivery.smtp_client import ProbeResult
@@ -193,6 +199,7 @@ class CoreApi:
         # DKIM, DNS records, spam filter, greylisting and TLS counts
         self.internet = InternetApi(services)
         self.mailboxes = MailboxesApi(services)
+        self.capture: CaptureApi = CaptureApi(services)
 
     # -- whole picture -------------------------------------------------------
     async def snapshot(self) -> Snapshot:

@@ -14,7 +14,8 @@ same words), and writes the answer beside it; the command prints it.
   asking side removes both; a request nobody answered within its wait is
   taken back, and requests older than ``STALE_SECONDS`` are swept.
 - Actions: ``ACTIONS`` (queue list/show/hold/release/retry/delete/bounce,
-  sessions, disconnect, bans list/add/remove, reload the certificate).
+  sessions, disconnect, bans list/add/remove, reload the certificate, and
+  capture mode's list/show/delete/release/password).
   Anything else is answered with an error, never run.
 """
 
@@ -106,7 +107,43 @@ async def _unban(api: CoreApi, args: dict[str, Any]) -> Any:
     return await api.unban(_text(args, "ip"))
 
 
+def _uid(args: dict[str, Any], name: str = "uid") -> int:
+    value = args.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValidationError(f"{name}: a message number from 'capture list'")
+    return value
+
+
+async def _capture_show(api: CoreApi, args: dict[str, Any]) -> Any:
+    shown = await api.capture.message(_uid(args))
+    out = _plain(dataclasses.replace(shown, images=()))
+    out.pop("images", None)
+    return out
+
+
+async def _capture_delete(api: CoreApi, args: dict[str, Any]) -> Any:
+    uids = args.get("uids")
+    if not isinstance(uids, list) or not uids or len(uids) > 10_000:
+        raise ValidationError("uids: message numbers from 'capture list'")
+    return await api.capture.delete(tuple(_uid({"uid": u}) for u in uids))
+
+
+async def _capture_release(api: CoreApi, args: dict[str, Any]) -> Any:
+    return await api.capture.release(_uid(args), _text(args, "to"))
+
+
+async def _capture_password(api: CoreApi, _args: dict[str, Any]) -> Any:
+    return {"address": api.capture.address(), "password": await api.capture.password()}
+
+
 ACTIONS: dict[str, Handler] = {
+    "capture.status": lambda api, _a: api.capture.status(),
+    "capture.list": lambda api, _a: api.capture.messages(),
+    "capture.show": _capture_show,
+    "capture.delete": _capture_delete,
+    "capture.delete_all": lambda api, _a: api.capture.delete_all(),
+    "capture.release": _capture_release,
+    "capture.password": _capture_password,
     "queue.list": lambda api, _a: api.queue_jobs(),
     "queue.show": _queue_show,
     "queue.action": _queue_action,

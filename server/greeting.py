@@ -21,15 +21,24 @@ def version() -> str:
         return ""
 
 
-def greeting_text(usual: str, banner: str, show_version: bool) -> str:
+# what every greeting ends with while capture mode is on (server/capture.py)
+CAPTURE_NOTE = "(capture mode: mail is kept here, never delivered)"
+
+
+def greeting_text(
+    usual: str, banner: str, show_version: bool, capture: bool = False
+) -> str:
     """``banner`` if set, else ``usual`` (which starts with the product's
-    name) with the version after the name when ``show_version``."""
+    name) with the version after the name when ``show_version``; in capture
+    mode followed by ``CAPTURE_NOTE``, whatever the banner says."""
+    text = usual
     if banner:
-        return banner
-    ver = version() if show_version else ""
-    if ver and usual.startswith(PRODUCT):
-        return f"{PRODUCT} {ver}{usual[len(PRODUCT) :]}"
-    return usual
+        text = banner
+    else:
+        ver = version() if show_version else ""
+        if ver and usual.startswith(PRODUCT):
+            text = f"{PRODUCT} {ver}{usual[len(PRODUCT) :]}"
+    return f"{text} {CAPTURE_NOTE}" if capture else text
 
 
 def check_banner(key: str, text: str) -> None:

@@ -50,6 +50,9 @@ from server.accounts.validate import (
 from server.antispam.dnsq import system_resolver
 from server.api import LISTEN_ADDRESS, CoreApi, FirstRunSetup
 from server.auth import CoreAuthenticator
+from server.capture import SECRET_KEY as CAPTURE_SECRET
+from server.capture import CaptureSink, mailbox_address
+from server.capture import new_password as capture_password
 from server.config.schema import SECTIONS, Settings
 from server.config.store import Patch, SettingsStore, apply_patch
 from server.control import ControlDesk
@@ -87,6 +90,7 @@ from server.paths import (
 from server.protocols.web.module import WebModule
 from server.queue.manager import QueueManager
 from server.queue.spool import Spool
+from server.secrets import SecretStore
 from server.sieve.deliver import SieveDelivery
 from server.sieve.loading import ScriptFinder
 from server.sieve.seen import FILE_NAME as SIEVE_STATE_FILE
@@ -137,14 +141,17 @@ class CoreServices:
         events: EventBus,
         log_buffer: LogBuffer,
         fd_limit: DescriptorLimit | None = None,
+        force_capture: bool = False,
     ) -> None:
         self.data_dir = data_dir
+        # ``run --capture``: capture mode for this run, whatever the file says
+        self.force_capture = force_capture
         self.events = events
         self.log_buffer = log_buffer
         self.settings_store = SettingsStore(data_dir / "settings.toml")
         loaded = self.settings_store.read()
         loaded = self.settings_store.create_if_missing(loaded.settings) or loaded
-        self.settings: Settings = loaded.settings
+        self.settings: Settings = self._overridden(loaded.settings)
         # the bytes of the file these settings came from: another writer's
         # change shows as different bytes (reload_settings)
         self._settings_raw = loaded.raw
@@ -209,6 +216,8 @@ class CoreServices:
         self.make_resolver: Callable[[], Any] = system_resolver
         self.sieve.attach_outbox(self.queue)
         self.lists.attach_outbox(self.queue)
+        # capture mode's target for smtp and submission (server/capture.py)
+        self.capture = CaptureSink(self.store, self.accounts, lambda: self.settings)
         self.ctx = ModuleContext(
             events=events,
             settings=lambda: self.settings,
@@ -223,6 +232,7 @@ class CoreServices:
             scripts=self.scripts,
             lists=self.lists,
             fetch=self.fetch_store,
+            capture=self.capture,
         )
         self._tighten_task: asyncio.Task[None] | None = None
         self._stop_tightening = threading.Event()
@@ -263,12 +273,50 @@ class CoreServices:
             backup.schedule(self.data_dir, lambda: self.settings.backup),
             name="backup-schedule",
         )
+        if self.force_capture and not self.settings.general.domain:
+            log.info("capture mode on a new data folder: mail domain localhost")
+            await self.first_run("localhost", "localhost")
+        await self.apply_capture()
         if not self.settings.general.domain:
             # A fresh data folder: nothing listens until the first-run settings
             # (mail domain, modules, ports) are given.
             log.info("no mail domain yet: modules start after the first-run setup")
             return
         await self.start_enabled()
+
+    def _overridden(self, settings: Settings) -> Settings:
+        if self.force_capture and not settings.capture.enabled:
+            return dataclasses.replace(
+                settings, capture=dataclasses.replace(settings.capture, enabled=True)
+            )
+        return settings
+
+    async def apply_capture(self) -> None:
+        """Capture mode on: the capture mailbox exists and the queue sends
+        nothing out; off: the queue's remote route comes back."""
+        on = self.settings.capture.enabled
+        self.queue.suspend_remote(on)
+        if not on:
+            return
+        owner = mailbox_address(self.settings, self.accounts)
+        if self.accounts.get_user(owner) is not None:
+            return
+        if not self.accounts.is_local_domain(owner.rsplit("@", 1)[1]):
+            return  # no mail domain yet: made with the first one
+        password = capture_password()
+        await asyncio.to_thread(
+            SecretStore(self.data_dir).set, CAPTURE_SECRET, password
+        )
+        await asyncio.to_thread(
+            self.accounts.add_user, owner, password, display_name="Captured mail"
+        )
+        await self.store.ensure_user(owner)
+        self.accounts_changed("users")
+        log.info(
+            "capture mode: made the mailbox %s (its password: "
+            "quicksilver-server capture password)",
+            owner,
+        )
 
     async def start_enabled(self) -> None:
         for name in self.modules:
@@ -487,6 +535,7 @@ class CoreServices:
     async def _adopt(self, new: Settings, raw: bytes) -> None:
         """Make ``new`` (the file's content, ``raw``) the settings in use and
         apply what changed. Called with the settings lock held."""
+        new = self._overridden(new)
         old, self.settings, self._settings_raw = self.settings, new, raw
         changed = [n for n in SECTIONS if getattr(old, n) != getattr(new, n)]
         for name in changed:
@@ -519,9 +568,14 @@ class CoreServices:
             if running or getattr(old, name).enabled != getattr(new, name).enabled:
                 await self.restart_module(name)
                 restarted.add(name)
+        if "capture" in changed or "general" in changed:
+            await self.apply_capture()
         if "general" in changed:
             await asyncio.to_thread(self.tls.hostname_changed, new.general.hostname)
             self.local.host = new.general.hostname or self.local.host
+        if "capture" in changed or "general" in changed:
+            # every greeting names capture mode; smtp and submission change
+            # their target
             for mod_name, module in self.modules.items():
                 if (
                     mod_name not in restarted
@@ -677,8 +731,9 @@ class CoreServices:
 class Runtime:
     """Runs ``CoreServices`` on a dedicated thread and loop."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, capture: bool = False) -> None:
         self.data_dir = Path(data_dir)
+        self.capture = capture  # ``run --capture``
         self.events = EventBus()
         self.loop: asyncio.AbstractEventLoop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
@@ -727,7 +782,9 @@ class Runtime:
         async def boot() -> None:
             # the folder and its top before anything is opened, the rest after
             tightened = await asyncio.to_thread(tighten_top, self.data_dir)
-            self._services = CoreServices(self.data_dir, self.events, buf, fd_limit)
+            self._services = CoreServices(
+                self.data_dir, self.events, buf, fd_limit, self.capture
+            )
             _log_connection_limit(fd_limit, self._services.connections)
             await self._services.start()
             self._services.tighten_in_background(tightened)

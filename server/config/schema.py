@@ -245,6 +245,16 @@ class BackupSettings:
     keep: int = 7
 
 
+@dataclass(frozen=True)
+class CaptureSettings:
+    """Capture mode for developers (server/capture.py): SMTP and submission
+    take mail for any address (any AUTH), nothing is delivered, and every
+    message is kept once in the mailbox ``mailbox``@<primary domain>."""
+
+    enabled: bool = False
+    mailbox: str = "capture"  # the local part of the capture mailbox
+
+
 # Bounds of the per-account lock settings.
 USER_MAX_FAILURES_RANGE = (1, 10_000)
 USER_LOCK_TIME_RANGE = (10, 86_400)  # 10 s to one day
@@ -265,6 +275,7 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
 
     def section(self, name: str) -> Any:
         if name not in SECTIONS:
@@ -309,6 +320,18 @@ def _check_hostname(section: str, name: str, value: str) -> None:
             f"{section}.{name}: {value!r} is not a valid host name",
             field=f"{section}.{name}",
         )
+
+
+def _local_part(value: str) -> bool:
+    """A plain mailbox name: letters, digits, dots (not first, last or
+    doubled), - and _, at most 64 characters."""
+    return (
+        0 < len(value) <= 64
+        and all(c.isascii() and (c.isalnum() or c in "._-") for c in value)
+        and not value.startswith(".")
+        and not value.endswith(".")
+        and ".." not in value
+    )
 
 
 def _check_public_url(key: str, value: str) -> None:
@@ -375,6 +398,12 @@ def validate_section(name: str, value: Any) -> None:
                     "(e.g. /srv/backups)",
                     field=key,
                 )
+        elif name == "capture" and f.name == "mailbox" and not _local_part(v):
+            raise ValidationError(
+                f"{key}: a mailbox name of letters, digits, dots, - and _ "
+                "(like capture)",
+                field=key,
+            )
         elif f.name in ("hostname", "host") or (f.name == "domain" and v):
             _check_hostname(name, f.name, v)
         elif f.name == "max_rcpt_failures" and not 1 <= v <= 10000:

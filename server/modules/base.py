@@ -683,3 +683,6 @@ class ModuleContext:
     scripts: ScriptStore | None = None  # Sieve scripts (ManageSieve, delivery)
     lists: ListDirectory | None = None  # distribution lists' addresses (RCPT)
     fetch: FetchStore | None = None  # the collector's accounts (fetch.sqlite3)
+    # capture mode's target: smtp and submission hand mail here instead of
+    # ``delivery`` while ``capture.enabled`` (server/capture.py)
+    capture: DeliveryTarget | None = None

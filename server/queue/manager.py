@@ -134,6 +134,7 @@ class QueueManager(QueueAdmin):
         self.remote: RemoteRoute | None = None
         self.signer: DkimSigner | None = None  # the runtime sets it
         self._routes: list[RemoteRoute] = []
+        self._remote_suspended = False  # capture mode (suspend_remote)
         self._jobs: dict[str, Job] = {}
         # job -> when to try again to finish it (queue the DSN it owes, or
         # take it out of the spool once every recipient is final)
@@ -203,8 +204,18 @@ class QueueManager(QueueAdmin):
         if self.remote is route or self.remote not in self._routes:
             self._pick_route()
 
+    def suspend_remote(self, on: bool) -> None:
+        """Capture mode: no remote route while ``on`` (remote mail waits,
+        held, as with no route), the best one again when off."""
+        if on != self._remote_suspended:
+            self._remote_suspended = on
+            log.info("remote delivery %s", "paused (capture mode)" if on else "resumed")
+            self._pick_route()
+
     def _pick_route(self) -> None:
         best = max(self._routes, key=lambda r: getattr(r, "priority", 0), default=None)
+        if self._remote_suspended:
+            best = None
         if best is not self.remote:
             log.info("remote route: %s", getattr(best, "name", None) or "none (held)")
         self.set_remote_route(best)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import smtplib
@@ -280,3 +281,56 @@ def test_weak_passwords_are_refused_with_the_reason_unless_allowed(
     assert "postmaster@example.test -> bob@example.test" in aliases
     refused = qs(data, "alias", "remove", "postmaster@example.test")
     assert refused.returncode == 2 and "RFC 5321" in refused.stderr
+
+
+def test_run_capture_on_a_new_folder_keeps_mail_for_any_address(
+    tmp_path: Path,
+) -> None:
+    """``run --capture`` on a folder with no mail domain yet: it starts on
+    localhost, takes mail for anyone, and the shell lists it as JSON."""
+    data = tmp_path / "qs"
+    for m in ("pop3", "imap"):
+        qs(data, "module", "disable", m)
+    qs(data, "module", "set", "smtp", "--bind", "127.0.0.1", "--port", "0")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--data-dir", str(data), "run", "--capture"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    port = 0
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not lines[-1:] == ["running"]:
+        line = proc.stdout.readline()
+        lines.append(line)
+        m = re.match(r"smtp: RUNNING 127\.0\.0\.1:(\d+)", line)
+        port = int(m.group(1)) if m else port
+        if line.startswith("Quicksilver running"):
+            lines.append("running")
+    try:
+        assert port, lines
+        assert any("Capture mode" in ln and "capture@localhost" in ln for ln in lines)
+        with smtplib.SMTP("127.0.0.1", port) as c:
+            c.sendmail(
+                "app@dev.example",
+                ["anyone@anywhere.example"],
+                b"Subject: caught\r\n\r\nhi\r\n",
+            )
+        listed = qs(data, "capture", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        (row,) = json.loads(listed.stdout)
+        assert row["subject"] == "caught"
+        assert row["recipients"] == ["anyone@anywhere.example"]
+        login = qs(data, "capture", "password")
+        assert "capture@localhost" in login.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        proc.stdout.close()
+    # the mode was for that run only: the file still says off
+    from server.config.store import SettingsStore
+
+    assert not SettingsStore(data / "settings.toml").load().capture.enabled

@@ -168,6 +168,7 @@ class ImapModule(ListenerModule):
                 "Quicksilver IMAP4rev1 ready",
                 self.settings.banner,
                 self.settings.show_version,
+                self._ctx.settings().capture.enabled,
             ),
             user_login=self._user_login,
             user_logout=self._user_logout,

@@ -216,6 +216,7 @@ class Pop3Protocol(LineReader):
                 "Quicksilver POP3 server ready",
                 module.settings.banner,
                 module.settings.show_version,
+                module.context.settings().capture.enabled,
             ),
             login_delay=module.login_delay,
             on_message=module.count_message,

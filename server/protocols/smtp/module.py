@@ -93,6 +93,7 @@ class SmtpModule(ListenerModule):
         cfg: SmtpSettings = settings.smtp
         general = settings.general
         hostname = general.hostname or "localhost"
+        capture = settings.capture.enabled and ctx.capture is not None
         policy = SmtpPolicy(
             hostname=hostname,
             module=self.name,
@@ -100,6 +101,7 @@ class SmtpModule(ListenerModule):
             reject_helo_claiming_us=cfg.reject_helo_claiming_us,
             reject_invalid_helo=cfg.reject_invalid_helo,
             max_rcpt_failures=cfg.max_rcpt_failures,
+            capture=capture,
         )
         if cfg.greylisting and self.greylist is None:
             folder = ctx.data_dir if ctx.data_dir is not None else Path(".")
@@ -112,7 +114,7 @@ class SmtpModule(ListenerModule):
         handler = SmtpHandler(
             policy,
             ctx.accounts,
-            ctx.delivery,
+            ctx.capture if capture and ctx.capture is not None else ctx.delivery,
             ctx.events,
             log,
             on_message=self.count_message,
@@ -139,7 +141,9 @@ class SmtpModule(ListenerModule):
             return QuicksilverSMTP(
                 handler,
                 hostname=hostname,
-                ident=greeting_text("Quicksilver ESMTP", cfg.banner, cfg.show_version),
+                ident=greeting_text(
+                    "Quicksilver ESMTP", cfg.banner, cfg.show_version, capture
+                ),
                 data_size_limit=general.max_message_size,
                 enable_SMTPUTF8=True,
                 decode_data=False,

@@ -212,6 +212,9 @@ class SmtpPolicy:
     reject_helo_claiming_us: bool = False  # smtp: Mercury's compliance options
     reject_invalid_helo: bool = False
     max_rcpt_failures: int = 0  # 0: no limit
+    # capture mode (server/capture.py): any recipient, no AUTH needed, no
+    # HELO, relay or spam checks; the delivery target keeps the mail
+    capture: bool = False
 
 
 class SmtpHandler:
@@ -328,11 +331,13 @@ class SmtpHandler:
     ) -> str:
         if _has_controls(address):
             return "553 5.1.7 Bad sender address syntax"
-        if self.policy.require_auth and not session.authenticated:
+        capture = self.policy.capture
+        if self.policy.require_auth and not session.authenticated and not capture:
             return "530 5.7.0 Authentication required"
         sender = reverse_path(address)
         if (
-            self.policy.sender_policy == "enforce"
+            not capture
+            and self.policy.sender_policy == "enforce"
             and session.authenticated
             and not self.sender_allowed(self._authenticated(session), sender)
         ):
@@ -379,7 +384,7 @@ class SmtpHandler:
         name nor an address literal (RFC 5321 4.1.1.1). Trusted networks and
         authenticated sessions are not judged."""
         p = self.policy
-        if not (p.reject_helo_claiming_us or p.reject_invalid_helo):
+        if p.capture or not (p.reject_helo_claiming_us or p.reject_invalid_helo):
             return ""
         if session.authenticated or self._trusted(session):
             return ""
@@ -445,6 +450,10 @@ class SmtpHandler:
         address = self.accounts.canonical_recipient(address)  # RFC 5321 4.5.1
         if address.count("@") != 1:
             return "550 5.1.3 Bad recipient address syntax"
+        if self.policy.capture:  # kept, never delivered: any address will do
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+            return "250 2.1.5 Recipient OK (captured)"
         domain = address.rsplit("@", 1)[1]
         if self.accounts.is_local_domain(domain):
             if self.accounts.resolve(address) is None and not (
@@ -486,7 +495,12 @@ class SmtpHandler:
         """Start asking the block and allow lists as the client connects, so
         the answer is there by its first RCPT (where a listing is refused,
         after AUTH had its chance)."""
-        if self.dnsbl is None or not self.dnsbl_zones or self._trusted(session):
+        if (
+            self.dnsbl is None
+            or not self.dnsbl_zones
+            or self.policy.capture
+            or self._trusted(session)
+        ):
             return None
         task = asyncio.get_running_loop().create_task(
             self.dnsbl.check(peer_ip(session.peer), self.dnsbl_zones)
@@ -621,9 +635,12 @@ class SmtpHandler:
                 (missing_headers(raw, self.policy.hostname, sid), raw)
             )
         received = self.received_header(server, session, envelope, sid)
-        untrusted = not session.authenticated and not self._trusted(session)
+        capture = self.policy.capture  # the developer's own mail: no checks
+        untrusted = (
+            not capture and not session.authenticated and not self._trusted(session)
+        )
         quarantine = ""
-        if self.mailauth is not None:
+        if self.mailauth is not None and not capture:
             checked = await self._authenticate(session, envelope, raw)
             if isinstance(checked, str):
                 return checked  # refused by the sender domain's DMARC policy

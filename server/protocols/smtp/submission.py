@@ -35,6 +35,7 @@ import asyncio
 import binascii
 import logging
 from base64 import b64decode
+from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult
@@ -66,6 +67,13 @@ TEMPFAIL = "454 4.7.0 Temporary authentication failure"
 NEED_TLS = "538 5.7.11 Encryption required for requested authentication mechanism"
 
 
+@dataclass(frozen=True)
+class CaptureLogin:
+    """Who a client said it was in capture mode (nothing is checked)."""
+
+    address: str
+
+
 class SubmissionSMTP(QuicksilverSMTP):
     """QuicksilverSMTP with asynchronous AUTH through the core authenticator."""
 
@@ -75,9 +83,11 @@ class SubmissionSMTP(QuicksilverSMTP):
         authenticator: Authenticator,
         plaintext_login: str,
         implicit: bool,
+        capture: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, auth_require_tls=False, **kwargs)
+        self._capture = capture  # any credentials will do (server/capture.py)
         self._core_auth = authenticator
         self._plaintext = plaintext_login
         self.implicit_tls = implicit
@@ -88,6 +98,8 @@ class SubmissionSMTP(QuicksilverSMTP):
         tls = getattr(self, "implicit_tls", False) or (
             getattr(self, "_tls_protocol", None) is not None
         )
+        if getattr(self, "_capture", False):
+            return True
         ip = getattr(self, "_peer_text", "").rsplit(":", 1)[0]
         return plaintext_login_allowed(getattr(self, "_plaintext", "never"), ip, tls)
 
@@ -102,6 +114,14 @@ class SubmissionSMTP(QuicksilverSMTP):
 
     async def _check(self, mechanism: str, login: bytes, password: bytes) -> AuthResult:
         username = login.decode("utf-8", "replace")
+        if self._capture:
+            self._qlog.info(
+                "[%s] AUTH %s taken as %r (capture mode)",
+                self._peer_text,
+                mechanism,
+                username[:64],
+            )
+            return AuthResult(success=True, auth_data=CaptureLogin(username[:256]))
         try:
             user = await self._core_auth.authenticate(
                 username,
@@ -188,6 +208,7 @@ class SubmissionModule(ListenerModule):
         cfg: SubmissionSettings = settings.submission
         general = settings.general
         hostname = general.hostname or "localhost"
+        capture = settings.capture.enabled and self._ctx.capture is not None
         policy = SmtpPolicy(
             hostname=hostname,
             module=self.name,
@@ -196,11 +217,14 @@ class SubmissionModule(ListenerModule):
             relay_when_authenticated=True,
             sender_policy=cfg.sender_policy,
             add_missing_headers=True,
+            capture=capture,
         )
         handler = SmtpHandler(
             policy,
             self._ctx.accounts,
-            self._ctx.delivery,
+            self._ctx.capture
+            if capture and self._ctx.capture is not None
+            else self._ctx.delivery,
             self._ctx.events,
             log,
             on_message=self.count_message,
@@ -213,7 +237,9 @@ class SubmissionModule(ListenerModule):
             return SubmissionSMTP(
                 handler,
                 hostname=hostname,
-                ident=greeting_text("Quicksilver ESMTP", cfg.banner, cfg.show_version),
+                ident=greeting_text(
+                    "Quicksilver ESMTP", cfg.banner, cfg.show_version, capture
+                ),
                 data_size_limit=general.max_message_size,
                 enable_SMTPUTF8=True,
                 decode_data=False,
@@ -226,6 +252,7 @@ class SubmissionModule(ListenerModule):
                 authenticator=self._ctx.auth,
                 plaintext_login=cfg.plaintext_login,
                 implicit=implicit,
+                capture=capture,
                 command_call_limit=dict(COMMAND_CALL_LIMITS),
             )
 
