@@ -303,7 +303,7 @@ def test_run_capture_on_a_new_folder_keeps_mail_for_any_address(
     port = 0
     lines: list[str] = []
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not lines[-1:] == ["running"]:
+    while time.monotonic() < deadline and lines[-1:] != ["running"]:
         line = proc.stdout.readline()
         lines.append(line)
         m = re.match(r"smtp: RUNNING 127\.0\.0\.1:(\d+)", line)
