@@ -24,6 +24,7 @@ def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]
     from app.views.lists_page import ListsPage
     from app.views.mail_auth_page import MailAuthPage
     from app.views.mailboxes_page import MailboxesPage
+    from app.views.messages_page import MessagesPage
     from app.views.queue_page import QueuePage
     from app.views.rules_page import RulesPage
     from app.views.security_page import SecurityPage
@@ -38,6 +39,7 @@ def admin_pages(bridge: CoreBridge, parent: QWidget) -> list[tuple[str, QWidget]
     security.addTab(DnsPage(bridge, security), "DNS records")
     return [
         ("Mailboxes", MailboxesPage(bridge, parent)),
+        ("Messages", MessagesPage(bridge, parent)),
         ("Queue", QueuePage(bridge, parent)),
         ("Sessions", SessionsPage(bridge, parent)),
         ("Domains", DomainsPage(bridge, parent)),

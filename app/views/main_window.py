@@ -442,6 +442,11 @@ class MainWindow(QMainWindow):
 
     def _set_settings(self, settings: Settings) -> None:
         self.settings = settings
+        self.setWindowTitle(
+            "Quicksilver Mail Server — capture mode (nothing is delivered)"
+            if settings.capture.enabled
+            else "Quicksilver Mail Server"
+        )
         self.modules_model.set_configured_addresses(
             {name: configured_address(settings.section(name)) for name in SECTIONS}
         )
