@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QShowEvent
+from PySide6.QtGui import QAction, QCloseEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QMainWindow,
     QSplitter,
@@ -67,6 +67,7 @@ from server.modules.base import ModuleState, ModuleStatus
 
 log = logging.getLogger("quicksilver.app")
 
+MODULES_SHARE = 0.5  # of the height, at most, for the modules on a small window
 REFRESH_MS = 150  # coalesce bursts of activity events into one status query
 USAGE_REFRESH_MS = 1000  # deliveries change mailbox usage: re-read users, at most 1/s
 QUEUE_REFRESH_MS = 250  # queue events come in bursts: re-count at most 4/s
@@ -134,6 +135,10 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
+        # the modules take at most MODULES_SHARE of a small window until the
+        # person moves the splitter (or the last run's position is restored)
+        self._splitter_auto = True
+        splitter.splitterMoved.connect(self.on_splitter_moved)
         self.setCentralWidget(splitter)
         self.restore_layout()
 
@@ -491,7 +496,24 @@ class MainWindow(QMainWindow):
             self._splitter_restored = True
             splitter = self.prefs.value(SPLITTER_KEY)
             if isinstance(splitter, QByteArray) and not splitter.isEmpty():
-                self.splitter.restoreState(splitter)
+                self._splitter_auto = not self.splitter.restoreState(splitter)
+        if self._splitter_auto:
+            self._fit_splitter()
+
+    def on_splitter_moved(self, *_args: object) -> None:
+        self._splitter_auto = False
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._splitter_auto:
+            self._fit_splitter()
+
+    def _fit_splitter(self) -> None:
+        total = sum(self.splitter.sizes())
+        if total <= 0:
+            return
+        panel = min(self.modules_panel.full_height(), int(total * MODULES_SHARE))
+        self.splitter.setSizes([panel, total - panel])
 
     def save_layout(self) -> None:
         self.prefs.setValue(GEOMETRY_KEY, self.saveGeometry())

@@ -157,15 +157,23 @@ class MessagesPage(QWidget):
         self.table.setWordWrap(False)
         heads = self.table.horizontalHeader()
         heads.setStretchLastSection(False)
-        fit = QHeaderView.ResizeMode.ResizeToContents
-        modes = (fit, QHeaderView.ResizeMode.Interactive,
-                 QHeaderView.ResizeMode.Interactive, QHeaderView.ResizeMode.Stretch,
-                 fit, fit)  # fmt: skip
-        for col, mode in enumerate(modes):
-            heads.setSectionResizeMode(col, mode)
-        width = self.fontMetrics().horizontalAdvance("x")
-        heads.resizeSection(1, width * 24)
-        heads.resizeSection(2, width * 24)
+        # fixed widths for what has a known form: ResizeToContents kept the
+        # header's width here (the rows come after the first layout)
+        metrics = self.fontMetrics()
+        widths = (
+            metrics.horizontalAdvance("2026-12-31 23:59:59") + 16,
+            metrics.horizontalAdvance("x") * 24,
+            metrics.horizontalAdvance("x") * 24,
+            0,  # Subject takes the rest
+            metrics.horizontalAdvance("1023.9 MB") + 16,
+            metrics.horizontalAdvance("x") * 16,
+        )
+        for col, width in enumerate(widths):
+            if width:
+                heads.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+                heads.resizeSection(col, width)
+            else:
+                heads.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
 
         self.viewer = QTabWidget(self)
         self.html_view = SafeBrowser(self)
@@ -226,8 +234,8 @@ class MessagesPage(QWidget):
         self.delete_button.clicked.connect(lambda: spawn(self.delete_selected()))
         self.delete_all_button.clicked.connect(lambda: spawn(self.delete_all()))
         bridge.moduleActivity.connect(self.on_bridge_moduleActivity)
-        bridge.settingsChanged.connect(lambda *_: self._refresh.start())
-        bridge.accountsChanged.connect(lambda *_: self._refresh.start())
+        bridge.settingsChanged.connect(self.load_soon)
+        bridge.accountsChanged.connect(self.load_soon)
         self._update_buttons()
 
     def _plain(self) -> QPlainTextEdit:
@@ -246,8 +254,13 @@ class MessagesPage(QWidget):
         self._refresh.stop()
 
     def on_bridge_moduleActivity(self, event: object) -> None:
-        visible = self.isVisible() and not self._refresh.isActive()
-        if isinstance(event, MessageAccepted) and visible:
+        if isinstance(event, MessageAccepted):
+            self.load_soon()
+
+    def load_soon(self, *_args: object) -> None:
+        """Read the list again shortly, while the tab is shown (a burst of
+        events is one listing)."""
+        if self.isVisible() and not self._refresh.isActive():
             self._refresh.start()
 
     async def load(self) -> None:

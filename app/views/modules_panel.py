@@ -79,11 +79,19 @@ class ModulesPanel(QGroupBox):
             self.table.selectRow(row)
 
     def fit_height(self) -> None:
-        """Show every row, and no empty space under them."""
+        """Room for every row and no empty space under them; on a small
+        window the main window's splitter may give less (three rows at
+        least, and a scroll bar)."""
         rows = self.model.rowCount()
         height = self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
-        height += sum(self.table.rowHeight(r) for r in range(rows))
-        self.table.setFixedHeight(height + 2)
+        row_heights = [self.table.rowHeight(r) for r in range(rows)]
+        self.table.setMaximumHeight(height + sum(row_heights) + 2)
+        self.table.setMinimumHeight(height + sum(row_heights[:3]) + 2)
+
+    def full_height(self) -> int:
+        """The panel's height with every row shown."""
+        hint = self.sizeHint().height() - self.table.sizeHint().height()
+        return hint + self.table.maximumHeight()
 
     # -- slots ----------------------------------------------------------------
     def on_table_doubleClicked(self, index: QModelIndex) -> None:

@@ -1,8 +1,10 @@
 """Take the README screenshots of every page (a script, not a test).
 
-    /work/venv/bin/python tests/gui/screenshot.py [--offscreen] [--out-dir DIR]
+    .venv/bin/python tests/gui/screenshot.py [--offscreen] [--out-dir DIR]
+        [--size 900x600]
 
-Starts Xvfb on :98 (1280x800x24) and, when installed, ``trayer`` as the tray
+Starts Xvfb on :98 (1280x800x24, or ``--size``; shots of another size go
+to ``resources/screenshots/WxH/``) and, when installed, ``trayer`` as the tray
 host, then re-runs itself there with the xcb platform. It builds a demo data
 folder (domain example.test, three users, SMTP, submission, POP3 and IMAP on
 free high ports, a few messages sent, one remote message held in the queue),
@@ -35,11 +37,19 @@ TRAY_HEIGHT = 24
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out-dir", type=Path, default=None)
+    parser.add_argument("--size", default="1280x800", help="screen WxH")
     parser.add_argument("--offscreen", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tray", action="store_true", help=argparse.SUPPRESS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    global SCREEN
+    width, _, height = args.size.partition("x")
+    SCREEN = (int(width), int(height))
+    if args.out_dir is None:
+        default = SCREEN == (1280, 800)
+        args.out_dir = DEFAULT_OUT if default else DEFAULT_OUT / args.size
+    return args
 
 
 def run_under_xvfb(args: argparse.Namespace) -> int:
@@ -100,6 +110,7 @@ def run_under_xvfb(args: argparse.Namespace) -> int:
 
 def run_child(args: argparse.Namespace, env: dict[str, str], tray: bool = False) -> int:
     cmd = [sys.executable, __file__, "--child", "--out-dir", str(args.out_dir)]
+    cmd += ["--size", args.size]
     if tray:
         cmd.append("--tray")
     return subprocess.call(cmd, env={**os.environ, **env}, cwd=ROOT)
@@ -196,6 +207,65 @@ async def capture(window: object, out: Path) -> None:
     print(f"saved {out}")
 
 
+DEV_MAIL = (
+    ("Reset your password", "Click the link to choose a new password."),
+    ("Your invoice #1042", "Thank you for your order."),
+    ("Welcome aboard!", "Your account is ready."),
+)
+
+
+def send_dev_mail(ports: dict[str, int]) -> None:
+    """What a web application under test sends: to made-up addresses."""
+    with smtplib.SMTP("127.0.0.1", ports["smtp"], timeout=10) as client:
+        client.ehlo("app.dev.example")
+        for i, (subject, text) in enumerate(DEV_MAIL):
+            html = (
+                f"<h2>{subject}</h2><p>{text}</p>"
+                '<p><a href="https://shop.dev.example/account">Open your account</a>'
+                "</p><p style='color:gray'>The Shop team</p>"
+            )
+            client.sendmail(
+                "noreply@shop.dev.example",
+                [f"customer{i + 1}@anywhere.example"],
+                (
+                    "From: The Shop <noreply@shop.dev.example>\r\n"
+                    f"To: customer{i + 1}@anywhere.example\r\n"
+                    f"Subject: {subject}\r\nMIME-Version: 1.0\r\n"
+                    'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+                    "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+                    f"{html}\r\n--b\r\n"
+                    'Content-Type: application/pdf; name="invoice.pdf"\r\n'
+                    "Content-Disposition: attachment; filename=invoice.pdf\r\n"
+                    "Content-Transfer-Encoding: base64\r\n\r\n"
+                    "JVBERi0xLjQK\r\n--b--\r\n"
+                ),
+            )
+
+
+async def show_capture_mode(window: object, ports: dict[str, int]) -> None:
+    """Capture mode on, a few messages from an application, the first one
+    open in the Messages tab."""
+    from app.views.main_window import MainWindow
+    from app.views.messages_page import MessagesPage
+    from server.api import CoreApi
+
+    assert isinstance(window, MainWindow)
+
+    async def on(api: CoreApi) -> None:
+        await api.update_settings("capture", {"enabled": True})
+
+    await window.bridge.run(on)
+    await asyncio.sleep(1.5)  # the modules start again, saying so
+    await asyncio.to_thread(send_dev_mail, ports)
+    page = window.tabs.findChild(MessagesPage)
+    assert page is not None
+    window.tabs.setCurrentWidget(page)
+    await asyncio.sleep(1.0)
+    await page.load()
+    page.table.selectRow(0)
+    await asyncio.sleep(0.8)
+
+
 async def stage(window: object, out_dir: Path, ports: dict[str, int]) -> None:
     from PySide6.QtWidgets import QApplication
 
@@ -234,6 +304,8 @@ async def stage(window: object, out_dir: Path, ports: dict[str, int]) -> None:
             await capture(window, out_dir / f"{name}.png")
         known = {window.tabs.indexOf(p) for p in pages.values()}
         known |= {window.tabs.indexOf(window.log_console)}
+        titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+        known |= {titles.index("Messages")}  # last, in capture mode
         for i in range(window.tabs.count()):
             if i in known:
                 continue
@@ -241,6 +313,9 @@ async def stage(window: object, out_dir: Path, ports: dict[str, int]) -> None:
             window.tabs.setCurrentIndex(i)
             await asyncio.sleep(0.5)
             await capture(window, out_dir / f"{title}.png")
+
+        await show_capture_mode(window, ports)
+        await capture(window, out_dir / "messages.png")
 
         settings = await bridge.run(CoreApi.settings)
         wizard = FirstRunWizard(

@@ -43,6 +43,7 @@ def test_admin_pages_are_tabs(qtbot: Any, bridge: CoreBridge) -> None:
     titles = [title for title, _page in admin_pages(bridge, parent)]
     assert titles == [
         "Mailboxes",
+        "Messages",
         "Queue",
         "Sessions",
         "Domains",
