@@ -167,7 +167,8 @@ def _sessions(args: argparse.Namespace, data_dir: Path) -> int:
         user = s["user"] or "-"
         print(
             f"{s['module']:<11} {s['key']:<16} {s['peer']:<22} {user:<28} "
-            f"{int(now - s['since'])} s  {s['doing']}"
+            f"{int(now - s['since'])} s  in {s['received']} B, out {s['sent']} B  "
+            f"{s['doing']}"
         )
     return 0
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QHeaderView, QPushButton, QWidget
 
 from app.bridge import CoreBridge
 from app.dialogs.confirm import confirm
+from app.formatting import human_size
 from app.models.queue_model import span_text
 from app.tasks import spawn
 from app.views.domains_page import list_page_layout, table_view
@@ -22,7 +23,7 @@ from server.api import CoreApi, SessionInfo
 from server.errors import ValidationError
 
 REFRESH_MS = 1000
-HEADERS = ("Module", "Client", "User", "Connected for", "Doing")
+HEADERS = ("Module", "Client", "User", "Connected for", "In / out", "Doing")
 
 
 class SessionsPage(QWidget):
@@ -88,7 +89,8 @@ class SessionsPage(QWidget):
         self.model.setRowCount(0)
         now = time.time()
         for s in sessions:
-            row = [s.module, s.peer, s.user, span_text(now - s.since), s.doing]
+            traffic = f"{human_size(s.received)} / {human_size(s.sent)}"
+            row = [s.module, s.peer, s.user, span_text(now - s.since), traffic, s.doing]
             self.model.appendRow([QStandardItem(text) for text in row])
         if keep is not None:
             for i, s in enumerate(sessions):

@@ -120,12 +120,21 @@ Describe = Callable[[], tuple[str, str]]
 
 
 @dataclass
+class Traffic:
+    """Bytes a session received and sent (application data, after TLS)."""
+
+    received: int = 0
+    sent: int = 0
+
+
+@dataclass
 class SessionRecord:
     peer: str
     transport: asyncio.BaseTransport | None
     opened: float = field(default_factory=time.time)
     close: Callable[[], None] | None = None
     describe: Describe | None = None
+    traffic: Traffic | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,8 @@ class SessionInfo:
     since: float
     user: str = ""
     doing: str = ""
+    received: int = 0  # bytes from the client
+    sent: int = 0  # bytes to the client
 
 
 class RefusalKind(enum.Enum):
@@ -469,11 +480,13 @@ class ListenerModule:
         transport: asyncio.BaseTransport | None,
         close: Callable[[], None] | None = None,
         describe: Describe | None = None,
+        traffic: Traffic | None = None,
     ) -> None:
         old = self._sessions.get(key)
         if old is not None:  # again after STARTTLS: the same session
             describe = describe or old.describe
             close = close or old.close
+            traffic = traffic or old.traffic
         if key not in self._sessions:
             self.count("sessions")
             admitted = (
@@ -485,7 +498,7 @@ class ListenerModule:
                 self.connections().take()
         opened = old.opened if old is not None else time.time()
         self._sessions[key] = SessionRecord(
-            peer, transport, opened, close=close, describe=describe
+            peer, transport, opened, close=close, describe=describe, traffic=traffic
         )
 
     def sessions(self) -> list[SessionInfo]:
@@ -498,7 +511,19 @@ class ListenerModule:
                     user, doing = rec.describe()
                 except Exception:  # a view must never break the module
                     self.log.exception("describing a session failed")
-            out.append(SessionInfo(self.name, key, rec.peer, rec.opened, user, doing))
+            t = rec.traffic or Traffic()
+            out.append(
+                SessionInfo(
+                    self.name,
+                    key,
+                    rec.peer,
+                    rec.opened,
+                    user,
+                    doing,
+                    t.received,
+                    t.sent,
+                )
+            )
         return out
 
     def disconnect(self, key: int) -> str | None:

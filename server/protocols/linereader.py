@@ -41,6 +41,7 @@ import ssl
 from typing import Protocol
 
 from server import bytesutil
+from server.modules.base import Traffic
 
 # Pause reading once this much unread input is buffered (IMAP: a megabyte is
 # some 16 maximal command lines, or a slice of a literal being read).
@@ -110,6 +111,7 @@ class LineReader(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
+        self.traffic = Traffic()  # the Sessions view's byte counts
 
     # -- asyncio.Protocol --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -117,6 +119,7 @@ class LineReader(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        self.traffic.received += len(data)
         self._buf += data
         if len(self._buf) > self.high_water and not self._reading_paused:
             self._reading_paused = True
@@ -249,6 +252,7 @@ class LineReader(asyncio.Protocol):
     # -- writing -----------------------------------------------------------
     def write(self, data: bytes) -> None:
         if data and self.transport is not None and not self.lost:
+            self.traffic.sent += len(data)
             self.transport.write(data)
 
     async def drain(self) -> None:

@@ -39,9 +39,11 @@ def test_a_client_appears_and_is_disconnected_and_banned(
     parent.show()
     page.show()
     qtbot.waitUntil(lambda: page.model.rowCount() == 1)
-    row = [page.model.item(0, c).text() for c in range(5)]
+    row = [page.model.item(0, c).text() for c in range(6)]
     assert row[0] == "imap" and row[1].startswith("127.0.0.1:")
-    assert row[2] == address and row[4] == "LOGIN"
+    assert row[2] == address and row[5] == "LOGIN"
+    received, _, sent = row[4].partition(" / ")  # bytes in and out
+    assert received.endswith(" B") and sent.endswith(" B") and received != "0 B"
     assert not page.ban_button.isEnabled()  # nothing chosen yet
     page.table.selectRow(0)
     assert page.ban_button.isEnabled()

@@ -36,6 +36,17 @@ def test_sessions_show_who_and_what_and_can_be_closed(core3: RunningCore) -> Non
     assert (now["pop3"].user, now["pop3"].doing) == (BOB, "STAT")  # type: ignore[attr-defined]
     assert now["smtp"].doing == "MAIL FROM:<someone@example.org>, 1 recipient(s)"  # type: ignore[attr-defined]
     assert now["smtp"].peer.startswith("127.0.0.1:")  # type: ignore[attr-defined]
+    # the bytes each way: exactly what the clients wrote, and at least the
+    # greeting and the answers back
+    pop_in = len(f"USER {BOB}\r\nPASS {BOB_PW}\r\nSTAT\r\n")
+    assert now["pop3"].received == pop_in  # type: ignore[attr-defined]
+    smtp_in = len(
+        "ehlo client.example\r\nmail FROM:<someone@example.org>\r\n"
+        f"rcpt TO:<{ALICE}>\r\n"
+    )
+    assert now["smtp"].received == smtp_in  # type: ignore[attr-defined]
+    assert now["smtp"].sent > 100  # type: ignore[attr-defined]
+    assert now["imap"].sent > now["imap"].received > 30  # type: ignore[attr-defined]
 
     said = core3.run(core3.api.disconnect("imap", now["imap"].key))  # type: ignore[attr-defined]
     assert said.startswith("Disconnected 127.0.0.1:")

@@ -203,7 +203,9 @@ class ImapModule(ListenerModule):
             peer_ip=conn.peer_ip,
             tls_active=conn.tls_active,
         )
-        self.session_opened(key, conn.peer, conn.transport, close, session.activity)
+        self.session_opened(
+            key, conn.peer, conn.transport, close, session.activity, conn.traffic
+        )
         self.events.publish(SessionOpened("imap", sid, conn.peer))
         log.info("[%s] connected%s", conn.peer, " (TLS)" if conn.tls_active else "")
         try:

@@ -199,7 +199,9 @@ class ManageSieveProtocol(LineReader):
         self.log = PeerLogger(module.log, {"peer": self.peer})
         self.session_id = module.next_session_id()
         module.protocols.add(self)
-        module.session_opened(id(self), self.peer, transport, close=self.abort)
+        module.session_opened(
+            id(self), self.peer, transport, close=self.abort, traffic=self.traffic
+        )
         module.events.publish(SessionOpened(module.name, self.session_id, self.peer))
         self.log.info("connected")
         self.session = ManageSieveSession(

@@ -197,7 +197,12 @@ class Pop3Protocol(LineReader):
         self.session_id = module.next_session_id()
         module.protocols.add(self)
         module.session_opened(
-            id(self), self.peer, transport, close=self.abort, describe=self._describe
+            id(self),
+            self.peer,
+            transport,
+            close=self.abort,
+            describe=self._describe,
+            traffic=self.traffic,
         )
         module.events.publish(SessionOpened(module.name, self.session_id, self.peer))
         self.log.info("connected%s", " (TLS)" if self.implicit_tls else "")

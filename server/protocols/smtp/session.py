@@ -48,7 +48,7 @@ from server.antispam.verdict import judge, strip_spam_fields
 from server.delivery.base import DeliveryTarget, Envelope
 from server.errors import MailError
 from server.events import EventBus, MessageAccepted, SessionClosed, SessionOpened
-from server.modules.base import ListDirectory, ListenerModule
+from server.modules.base import ListDirectory, ListenerModule, Traffic
 from server.policy import peer_ip
 from server.protocols.smtp.data import DataState, receive
 from server.protocols.smtp.replies import mask_auth, with_enhanced_code
@@ -751,6 +751,7 @@ class QuicksilverSMTP(SMTP):
         qlog: logging.Logger,
         **kwargs: Any,
     ) -> None:
+        self.traffic = Traffic()  # the Sessions view's byte counts
         super().__init__(*args, **kwargs)
         self._tracker = tracker
         self._qlog = qlog
@@ -771,7 +772,11 @@ class QuicksilverSMTP(SMTP):
         self._peer_text = f"{p[0]}:{p[1]}" if isinstance(p, tuple) else str(p)
         if self._tracker is not None and self.transport is not None:
             self._tracker.session_opened(
-                id(self), self._peer_text, self.transport, describe=self._describe
+                id(self),
+                self._peer_text,
+                self.transport,
+                describe=self._describe,
+                traffic=self.traffic,
             )
             self._tracker.events.publish(
                 SessionOpened(self._tracker.name, f"{id(self):x}", self._peer_text)
@@ -821,6 +826,7 @@ class QuicksilverSMTP(SMTP):
                 status if isinstance(status, str) else status.decode("utf-8", "replace")
             )
             self._qlog.debug("[%s] S: %s", self._peer_text, text[:300])
+        self.traffic.sent += len(status) + 2  # the line and its CRLF
         await super().push(status)
         if isinstance(status, str) and status.startswith("421 ") and self.transport:
             self.transport.close()  # RFC 5321 3.8: 421 closes the channel
@@ -837,6 +843,7 @@ class QuicksilverSMTP(SMTP):
     DATA_PROGRESS = 64 * 1024
 
     def data_received(self, data: bytes) -> None:
+        self.traffic.received += len(data)
         if self._in_data:
             self._data_progress += len(data)
             if self._data_progress >= self.DATA_PROGRESS:

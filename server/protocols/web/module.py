@@ -161,7 +161,9 @@ class WebConnection(LineReader):
         self.log = PeerLogger(module.log, {"peer": self.peer})
         self.session_id = module.next_id()
         module.connections_open.add(self)
-        module.session_opened(id(self), self.peer, transport, close=self.close)
+        module.session_opened(
+            id(self), self.peer, transport, close=self.close, traffic=self.traffic
+        )
         module.events.publish(SessionOpened(module.name, self.session_id, self.peer))
         self.task = asyncio.get_running_loop().create_task(self._run())
 
