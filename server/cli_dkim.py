@@ -11,6 +11,8 @@ its next message.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -22,7 +24,9 @@ from server.errors import ValidationError
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = sub.add_parser("dkim", help="DKIM signing keys of your domains")
     dsub = d.add_subparsers(dest="action", required=True)
-    dsub.add_parser("list", help="every domain's keys and their state")
+    dsub.add_parser("list", help="every domain's keys and their state").add_argument(
+        "--json", action="store_true"
+    )
     for name, text in (
         ("generate", "make a domain's first keys (they sign at once)"),
         ("rotate", "make new keys to publish (step 1 of a key change)"),
@@ -38,6 +42,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def run(args: argparse.Namespace, accounts: SqliteAccountStore, data_dir: Path) -> int:
     keys = DkimKeys(data_dir / "dkim")
     act = args.action
+    if act == "list" and args.json:
+        listed = [
+            {**dataclasses.asdict(k), "record_name": k.record_name}
+            for domain in keys.domains()
+            for k in keys.keys(domain)
+        ]
+        print(json.dumps(listed, indent=2))
+        return 0
     if act == "list":
         for domain in keys.domains():
             for k in keys.keys(domain):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -39,7 +40,9 @@ PLAIN_PORTS = {"pop3": 110, "imap": 143}
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     f = sub.add_parser("fetch", help="collect mail from remote POP3/IMAP mailboxes")
     fsub = f.add_subparsers(dest="action", required=True)
-    fsub.add_parser("list", help="the accounts and their last poll")
+    fsub.add_parser("list", help="the accounts and their last poll").add_argument(
+        "--json", action="store_true"
+    )
     for name in ("add", "set"):
         p = fsub.add_parser(name, help=f"{name} an account")
         p.add_argument("id", help="a short name for the account")
@@ -92,7 +95,19 @@ def _run(
     read_password: Callable[[bool], str],
 ) -> int:
     act = args.action
-    if act == "list":
+    if act == "list" and args.json:
+        statuses = store.statuses()
+        listed = []
+        for a in store.accounts():
+            st = statuses.get(a.id)
+            listed.append(
+                {
+                    **dataclasses.asdict(a),
+                    "status": dataclasses.asdict(st) if st is not None else None,
+                }
+            )
+        print(json.dumps(listed, indent=2))
+    elif act == "list":
         statuses = store.statuses()
         for a in store.accounts():
             st = statuses.get(a.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 from server.accounts.sqlite import SqliteAccountStore
@@ -21,7 +22,9 @@ from server.lists.store import FILE_NAME, POLICIES, REPLY_TO, ListStore, MailLis
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lst = sub.add_parser("list", help="manage distribution lists")
     lsub = lst.add_subparsers(dest="action", required=True)
-    lsub.add_parser("list", help="all lists")
+    lsub.add_parser("list", help="all lists").add_argument(
+        "--json", action="store_true"
+    )
     for name in ("add", "set"):
         p = lsub.add_parser(name, help=f"{name} a list")
         p.add_argument("address")
@@ -57,7 +60,21 @@ def _run(
     args: argparse.Namespace, accounts: SqliteAccountStore, store: ListStore
 ) -> int:
     act = args.action
-    if act == "list":
+    if act == "list" and args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        **dataclasses.asdict(ml),
+                        "members": len(store.members(ml.address)),
+                        "moderators": list(store.moderators(ml.address)),
+                    }
+                    for ml in store.lists()
+                ],
+                indent=2,
+            )
+        )
+    elif act == "list":
         for ml in store.lists():
             n = len(store.members(ml.address))
             print(f"{ml.address}  {n} members, {ml.policy} may post  {ml.title}")

@@ -102,3 +102,32 @@ def test_every_listing_speaks_json(
     assert run_cli([*base, "module", "list", "--json"]) == 0
     modules = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
     assert modules["smtp"]["enabled"] is True and "port" in modules["imap"]
+    # the collector's accounts, distribution lists and DKIM keys too
+    assert (
+        run_cli(
+            [*base, "fetch", "add", "office", "--server", "pop.provider.example",
+             "--user", "me", "--to", ALICE, "--password-stdin"],
+            stdin="remote-pw\n",
+        )
+        == 0
+    )  # fmt: skip
+    assert run_cli([*base, "list", "add", "club@example.test"]) == 0
+    assert run_cli([*base, "list", "member", "add", "club@example.test", BOB]) == 0
+    assert run_cli([*base, "dkim", "generate", "example.test"]) == 0
+    capsys.readouterr()
+    assert run_cli([*base, "fetch", "list", "--json"]) == 0
+    (acct,) = json.loads(capsys.readouterr().out)
+    assert (acct["id"], acct["server"], acct["destination"]) == (
+        "office",
+        "pop.provider.example",
+        ALICE,
+    )
+    assert "remote-pw" not in json.dumps(acct)
+    assert run_cli([*base, "list", "list", "--json"]) == 0
+    (club,) = json.loads(capsys.readouterr().out)
+    assert club["address"] == "club@example.test" and club["members"] == 1
+    assert run_cli([*base, "dkim", "list", "--json"]) == 0
+    keys = json.loads(capsys.readouterr().out)
+    assert {k["algorithm"] for k in keys} == {"rsa", "ed25519"}
+    assert all(k["record_name"].endswith("._domainkey.example.test") for k in keys)
+    assert "PRIVATE" not in json.dumps(keys)
