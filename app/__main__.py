@@ -3,7 +3,10 @@
 Order of life: QApplication -> qasync loop -> ``Runtime.start()`` (core thread)
 -> bridge snapshot -> first-run wizard if needed -> main window -> wait for the
 window to close -> stop the core from a worker thread (so the GUI loop keeps
-running while modules close their sessions) -> exit 0.
+running while modules close their sessions) -> exit 0. After File > Restore…
+the window closes with an archive to restore: the core stops, the archive
+becomes the data folder (the old one moved aside) and a new session starts on
+it (``run_app``).
 """
 
 from __future__ import annotations
@@ -14,17 +17,18 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtWidgets import QMessageBox
 
 from app.bridge import CoreBridge, RuntimeLike
-from app.dialogs.base import exec_async
+from app.dialogs.base import exec_async, notify
 from app.dialogs.first_run_wizard import FirstRunWizard
 from app.paths import app_icon, default_data_dir
 from app.views.main_window import MainWindow
-from server.api import CoreApi
+from server.api import CoreApi, RestoreResult, restore_backup_archive
 from server.config.schema import Settings, default_hostname
 from server.errors import ValidationError
 from server.heap import settle_heap
@@ -163,14 +167,23 @@ class _SignalCloser:
             self._poke.start(250)
 
 
+@dataclass
+class SessionEnd:
+    """How a session ended: ``restore`` is the archive File > Restore… chose
+    ("" for a plain quit)."""
+
+    restore: str = ""
+
+
 async def run_session(
     runtime: StartableRuntime,
     on_window: Callable[[MainWindow], None] | None = None,
+    end: SessionEnd | None = None,
 ) -> int:
     """Start the core, show the window, and stop the core when it closes.
 
     Returns the exit code: 0, or 1 when the core could not start (the person is
-    told why first).
+    told why first). ``end`` learns whether a restore was asked for.
     """
     closer = _SignalCloser()
     closer.install()
@@ -203,6 +216,8 @@ async def run_session(
         if closer.requested.is_set():
             closed.set()
         await closed.wait()
+        if end is not None:
+            end.restore = window.restore_archive
         window.deleteLater()
         return 0
     finally:
@@ -231,9 +246,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     qapp.setWindowIcon(app_icon())
     qapp.setQuitOnLastWindowClosed(False)
     data_dir.mkdir(parents=True, exist_ok=True)
-    runtime = Runtime(data_dir)
-    code: int = qasync.run(run_session(runtime))
+    code: int = qasync.run(run_app(data_dir, Runtime))
     return code
+
+
+async def run_app(
+    data_dir: Path,
+    make_runtime: Callable[[Path], StartableRuntime],
+    on_window: Callable[[MainWindow], None] | None = None,
+) -> int:
+    """Sessions on ``data_dir`` until one ends without a restore."""
+    restored: RestoreResult | None = None
+    failed = ""
+    while True:
+        end = SessionEnd()
+
+        def shown(
+            window: MainWindow,
+            done: RestoreResult | None = restored,
+            failed: str = failed,
+        ) -> None:
+            if done is not None:
+                aside = f"\n\nThe folder used before: {done.moved_aside}"
+                notify(
+                    window,
+                    "Backup restored",
+                    f"Restored {done.files} files into {done.target}."
+                    + (aside if done.moved_aside else ""),
+                    QMessageBox.Icon.Information,
+                )
+            elif failed:
+                notify(window, "Restore", failed)
+            if on_window is not None:
+                on_window(window)
+
+        code = await run_session(make_runtime(data_dir), shown, end)
+        if not end.restore:
+            return code
+        restored, failed = None, ""
+        try:
+            restored = await asyncio.to_thread(
+                restore_backup_archive, end.restore, str(data_dir)
+            )
+            log.info("restored %s into %s", end.restore, data_dir)
+        except ValidationError as exc:
+            failed = f"The backup was not restored (nothing changed): {exc}"
+            log.error("%s", failed)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from server.api_mailboxes import MessageRow as MessageRow
 from server.api_mailboxes import MessageSource as MessageSource
 from server.auth import Ban, peer_address
 from server.backup import BackupResult
+from server.backup import RestoreResult as RestoreResult
 from server.capture import AttachmentData as AttachmentData
 from server.capture import AttachmentInfo as AttachmentInfo
 from server.capture import CapturedMessage as CapturedMessage
@@ -189,6 +190,26 @@ class Snapshot:
     logs: tuple[LogRecorded, ...]
     queue: tuple[QueueJobView, ...]
     needs_first_run: bool
+
+
+def check_backup_archive(archive: str) -> int:
+    """How many files a backup archive holds, after checking each against
+    its manifest; ``ValidationError`` saying what is wrong (blocking: call
+    it in a worker thread)."""
+    try:
+        return backup.check_archive(Path(archive))
+    except OSError as exc:
+        raise ValidationError(f"The archive cannot be read: {exc.strerror}") from None
+
+
+def restore_backup_archive(archive: str, data_dir: str) -> RestoreResult:
+    """Make ``data_dir`` the archive's data folder (the one there is moved
+    aside, never deleted). Only while no core runs on it (the window stops
+    its core first); blocking."""
+    try:
+        return backup.restore(Path(archive), Path(data_dir))
+    except OSError as exc:
+        raise ValidationError(f"The backup was not restored: {exc.strerror}") from None
 
 
 class CoreApi:

@@ -40,12 +40,16 @@ async def exec_async(dialog: QDialog) -> int:
 
 
 async def ask_save_path(
-    parent: QWidget, title: str, name_filter: str, suggested: str
+    parent: QWidget, title: str, name_filter: str, suggested: str, save: bool = True
 ) -> str | None:
-    """Ask where to save (a Save dialog, window-modal); the path chosen, or
-    None when cancelled."""
+    """Ask where to save (a Save dialog, window-modal), or with ``save``
+    False which file to open; the path chosen, or None when cancelled."""
     dialog = QFileDialog(parent, title)
-    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    if save:
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    else:
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
     dialog.setNameFilter(name_filter)
     dialog.selectFile(suggested)
     try:

@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self.data_dir = ""
         self.queue_size = 0
         self._quitting = False
+        self.restore_archive = ""  # File > Restore…: restart on this archive
         self._splitter_restored = False
         self.setWindowTitle("Quicksilver Mail Server")
         self.setWindowIcon(app_icon())
@@ -204,6 +205,7 @@ class MainWindow(QMainWindow):
             (a.send_test, self.on_send_test_action_triggered),
             (a.save_log, self.on_save_log_action_triggered),
             (a.back_up, self.on_back_up_action_triggered),
+            (a.restore, self.on_restore_action_triggered),
             (a.add_user, self.on_add_user_action_triggered),
             (a.module_settings, self.modules_panel.on_settings_button_clicked),
             (a.restart, self.modules_panel.on_restart_button_clicked),
@@ -347,6 +349,19 @@ class MainWindow(QMainWindow):
         if done is not None:
             self.statusBar().showMessage(f"Backup written to {done.path}", 10_000)
         return done
+
+    def on_restore_action_triggered(self) -> None:
+        spawn(self.restore())
+
+    async def restore(self) -> str:
+        """File > Restore…: with an archive chosen, checked and agreed to,
+        quit so the application restores it and starts again
+        (``restore_archive``, read by ``app.__main__.run_session``)."""
+        path = await backup_flow.choose_restore(self, self.data_dir)
+        if path:
+            self.restore_archive = path
+            self.quit()
+        return path or ""
 
     def on_save_log_action_triggered(self) -> None:
         spawn(self.save_log())

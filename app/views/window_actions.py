@@ -46,6 +46,11 @@ class WindowActions:
             "Write an archive of settings, accounts, certificates, queue and "
             "mail while the server runs"
         )
+        self.restore = action("&Restore…")
+        self.restore.setToolTip(
+            "Check a backup archive, then restart Quicksilver on it (the data "
+            "folder in use is kept aside)"
+        )
         self.add_user = action("Add &user…")
         self.module_settings = action("Module &settings…")
         self.restart = action("&Restart module")
@@ -68,7 +73,9 @@ class WindowActions:
     def lay_out(self, window: QMainWindow, modules_menu: QMenu) -> None:
         bar = window.menuBar()
         file_menu = bar.addMenu("&File")
-        file_menu.addActions([self.send_test, self.save_log, self.back_up])
+        file_menu.addActions(
+            [self.send_test, self.save_log, self.back_up, self.restore]
+        )
         file_menu.addSeparator()
         file_menu.addAction(self.quit)
         bar.addMenu(modules_menu)
