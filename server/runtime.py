@@ -735,7 +735,12 @@ class Runtime:
         self.data_dir = Path(data_dir)
         self.capture = capture  # ``run --capture``
         self.events = EventBus()
-        self.loop: asyncio.AbstractEventLoop = asyncio.new_event_loop()
+        # asyncio's own loop, whatever loop policy the process has: under
+        # the window qasync's policy would hand out a Qt loop, which cannot
+        # run on the core's thread
+        self.loop: asyncio.AbstractEventLoop = (
+            asyncio.DefaultEventLoopPolicy().new_event_loop()
+        )
         self._thread: threading.Thread | None = None
         self._services: CoreServices | None = None
         self._log_handlers: list[logging.Handler] = []
