@@ -35,7 +35,7 @@ class WindowActions:
 
         self.quit = action("&Quit", "Ctrl+Q")
         self.quit.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
-        self.send_test = action("Send &test message…")
+        self.send_test = action("Send &test message…", "Ctrl+T")
         self.send_test.setIconText("Send test…")
         self.send_test.setToolTip(
             "Send a message through the SMTP module to a local user"
