@@ -48,6 +48,7 @@ import ssl
 
 from server.config.schema import ManageSieveSettings, validate_section
 from server.events import SessionClosed, SessionOpened
+from server.greeting import greeting_text
 from server.modules.base import (
     Listener,
     ListenerModule,
@@ -215,6 +216,12 @@ class ManageSieveProtocol(LineReader):
             login_delay=module.login_delay,
             count=module.count,
             logger=self.log,
+            ready=greeting_text(
+                "Quicksilver ManageSieve ready.",
+                "",
+                False,
+                module.context.settings().capture.enabled,
+            ),
         )
         self.write(self.session.greeting())
         self.task = asyncio.get_running_loop().create_task(self._run())

@@ -130,7 +130,9 @@ class ManageSieveSession:
         limits: SieveLimits | None = None,
         count: Callable[[str], None] | None = None,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+        ready: str = "Quicksilver ManageSieve ready.",
     ) -> None:
+        self.ready = ready  # the greeting's text (capture mode says so)
         self.scripts = scripts
         self.auth = auth
         self.peer = peer or peer_ip or "?"
@@ -173,9 +175,7 @@ class ManageSieveSession:
 
     def greeting(self) -> bytes:
         """RFC 5804 1.7: the capabilities, then OK."""
-        return R.capability_lines(self.capabilities()) + R.ok(
-            "Quicksilver ManageSieve ready."
-        )
+        return R.capability_lines(self.capabilities()) + R.ok(self.ready)
 
     @property
     def awaiting_sasl(self) -> bool:

@@ -41,13 +41,54 @@ def capture_on(core: RunningCore, on: bool = True) -> None:
 
 @pytest.fixture
 def capturing(tmp_path: Path, sink: Sink) -> Iterator[RunningCore]:
-    c = start_core(tmp_path / "data", enabled=("smtp", "submission", "pop3", "imap"))
+    c = start_core(
+        tmp_path / "data",
+        enabled=("smtp", "submission", "pop3", "imap", "managesieve"),
+    )
     try:
         use_relay(c, sink)
         capture_on(c)
         yield c
     finally:
         c.runtime.stop()
+
+
+def php_style(host: str, port: int) -> None:
+    """What PHPMailer-like code sends, byte for byte, over a plain socket."""
+    import base64
+    import socket
+
+    with socket.create_connection((host, port), 10) as sock:
+        f = sock.makefile("rb")
+
+        def reply() -> bytes:
+            lines = [f.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(f.readline())
+            return b"".join(lines)
+
+        def say(line: str, expect: bytes) -> bytes:
+            sock.sendall(line.encode() + b"\r\n")
+            got = reply()
+            assert got.startswith(expect), (line, got)
+            return got
+
+        assert CAPTURE_NOTE.encode() in reply()
+        say("EHLO localhost", b"250")
+        say("AUTH LOGIN", b"334")
+        say(base64.b64encode(b"smtp_user").decode(), b"334")
+        say(base64.b64encode(b"secret from .env").decode(), b"235")
+        say("MAIL FROM:<wordpress@site.example>", b"250")
+        say("RCPT TO:<webmaster@site.example>", b"250")
+        say("DATA", b"354")
+        say(
+            "Date: Sun, 6 Dec 2026 10:00:00 +0000\r\nTo: webmaster@site.example\r\n"
+            "From: WordPress <wordpress@site.example>\r\nSubject: Contact form\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"
+            "Name: Ada\r\nMessage: hello\r\n.",
+            b"250",
+        )
+        say("QUIT", b"221")
 
 
 def imap_login(core: RunningCore) -> imaplib.IMAP4:
@@ -94,6 +135,9 @@ def test_any_address_is_captured_once_and_nothing_reaches_the_smart_host(
             b"Subject: Your order\r\n\r\nThanks!\r\n",
         )
         assert refused == {}
+    # a PHP mail library's own SMTP client (no sendmail): EHLO, AUTH LOGIN
+    # with whatever the application's config says, one line at a time
+    php_style(sub_host, sub_port)
     # and one without AUTH at all
     with smtplib.SMTP(sub_host, sub_port, local_hostname="app.local") as s:
         s.sendmail(
@@ -101,13 +145,19 @@ def test_any_address_is_captured_once_and_nothing_reaches_the_smart_host(
         )
 
     rows = core.run(core.api.capture.messages())
-    assert [r.subject for r in rows] == ["cron", "Your order", "from swaks"]
-    assert rows[1].recipients == (
+    assert [r.subject for r in rows] == [
+        "cron",
+        "Contact form",
+        "Your order",
+        "from swaks",
+    ]
+    assert rows[1].recipients == ("webmaster@site.example",)
+    assert rows[2].recipients == (
         ALICE,
         "buyer@anywhere.example",
         "bcc@elsewhere.example",
     )
-    assert rows[1].sender == "shop@not-ours.example"
+    assert rows[2].sender == "shop@not-ours.example"
     box = core.maildir(ALICE)
     assert not [p for d in ("new", "cur") for p in (box / d).iterdir()], (
         "alice got nothing delivered"
@@ -118,7 +168,7 @@ def test_any_address_is_captured_once_and_nothing_reaches_the_smart_host(
 
     imap = imap_login(core)
     typ, data = imap.select("INBOX")
-    assert typ == "OK" and data[0] == b"3"
+    assert typ == "OK" and data[0] == b"4"
     typ, fetched = imap.fetch("2", "(BODY.PEEK[])")
     msg = email.message_from_bytes(fetched[0][1])  # type: ignore[index]
     assert msg.get_all("X-Original-To") == [
@@ -133,8 +183,17 @@ def test_any_address_is_captured_once_and_nothing_reaches_the_smart_host(
     assert CAPTURE_NOTE in pop.getwelcome().decode()
     pop.user(core.api.capture.address())
     pop.pass_(core.run(core.api.capture.password()))
-    assert pop.stat()[0] == 3
+    assert pop.stat()[0] == 4
     pop.quit()
+
+    import socket
+
+    with socket.create_connection(core.endpoint("managesieve"), 10) as sieve:
+        sieve.settimeout(10)
+        hello = b""
+        while b"\r\nOK" not in hello and not hello.startswith(b"OK"):
+            hello += sieve.recv(4096)
+    assert CAPTURE_NOTE.encode() in hello  # every protocol's greeting
 
 
 def test_release_sends_one_message_through_the_relay_and_off_delivers_again(
