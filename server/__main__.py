@@ -45,7 +45,7 @@ from server import (
     cli_lists,
     cli_rules,
 )
-from server.errors import ValidationError
+from server.errors import PermanentError, ValidationError
 from server.paths import default_data_dir, use_private_umask
 
 
@@ -111,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
         )
     for action in ("disable", "enable", "delete"):
         usub.add_parser(action).add_argument("address")
+    usub.add_parser(
+        "restore-mail",
+        help="bring back the mail a deleted user left (into the account made again)",
+    ).add_argument("address")
     cli_rules.add_commands(usub)
     cli_lists.add_commands(sub)
     cli_fetch.add_commands(sub)
@@ -305,6 +309,12 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
                 )
                 asyncio.run(mail.ensure_user(u.address))
                 print(f"added {u.address}")
+                if asyncio.run(mail.deleted_copies(u.address)):
+                    print(
+                        "the mail of an earlier, deleted "
+                        f"{u.address} is kept; bring it back with: "
+                        f"quicksilver-server user restore-mail {u.address}"
+                    )
             elif args.action == "passwd":
                 accounts.set_password(
                     args.address,
@@ -317,6 +327,20 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
             elif args.action in ("disable", "enable"):
                 accounts.update_user(args.address, enabled=args.action == "enable")
                 print(f"{args.address} {args.action}d")
+            elif args.action == "restore-mail":
+                u1 = accounts.get_user(args.address)
+                if u1 is None:
+                    raise ValidationError(
+                        f"There is no user {args.address}: add it first."
+                    )
+                try:
+                    source = asyncio.run(mail.restore_deleted(u1.address))
+                except PermanentError as exc:
+                    raise ValidationError(str(exc)) from None
+                if source is None:
+                    raise ValidationError(f"No mail of a deleted {u1.address} is kept.")
+                asyncio.run(mail.ensure_user(u1.address))
+                print(f"the mail of {u1.address} is back (from deleted/{source.name})")
             else:
                 u0 = accounts.get_user(args.address)
                 accounts.delete_user(args.address)

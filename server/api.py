@@ -36,7 +36,7 @@ from server.capture import CapturedRow as CapturedRow
 from server.config.schema import Settings
 from server.delivery.relay import RelayModule
 from server.delivery.smtp_client import ProbeResult
-from server.errors import ValidationError
+from server.errors import PermanentError, ValidationError
 from server.events import LogRecorded
 from server.fetch.module import FetchModule, PollResult, ProbeReport, check_destination
 from server.fetch.module import fetch_key as fetch_key
@@ -329,6 +329,32 @@ class CoreApi:
         return UserView(
             user.address, user.display_name, user.enabled, user.quota_bytes, 0
         )
+
+    async def deleted_mail(self, address: str) -> str:
+        """When ``address`` was deleted with its mail kept in ``deleted/``
+        (the newest copy, as "YYYY-MM-DD HH:MM"); "" when there is none."""
+        copies = await self._s.store.deleted_copies(address)
+        if not copies:
+            return ""
+        stamp = copies[-1].name[len(address.partition("@")[0]) + 1 :]
+        return f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
+
+    async def restore_deleted_mail(self, address: str) -> str:
+        """Bring the mail a deleted ``address`` left behind back into its
+        account made again (which must have none yet); the folder it came
+        from, for the record."""
+        user = self._s.accounts.get_user(address)
+        if user is None:
+            raise ValidationError(f"There is no user {address}: add it first.")
+        try:
+            source = await self._s.store.restore_deleted(user.address)
+        except PermanentError as exc:
+            raise ValidationError(str(exc)) from None
+        if source is None:
+            raise ValidationError(f"No mail of a deleted {address} is kept.")
+        await self._s.store.ensure_user(user.address)
+        self._s.accounts_changed("users")
+        return source.name
 
     async def update_user(self, change: UserChange) -> UserView:
         acc = self._s.accounts

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import CoreBridge
 from app.dialogs.base import exec_async, notify
+from app.dialogs.confirm import confirm
 from app.dialogs.user_dialog import UserDialog
 from app.models.users_model import UsersModel
 from app.tasks import spawn
@@ -137,12 +138,31 @@ class UsersPage(QWidget):
                 except ValidationError as exc:
                     dialog.show_error(str(exc))
                     continue
+                if isinstance(value, NewUser):
+                    await self.offer_old_mail(saved.address)
                 await self.refresh()
                 self.select_user(saved.address)
                 return saved
             return None
         finally:
             dialog.deleteLater()
+
+    async def offer_old_mail(self, address: str) -> bool:
+        """A user made again whose deleted mail is kept: offer to bring it back."""
+        when = await self._bridge.run(CoreApi.deleted_mail, address)
+        if not when or not await confirm(
+            self,
+            "Bring back the old mail?",
+            f"{address} was deleted on {when} and its mail was kept. Put that "
+            "mail (all its folders) back into this account?",
+        ):
+            return False
+        try:
+            await self._bridge.run(CoreApi.restore_deleted_mail, address)
+        except ValidationError as exc:
+            notify(self, "Bring back the old mail", str(exc))
+            return False
+        return True
 
     async def delete_user(self, user: UserView) -> bool:
         box = QMessageBox(
@@ -151,8 +171,8 @@ class UsersPage(QWidget):
             f"Delete {user.address}?\nThe account goes at once. Its mail is not "
             "destroyed: it is moved to the data folder's deleted/ folder "
             f"(deleted/{user.address.partition('@')[2]}/"
-            f"{user.address.partition('@')[0]}-<date>), where it can be copied "
-            "back into a new account's mailbox.",
+            f"{user.address.partition('@')[0]}-<date>). Add the user again "
+            "later and Quicksilver offers to bring that mail back.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             self,
         )

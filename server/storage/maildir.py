@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from server.errors import MailError, StorageFullError
@@ -116,6 +117,15 @@ class MaildirStore(MessageOps, Namespace):
 
     async def delete_user(self, owner: Owner) -> None:
         await self._run(self._delete_user, owner)
+
+    async def deleted_copies(self, owner: Owner) -> list[Path]:
+        """The Maildirs a deleted ``owner`` left in ``deleted/``, oldest first."""
+        return await asyncio.to_thread(self._deleted_copies, owner)
+
+    async def restore_deleted(self, owner: Owner) -> Path | None:
+        """The newest deleted Maildir of ``owner`` back in place of its new,
+        empty one (``PermanentError`` when that holds mail already)."""
+        return await self._run(self._restore_deleted, owner)
 
     async def deliver(
         self,

@@ -2,7 +2,8 @@
 
 - A new user gets INBOX and the special-use folders (RFC 6154), subscribed.
   A deleted user's Maildir is moved to ``<data root>/deleted/`` (never
-  removed).
+  removed); when the address is a user again, the newest such copy can be
+  put back in place of the new, still empty, Maildir (``_restore_deleted``).
 - Deleting a mailbox renames it into ``tmp/`` first (out of sight
   atomically), then removes the files; its subscription stays (RFC 3501
   6.3.4). A mailbox with inferiors cannot be deleted.
@@ -17,6 +18,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -40,6 +42,9 @@ from server.storage.maildir_format import (
 from server.storage.maildir_sync import FolderCache
 
 log = logging.getLogger("quicksilver.storage")
+
+# what ``timestamp()`` adds to a deleted user's folder name
+_DELETED_STAMP = re.compile(r"\d{8}T\d{6}-\d+-\d+")
 
 
 class Namespace(FolderCache):
@@ -92,6 +97,59 @@ class Namespace(FolderCache):
                     self._folders.pop(key, None)
             log.info("mail of %s moved to %s", owner, target)
             events.extend(MailboxChange(owner, n, "deleted") for n in existing)
+
+    def _deleted_copies(self, owner: str) -> list[Path]:
+        """The Maildirs kept in ``deleted/`` for this address, oldest first."""
+        owner, udir = self._owner(owner)
+        folder = self.root.parent / "deleted" / udir.parent.name
+        prefix = f"{udir.name}-"
+        try:
+            found = [
+                p
+                for p in folder.iterdir()
+                if p.name.startswith(prefix)
+                and _DELETED_STAMP.fullmatch(p.name[len(prefix) :])
+                and (p / "cur").is_dir()
+            ]
+        except FileNotFoundError:
+            return []
+        return sorted(found, key=lambda p: p.name[len(prefix) :])
+
+    def _restore_deleted(self, events: Events, owner: str) -> Path | None:
+        """Put the newest deleted copy of ``owner``'s Maildir back in place
+        of the current one, which must hold no message (a user made again);
+        the copy it came from, or None when there is none."""
+        copies = self._deleted_copies(owner)
+        if not copies:
+            return None
+        source = copies[-1]
+        owner, udir = self._owner(owner)
+        with self._user_lock(owner):
+            if udir.exists():
+                folders = [udir] + [
+                    udir / d for d in os.listdir(udir) if d.startswith(".")
+                ]
+                if any(
+                    any(os.scandir(f / sub))
+                    for f in folders
+                    for sub in ("cur", "new")
+                    if (f / sub).is_dir()
+                ):
+                    raise PermanentError(
+                        f"{owner} has mail already: its old mail is left in "
+                        f"{source.name} (deleted/{udir.parent.name})"
+                    )
+                shutil.rmtree(udir)  # the new account's empty folders only
+            udir.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(source, udir)
+            fsutil.fsync_dir(udir.parent)
+            fsutil.fsync_dir(source.parent)
+            for key in list(self._folders):  # list(): other threads may add
+                if key[0] == owner:
+                    self._folders.pop(key, None)
+            log.info("mail of %s brought back from %s", owner, source)
+        del events  # a new account: no session has looked at its folders yet
+        return source
 
     def _mailbox_info_locked(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 import socket
 from pathlib import Path
@@ -148,6 +149,11 @@ def test_delete_user_asks_first(qtbot: Any, window: MainWindow, real_core: Any) 
     real_core.run(
         real_core.api.add_user(NewUser("carol@example.test", "pw-Kettle-carol-9"))
     )
+    real_core.run(
+        real_core.services.store.deliver(
+            "carol@example.test", b"Subject: keep me\r\n\r\nhi\r\n"
+        )
+    )
     users = window.users_page.model
     qtbot.waitUntil(lambda: users.row_of("carol@example.test") >= 0)
     window.users_page.select_user("carol@example.test")
@@ -169,6 +175,24 @@ def test_delete_user_asks_first(qtbot: Any, window: MainWindow, real_core: Any) 
     # the box said where the mail goes (issue 17: not "cannot be undone")
     kept = Path(real_core.data_dir) / "deleted" / "example.test"
     assert [p.name.startswith("carol-") for p in kept.iterdir()] == [True]
+
+    # carol again: the window offers her old mail back, and it comes back
+    real_core.run(
+        real_core.api.add_user(NewUser("carol@example.test", "pw-Kettle-carol-8"))
+    )
+    offered = asyncio.ensure_future(
+        window.users_page.offer_old_mail("carol@example.test")
+    )
+    qtbot.waitUntil(lambda: window.users_page.findChild(QMessageBox) is not None)
+    box = window.users_page.findChild(QMessageBox)
+    assert "was deleted on 20" in box.text() and "kept" in box.text()
+    box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(offered.done)
+    assert offered.result() is True
+    inbox = real_core.run(real_core.services.store.list_messages(
+        "carol@example.test", "INBOX"))  # fmt: skip
+    assert len(inbox) == 1
+    assert list(kept.iterdir()) == []  # moved back, not copied
 
 
 def send_mail(port: int, sender: str = "bob@example.org") -> str:

@@ -334,3 +334,26 @@ def test_run_capture_on_a_new_folder_keeps_mail_for_any_address(
     from server.config.store import SettingsStore
 
     assert not SettingsStore(data / "settings.toml").load().capture.enabled
+
+
+def test_deleted_users_mail_comes_back_when_the_user_is_made_again(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "qs"
+    qs(data, "init", "--domain", "example.test")
+    pw = "pw-alice-Kettle-9\n"
+    qs(data, "user", "add", "alice@example.test", "--password-stdin", stdin=pw)
+    box = data / "mail/example.test/alice"
+    (box / "new" / "1.kept,S=14,W=15").write_bytes(b"Subject: old\n\n")
+    qs(data, "user", "delete", "alice@example.test")
+    added = qs(data, "user", "add", "alice@example.test", "--password-stdin", stdin=pw)
+    assert "user restore-mail alice@example.test" in added.stdout  # offered
+    (box / "new" / "2.new,S=14,W=15").write_bytes(b"Subject: new\n\n")
+    refused = qs(data, "user", "restore-mail", "alice@example.test")
+    assert refused.returncode == 2 and "has mail already" in refused.stderr
+    (box / "new" / "2.new,S=14,W=15").unlink()
+    back = qs(data, "user", "restore-mail", "alice@example.test")
+    assert back.returncode == 0, back.stderr
+    assert [p.name for p in (box / "new").iterdir()] == ["1.kept,S=14,W=15"]
+    again = qs(data, "user", "restore-mail", "alice@example.test")
+    assert again.returncode == 2 and "No mail of a deleted" in again.stderr
