@@ -14,6 +14,7 @@ from server.api import TestMessage, TestMessageFailed
 from server.config.store import SettingsStore
 from server.errors import ValidationError
 from tests.conftest import ALICE, RunningCore, start_core
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -89,6 +90,19 @@ def test_the_cli_sends_to_the_server_running_on_the_data_folder(
             settings.replace_section(
                 "smtp", dataclasses.replace(settings.smtp, port=port)
             )
+        )
+        # the running core reloads the file and restarts smtp on that port
+        wait_until(
+            lambda: (
+                core.run(core.api.settings()).smtp.port == port
+                and core.endpoint("smtp")[1] == port
+                and all(
+                    m.state.value == "RUNNING"
+                    for m in core.run(core.api.modules())
+                    if m.name == "smtp"
+                )
+            ),
+            "the new smtp.port in use",
         )
         out = qs(data, "test-message", "--to", ALICE)
         assert out.returncode == 0, out.stderr
