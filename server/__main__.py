@@ -111,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
         )
     for action in ("disable", "enable", "delete"):
         usub.add_parser(action).add_argument("address")
+    lp = usub.add_parser(
+        "legacy-password",
+        help="a separate password for old mail programs (APOP, CRAM-MD5)",
+    )
+    lp.add_argument("address")
+    lp.add_argument("state", choices=("on", "off"))
     usub.add_parser(
         "restore-mail",
         help="bring back the mail a deleted user left (into the account made again)",
@@ -327,6 +333,23 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
             elif args.action in ("disable", "enable"):
                 accounts.update_user(args.address, enabled=args.action == "enable")
                 print(f"{args.address} {args.action}d")
+            elif args.action == "legacy-password":
+                from server.accounts.legacy import LegacySecrets
+
+                u2 = accounts.get_user(args.address)
+                if u2 is None:
+                    raise ValidationError(f"There is no user {args.address}.")
+                legacy = LegacySecrets(data_dir)
+                if args.state == "off":
+                    legacy.remove(u2.address)
+                    print(f"{u2.address} has no legacy password now")
+                else:
+                    secret = legacy.create(u2.address)
+                    print(f"legacy password of {u2.address}: {secret}")
+                    print(
+                        "it is shown only now; it works only for APOP and CRAM-MD5, "
+                        "where the module's legacy_auth setting is on"
+                    )
             elif args.action == "restore-mail":
                 u1 = accounts.get_user(args.address)
                 if u1 is None:
@@ -345,6 +368,9 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
                 u0 = accounts.get_user(args.address)
                 accounts.delete_user(args.address)
                 if u0 is not None:
+                    from server.accounts.legacy import LegacySecrets
+
+                    LegacySecrets(data_dir).remove(u0.address)
                     asyncio.run(mail.delete_user(u0.address))
                 print(f"deleted {args.address} (mail kept under deleted/)")
         elif args.cmd == "list":

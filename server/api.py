@@ -133,6 +133,7 @@ class UserView:
     enabled: bool
     quota_bytes: int
     usage_bytes: int
+    legacy_password: bool = False  # has one for APOP and CRAM-MD5
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,14 @@ class CoreApi:
             except Exception:
                 used = 0
             out.append(
-                UserView(u.address, u.display_name, u.enabled, u.quota_bytes, used)
+                UserView(
+                    u.address,
+                    u.display_name,
+                    u.enabled,
+                    u.quota_bytes,
+                    used,
+                    s.legacy.has(u.address),
+                )
             )
         return tuple(out)
 
@@ -370,13 +378,31 @@ class CoreApi:
         self._s.accounts_changed("users")
         used = await self._s.store.usage(user.address)
         return UserView(
-            user.address, user.display_name, user.enabled, user.quota_bytes, used
+            user.address,
+            user.display_name,
+            user.enabled,
+            user.quota_bytes,
+            used,
+            self._s.legacy.has(user.address),
         )
+
+    async def set_legacy_password(self, address: str, on: bool) -> str:
+        """Give ``address`` a new legacy password for APOP and CRAM-MD5
+        (returned, to show once) or take it away (""). Its normal password
+        stays as it is, and never serves those two."""
+        user = self._s.accounts.get_user(address)
+        if user is None:
+            raise ValidationError(f"There is no user {address}.")
+        if on:
+            return await asyncio.to_thread(self._s.legacy.create, user.address)
+        await asyncio.to_thread(self._s.legacy.remove, user.address)
+        return ""
 
     async def delete_user(self, address: str) -> None:
         user = self._s.accounts.get_user(address)
         await asyncio.to_thread(self._s.accounts.delete_user, address)
         if user is not None:
+            await asyncio.to_thread(self._s.legacy.remove, user.address)
             await self._s.store.delete_user(user.address)
         self._s.accounts_changed("users")
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from server.accounts.base import AccountStore, User
+from server.accounts.legacy import LegacySecrets
 from server.config.schema import Settings
 
 log = logging.getLogger("quicksilver.auth")
@@ -128,7 +129,9 @@ class CoreAuthenticator:
         accounts: AccountStore,
         settings: Callable[[], Settings],
         clock: Callable[[], float] = time.time,
+        legacy: LegacySecrets | None = None,
     ) -> None:
+        self._legacy = legacy  # legacy passwords (APOP, CRAM-MD5)
         self._accounts = accounts
         self._settings = settings
         self._clock = clock
@@ -260,6 +263,47 @@ class CoreAuthenticator:
                 sec.user_lock_time,
                 sec.user_max_failures,
             )
+
+    def legacy_available(self) -> bool:
+        """Some user has a legacy password (APOP and CRAM-MD5 may be offered)."""
+        return self._legacy is not None and self._legacy.has_any()
+
+    async def authenticate_digest(
+        self,
+        username: str,
+        verify: Callable[[str], bool],
+        *,
+        peer: str,
+        protocol: str,
+    ) -> User | None:
+        """APOP and CRAM-MD5: ``verify(secret)`` checks the client's digest
+        against the user's legacy password (never the normal one). Bans,
+        locks and failure counts as for ``authenticate``, except for a user
+        who has no legacy password: nothing can be guessed there, and mail
+        programs that try CRAM-MD5 first (Python's smtplib, some phones)
+        then go on with PLAIN, which must not cost them a ban."""
+        ip = peer_address(peer)
+        if self.is_banned(ip) or self._legacy is None:
+            return None
+        if self.is_user_locked(username):
+            self._record_failure(ip, username)
+            return None
+        address = self._accounts.login_address(username)
+        user = self._accounts.get_user(address) if address else None
+        secret = None
+        if user is not None and user.enabled:
+            secret = await asyncio.to_thread(self._legacy.get, user.address)
+        if user is not None and user.enabled and secret is None:
+            log.info("[%s] %s: %s has no legacy password", peer, protocol, user.address)
+            return None
+        if user is None or secret is None or not verify(secret):
+            self._record_failure(ip, username)
+            log.info(
+                "[%s] %s legacy login failed for %r", peer, protocol, username[:64]
+            )
+            return None
+        log.info("[%s] %s legacy login ok: %s", peer, protocol, user.address)
+        return user
 
     async def authenticate(
         self, username: str, password: str, *, peer: str, protocol: str

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from server import backup
+from server.accounts.legacy import LegacySecrets
 from server.accounts.sqlite import SqliteAccountStore
 from server.accounts.strength import password_problem
 from server.accounts.validate import (
@@ -170,7 +171,11 @@ class CoreServices:
             data_dir / "mail", self.settings.general.hostname or "quicksilver"
         )
         self.tls = FileTlsProvider(data_dir / "tls", self.settings.general.hostname)
-        self.auth = CoreAuthenticator(self.accounts, lambda: self.settings)
+        # legacy passwords for APOP and CRAM-MD5 (server/accounts/legacy.py)
+        self.legacy = LegacySecrets(data_dir)
+        self.auth = CoreAuthenticator(
+            self.accounts, lambda: self.settings, legacy=self.legacy
+        )
         # one store of Sieve scripts: ManageSieve writes, local delivery reads.
         # Sieve at local delivery: its memory (vacation replies, side effects
         # queued) in one SQLite file; the queue takes what the scripts send.

@@ -68,6 +68,7 @@ LABELS = {
     "every_hours": "Every (hours)",
     "keep": "Archives kept",
     "show_version": "Version in the greeting",
+    "legacy_auth": "Legacy logins (APOP, CRAM-MD5)",
     "log_buffer": "Log lines kept",
     "lifetime": "Give up after (s)",
     "delay_notice_after": "Delay notice after (s)",
@@ -100,6 +101,9 @@ HELP = {
     "banner": "What a client sees first, after the code and the host name. "
     "Empty: the usual greeting (Quicksilver ESMTP, …).",
     "show_version": "Name Quicksilver's version in the usual greeting.",
+    "legacy_auth": "APOP and CRAM-MD5 logins, only for users given a legacy "
+    "password (Users → Edit → Old mail programs). Leave off unless an old "
+    "mail program needs it.",
     "folder": "Where the archives go: a full path outside the data folder "
     "(another disk is best). Restore one with quicksilver-server restore.",
     "keep": "Older archives in the folder are removed.",

@@ -100,6 +100,21 @@ class UserDialog(ValidatedDialog):
         self.quota_spin.setSpecialValueText("No limit")
         self.enabled_check = QCheckBox("Account enabled (can log in and receive mail)")
         self.enabled_check.setChecked(True)
+        self.legacy_check = QCheckBox(
+            "Old mail programs: a separate password for APOP and CRAM-MD5", page
+        )
+        self.legacy_note = QLabel(
+            "APOP and CRAM-MD5 are old ways to log in that need a password the "
+            "server can read back. Ticking this makes a second, random password "
+            "for this user, shown once; it is stored encrypted and works only "
+            "for those two (turn on Legacy auth in the POP3, IMAP or "
+            "Submission settings). Someone who copies the data folder and the "
+            "key can read it. Use it only for a program that can do nothing "
+            "else.",
+            page,
+        )
+        self.legacy_note.setWordWrap(True)
+        self.legacy_note.setStyleSheet("color: palette(mid);")
 
         form = QFormLayout(page)
         form.setContentsMargins(0, 0, 0, 0)
@@ -110,6 +125,8 @@ class UserDialog(ValidatedDialog):
         form.addRow("&Confirm:", self.confirm)
         form.addRow("&Quota:", self.quota_spin)
         form.addRow("", self.enabled_check)
+        form.addRow("", self.legacy_check)
+        form.addRow("", self.legacy_note)
 
         self.error_label = error_label(self)
         self.buttons = QDialogButtonBox(
@@ -256,6 +273,7 @@ class UserDialog(ValidatedDialog):
         self.name_edit.setText(user.display_name)
         self.quota_spin.setValue(user.quota_bytes // MB)
         self.enabled_check.setChecked(user.enabled)
+        self.legacy_check.setChecked(user.legacy_password)
         self.password.edit.setPlaceholderText("unchanged")
         self.confirm.setPlaceholderText("unchanged")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QModelIndex
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import CoreBridge
 from app.dialogs.base import exec_async, notify
-from app.dialogs.confirm import confirm
+from app.dialogs.confirm import TextDialog, confirm
 from app.dialogs.user_dialog import UserDialog
 from app.models.users_model import UsersModel
 from app.tasks import spawn
@@ -140,12 +140,41 @@ class UsersPage(QWidget):
                     continue
                 if isinstance(value, NewUser):
                     await self.offer_old_mail(saved.address)
+                await self.apply_legacy(
+                    saved.address,
+                    user.legacy_password if user is not None else False,
+                    dialog.legacy_check.isChecked(),
+                )
                 await self.refresh()
                 self.select_user(saved.address)
                 return saved
             return None
         finally:
             dialog.deleteLater()
+
+    async def apply_legacy(self, address: str, had: bool, wanted: bool) -> str:
+        """Make or take away the user's legacy password; a new one is shown
+        once (returned)."""
+        if had == wanted:
+            return ""
+        try:
+            secret = await self._bridge.run(
+                CoreApi.set_legacy_password, address, wanted
+            )
+        except ValidationError as exc:
+            notify(self, "Legacy password", str(exc))
+            return ""
+        if secret:
+            dialog = TextDialog(
+                "Legacy password",
+                f"The legacy password of {address}, for APOP and CRAM-MD5 only. "
+                "It is shown only now: put it into the old mail program.",
+                secret,
+                self,
+            )
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.open()
+        return secret
 
     async def offer_old_mail(self, address: str) -> bool:
         """A user made again whose deleted mail is kept: offer to bring it back."""

@@ -95,6 +95,8 @@ class SubmissionSettings:
     # AUTH before STARTTLS on port 587: "never" | "loopback" | "always"
     plaintext_login: str = "loopback"
     access: tuple[str, ...] = ()  # empty: use security.access
+    # AUTH CRAM-MD5 for users with a legacy password (off by default)
+    legacy_auth: bool = False
     # the greeting's text after the code and host name ("" the usual one),
     # and whether the usual one names the version (server/greeting.py)
     banner: str = ""
@@ -111,6 +113,9 @@ class Pop3Settings:
     plaintext_login: str = "loopback"
     timeout: int = 600  # RFC 1939: at least 10 minutes
     access: tuple[str, ...] = ()  # empty: use security.access
+    # APOP and CRAM-MD5 for users with a legacy password (off by default:
+    # server/accounts/legacy.py)
+    legacy_auth: bool = False
     # the greeting's text after the code and host name ("" the usual one),
     # and whether the usual one names the version (server/greeting.py)
     banner: str = ""
@@ -129,6 +134,8 @@ class ImapSettings:
     max_connections_per_user: int = 20
     max_connections_per_ip: int = 50
     access: tuple[str, ...] = ()  # empty: use security.access
+    # AUTHENTICATE CRAM-MD5 for users with a legacy password (off by default)
+    legacy_auth: bool = False
     # the greeting's text after the code and host name ("" the usual one),
     # and whether the usual one names the version (server/greeting.py)
     banner: str = ""

@@ -668,6 +668,21 @@ class Authenticator(Protocol):
 
     def is_banned(self, peer_ip: str) -> bool: ...
 
+    def legacy_available(self) -> bool:
+        """Some user has a legacy password: APOP and CRAM-MD5 may be offered."""
+
+    async def authenticate_digest(
+        self,
+        username: str,
+        verify: Callable[[str], bool],
+        *,
+        peer: str,
+        protocol: str,
+    ) -> User | None:
+        """APOP or CRAM-MD5: ``verify`` checks the digest against the user's
+        legacy password (``server/accounts/legacy.py``); counted like
+        ``authenticate``."""
+
 
 class RouteRegistry(Protocol):
     """Where a running route offers itself (the queue manager): of the routes

@@ -402,6 +402,47 @@ def test_edit_user_changes_name_and_password(
     )
 
 
+def test_legacy_password_is_made_shown_once_and_taken_away(
+    qtbot: Any, window: MainWindow, real_core: Any
+) -> None:
+    """Issue 16: the user dialog's tick makes a separate password for APOP
+    and CRAM-MD5, shows it once, and unticking takes it away."""
+    from app.dialogs.confirm import TextDialog
+    from server.api import NewUser
+
+    real_core.run(
+        real_core.api.add_user(NewUser("erin@example.test", "old-Kettle-pw-9"))
+    )
+    users = window.users_page.model
+    qtbot.waitUntil(lambda: users.row_of("erin@example.test") >= 0)
+
+    def edit(tick: bool) -> UserDialog:
+        window.users_page.select_user("erin@example.test")
+        qtbot.mouseClick(window.users_page.edit_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.findChild(UserDialog) is not None)
+        dialog = window.findChild(UserDialog)
+        qtbot.waitUntil(dialog.isVisible)
+        assert dialog.legacy_check.isChecked() is not tick
+        assert "APOP" in dialog.legacy_note.text()
+        dialog.legacy_check.setChecked(tick)
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.findChild(UserDialog) is None)
+        return dialog
+
+    edit(True)
+    qtbot.waitUntil(lambda: window.users_page.findChild(TextDialog) is not None)
+    shown = window.users_page.findChild(TextDialog)
+    secret = shown.text_edit.toPlainText().strip()
+    assert len(secret) == 20
+    assert real_core.services.legacy.get("erin@example.test") == secret
+    shown.close()
+    qtbot.waitUntil(
+        lambda: users.user(users.row_of("erin@example.test")).legacy_password
+    )
+    edit(False)
+    qtbot.waitUntil(lambda: not real_core.services.legacy.has("erin@example.test"))
+
+
 def test_a_long_log_line_can_be_read_and_copied_whole(qtbot: Any) -> None:
     """Issue 17: a line cut at the window's edge had no way to be read."""
     from PySide6.QtWidgets import QApplication, QMessageBox

@@ -178,6 +178,10 @@ class Session:
             self.imap.plaintext_login, self.peer_ip, self.tls_active
         )
 
+    def legacy_auth(self) -> bool:
+        """AUTHENTICATE CRAM-MD5 is on and some user has a legacy password."""
+        return bool(self.imap.legacy_auth) and self.sv.auth.legacy_available()
+
     def capabilities(self) -> str:
         caps = [
             "IMAP4rev1",
@@ -201,6 +205,8 @@ class Session:
         if self.state is State.NOT_AUTH:
             if not self.tls_active and self.sv.tls_context() is not None:
                 caps.append("STARTTLS")
+            if self.legacy_auth():
+                caps.append("AUTH=CRAM-MD5")
             if self.login_allowed():
                 caps.append("AUTH=PLAIN")
             else:

@@ -226,6 +226,8 @@ class Pop3Protocol(LineReader):
             login_delay=module.login_delay,
             on_message=module.count_message,
             logger=self.log,
+            legacy=module.settings.legacy_auth
+            and module.context.auth.legacy_available(),
         )
         try:
             banned = bool(module.context.auth.is_banned(self.ip))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 # RFC 2449 section 4: "the maximum length of a command line is 255 octets,
@@ -85,6 +86,27 @@ class User(Command):
 @dataclass(frozen=True)
 class Pass(Command):
     password: str
+
+
+@dataclass(frozen=True)
+class Apop(Command):
+    """RFC 1939 7: a name and the MD5 of the greeting's timestamp and the
+    user's (legacy) password, 32 hex digits."""
+
+    name: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class Utf8(Command):
+    """RFC 6856 2: UTF-8 from now on (our answers and names already are)."""
+
+
+@dataclass(frozen=True)
+class Lang(Command):
+    """RFC 6856 3: list the languages, or choose one ("*": the default)."""
+
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -218,7 +240,7 @@ def parse_command(line: bytes) -> Command:
     verb = keyword.upper()
     if not verb:
         raise ParseError("Empty command")
-    if not verb.isascii() or not verb.isalpha() or len(verb) > 4:
+    if not verb.isascii() or not verb.isalnum() or len(verb) > 4:
         raise ParseError("Unknown command")
 
     # PASS takes the rest of the line verbatim (RFC 1939 section 7: "a POP3
@@ -238,6 +260,16 @@ def parse_command(line: bytes) -> Command:
         if len(args) != 1:
             raise ParseError("USER needs exactly one argument")
         return User(args[0])
+    if verb == "APOP":
+        if len(args) != 2 or not re.fullmatch(r"[0-9A-Fa-f]{32}", args[1]):
+            raise ParseError("APOP needs a name and a 32-digit MD5 digest")
+        return Apop(args[0], args[1].lower())
+    if verb == "LANG":
+        if len(args) > 1:
+            raise ParseError("LANG takes at most one language tag")
+        if args and not re.fullmatch(r"\*|[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*", args[0]):
+            raise ParseError("Invalid language tag")
+        return Lang(args[0] if args else None)
     if verb in ("LIST", "UIDL"):
         if len(args) > 1:
             raise ParseError(f"{verb} takes at most one argument")
@@ -271,6 +303,7 @@ _NO_ARGS: dict[str, type[Command]] = {
     "QUIT": Quit,
     "CAPA": Capa,
     "STLS": Stls,
+    "UTF8": Utf8,
 }
 
 
@@ -323,6 +356,9 @@ def mask_for_log(line: bytes) -> str:
     upper = keyword.upper()
     if upper == "PASS":
         return "PASS ***"
+    if upper == "APOP":
+        name, _, _ = rest.partition(" ")
+        return f"APOP {name[:64]} ***"
     if upper == "AUTH":
         mech, sp, _ = rest.partition(" ")
         return f"AUTH {mech} ***" if sp else text[:80]

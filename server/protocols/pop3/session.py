@@ -18,8 +18,16 @@ States (RFC 1939 section 3): AUTHORIZATION -> TRANSACTION -> UPDATE. Covered:
 - RFC 5034: AUTH PLAIN (RFC 4616) and AUTH LOGIN, with or without an initial
   response, "+ " continuations, "*" cancels.
 
-Not covered: APOP (needs the clear-text password on the server; we keep only
-Argon2id hashes), SASL security layers.
+- RFC 6856: UTF8 (names and passwords are UTF-8 anyway; the command says
+  so) and LANG, with English the one language.
+- APOP (RFC 1939 7) and AUTH CRAM-MD5 (RFC 2195), with ``legacy``: only
+  against a user's separate legacy password (server/accounts/legacy.py),
+  never the normal one (kept only as an Argon2id hash). Then the greeting
+  carries the APOP timestamp ``<pid.clock@host>`` and CAPA lists CRAM-MD5.
+  Neither sends a password, so both are offered where plain-text logins
+  are not.
+
+Not covered: SASL security layers.
 
 Limits: ``MAX_BAD_COMMANDS`` protocol errors and ``MAX_AUTH_FAILURES`` failed
 logins per connection, then the connection closes; each failed login waits
@@ -36,8 +44,12 @@ import asyncio
 import base64
 import enum
 import hashlib
+import hmac
 import logging
+import os
 import re
+import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
@@ -191,7 +203,17 @@ class Pop3Session:
         login_delay: float = LOGIN_DELAY,
         on_message: Callable[[], None] | None = None,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+        legacy: bool = False,
     ) -> None:
+        # APOP and CRAM-MD5 against legacy passwords (the module's
+        # ``legacy_auth`` and some user has one)
+        self.legacy = legacy
+        host = hostname or "localhost"
+        self.apop_stamp = (
+            f"<{os.getpid()}.{time.time_ns()}.{secrets.token_hex(4)}@{host}>"
+            if legacy
+            else ""
+        )
         self.store = store
         self.auth = auth
         self.locks = locks
@@ -214,6 +236,7 @@ class Pop3Session:
         self.auth_failures = 0
         self._pending_user: str | None = None
         self._sasl: tuple[str, ...] | None = None
+        self._cram_challenge = ""
         self._msgs: list[_Msg] = []
         self._ahead: dict[int, bytes] = {}  # uid -> message read ahead
         self._unwatch: Callable[[], None] | None = None
@@ -222,7 +245,8 @@ class Pop3Session:
     # -- public API ---------------------------------------------------------
     def greeting(self) -> bytes:
         name = f" {self.hostname}" if self.hostname else ""
-        return ok(f"{self.banner}{name}")
+        stamp = f" {self.apop_stamp}" if self.apop_stamp else ""
+        return ok(f"{self.banner}{name}{stamp}")
 
     @property
     def awaiting_sasl(self) -> bool:
@@ -327,6 +351,12 @@ class Pop3Session:
                     return self._stls()
                 case p.User(name):
                     return self._user(name)
+                case p.Apop(name, digest):
+                    return await self._apop(name, digest)
+                case p.Utf8():
+                    return Reply(ok("UTF8 enabled"))
+                case p.Lang(tag):
+                    return self._lang(tag)
                 case p.Pass(password):
                     return await self._pass(password)
                 case p.Auth(mechanism, initial):
@@ -360,9 +390,14 @@ class Pop3Session:
     # -- AUTHORIZATION ------------------------------------------------------
     def _capa(self) -> Reply:
         caps = ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"]
+        # RFC 6856: names may be UTF-8 (with USER where USER is offered)
+        caps += ["UTF8 USER" if self.login_allowed() else "UTF8", "LANG"]
+        legacy = ("CRAM-MD5",) if self.legacy else ()
         if self.login_allowed():
             caps.append("USER")
-            caps.append("SASL " + " ".join(SASL_MECHANISMS))
+            caps.append("SASL " + " ".join(SASL_MECHANISMS + legacy))
+        elif legacy and self.state is State.AUTHORIZATION:
+            caps.append("SASL CRAM-MD5")
         if (
             self.state is State.AUTHORIZATION
             and self.tls_available
@@ -400,11 +435,66 @@ class Pop3Session:
             return self._bad("Send USER first")
         return await self._login(name, password)
 
+    def _lang(self, tag: str | None) -> Reply:
+        if tag is None:
+            return Reply(multiline("Language listing follows", b"en English\r\n"))
+        if (
+            tag == "*"
+            or tag.lower() in ("en", "i-default")
+            or tag.lower().startswith("en-")
+        ):
+            return Reply(ok("en Language is English"))
+        return Reply(err("Only English (en) is available"))
+
+    async def _apop(self, name: str, digest: str) -> Reply:
+        if not self.legacy:
+            return self._bad("APOP is not offered here")
+        stamp = self.apop_stamp.encode()
+
+        def verify(secret: str) -> bool:
+            mine = hashlib.md5(stamp + secret.encode(), usedforsecurity=False)
+            return hmac.compare_digest(mine.hexdigest(), digest)
+
+        return await self._digest_login(name, verify)
+
+    async def _digest_login(self, name: str, verify: Callable[[str], bool]) -> Reply:
+        try:
+            user = await self.auth.authenticate_digest(
+                name, verify, peer=self.peer_ip, protocol="pop3"
+            )
+        except TemporaryError as exc:
+            return Reply(err(f"[SYS/TEMP] {exc.public_message}"))
+        if user is None:
+            return await self._auth_failed("invalid legacy credentials", name)
+        return await self._logged_in(user)
+
+    async def _cram(self, response: bytes) -> Reply:
+        name, _, digest = response.decode("utf-8", "replace").rpartition(" ")
+        challenge = self._cram_challenge.encode()
+        if not name or not re.fullmatch(r"[0-9a-f]{32}", digest):
+            return await self._auth_failed("malformed CRAM-MD5 response")
+
+        def verify(secret: str) -> bool:
+            mine = hmac.new(secret.encode(), challenge, "md5").hexdigest()
+            return hmac.compare_digest(mine, digest)
+
+        return await self._digest_login(name, verify)
+
     async def _auth(self, mechanism: str | None, initial: str | None) -> Reply:
+        if mechanism == "CRAM-MD5" and self.legacy:
+            if initial is not None:  # RFC 2195: the server speaks first
+                return self._bad("CRAM-MD5 takes no initial response")
+            host = self.hostname or "localhost"
+            self._cram_challenge = f"<{secrets.token_hex(8)}.{time.time_ns()}@{host}>"
+            self._sasl = ("CRAM-MD5",)
+            return Reply(
+                b"+ " + base64.b64encode(self._cram_challenge.encode()) + b"\r\n"
+            )
         if not self.login_allowed():
             return self._refuse_plaintext()
         if mechanism is None:
-            body = "".join(f"{m}\r\n" for m in SASL_MECHANISMS).encode()
+            legacy = ("CRAM-MD5",) if self.legacy else ()
+            body = "".join(f"{m}\r\n" for m in SASL_MECHANISMS + legacy).encode()
             return Reply(multiline("Supported mechanisms follow", body))
         if mechanism not in SASL_MECHANISMS:
             return self._bad("Unsupported authentication mechanism")
@@ -435,6 +525,8 @@ class Pop3Session:
             return Reply(err("Authentication cancelled"))
         if step[0] == "PLAIN":
             return await self._plain(resp)
+        if step[0] == "CRAM-MD5":
+            return await self._cram(resp)
         if step[0] == "LOGIN-USER":
             self._sasl = ("LOGIN-PASS", resp.decode("utf-8", "replace"))
             return Reply(b"+ " + base64.b64encode(b"Password:") + b"\r\n")
@@ -480,6 +572,9 @@ class Pop3Session:
             return Reply(err(f"[SYS/TEMP] {exc.public_message}"))
         if user is None:
             return await self._auth_failed("invalid credentials", username)
+        return await self._logged_in(user)
+
+    async def _logged_in(self, user: User) -> Reply:
         owner = str(user.address).lower()
         if not self.locks.acquire(owner, self):
             self.log.info("%s: maildrop in use by another POP3 session", owner)
@@ -641,6 +736,9 @@ _STATES: dict[type[p.Command], tuple[State, ...]] = {
     p.User: _AUTH,
     p.Pass: _AUTH,
     p.Auth: _AUTH,
+    p.Apop: _AUTH,
+    p.Utf8: _AUTH,
+    p.Lang: _BOTH,
     p.Noop: _TRANS,
     p.Stat: _TRANS,
     p.List: _TRANS,

@@ -33,7 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import hmac
 import logging
+import re
+import secrets
+import time
 from base64 import b64decode
 from dataclasses import dataclass
 from typing import Any
@@ -166,6 +170,44 @@ class SubmissionSMTP(QuicksilverSMTP):
             return AuthResult(success=False, handled=False, message=INVALID)
         return await self._check("PLAIN", login, password)
 
+    async def auth_CRAM__MD5(self, _: Any, args: list[str]) -> AuthResult:
+        """RFC 2195 against the user's legacy password (offered only with
+        ``submission.legacy_auth`` and some user having one)."""
+        if len(args) != 1:
+            await self.push("501 5.5.4 CRAM-MD5 takes no initial response")
+            return AuthResult(success=False, handled=True)
+        host = getattr(self, "hostname", "") or "localhost"
+        challenge = f"<{secrets.token_hex(8)}.{time.time_ns()}@{host}>"
+        got = await self.challenge_auth(challenge)
+        if not isinstance(got, bytes):
+            return AuthResult(success=False)
+        name, _sp, digest = got.decode("utf-8", "replace").rpartition(" ")
+        if not name or not re.fullmatch(r"[0-9a-f]{32}", digest):
+            return AuthResult(success=False, handled=False, message=INVALID)
+        if self._capture:
+            return await self._check("CRAM-MD5", name.encode(), b"")
+
+        def verify(secret: str) -> bool:
+            mine = hmac.new(secret.encode(), challenge.encode(), "md5").hexdigest()
+            return hmac.compare_digest(mine, digest)
+
+        try:
+            user = await self._core_auth.authenticate_digest(
+                name,
+                verify,
+                peer=peer_ip(self.session.peer) if self.session else self._peer_text,
+                protocol="submission",
+            )
+        except MailError:
+            return AuthResult(success=False, handled=False, message=TEMPFAIL)
+        if user is None:
+            self._qlog.info(
+                "[%s] AUTH CRAM-MD5 failed for %r", self._peer_text, name[:64]
+            )
+            return AuthResult(success=False, handled=False, message=INVALID)
+        self._qlog.info("[%s] AUTH CRAM-MD5 ok: %s", self._peer_text, user.address)
+        return AuthResult(success=True, auth_data=user)
+
     async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
         if len(args) == 1:
             got = await self.challenge_auth(self.AuthLoginUsernameChallenge)
@@ -253,6 +295,9 @@ class SubmissionModule(ListenerModule):
                 plaintext_login=cfg.plaintext_login,
                 implicit=implicit,
                 capture=capture,
+                auth_exclude_mechanism=[]
+                if cfg.legacy_auth and self._ctx.auth.legacy_available()
+                else ["CRAM-MD5"],
                 command_call_limit=dict(COMMAND_CALL_LIMITS),
             )
 

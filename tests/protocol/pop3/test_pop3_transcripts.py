@@ -53,6 +53,8 @@ async def test_capa_before_login_on_loopback(make_session) -> None:
         S: RESP-CODES
         S: AUTH-RESP-CODE
         S: PIPELINING
+        S: UTF8 USER
+        S: LANG
         S: USER
         S: SASL PLAIN LOGIN
         S: STLS
@@ -65,11 +67,12 @@ async def test_capa_before_login_on_loopback(make_session) -> None:
 async def test_capa_hides_login_when_plaintext_refused(make_session) -> None:
     s = await make_session(peer_ip="192.0.2.7")
     replies = await play(
-        s, "C: CAPA\nS: +OK *\nS: *\nS: *\nS: *\nS: *\nS: *\nS: *\nS: *\nS: ."
+        s, "C: CAPA\nS: +OK *\n" + "S: *\n" * 9 + "S: ."
     )
     lines = replies[0].data.decode().split("\r\n")
     assert "STLS" in lines
     assert "USER" not in lines and not any(x.startswith("SASL") for x in lines)
+    assert "UTF8" in lines and "UTF8 USER" not in lines
     await play(
         s,
         """
@@ -206,7 +209,7 @@ async def test_pass_before_user_and_empty_pass(make_session) -> None:
 
 async def test_user_then_other_command_forgets_user(make_session) -> None:
     s = await make_session()
-    await play(s, "C: USER bob\nS: +OK *\nC: CAPA\nS: +OK *\n" + "S: *\n" * 10)
+    await play(s, "C: USER bob\nS: +OK *\nC: CAPA\nS: +OK *\n" + "S: *\n" * 12)
     await play(s, "C: PASS secret\nS: -ERR Send USER first")
 
 
@@ -668,6 +671,8 @@ async def test_wrong_state_commands(make_session, store) -> None:
         S: RESP-CODES
         S: AUTH-RESP-CODE
         S: PIPELINING
+        S: UTF8
+        S: LANG
         S: IMPLEMENTATION Quicksilver
         S: .
         """,
@@ -682,7 +687,9 @@ async def test_unknown_and_malformed_commands(make_session) -> None:
         C: HELO
         S: -ERR Unknown command
         C: APOP bob 0123456789abcdef
-        S: -ERR Unknown command
+        S: -ERR APOP needs a name and a 32-digit MD5 digest
+        C: APOP bob 0123456789abcdef0123456789abcdef
+        S: -ERR APOP is not offered here
         C:
         S: -ERR Empty command
         C: USER  bob
@@ -825,3 +832,28 @@ async def test_uidl_stable_across_flag_change_and_new_store(
         + f"1 {keys[0]}\r\n2 {keys[1]}\r\n".encode()
         + b".\r\n"
     )
+
+
+async def test_utf8_and_lang_rfc6856(make_session) -> None:
+    s = await make_session()
+    await play(
+        s,
+        """
+        C: LANG
+        S: +OK Language listing follows
+        S: en English
+        S: .
+        C: LANG fr
+        S: -ERR Only English (en) is available
+        C: LANG *
+        S: +OK en Language is English
+        C: LANG en-GB
+        S: +OK en Language is English
+        C: LANG bad_tag
+        S: -ERR Invalid language tag
+        C: UTF8
+        S: +OK UTF8 enabled
+        """,
+    )
+    await _login(s)
+    await play(s, "C: UTF8\nS: -ERR UTF8 is not valid in this state")

@@ -47,7 +47,8 @@ def test_valid_commands(line: bytes, expected: p.Command) -> None:
     [
         (b"\r\n", "Empty command"),
         (b"FOO\r\n", "Unknown command"),
-        (b"APOP bob digest\r\n", "Unknown command"),
+        (b"APOP bob digest\r\n", "APOP needs a name and a 32-digit MD5 digest"),
+        (b"LANG en us\r\n", "LANG takes at most one language tag"),
         (b"X1\r\n", "Unknown command"),
         (b"USER\r\n", "USER needs exactly one argument"),
         (b"USER a b\r\n", "USER needs exactly one argument"),

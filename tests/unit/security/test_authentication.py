@@ -135,7 +135,8 @@ async def _lan_session(**kw: object) -> Pop3Session:
 async def test_plaintext_login_refused_before_tls_from_lan_address_pop3() -> None:
     s = await _lan_session()
     capa = (await s.handle_line(b"CAPA\r\n")).data
-    assert b"STLS" in capa and b"USER" not in capa and b"SASL" not in capa
+    assert b"STLS" in capa and b"\r\nUSER" not in capa and b"SASL" not in capa
+    assert b"UTF8 USER" not in capa  # no USER of any kind before TLS
     for line in (
         b"USER alice",
         b"PASS alice-pw-1",

@@ -15,7 +15,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hmac
 import logging
+import re
+import secrets
+import time
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -88,7 +92,19 @@ async def login(s: Session, cmd: c.Login) -> None:
 
 async def authenticate(s: Session, cmd: c.Authenticate) -> Step | None:
     """RFC 3501 6.2.2 with PLAIN (RFC 4616); without an initial response the
-    client gets an empty ``+`` and the connection reads its answer."""
+    client gets an empty ``+`` and the connection reads its answer. With
+    ``imap.legacy_auth`` CRAM-MD5 too (RFC 2195), against the user's legacy
+    password only (server/accounts/legacy.py): it sends no password, so it
+    is offered before TLS as well."""
+    if cmd.mechanism == "CRAM-MD5" and s.legacy_auth():
+        if cmd.initial is not None:
+            s.bad(cmd.tag, "CRAM-MD5 takes no initial response")
+            return None
+        host = s.sv.hostname or "localhost"
+        challenge = f"<{secrets.token_hex(8)}.{time.time_ns()}@{host}>"
+        s.send(b"+ " + base64.b64encode(challenge.encode()) + b"\r\n")
+        await s.drain()
+        return ReadLine(cmd, partial(_cram_response, s, cmd, challenge))
     if cmd.mechanism != "PLAIN":
         s.tagged(cmd.tag, "NO", "Unsupported authentication mechanism", "CANNOT")
         return None
@@ -114,6 +130,42 @@ async def _sasl_response(s: Session, cmd: c.Authenticate, line: bytes) -> None:
         s.tagged(cmd.tag, "BAD", "Authentication cancelled")
         return
     await _plain(s, cmd, response)
+
+
+async def _cram_response(
+    s: Session, cmd: c.Authenticate, challenge: str, line: bytes
+) -> None:
+    response = line.rstrip(b"\r\n")
+    if response == b"*":
+        s.tagged(cmd.tag, "BAD", "Authentication cancelled")
+        return
+    try:
+        raw = base64.b64decode(response, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        s.bad(cmd.tag, "Invalid base64 data")
+        return
+    name, _, digest = raw.rpartition(" ")
+    if not name or not re.fullmatch(r"[0-9a-f]{32}", digest):
+        s.tagged(cmd.tag, "NO", "Malformed CRAM-MD5 response", "AUTHENTICATIONFAILED")
+        return
+
+    def verify(secret: str) -> bool:
+        mine = hmac.new(secret.encode(), challenge.encode(), "md5").hexdigest()
+        return hmac.compare_digest(mine, digest)
+
+    try:
+        user = await s.sv.auth.authenticate_digest(
+            name, verify, peer=s.peer_ip, protocol="imap"
+        )
+    except TemporaryError:
+        s.tagged(
+            cmd.tag,
+            "NO",
+            "Authentication is unavailable, try again later",
+            "UNAVAILABLE",
+        )
+        return
+    await _logged_in(s, cmd.tag, name, user)
 
 
 async def _plain(s: Session, cmd: c.Authenticate, response: bytes) -> None:
@@ -148,6 +200,10 @@ async def _login(s: Session, tag: str, username: str, password: str) -> None:
             tag, "NO", "Authentication is unavailable, try again later", "UNAVAILABLE"
         )
         return
+    await _logged_in(s, tag, username, user)
+
+
+async def _logged_in(s: Session, tag: str, username: str, user: User | None) -> None:
     if user is None:
         s.log(logging.INFO, "login failed for %r", username[:100])
         s.sv.count("auth_failures")
