@@ -66,9 +66,7 @@ async def test_capa_before_login_on_loopback(make_session) -> None:
 
 async def test_capa_hides_login_when_plaintext_refused(make_session) -> None:
     s = await make_session(peer_ip="192.0.2.7")
-    replies = await play(
-        s, "C: CAPA\nS: +OK *\n" + "S: *\n" * 9 + "S: ."
-    )
+    replies = await play(s, "C: CAPA\nS: +OK *\n" + "S: *\n" * 9 + "S: .")
     lines = replies[0].data.decode().split("\r\n")
     assert "STLS" in lines
     assert "USER" not in lines and not any(x.startswith("SASL") for x in lines)
