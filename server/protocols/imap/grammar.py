@@ -103,9 +103,12 @@ class ParseError(Exception):
 
 @dataclass(frozen=True)
 class SeqSet:
-    """A sequence set; ``None`` stands for ``*`` (RFC 3501 9, sequence-set)."""
+    """A sequence set; ``None`` stands for ``*`` (RFC 3501 9, sequence-set).
+    ``saved``: ``$``, the result a SEARCH saved (RFC 5182), which the
+    selected mailbox resolves (``ranges`` is empty then)."""
 
     ranges: tuple[tuple[int | None, int | None], ...]
+    saved: bool = False
 
     def resolve(self, largest: int) -> list[tuple[int, int]]:
         """Ranges with ``*`` replaced by ``largest`` and low <= high."""
@@ -266,6 +269,8 @@ class Reader:
         return n
 
     def seq_set(self) -> SeqSet:
+        if self.maybe(b"$"):  # RFC 5182 SEARCHRES: the saved search result
+            return SeqSet((), saved=True)
         ranges: list[tuple[int | None, int | None]] = []
         while True:
             a = self.seq_number()

@@ -35,6 +35,8 @@ _META = FLAG_SEARCH_KEYS | frozenset(
         "UNKEYWORD",
         "LARGER",
         "SMALLER",
+        "OLDER",
+        "YOUNGER",
         "UID",
         "SEQ",
     }
@@ -188,6 +190,11 @@ def compile_key(key: SearchKey, charset: str = "UTF-8") -> Predicate:
         return lambda v: v.size < n
     if op in ("BEFORE", "ON", "SINCE"):
         return lambda v: _cmp_day(op, _day(v.internal_date), a[0])
+    if op in ("OLDER", "YOUNGER"):  # RFC 5032: now minus the interval
+        edge = time.time() - int(a[0])
+        if op == "OLDER":
+            return lambda v: v.internal_date <= edge
+        return lambda v: v.internal_date > edge
     if op in ("SENTBEFORE", "SENTON", "SENTSINCE"):
 
         def sent(v: MessageView) -> bool:

@@ -50,9 +50,9 @@ _STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
 _DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
 
 
-# RFC 4731 3.1 return options; SAVE (RFC 5182) and MODSEQ (RFC 7162) belong to
-# extensions that are not advertised.
-ESEARCH_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+# RFC 4731 3.1 return options and SAVE (RFC 5182 SEARCHRES); MODSEQ (RFC
+# 7162) belongs to an extension that is not advertised.
+ESEARCH_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
 
 
 def search_key(r: Reader, depth: int = 0) -> SearchKey:
@@ -67,7 +67,7 @@ def search_key(r: Reader, depth: int = 0) -> SearchKey:
             r.sp()
             keys.append(search_key(r, depth + 1))
         return keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
-    if c == 0x2A or 0x30 <= c <= 0x39:
+    if c == 0x2A or c == 0x24 or 0x30 <= c <= 0x39:  # "*", "$" (RFC 5182), digits
         return SearchKey("SEQ", (r.seq_set(),))
     word = r.word()
     if word in FLAG_SEARCH_KEYS:
@@ -89,6 +89,12 @@ def search_key(r: Reader, depth: int = 0) -> SearchKey:
     if word in ("LARGER", "SMALLER"):
         r.sp()
         return SearchKey(word, (r.number(),))
+    if word in ("OLDER", "YOUNGER"):  # RFC 5032 WITHIN: seconds, not zero
+        r.sp()
+        seconds = r.number()
+        if seconds == 0:
+            raise ParseError(f"{word} needs a number of seconds above zero")
+        return SearchKey(word, (seconds,))
     if word == "NOT":
         r.sp()
         return SearchKey("NOT", (search_key(r, depth + 1),))

@@ -82,6 +82,9 @@ class SelectedMailbox:
         self.uidvalidity = 0
         self.uidnext = 1
         self.uids: list[int] = []
+        # RFC 5182: the UIDs the last SEARCH RETURN (SAVE) found ("$"); a
+        # new selection starts with none
+        self.saved: tuple[int, ...] = ()
         self.infos: dict[int, MessageInfo] = {}
         self.recent: set[int] = set()
         self.ghosts: set[int] = set()
@@ -148,7 +151,12 @@ class SelectedMailbox:
         return self._index[uid]
 
     def resolve(self, seqset: SeqSet, uid_mode: bool) -> list[tuple[int, int]]:
-        """(seq, uid) pairs of a set, ascending; raises BadSequence."""
+        """(seq, uid) pairs of a set, ascending; raises BadSequence. ``$``
+        is the saved search result (RFC 5182: UIDs, so messages expunged
+        since drop out), the same with or without UID."""
+        if seqset.saved:
+            where = {u: i for i, u in enumerate(self.uids, start=1)}
+            return sorted((where[u], u) for u in self.saved if u in where)
         if uid_mode:
             if not self.uids:
                 return []

@@ -200,6 +200,9 @@ class Session:
             "LIST-EXTENDED",
             "LIST-STATUS",
             "ESEARCH",
+            "SEARCHRES",
+            "WITHIN",
+            "STATUS=SIZE",
             f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}",
         ]
         if self.state is State.NOT_AUTH:

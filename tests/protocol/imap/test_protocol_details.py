@@ -144,7 +144,6 @@ def test_search_address_keys_do_not_match_across_fields(
         "STATUS INBOX (HIGHESTMODSEQ)",
         "SELECT INBOX (CONDSTORE)",
         "EXAMINE INBOX (QRESYNC (1 2))",
-        "SEARCH RETURN (SAVE) ALL",
         "SEARCH RETURN (MODSEQ) ALL",
     ],
 )

@@ -30,6 +30,7 @@ from .. import command as c
 from .. import mime, search
 from .. import responses as R
 from ..cache import MessageMeta, build_meta
+from ..grammar import SeqSet
 from ..searchparse import SearchKey
 from ..selected import SelectedMailbox
 from . import metaload
@@ -85,17 +86,46 @@ async def expunge(s: Session, cmd: c.Expunge) -> None:
 
 
 # -- SEARCH -------------------------------------------------------------------------
+def _with_saved(key: SearchKey, saved: tuple[int, ...]) -> SearchKey:
+    """The program with ``$`` (RFC 5182) as the UIDs the last SAVE found."""
+    if key.op in ("AND", "OR", "NOT"):
+        return SearchKey(key.op, tuple(_with_saved(k, saved) for k in key.args))
+    if key.op == "SEQ" and key.args[0].saved:
+        return SearchKey("UID", (SeqSet(tuple((u, u) for u in saved)),))
+    return key
+
+
+def _saved_result(returns: tuple[str, ...], found: list[int]) -> tuple[int, ...]:
+    """RFC 5182 2.4: with MIN and/or MAX but not ALL or COUNT, only those
+    are saved; else every message found."""
+    if not found:
+        return ()
+    if {"MIN", "MAX"} & set(returns) and not {"ALL", "COUNT"} & set(returns):
+        picked = set()
+        if "MIN" in returns:
+            picked.add(min(found))
+        if "MAX" in returns:
+            picked.add(max(found))
+        return tuple(sorted(picked))
+    return tuple(found)
+
+
 async def search_(s: Session, cmd: c.Search) -> None:
     sel = s.sel
     charset = cmd.charset or "US-ASCII"
+    saving = cmd.returns is not None and "SAVE" in cmd.returns
     if not search.charset_known(charset):
+        if saving:
+            sel.saved = ()  # RFC 5182 2.1: a failed SAVE empties "$"
         s.tagged(cmd.tag, "NO", "Unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
         return
     await s.updates(cmd)
-    key = cmd.key
+    key = _with_saved(cmd.key, sel.saved)
     need = search.needs(key)
     found: list[int] = []
     largest_uid = sel.uids[-1] if sel.uids else 0
+    if saving:
+        sel.saved = ()  # a failure below leaves it empty (RFC 5182 2.1)
     batch: list[search.MessageView] = []
     batch_bytes = 0
     matches = search.compile_key(key, charset)
@@ -138,7 +168,14 @@ async def search_(s: Session, cmd: c.Search) -> None:
             await asyncio.sleep(0)
     if batch:
         found += await _search_batch(s, sel, key, charset, batch, cmd.uid)
-    if cmd.returns is not None:
+    if cmd.returns is not None and saving:
+        uids = found if cmd.uid else [sel.uids[n - 1] for n in found]
+        returns = cmd.returns
+        sel.saved = _saved_result(returns, uids)
+        others = tuple(r for r in returns if r != "SAVE")
+        if others:  # SAVE alone: no ESEARCH response (RFC 5182 2.1)
+            s.send(R.esearch(cmd.tag, cmd.uid, others, found))
+    elif cmd.returns is not None:
         s.send(R.esearch(cmd.tag, cmd.uid, cmd.returns, found))
     else:
         s.send(R.search(found))

@@ -1,0 +1,96 @@
+"""SEARCHRES (RFC 5182), WITHIN (RFC 5032) and STATUS=SIZE (RFC 8438), with
+the RFCs' examples where they give one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.imap.harness import Client, ImapTestServer, message
+
+ALICE = "alice@example.test"
+
+
+@pytest.fixture
+def client(imap_server: ImapTestServer) -> Iterator[Client]:
+    c = Client(imap_server.port)
+    yield c
+    c.close()
+
+
+def fill(imap_server: ImapTestServer, n: int) -> None:
+    now = time.time()
+    for i in range(1, n + 1):
+        # message i is (n - i) hours old
+        imap_server.deliver(ALICE, message(f"m{i}"), internal_date=now - (n - i) * 3600)
+
+
+def test_capabilities_name_them(imap_server: ImapTestServer, client: Client) -> None:
+    caps = client.command("c", "CAPABILITY")[0].split()
+    for cap in (b"SEARCHRES", b"WITHIN", b"STATUS=SIZE", b"ESEARCH"):
+        assert cap in caps
+
+
+def test_save_then_fetch_store_and_search_with_dollar(
+    imap_server: ImapTestServer, client: Client
+) -> None:
+    fill(imap_server, 6)
+    client.login()
+    client.command("s", "SELECT INBOX")
+    client.command("f", "STORE 2,4 +FLAGS (\\Flagged)")
+    # RFC 5182 2.1: SAVE alone gives no ESEARCH response
+    r = client.command("a", "SEARCH RETURN (SAVE) FLAGGED")
+    assert r == [b"a OK SEARCH completed\r\n"]
+    r = client.command("b", "FETCH $ (UID)")
+    assert r[:-1] == [b"* 2 FETCH (UID 2)\r\n", b"* 4 FETCH (UID 4)\r\n"]
+    r = client.command("c", "UID FETCH $ (FLAGS)")
+    assert len(r) == 3 and r[-1].startswith(b"c OK")
+    # "$" inside a search program, with other keys
+    r = client.command("d", "SEARCH $ NOT 2")
+    assert r[0] == b"* SEARCH 4\r\n"
+    # with other options: an ESEARCH response without SAVE in it
+    r = client.command("e", "UID SEARCH RETURN (SAVE COUNT) 1:3")
+    assert r[0] == b'* ESEARCH (TAG "e") UID COUNT 3\r\n'
+    r = client.command("g", "FETCH $ (UID)")
+    assert [ln.split(b" ")[1] for ln in r[:-1]] == [b"1", b"2", b"3"]
+    # MIN/MAX only: only those are saved (2.4)
+    client.command("h", "SEARCH RETURN (SAVE MIN MAX) ALL")
+    r = client.command("i", "FETCH $ (UID)")
+    assert r[:-1] == [b"* 1 FETCH (UID 1)\r\n", b"* 6 FETCH (UID 6)\r\n"]
+    # an expunged message leaves "$"; STORE and COPY take it too
+    client.command("j", "STORE 1 +FLAGS (\\Deleted)")
+    client.command("k", "EXPUNGE")
+    r = client.command("l", "FETCH $ (UID)")
+    assert r[:-1] == [b"* 5 FETCH (UID 6)\r\n"]
+    assert client.command("m", "STORE $ +FLAGS.SILENT (\\Seen)")[-1].startswith(b"m OK")
+    assert client.command("n", "COPY $ Trash")[-1].startswith(b"n OK [COPYUID")
+    # a failed SAVE empties it (2.1); a new selection starts empty
+    r = client.command("o", "SEARCH RETURN (SAVE) CHARSET X-NONE ALL")
+    assert r[-1].startswith(b"o NO [BADCHARSET")
+    assert client.command("p", "FETCH $ (UID)") == [b"p OK FETCH completed\r\n"]
+    client.command("q", "SEARCH RETURN (SAVE) ALL")
+    client.command("r", "SELECT INBOX")
+    assert client.command("t", "FETCH $ (UID)") == [b"t OK FETCH completed\r\n"]
+
+
+def test_within_older_and_younger(imap_server: ImapTestServer, client: Client) -> None:
+    fill(imap_server, 5)  # 4, 3, 2, 1 and 0 hours old
+    client.login()
+    client.command("s", "SELECT INBOX")
+    assert client.command("a", "SEARCH YOUNGER 9000")[0] == b"* SEARCH 3 4 5\r\n"
+    assert client.command("b", "SEARCH OLDER 9000")[0] == b"* SEARCH 1 2\r\n"
+    r = client.command("c", "SEARCH OLDER 3000 YOUNGER 12000")
+    assert r[0] == b"* SEARCH 2 3 4\r\n"
+    assert client.command("d", "SEARCH YOUNGER 0")[-1].startswith(b"d BAD")
+    assert client.command("e", "SEARCH OLDER x")[-1].startswith(b"e BAD")
+
+
+def test_status_size(imap_server: ImapTestServer, client: Client) -> None:
+    """RFC 8438: the total of the messages' RFC822.SIZE."""
+    imap_server.deliver(ALICE, b"Subject: a\n\nbody\n")  # 20 octets with CRLF
+    imap_server.deliver(ALICE, b"Subject: bb\r\n\r\nx\r\n")  # 18
+    client.login()
+    r = client.command("a", "STATUS INBOX (MESSAGES SIZE)")
+    assert r[0] == b"* STATUS INBOX (MESSAGES 2 SIZE 38)\r\n"
