@@ -189,13 +189,16 @@ class Status(Authenticated):
 
 @dataclass(frozen=True)
 class Append(Authenticated):
-    """``date`` is the INTERNALDATE asked for, as a POSIX time."""
+    """``date`` is the INTERNALDATE asked for, as a POSIX time. ``more``:
+    the further messages of a MULTIAPPEND (RFC 3502), each (flags, date,
+    message), stored together with the first or not at all."""
 
     name = "APPEND"
     mailbox: str
     flags: tuple[str, ...]
     date: float | None
     message: bytes
+    more: tuple[tuple[tuple[str, ...], float | None, bytes], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -241,10 +241,7 @@ def _p_status(r: Reader, tag: str, uid: bool) -> c.Command:
     return c.Status(tag, mailbox, _status_items(r))
 
 
-def _p_append(r: Reader, tag: str, uid: bool) -> c.Command:
-    r.sp()
-    mailbox = r.mailbox()
-    r.sp()
+def _append_message(r: Reader) -> tuple[tuple[str, ...], float | None, bytes]:
     flags: list[str] = []
     date = None
     if r.peek() == 0x28:
@@ -255,7 +252,19 @@ def _p_append(r: Reader, tag: str, uid: bool) -> c.Command:
         r.sp()
     if r.peek() not in (0x7B, 0x7E):
         raise ParseError("APPEND needs a literal")
-    return c.Append(tag, mailbox, tuple(flags), date, r.literal())
+    return tuple(flags), date, r.literal()
+
+
+def _p_append(r: Reader, tag: str, uid: bool) -> c.Command:
+    """RFC 3501 6.3.11, and several messages at once (RFC 3502 MULTIAPPEND)."""
+    r.sp()
+    mailbox = r.mailbox()
+    r.sp()
+    flags, date, message = _append_message(r)
+    more = []
+    while r.maybe(b" "):
+        more.append(_append_message(r))
+    return c.Append(tag, mailbox, flags, date, message, tuple(more))
 
 
 def _p_enable(r: Reader, tag: str, uid: bool) -> c.Command:

@@ -203,6 +203,7 @@ class Session:
             "SEARCHRES",
             "WITHIN",
             "STATUS=SIZE",
+            "MULTIAPPEND",
             f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}",
         ]
         if self.state is State.NOT_AUTH:

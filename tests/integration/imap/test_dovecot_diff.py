@@ -149,6 +149,8 @@ SCRIPT: list[str | bytes] = [
     b"APPEND INBOX (\\Recent) {1+}\r\nx",
     b"APPEND INBOX {0+}\r\n",
     b"APPEND nonexist {1+}\r\nx",
+    b"APPEND INBOX {1+}\r\nx (\\Seen) {1+}\r\ny",  # MULTIAPPEND (RFC 3502)
+    b"APPEND nonexist {1+}\r\nx {1+}\r\ny",
     b'APPEND INBOX (\\Seen) "7-Jul-2020 10:11:12 +0200" {1+}\r\nx',
     "FETCH 4 (FLAGS INTERNALDATE)",
     'LIST "" ""',

@@ -94,3 +94,36 @@ def test_status_size(imap_server: ImapTestServer, client: Client) -> None:
     client.login()
     r = client.command("a", "STATUS INBOX (MESSAGES SIZE)")
     assert r[0] == b"* STATUS INBOX (MESSAGES 2 SIZE 38)\r\n"
+
+
+def test_multiappend_stores_all_or_none(
+    imap_server: ImapTestServer, client: Client
+) -> None:
+    """RFC 3502: several messages in one APPEND; APPENDUID names them all."""
+    client.login()
+    one, two = b"Subject: one\r\n\r\n1\r\n", b"Subject: two\r\n\r\n2\r\n"
+    r = client.command(
+        "a",
+        b"APPEND INBOX (\\Seen) {%d+}\r\n%s (\\Flagged) "
+        b'"05-Dec-2026 10:00:00 +0000" {%d+}\r\n%s' % (len(one), one, len(two), two),
+    )
+    assert r[-1].startswith(b"a OK [APPENDUID "), r
+    assert r[-1].split(b"]")[0].endswith(b" 1:2")
+    client.command("s", "SELECT INBOX")
+    r = client.command("f", "FETCH 1:* (FLAGS INTERNALDATE)")
+    assert b"\\Seen" in r[0] and b"\\Flagged" in r[1]
+    assert b"05-Dec-2026 10:00:00 +0000" in r[1]
+    # a bad second message: BAD, and the first is not stored either
+    r = client.command(
+        "b",
+        b"APPEND INBOX {%d+}\r\n%s (\\Recent) {%d+}\r\n%s"
+        % (len(one), one, len(two), two),
+    )
+    assert r[-1].startswith(b"b BAD"), r
+    r = client.command(
+        "c", b"APPEND Nowhere {%d+}\r\n%s {%d+}\r\n%s" % (len(one), one, len(two), two)
+    )
+    assert r[-1].startswith(b"c NO [TRYCREATE]"), r
+    assert client.command("n", "NOOP")[-1].startswith(b"n OK")
+    r = client.command("t", "STATUS INBOX (MESSAGES)")
+    assert r[0] == b"* STATUS INBOX (MESSAGES 2)\r\n"

@@ -196,25 +196,36 @@ def check_flags(flags: tuple[str, ...]) -> frozenset[str]:
 
 
 async def append(s: Session, cmd: c.Append) -> None:
-    """RFC 3501 6.3.11, with the RFC 4315 APPENDUID code."""
-    flags = check_flags(cmd.flags)  # \Recent: BAD, as for STORE
-    if not cmd.message:
+    """RFC 3501 6.3.11, with the RFC 4315 APPENDUID code; several messages
+    (RFC 3502 MULTIAPPEND) are stored all or none: a failure takes out the
+    ones stored before it."""
+    items = [(check_flags(cmd.flags), cmd.date, cmd.message)]
+    items += [(check_flags(f), d, m) for f, d, m in cmd.more]  # BAD before any
+    if any(not m for _, _, m in items):
         s.tagged(cmd.tag, "NO", "Empty messages are not accepted")
         return
     info = await s.sv.store.mailbox_info(s.owner, cmd.mailbox)
-    stored = await s.sv.store.deliver(
-        s.owner,
-        cmd.message,
-        mailbox=cmd.mailbox,
-        flags=flags,
-        internal_date=cmd.date if cmd.date is not None else s.sv.clock(),
-        origin=s,
-    )
-    s.sv.count("appends")
+    uids: list[int] = []
+    try:
+        for flags, date, message in items:
+            stored = await s.sv.store.deliver(
+                s.owner,
+                message,
+                mailbox=cmd.mailbox,
+                flags=flags,
+                internal_date=date if date is not None else s.sv.clock(),
+                origin=s,
+            )
+            uids.append(stored.uid)
+    except BaseException:
+        if uids:  # RFC 3502 6.3.11: none of them, then
+            await s.sv.store.expunge(s.owner, cmd.mailbox, uids, origin=s)
+        raise
+    for _ in uids:
+        s.sv.count("appends")
     await s.updates(cmd)
-    s.tagged(
-        cmd.tag, "OK", "APPEND completed", f"APPENDUID {info.uidvalidity} {stored.uid}"
-    )
+    done = R.uid_set(uids)
+    s.tagged(cmd.tag, "OK", "APPEND completed", f"APPENDUID {info.uidvalidity} {done}")
 
 
 async def idle(s: Session, cmd: c.Idle) -> Step:
