@@ -242,6 +242,26 @@ class Expunge(UidCommand):
 
 
 @dataclass(frozen=True)
+class Sort(UidCommand):
+    """RFC 5256 SORT: (criterion, reverse) pairs, the charset, the program."""
+
+    name = "SORT"
+    criteria: tuple[tuple[str, bool], ...]
+    charset: str
+    key: SearchKey
+
+
+@dataclass(frozen=True)
+class Thread(UidCommand):
+    """RFC 5256 THREAD: the algorithm, the charset, the search program."""
+
+    name = "THREAD"
+    algorithm: str
+    charset: str
+    key: SearchKey
+
+
+@dataclass(frozen=True)
 class Search(UidCommand):
     """``returns`` is ``None`` for a plain SEARCH and the RFC 4731 RETURN
     options (maybe none) for an ESEARCH."""

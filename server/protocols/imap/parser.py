@@ -31,6 +31,7 @@ from . import command as c
 from . import fetchitems as fi
 from .grammar import KEYWORD_CHARS, ParseError, Reader
 from .searchparse import ESEARCH_RETURNS, SearchKey, search_key
+from .sorting import SORT_KEYS, THREAD_ALGORITHMS
 
 __all__ = ["ParseError", "fetch_item", "mask_for_log", "parse_command"]
 
@@ -315,6 +316,48 @@ def _p_copy(r: Reader, tag: str, uid: bool, cls: type[c.Copy]) -> c.Command:
     return cls(tag, uid, seqset, r.mailbox())
 
 
+def _search_program(r: Reader) -> SearchKey:
+    keys = [search_key(r)]
+    while r.maybe(b" "):
+        keys.append(search_key(r))
+    return keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
+
+
+def _p_sort(r: Reader, tag: str, uid: bool) -> c.Command:
+    """RFC 5256: SORT (criteria) charset search-program."""
+    r.sp()
+    r.expect(b"(")
+    criteria: list[tuple[str, bool]] = []
+    while True:
+        word = r.word()
+        reverse = word == "REVERSE"
+        if reverse:
+            r.sp()
+            word = r.word()
+        if word not in SORT_KEYS:
+            raise ParseError(f"unknown sort criterion {word}")
+        criteria.append((word, reverse))
+        if r.maybe(b")"):
+            break
+        r.sp()
+    r.sp()
+    charset = r.astring().decode("ascii", "replace").upper()
+    r.sp()
+    return c.Sort(tag, uid, tuple(criteria), charset, _search_program(r))
+
+
+def _p_thread(r: Reader, tag: str, uid: bool) -> c.Command:
+    """RFC 5256: THREAD algorithm charset search-program."""
+    r.sp()
+    algorithm = r.word()
+    if algorithm not in THREAD_ALGORITHMS:
+        raise ParseError(f"unknown threading algorithm {algorithm}")
+    r.sp()
+    charset = r.astring().decode("ascii", "replace").upper()
+    r.sp()
+    return c.Thread(tag, uid, algorithm, charset, _search_program(r))
+
+
 def _p_search(r: Reader, tag: str, uid: bool) -> c.Command:
     r.sp()
     charset = None
@@ -497,9 +540,13 @@ _PARSERS: dict[str, Parser] = {
     "STORE": _p_store,
     "COPY": lambda r, tag, uid: _p_copy(r, tag, uid, c.Copy),
     "MOVE": lambda r, tag, uid: _p_copy(r, tag, uid, c.Move),
+    "SORT": _p_sort,
+    "THREAD": _p_thread,
 }
 # RFC 3501 6.4.8 (COPY FETCH STORE SEARCH), RFC 4315 (EXPUNGE), RFC 6851 (MOVE)
-_UID_COMMANDS = frozenset({"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"})
+_UID_COMMANDS = frozenset(
+    {"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE", "SORT", "THREAD"}
+)
 
 
 _MASK = re.compile(rb"^(\S+\s+(?:LOGIN|AUTHENTICATE)\b)(.*)$", re.I | re.S)

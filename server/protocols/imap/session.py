@@ -17,7 +17,9 @@ Extensions: IDLE (RFC 2177), UIDPLUS (RFC 4315), MOVE (RFC 6851), SPECIAL-USE
 and CREATE-SPECIAL-USE (RFC 6154), NAMESPACE (RFC 2342), LITERAL+ (RFC 7888),
 ID (RFC 2971), ENABLE (RFC 5161), UNSELECT (RFC 3691), CHILDREN (RFC 3348),
 SASL-IR (RFC 4959), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), ESEARCH
-(RFC 4731), APPENDLIMIT (RFC 7889).
+(RFC 4731), APPENDLIMIT (RFC 7889), SEARCHRES (RFC 5182), WITHIN (RFC 5032),
+STATUS=SIZE (RFC 8438), MULTIAPPEND (RFC 3502), SORT and THREAD=ORDEREDSUBJECT
+/ REFERENCES (RFC 5256, sorting.py), AUTH=CRAM-MD5 with legacy passwords.
 
 Not here: CONDSTORE/QRESYNC (their MODSEQ fetch item, search key, STATUS item
 and FETCH/STORE/SELECT modifiers are syntax errors, RFC 7162 3), COMPRESS,
@@ -204,6 +206,9 @@ class Session:
             "WITHIN",
             "STATUS=SIZE",
             "MULTIAPPEND",
+            "SORT",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
             f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}",
         ]
         if self.state is State.NOT_AUTH:

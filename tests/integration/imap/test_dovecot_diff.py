@@ -62,6 +62,101 @@ SEED: list[str | bytes] = [
     append(PLAIN, "", " 7-Jul-2021 01:02:03 -0700"),
 ]
 
+# Messages for SORT and THREAD: (subject, Date, Message-ID, References,
+# In-Reply-To, From, Cc); "" leaves the field out.
+THREADS = [
+    (
+        "Lunch plans",
+        "Mon, 1 Jun 2026 10:00:00 +0000",
+        "<a1@x>",
+        "",
+        "",
+        "Zed <z@x>",
+        "",
+    ),
+    (
+        "Re: Lunch plans",
+        "Mon, 1 Jun 2026 11:00:00 +0200",
+        "<a2@x>",
+        "<a1@x>",
+        "",
+        "amy@x",
+        "bob@y",
+    ),
+    (
+        "RE: [team] Re: Lunch plans (fwd)",
+        "Mon, 1 Jun 2026 12:00:00 +0000",
+        "<a3@x>",
+        "<a1@x> <a2@x>",
+        "",
+        "Bob <bob@y>",
+        "",
+    ),
+    (
+        "Re: Lunch plans",
+        "Mon, 1 Jun 2026 09:30:00 +0000",
+        "<a4@x>",
+        "",
+        "<a1@x>",
+        "carl@z",
+        "",
+    ),
+    (
+        "Budget",
+        "Tue, 2 Jun 2026 08:00:00 +0000",
+        "<b1@x>",
+        "<missing@x>",
+        "",
+        "dora@x",
+        "amy@x",
+    ),
+    (
+        "Re: Budget",
+        "Tue, 2 Jun 2026 09:00:00 +0000",
+        "<b2@x>",
+        "<missing@x>",
+        "",
+        "eve@x",
+        "",
+    ),
+    ("[fwd: Budget]", "Tue, 2 Jun 2026 10:00:00 +0000", "<b3@x>", "", "", "fay@x", ""),
+    ("Alone", "", "", "", "", "", ""),
+    ("Lunch plans", "Mon, 1 Jun 2026 10:00:00 +0000", "<a1@x>", "", "", "dup@x", ""),
+    (
+        "=?utf-8?q?Caf=C3=A9?= talk",
+        "Wed, 3 Jun 2026 08:00:00 +0000",
+        "<c1@x>",
+        "",
+        "",
+        "gil@x",
+        "",
+    ),
+    (
+        "Fw: Café talk",
+        "Wed, 3 Jun 2026 07:00:00 +0000",
+        "<c2@x>",
+        "<c1@x>",
+        "",
+        "hal@x",
+        "",
+    ),
+]
+
+
+def thread_append(m: tuple[str, ...]) -> bytes:
+    subject, date, mid, refs, irt, sender, cc = m
+    head = [f"Subject: {subject}"] if subject else []
+    head += [f"Date: {date}"] if date else []
+    head += [f"Message-ID: {mid}"] if mid else []
+    head += [f"References: {refs}"] if refs else []
+    head += [f"In-Reply-To: {irt}"] if irt else []
+    head += [f"From: {sender}"] if sender else []
+    head += [f"Cc: {cc}"] if cc else []
+    body = ("\r\n".join(["To: list@x", *head]) + "\r\n\r\nbody\r\n").encode()
+    date_arg = ' "07-Jul-2020 10:11:12 +0200"'
+    return f'APPEND "Threads"{date_arg} {{{len(body)}+}}\r\n'.encode() + body
+
+
 # Commands whose answers differ for a documented, acceptable reason.
 KNOWN = {
     # SEARCH with a sequence range wholly above the mailbox: RFC 3501 9 makes
@@ -83,6 +178,9 @@ KNOWN = {
     # RFC 3501 6.3.2: nothing may change in an EXAMINEd mailbox; Dovecot
     # answers OK and ignores the STORE, we say NO [READ-ONLY].
     "STORE 1 +FLAGS (\\Deleted)",
+    # RFC 5256 3 / RFC 3501 7.1: BADCHARSET MAY list the charsets we take;
+    # we do (as for SEARCH), Dovecot does not for SORT.
+    "SORT (DATE) X-NONE ALL",
 }
 
 SCRIPT: list[str | bytes] = [
@@ -142,6 +240,18 @@ SCRIPT: list[str | bytes] = [
     "SEARCH OLDER 1",
     "SEARCH OLDER 999999999",
     "SEARCH YOUNGER 0",
+    "SORT (SUBJECT) UTF-8 ALL",
+    "SORT (REVERSE DATE) UTF-8 ALL",
+    "SORT (ARRIVAL) US-ASCII ALL",
+    "SORT (SIZE REVERSE ARRIVAL) UTF-8 ALL",
+    "SORT (FROM TO CC) UTF-8 ALL",
+    "UID SORT (REVERSE SUBJECT DATE) UTF-8 SEEN",
+    "SORT (DATE) X-NONE ALL",
+    "SORT (BOGUS) UTF-8 ALL",
+    "THREAD ORDEREDSUBJECT UTF-8 ALL",
+    "THREAD REFERENCES UTF-8 ALL",
+    "UID THREAD REFERENCES US-ASCII ALL",
+    "THREAD BOGUS UTF-8 ALL",
     "SEARCH 100:*",
     "SEARCH (ALL)",
     "SEARCH",
@@ -194,6 +304,20 @@ SCRIPT: list[str | bytes] = [
     "STORE 1:* +FLAGS (\\Deleted)",
     "EXAMINE INBOX",
     "STORE 1 +FLAGS (\\Deleted)",
+    # SORT and THREAD (RFC 5256), issue 16: a folder of threads first
+    'CREATE "Threads"',
+    *(thread_append(m) for m in THREADS),
+    'SELECT "Threads"',
+    "SORT (SUBJECT) UTF-8 ALL",
+    "SORT (DATE) UTF-8 ALL",
+    "SORT (REVERSE DATE SUBJECT) UTF-8 ALL",
+    "SORT (FROM) UTF-8 ALL",
+    "SORT (TO REVERSE ARRIVAL) UTF-8 ALL",
+    "SORT (CC SIZE) UTF-8 ALL",
+    "THREAD ORDEREDSUBJECT UTF-8 ALL",
+    "THREAD REFERENCES UTF-8 ALL",
+    "UID THREAD REFERENCES UTF-8 ALL",
+    "THREAD REFERENCES UTF-8 NOT SUBJECT lunch",
 ]
 
 

@@ -201,7 +201,6 @@ def test_misc_commands() -> None:
         "a STATUS INBOX (MESSAGES HIGHESTMODSEQ)",
         "a SELECT INBOX (CONDSTORE)",
         "a EXAMINE INBOX (CONDSTORE)",
-        "a SEARCH RETURN (SAVE) ALL",
         "a SEARCH RETURN (PARTIAL 1:5) ALL",
     ],
 )

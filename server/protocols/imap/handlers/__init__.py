@@ -70,6 +70,8 @@ HANDLERS: dict[type[c.Command], Handler] = dict(
         _entry(c.Unselect, message.unselect),
         _entry(c.Expunge, message.expunge),
         _entry(c.Search, message.search_),
+        _entry(c.Sort, message.sort_),
+        _entry(c.Thread, message.thread),
         _entry(c.Store, message.store),
         _entry(c.Copy, message.copy),
         _entry(c.Move, message.copy),

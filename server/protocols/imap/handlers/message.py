@@ -27,7 +27,7 @@ from server.storage.base import (
 )
 
 from .. import command as c
-from .. import mime, search
+from .. import mime, search, sorting
 from .. import responses as R
 from ..cache import MessageMeta, build_meta
 from ..grammar import SeqSet
@@ -120,12 +120,33 @@ async def search_(s: Session, cmd: c.Search) -> None:
         s.tagged(cmd.tag, "NO", "Unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
         return
     await s.updates(cmd)
-    key = _with_saved(cmd.key, sel.saved)
+    key = _with_saved(cmd.key, sel.saved)  # "$" is the result saved before
+    if saving:
+        sel.saved = ()  # a failure below leaves it empty (RFC 5182 2.1)
+    found = await _find(s, sel, key, charset, cmd.uid)
+    if cmd.returns is not None and saving:
+        uids = found if cmd.uid else [sel.uids[n - 1] for n in found]
+        returns = cmd.returns
+        sel.saved = _saved_result(returns, uids)
+        others = tuple(r for r in returns if r != "SAVE")
+        if others:  # SAVE alone: no ESEARCH response (RFC 5182 2.1)
+            s.send(R.esearch(cmd.tag, cmd.uid, others, found))
+    elif cmd.returns is not None:
+        s.send(R.esearch(cmd.tag, cmd.uid, cmd.returns, found))
+    else:
+        s.send(R.search(found))
+    s.tagged(cmd.tag, "OK", "SEARCH completed")
+
+
+async def _find(
+    s: Session, sel: SelectedMailbox, key: SearchKey, charset: str, by_uid: bool
+) -> list[int]:
+    """The UIDs (``by_uid``) or sequence numbers of the messages ``key``
+    matches, ascending; the index answers what it can, headers come from
+    the metadata cache, whole messages are read in batches off the loop."""
     need = search.needs(key)
     found: list[int] = []
     largest_uid = sel.uids[-1] if sel.uids else 0
-    if saving:
-        sel.saved = ()  # a failure below leaves it empty (RFC 5182 2.1)
     batch: list[search.MessageView] = []
     batch_bytes = 0
     matches = search.compile_key(key, charset)
@@ -151,7 +172,7 @@ async def search_(s: Session, cmd: c.Search) -> None:
             batch.append(view)
             batch_bytes += info.size  # 64 messages of 25 MB: 1.6 GB at once
             if len(batch) >= SEARCH_BATCH or batch_bytes >= READ_AHEAD_BYTES:
-                found += await _search_batch(s, sel, key, charset, batch, cmd.uid)
+                found += await _search_batch(s, sel, key, charset, batch, by_uid)
                 batch, batch_bytes = [], 0
             continue
         try:
@@ -163,23 +184,72 @@ async def search_(s: Session, cmd: c.Search) -> None:
         except MessageNotFound:
             continue
         if matches(view):
-            found.append(uid if cmd.uid else seq)
+            found.append(uid if by_uid else seq)
         if seq % SEARCH_YIELD_EVERY == 0:
             await asyncio.sleep(0)
     if batch:
-        found += await _search_batch(s, sel, key, charset, batch, cmd.uid)
-    if cmd.returns is not None and saving:
-        uids = found if cmd.uid else [sel.uids[n - 1] for n in found]
-        returns = cmd.returns
-        sel.saved = _saved_result(returns, uids)
-        others = tuple(r for r in returns if r != "SAVE")
-        if others:  # SAVE alone: no ESEARCH response (RFC 5182 2.1)
-            s.send(R.esearch(cmd.tag, cmd.uid, others, found))
-    elif cmd.returns is not None:
-        s.send(R.esearch(cmd.tag, cmd.uid, cmd.returns, found))
-    else:
-        s.send(R.search(found))
-    s.tagged(cmd.tag, "OK", "SEARCH completed")
+        found += await _search_batch(s, sel, key, charset, batch, by_uid)
+    return found
+
+
+async def _sort_items(
+    s: Session, sel: SelectedMailbox, uids: list[int]
+) -> list[sorting.Item]:
+    """What SORT and THREAD look at, for these messages: the index data and
+    the header fields (from the metadata cache, read where missing)."""
+    await _header_metas(s, sel, uids)
+    seqs = {u: i for i, u in enumerate(sel.uids, start=1)}
+    items = []
+    for uid in uids:
+        info = sel.infos.get(uid)
+        if info is None or uid not in seqs:
+            continue
+        try:
+            meta = s.sv.cache.get(sel.cache_key(uid)) or await _meta(s, sel, uid)
+        except MessageNotFound:
+            continue
+        items.append(
+            sorting.Item(seqs[uid], uid, info.internal_date, info.size, meta.fields)
+        )
+    return items
+
+
+async def sort_(s: Session, cmd: c.Sort) -> None:
+    """RFC 5256 SORT: the matching messages in the order of the criteria."""
+    sel = s.sel
+    if not search.charset_known(cmd.charset):
+        s.tagged(cmd.tag, "NO", "Unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
+        return
+    await s.updates(cmd)
+    uids = await _find(s, sel, _with_saved(cmd.key, sel.saved), cmd.charset, True)
+    items = await _sort_items(s, sel, uids)
+    ordered = await asyncio.to_thread(sorting.sort_items, items, cmd.criteria)
+    nums = "".join(f" {i.uid if cmd.uid else i.seq}" for i in ordered)
+    s.send(R.untagged("SORT" + nums))
+    s.tagged(cmd.tag, "OK", "SORT completed")
+
+
+async def thread(s: Session, cmd: c.Thread) -> None:
+    """RFC 5256 THREAD with ORDEREDSUBJECT or REFERENCES."""
+    sel = s.sel
+    if not search.charset_known(cmd.charset):
+        s.tagged(cmd.tag, "NO", "Unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
+        return
+    await s.updates(cmd)
+    uids = await _find(s, sel, _with_saved(cmd.key, sel.saved), cmd.charset, True)
+    items = await _sort_items(s, sel, uids)
+
+    def threaded() -> str:
+        algorithm = (
+            sorting.references
+            if cmd.algorithm == "REFERENCES"
+            else sorting.ordered_subject
+        )
+        return sorting.render(algorithm(items), cmd.uid)
+
+    text = await asyncio.to_thread(threaded)
+    s.send(R.untagged("THREAD " + text if text else "THREAD"))
+    s.tagged(cmd.tag, "OK", "THREAD completed")
 
 
 async def _search_batch(
@@ -208,11 +278,14 @@ async def _search_batch(
     return await asyncio.to_thread(match)
 
 
-async def _header_metas(s: Session, sel: SelectedMailbox) -> None:
-    """Metadata for a header search over the whole mailbox: the store's
-    records first, then the messages without one read and parsed in batches
-    (worker threads), their records given back to the store."""
-    uids = list(sel.uids)
+async def _header_metas(
+    s: Session, sel: SelectedMailbox, only: list[int] | None = None
+) -> None:
+    """Metadata for a header search over the whole mailbox (or the messages
+    ``only``): the store's records first, then the messages without one read
+    and parsed in batches (worker threads), their records given back to the
+    store."""
+    uids = list(sel.uids) if only is None else list(only)
     for start in range(0, len(uids), metaload.PRELOAD):
         chunk = uids[start : start + metaload.PRELOAD]
         await metaload.preload(s, sel, chunk)
