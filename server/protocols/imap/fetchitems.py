@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from server.errors import PermanentError
 from server.mailtext import split_header
 from server.storage.base import MessageInfo
 
@@ -332,14 +333,28 @@ class BodySection(FileItem):
         return _literal(prefix, mime.partial(data, self.partial))
 
 
-def _decoded(view: FileView, section: Section) -> bytes:
-    """RFC 3516: a part with its content transfer encoding undone; the whole
-    message as it is for an empty section; an unknown part is empty."""
+class UnknownCte(PermanentError):
+    """RFC 3516 4.3: BINARY of a part whose transfer encoding we cannot undo
+    (NO [UNKNOWN-CTE])."""
+
+
+KNOWN_CTE = frozenset({"", "7bit", "8bit", "binary", "base64", "quoted-printable"})
+
+
+def _decoded_kind(view: FileView, section: Section) -> tuple[bytes, bool]:
+    """RFC 3516: a part with its content transfer encoding undone (and
+    whether that encoding was base64 or binary); the whole message as it is
+    for an empty section; an unknown part is empty."""
     try:
         entity = mime.find_part(view.top, section.part)
-        return mime.decode_transfer(entity) if section.part else view.raw
     except mime.NoSuchPart:
-        return b""
+        return b"", False
+    if not section.part:
+        return view.raw, False
+    cte = (entity.get("content-transfer-encoding") or "").strip().lower()
+    if cte not in KNOWN_CTE:
+        raise UnknownCte(f"Unknown Content-Transfer-Encoding {cte[:40]!r}")
+    return mime.decode_transfer(entity), cte in ("base64", "binary")
 
 
 @dataclass(frozen=True)
@@ -359,9 +374,11 @@ class Binary(FileItem):
         return bool(self.section.part)
 
     def render(self, view: FileView) -> bytes:
-        data = mime.partial(_decoded(view, self.section), self.partial)
-        # RFC 3516 4.2: literal8 only when the data has NUL (as Dovecot)
-        tilde = b"~" if b"\x00" in data else b""
+        whole, binary = _decoded_kind(view, self.section)
+        data = mime.partial(whole, self.partial)
+        # RFC 3516 4.2: literal8 where the data may be binary: a base64 or
+        # binary part, or any NUL (as Dovecot)
+        tilde = b"~" if binary or b"\x00" in data else b""
         prefix = f"BINARY[{self.section.render()}]{_origin(self.partial)} "
         return _literal(prefix.encode() + tilde, data)
 
@@ -377,7 +394,7 @@ class BinarySize(FileItem):
         return bool(self.section.part)
 
     def render(self, view: FileView) -> bytes:
-        size = len(_decoded(view, self.section))
+        size = len(_decoded_kind(view, self.section)[0])
         return f"BINARY.SIZE[{self.section.render()}] {size}".encode()
 
 

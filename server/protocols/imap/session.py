@@ -18,12 +18,12 @@ and CREATE-SPECIAL-USE (RFC 6154), NAMESPACE (RFC 2342), LITERAL+ (RFC 7888),
 ID (RFC 2971), ENABLE (RFC 5161), UNSELECT (RFC 3691), CHILDREN (RFC 3348),
 SASL-IR (RFC 4959), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), ESEARCH
 (RFC 4731), APPENDLIMIT (RFC 7889), SEARCHRES (RFC 5182), WITHIN (RFC 5032),
-STATUS=SIZE (RFC 8438), MULTIAPPEND (RFC 3502), SORT and THREAD=ORDEREDSUBJECT
+STATUS=SIZE (RFC 8438), MULTIAPPEND (RFC 3502), BINARY (RFC 3516), SORT and THREAD=ORDEREDSUBJECT
 / REFERENCES (RFC 5256, sorting.py), AUTH=CRAM-MD5 with legacy passwords.
 
 Not here: CONDSTORE/QRESYNC (their MODSEQ fetch item, search key, STATUS item
 and FETCH/STORE/SELECT modifiers are syntax errors, RFC 7162 3), COMPRESS,
-NOTIFY, METADATA, QUOTA, ACL. BINARY is parsed and answered but not advertised.
+NOTIFY, METADATA, QUOTA, ACL.
 
 Errors: a ``MailError`` becomes ``NO`` with its public message; anything
 unexpected is logged with its traceback and answered ``NO [SERVERBUG]`` with no
@@ -62,6 +62,7 @@ from server.storage.base import (
 from . import command as c
 from . import responses as R
 from .cache import MetaCache
+from .fetchitems import UnknownCte
 from .grammar import ParseError, split_tag
 from .handlers import HANDLERS
 from .parser import mask_for_log, parse_command
@@ -206,6 +207,7 @@ class Session:
             "WITHIN",
             "STATUS=SIZE",
             "MULTIAPPEND",
+            "BINARY",
             "SORT",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
@@ -308,6 +310,8 @@ class Session:
             self.tagged(tag, "NO", "Mailbox does not exist", code)
         elif isinstance(exc, MailboxExists):
             self.tagged(tag, "NO", "Mailbox already exists", "ALREADYEXISTS")
+        elif isinstance(exc, UnknownCte):
+            self.tagged(tag, "NO", exc.public_message, "UNKNOWN-CTE")
         elif isinstance(exc, InvalidMailboxName):
             self.tagged(tag, "NO", exc.public_message, "CANNOT")
         elif isinstance(exc, StorageFullError):

@@ -181,6 +181,10 @@ KNOWN = {
     # RFC 5256 3 / RFC 3501 7.1: BADCHARSET MAY list the charsets we take;
     # we do (as for SEARCH), Dovecot does not for SORT.
     "SORT (DATE) X-NONE ALL",
+    # RFC 3516 4.2 does not say what BINARY[] (the whole message) decodes;
+    # Dovecot rewrites each base64 part as binary, we send the message as
+    # stored (as BODY[]), which a client can decode part by part.
+    "FETCH 2 BINARY.PEEK[]",
 }
 
 SCRIPT: list[str | bytes] = [
@@ -207,6 +211,9 @@ SCRIPT: list[str | bytes] = [
     "FETCH 1 FAST",
     "FETCH 1 FULL",
     "FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1])",
+    "FETCH 2 (BINARY.PEEK[3] BINARY.SIZE[3] BINARY.SIZE[1.1])",
+    "FETCH 2 BINARY.PEEK[1.2]<2.3>",
+    "FETCH 2 BINARY.PEEK[]",
     "STORE 1 +FLAGS (\\Recent)",
     "STORE 1 +FLAGS (\\Bogus)",
     "STORE 1 +FLAGS (\\flagged $Junk foo)",
