@@ -249,6 +249,7 @@ class Sort(UidCommand):
     criteria: tuple[tuple[str, bool], ...]
     charset: str
     key: SearchKey
+    returns: tuple[str, ...] | None = None  # RFC 5267 ESORT
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ from .sorting import SORT_KEYS, THREAD_ALGORITHMS
 
 __all__ = ["ParseError", "fetch_item", "mask_for_log", "parse_command"]
 
+# RFC 5267 ESORT return options
+ESORT_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
 # RFC 2971 3.3: "implementations MUST NOT send more than 30 field-value pairs".
 MAX_ID_FIELDS = 30
 STATUS_ITEMS = frozenset(
@@ -324,8 +326,19 @@ def _search_program(r: Reader) -> SearchKey:
 
 
 def _p_sort(r: Reader, tag: str, uid: bool) -> c.Command:
-    """RFC 5256: SORT (criteria) charset search-program."""
+    """RFC 5256: SORT (criteria) charset search-program; RFC 5267 ESORT:
+    RETURN (options) first."""
     r.sp()
+    returns: list[str] | None = None
+    if r.maybe_ci("RETURN ("):
+        returns = []
+        while not r.maybe(b")"):
+            opt = r.word()
+            if opt not in ESORT_RETURNS:
+                raise ParseError(f"unknown SORT return option {opt}")
+            returns.append(opt)
+            r.maybe(b" ")
+        r.sp()
     r.expect(b"(")
     criteria: list[tuple[str, bool]] = []
     while True:
@@ -343,7 +356,14 @@ def _p_sort(r: Reader, tag: str, uid: bool) -> c.Command:
     r.sp()
     charset = r.astring().decode("ascii", "replace").upper()
     r.sp()
-    return c.Sort(tag, uid, tuple(criteria), charset, _search_program(r))
+    return c.Sort(
+        tag,
+        uid,
+        tuple(criteria),
+        charset,
+        _search_program(r),
+        None if returns is None else tuple(returns),
+    )
 
 
 def _p_thread(r: Reader, tag: str, uid: bool) -> c.Command:

@@ -141,6 +141,23 @@ def esearch(tag: str, uid: bool, returns: Sequence[str], found: list[int]) -> by
     return untagged(" ".join(out))
 
 
+def esort(tag: str, uid: bool, returns: Sequence[str], ordered: list[int]) -> bytes:
+    """RFC 5267 ESORT: MIN and MAX are the first and last in sort order,
+    ALL keeps that order (a run joins only ascending neighbours)."""
+    opts = set(returns) or {"ALL"}
+    out = [f'ESEARCH (TAG "{tag}")'] + (["UID"] if uid else [])
+    if ordered:
+        if "MIN" in opts:
+            out.append(f"MIN {ordered[0]}")
+        if "MAX" in opts:
+            out.append(f"MAX {ordered[-1]}")
+        if "ALL" in opts:
+            out.append(f"ALL {uid_set(ordered)}")
+    if "COUNT" in opts:
+        out.append(f"COUNT {len(ordered)}")
+    return untagged(" ".join(out))
+
+
 def search(found: Iterable[int]) -> bytes:
     """RFC 3501 7.2.5 SEARCH response."""
     return untagged("SEARCH" + "".join(f" {n}" for n in found))

@@ -210,6 +210,7 @@ class Session:
             "MULTIAPPEND",
             "BINARY",
             "SORT",
+            "ESORT",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
             f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}",

@@ -127,3 +127,28 @@ def test_multiappend_stores_all_or_none(
     assert client.command("n", "NOOP")[-1].startswith(b"n OK")
     r = client.command("t", "STATUS INBOX (MESSAGES)")
     assert r[0] == b"* STATUS INBOX (MESSAGES 2)\r\n"
+
+
+def test_sort_and_esort(imap_server: ImapTestServer, client: Client) -> None:
+    """RFC 5256 SORT and RFC 5267 ESORT (MIN/MAX in sort order)."""
+    for subject, size in (("b", 1), ("Re: a", 30), ("c", 5)):
+        imap_server.deliver(
+            ALICE, f"Subject: {subject}\r\n\r\n{'x' * size}\r\n".encode()
+        )
+    client.login()
+    caps = client.command("c", "CAPABILITY")[0].split()
+    for cap in (b"SORT", b"ESORT", b"THREAD=REFERENCES", b"THREAD=ORDEREDSUBJECT"):
+        assert cap in caps
+    client.command("s", "SELECT INBOX")
+    assert client.command("a", "SORT (SUBJECT) UTF-8 ALL")[0] == b"* SORT 2 1 3\r\n"
+    r = client.command("b", "UID SORT (REVERSE SIZE) US-ASCII ALL")
+    assert r[0] == b"* SORT 2 3 1\r\n"
+    r = client.command("d", "SORT RETURN (MIN MAX COUNT) (REVERSE SUBJECT) UTF-8 ALL")
+    assert r[0] == b'* ESEARCH (TAG "d") MIN 3 MAX 2 COUNT 3\r\n'
+    assert client.command("e", "SORT (SUBJECT) X-NONE ALL")[-1].startswith(
+        b"e NO [BADCHARSET"
+    )
+    assert client.command("f", "SORT () UTF-8 ALL")[-1].startswith(b"f BAD")
+    assert client.command("g", "THREAD ORDEREDSUBJECT UTF-8 ALL")[0] == (
+        b"* THREAD (1)(2)(3)\r\n"  # by date: the order they came
+    )

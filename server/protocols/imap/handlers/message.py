@@ -224,8 +224,11 @@ async def sort_(s: Session, cmd: c.Sort) -> None:
     uids = await _find(s, sel, _with_saved(cmd.key, sel.saved), cmd.charset, True)
     items = await _sort_items(s, sel, uids)
     ordered = await asyncio.to_thread(sorting.sort_items, items, cmd.criteria)
-    nums = "".join(f" {i.uid if cmd.uid else i.seq}" for i in ordered)
-    s.send(R.untagged("SORT" + nums))
+    nums = [i.uid if cmd.uid else i.seq for i in ordered]
+    if cmd.returns is not None:
+        s.send(R.esort(cmd.tag, cmd.uid, cmd.returns, nums))
+    else:
+        s.send(R.untagged("SORT" + "".join(f" {n}" for n in nums)))
     s.tagged(cmd.tag, "OK", "SORT completed")
 
 
