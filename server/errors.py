@@ -48,6 +48,13 @@ class QuotaExceededError(TemporaryError):
     enhanced = "4.2.2"
 
 
+class OverQuotaForGood(PermanentError):
+    """A message larger than the whole quota: it can never fit (552 5.2.2)."""
+
+    smtp_code = 552
+    enhanced = "5.2.2"
+
+
 class ValidationError(ValueError):
     """Bad input from a person (settings, a dialog, a shell command).
 

@@ -25,7 +25,12 @@ from collections.abc import Callable
 from server import bytesutil
 from server.accounts.base import AccountStore
 from server.antispam.verdict import is_marked
-from server.errors import MailError, PermanentError, QuotaExceededError
+from server.errors import (
+    MailError,
+    OverQuotaForGood,
+    PermanentError,
+    QuotaExceededError,
+)
 from server.lists.service import ListService
 from server.sieve.deliver import ScriptRejected, SieveDelivery, SieveDeliveryRequest
 from server.storage.base import MailboxExists, MailboxNotFound, MailStore
@@ -152,6 +157,10 @@ class LocalDelivery:
                     # a large copy runs off the core loop (bytesutil)
                     data = await bytesutil.join((return_path, message))
                 if user.quota_bytes:
+                    if len(data) > user.quota_bytes:
+                        raise OverQuotaForGood(
+                            "Message is larger than the recipient's mailbox quota"
+                        )
                     used = await self.store.usage(user.address)
                     if used + len(data) > user.quota_bytes:
                         raise QuotaExceededError("Mailbox is full")

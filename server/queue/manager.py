@@ -72,7 +72,13 @@ from server.config.schema import Settings
 from server.delivery.base import Accepted, Envelope, RemoteRoute, RouteResult
 from server.delivery.local import LocalDelivery, ScriptRejected
 from server.dkim.signer import DkimSigner
-from server.errors import MailError, StorageFullError, TemporaryError
+from server.errors import (
+    MailError,
+    OverQuotaForGood,
+    QuotaExceededError,
+    StorageFullError,
+    TemporaryError,
+)
 from server.events import (
     EventBus,
     MessageBounced,
@@ -285,6 +291,13 @@ class QueueManager(QueueAdmin):
 
             if len(locals_) == 1:
                 outcomes = [await one(locals_[0])]
+                if at_smtp and isinstance(
+                    outcomes[0], QuotaExceededError | OverQuotaForGood
+                ):
+                    # one recipient with a full mailbox: the client hears it
+                    # at DATA (452 4.2.2, or 552 5.2.2 when it can never
+                    # fit) rather than a bounce later
+                    raise outcomes[0]
             else:
                 outcomes = list(await asyncio.gather(*(one(r) for r in locals_)))
             for rcpt, failed in zip(locals_, outcomes, strict=True):

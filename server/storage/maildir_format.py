@@ -202,6 +202,8 @@ class Folder:
         # stored messages waiting for their index line (written with it)
         self.meta: MetaFile | None = None
         self.meta_pending: dict[int, bytes] = {}
+        # the sizes of ``entries`` added up, kept as they come and go (quota)
+        self.total_size = 0
 
     def meta_file(self, *, loaded: bool = False) -> MetaFile:
         """The folder's metadata file (for the UIDVALIDITY of now);
@@ -227,7 +229,11 @@ class Folder:
 
     def add(self, entry: Entry) -> None:
         uid = entry.info.uid
+        old = self.entries.get(uid)
+        if old is not None:
+            self.total_size -= old.info.size
         self.entries[uid] = entry
+        self.total_size += entry.info.size
         self.by_unique[entry.unique] = uid
         self.by_file[entry.subdir][entry.filename] = uid
         if uid > self.indexed:
@@ -240,6 +246,7 @@ class Folder:
         if self.meta is not None:
             self.meta.drop(uid)
         if entry is not None:
+            self.total_size -= entry.info.size
             self.by_unique.pop(entry.unique, None)
             self.by_file[entry.subdir].pop(entry.filename, None)
             self.changed()
@@ -247,6 +254,7 @@ class Folder:
 
     def move(self, entry: Entry, subdir: str, filename: str, info: MessageInfo) -> None:
         self.by_file[entry.subdir].pop(entry.filename, None)
+        self.total_size += info.size - entry.info.size
         entry.subdir, entry.filename, entry.info = subdir, filename, info
         self.by_file[subdir][filename] = info.uid
         self.changed()

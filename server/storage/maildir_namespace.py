@@ -362,11 +362,14 @@ class Namespace(FolderCache):
         return self._read_subscriptions(udir)
 
     def _usage(self, events: Events, owner: str) -> int:
+        """Bytes of all the user's mail: each folder's running total (kept
+        as messages come and go), no rescan of its directory; a folder not
+        loaded yet is read once."""
         owner, udir = self._user_dir(owner)
         with self._user_lock(owner):
             total = 0
             for name in self._existing(udir):
                 with self._lock(owner, name):
-                    st = self._state(events, owner, name)
-                    total += sum(e.info.size for e in st.entries.values())
+                    st = self._state(events, owner, name, rescan=False)
+                    total += st.total_size
             return total

@@ -202,6 +202,30 @@ class Append(Authenticated):
 
 
 @dataclass(frozen=True)
+class GetQuota(Authenticated):
+    """RFC 9208 4.2: the quota root's resources."""
+
+    name = "GETQUOTA"
+    root: str
+
+
+@dataclass(frozen=True)
+class GetQuotaRoot(Authenticated):
+    """RFC 9208 4.3: the mailbox's quota roots, and their resources."""
+
+    name = "GETQUOTAROOT"
+    mailbox: str
+
+
+@dataclass(frozen=True)
+class SetQuota(Authenticated):
+    """RFC 9208 4.1: refused here (quotas are the administrator's)."""
+
+    name = "SETQUOTA"
+    root: str
+
+
+@dataclass(frozen=True)
 class Namespace(Authenticated):
     name = "NAMESPACE"
 

@@ -175,7 +175,12 @@ class ImapModule(ListenerModule):
             count=self.count,
             count_message=self.count_message,
             clock=self._ctx.clock,
+            quota=self._quota,
         )
+
+    def _quota(self, address: str) -> int:
+        user = self._ctx.accounts.get_user(address)
+        return user.quota_bytes if user is not None else 0
 
     async def serve(self, conn: ImapConnection) -> None:
         """Run one session; the edge where unexpected errors are caught."""

@@ -270,6 +270,30 @@ def _p_append(r: Reader, tag: str, uid: bool) -> c.Command:
     return c.Append(tag, mailbox, flags, date, message, tuple(more))
 
 
+def _p_getquota(r: Reader, tag: str, uid: bool) -> c.Command:
+    r.sp()
+    return c.GetQuota(tag, r.astring().decode("utf-8", "replace"))
+
+
+def _p_getquotaroot(r: Reader, tag: str, uid: bool) -> c.Command:
+    r.sp()
+    return c.GetQuotaRoot(tag, r.mailbox())
+
+
+def _p_setquota(r: Reader, tag: str, uid: bool) -> c.Command:
+    """SETQUOTA root (resource limit ...): read whole, then refused."""
+    r.sp()
+    root = r.astring().decode("utf-8", "replace")
+    r.sp()
+    r.expect(b"(")
+    while not r.maybe(b")"):
+        r.word()
+        r.sp()
+        r.number()
+        r.maybe(b" ")
+    return c.SetQuota(tag, root)
+
+
 def _p_enable(r: Reader, tag: str, uid: bool) -> c.Command:
     caps: list[str] = []
     while r.maybe(b" "):
@@ -561,6 +585,9 @@ _PARSERS: dict[str, Parser] = {
     "COPY": lambda r, tag, uid: _p_copy(r, tag, uid, c.Copy),
     "MOVE": lambda r, tag, uid: _p_copy(r, tag, uid, c.Move),
     "SORT": _p_sort,
+    "GETQUOTA": _p_getquota,
+    "GETQUOTAROOT": _p_getquotaroot,
+    "SETQUOTA": _p_setquota,
     "THREAD": _p_thread,
 }
 # RFC 3501 6.4.8 (COPY FETCH STORE SEARCH), RFC 4315 (EXPUNGE), RFC 6851 (MOVE)

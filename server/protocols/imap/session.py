@@ -19,12 +19,13 @@ ID (RFC 2971), ENABLE (RFC 5161), UNSELECT (RFC 3691), CHILDREN (RFC 3348),
 SASL-IR (RFC 4959), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), ESEARCH
 (RFC 4731), APPENDLIMIT (RFC 7889), SEARCHRES (RFC 5182), WITHIN (RFC 5032),
 STATUS=SIZE (RFC 8438), MULTIAPPEND (RFC 3502), BINARY (RFC 3516), SORT and
-THREAD=ORDEREDSUBJECT / REFERENCES (RFC 5256, sorting.py), AUTH=CRAM-MD5 with
+THREAD=ORDEREDSUBJECT / REFERENCES (RFC 5256, sorting.py), ESORT (RFC 5267),
+QUOTA with STORAGE (RFC 9208: one root, "", per user), AUTH=CRAM-MD5 with
 legacy passwords.
 
 Not here: CONDSTORE/QRESYNC (their MODSEQ fetch item, search key, STATUS item
 and FETCH/STORE/SELECT modifiers are syntax errors, RFC 7162 3), COMPRESS,
-NOTIFY, METADATA, QUOTA, ACL.
+NOTIFY, METADATA, ACL.
 
 Errors: a ``MailError`` becomes ``NO`` with its public message; anything
 unexpected is logged with its traceback and answered ``NO [SERVERBUG]`` with no
@@ -49,7 +50,12 @@ from typing import Protocol
 
 from server import bytesutil
 from server.config.schema import ImapSettings, Settings
-from server.errors import MailError, StorageFullError, TemporaryError
+from server.errors import (
+    MailError,
+    QuotaExceededError,
+    StorageFullError,
+    TemporaryError,
+)
 from server.modules.base import Authenticator
 from server.policy import plaintext_login_allowed
 from server.protocols.linereader import ConnectionClosed
@@ -122,6 +128,8 @@ class Services:
     count: Callable[[str], None] = lambda counter: None
     count_message: Callable[[], None] = lambda: None  # a message read
     clock: Callable[[], float] = time.time
+    # the user's storage quota in bytes (0: none); QUOTA (RFC 9208)
+    quota: Callable[[str], int] = lambda address: 0
 
 
 class Session:
@@ -211,6 +219,8 @@ class Session:
             "BINARY",
             "SORT",
             "ESORT",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
             f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}",
@@ -316,7 +326,7 @@ class Session:
             self.tagged(tag, "NO", exc.public_message, "UNKNOWN-CTE")
         elif isinstance(exc, InvalidMailboxName):
             self.tagged(tag, "NO", exc.public_message, "CANNOT")
-        elif isinstance(exc, StorageFullError):
+        elif isinstance(exc, StorageFullError | QuotaExceededError):
             self.tagged(tag, "NO", exc.public_message, "OVERQUOTA")
         elif isinstance(exc, TemporaryError):
             self.tagged(tag, "NO", exc.public_message, "UNAVAILABLE")

@@ -80,6 +80,18 @@ class SmtpModule(ListenerModule):
             self.greylist = None
         self.dkim_pool.close()
 
+    async def _quota_full(self, address: str) -> bool:
+        """The address reaches one user, who has a quota and no room left."""
+        ctx = self.ctx
+        assert ctx is not None
+        targets = ctx.accounts.resolve(address) or []
+        if len(targets) != 1:
+            return False
+        user = ctx.accounts.get_user(targets[0])
+        if user is None or not user.quota_bytes:
+            return False
+        return await ctx.store.usage(user.address) >= user.quota_bytes
+
     def refusal(self, refused: Refusal) -> bytes:
         return refusal_line(refused)
 
@@ -133,6 +145,7 @@ class SmtpModule(ListenerModule):
             ),
             junk_score=cfg.spam_junk_score,
             reject_score=cfg.spam_reject_score,
+            quota_full=self._quota_full,
         )
         tls = ctx.tls.server_context()
         loop = asyncio.get_running_loop()

@@ -31,7 +31,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,7 +239,10 @@ class SmtpHandler:
         scanner: Scanner | None = None,
         junk_score: float = 5.0,
         reject_score: float = 0.0,
+        quota_full: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
+        # is this local address's one mailbox full (RFC 5321 452 4.2.2)?
+        self.quota_full = quota_full
         self.mailauth = mailauth
         self.scanner = scanner
         self.junk_score = junk_score
@@ -461,6 +464,9 @@ class SmtpHandler:
             ):
                 self.log.info("[%s] RCPT %s refused: no such user", peer, address)
                 return "550 5.1.1 No such user here"
+            if self.quota_full is not None and await self.quota_full(address):
+                self.log.info("[%s] RCPT %s refused: mailbox full", peer, address)
+                return "452 4.2.2 Mailbox full, try again later"
         elif not (self.policy.relay_when_authenticated and session.authenticated):
             self.log.info("[%s] RCPT %s refused: relaying denied", peer, address)
             return "550 5.7.1 Relaying denied"

@@ -445,6 +445,15 @@ async def test_usage(store: MailStore) -> None:
     await store.deliver(OWNER, MSG)
     await store.deliver(OWNER, b"a\nb\n", mailbox="Sent")
     assert await store.usage(OWNER) == len(MSG) + len(b"a\r\nb\r\n")
+    # kept as messages come and go: flags, copies, moves, expunges
+    size = len(MSG)
+    await store.set_flags(OWNER, "INBOX", [(1, "+", frozenset({"\\Seen"}))])
+    await store.copy(OWNER, "INBOX", [1], "Trash")
+    assert await store.usage(OWNER) == 2 * size + 6
+    await store.expunge(OWNER, "INBOX", [1])
+    assert await store.usage(OWNER) == size + 6
+    await store.delete_mailbox(OWNER, "Sent")
+    assert await store.usage(OWNER) == size
 
 
 async def test_delete_user(store: MailStore) -> None:

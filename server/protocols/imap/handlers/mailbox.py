@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from server.errors import QuotaExceededError
+from server.mailtext import crlf_size
 from server.storage.base import SYSTEM_FLAGS, MailboxInfo, MailboxNotFound
 
 from .. import command as c
@@ -182,6 +184,50 @@ async def status(s: Session, cmd: c.Status) -> None:
     s.tagged(cmd.tag, "OK", "STATUS completed")
 
 
+# -- QUOTA (RFC 9208): one root per user, "", with STORAGE in units of 1024
+ROOT = ""
+
+
+async def _quota_line(s: Session) -> bytes | None:
+    """``* QUOTA "" (STORAGE used limit)``; None for a user with no quota."""
+    limit = s.sv.quota(s.owner)
+    if not limit:
+        return None
+    used = await s.sv.store.usage(s.owner)
+    kib = -(-used // 1024)  # rounded up: a byte over is a unit used
+    return R.untagged(f'QUOTA "" (STORAGE {kib} {limit // 1024})')
+
+
+async def getquota(s: Session, cmd: c.GetQuota) -> None:
+    line = await _quota_line(s) if cmd.root == ROOT else None
+    if line is None:
+        s.tagged(cmd.tag, "NO", "No such quota root", "NONEXISTENT")
+        return
+    s.send(line)
+    s.tagged(cmd.tag, "OK", "GETQUOTA completed")
+
+
+async def getquotaroot(s: Session, cmd: c.GetQuotaRoot) -> None:
+    await s.sv.store.mailbox_info(s.owner, cmd.mailbox)  # NO [NONEXISTENT]
+    line = await _quota_line(s)
+    roots = b' ""' if line is not None else b""
+    s.send(R.untagged(b"QUOTAROOT " + R.mailbox(cmd.mailbox) + roots))
+    if line is not None:
+        s.send(line)
+    s.tagged(cmd.tag, "OK", "GETQUOTAROOT completed")
+
+
+async def setquota(s: Session, cmd: c.SetQuota) -> None:
+    s.tagged(cmd.tag, "NO", "Quotas are set by the administrator", "NOPERM")
+
+
+async def check_room(s: Session, adding: int) -> None:
+    """``adding`` more bytes fit the user's quota, or NO [OVERQUOTA]."""
+    limit = s.sv.quota(s.owner)
+    if limit and await s.sv.store.usage(s.owner) + adding > limit:
+        raise QuotaExceededError("Quota exceeded (mailbox is full)")
+
+
 def check_flags(flags: tuple[str, ...]) -> frozenset[str]:
     """Flags a client may set: ``\\Recent`` is the server's (RFC 3501
     2.3.2) and an unknown system flag is an error; both are BAD."""
@@ -205,6 +251,7 @@ async def append(s: Session, cmd: c.Append) -> None:
         s.tagged(cmd.tag, "NO", "Empty messages are not accepted")
         return
     info = await s.sv.store.mailbox_info(s.owner, cmd.mailbox)
+    await check_room(s, sum(crlf_size(m) for _, _, m in items))
     uids: list[int] = []
     try:
         for flags, date, message in items:

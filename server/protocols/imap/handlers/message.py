@@ -35,7 +35,7 @@ from ..searchparse import SearchKey
 from ..selected import SelectedMailbox
 from . import metaload
 from .fetch import READ_AHEAD_BYTES
-from .mailbox import check_flags
+from .mailbox import check_flags, check_room
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -399,6 +399,8 @@ async def copy(s: Session, cmd: c.Copy) -> None:
         await s.updates(cmd)
         s.tagged(cmd.tag, "OK", f"{cmd.name} completed")
         return
+    if not move:  # a MOVE within the user's folders adds nothing
+        await check_room(s, sum(sel.infos[u].size for _, u in msgs if u in sel.infos))
     pairs = await s.sv.store.copy(
         s.owner, sel.name, [u for _, u in msgs], cmd.mailbox, origin=s
     )
