@@ -46,7 +46,7 @@ def test_getquotaroot_getquota_and_setquota(qcore: RunningCore) -> None:
     assert typ == "OK" and data == [b'"" (STORAGE 2 10)']
     typ, data = imap.getquota("other")
     assert typ == "NO"
-    typ, data = imap._simple_command("SETQUOTA", '""', "(STORAGE 99)")  # noqa: SLF001
+    typ, data = imap._simple_command("SETQUOTA", '""', "(STORAGE 99)")
     assert typ == "NO"
     typ, _ = imap.getquotaroot("Nonexistent")
     assert typ == "NO"
@@ -54,7 +54,7 @@ def test_getquotaroot_getquota_and_setquota(qcore: RunningCore) -> None:
     # bob has no quota: a QUOTAROOT with no root
     bob = login(qcore, BOB, BOB_PW)
     typ, data = bob.getquotaroot("INBOX")
-    assert typ == "OK" and data[0] == [b'"INBOX"'] or data[0] == [b"INBOX"]
+    assert (typ == "OK" and data[0] == [b'"INBOX"']) or data[0] == [b"INBOX"]
     bob.logout()
 
 
@@ -67,7 +67,7 @@ def test_overquota_on_append_and_copy_not_move(qcore: RunningCore) -> None:
     imap.select("INBOX")
     typ, data = imap.copy("1", "Trash")
     assert typ == "NO" and b"[OVERQUOTA]" in data[0]
-    typ, data = imap._simple_command("MOVE", "1", "Trash")  # noqa: SLF001
+    typ, data = imap._simple_command("MOVE", "1", "Trash")
     assert typ == "OK"
     assert qcore.run(qcore.runtime.services.store.usage(ALICE)) < 10 * KB
     imap.logout()
