@@ -19,6 +19,11 @@ What it does
   when the buffer is below half of it, or whenever a read has to wait for more
   data (a literal larger than the mark); ``drain`` waits while the transport
   asked us to stop writing (a client that does not read its answers).
+- ``start_compress`` (IMAP COMPRESS=DEFLATE, RFC 4978): from then on input
+  is inflated and output deflated (raw DEFLATE, a sync flush per write).
+  Inflating is bounded like reading: at most what fits under the high-water
+  mark is inflated at a time, the rest waits compressed (a small packet
+  that would inflate to gigabytes never does at once).
 - ``start_tls`` upgrades the connection with ``loop.start_tls`` and first
   throws away whatever is buffered: plaintext the client pipelined after
   STARTTLS/STLS must not be read as if it came over TLS (RFC 3501 6.2.1,
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import zlib
 from typing import Protocol
 
 from server import bytesutil
@@ -50,6 +56,10 @@ READ_HIGH_WATER = 1024 * 1024
 LITERAL_PROGRESS = 64 * 1024
 # Seconds a STARTTLS/STLS handshake may take.
 TLS_HANDSHAKE_TIMEOUT = 30.0
+
+
+# COMPRESS: octets inflated per step while a read waits for more
+INFLATE_STEP = 64 * 1024
 
 
 class ConnectionClosed(Exception):
@@ -79,6 +89,8 @@ class Stream(Protocol):
     ) -> None: ...
 
     def close(self) -> None: ...
+
+    def start_compress(self) -> None: ...
 
 
 def _split(buf: bytearray, n: int) -> tuple[bytes, bytearray]:
@@ -112,6 +124,11 @@ class LineReader(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
         self.traffic = Traffic()  # the Sessions view's byte counts
+        # COMPRESS=DEFLATE (start_compress): the streams, and input that
+        # waits compressed until there is room to inflate it
+        self._inflate: zlib._Decompress | None = None
+        self._deflate: zlib._Compress | None = None
+        self._compressed = b""
 
     # -- asyncio.Protocol --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -120,6 +137,11 @@ class LineReader(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.traffic.received += len(data)
+        if self._inflate is not None:
+            self._compressed += data
+            self._inflate_some()
+            self._wake()
+            return
         self._buf += data
         if len(self._buf) > self.high_water and not self._reading_paused:
             self._reading_paused = True
@@ -169,14 +191,61 @@ class LineReader(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def _consumed(self) -> None:
-        if self._reading_paused and len(self._buf) < self.high_water // 2:
+        if self._compressed:
+            self._inflate_some()
+        if (
+            self._reading_paused
+            and len(self._buf) < self.high_water // 2
+            and not self._compressed
+        ):
             self._resume()
+
+    def _inflate_some(self, wanted: bool = False) -> None:
+        """Inflate what fits under the high-water mark (``wanted``: a read
+        waits for more, so at least ``INFLATE_STEP`` more); pause reading
+        while compressed input is left over."""
+        assert self._inflate is not None
+        room = max(self.high_water - len(self._buf), INFLATE_STEP if wanted else 0)
+        if room and self._compressed:
+            try:
+                out = self._inflate.decompress(self._compressed, room)
+            except zlib.error:
+                self._compressed = b""
+                self._eof = True  # not DEFLATE: the stream is over
+                if self.transport is not None:
+                    self.transport.close()
+                return
+            self._compressed = self._inflate.unconsumed_tail
+            self._buf += out
+        if (self._compressed or len(self._buf) > self.high_water) and not (
+            self._reading_paused
+        ):
+            self._reading_paused = True
+            if self.transport is not None:
+                self.transport.pause_reading()
+
+    def start_compress(self) -> None:
+        """COMPRESS=DEFLATE from now on, both ways (RFC 4978); what the
+        client sent after its COMMAND is already compressed."""
+        self._inflate = zlib.decompressobj(-15)
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self._compressed, self._buf = bytes(self._buf), bytearray()
+        self._inflate_some()
+
+    @property
+    def compressing(self) -> bool:
+        return self._deflate is not None
 
     async def _wait(self, deadline: float | None) -> None:
         """Wait for more input until ``deadline``; a read that must wait
         needs more than is buffered, so reading resumes whatever the mark."""
         if self._eof:
             raise ConnectionClosed()
+        if self._compressed:  # a read wants more: inflate before asking for it
+            before = len(self._buf)
+            self._inflate_some(wanted=True)
+            if len(self._buf) > before:
+                return
         self._resume()
         self._data_waiter = asyncio.get_running_loop().create_future()
         try:
@@ -252,6 +321,10 @@ class LineReader(asyncio.Protocol):
     # -- writing -----------------------------------------------------------
     def write(self, data: bytes) -> None:
         if data and self.transport is not None and not self.lost:
+            if self._deflate is not None:
+                data = self._deflate.compress(data) + self._deflate.flush(
+                    zlib.Z_SYNC_FLUSH
+                )
             self.traffic.sent += len(data)
             self.transport.write(data)
 

@@ -202,6 +202,14 @@ class Append(Authenticated):
 
 
 @dataclass(frozen=True)
+class Compress(Authenticated):
+    """RFC 4978: COMPRESS mechanism (DEFLATE)."""
+
+    name = "COMPRESS"
+    mechanism: str
+
+
+@dataclass(frozen=True)
 class GetQuota(Authenticated):
     """RFC 9208 4.2: the quota root's resources."""
 

@@ -44,7 +44,7 @@ from server.protocols.linereader import (
 from . import responses as R
 from .grammar import literal_request, split_tag
 from .session import Session
-from .steps import Idling, ReadLine, StartTls, Step
+from .steps import Compress, Idling, ReadLine, StartTls, Step
 
 MAX_LINE = 64 * 1024  # one command line; RFC 7162 3 asks for at least 8192
 MAX_LITERALS_PER_COMMAND = 1000
@@ -159,6 +159,9 @@ async def _follow(stream: Stream, session: Session, step: Step) -> Step | None:
     if isinstance(step, ReadLine):
         line = await stream.readline(MAX_LINE, session.timeout)
         return await session.resume(step, line)
+    if isinstance(step, Compress):
+        stream.start_compress()  # the OK is already with the transport
+        return None
     await _idle(stream, session, step)
     return None
 

@@ -179,7 +179,8 @@ class ImapModule(ListenerModule):
         )
 
     def _quota(self, address: str) -> int:
-        user = self._ctx.accounts.get_user(address)
+        accounts = self._ctx.accounts
+        user = accounts.get_user(address) if accounts is not None else None
         return user.quota_bytes if user is not None else 0
 
     async def serve(self, conn: ImapConnection) -> None:

@@ -270,6 +270,11 @@ def _p_append(r: Reader, tag: str, uid: bool) -> c.Command:
     return c.Append(tag, mailbox, flags, date, message, tuple(more))
 
 
+def _p_compress(r: Reader, tag: str, uid: bool) -> c.Command:
+    r.sp()
+    return c.Compress(tag, r.word())
+
+
 def _p_getquota(r: Reader, tag: str, uid: bool) -> c.Command:
     r.sp()
     return c.GetQuota(tag, r.astring().decode("utf-8", "replace"))
@@ -586,6 +591,7 @@ _PARSERS: dict[str, Parser] = {
     "MOVE": lambda r, tag, uid: _p_copy(r, tag, uid, c.Move),
     "SORT": _p_sort,
     "GETQUOTA": _p_getquota,
+    "COMPRESS": _p_compress,
     "GETQUOTAROOT": _p_getquotaroot,
     "SETQUOTA": _p_setquota,
     "THREAD": _p_thread,

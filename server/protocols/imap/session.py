@@ -149,6 +149,7 @@ class Session:
         self.peer = peer
         self.peer_ip = peer_ip
         self.tls_active = tls_active
+        self.compressing = False  # COMPRESS=DEFLATE is on (RFC 4978)
         self.state = State.NOT_AUTH
         self.user: str | None = None
         self.doing = ""  # the last command, for the window's Sessions view
@@ -220,6 +221,7 @@ class Session:
             "SORT",
             "ESORT",
             "QUOTA",
+            "COMPRESS=DEFLATE",
             "QUOTA=RES-STORAGE",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",

@@ -40,4 +40,10 @@ class Idling:
     cmd: Idle
 
 
-Step = StartTls | ReadLine | Idling
+@dataclass(frozen=True)
+class Compress:
+    """COMPRESS DEFLATE was accepted (RFC 4978): the OK went out plain,
+    everything after it both ways is compressed."""
+
+
+Step = StartTls | ReadLine | Idling | Compress

@@ -53,6 +53,7 @@ HANDLERS: dict[type[c.Command], Handler] = dict(
         _entry(c.Login, auth.login),
         _entry(c.Enable, auth.enable),
         _entry(c.Namespace, auth.namespace),
+        _entry(c.Compress, auth.compress),
         _entry(c.GetQuota, mailbox.getquota),
         _entry(c.GetQuotaRoot, mailbox.getquotaroot),
         _entry(c.SetQuota, mailbox.setquota),

@@ -28,6 +28,7 @@ from server.errors import TemporaryError
 
 from .. import command as c
 from .. import responses as R
+from ..steps import Compress as CompressStep
 from ..steps import ReadLine, StartTls, Step
 
 if TYPE_CHECKING:
@@ -222,6 +223,19 @@ async def _logged_in(s: Session, tag: str, username: str, user: User | None) -> 
 
 
 # -- session-wide extensions -------------------------------------------------------
+async def compress(s: Session, cmd: c.Compress) -> Step | None:
+    """RFC 4978 COMPRESS=DEFLATE: once per connection."""
+    if cmd.mechanism != "DEFLATE":
+        s.bad(cmd.tag, "Unknown compression mechanism")
+        return None
+    if s.compressing:
+        s.tagged(cmd.tag, "NO", "Compression is already on", "COMPRESSIONACTIVE")
+        return None
+    s.compressing = True
+    s.tagged(cmd.tag, "OK", "DEFLATE active")
+    return CompressStep()
+
+
 async def enable(s: Session, cmd: c.Enable) -> None:
     """RFC 5161: none of the extensions ENABLE can turn on is offered, so the
     answer is an empty ENABLED (3.1: unknown ones are ignored)."""
