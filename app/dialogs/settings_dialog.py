@@ -69,6 +69,7 @@ LABELS = {
     "keep": "Archives kept",
     "show_version": "Version in the greeting",
     "legacy_auth": "Legacy logins (APOP, CRAM-MD5)",
+    "min_login_interval": "Seconds between logins (0: any)",
     "log_buffer": "Log lines kept",
     "lifetime": "Give up after (s)",
     "delay_notice_after": "Delay notice after (s)",
@@ -101,6 +102,9 @@ HELP = {
     "banner": "What a client sees first, after the code and the host name. "
     "Empty: the usual greeting (Quicksilver ESMTP, …).",
     "show_version": "Name Quicksilver's version in the usual greeting.",
+    "min_login_interval": "A user who logs in again sooner is turned away "
+    "(POP3 LOGIN-DELAY, RFC 2449): for a mailbox too many programs check too "
+    "often. 0: no limit.",
     "legacy_auth": "APOP and CRAM-MD5 logins, only for users given a legacy "
     "password (Users → Edit → Old mail programs). Leave off unless an old "
     "mail program needs it.",

@@ -116,6 +116,9 @@ class Pop3Settings:
     # APOP and CRAM-MD5 for users with a legacy password (off by default:
     # server/accounts/legacy.py)
     legacy_auth: bool = False
+    # RFC 2449 LOGIN-DELAY: seconds a user waits between two logins (0: none;
+    # for a mailbox checked by many clients too often)
+    min_login_interval: int = 0
     # the greeting's text after the code and host name ("" the usual one),
     # and whether the usual one names the version (server/greeting.py)
     banner: str = ""
@@ -423,6 +426,8 @@ def validate_section(name: str, value: Any) -> None:
                     f"{key}: 0 (the general limit) or 1024..2147483648 bytes",
                     field=key,
                 )
+        elif f.name == "min_login_interval" and not 0 <= v <= 86_400:
+            raise ValidationError(f"{key}: must be 0..86400 seconds", field=key)
         elif f.name == "messages_per_poll" and not 1 <= v <= 100_000:
             raise ValidationError(f"{key}: must be 1..100000", field=key)
         elif f.name == "max_message_size" and not 1024 <= v <= 2**31:

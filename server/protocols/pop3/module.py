@@ -85,6 +85,7 @@ class Pop3Module(ListenerModule):
         self.context: ModuleContext = ctx
         self.locks = MaildropLocks()
         self.login_delay = login_delay
+        self.last_logins: dict[str, float] = {}  # LOGIN-DELAY (RFC 2449)
         self._idle_override = idle_timeout
         self.settings = Pop3Settings()
         self.hostname = ""
@@ -228,6 +229,8 @@ class Pop3Protocol(LineReader):
             logger=self.log,
             legacy=module.settings.legacy_auth
             and module.context.auth.legacy_available(),
+            login_interval=module.settings.min_login_interval,
+            last_logins=module.last_logins,
         )
         try:
             banned = bool(module.context.auth.is_banned(self.ip))

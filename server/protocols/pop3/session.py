@@ -76,6 +76,7 @@ MAX_BAD_COMMANDS = 10
 MAX_AUTH_FAILURES = 3
 # Seconds to wait before answering a failed login (slows password guessing).
 LOGIN_DELAY = 1.0
+MAX_LOGIN_RECORDS = 10_000  # users whose last login LOGIN-DELAY remembers
 # RFC 1939 section 7: a unique-id is 1 to 70 characters in 0x21..0x7E.
 MAX_UIDL_LENGTH = 70
 SEEN = "\\Seen"
@@ -204,7 +205,13 @@ class Pop3Session:
         on_message: Callable[[], None] | None = None,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
         legacy: bool = False,
+        login_interval: int = 0,
+        last_logins: dict[str, float] | None = None,
     ) -> None:
+        # RFC 2449 LOGIN-DELAY: seconds between a user's logins, and the
+        # module's record of each user's last one
+        self.login_interval = login_interval
+        self.last_logins = last_logins if last_logins is not None else {}
         # APOP and CRAM-MD5 against legacy passwords (the module's
         # ``legacy_auth`` and some user has one)
         self.legacy = legacy
@@ -390,6 +397,10 @@ class Pop3Session:
     # -- AUTHORIZATION ------------------------------------------------------
     def _capa(self) -> Reply:
         caps = ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"]
+        # RFC 2449 6.7: we never delete mail by ourselves
+        caps.append("EXPIRE NEVER")
+        if self.login_interval:
+            caps.append(f"LOGIN-DELAY {self.login_interval}")
         # RFC 6856: names may be UTF-8 (with USER where USER is offered)
         caps += ["UTF8 USER" if self.login_allowed() else "UTF8", "LANG"]
         legacy = ("CRAM-MD5",) if self.legacy else ()
@@ -576,6 +587,19 @@ class Pop3Session:
 
     async def _logged_in(self, user: User) -> Reply:
         owner = str(user.address).lower()
+        now = time.monotonic()
+        last = self.last_logins.get(owner)
+        if self.login_interval and last is not None:
+            wait = self.login_interval - (now - last)
+            if wait > 0:
+                self.log.info("%s: logged in %.0f s ago, too soon", owner, now - last)
+                return Reply(
+                    err(
+                        f"[LOGIN-DELAY] Log in at most every {self.login_interval} "
+                        f"seconds; try again in {int(wait) + 1}"
+                    ),
+                    close=True,
+                )
         if not self.locks.acquire(owner, self):
             self.log.info("%s: maildrop in use by another POP3 session", owner)
             return Reply(err("[IN-USE] Maildrop is already in use by another session"))
@@ -586,6 +610,10 @@ class Pop3Session:
             self.owner = None
             raise
         self.state = State.TRANSACTION
+        if self.login_interval:
+            if len(self.last_logins) >= MAX_LOGIN_RECORDS:
+                self.last_logins.pop(next(iter(self.last_logins)))
+            self.last_logins[owner] = now
         count, size = self._totals()
         self.log.info("login %s: %d messages (%d octets)", owner, count, size)
         return Reply(ok(f"Logged in, {count} messages ({size} octets)"))

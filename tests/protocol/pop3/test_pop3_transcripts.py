@@ -53,6 +53,7 @@ async def test_capa_before_login_on_loopback(make_session) -> None:
         S: RESP-CODES
         S: AUTH-RESP-CODE
         S: PIPELINING
+        S: EXPIRE NEVER
         S: UTF8 USER
         S: LANG
         S: USER
@@ -66,7 +67,7 @@ async def test_capa_before_login_on_loopback(make_session) -> None:
 
 async def test_capa_hides_login_when_plaintext_refused(make_session) -> None:
     s = await make_session(peer_ip="192.0.2.7")
-    replies = await play(s, "C: CAPA\nS: +OK *\n" + "S: *\n" * 9 + "S: .")
+    replies = await play(s, "C: CAPA\nS: +OK *\n" + "S: *\n" * 10 + "S: .")
     lines = replies[0].data.decode().split("\r\n")
     assert "STLS" in lines
     assert "USER" not in lines and not any(x.startswith("SASL") for x in lines)
@@ -207,7 +208,7 @@ async def test_pass_before_user_and_empty_pass(make_session) -> None:
 
 async def test_user_then_other_command_forgets_user(make_session) -> None:
     s = await make_session()
-    await play(s, "C: USER bob\nS: +OK *\nC: CAPA\nS: +OK *\n" + "S: *\n" * 12)
+    await play(s, "C: USER bob\nS: +OK *\nC: CAPA\nS: +OK *\n" + "S: *\n" * 13)
     await play(s, "C: PASS secret\nS: -ERR Send USER first")
 
 
@@ -669,6 +670,7 @@ async def test_wrong_state_commands(make_session, store) -> None:
         S: RESP-CODES
         S: AUTH-RESP-CODE
         S: PIPELINING
+        S: EXPIRE NEVER
         S: UTF8
         S: LANG
         S: IMPLEMENTATION Quicksilver
@@ -855,3 +857,17 @@ async def test_utf8_and_lang_rfc6856(make_session) -> None:
     )
     await _login(s)
     await play(s, "C: UTF8\nS: -ERR UTF8 is not valid in this state")
+
+
+async def test_login_delay_when_set(make_session) -> None:
+    """RFC 2449 LOGIN-DELAY: advertised and kept when set; EXPIRE NEVER."""
+    last: dict[str, float] = {}
+    s = await make_session(login_interval=300, last_logins=last)
+    r = await s.handle_line(b"CAPA\r\n")
+    assert b"\r\nLOGIN-DELAY 300\r\n" in r.data and b"EXPIRE NEVER" in r.data
+    await _login(s)
+    await s.handle_line(b"QUIT\r\n")
+    again = await make_session(login_interval=300, last_logins=last)
+    await again.handle_line(b"USER bob\r\n")
+    r = await again.handle_line(b"PASS secret\r\n")
+    assert r.data.startswith(b"-ERR [LOGIN-DELAY]") and r.close
