@@ -127,23 +127,13 @@ def uid_set(nums: Iterable[int]) -> str:
 
 def esearch(tag: str, uid: bool, returns: Sequence[str], found: list[int]) -> bytes:
     """RFC 4731 ESEARCH response; no RETURN option means ALL (3.1)."""
-    opts = set(returns) or {"ALL"}
-    out = [f'ESEARCH (TAG "{tag}")'] + (["UID"] if uid else [])
-    if found:
-        if "MIN" in opts:
-            out.append(f"MIN {min(found)}")
-        if "MAX" in opts:
-            out.append(f"MAX {max(found)}")
-        if "ALL" in opts:
-            out.append(f"ALL {uid_set(sorted(found))}")
-    if "COUNT" in opts:
-        out.append(f"COUNT {len(found)}")
-    return untagged(" ".join(out))
+    return esort(tag, uid, returns, sorted(found))
 
 
 def esort(tag: str, uid: bool, returns: Sequence[str], ordered: list[int]) -> bytes:
-    """RFC 5267 ESORT: MIN and MAX are the first and last in sort order,
-    ALL keeps that order (a run joins only ascending neighbours)."""
+    """RFC 5267 ESORT (and ESEARCH, whose order is ascending): MIN and MAX
+    are the first and last in that order, ALL keeps it (a run joins only
+    ascending neighbours)."""
     opts = set(returns) or {"ALL"}
     out = [f'ESEARCH (TAG "{tag}")'] + (["UID"] if uid else [])
     if ordered:

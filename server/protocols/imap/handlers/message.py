@@ -214,15 +214,25 @@ async def _sort_items(
     return items
 
 
-async def sort_(s: Session, cmd: c.Sort) -> None:
-    """RFC 5256 SORT: the matching messages in the order of the criteria."""
+async def _matching_items(
+    s: Session, cmd: c.Sort | c.Thread
+) -> list[sorting.Item] | None:
+    """SORT's and THREAD's common start: the charset checked (None when
+    refused, answered), updates sent, the matching messages' items."""
     sel = s.sel
     if not search.charset_known(cmd.charset):
         s.tagged(cmd.tag, "NO", "Unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
-        return
+        return None
     await s.updates(cmd)
     uids = await _find(s, sel, _with_saved(cmd.key, sel.saved), cmd.charset, True)
-    items = await _sort_items(s, sel, uids)
+    return await _sort_items(s, sel, uids)
+
+
+async def sort_(s: Session, cmd: c.Sort) -> None:
+    """RFC 5256 SORT: the matching messages in the order of the criteria."""
+    items = await _matching_items(s, cmd)
+    if items is None:
+        return
     ordered = await asyncio.to_thread(sorting.sort_items, items, cmd.criteria)
     nums = [i.uid if cmd.uid else i.seq for i in ordered]
     if cmd.returns is not None:
@@ -234,13 +244,9 @@ async def sort_(s: Session, cmd: c.Sort) -> None:
 
 async def thread(s: Session, cmd: c.Thread) -> None:
     """RFC 5256 THREAD with ORDEREDSUBJECT or REFERENCES."""
-    sel = s.sel
-    if not search.charset_known(cmd.charset):
-        s.tagged(cmd.tag, "NO", "Unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
+    items = await _matching_items(s, cmd)
+    if items is None:
         return
-    await s.updates(cmd)
-    uids = await _find(s, sel, _with_saved(cmd.key, sel.saved), cmd.charset, True)
-    items = await _sort_items(s, sel, uids)
 
     def threaded() -> str:
         algorithm = (
