@@ -19,6 +19,8 @@ when another process changed it, at most every ``RELOAD_SECONDS``).
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -26,6 +28,7 @@ import secrets
 import string
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from server.fsutil import atomic_write
@@ -157,3 +160,25 @@ class LegacySecrets:
             self._write()
         log.info("legacy password removed for %s", addr)
         return True
+
+
+def cram_md5_check(challenge: str, digest: str) -> Callable[[str], bool]:
+    """RFC 2195: does ``digest`` (lower-case hex) answer ``challenge`` with
+    a secret? (for ``Authenticator.authenticate_digest``)"""
+
+    def verify(secret: str) -> bool:
+        mine = hmac.new(secret.encode(), challenge.encode(), "md5").hexdigest()
+        return hmac.compare_digest(mine, digest)
+
+    return verify
+
+
+def apop_check(stamp: str, digest: str) -> Callable[[str], bool]:
+    """RFC 1939 7: is ``digest`` the MD5 of the greeting's timestamp and
+    a secret?"""
+
+    def verify(secret: str) -> bool:
+        mine = hashlib.md5((stamp + secret).encode(), usedforsecurity=False)
+        return hmac.compare_digest(mine.hexdigest(), digest)
+
+    return verify

@@ -44,7 +44,6 @@ import asyncio
 import base64
 import enum
 import hashlib
-import hmac
 import logging
 import os
 import re
@@ -55,6 +54,7 @@ from dataclasses import dataclass, replace
 
 from server import mailtext
 from server.accounts.base import User
+from server.accounts.legacy import apop_check, cram_md5_check
 from server.errors import MailError, TemporaryError
 from server.modules.base import Authenticator
 from server.policy import plaintext_login_allowed
@@ -460,13 +460,7 @@ class Pop3Session:
     async def _apop(self, name: str, digest: str) -> Reply:
         if not self.legacy:
             return self._bad("APOP is not offered here")
-        stamp = self.apop_stamp.encode()
-
-        def verify(secret: str) -> bool:
-            mine = hashlib.md5(stamp + secret.encode(), usedforsecurity=False)
-            return hmac.compare_digest(mine.hexdigest(), digest)
-
-        return await self._digest_login(name, verify)
+        return await self._digest_login(name, apop_check(self.apop_stamp, digest))
 
     async def _digest_login(self, name: str, verify: Callable[[str], bool]) -> Reply:
         try:
@@ -481,15 +475,10 @@ class Pop3Session:
 
     async def _cram(self, response: bytes) -> Reply:
         name, _, digest = response.decode("utf-8", "replace").rpartition(" ")
-        challenge = self._cram_challenge.encode()
         if not name or not re.fullmatch(r"[0-9a-f]{32}", digest):
             return await self._auth_failed("malformed CRAM-MD5 response")
-
-        def verify(secret: str) -> bool:
-            mine = hmac.new(secret.encode(), challenge, "md5").hexdigest()
-            return hmac.compare_digest(mine, digest)
-
-        return await self._digest_login(name, verify)
+        check = cram_md5_check(self._cram_challenge, digest)
+        return await self._digest_login(name, check)
 
     async def _auth(self, mechanism: str | None, initial: str | None) -> Reply:
         if mechanism == "CRAM-MD5" and self.legacy:

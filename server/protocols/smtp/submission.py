@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import binascii
-import hmac
 import logging
 import re
 import secrets
@@ -44,6 +43,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
+from server.accounts.legacy import cram_md5_check
 from server.config.schema import SubmissionSettings, validate_section
 from server.errors import MailError
 from server.greeting import greeting_text
@@ -186,15 +186,10 @@ class SubmissionSMTP(QuicksilverSMTP):
             return AuthResult(success=False, handled=False, message=INVALID)
         if self._capture:
             return await self._check("CRAM-MD5", name.encode(), b"")
-
-        def verify(secret: str) -> bool:
-            mine = hmac.new(secret.encode(), challenge.encode(), "md5").hexdigest()
-            return hmac.compare_digest(mine, digest)
-
         try:
             user = await self._core_auth.authenticate_digest(
                 name,
-                verify,
+                cram_md5_check(challenge, digest),
                 peer=peer_ip(self.session.peer) if self.session else self._peer_text,
                 protocol="submission",
             )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hmac
 import logging
 import re
 import secrets
@@ -24,6 +23,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from server.accounts.base import User
+from server.accounts.legacy import cram_md5_check
 from server.errors import TemporaryError
 
 from .. import command as c
@@ -149,14 +149,9 @@ async def _cram_response(
     if not name or not re.fullmatch(r"[0-9a-f]{32}", digest):
         s.tagged(cmd.tag, "NO", "Malformed CRAM-MD5 response", "AUTHENTICATIONFAILED")
         return
-
-    def verify(secret: str) -> bool:
-        mine = hmac.new(secret.encode(), challenge.encode(), "md5").hexdigest()
-        return hmac.compare_digest(mine, digest)
-
     try:
         user = await s.sv.auth.authenticate_digest(
-            name, verify, peer=s.peer_ip, protocol="imap"
+            name, cram_md5_check(challenge, digest), peer=s.peer_ip, protocol="imap"
         )
     except TemporaryError:
         s.tagged(
