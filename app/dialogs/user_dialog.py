@@ -107,7 +107,7 @@ class UserDialog(ValidatedDialog):
             "APOP and CRAM-MD5 are old ways to log in that need a password the "
             "server can read back. Ticking this makes a second, random password "
             "for this user, shown once; it is stored encrypted and works only "
-            "for those two (turn on Legacy auth in the POP3, IMAP or "
+            "for those two (turn on Legacy logins in the POP3, IMAP or "
             "Submission settings). Someone who copies the data folder and the "
             "key can read it. Use it only for a program that can do nothing "
             "else.",
