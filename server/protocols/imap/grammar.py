@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from . import mutf7
+from .utf8mode import UTF8_ACCEPT
 
 # RFC 3501 9: atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards /
 # quoted-specials / resp-specials
@@ -312,6 +313,11 @@ class Reader:
             raw = self.chars(_LIST_CHARS)
             if not raw:
                 raise ParseError("expected a mailbox pattern")
+        if UTF8_ACCEPT.get():  # RFC 6855: UTF-8, matched as the names are
+            try:
+                return mutf7.encode(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ParseError("Mailbox pattern is not valid UTF-8") from None
         try:
             return raw.decode("ascii")
         except UnicodeDecodeError:
@@ -378,7 +384,13 @@ KEYWORD_CHARS = frozenset(
 
 
 def decode_mailbox(raw: bytes) -> str:
-    """Wire mailbox name -> store name (modified UTF-7 decoded, INBOX folded)."""
+    """Wire mailbox name -> store name (modified UTF-7 decoded, INBOX folded;
+    UTF-8 as it is once UTF8=ACCEPT is enabled, RFC 6855 3)."""
+    if UTF8_ACCEPT.get():
+        try:
+            return normalize_mailbox(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ParseError("Mailbox name is not valid UTF-8", "CANNOT") from None
     try:
         text = raw.decode("ascii")
         name = mutf7.decode(text)

@@ -32,6 +32,7 @@ from . import fetchitems as fi
 from .grammar import KEYWORD_CHARS, ParseError, Reader
 from .searchparse import ESEARCH_RETURNS, SearchKey, search_key
 from .sorting import SORT_KEYS, THREAD_ALGORITHMS
+from .utf8mode import UTF8_ACCEPT
 
 __all__ = ["ParseError", "fetch_item", "mask_for_log", "parse_command"]
 
@@ -253,6 +254,14 @@ def _append_message(r: Reader) -> tuple[tuple[str, ...], float | None, bytes]:
     if r.peek() == 0x22:
         date = r.date_time()
         r.sp()
+    if r.maybe_ci("UTF8 ("):  # RFC 6855 4: a message with UTF-8 headers
+        if not UTF8_ACCEPT.get():
+            raise ParseError("UTF8 in APPEND needs ENABLE UTF8=ACCEPT first")
+        if r.peek() != 0x7E:
+            raise ParseError("UTF8 takes a literal8 (~{n})")
+        message = r.literal()
+        r.expect(b")")
+        return tuple(flags), date, message
     if r.peek() not in (0x7B, 0x7E):
         raise ParseError("APPEND needs a literal")
     return tuple(flags), date, r.literal()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from . import mutf7
 from .grammar import MONTH_NAMES
+from .utf8mode import UTF8_ACCEPT
 
 _ASTRING_SAFE = frozenset(
     b"!#$&'+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz|}~"
@@ -55,7 +56,14 @@ def astring(value: str) -> bytes:
 
 
 def mailbox(name: str) -> bytes:
-    """A mailbox name on the wire: modified UTF-7, quoted when needed."""
+    """A mailbox name on the wire: modified UTF-7, quoted when needed;
+    UTF-8 once the session enabled UTF8=ACCEPT (RFC 6855 3)."""
+    if UTF8_ACCEPT.get():
+        raw = name.encode("utf-8", "surrogateescape")
+        if raw.isascii() or any(c in raw for c in b"\r\n\x00"):
+            return astring(name)
+        # RFC 6855 3: a quoted string may carry UTF-8 (as Dovecot sends it)
+        return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
     wire = "INBOX" if name == "INBOX" else mutf7.encode(name)
     return astring(wire)
 

@@ -20,8 +20,9 @@ SASL-IR (RFC 4959), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), ESEARCH
 (RFC 4731), APPENDLIMIT (RFC 7889), SEARCHRES (RFC 5182), WITHIN (RFC 5032),
 STATUS=SIZE (RFC 8438), MULTIAPPEND (RFC 3502), BINARY (RFC 3516), SORT and
 THREAD=ORDEREDSUBJECT / REFERENCES (RFC 5256, sorting.py), ESORT (RFC 5267),
-QUOTA with STORAGE (RFC 9208: one root, "", per user), AUTH=CRAM-MD5 with
-legacy passwords.
+QUOTA with STORAGE (RFC 9208: one root, "", per user), COMPRESS=DEFLATE (RFC
+4978), UTF8=ACCEPT (RFC 6855, utf8mode.py), AUTH=CRAM-MD5 with legacy
+passwords.
 
 Not here: CONDSTORE/QRESYNC (their MODSEQ fetch item, search key, STATUS item
 and FETCH/STORE/SELECT modifiers are syntax errors, RFC 7162 3), COMPRESS,
@@ -222,6 +223,7 @@ class Session:
             "ESORT",
             "QUOTA",
             "COMPRESS=DEFLATE",
+            "UTF8=ACCEPT",
             "QUOTA=RES-STORAGE",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",

@@ -30,6 +30,7 @@ from .. import command as c
 from .. import responses as R
 from ..steps import Compress as CompressStep
 from ..steps import ReadLine, StartTls, Step
+from ..utf8mode import UTF8_ACCEPT
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -232,9 +233,14 @@ async def compress(s: Session, cmd: c.Compress) -> Step | None:
 
 
 async def enable(s: Session, cmd: c.Enable) -> None:
-    """RFC 5161: none of the extensions ENABLE can turn on is offered, so the
-    answer is an empty ENABLED (3.1: unknown ones are ignored)."""
-    s.send(R.untagged("ENABLED"))
+    """RFC 5161: of what ENABLE can turn on, UTF8=ACCEPT (RFC 6855) is
+    offered; ENABLED lists what this command turned on (3.1: unknown ones
+    are ignored, and one already on is not named again)."""
+    enabled = []
+    if "UTF8=ACCEPT" in cmd.caps and not UTF8_ACCEPT.get():
+        UTF8_ACCEPT.set(True)  # this session's task: every later response
+        enabled.append("UTF8=ACCEPT")
+    s.send(R.untagged(" ".join(["ENABLED", *enabled])))
     s.tagged(cmd.tag, "OK", "ENABLE completed")
 
 

@@ -33,6 +33,7 @@ from ..cache import MessageMeta, build_meta
 from ..grammar import SeqSet
 from ..searchparse import SearchKey
 from ..selected import SelectedMailbox
+from ..utf8mode import UTF8_ACCEPT
 from . import metaload
 from .fetch import READ_AHEAD_BYTES
 from .mailbox import check_flags, check_room
@@ -112,7 +113,8 @@ def _saved_result(returns: tuple[str, ...], found: list[int]) -> tuple[int, ...]
 
 async def search_(s: Session, cmd: c.Search) -> None:
     sel = s.sel
-    charset = cmd.charset or "US-ASCII"
+    # RFC 6855 3: with UTF8=ACCEPT, search strings are UTF-8
+    charset = cmd.charset or ("UTF-8" if UTF8_ACCEPT.get() else "US-ASCII")
     saving = cmd.returns is not None and "SAVE" in cmd.returns
     if not search.charset_known(charset):
         if saving:
