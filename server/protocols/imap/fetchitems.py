@@ -256,6 +256,25 @@ class InternalDate(IndexItem):
         return b"INTERNALDATE " + R.internal_date(view.info.internal_date)
 
 
+def save_date(info: MessageInfo) -> float:
+    """RFC 8514: when the message was saved in this mailbox. The store's
+    unique names start with that time in seconds (Maildir's time-first
+    names, and our delivery keys); a name that does not (a file another
+    program named its own way) falls back to the internal date."""
+    head, dot, _ = info.key.partition(".")
+    if dot and head.isdigit() and 9 <= len(head) <= 11:
+        return float(head)
+    return info.internal_date
+
+
+@dataclass(frozen=True)
+class SaveDate(IndexItem):
+    """SAVEDATE (RFC 8514)."""
+
+    def render(self, view: IndexView) -> bytes:
+        return b"SAVEDATE " + R.internal_date(save_date(view.info))
+
+
 @dataclass(frozen=True)
 class Rfc822Size(IndexItem):
     """Octets as sent, with CRLF line ends (the store's ``size``)."""

@@ -453,6 +453,7 @@ _SIMPLE_ITEMS: dict[str, fi.FetchItem] = {
     "ENVELOPE": fi.Envelope(),
     "FLAGS": fi.Flags(),
     "INTERNALDATE": fi.InternalDate(),
+    "SAVEDATE": fi.SaveDate(),
     "RFC822": fi.Rfc822(),
     "RFC822.HEADER": fi.Rfc822Header(),
     "RFC822.SIZE": fi.Rfc822Size(),

@@ -31,6 +31,9 @@ _META = FLAG_SEARCH_KEYS | frozenset(
         "BEFORE",
         "ON",
         "SINCE",
+        "SAVEDBEFORE",
+        "SAVEDON",
+        "SAVEDSINCE",
         "KEYWORD",
         "UNKEYWORD",
         "LARGER",
@@ -83,6 +86,7 @@ class MessageView:
     largest_seq: int
     largest_uid: int
     part: mime.Part | None = None  # header-only or full, per ``needs``
+    saved: float = 0.0  # the save date (RFC 8514)
     _text: str | None = None
 
     def body(self) -> str:
@@ -162,7 +166,7 @@ def compile_key(key: SearchKey, charset: str = "UTF-8") -> Predicate:
             return lambda v: first(v) or second(v)
         only = subs[0]
         return lambda v: not only(v)
-    if op == "ALL":
+    if op in ("ALL", "SAVEDATESUPPORTED"):
         return lambda v: True
     if op == "SEQ":
         seqset: SeqSet = a[0]
@@ -190,6 +194,8 @@ def compile_key(key: SearchKey, charset: str = "UTF-8") -> Predicate:
         return lambda v: v.size < n
     if op in ("BEFORE", "ON", "SINCE"):
         return lambda v: _cmp_day(op, _day(v.internal_date), a[0])
+    if op in ("SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"):  # RFC 8514
+        return lambda v: _cmp_day(op[5:], _day(v.saved), a[0])
     if op in ("OLDER", "YOUNGER"):  # RFC 5032: now minus the interval
         edge = time.time() - int(a[0])
         if op == "OLDER":

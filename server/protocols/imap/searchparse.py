@@ -31,6 +31,7 @@ class SearchKey:
 FLAG_SEARCH_KEYS = frozenset(
     {
         "ALL",
+        "SAVEDATESUPPORTED",  # RFC 8514: every mailbox here has save dates
         "ANSWERED",
         "DELETED",
         "DRAFT",
@@ -47,7 +48,19 @@ FLAG_SEARCH_KEYS = frozenset(
     }
 )
 _STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
-_DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
+_DATE_KEYS = frozenset(
+    {
+        "BEFORE",
+        "ON",
+        "SINCE",
+        "SENTBEFORE",
+        "SENTON",
+        "SENTSINCE",
+        "SAVEDBEFORE",  # RFC 8514 SAVEDATE
+        "SAVEDON",
+        "SAVEDSINCE",
+    }
+)
 
 
 # RFC 4731 3.1 return options and SAVE (RFC 5182 SEARCHRES); MODSEQ (RFC

@@ -224,6 +224,7 @@ class Session:
             "QUOTA",
             "COMPRESS=DEFLATE",
             "UTF8=ACCEPT",
+            "SAVEDATE",
             "QUOTA=RES-STORAGE",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",

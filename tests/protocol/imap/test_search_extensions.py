@@ -152,3 +152,21 @@ def test_sort_and_esort(imap_server: ImapTestServer, client: Client) -> None:
     assert client.command("g", "THREAD ORDEREDSUBJECT UTF-8 ALL")[0] == (
         b"* THREAD (1)(2)(3)\r\n"  # by date: the order they came
     )
+
+
+def test_savedate(imap_server: ImapTestServer, client: Client) -> None:
+    """RFC 8514: when the message came into this mailbox, not its internal
+    date; SEARCH SAVED* compare it by day; SAVEDATESUPPORTED matches all."""
+    imap_server.deliver(ALICE, message("old"), internal_date=1_500_000_000.0)
+    client.login()
+    assert b"SAVEDATE" in client.command("c", "CAPABILITY")[0].split()
+    client.command("s", "SELECT INBOX")
+    r = client.command("a", "FETCH 1 (INTERNALDATE SAVEDATE)")
+    today = time.strftime("%d-%b-%Y", time.gmtime()).lstrip("0")
+    assert b'INTERNALDATE "14-Jul-2017' in r[0]
+    assert b"SAVEDATE" in r[0] and today.encode() in r[0].split(b"SAVEDATE")[1], r[0]
+    assert client.command("b", f"SEARCH SAVEDON {today}")[0] == b"* SEARCH 1\r\n"
+    assert client.command("d", "SEARCH SAVEDBEFORE 1-Jan-2000")[0] == b"* SEARCH\r\n"
+    assert client.command("e", "SEARCH SAVEDSINCE 1-Jan-2000")[0] == b"* SEARCH 1\r\n"
+    assert client.command("f", "SEARCH SAVEDATESUPPORTED")[0] == b"* SEARCH 1\r\n"
+    assert client.command("g", "SEARCH ON 14-Jul-2017")[0] == b"* SEARCH 1\r\n"

@@ -27,6 +27,7 @@ from server.storage.base import (
 )
 
 from .. import command as c
+from .. import fetchitems as fi
 from .. import mime, search, sorting
 from .. import responses as R
 from ..cache import MessageMeta, build_meta
@@ -167,6 +168,7 @@ async def _find(
             info.internal_date,
             len(sel.uids),
             largest_uid,
+            saved=fi.save_date(info),
         )
         if need == "full":
             # Whole messages: read a batch in one store call and parse and
