@@ -582,6 +582,15 @@ class UserPage(_Page):
         self.touched = False
         self.password.toggle.toggled.connect(self.on_password_toggled)
         self.generate_button.clicked.connect(self.on_generate_button_clicked)
+        # Tab goes name, password, confirm, then Show and Generate (Confirm
+        # came after both buttons and the wizard's Back, where Enter goes back)
+        for first, second in (
+            (self.local_edit, self.password.edit),
+            (self.password.edit, self.confirm),
+            (self.confirm, self.password.toggle),
+            (self.password.toggle, self.generate_button),
+        ):
+            QWidget.setTabOrder(first, second)
         self.validate_now()
 
     def initializePage(self) -> None:

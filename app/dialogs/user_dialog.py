@@ -183,6 +183,13 @@ class UserDialog(ValidatedDialog):
         self.forward.on_check.toggled.connect(self.on_field_changed)
         self.password.toggle.toggled.connect(self.on_password_toggled)
         self.generate_button.clicked.connect(self.on_generate_button_clicked)
+        # Tab goes password, confirm, then Show and Generate
+        for first, second in (
+            (self.password.edit, self.confirm),
+            (self.confirm, self.password.toggle),
+            (self.password.toggle, self.generate_button),
+        ):
+            QWidget.setTabOrder(first, second)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.validate()

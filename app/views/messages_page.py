@@ -356,6 +356,9 @@ class MessagesPage(QWidget):
         if shown.attachments:
             self.attachment_list.setCurrentRow(0)
         self.viewer.setTabText(4, f"Attachments ({len(shown.attachments)})")
+        # HTML or Text, whichever the message has (Headers, Source stay chosen)
+        if self.viewer.currentIndex() in (0, 1):
+            self.viewer.setCurrentIndex(0 if shown.html or not shown.text else 1)
         self._update_buttons()
 
     def _update_buttons(self) -> None:

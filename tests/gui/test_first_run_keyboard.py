@@ -41,15 +41,6 @@ def typed(qtbot: Any, text: str) -> None:
     qtbot.keyClicks(focused(), text)
 
 
-def tab_to(qtbot: Any, target: QWidget, most: int = 6) -> None:
-    """Press Tab until ``target`` has the focus, as a person would."""
-    for _ in range(most):
-        if focused() is target:
-            return
-        key(qtbot, Qt.Key.Key_Tab)
-    assert focused() is target, f"Tab never reached {target}"
-
-
 def preset(data: Path) -> None:
     """Loopback and port 0 everywhere, the modules on as a new install has
     them (SMTP, POP3, IMAP)."""
@@ -121,7 +112,8 @@ def test_first_run_by_keyboard_to_a_received_test_message(
     key(qtbot, Qt.Key.Key_Tab)
     assert focused() is page.password.edit
     typed(qtbot, "orbit-Kettle-tuba-9")
-    tab_to(qtbot, page.confirm)
+    key(qtbot, Qt.Key.Key_Tab)  # straight to Confirm, not the buttons
+    assert focused() is page.confirm
     typed(qtbot, "orbit-Kettle-tuba-9")
     finish = wizard.button(wizard.WizardButton.FinishButton)
     qtbot.waitUntil(finish.isEnabled)

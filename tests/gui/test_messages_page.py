@@ -104,6 +104,7 @@ def test_capture_tick_live_list_safe_view_save_release_and_delete_all(
 
         page.table.selectRow(0)
         qtbot.waitUntil(lambda: page.shown is not None)
+        assert page.viewer.currentIndex() == 0  # it has HTML: shown rendered
         html = page.html_view.toPlainText()
         assert "Thanks" in html and "ran" not in html  # no script ran
         refused = page.html_view.refused
