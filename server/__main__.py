@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from server import (
+    cli_access,
     cli_admin,
     cli_capture,
     cli_config,
@@ -130,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_config.add_commands(sub)
     cli_admin.add_commands(sub)
     cli_capture.add_commands(sub)
+    cli_access.add_commands(sub)
     bk = sub.add_parser(
         "backup", help="write a consistent archive of the data folder (runs live)"
     )
@@ -474,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(data_dir, bool(getattr(args, "capture", False)))
         if args.cmd == "capture":
             return cli_capture.run(args, data_dir)
+        if args.cmd == "access":
+            return cli_access.run(args, data_dir)
         if args.cmd == "test-message":
             return _test_message(args, data_dir)
         if args.cmd in ("backup", "restore"):

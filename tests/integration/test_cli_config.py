@@ -131,3 +131,25 @@ def test_every_listing_speaks_json(
     assert {k["algorithm"] for k in keys} == {"rsa", "ed25519"}
     assert all(k["record_name"].endswith("._domainkey.example.test") for k in keys)
     assert "PRIVATE" not in json.dumps(keys)
+
+
+def test_access_rules_from_the_shell(
+    core: RunningCore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """issue 17 headless parity: list, set (checked), test an address."""
+    base = ["--data-dir", str(core.data_dir)]
+    capsys.readouterr()
+    assert run_cli([*base, "access", "list", "pop3", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["pop3"]["default"] is True and "deny all" in listed["pop3"]["rules"]
+    assert run_cli([*base, "access", "test", "203.0.113.9", "--module", "pop3"]) == 1
+    assert "refused by pop3" in capsys.readouterr().out
+    assert run_cli([*base, "access", "set", "pop3", "bogus rule"]) == 2
+    assert "allow NETWORK" in capsys.readouterr().err
+    rules = ["allow 203.0.113.0/24 # the branch office", "deny all"]
+    assert run_cli([*base, "access", "set", "pop3", *rules]) == 0
+    assert run_cli([*base, "access", "test", "203.0.113.9", "--module", "pop3"]) == 0
+    assert "allowed by pop3, rule 1" in capsys.readouterr().out
+    assert run_cli([*base, "access", "test", "127.0.0.1", "--module", "pop3"]) == 1
+    assert run_cli([*base, "access", "set", "pop3", "--default"]) == 0
+    assert run_cli([*base, "access", "test", "127.0.0.1", "--module", "pop3"]) == 0
