@@ -13,14 +13,28 @@ rules editor shows and edits it (server/netcontrol.py).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
+from server.config.schema import SECTIONS
 from server.config.store import SettingsStore
 from server.errors import ValidationError
+from server.modules import registry
 from server.netcontrol import first_match, parse_rules
 
-MODULES = ("smtp", "submission", "pop3", "imap", "managesieve", "web")
+
+def _listening_modules() -> tuple[str, ...]:
+    """The modules with an access list of their own (the ones that listen)."""
+    return tuple(
+        name
+        for name in registry.names()
+        if name in SECTIONS
+        and "access" in {f.name for f in dataclasses.fields(SECTIONS[name])}
+    )
+
+
+MODULES = _listening_modules()
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +51,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     ts = asub.add_parser("test", help="would this address be let in?")
     ts.add_argument("address")
-    ts.add_argument("--module", choices=MODULES, default="smtp")
+    ts.add_argument("--module", choices=MODULES, default=MODULES[0])
 
 
 def run(args: argparse.Namespace, data_dir: Path) -> int:
