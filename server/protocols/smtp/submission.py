@@ -38,11 +38,13 @@ import re
 import secrets
 import time
 from base64 import b64decode
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
+from server.accounts.base import User
 from server.accounts.legacy import cram_md5_check
 from server.config.schema import SubmissionSettings, validate_section
 from server.errors import MailError
@@ -118,6 +120,26 @@ class SubmissionSMTP(QuicksilverSMTP):
 
     async def _check(self, mechanism: str, login: bytes, password: bytes) -> AuthResult:
         username = login.decode("utf-8", "replace")
+        return await self._outcome(
+            mechanism,
+            username,
+            lambda peer: self._core_auth.authenticate(
+                username,
+                password.decode("utf-8", "replace"),
+                peer=peer,
+                protocol="submission",
+            ),
+        )
+
+    async def _outcome(
+        self,
+        mechanism: str,
+        username: str,
+        check: Callable[[str], Awaitable[User | None]],
+    ) -> AuthResult:
+        """Run a login check (a password, or a CRAM-MD5 digest) for the
+        client's address and say how it went; in capture mode any login
+        passes unchecked."""
         if self._capture:
             self._qlog.info(
                 "[%s] AUTH %s taken as %r (capture mode)",
@@ -127,11 +149,8 @@ class SubmissionSMTP(QuicksilverSMTP):
             )
             return AuthResult(success=True, auth_data=CaptureLogin(username[:256]))
         try:
-            user = await self._core_auth.authenticate(
-                username,
-                password.decode("utf-8", "replace"),
-                peer=peer_ip(self.session.peer) if self.session else self._peer_text,
-                protocol="submission",
+            user = await check(
+                peer_ip(self.session.peer) if self.session else self._peer_text
             )
         except MailError:
             return AuthResult(success=False, handled=False, message=TEMPFAIL)
@@ -184,24 +203,14 @@ class SubmissionSMTP(QuicksilverSMTP):
         name, _sp, digest = got.decode("utf-8", "replace").rpartition(" ")
         if not name or not re.fullmatch(r"[0-9a-f]{32}", digest):
             return AuthResult(success=False, handled=False, message=INVALID)
-        if self._capture:
-            return await self._check("CRAM-MD5", name.encode(), b"")
-        try:
-            user = await self._core_auth.authenticate_digest(
-                name,
-                cram_md5_check(challenge, digest),
-                peer=peer_ip(self.session.peer) if self.session else self._peer_text,
-                protocol="submission",
-            )
-        except MailError:
-            return AuthResult(success=False, handled=False, message=TEMPFAIL)
-        if user is None:
-            self._qlog.info(
-                "[%s] AUTH CRAM-MD5 failed for %r", self._peer_text, name[:64]
-            )
-            return AuthResult(success=False, handled=False, message=INVALID)
-        self._qlog.info("[%s] AUTH CRAM-MD5 ok: %s", self._peer_text, user.address)
-        return AuthResult(success=True, auth_data=user)
+        verify = cram_md5_check(challenge, digest)
+        return await self._outcome(
+            "CRAM-MD5",
+            name,
+            lambda peer: self._core_auth.authenticate_digest(
+                name, verify, peer=peer, protocol="submission"
+            ),
+        )
 
     async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
         if len(args) == 1:

@@ -19,6 +19,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Awaitable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -150,19 +151,13 @@ async def _cram_response(
     if not name or not re.fullmatch(r"[0-9a-f]{32}", digest):
         s.tagged(cmd.tag, "NO", "Malformed CRAM-MD5 response", "AUTHENTICATIONFAILED")
         return
-    try:
-        user = await s.sv.auth.authenticate_digest(
-            name, cram_md5_check(challenge, digest), peer=s.peer_ip, protocol="imap"
-        )
-    except TemporaryError:
-        s.tagged(
-            cmd.tag,
-            "NO",
-            "Authentication is unavailable, try again later",
-            "UNAVAILABLE",
-        )
-        return
-    await _logged_in(s, cmd.tag, name, user)
+    check = cram_md5_check(challenge, digest)
+    await _attempt(
+        s,
+        cmd.tag,
+        name,
+        s.sv.auth.authenticate_digest(name, check, peer=s.peer_ip, protocol="imap"),
+    )
 
 
 async def _plain(s: Session, cmd: c.Authenticate, response: bytes) -> None:
@@ -188,10 +183,20 @@ async def _plain(s: Session, cmd: c.Authenticate, response: bytes) -> None:
 
 
 async def _login(s: Session, tag: str, username: str, password: str) -> None:
+    await _attempt(
+        s,
+        tag,
+        username,
+        s.sv.auth.authenticate(username, password, peer=s.peer_ip, protocol="imap"),
+    )
+
+
+async def _attempt(
+    s: Session, tag: str, username: str, check: Awaitable[User | None]
+) -> None:
+    """Await a login check (a password, or a CRAM-MD5 digest) and answer."""
     try:
-        user: User | None = await s.sv.auth.authenticate(
-            username, password, peer=s.peer_ip, protocol="imap"
-        )
+        user = await check
     except TemporaryError:
         s.tagged(
             tag, "NO", "Authentication is unavailable, try again later", "UNAVAILABLE"
