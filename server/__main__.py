@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import dataclasses
 import getpass
-import json
 import logging
 import signal
 import sys
@@ -46,6 +45,7 @@ from server import (
     cli_lists,
     cli_rules,
 )
+from server.cli_output import print_json
 from server.errors import PermanentError, ValidationError
 from server.paths import default_data_dir, use_private_umask
 
@@ -174,10 +174,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _print_json(value: object) -> None:
-    print(json.dumps(value, indent=2))
-
-
 def _read_password(from_stdin: bool) -> str:
     if from_stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
@@ -232,7 +228,7 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
                             if hasattr(sec, k):
                                 row[k] = getattr(sec, k)
                     rows.append(row)
-                _print_json(rows)
+                print_json(rows)
                 return 0
             for name in _module_names():
                 sec = getattr(settings, name, None)
@@ -283,7 +279,7 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
             print(f"domain {dom}, host name {general.hostname}")
         elif args.cmd == "domain":
             if args.action == "list" and args.json:
-                _print_json([dataclasses.asdict(d) for d in accounts.list_domains()])
+                print_json([dataclasses.asdict(d) for d in accounts.list_domains()])
             elif args.action == "list":
                 for d in accounts.list_domains():
                     print(
@@ -296,7 +292,7 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
                 print(f"removed {args.name}")
         elif args.cmd == "user":
             if args.action == "list" and args.json:
-                _print_json([dataclasses.asdict(u) for u in accounts.list_users()])
+                print_json([dataclasses.asdict(u) for u in accounts.list_users()])
             elif args.action == "list":
                 for u in accounts.list_users():
                     flag = "" if u.enabled else " (disabled)"
@@ -389,7 +385,7 @@ def _manage(args: argparse.Namespace, data_dir: Path) -> int:
             return cli_fetch.run(args, accounts, data_dir, _read_password)
         elif args.cmd == "alias":
             if args.action == "list" and args.json:
-                _print_json([dataclasses.asdict(a) for a in accounts.list_aliases()])
+                print_json([dataclasses.asdict(a) for a in accounts.list_aliases()])
             elif args.action == "list":
                 for a in accounts.list_aliases():
                     print(f"{a.address} -> {', '.join(a.targets)}")

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
+from server.cli_output import print_json
 from server.config.schema import SECTIONS
 from server.config.store import SettingsStore
 from server.errors import ValidationError
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     listing = {module: rules_of(module) for module in wanted}
     if args.json:
         out = {m: {"rules": list(r), "default": d} for m, (r, d) in listing.items()}
-        print(json.dumps(out, indent=2))
+        print_json(out)
         return 0
     for module, (rules, from_default) in listing.items():
         where = " (the default)" if from_default and module != "default" else ""

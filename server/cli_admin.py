@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
-from typing import Any
 
+from server.cli_output import print_json, when
 from server.control import ask
 from server.errors import ValidationError
 from server.tls import FileTlsProvider
@@ -74,12 +73,12 @@ def _cert(args: argparse.Namespace, data_dir: Path, hostname: str) -> int:
         if info is None:
             raise ValidationError("There is no certificate yet (the server makes one).")
         if args.json:
-            _print_json(dataclasses.asdict(info))
+            print_json(dataclasses.asdict(info))
             return 0
         kind = "self-signed" if info.self_signed else f"issued by {info.issuer}"
         print(f"subject: {info.subject} ({kind})")
         print(f"names: {', '.join(info.names)}")
-        print(f"valid: {_when(info.not_before)} to {_when(info.not_after)}")
+        print(f"valid: {when(info.not_before)} to {when(info.not_after)}")
         print(f"SHA-256: {info.sha256}")
         return 0
     if args.action == "import":
@@ -95,7 +94,7 @@ def _cert(args: argparse.Namespace, data_dir: Path, hostname: str) -> int:
         if made is None:
             raise ValidationError("The new certificate could not be read back.")
         info = made
-    print(f"installed: {info.subject}, valid to {_when(info.not_after)}")
+    print(f"installed: {info.subject}, valid to {when(info.not_after)}")
     try:
         ask(data_dir, "cert.reload", {}, wait=3)
         print("the running server uses it from now on")
@@ -104,19 +103,11 @@ def _cert(args: argparse.Namespace, data_dir: Path, hostname: str) -> int:
     return 0
 
 
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2))
-
-
-def _when(stamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "-"
-
-
 def _queue(args: argparse.Namespace, data_dir: Path) -> int:
     if args.action == "list":
         jobs = ask(data_dir, "queue.list", {})
         if args.json:
-            _print_json(jobs)
+            print_json(jobs)
             return 0
         if not jobs:
             print("the queue is empty")
@@ -125,16 +116,16 @@ def _queue(args: argparse.Namespace, data_dir: Path) -> int:
             print(f"{j['job_id']}  {j['size']:>8}  from <{j['sender']}>  to {states}")
             if j["last_error"]:
                 print(f"    last error: {j['last_error']}")
-            print(f"    tries: {j['attempts']}, next: {_when(j['next_attempt'])}")
+            print(f"    tries: {j['attempts']}, next: {when(j['next_attempt'])}")
         return 0
     if args.action == "show":
         shown = ask(data_dir, "queue.show", {"job": args.job})
         if args.json:
-            _print_json(shown)
+            print_json(shown)
             return 0
         j = shown["job"]
         print(f"job {j['job_id']} from <{j['sender']}>, {j['size']} bytes")
-        print(f"created {_when(j['created'])}, tries {j['attempts']}")
+        print(f"created {when(j['created'])}, tries {j['attempts']}")
         for address, state in j["recipients"]:
             print(f"  {address}: {state}")
         if j["last_error"]:
@@ -158,7 +149,7 @@ def _sessions(args: argparse.Namespace, data_dir: Path) -> int:
         return 0
     listing = ask(data_dir, "sessions", {})
     if args.json:
-        _print_json(listing)
+        print_json(listing)
         return 0
     if not listing:
         print("nobody is connected")
@@ -177,16 +168,16 @@ def _bans(args: argparse.Namespace, data_dir: Path) -> int:
     if args.action == "list":
         bans = ask(data_dir, "bans", {})
         if args.json:
-            _print_json(bans)
+            print_json(bans)
             return 0
         if not bans:
             print("no address is banned")
         for b in bans:
-            print(f"{b['ip']:<40} until {_when(b['until'])}  ({b['reason']})")
+            print(f"{b['ip']:<40} until {when(b['until'])}  ({b['reason']})")
         return 0
     if args.action == "add":
         ban = ask(data_dir, "ban", {"ip": args.ip})
-        print(f"banned {ban['ip']} until {_when(ban['until'])}")
+        print(f"banned {ban['ip']} until {when(ban['until'])}")
         return 0
     lifted = ask(data_dir, "unban", {"ip": args.ip})
     print(f"{args.ip}: ban lifted" if lifted else f"{args.ip} was not banned")

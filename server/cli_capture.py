@@ -10,11 +10,9 @@ scripts: one object per message, newest first.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
-from typing import Any
 
+from server.cli_output import print_json, when
 from server.config.store import SettingsStore
 from server.control import ask
 
@@ -52,14 +50,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     csub.add_parser("password", help="the capture mailbox's IMAP/POP3 login")
 
 
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2))
-
-
-def _when(stamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
-
-
 def run(args: argparse.Namespace, data_dir: Path) -> int:
     action = args.action
     if action in ("on", "off"):
@@ -74,7 +64,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     if action == "status":
         st = ask(data_dir, "capture.status", {})
         if args.json:
-            _print_json(st)
+            print_json(st)
         else:
             state = "on" if st["enabled"] else "off"
             print(f"capture mode: {state}; mailbox {st['address']}: {st['messages']}")
@@ -82,7 +72,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     if action == "list":
         rows = ask(data_dir, "capture.list", {})
         if args.json:
-            _print_json(rows)
+            print_json(rows)
             return 0
         if not rows:
             print("no captured messages")
@@ -91,14 +81,14 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
                 f"  [{len(r['attachments'])} attachment(s)]" if r["attachments"] else ""
             )
             print(
-                f"{r['uid']:>6}  {_when(r['received'])}  <{r['sender']}> -> "
+                f"{r['uid']:>6}  {when(r['received'])}  <{r['sender']}> -> "
                 f"{', '.join(r['recipients'])}  {r['subject']!r}{files}"
             )
         return 0
     if action == "show":
         shown = ask(data_dir, "capture.show", {"uid": args.uid})
         if args.json:
-            _print_json(shown)
+            print_json(shown)
         elif args.part == "text":
             print(shown["header"].rstrip())
             print()

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from server.cli_output import print_json
 from server.config.schema import SECTIONS, Settings
 from server.config.store import SettingsStore, field_types
 from server.errors import ValidationError
@@ -59,7 +60,7 @@ def run(
     if args.action == "list":
         values = _flat(settings, args.section)
         if args.json:
-            print(json.dumps(values, indent=2))
+            print_json(values)
         else:
             for key, value in values.items():
                 print(f"{key} = {_show(value)}")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from datetime import datetime
 from pathlib import Path
 
 from server.accounts.sqlite import SqliteAccountStore
+from server.cli_output import print_json
 from server.dkim.keys import DkimKeys
 from server.errors import ValidationError
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, accounts: SqliteAccountStore, data_dir: Path) 
             for domain in keys.domains()
             for k in keys.keys(domain)
         ]
-        print(json.dumps(listed, indent=2))
+        print_json(listed)
         return 0
     if act == "list":
         for domain in keys.domains():

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from server.accounts.sqlite import SqliteAccountStore
+from server.cli_output import print_json
 from server.errors import ValidationError
 from server.fetch.module import check_destination, fetch_key
 from server.fetch.store import (
@@ -106,7 +106,7 @@ def _run(
                     "status": dataclasses.asdict(st) if st is not None else None,
                 }
             )
-        print(json.dumps(listed, indent=2))
+        print_json(listed)
     elif act == "list":
         statuses = store.statuses()
         for a in store.accounts():
