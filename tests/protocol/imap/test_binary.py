@@ -4,9 +4,6 @@ decoded size, APPEND of binary data (literal8), and NO [UNKNOWN-CTE]."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-
-import pytest
 
 from tests.integration.imap.harness import Client, ImapTestServer
 
@@ -21,13 +18,6 @@ MIXED = (
     b"\r\nbegin 644 x\r\n--b\r\nContent-Type: text/plain\r\n"
     b"Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n--b--\r\n"
 )
-
-
-@pytest.fixture
-def client(imap_server: ImapTestServer) -> Iterator[Client]:
-    c = Client(imap_server.port)
-    yield c
-    c.close()
 
 
 def test_binary_fetch_size_and_unknown_cte(

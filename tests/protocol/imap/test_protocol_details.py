@@ -5,20 +5,12 @@ offered, and folder names with bidirectional formatting characters."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from tests.integration.imap.harness import Client, ImapTestServer, message
 
 ALICE = "alice@example.test"
-
-
-@pytest.fixture
-def client(imap_server: ImapTestServer) -> Iterator[Client]:
-    c = Client(imap_server.port)
-    yield c
-    c.close()
 
 
 def _recent(lines: list[bytes]) -> int:

@@ -4,7 +4,6 @@ transcript per rule, each failing on the behaviour it replaced."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,13 +12,6 @@ from server.protocols.imap import session as session_mod
 from tests.integration.imap.harness import Client, ImapTestServer, message
 
 ALICE = "alice@example.test"
-
-
-@pytest.fixture
-def client(imap_server: ImapTestServer) -> Iterator[Client]:
-    c = Client(imap_server.port)
-    yield c
-    c.close()
 
 
 def test_internaldate_is_zero_padded_and_append_dates(client: Client) -> None:

@@ -4,20 +4,10 @@ the RFCs' examples where they give one."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from tests.integration.imap.harness import Client, ImapTestServer, message
 
 ALICE = "alice@example.test"
-
-
-@pytest.fixture
-def client(imap_server: ImapTestServer) -> Iterator[Client]:
-    c = Client(imap_server.port)
-    yield c
-    c.close()
 
 
 def fill(imap_server: ImapTestServer, n: int) -> None:

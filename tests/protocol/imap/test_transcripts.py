@@ -16,13 +16,6 @@ from tests.integration.imap.harness import Client, ImapTestServer, message
 ALICE = "alice@example.test"
 
 
-@pytest.fixture
-def client(imap_server: ImapTestServer) -> Iterator[Client]:
-    c = Client(imap_server.port)
-    yield c
-    c.close()
-
-
 def tagged(lines: list[bytes]) -> bytes:
     return lines[-1]
 

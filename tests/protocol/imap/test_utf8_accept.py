@@ -4,20 +4,9 @@ UTF8 (literal8), and quoted strings may carry UTF-8."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from tests.integration.imap.harness import Client, ImapTestServer
 
 CAFE = "Café".encode()
-
-
-@pytest.fixture
-def client(imap_server: ImapTestServer) -> Iterator[Client]:
-    c = Client(imap_server.port)
-    yield c
-    c.close()
 
 
 def test_utf8_names_after_enable(imap_server: ImapTestServer, client: Client) -> None:
