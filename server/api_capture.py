@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from server import capture
 from server.accounts.validate import normalize_domain
+from server.api_mailboxes import byte_batches
 from server.capture import (
     AttachmentData,
     CapturedMessage,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 MAX_LISTED = 1000
 MAX_ROWS_KEPT = 5000
-BATCH_BYTES = 16 * 1024 * 1024
 MAX_RELEASE_SIZE = 64 * 1024 * 1024
 
 
@@ -107,16 +107,8 @@ class CaptureApi:
         infos = (await self._infos(owner))[-MAX_LISTED:][::-1]
         validity = await self._validity(owner)
         missing = [i for i in infos if (validity, i.uid) not in self._rows]
-        batch: list[MessageInfo] = []
-        size = 0
-        for info in [*missing, None]:
-            if info is not None and (not batch or size + info.size <= BATCH_BYTES):
-                batch.append(info)
-                size += info.size
-                continue
-            if batch:
-                await self._summarize(owner, validity, batch)
-            batch, size = ([info], info.size) if info is not None else ([], 0)
+        for batch in byte_batches(missing):
+            await self._summarize(owner, validity, batch)
         if len(self._rows) > MAX_ROWS_KEPT:
             keep = {(validity, i.uid) for i in infos}
             self._rows = {k: v for k, v in self._rows.items() if k in keep}

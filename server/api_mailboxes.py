@@ -14,6 +14,7 @@ in batches of at most ``BATCH_BYTES``; a source is shown up to
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,23 @@ def _row(info: MessageInfo, raw: bytes) -> MessageRow:
     )
 
 
+def byte_batches(
+    infos: list[MessageInfo], limit: int = BATCH_BYTES
+) -> Iterator[list[MessageInfo]]:
+    """``infos`` in order, in batches of at most ``limit`` bytes (a larger
+    message alone): what one ``read_messages`` call may read."""
+    batch: list[MessageInfo] = []
+    size = 0
+    for info in infos:
+        if batch and size + info.size > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(info)
+        size += info.size
+    if batch:
+        yield batch
+
+
 def _rows(infos: list[MessageInfo], raws: dict[int, bytes]) -> list[MessageRow]:
     return [_row(i, raws[i.uid]) for i in infos if i.uid in raws]
 
@@ -105,17 +123,9 @@ class MailboxesApi:
         except MailboxNotFound:
             raise ValidationError(f"{address} has no folder {folder}.") from None
         rows: list[MessageRow] = []
-        batch: list[MessageInfo] = []
-        size = 0
-        for info in [*infos, None]:
-            if info is not None and (not batch or size + info.size <= BATCH_BYTES):
-                batch.append(info)
-                size += info.size
-                continue
-            if batch:
-                raws = await store.read_messages(owner, folder, [i.uid for i in batch])
-                rows += await asyncio.to_thread(_rows, batch, raws)
-            batch, size = ([info], info.size) if info is not None else ([], 0)
+        for batch in byte_batches(infos):
+            raws = await store.read_messages(owner, folder, [i.uid for i in batch])
+            rows += await asyncio.to_thread(_rows, batch, raws)
         return tuple(rows)
 
     async def source(self, address: str, folder: str, uid: int) -> MessageSource:
