@@ -573,14 +573,13 @@ class CoreServices:
             if running or getattr(old, name).enabled != getattr(new, name).enabled:
                 await self.restart_module(name)
                 restarted.add(name)
-        if "capture" in changed or "general" in changed:
-            await self.apply_capture()
         if "general" in changed:
             await asyncio.to_thread(self.tls.hostname_changed, new.general.hostname)
             self.local.host = new.general.hostname or self.local.host
         if "capture" in changed or "general" in changed:
-            # every greeting names capture mode; smtp and submission change
-            # their target
+            # the capture mailbox follows the primary domain; every greeting
+            # names capture mode, and smtp and submission change their target
+            await self.apply_capture()
             for mod_name, module in self.modules.items():
                 if (
                     mod_name not in restarted
