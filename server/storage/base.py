@@ -22,6 +22,13 @@ Conventions
 - Writes are durable before the coroutine returns (tmp, fsync, rename).
 - ``watch`` lets sessions learn that a mailbox changed (delivery, flags, expunge,
   from any session); the callback runs on the core loop and must not block.
+- Mod-sequences (RFC 7162): every message has one (``MessageInfo.modseq``,
+  > 0). A message stored, or whose flags change (by anyone: a session, or
+  another program renaming its file), gets a new one above every value the
+  mailbox had; so does each expunge. ``MailboxInfo.highestmodseq`` is the
+  largest so far. They never go back, also across restarts and crashes (the
+  Maildir store reserves them on disk ahead of use). ``vanished`` tells which
+  UIDs went since a mod-sequence (QRESYNC).
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ class MessageInfo:
     flags: frozenset[str]
     internal_date: float  # seconds since the epoch
     size: int  # octets with CRLF line ends
+    modseq: int = 0  # the stores always set it (> 0); 0 only in tests' values
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ class MailboxInfo:
     has_children: bool = False
     messages: int = 0
     unseen: int = 0
+    highestmodseq: int = 1  # RFC 7162 HIGHESTMODSEQ
 
 
 @dataclass(frozen=True)
@@ -205,8 +214,14 @@ class MailStore(Protocol):
         changes: Sequence[FlagChange],
         *,
         origin: object | None = None,
+        unchanged_since: int | None = None,
     ) -> list[MessageInfo]:
         """Change the flags of the given UIDs; return the new infos of those found.
+
+        ``unchanged_since`` (RFC 7162 UNCHANGEDSINCE): a message whose
+        mod-sequence is above it is left as it is and left out of the
+        result; the test and the change are one step under the folder lock.
+        A message whose flags do not change keeps its mod-sequence.
 
         Each change is ``(uid, mode, flags)``: mode ``"+"`` adds ``flags``,
         ``"-"`` removes them, ``"="`` replaces all flags with them. Changes are
@@ -250,6 +265,14 @@ class MailStore(Protocol):
         origin: object | None = None,
     ) -> list[tuple[int, int]]:
         """Copy messages with their flags; return (source uid, new uid) pairs."""
+
+    async def vanished(
+        self, owner: Owner, mailbox: str, since: int
+    ) -> list[tuple[int, int]]:
+        """UIDs expunged after mod-sequence ``since``, as ascending (first,
+        last) runs (RFC 7162 QRESYNC). Never short: every UID below UIDNEXT
+        that is not in the mailbox is included unless the store knows it
+        went at or before ``since`` (the client ignores UIDs it never had)."""
 
     async def usage(self, owner: Owner) -> int:
         """Bytes used by all of the user's mail (quota display)."""

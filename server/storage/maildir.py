@@ -190,8 +190,16 @@ class MaildirStore(MessageOps, Namespace):
         changes: Sequence[FlagChange],
         *,
         origin: object | None = None,
+        unchanged_since: int | None = None,
     ) -> list[MessageInfo]:
-        return await self._run(self._set_flags, owner, mailbox, list(changes), origin)
+        return await self._run(
+            self._set_flags, owner, mailbox, list(changes), origin, unchanged_since
+        )
+
+    async def vanished(
+        self, owner: Owner, mailbox: str, since: int
+    ) -> list[tuple[int, int]]:
+        return await self._run(self._vanished, owner, mailbox, since)
 
     async def expunge(
         self,

@@ -63,6 +63,7 @@ class Delivery(FolderCache):
         letters = self._letters(st, flags, "") if flags else ""
         sub = "cur" if flags else "new"
         info_part = f"{INFO_SEP}2,{letters}" if flags else ""
+        modseq = st.modseqs().next()  # may write: before the file is in
         stat: os.stat_result | None = None
         if isinstance(data, Path):
             assert crlf is not None
@@ -93,6 +94,7 @@ class Delivery(FolderCache):
         info = MessageInfo(uid, unique, flags, stat.st_mtime, crlf)
         entry = Entry(info, sub, filename, base, "", True)
         st.add(entry)
+        st.new_modseq(entry, modseq)
         return entry
 
     def _commit(
@@ -304,10 +306,12 @@ class Delivery(FolderCache):
         sub = "cur" if flags else "new"
         info_part = f"{INFO_SEP}2,{letters}" if flags else ""
         filename = base + info_part
+        modseq = st.modseqs().next()  # may write: before the file is in
         os.rename(tmp, st.path / sub / filename)
         uid = st.uidnext
         st.uidnext += 1
         info = MessageInfo(uid, unique, flags, stat.st_mtime, crlf)
         entry = Entry(info, sub, filename, base, "", True)
         st.add(entry)
+        st.new_modseq(entry, modseq)
         return entry

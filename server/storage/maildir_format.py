@@ -34,6 +34,7 @@ from server.storage.base import (
     MessageInfo,
 )
 from server.storage.maildir_meta import MetaFile
+from server.storage.maildir_modseq import ModseqLog
 
 log = logging.getLogger("quicksilver.storage")
 
@@ -130,7 +131,15 @@ def timestamp() -> str:
 def replace_flags(info: MessageInfo, flags: frozenset[str]) -> MessageInfo:
     if info.flags == flags:
         return info
-    return MessageInfo(info.uid, info.key, flags, info.internal_date, info.size)
+    return MessageInfo(
+        info.uid, info.key, flags, info.internal_date, info.size, info.modseq
+    )
+
+
+def with_modseq(info: MessageInfo, modseq: int) -> MessageInfo:
+    return MessageInfo(
+        info.uid, info.key, info.flags, info.internal_date, info.size, modseq
+    )
 
 
 def folder_label(path: Path, what: str) -> str:
@@ -204,6 +213,43 @@ class Folder:
         self.meta_pending: dict[int, bytes] = {}
         # the sizes of ``entries`` added up, kept as they come and go (quota)
         self.total_size = 0
+        # mod-sequences (maildir_modseq.py), for the UIDVALIDITY of now
+        self.modseq: ModseqLog | None = None
+
+    def modseqs(self) -> ModseqLog:
+        """The folder's mod-sequence state (loaded by ``_load``; a new one
+        when the UIDVALIDITY changed since)."""
+        if self.modseq is None or self.modseq.uidvalidity != self.uidvalidity:
+            old = self.modseq
+            self.modseq = ModseqLog(self.path, self.uidvalidity)
+            if old is not None:  # never back, even across a new UIDVALIDITY
+                self.modseq.highest = self.modseq.reserved = old.reserved
+        return self.modseq
+
+    def new_modseq(self, entry: Entry, modseq: int | None = None) -> None:
+        """Give ``entry`` the folder's next mod-sequence (it was stored, or
+        its flags changed), or ``modseq`` taken before with
+        ``modseqs().next()``, and note it with the file's letters."""
+        log = self.modseqs()
+        if modseq is None:
+            modseq = log.next()
+        entry.info = with_modseq(entry.info, modseq)
+        log.note(entry.info.uid, modseq, split_name(entry.filename)[1])
+        self.changed()
+
+    def modseq_states(self) -> list[tuple[int, int, str]]:
+        """(uid, mod-sequence, letters) of every message, for a rewrite."""
+        return [
+            (uid, e.info.modseq, split_name(e.filename)[1])
+            for uid, e in sorted(self.entries.items())
+        ]
+
+    def flush_modseqs(self) -> None:
+        """Write the noted mod-sequence lines; rewrite the file when due."""
+        log = self.modseqs()
+        log.flush()
+        if log.due(len(self.entries)):
+            log.compact(self.modseq_states())
 
     def meta_file(self, *, loaded: bool = False) -> MetaFile:
         """The folder's metadata file (for the UIDVALIDITY of now);

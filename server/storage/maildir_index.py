@@ -145,6 +145,7 @@ class FolderIndex(UserDirs):
         st.unindexed = []
         if st.meta is not None:
             st.meta.tidy()
+        st.flush_modseqs()
 
     @staticmethod
     def _index_line(entry: Entry) -> str:
@@ -183,6 +184,7 @@ class FolderIndex(UserDirs):
         st.indexed = pending[-1].info.uid
         st.unindexed = []
         self._write_records(st, pending)
+        st.flush_modseqs()
 
     @staticmethod
     def _write_records(st: Folder, entries: list[Entry]) -> None:

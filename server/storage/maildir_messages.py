@@ -137,6 +137,7 @@ class MessageOps(Delivery):
         mailbox: str,
         changes: Sequence[FlagChange],
         origin: object | None,
+        unchanged_since: int | None = None,
     ) -> list[MessageInfo]:
         owner, _ = self._owner(owner)
         name = names.normalize_mailbox(mailbox)
@@ -159,25 +160,46 @@ class MessageOps(Delivery):
                 entry = self._entry_file(events, owner, name, st, uid)
                 if entry is None:
                     continue
+                if unchanged_since is not None and entry.info.modseq > unchanged_since:
+                    continue  # RFC 7162 3.1.3: changed since; left alone
                 flagset = apply_flag_change(entry.info.flags, mode, flags)
-                if entry.info.flags != flagset and uid not in changed:
+                differs = entry.info.flags != flagset
+                if differs and uid not in changed:
                     changed.append(uid)
                 letters = self._letters(st, flagset, entry.extra)
                 filename = f"{entry.base}{INFO_SEP}2,{letters}"
                 if entry.subdir != "cur" or entry.filename != filename:
+                    # may write a reservation: taken before the rename
+                    modseq = st.modseqs().next() if differs else None
                     # Maildir: a message that has been seen by a client lives
                     # in cur/; the rename is the atomic flag update.
                     os.rename(st.file_path(entry), st.path / "cur" / filename)
                     touched.update((entry.subdir, "cur"))
                     st.move(entry, "cur", filename, replace_flags(entry.info, flagset))
+                    if modseq is not None:
+                        st.new_modseq(entry, modseq)
+                    else:  # new/ -> cur/ only: the flags are the same
+                        st.modseqs().note(uid, entry.info.modseq, letters)
                 result.append(entry.info)
             for sub in sorted(touched):
                 fsutil.fsync_dir(st.path / sub)
+            st.flush_modseqs()
             if changed:
                 events.append(
                     MailboxChange(owner, name, "flags", tuple(changed), origin=origin)
                 )
             return result
+
+    def _vanished(
+        self, events: Events, owner: str, mailbox: str, since: int
+    ) -> list[tuple[int, int]]:
+        owner, _ = self._owner(owner)
+        name = names.normalize_mailbox(mailbox)
+        with self._lock(owner, name):
+            st = self._state(events, owner, name)
+            return names.vanished_ranges(
+                st.entries, st.uidnext, st.modseqs().expunged, since
+            )
 
     def _expunge(
         self,
@@ -233,6 +255,8 @@ class MessageOps(Delivery):
         the folder lock."""
         removed: list[int] = []
         touched: set[str] = set()
+        # may write a reservation: taken before any file goes
+        modseq = st.modseqs().next() if uids else 0
         for uid in uids:
             entry = self._entry_file(events, owner, name, st, uid)
             if entry is None:
@@ -247,6 +271,7 @@ class MessageOps(Delivery):
         for sub in sorted(touched):
             fsutil.fsync_dir(st.path / sub)
         if removed:
+            st.modseqs().note_expunged(removed, modseq)
             self._write_uidlist(st)
             events.append(
                 MailboxChange(owner, name, "expunged", tuple(removed), origin=origin)

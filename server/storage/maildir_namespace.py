@@ -172,6 +172,7 @@ class Namespace(FolderCache):
                 has_children=any(names.is_inferior(n, name) for n in existing),
                 messages=len(st.entries),
                 unseen=st.unseen(),
+                highestmodseq=st.modseqs().highest,
             )
 
     def _list_mailboxes(self, events: Events, owner: str) -> list[MailboxInfo]:
@@ -326,6 +327,7 @@ class Namespace(FolderCache):
                     info, sub, filename, entry.base, entry.extra, entry.size_in_name
                 )
                 target.add(new_entry)
+                target.new_modseq(new_entry)
                 moved.append(new_entry)
             for sub in ("new", "cur"):
                 fsutil.fsync_dir(path / sub)
@@ -334,6 +336,9 @@ class Namespace(FolderCache):
             uids = tuple(sorted(inbox.entries))
             for uid in uids:
                 inbox.remove(uid)
+            if uids:
+                modseqs = inbox.modseqs()
+                modseqs.note_expunged(uids, modseqs.next())
             self._write_uidlist(inbox)
             if uids:
                 events.append(MailboxChange(owner, names.INBOX, "expunged", uids))

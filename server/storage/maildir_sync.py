@@ -37,8 +37,10 @@ from server.storage.maildir_format import (
     replace_flags,
     split_name,
     stamp,
+    with_modseq,
 )
 from server.storage.maildir_index import FolderIndex
+from server.storage.maildir_modseq import ModseqLog
 
 log = logging.getLogger("quicksilver.storage")
 
@@ -146,13 +148,38 @@ class FolderCache(FolderIndex):
             st.uidvalidity = names.next_uidvalidity()
             st.uidnext = 1
             log.info("building a new UID index for %s %s", owner, name)
+        st.modseq = ModseqLog(path, st.uidvalidity)
+        states = st.modseq.load()
         self._sync(events, owner, name, st, records or {}, announce=False)
+        self._reconcile_modseqs(st, states)
         recorded = {uid for uid, _ in (records or {}).values()}
         if rebuild or set(st.entries) != recorded:
             self._write_uidlist(st)  # also drops lines of vanished files
         else:
             st.index_stamp = stamp(path / UIDLIST)
+        st.flush_modseqs()
         return st
+
+    @staticmethod
+    def _reconcile_modseqs(st: Folder, states: dict[int, tuple[int, str]]) -> None:
+        """Give the loaded messages their mod-sequences (maildir_modseq.py):
+        the logged one where the file still has the letters logged with it,
+        a new one where not (changed by another program, or the line was
+        lost to a crash); UIDs logged but gone are expunged now."""
+        log = st.modseqs()
+        for uid in sorted(st.entries):
+            entry = st.entries[uid]
+            if entry.info.modseq:
+                continue  # found new during this load: stamped already
+            state = states.get(uid)
+            if state is not None and state[1] == split_name(entry.filename)[1]:
+                entry.info = with_modseq(entry.info, state[0])
+            else:
+                st.new_modseq(entry)
+        gone = [u for u in states if u not in st.entries and u not in log.expunged]
+        if gone:
+            log.note_expunged(gone, log.next())
+        st.changed()
 
     def _sync(
         self,
@@ -195,12 +222,18 @@ class FolderCache(FolderIndex):
                 # Renamed by someone else (flags changed, new/ -> cur/).
                 entry = st.entries[uid]
                 flags, extra = self._parse_letters(st, letters)
-                if flags != entry.info.flags:
-                    flagged.append(uid)
+                old_flags = entry.info.flags
                 info = replace_flags(entry.info, flags)
                 st.move(entry, sub, filename, info)
                 entry.base, entry.extra = base, extra
                 gone_uids.discard(uid)
+                if records is None:  # at runtime; a load reconciles after
+                    if flags != old_flags:
+                        st.new_modseq(entry)
+                    else:  # letters we keep but do not read: no new value
+                        st.modseqs().note(uid, info.modseq, letters)
+                if flags != old_flags:
+                    flagged.append(uid)
             elif uid is not None:
                 log.warning("duplicate Maildir file %s in %s %s", filename, owner, name)
             else:
@@ -238,11 +271,18 @@ class FolderCache(FolderIndex):
             info = MessageInfo(uid, unique, flags, stat.st_mtime, size)
             entry = Entry(info, sub, filename, base, extra, crlf is not None)
             st.add(entry)
+            if records is None:  # at runtime; a load reconciles after
+                st.new_modseq(entry)
             target.append(entry)
-        if new_entries and records is None:
-            self._flush_index(st)
-        if gone_uids and records is None:
-            self._write_uidlist(st)
+        if records is None:
+            if gone_uids:
+                modseqs = st.modseqs()
+                modseqs.note_expunged(gone_uids, modseqs.next())
+            if new_entries:
+                self._flush_index(st)
+            if gone_uids:
+                self._write_uidlist(st)
+            st.flush_modseqs()
         if announce:
             if gone_uids:
                 events.append(

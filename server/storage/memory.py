@@ -56,6 +56,12 @@ class _Folder:
     special_use: str | None = None
     messages: dict[int, _Message] = field(default_factory=dict)
     keywords: set[str] = field(default_factory=set)  # ever used (letter slots)
+    highestmodseq: int = 1
+    expunged: dict[int, int] = field(default_factory=dict)  # uid -> modseq
+
+    def next_modseq(self) -> int:
+        self.highestmodseq += 1
+        return self.highestmodseq
 
 
 @dataclass
@@ -109,7 +115,14 @@ class MemoryStore:
         self._check_keywords(folder, flags)
         uid = folder.uidnext
         folder.uidnext += 1
-        info = MessageInfo(uid, key, flags, internal_date, mailtext.crlf_size(data))
+        info = MessageInfo(
+            uid,
+            key,
+            flags,
+            internal_date,
+            mailtext.crlf_size(data),
+            folder.next_modseq(),
+        )
         folder.messages[uid] = _Message(info, data)
         return info
 
@@ -131,6 +144,7 @@ class MemoryStore:
             has_children=any(names.is_inferior(n, name) for n in user.folders),
             messages=len(folder.messages),
             unseen=unseen,
+            highestmodseq=folder.highestmodseq,
         )
 
     def _create(self, user: _User, name: str, special_use: str | None) -> None:
@@ -250,6 +264,8 @@ class MemoryStore:
                 )
             inbox.messages.clear()
             if uids:
+                modseq = inbox.next_modseq()
+                inbox.expunged.update(dict.fromkeys(uids, modseq))
                 self._watchers.notify(
                     MailboxChange(owner, names.INBOX, "expunged", uids)
                 )
@@ -304,6 +320,7 @@ class MemoryStore:
         changes: Sequence[FlagChange],
         *,
         origin: object | None = None,
+        unchanged_since: int | None = None,
     ) -> list[MessageInfo]:
         owner, name, _, folder = self._folder(owner, mailbox)
         wanted = [
@@ -319,9 +336,11 @@ class MemoryStore:
             msg = folder.messages.get(uid)
             if msg is None:
                 continue
+            if unchanged_since is not None and msg.info.modseq > unchanged_since:
+                continue  # RFC 7162 3.1.3: changed since; left alone
             new = apply_flag_change(msg.info.flags, mode, flagset)
             if msg.info.flags != new:
-                msg.info = replace(msg.info, flags=new)
+                msg.info = replace(msg.info, flags=new, modseq=folder.next_modseq())
                 if uid not in changed:
                     changed.append(uid)
             result.append(msg.info)
@@ -371,6 +390,8 @@ class MemoryStore:
             uid for uid in uids if folder.messages.pop(uid, None) is not None
         )
         if removed:
+            modseq = folder.next_modseq()
+            folder.expunged.update(dict.fromkeys(removed, modseq))
             self._watchers.notify(
                 MailboxChange(owner, name, "expunged", tuple(removed), origin=origin)
             )
@@ -408,6 +429,14 @@ class MemoryStore:
                 )
             )
         return pairs
+
+    async def vanished(
+        self, owner: Owner, mailbox: str, since: int
+    ) -> list[tuple[int, int]]:
+        _, _, _, folder = self._folder(owner, mailbox)
+        return names.vanished_ranges(
+            folder.messages, folder.uidnext, folder.expunged, since
+        )
 
     async def usage(self, owner: Owner) -> int:
         _, user = self._user(owner)

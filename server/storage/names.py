@@ -27,7 +27,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from server.errors import PermanentError
 from server.storage.base import (
@@ -333,3 +333,45 @@ class WatcherRegistry:
                 callback(change)
             except Exception:
                 log.exception("mailbox watcher failed for %s", change.mailbox)
+
+
+def uid_ranges(uids: Iterable[int]) -> list[tuple[int, int]]:
+    """Ascending UIDs as (first, last) runs."""
+    out: list[tuple[int, int]] = []
+    for uid in sorted(uids):
+        if out and uid == out[-1][1] + 1:
+            out[-1] = (out[-1][0], uid)
+        elif not out or uid > out[-1][1]:
+            out.append((uid, uid))
+    return out
+
+
+def vanished_ranges(
+    present: Iterable[int],
+    uidnext: int,
+    expunged: Mapping[int, int],
+    since: int,
+) -> list[tuple[int, int]]:
+    """The UIDs below ``uidnext`` that are not ``present``, except those
+    known (``expunged``: uid -> mod-sequence) to have gone at or before
+    ``since``; as ascending (first, last) runs. Both stores' ``vanished``."""
+    known_before = sorted(u for u, m in expunged.items() if m <= since)
+    out: list[tuple[int, int]] = []
+    k = 0
+    prev = 0
+    for uid in [*sorted(present), uidnext]:
+        lo, hi = prev + 1, min(uid, uidnext) - 1
+        prev = uid
+        if lo > hi:
+            continue
+        while k < len(known_before) and known_before[k] < lo:
+            k += 1
+        start = lo
+        while k < len(known_before) and known_before[k] <= hi:
+            if known_before[k] > start:
+                out.append((start, known_before[k] - 1))
+            start = known_before[k] + 1
+            k += 1
+        if start <= hi:
+            out.append((start, hi))
+    return out

@@ -699,3 +699,62 @@ async def test_an_indexer_that_fails_never_fails_delivery(store: MailStore) -> N
     info = await store.deliver(OWNER, MSG)
     assert await store.read_message(OWNER, "INBOX", info.uid) == MSG
     assert await store.read_meta(OWNER, "INBOX", [info.uid]) == {}
+
+
+# -- mod-sequences (RFC 7162) --------------------------------------------------
+async def test_modseq_rises_with_each_store_and_flag_change(store: MailStore) -> None:
+    one = await store.deliver(OWNER, MSG)
+    two = await store.deliver(OWNER, MSG)
+    assert 0 < one.modseq < two.modseq
+    info = await store.mailbox_info(OWNER, "INBOX")
+    assert info.highestmodseq == two.modseq
+    [seen] = await store.set_flags(OWNER, "INBOX", [(1, "+", frozenset({"\\Seen"}))])
+    assert seen.modseq > two.modseq
+    assert (await store.mailbox_info(OWNER, "INBOX")).highestmodseq == seen.modseq
+    # a change that changes nothing keeps the value
+    [same] = await store.set_flags(OWNER, "INBOX", [(1, "+", frozenset({"\\Seen"}))])
+    assert same.modseq == seen.modseq
+    assert (await store.mailbox_info(OWNER, "INBOX")).highestmodseq == seen.modseq
+    listed = {m.uid: m.modseq for m in await store.list_messages(OWNER, "INBOX")}
+    assert listed == {1: seen.modseq, 2: two.modseq}
+    # another mailbox counts on its own, and a copy is a new message there
+    pairs = await store.copy(OWNER, "INBOX", [1], "Trash")
+    [copied] = await store.list_messages(OWNER, "Trash")
+    assert pairs == [(1, copied.uid)] and copied.modseq > 0
+    assert (await store.mailbox_info(OWNER, "Trash")).highestmodseq == copied.modseq
+
+
+async def test_unchanged_since_leaves_newer_messages_alone(store: MailStore) -> None:
+    await store.deliver(OWNER, MSG)
+    await store.deliver(OWNER, MSG)
+    [first] = await store.set_flags(OWNER, "INBOX", [(1, "+", frozenset({"$a"}))])
+    both = [(u, "+", frozenset({"\\Flagged"})) for u in (1, 2)]
+    before = first.modseq - 1  # message 1 changed after this, message 2 not
+    done = await store.set_flags(OWNER, "INBOX", both, unchanged_since=before)
+    assert [i.uid for i in done] == [2]
+    flags = {m.uid: m.flags for m in await store.list_messages(OWNER, "INBOX")}
+    assert flags == {1: frozenset({"$a"}), 2: frozenset({"\\Flagged"})}
+    done = await store.set_flags(OWNER, "INBOX", both, unchanged_since=10**12)
+    assert [i.uid for i in done] == [1, 2]
+    assert "\\Flagged" in (await store.list_messages(OWNER, "INBOX"))[0].flags
+
+
+async def test_expunge_takes_a_modseq_and_vanished_reports_it(
+    store: MailStore,
+) -> None:
+    for _ in range(4):
+        await store.deliver(OWNER, MSG)
+    start = (await store.mailbox_info(OWNER, "INBOX")).highestmodseq
+    assert await store.vanished(OWNER, "INBOX", start) == []
+    await store.expunge(OWNER, "INBOX", [2, 3])
+    mid = (await store.mailbox_info(OWNER, "INBOX")).highestmodseq
+    assert mid > start
+    assert await store.vanished(OWNER, "INBOX", start) == [(2, 3)]
+    assert await store.vanished(OWNER, "INBOX", mid) == []
+    await store.set_flags(OWNER, "INBOX", [(4, "+", frozenset({"\\Deleted"}))])
+    assert await store.expunge_deleted(OWNER, "INBOX") == [4]
+    end = (await store.mailbox_info(OWNER, "INBOX")).highestmodseq
+    assert await store.vanished(OWNER, "INBOX", mid) == [(4, 4)]
+    assert await store.vanished(OWNER, "INBOX", start) == [(2, 4)]
+    assert await store.vanished(OWNER, "INBOX", 0) == [(2, 4)]
+    assert await store.vanished(OWNER, "INBOX", end) == []
