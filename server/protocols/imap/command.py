@@ -11,9 +11,9 @@ groups them: ``AnyState`` (6.1), ``NotAuthenticated`` (6.2),
 ``Selected`` (6.4). session.py checks that in one place, by class.
 
 Commands that take the ``UID`` prefix (RFC 3501 6.4.8; UID EXPUNGE from RFC
-4315 2.1, UID MOVE from RFC 6851) carry ``uid``. RFC 4466 modifiers of FETCH,
-STORE and SELECT belong to extensions we do not offer (CONDSTORE, QRESYNC):
-the parser refuses them, so no class has a field for them.
+4315 2.1, UID MOVE from RFC 6851) carry ``uid``. The RFC 4466 modifiers of
+FETCH, STORE and SELECT are RFC 7162's (CONDSTORE, QRESYNC): CHANGEDSINCE and
+VANISHED, UNCHANGEDSINCE, CONDSTORE and QRESYNC; any other is a syntax error.
 """
 
 from __future__ import annotations
@@ -112,10 +112,27 @@ class Login(NotAuthenticated):
 
 # -- authenticated (RFC 3501 6.3) ---------------------------------------------
 @dataclass(frozen=True)
+class Qresync:
+    """RFC 7162 3.2.5 QRESYNC select parameter: what the client knew (its
+    UIDVALIDITY and mod-sequence, maybe the UIDs it has, and maybe pairs of
+    sequence numbers and UIDs to tell which of those went)."""
+
+    uidvalidity: int
+    modseq: int
+    known: SeqSet | None = None
+    match: tuple[SeqSet, SeqSet] | None = None
+
+
+@dataclass(frozen=True)
 class Select(Authenticated):
+    """``condstore``: the CONDSTORE parameter (RFC 7162 3.1.8);
+    ``qresync``: the QRESYNC one (3.2.5)."""
+
     name = "SELECT"
     readonly: ClassVar[bool] = False
     mailbox: str
+    condstore: bool = False
+    qresync: Qresync | None = None
 
 
 @dataclass(frozen=True)
@@ -311,9 +328,14 @@ class Search(UidCommand):
 
 @dataclass(frozen=True)
 class Fetch(UidCommand):
+    """``changedsince``: RFC 7162 3.1.4.1 CHANGEDSINCE; ``vanished``: its
+    VANISHED modifier (3.2.6, UID FETCH with QRESYNC on)."""
+
     name = "FETCH"
     seqset: SeqSet
     items: tuple[FetchItem, ...]
+    changedsince: int | None = None
+    vanished: bool = False
 
     @property
     def allows_expunge(self) -> bool:
@@ -323,13 +345,15 @@ class Fetch(UidCommand):
 @dataclass(frozen=True)
 class Store(UidCommand):
     """``mode``: "" replaces (FLAGS), "+" adds, "-" removes; ``silent`` for
-    the .SILENT forms (RFC 3501 6.4.6)."""
+    the .SILENT forms (RFC 3501 6.4.6); ``unchanged_since``: RFC 7162
+    3.1.3 UNCHANGEDSINCE."""
 
     name = "STORE"
     seqset: SeqSet
     mode: str
     silent: bool
     flags: tuple[str, ...]
+    unchanged_since: int | None = None
 
     @property
     def allows_expunge(self) -> bool:

@@ -276,6 +276,14 @@ class SaveDate(IndexItem):
 
 
 @dataclass(frozen=True)
+class Modseq(IndexItem):
+    """MODSEQ (RFC 7162 3.1.4.2): the message's mod-sequence."""
+
+    def render(self, view: IndexView) -> bytes:
+        return b"MODSEQ (%d)" % view.info.modseq
+
+
+@dataclass(frozen=True)
 class Rfc822Size(IndexItem):
     """Octets as sent, with CRLF line ends (the store's ``size``)."""
 
@@ -481,25 +489,28 @@ def plan(items: Sequence[FetchItem]) -> tuple[Need, bool]:
     return need, meta
 
 
-def render(items: Sequence[FetchItem], view: IndexView, flags_first: bool) -> bytes:
-    """One ``* n FETCH (...)`` response. ``flags_first``: FETCH set ``\\Seen``
-    implicitly and FLAGS was not asked for: it goes first (RFC 3501 6.4.5)."""
-    parts = [item.render_for(view) for item in items]
-    if flags_first:
-        parts.insert(0, b"FLAGS " + R.flag_list(view.flags))
+def render(
+    items: Sequence[FetchItem], view: IndexView, lead: Sequence[FetchItem] = ()
+) -> bytes:
+    """One ``* n FETCH (...)`` response. ``lead``: items not asked for that
+    go first: FLAGS when FETCH set ``\\Seen`` implicitly (RFC 3501 6.4.5),
+    and MODSEQ then too with CONDSTORE on (RFC 7162 3.1.4.2)."""
+    parts = [item.render_for(view) for item in (*lead, *items)]
     return b"".join((b"* %d FETCH (" % view.seq, b" ".join(parts), b")\r\n"))
 
 
 def render_batch(
-    items: Sequence[FetchItem], jobs: Sequence[tuple[IndexView, bool]], meta: bool
+    items: Sequence[FetchItem],
+    jobs: Sequence[tuple[IndexView, Sequence[FetchItem]]],
+    meta: bool,
 ) -> list[tuple[IndexView, bytes, MessageMeta | None]]:
     """The responses of a batch, and the metadata parsed on the way (for the
     cache). Pure: called in a worker thread when files were read. ``meta``:
     the plan wants metadata, so it is made (and cached) even when an item
     could do without it."""
     out: list[tuple[IndexView, bytes, MessageMeta | None]] = []
-    for view, flags_first in jobs:
-        line = render(items, view, flags_first)
+    for view, lead in jobs:
+        line = render(items, view, lead)
         fresh = None
         if isinstance(view, FileView):
             if meta:

@@ -261,6 +261,13 @@ class Reader:
             raise ParseError("number out of range")
         return n
 
+    def number64(self) -> int:
+        """RFC 7162 mod-sequence-valzer: 0 to 2^63 - 1."""
+        n = self.number()
+        if n > 0x7FFFFFFFFFFFFFFF:
+            raise ParseError("mod-sequence out of range")
+        return n
+
     def seq_number(self) -> int | None:
         if self.maybe(b"*"):
             return None

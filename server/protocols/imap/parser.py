@@ -41,7 +41,7 @@ ESORT_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
 # RFC 2971 3.3: "implementations MUST NOT send more than 30 field-value pairs".
 MAX_ID_FIELDS = 30
 STATUS_ITEMS = frozenset(
-    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE"}
+    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "HIGHESTMODSEQ"}
 )
 _BASE64_CHARS = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
@@ -121,16 +121,50 @@ def _p_authenticate(r: Reader, tag: str, uid: bool) -> c.Command:
 
 # -- authenticated ----------------------------------------------------------------
 def _p_select(r: Reader, tag: str, uid: bool, cls: type[c.Select]) -> c.Command:
-    """SELECT/EXAMINE mailbox. RFC 4466 2.1 select parameters belong to
-    extensions (CONDSTORE, QRESYNC) that are not advertised: an empty list is
-    taken, any parameter is a syntax error, not silently dropped."""
+    """SELECT/EXAMINE mailbox [(params)]: RFC 4466 2.1 select parameters, of
+    which RFC 7162's CONDSTORE and QRESYNC exist here; any other is a syntax
+    error, not silently dropped."""
     r.sp()
     mailbox = r.mailbox()
+    condstore = False
+    qresync = None
     if r.maybe(b" "):
         r.expect(b"(")
-        if not r.maybe(b")"):
-            raise ParseError(f"unknown {cls.name} parameter {r.word()}")
-    return cls(tag, mailbox)
+        while not r.maybe(b")"):
+            word = r.word()
+            if word == "CONDSTORE" and not condstore:
+                condstore = True
+            elif word == "QRESYNC" and qresync is None:
+                r.sp()
+                qresync = _qresync(r)
+            else:
+                raise ParseError(f"unknown {cls.name} parameter {word}")
+            r.maybe(b" ")
+    return cls(tag, mailbox, condstore, qresync)
+
+
+def _qresync(r: Reader) -> c.Qresync:
+    """RFC 7162 3.2.5: (uidvalidity modseq [known-uids [(seqs uids)]])."""
+    r.expect(b"(")
+    uidvalidity = r.number32()
+    if uidvalidity == 0:
+        raise ParseError("UIDVALIDITY is never zero")
+    r.sp()
+    modseq = r.number64()  # 0 (as Dovecot takes it): everything is news
+    known = None
+    match = None
+    if r.maybe(b" "):
+        if r.peek() != 0x28:
+            known = r.seq_set()
+            r.maybe(b" ")
+        if r.maybe(b"("):
+            seqs = r.seq_set()
+            r.sp()
+            uids = r.seq_set()
+            r.expect(b")")
+            match = (seqs, uids)
+    r.expect(b")")
+    return c.Qresync(uidvalidity, modseq, known, match)
 
 
 def _p_create(r: Reader, tag: str, uid: bool) -> c.Command:
@@ -230,7 +264,7 @@ def _status_items(r: Reader) -> tuple[str, ...]:
     items: list[str] = []
     while True:
         item = r.word()
-        if item not in STATUS_ITEMS:  # HIGHESTMODSEQ is CONDSTORE's (not here)
+        if item not in STATUS_ITEMS:
             raise ParseError(f"unknown status item {item}")
         items.append(item)
         if r.maybe(b")"):
@@ -329,8 +363,13 @@ def _p_store(r: Reader, tag: str, uid: bool) -> c.Command:
     r.sp()
     seqset = r.seq_set()
     r.sp()
-    if r.peek() == 0x28:  # RFC 4466 store modifiers: CONDSTORE's, not offered
-        raise ParseError("unknown STORE modifier")
+    unchanged_since = None
+    if r.maybe(b"("):  # RFC 4466 store modifiers: RFC 7162 UNCHANGEDSINCE
+        if not r.maybe_ci("UNCHANGEDSINCE "):
+            raise ParseError(f"unknown STORE modifier {r.word()}")
+        unchanged_since = r.number64()
+        r.expect(b")")
+        r.sp()
     mode = ""
     if r.maybe(b"+"):
         mode = "+"
@@ -346,7 +385,8 @@ def _p_store(r: Reader, tag: str, uid: bool) -> c.Command:
         flags = [r.flag()]
         while r.maybe(b" "):
             flags.append(r.flag())
-    return c.Store(tag, uid, seqset, mode, item.endswith(".SILENT"), tuple(flags))
+    silent = item.endswith(".SILENT")
+    return c.Store(tag, uid, seqset, mode, silent, tuple(flags), unchanged_since)
 
 
 def _p_copy(r: Reader, tag: str, uid: bool, cls: type[c.Copy]) -> c.Command:
@@ -460,6 +500,7 @@ _SIMPLE_ITEMS: dict[str, fi.FetchItem] = {
     "RFC822.TEXT": fi.Rfc822Text(),
     "BODYSTRUCTURE": fi.BodyStructure(),
     "UID": fi.Uid(),
+    "MODSEQ": fi.Modseq(),  # RFC 7162 3.1.4.2
 }
 
 
@@ -482,9 +523,26 @@ def _p_fetch(r: Reader, tag: str, uid: bool) -> c.Command:
         else:
             r.i = save
             items.append(fetch_item(r))
-    if r.maybe(b" ("):  # RFC 4466 fetch modifiers: CONDSTORE's, not offered
-        raise ParseError("unknown FETCH modifier")
-    return c.Fetch(tag, uid, seqset, tuple(items))
+    changedsince = None
+    vanished = False
+    if r.maybe(b" ("):  # RFC 4466 fetch modifiers: RFC 7162's
+        while True:
+            word = r.word()
+            if word == "CHANGEDSINCE" and changedsince is None:
+                r.sp()
+                changedsince = r.number64()
+            elif word == "VANISHED" and not vanished:
+                vanished = True
+            else:
+                raise ParseError(f"unknown FETCH modifier {word}")
+            if r.maybe(b")"):
+                break
+            r.sp()
+        if vanished and changedsince is None:  # RFC 7162 3.2.6
+            raise ParseError("VANISHED needs CHANGEDSINCE")
+        if vanished and not uid:
+            raise ParseError("VANISHED is for UID FETCH only")
+    return c.Fetch(tag, uid, seqset, tuple(items), changedsince, vanished)
 
 
 def fetch_item(r: Reader) -> fi.FetchItem:

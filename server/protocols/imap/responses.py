@@ -133,15 +133,27 @@ def uid_set(nums: Iterable[int]) -> str:
     return ",".join(out)
 
 
-def esearch(tag: str, uid: bool, returns: Sequence[str], found: list[int]) -> bytes:
+def esearch(
+    tag: str,
+    uid: bool,
+    returns: Sequence[str],
+    found: list[int],
+    modseq: int | None = None,
+) -> bytes:
     """RFC 4731 ESEARCH response; no RETURN option means ALL (3.1)."""
-    return esort(tag, uid, returns, sorted(found))
+    return esort(tag, uid, returns, sorted(found), modseq)
 
 
-def esort(tag: str, uid: bool, returns: Sequence[str], ordered: list[int]) -> bytes:
+def esort(
+    tag: str,
+    uid: bool,
+    returns: Sequence[str],
+    ordered: list[int],
+    modseq: int | None = None,
+) -> bytes:
     """RFC 5267 ESORT (and ESEARCH, whose order is ascending): MIN and MAX
     are the first and last in that order, ALL keeps it (a run joins only
-    ascending neighbours)."""
+    ascending neighbours). ``modseq``: RFC 7162 3.1.5's MODSEQ, last."""
     opts = set(returns) or {"ALL"}
     out = [f'ESEARCH (TAG "{tag}")'] + (["UID"] if uid else [])
     if ordered:
@@ -153,15 +165,80 @@ def esort(tag: str, uid: bool, returns: Sequence[str], ordered: list[int]) -> by
             out.append(f"ALL {uid_set(ordered)}")
     if "COUNT" in opts:
         out.append(f"COUNT {len(ordered)}")
+    if modseq is not None:
+        out.append(f"MODSEQ {modseq}")
     return untagged(" ".join(out))
 
 
-def search(found: Iterable[int]) -> bytes:
-    """RFC 3501 7.2.5 SEARCH response."""
-    return untagged("SEARCH" + "".join(f" {n}" for n in found))
+def search(
+    found: Iterable[int], modseq: int | None = None, verb: str = "SEARCH"
+) -> bytes:
+    """RFC 3501 7.2.5 SEARCH response (or RFC 5256 SORT's); ``modseq``: RFC
+    7162 3.1.5's ``(MODSEQ n)`` after the numbers."""
+    tail = f" (MODSEQ {modseq})" if modseq is not None else ""
+    return untagged(verb + "".join(f" {n}" for n in found) + tail)
 
 
-def fetch_flags(seq: int, uid: int | None, flags: Iterable[str]) -> bytes:
-    """``* n FETCH ([UID u ]FLAGS (...))``: a STORE's answer (RFC 3501 6.4.6)."""
-    uid_part = f"UID {uid} " if uid is not None else ""
-    return f"* {seq} FETCH ({uid_part}FLAGS ".encode() + flag_list(flags) + b")\r\n"
+def fetch_flags(
+    seq: int,
+    uid: int | None,
+    flags: Iterable[str] | None,
+    modseq: int | None = None,
+) -> bytes:
+    """``* n FETCH ([UID u ][MODSEQ (m) ]FLAGS (...))``: a STORE's answer
+    (RFC 3501 6.4.6) or a flag change announced; with CONDSTORE on, the
+    mod-sequence (RFC 7162 3.1.3), and only that for STORE .SILENT
+    (``flags`` None)."""
+    parts = []
+    if uid is not None:
+        parts.append(f"UID {uid}".encode())
+    if modseq is not None:
+        parts.append(f"MODSEQ ({modseq})".encode())
+    if flags is not None:
+        parts.append(b"FLAGS " + flag_list(flags))
+    return f"* {seq} FETCH (".encode() + b" ".join(parts) + b")\r\n"
+
+
+def vanished(ranges: Iterable[tuple[int, int]], earlier: bool) -> list[bytes]:
+    """RFC 7162 3.2.10 VANISHED responses for UID runs, in lines of at most
+    ``VANISHED_PER_LINE`` runs (RFC 2683 3.2.1.5, as 7162 updates it: keep
+    lines reasonably short)."""
+    text = [str(lo) if lo == hi else f"{lo}:{hi}" for lo, hi in ranges]
+    head = "VANISHED (EARLIER) " if earlier else "VANISHED "
+    return [
+        untagged(head + ",".join(text[i : i + VANISHED_PER_LINE]))
+        for i in range(0, len(text), VANISHED_PER_LINE)
+    ]
+
+
+VANISHED_PER_LINE = 500
+
+
+def _merged(runs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(runs):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def intersect(
+    a: Iterable[tuple[int, int]], b: Iterable[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The numbers in both lists of (first, last) runs, as ascending runs
+    (one pass over both, sorted and merged first)."""
+    xs, ys = _merged(a), _merged(b)
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(xs) and j < len(ys):
+        start = max(xs[i][0], ys[j][0])
+        end = min(xs[i][1], ys[j][1])
+        if start <= end:
+            out.append((start, end))
+        if xs[i][1] < ys[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out

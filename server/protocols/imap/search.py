@@ -42,6 +42,7 @@ _META = FLAG_SEARCH_KEYS | frozenset(
         "YOUNGER",
         "UID",
         "SEQ",
+        "MODSEQ",
     }
 )
 _HEADER = frozenset(
@@ -87,6 +88,7 @@ class MessageView:
     largest_uid: int
     part: mime.Part | None = None  # header-only or full, per ``needs``
     saved: float = 0.0  # the save date (RFC 8514)
+    modseq: int = 0  # RFC 7162
     _text: str | None = None
 
     def body(self) -> str:
@@ -187,6 +189,9 @@ def compile_key(key: SearchKey, charset: str = "UTF-8") -> Predicate:
         return lambda v: a[0] in v.flags
     if op == "UNKEYWORD":
         return lambda v: a[0] not in v.flags
+    if op == "MODSEQ":  # RFC 7162 3.1.5: changed at or after
+        floor = int(a[0])
+        return lambda v: v.modseq >= floor
     if op in ("LARGER", "SMALLER"):
         n = int(a[0])
         if op == "LARGER":

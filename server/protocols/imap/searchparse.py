@@ -63,9 +63,12 @@ _DATE_KEYS = frozenset(
 )
 
 
-# RFC 4731 3.1 return options and SAVE (RFC 5182 SEARCHRES); MODSEQ (RFC
-# 7162) belongs to an extension that is not advertised.
+# RFC 4731 3.1 return options and SAVE (RFC 5182 SEARCHRES). (RFC 7162's
+# MODSEQ is not a RETURN option: it is returned when the program has the
+# MODSEQ key.)
 ESEARCH_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+# RFC 7162 3.1.5: the entry types of MODSEQ's optional metadata entry
+MODSEQ_ENTRY_TYPES = frozenset({"PRIV", "SHARED", "ALL"})
 
 
 def search_key(r: Reader, depth: int = 0) -> SearchKey:
@@ -119,4 +122,23 @@ def search_key(r: Reader, depth: int = 0) -> SearchKey:
     if word == "UID":
         r.sp()
         return SearchKey("UID", (r.seq_set(),))
+    if word == "MODSEQ":  # RFC 7162 3.1.5: [entry-name entry-type] modseq
+        r.sp()
+        if r.peek() == 0x22:
+            entry = r.quoted()
+            if not entry.startswith(b"/flags/"):
+                raise ParseError("MODSEQ entry name must be /flags/<flag>")
+            r.sp()
+            if r.word() not in MODSEQ_ENTRY_TYPES:
+                raise ParseError("MODSEQ entry type must be priv, shared or all")
+            r.sp()
+        return SearchKey("MODSEQ", (r.number64(),))
     raise ParseError(f"unknown search key {word}")
+
+
+def uses_modseq(key: SearchKey) -> bool:
+    """Does the program have the MODSEQ key (RFC 7162 3.1.5: the answer
+    then carries the highest mod-sequence of what it found)?"""
+    if key.op in ("AND", "OR", "NOT"):
+        return any(uses_modseq(k) for k in key.args)
+    return key.op == "MODSEQ"

@@ -8,6 +8,13 @@ allows: never EXPUNGE while answering FETCH, STORE or SEARCH (7.4.1); until an
 EXPUNGE may be sent, a vanished message keeps its sequence number (a "ghost")
 so the numbering the client knows stays true.
 
+With CONDSTORE on (RFC 7162), announced flag changes carry the UID and the
+mod-sequence, and a change that left the flags as they were is announced too
+(its mod-sequence moved); with QRESYNC on, expunges are announced as one
+``VANISHED`` line instead of ``EXPUNGE`` lines, and the session's next tagged
+OK carries the ``HIGHESTMODSEQ`` read *before* the messages were listed (so
+it is never above a change not yet announced).
+
 ``RecentRegistry`` is shared by the sessions of one module: a message is
 ``\\Recent`` in exactly one session, the first that SELECTs it (RFC 3501 2.3.2);
 an EXAMINE session shows the unclaimed ones as ``\\Recent`` too, without
@@ -26,6 +33,7 @@ from server.storage.base import (
     MailStore,
     MessageInfo,
 )
+from server.storage.names import uid_ranges
 
 from . import responses as R
 from .cache import CacheKey
@@ -94,10 +102,15 @@ class SelectedMailbox:
         self._unwatch: Callable[[], None] | None = None
         self._index: dict[int, int] | None = None
         self.announced: set[str] = set()  # keywords the client was told of
+        # RFC 7162: the mailbox's HIGHESTMODSEQ when last read, and whether
+        # an expunge was announced since the last tagged OK (QRESYNC)
+        self.highestmodseq = 1
+        self.expunge_reported = False
 
     async def open(self) -> None:
         info = await self.store.mailbox_info(self.owner, self.name)
         self.uidvalidity = info.uidvalidity
+        self.highestmodseq = info.highestmodseq  # read before the listing
         self._unwatch = self.store.watch(self.owner, self.name, self._on_change)
         msgs = await self.store.list_messages(self.owner, self.name)
         self.uids = [m.uid for m in msgs]
@@ -223,9 +236,13 @@ class SelectedMailbox:
                 self.infos[info.uid] = info
 
     def remove(
-        self, uids: list[int] | set[int], announce_recent: bool = True
+        self,
+        uids: list[int] | set[int],
+        announce_recent: bool = True,
+        qresync: bool = False,
     ) -> list[bytes]:
-        """Drop messages from the view; the untagged EXPUNGE lines to send."""
+        """Drop messages from the view; the untagged EXPUNGE lines to send
+        (with ``qresync``, RFC 7162 3.2.10 VANISHED)."""
         present = [u for u in uids if u in self.infos or u in self.ghosts]
         if not present:
             return []
@@ -240,7 +257,11 @@ class SelectedMailbox:
             self.recent.discard(u)
             self.ghosts.discard(u)
         self._index = None
-        out = [R.untagged(f"{s} EXPUNGE") for s in seqs]
+        if qresync:
+            self.expunge_reported = True
+            out = R.vanished(uid_ranges(gone), earlier=False)
+        else:
+            out = [R.untagged(f"{s} EXPUNGE") for s in seqs]
         if announce_recent and len(self.recent) != recent_before:  # RFC 3501 7.3.2
             out.append(R.untagged(f"{len(self.recent)} RECENT"))
         return out
@@ -250,36 +271,53 @@ class SelectedMailbox:
             self._index = {u: i + 1 for i, u in enumerate(self.uids)}
         return self._index
 
-    async def refresh(self, allow_expunge: bool, force: bool = False) -> list[bytes]:
-        """Re-read the mailbox and return the untagged responses to send."""
+    async def refresh(
+        self,
+        allow_expunge: bool,
+        force: bool = False,
+        condstore: bool = False,
+        qresync: bool = False,
+    ) -> list[bytes]:
+        """Re-read the mailbox and return the untagged responses to send
+        (``condstore``, ``qresync``: RFC 7162 is on in the session)."""
         if self.gone:  # deleted or renamed elsewhere: the session says BYE
             return []
         if not (self.dirty or force or (allow_expunge and self.ghosts)):
             return []
         self.dirty = False
         self.changed.clear()
+        highest = None
         try:
+            if qresync:  # before the listing: never above what it shows
+                box = await self.store.mailbox_info(self.owner, self.name)
+                highest = box.highestmodseq
             current = await self.store.list_messages(self.owner, self.name)
         except MailboxNotFound:
             current = []
+        if highest is not None:
+            self.highestmodseq = highest
         out: list[bytes] = []
         now = {m.uid: m for m in current}
         known = set(self.announced)
         vanished = {u for u in self.uids if u not in now}
         if allow_expunge:
-            out += self.remove(vanished | self.ghosts, announce_recent=False)
+            out += self.remove(
+                vanished | self.ghosts, announce_recent=False, qresync=qresync
+            )
         else:
             self.ghosts |= vanished
         for uid, info in now.items():
             old = self.infos.get(uid)
-            if old is not None and old.flags != info.flags:
-                self.infos[uid] = info
-                seq = self.seq_of(uid)
+            if old is None or old == info:
+                continue
+            self.infos[uid] = info
+            if old.flags != info.flags or (condstore and old.modseq != info.modseq):
                 out.append(
-                    R.untagged(
-                        f"{seq} FETCH (UID {uid} FLAGS "
-                        + R.flag_list(self.flags_of(uid)).decode()
-                        + ")"
+                    R.fetch_flags(
+                        self.seq_of(uid),
+                        uid,
+                        self.flags_of(uid),
+                        info.modseq if condstore else None,
                     )
                 )
         last = self.uids[-1] if self.uids else 0

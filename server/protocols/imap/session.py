@@ -22,11 +22,11 @@ STATUS=SIZE (RFC 8438), MULTIAPPEND (RFC 3502), BINARY (RFC 3516), SORT and
 THREAD=ORDEREDSUBJECT / REFERENCES (RFC 5256, sorting.py), ESORT (RFC 5267),
 QUOTA with STORAGE (RFC 9208: one root, "", per user), COMPRESS=DEFLATE (RFC
 4978), UTF8=ACCEPT (RFC 6855, utf8mode.py), AUTH=CRAM-MD5 with legacy
-passwords.
+passwords, CONDSTORE and QRESYNC (RFC 7162: the store keeps mod-sequences;
+``condstore`` / ``qresync`` say what this session turned on, by ENABLE or by
+a CONDSTORE enabling command).
 
-Not here: CONDSTORE/QRESYNC (their MODSEQ fetch item, search key, STATUS item
-and FETCH/STORE/SELECT modifiers are syntax errors, RFC 7162 3), COMPRESS,
-NOTIFY, METADATA, ACL.
+Not here: NOTIFY, METADATA, ACL.
 
 Errors: a ``MailError`` becomes ``NO`` with its public message; anything
 unexpected is logged with its traceback and answered ``NO [SERVERBUG]`` with no
@@ -156,6 +156,10 @@ class Session:
         self.doing = ""  # the last command, for the window's Sessions view
         self.selected: SelectedMailbox | None = None
         self.bad_count = 0
+        # RFC 7162: on for the rest of the session once enabled
+        self.condstore = False
+        self.qresync = False
+        self.enabled: set[str] = set()  # what ENABLE turned on (RFC 5161)
 
     # -- settings & logging ----------------------------------------------
     @property
@@ -228,6 +232,8 @@ class Session:
             "QUOTA=RES-STORAGE",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
+            "CONDSTORE",
+            "QRESYNC",
             f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}",
         ]
         if self.state is State.NOT_AUTH:
@@ -262,7 +268,24 @@ class Session:
             # the cap counts BADs in a row: a long-lived client that once in a
             # while sends something we do not know must not be cut off
             self.bad_count = 0
+        sel = self.selected
+        if sel is not None and sel.expunge_reported:
+            sel.expunge_reported = False
+            if kind == "OK" and not code and self.qresync:
+                # RFC 7162 3.2.10: expunges were announced; where to resume
+                code = f"HIGHESTMODSEQ {sel.highestmodseq}"
         self.send(R.Status(tag, kind, text, code).render())
+
+    async def enable_condstore(self) -> None:
+        """A CONDSTORE enabling command (RFC 7162 3.1) ran: on from now. The
+        first one with a mailbox selected tells its HIGHESTMODSEQ (3.1.2.1)."""
+        if self.condstore:
+            return
+        self.condstore = True
+        sel = self.selected
+        if sel is not None:
+            info = await self.sv.store.mailbox_info(self.owner, sel.name)
+            self.send(R.untagged(f"OK [HIGHESTMODSEQ {info.highestmodseq}] Highest"))
 
     def bad(self, tag: str, text: str) -> None:
         """A BAD answer, counted towards ``MAX_BAD_COMMANDS``."""
@@ -433,7 +456,10 @@ class Session:
         if sel is None:
             return
         allow = cmd is None or cmd.allows_expunge
-        for line in await sel.refresh(allow_expunge=allow, force=force):
+        # an expunge of our own was announced: re-read HIGHESTMODSEQ for the OK
+        force = force or (self.qresync and sel.expunge_reported)
+        lines = await sel.refresh(allow, force, self.condstore, self.qresync)
+        for line in lines:
             self.send(line)
 
     def activity(self) -> tuple[str, str]:

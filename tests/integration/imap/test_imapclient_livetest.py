@@ -20,7 +20,7 @@ the server (each is checked to pass against Quicksilver once worked around):
 * ``TestSocketTimeout`` expects a 1 ms connect and a 10 us read to time out,
   which never happens against a server on loopback.
 
-Tests that need capabilities Quicksilver does not advertise (CONDSTORE, ACL,
+Tests that need capabilities Quicksilver does not advertise (ACL,
 XLIST, Gmail extensions) are skipped by the livetest itself; the test asserts
 that nothing else is skipped, and that SORT and THREAD ran.
 """
@@ -79,8 +79,6 @@ ALLOWED_SKIPS = {
     "test_xlist",  # XLIST (Gmail)
     "test_gmail_labels",  # X-GM-EXT-1
     "test_gmail_search",  # X-GM-EXT-1
-    "test_fetch_modifiers",  # CONDSTORE
-    "test_search_with_modseq",  # CONDSTORE
     "test_getacl",  # ACL
     "test_uid_expunge",  # TestWithoutUIDs only
     "test_small_connection_timeout_fail",
@@ -102,6 +100,8 @@ MUST_RUN = {
     "test_sort_with_unicode",
     "test_thread",  # THREAD=REFERENCES (issue 16)
     "test_thread_with_unicode",
+    "test_fetch_modifiers",  # CONDSTORE (issue 16)
+    "test_search_with_modseq",  # CONDSTORE (issue 16)
 }
 
 

@@ -123,57 +123,6 @@ def test_search_address_keys_do_not_match_across_fields(
     assert r[0] == b"* SEARCH 1\r\n"
 
 
-# -- CONDSTORE is not advertised (RFC 7162 3) -----------------------------------
-@pytest.mark.parametrize(
-    "command",
-    [
-        "FETCH 1 (MODSEQ)",
-        "FETCH 1 MODSEQ",
-        "UID FETCH 1 (FLAGS MODSEQ)",
-        "FETCH 1 (FLAGS) (CHANGEDSINCE 1)",
-        "STORE 1 (UNCHANGEDSINCE 5) +FLAGS (\\Seen)",
-        "SEARCH MODSEQ 1",
-        "STATUS INBOX (HIGHESTMODSEQ)",
-        "SELECT INBOX (CONDSTORE)",
-        "EXAMINE INBOX (QRESYNC (1 2))",
-        "SEARCH RETURN (MODSEQ) ALL",
-    ],
-)
-def test_condstore_syntax_is_bad_while_not_advertised(
-    imap_server: ImapTestServer, client: Client, command: str
-) -> None:
-    """Reproduces ``FETCH 1 (MODSEQ)`` answered ``MODSEQ (1)`` although
-    CONDSTORE is neither advertised nor enabled: its fetch item, search key,
-    STATUS item, select parameters and modifiers are unknown syntax (BAD), and
-    no state changes (the STORE did not set \\Seen)."""
-    imap_server.deliver(ALICE, message("one"))
-    client.login()
-    assert b"CONDSTORE" not in client.command("c", "CAPABILITY")[0]
-    client.command("s", "SELECT INBOX")
-    r = client.command("x", command)
-    assert r[-1].startswith(b"x BAD "), r
-    assert not any(b"MODSEQ" in line for line in r[:-1]), r
-    r = client.command("f", "FETCH 1 (FLAGS)")
-    assert r[0] == b"* 1 FETCH (FLAGS (\\Recent))\r\n", r
-
-
-def test_enable_condstore_enables_nothing(
-    imap_server: ImapTestServer, client: Client
-) -> None:
-    """ENABLE CONDSTORE answers an empty ENABLED (RFC 5161 3.1), so MODSEQ stays
-    unknown after it; the ESEARCH options and an empty select-parameter list
-    that are ours still work."""
-    imap_server.deliver(ALICE, message("one"))
-    client.login()
-    assert client.command("e", "ENABLE CONDSTORE")[0] == b"* ENABLED\r\n"
-    client.command("s", "SELECT INBOX")
-    assert client.command("x", "FETCH 1:* (MODSEQ)")[-1].startswith(b"x BAD ")
-    r = client.command("y", "SEARCH RETURN (MIN MAX COUNT ALL) ALL")
-    assert r[-1] == b"y OK SEARCH completed\r\n"
-    r = client.command("z", "SELECT INBOX ()")
-    assert r[-1] == b"z OK [READ-WRITE] SELECT completed\r\n"
-
-
 # -- folder names with bidirectional formatting characters --------------------
 @pytest.mark.parametrize(
     "wire",

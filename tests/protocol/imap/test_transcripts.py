@@ -458,7 +458,8 @@ def test_enable_unselect_id_and_status(
     imap_server: ImapTestServer, client: Client
 ) -> None:
     client.login()
-    assert client.command("a", "ENABLE CONDSTORE")[0] == b"* ENABLED\r\n"
+    assert client.command("a", "ENABLE CONDSTORE")[0] == b"* ENABLED CONDSTORE\r\n"
+    assert client.command("a", "ENABLE X-UNKNOWN")[0] == b"* ENABLED\r\n"
     r = client.command("b", "STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN)")
     assert re.match(
         rb"\* STATUS INBOX \(MESSAGES 0 RECENT 0 UIDNEXT 1 UIDVALIDITY \d+ UNSEEN 0\)",

@@ -85,7 +85,7 @@ def test_header_sections_same_bytes_from_cache_and_file() -> None:
 
 def test_a_whole_response() -> None:
     got = fi.render(
-        items("(UID RFC822.SIZE BINARY[2] BINARY.SIZE[2])"), file_view(), True
+        items("(UID RFC822.SIZE BINARY[2] BINARY.SIZE[2])"), file_view(), (fi.Flags(),)
     )
     assert got == (
         b"* 3 FETCH (FLAGS (\\Seen) UID 7 RFC822.SIZE %d BINARY[2] ~{3}\r\n"
@@ -97,11 +97,11 @@ def test_a_whole_response() -> None:
 
 def test_render_batch_makes_metadata_once_for_the_cache() -> None:
     view = file_view()
-    (done,) = fi.render_batch(items("(ENVELOPE BODY[1])"), [(view, False)], True)
+    (done,) = fi.render_batch(items("(ENVELOPE BODY[1])"), [(view, ())], True)
     assert done[2] is not None and done[2] == build_meta(RAW)
     assert b"ENVELOPE (" in done[1]
     # metadata wanted, but no item reads it: still made, to warm the cache
-    (done,) = fi.render_batch(items("BODY.PEEK[HEADER]"), [(file_view(), False)], True)
+    (done,) = fi.render_batch(items("BODY.PEEK[HEADER]"), [(file_view(), ())], True)
     assert done[2] == build_meta(RAW)
-    (done,) = fi.render_batch(items("RFC822"), [(file_view(), False)], False)
+    (done,) = fi.render_batch(items("RFC822"), [(file_view(), ())], False)
     assert done[2] is None

@@ -192,23 +192,51 @@ def test_misc_commands() -> None:
 @pytest.mark.parametrize(
     "line",
     [
-        "a FETCH 1 (MODSEQ)",
-        "a FETCH 1 MODSEQ",
-        "a FETCH 1 (FLAGS) (CHANGEDSINCE 7)",
-        "a FETCH 1 (FLAGS) (VANISHED)",
-        "a STORE 1 (UNCHANGEDSINCE 5) FLAGS (\\Seen)",
-        "a SEARCH MODSEQ 5",
-        "a STATUS INBOX (MESSAGES HIGHESTMODSEQ)",
-        "a SELECT INBOX (CONDSTORE)",
-        "a EXAMINE INBOX (CONDSTORE)",
+        "a FETCH 1 (FLAGS) (VANISHED)",  # VANISHED needs CHANGEDSINCE
+        "a FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)",  # and UID FETCH
+        "a UID FETCH 1 (FLAGS) (CHANGEDSINCE)",
+        "a UID FETCH 1 (FLAGS) (CHANGEDSINCE 9223372036854775808)",
+        "a UID FETCH 1 (FLAGS) (CHANGEDSINCE 1 CHANGEDSINCE 2)",
+        "a FETCH 1 (FLAGS) (PARTIAL 1:5)",
+        "a STORE 1 (UNCHANGEDSINCE) FLAGS (\\Seen)",
+        "a STORE 1 (NOSUCH 5) FLAGS (\\Seen)",
+        "a SEARCH MODSEQ",
+        'a SEARCH MODSEQ "/flags/\\\\Seen" 5',
+        'a SEARCH MODSEQ "/other" all 5',
+        "a SEARCH RETURN (MODSEQ) ALL",
+        "a SELECT INBOX (CONDSTORE CONDSTORE)",
+        "a SELECT INBOX (QRESYNC)",
+        "a SELECT INBOX (QRESYNC (0 5))",
+        "a SELECT INBOX (QRESYNC (1))",
+        "a EXAMINE INBOX (QRESYNC (1 5 1:* (1:2)))",
+        "a SELECT INBOX (UNKNOWN)",
         "a SEARCH RETURN (PARTIAL 1:5) ALL",
     ],
 )
-def test_condstore_syntax_is_unknown(line: str) -> None:
-    """Reproduces CONDSTORE syntax (RFC 7162) parsed and half-answered although
-    the extension is not advertised: each is a syntax error (BAD)."""
+def test_bad_condstore_syntax(line: str) -> None:
+    """RFC 7162 section 7's grammar: what it does not allow is BAD."""
     with pytest.raises(ParseError):
         p(line)
+
+
+def test_condstore_syntax() -> None:
+    """RFC 7162 7: modifiers, the MODSEQ key, item and select parameters."""
+    f = p("a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)")
+    assert (f.changedsince, f.vanished, f.uid) == (12345, True, True)
+    f = p("a FETCH 1 MODSEQ")
+    assert f.items == (fi.Modseq(),) and f.changedsince is None
+    st = p("a STORE 1:3 (UNCHANGEDSINCE 0) +FLAGS.SILENT (\\Deleted)")
+    assert (st.unchanged_since, st.mode, st.silent) == (0, "+", True)
+    sel = p("a SELECT INBOX (CONDSTORE)")
+    assert sel.condstore and sel.qresync is None
+    sel = p("a SELECT INBOX (QRESYNC (67890007 90060115194045000 41:211,214:541))")
+    assert sel.qresync is not None
+    assert (sel.qresync.uidvalidity, sel.qresync.modseq) == (67890007, 90060115194045000)
+    assert sel.qresync.known is not None and sel.qresync.match is None
+    sel = p("a EXAMINE INBOX (CONDSTORE QRESYNC (1 5 1:9 (1:2 4,7)))")
+    assert sel.condstore and sel.qresync is not None and sel.qresync.match is not None
+    assert p('a SEARCH MODSEQ "/flags/\\\\draft" all 620162338').key.args == (620162338,)
+    assert p("a STATUS INBOX (HIGHESTMODSEQ)").items == ("HIGHESTMODSEQ",)
 
 
 def test_select_params_and_esearch_returns_that_remain() -> None:

@@ -79,9 +79,11 @@ async def test_another_program_renaming_a_file_gets_a_new_modseq(
     await store.deliver(OWNER, MSG)
     await store.deliver(OWNER, MSG)
     top = await highest(store)
-    [name] = [n for n in os.listdir(inbox(root) / "new") if n.startswith(
-        (await store.list_messages(OWNER, "INBOX"))[0].key
-    )]
+    [name] = [
+        n
+        for n in os.listdir(inbox(root) / "new")
+        if n.startswith((await store.list_messages(OWNER, "INBOX"))[0].key)
+    ]
     # mutt marks message 1 seen while the server runs
     os.rename(inbox(root) / "new" / name, inbox(root) / "cur" / f"{name}:2,S")
     now = await modseqs(store)

@@ -238,13 +238,25 @@ async def compress(s: Session, cmd: c.Compress) -> Step | None:
 
 
 async def enable(s: Session, cmd: c.Enable) -> None:
-    """RFC 5161: of what ENABLE can turn on, UTF8=ACCEPT (RFC 6855) is
-    offered; ENABLED lists what this command turned on (3.1: unknown ones
-    are ignored, and one already on is not named again)."""
+    """RFC 5161: of what ENABLE can turn on, UTF8=ACCEPT (RFC 6855),
+    CONDSTORE and QRESYNC (RFC 7162; QRESYNC brings CONDSTORE) are offered;
+    ENABLED lists what this command turned on (3.1: unknown ones are
+    ignored, and one already enabled is not named again)."""
     enabled = []
-    if "UTF8=ACCEPT" in cmd.caps and not UTF8_ACCEPT.get():
-        UTF8_ACCEPT.set(True)  # this session's task: every later response
-        enabled.append("UTF8=ACCEPT")
+    for cap in dict.fromkeys(cmd.caps):
+        if cap in s.enabled:
+            continue
+        if cap == "UTF8=ACCEPT" and not UTF8_ACCEPT.get():
+            UTF8_ACCEPT.set(True)  # this session's task: every later response
+        elif cap == "QRESYNC":
+            s.qresync = True
+            await s.enable_condstore()
+        elif cap == "CONDSTORE":
+            await s.enable_condstore()
+        else:
+            continue
+        s.enabled.add(cap)
+        enabled.append(cap)
     s.send(R.untagged(" ".join(["ENABLED", *enabled])))
     s.tagged(cmd.tag, "OK", "ENABLE completed")
 

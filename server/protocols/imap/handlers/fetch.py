@@ -36,6 +36,7 @@ from server.storage.base import FlagChange, MessageNotFound
 
 from .. import command as c
 from .. import fetchitems as fi
+from .. import responses as R
 from ..cache import MessageMeta
 from ..selected import SelectedMailbox
 from . import metaload
@@ -57,12 +58,30 @@ SEEN = "\\Seen"
 async def fetch(s: Session, cmd: c.Fetch) -> None:
     sel = s.sel
     items = list(cmd.items)
+    if cmd.vanished and not s.qresync:
+        s.bad(cmd.tag, "VANISHED needs ENABLE QRESYNC first")  # RFC 7162 3.2.6
+        return
     if cmd.uid and not any(isinstance(i, fi.Uid) for i in items):
         items.insert(0, fi.Uid())  # RFC 3501 6.4.8: UID FETCH always says UID
+    wants_modseq = any(isinstance(i, fi.Modseq) for i in items)
+    if cmd.changedsince is not None or wants_modseq:
+        await s.enable_condstore()  # RFC 7162 3.1: an enabling command
+        if not wants_modseq:
+            items.append(fi.Modseq())  # CHANGEDSINCE implies MODSEQ (3.1.4.1)
     msgs = sel.resolve(cmd.seqset, cmd.uid)
+    if cmd.changedsince is not None:
+        since = cmd.changedsince
+        msgs = [
+            (q, u) for q, u in msgs if u in sel.infos and sel.infos[u].modseq > since
+        ]
+        if cmd.vanished:  # RFC 7162 3.2.6: what went, among the UIDs asked for
+            gone = await s.sv.store.vanished(s.owner, sel.name, since)
+            asked = cmd.seqset.resolve(max(sel.uidnext - 1, 1))
+            for line in R.vanished(R.intersect(gone, asked), earlier=True):
+                s.send(line)
     need, needs_meta = fi.plan(items)
     needs_raw = need is fi.Need.FILE
-    flags_first = False
+    lead: tuple[fi.FetchItem, ...] = ()  # first, where \Seen was just set
     changed: set[int] = set()
     if not sel.readonly and any(i.sets_seen for i in items):
         changes: list[FlagChange] = [
@@ -79,7 +98,10 @@ async def fetch(s: Session, cmd: c.Fetch) -> None:
                 if i.uid in sel.infos and i.flags != sel.infos[i.uid].flags
             }
             sel.update_infos(infos)
-            flags_first = not any(isinstance(i, fi.Flags) for i in items)
+            if not any(isinstance(i, fi.Flags) for i in items):
+                lead += (fi.Flags(),)  # RFC 3501 6.4.5
+            if s.condstore and not any(isinstance(i, fi.Modseq) for i in items):
+                lead += (fi.Modseq(),)  # RFC 7162 3.1.4.2: its value moved
     live = [(q, u) for q, u in msgs if u in sel.infos and u not in sel.ghosts]
     if fi.downloads(items):  # the window's "messages today", as POP3's RETR
         for _ in live:
@@ -89,7 +111,7 @@ async def fetch(s: Session, cmd: c.Fetch) -> None:
         if needs_meta and not needs_raw:
             await metaload.preload(s, sel, [u for _, u in chunk])
         fresh = await _fetch_chunk(
-            s, sel, items, chunk, needs_raw, needs_meta, flags_first, changed
+            s, sel, items, chunk, needs_raw, needs_meta, lead, changed
         )
         await metaload.keep(s, sel, fresh)
     await s.updates(cmd)
@@ -103,7 +125,7 @@ async def _fetch_chunk(
     chunk: list[tuple[int, int]],
     needs_raw: bool,
     needs_meta: bool,
-    flags_first: bool,
+    lead: tuple[fi.FetchItem, ...],
     changed: set[int],
 ) -> dict[int, MessageMeta]:
     """Answer for ``chunk`` (seq, uid); return the metadata that had to be
@@ -112,7 +134,7 @@ async def _fetch_chunk(
     pending = 0
     for batch in _batches(sel, chunk):
         raws = await _read_ahead(s, sel, batch, needs_raw, needs_meta)
-        jobs: list[tuple[fi.IndexView, bool]] = []
+        jobs: list[tuple[fi.IndexView, tuple[fi.FetchItem, ...]]] = []
         cached = 0
         for seq, uid in batch:
             raw = raws.get(uid)
@@ -129,7 +151,7 @@ async def _fetch_chunk(
                 if meta is not None:
                     cached += len(meta.header)
             view = fi.view_of(seq, uid, sel.infos[uid], sel.flags_of(uid), raw, meta)
-            jobs.append((view, flags_first and uid in changed))
+            jobs.append((view, lead if uid in changed else ()))
         views = [v for v, _ in jobs]
         read = sum(len(v.raw) for v in views if isinstance(v, fi.FileView))
         if cached + read > INLINE_RENDER_BYTES or not fi.light(

@@ -34,8 +34,17 @@ LIST_DRAIN_EVERY = 200  # LIST responses written between waits for the client
 
 
 async def select(s: Session, cmd: c.Select) -> None:
-    """SELECT, and EXAMINE (``cmd.readonly``): RFC 3501 6.3.1, 6.3.2."""
-    s.deselect()
+    """SELECT, and EXAMINE (``cmd.readonly``): RFC 3501 6.3.1, 6.3.2; with
+    RFC 7162's CONDSTORE and QRESYNC parameters. HIGHESTMODSEQ is always
+    given (7162 3.1.2.1: the mailbox keeps mod-sequences); a mailbox that
+    was selected is said to be closed first (3.2.11, as Dovecot)."""
+    if cmd.qresync is not None and not s.qresync:
+        raise ParseError("QRESYNC is not enabled")  # RFC 7162 3.2.5: BAD
+    if s.selected is not None:
+        s.deselect()
+        s.send(R.untagged("OK [CLOSED] Previous mailbox closed"))
+    if cmd.condstore:
+        s.condstore = True  # RFC 7162 3.1.8; HIGHESTMODSEQ comes below
     sel = SelectedMailbox(
         s.sv.store, s.owner, cmd.mailbox, cmd.readonly, s.sv.recent, s
     )
@@ -54,8 +63,44 @@ async def select(s: Session, cmd: c.Select) -> None:
         s.send(R.untagged(f"OK [UNSEEN {unseen}] First unseen"))
     s.send(R.untagged(f"OK [UIDVALIDITY {sel.uidvalidity}] UIDs valid"))
     s.send(R.untagged(f"OK [UIDNEXT {sel.uidnext}] Predicted next UID"))
+    s.send(R.untagged(f"OK [HIGHESTMODSEQ {sel.highestmodseq}] Highest"))
+    if cmd.qresync is not None and cmd.qresync.uidvalidity == sel.uidvalidity:
+        await _resync(s, sel, cmd.qresync)
     code = "READ-ONLY" if cmd.readonly else "READ-WRITE"
     s.tagged(cmd.tag, "OK", f"{cmd.name} completed", code)
+
+
+async def _resync(s: Session, sel: SelectedMailbox, q: c.Qresync) -> None:
+    """RFC 7162 3.2.5.1: what went since the client's mod-sequence (among
+    the UIDs it says it knows), then the flags of every message changed
+    since. The sequence-match data is an optional hint to shorten VANISHED;
+    ours is exact without it, so it is not used."""
+    gone = await s.sv.store.vanished(s.owner, sel.name, q.modseq)
+    if q.known is not None:
+        gone = R.intersect(gone, q.known.resolve(max(sel.uidnext - 1, 1)))
+    for line in R.vanished(gone, earlier=True):
+        s.send(line)
+    await send_changed(s, sel, [(i, u) for i, u in enumerate(sel.uids, 1)], q.modseq)
+
+
+async def send_changed(
+    s: Session, sel: SelectedMailbox, msgs: list[tuple[int, int]], since: int
+) -> None:
+    """``* n FETCH (UID u FLAGS (...) MODSEQ (m))`` for each of ``msgs``
+    changed after ``since`` (QRESYNC's resync), waiting for the client every
+    ``LIST_DRAIN_EVERY`` lines."""
+    sent = 0
+    for seq, uid in msgs:
+        info = sel.infos.get(uid)
+        if info is None or info.modseq <= since:
+            continue
+        flags = R.flag_list(sel.flags_of(uid)).decode()
+        s.send(
+            R.untagged(f"{seq} FETCH (UID {uid} FLAGS {flags} MODSEQ ({info.modseq}))")
+        )
+        sent += 1
+        if sent % LIST_DRAIN_EVERY == 0:
+            await s.drain()
 
 
 async def create(s: Session, cmd: c.Create) -> None:
@@ -175,10 +220,14 @@ async def _status_line(s: Session, name: str, items: tuple[str, ...]) -> None:
             out.append(f"UNSEEN {info.unseen}")
         elif item == "SIZE":
             out.append(f"SIZE {size}")
+        elif item == "HIGHESTMODSEQ":
+            out.append(f"HIGHESTMODSEQ {info.highestmodseq}")
     s.send(R.untagged(b"STATUS " + R.mailbox(name) + f" ({' '.join(out)})".encode()))
 
 
 async def status(s: Session, cmd: c.Status) -> None:
+    if "HIGHESTMODSEQ" in cmd.items:
+        await s.enable_condstore()  # RFC 7162 3.1: an enabling command
     await _status_line(s, cmd.mailbox, cmd.items)
     await s.updates(cmd)
     s.tagged(cmd.tag, "OK", "STATUS completed")

@@ -32,7 +32,7 @@ from .. import mime, search, sorting
 from .. import responses as R
 from ..cache import MessageMeta, build_meta
 from ..grammar import SeqSet
-from ..searchparse import SearchKey
+from ..searchparse import SearchKey, uses_modseq
 from ..selected import SelectedMailbox
 from ..utf8mode import UTF8_ACCEPT
 from . import metaload
@@ -81,7 +81,7 @@ async def expunge(s: Session, cmd: c.Expunge) -> None:
     # (another session may have set or cleared \Deleted since our view).
     if wanted is None or wanted:
         removed = await s.sv.store.expunge_deleted(s.owner, sel.name, wanted, origin=s)
-        for line in sel.remove(removed):
+        for line in sel.remove(removed, qresync=s.qresync):
             s.send(line)
     await s.updates(cmd)
     s.tagged(cmd.tag, "OK", "EXPUNGE completed")
@@ -127,18 +127,32 @@ async def search_(s: Session, cmd: c.Search) -> None:
     if saving:
         sel.saved = ()  # a failure below leaves it empty (RFC 5182 2.1)
     found = await _find(s, sel, key, charset, cmd.uid)
+    modseq = await _found_modseq(s, sel, cmd.key, found, cmd.uid)
     if cmd.returns is not None and saving:
         uids = found if cmd.uid else [sel.uids[n - 1] for n in found]
         returns = cmd.returns
         sel.saved = _saved_result(returns, uids)
         others = tuple(r for r in returns if r != "SAVE")
         if others:  # SAVE alone: no ESEARCH response (RFC 5182 2.1)
-            s.send(R.esearch(cmd.tag, cmd.uid, others, found))
+            s.send(R.esearch(cmd.tag, cmd.uid, others, found, modseq))
     elif cmd.returns is not None:
-        s.send(R.esearch(cmd.tag, cmd.uid, cmd.returns, found))
+        s.send(R.esearch(cmd.tag, cmd.uid, cmd.returns, found, modseq))
     else:
-        s.send(R.search(found))
+        s.send(R.search(found, modseq))
     s.tagged(cmd.tag, "OK", "SEARCH completed")
+
+
+async def _found_modseq(
+    s: Session, sel: SelectedMailbox, key: SearchKey, found: list[int], by_uid: bool
+) -> int | None:
+    """RFC 7162 3.1.5: a program with the MODSEQ key turns CONDSTORE on, and
+    its answer carries the highest mod-sequence of what it found (none
+    when it found nothing)."""
+    if not uses_modseq(key):
+        return None
+    await s.enable_condstore()
+    uids = found if by_uid else [sel.uids[n - 1] for n in found]
+    return max((sel.infos[u].modseq for u in uids if u in sel.infos), default=None)
 
 
 async def _find(
@@ -169,6 +183,7 @@ async def _find(
             len(sel.uids),
             largest_uid,
             saved=fi.save_date(info),
+            modseq=info.modseq,
         )
         if need == "full":
             # Whole messages: read a batch in one store call and parse and
@@ -239,10 +254,11 @@ async def sort_(s: Session, cmd: c.Sort) -> None:
         return
     ordered = await asyncio.to_thread(sorting.sort_items, items, cmd.criteria)
     nums = [i.uid if cmd.uid else i.seq for i in ordered]
+    modseq = await _found_modseq(s, s.sel, cmd.key, nums, cmd.uid)
     if cmd.returns is not None:
-        s.send(R.esort(cmd.tag, cmd.uid, cmd.returns, nums))
+        s.send(R.esort(cmd.tag, cmd.uid, cmd.returns, nums, modseq))
     else:
-        s.send(R.untagged("SORT" + "".join(f" {n}" for n in nums)))
+        s.send(R.search(nums, modseq, verb="SORT"))
     s.tagged(cmd.tag, "OK", "SORT completed")
 
 
@@ -359,6 +375,9 @@ async def _meta(s: Session, sel: SelectedMailbox, uid: int) -> MessageMeta:
 
 # -- STORE, COPY, MOVE ----------------------------------------------------------------
 async def store(s: Session, cmd: c.Store) -> None:
+    """STORE (RFC 3501 6.4.6), with RFC 7162 UNCHANGEDSINCE: messages changed
+    after it are left alone and named in ``[MODIFIED]``. With CONDSTORE on,
+    each answer carries the new mod-sequence (and .SILENT still says it)."""
     sel = s.sel
     if sel.readonly:
         s.tagged(cmd.tag, "NO", "Mailbox is read-only", "READ-ONLY")
@@ -366,6 +385,8 @@ async def store(s: Session, cmd: c.Store) -> None:
     flags = check_flags(cmd.flags)  # \Recent: BAD (RFC 3501 2.3.2)
     msgs = sel.resolve(cmd.seqset, cmd.uid)
     mode = check_flag_mode(cmd.mode or "=")
+    if cmd.unchanged_since is not None:
+        await s.enable_condstore()  # RFC 7162 3.1: an enabling command
     # The change itself goes to the store (FLAGS "=", +FLAGS "+", -FLAGS
     # "-"), applied there to the current flags: our view may be stale and
     # must not undo what another session stored meanwhile.
@@ -375,23 +396,47 @@ async def store(s: Session, cmd: c.Store) -> None:
         if uid in sel.infos and uid not in sel.ghosts
     ]
     surprise: set[int] = set()  # also changed by someone else meanwhile
+    moved: set[int] = set()  # their mod-sequence moved
+    modified: set[int] = set()  # failed UNCHANGEDSINCE
     if changes:
-        infos = await s.sv.store.set_flags(s.owner, sel.name, changes, origin=s)
+        infos = await s.sv.store.set_flags(
+            s.owner, sel.name, changes, origin=s, unchanged_since=cmd.unchanged_since
+        )
         for i in infos:
             old = sel.infos.get(i.uid)
             if old is not None and i.flags != apply_flag_change(old.flags, mode, flags):
                 surprise.add(i.uid)
+            if old is not None and i.modseq != old.modseq:
+                moved.add(i.uid)
+        if cmd.unchanged_since is not None:
+            done = {i.uid for i in infos}
+            modified = {u for u, _, _ in changes if u not in done}
         sel.update_infos(infos)
         for line in sel.keyword_updates(f for i in infos for f in i.flags):
             s.send(line)
-    if not cmd.silent or surprise:
-        for seq, uid in msgs:
-            if uid not in sel.infos or uid in sel.ghosts:
-                continue
-            if cmd.silent and uid not in surprise:
-                continue  # .SILENT: only flags the client cannot know
-            s.send(R.fetch_flags(seq, uid if cmd.uid else None, sel.flags_of(uid)))
+    show_uid = cmd.uid or s.qresync  # RFC 7162 3.2.4: QRESYNC always names it
+    for seq, uid in msgs:
+        if uid not in sel.infos or uid in sel.ghosts or uid in modified:
+            continue
+        modseq = sel.infos[uid].modseq if s.condstore else None
+        if not cmd.silent or uid in surprise:
+            s.send(
+                R.fetch_flags(seq, uid if show_uid else None, sel.flags_of(uid), modseq)
+            )
+        elif modseq is not None and uid in moved:  # .SILENT: the new value only
+            s.send(R.fetch_flags(seq, uid if show_uid else None, None, modseq))
     await s.updates(cmd)
+    if modified:
+        failed = [
+            u if cmd.uid else sel.seq_of(u) for u in sorted(modified) if u in sel.infos
+        ]
+        s.tagged(
+            cmd.tag,
+            "OK",
+            "Conditional STORE failed for some messages",
+            f"MODIFIED {R.uid_set(sorted(failed))}",
+        )
+        return
     s.tagged(cmd.tag, "OK", "STORE completed")
 
 
@@ -426,7 +471,7 @@ async def copy(s: Session, cmd: c.Copy) -> None:
         removed = await s.sv.store.expunge(
             s.owner, sel.name, [p[0] for p in pairs], origin=s
         )
-        for line in sel.remove(removed):
+        for line in sel.remove(removed, qresync=s.qresync):
             s.send(line)
         await s.updates(cmd)
         s.tagged(cmd.tag, "OK", "MOVE completed")
