@@ -231,11 +231,13 @@ def test_condstore_syntax() -> None:
     assert sel.condstore and sel.qresync is None
     sel = p("a SELECT INBOX (QRESYNC (67890007 90060115194045000 41:211,214:541))")
     assert sel.qresync is not None
-    assert (sel.qresync.uidvalidity, sel.qresync.modseq) == (67890007, 90060115194045000)
+    q = sel.qresync
+    assert (q.uidvalidity, q.modseq) == (67890007, 90060115194045000)
     assert sel.qresync.known is not None and sel.qresync.match is None
     sel = p("a EXAMINE INBOX (CONDSTORE QRESYNC (1 5 1:9 (1:2 4,7)))")
     assert sel.condstore and sel.qresync is not None and sel.qresync.match is not None
-    assert p('a SEARCH MODSEQ "/flags/\\\\draft" all 620162338').key.args == (620162338,)
+    found = p('a SEARCH MODSEQ "/flags/\\\\draft" all 620162338')
+    assert found.key.args == (620162338,)
     assert p("a STATUS INBOX (HIGHESTMODSEQ)").items == ("HIGHESTMODSEQ",)
 
 
