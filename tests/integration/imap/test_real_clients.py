@@ -4,6 +4,8 @@ mbsync (two-way sync with flags and folders), plus IDLE woken by delivery."""
 from __future__ import annotations
 
 import imaplib
+import logging
+import re
 import shutil
 import ssl
 import subprocess
@@ -292,6 +294,88 @@ set wait_key=no
         return len(inbox), len(trash)
 
     assert imap_server.run(check()) == (1, 1)
+
+
+def _mutt(rc: Path, keys: str) -> None:
+    import os
+
+    cmd = f"mutt -n -F {rc} -e 'push \"{keys}\"'"
+    subprocess.run(
+        ["script", "-qec", cmd, "/dev/null"],
+        capture_output=True,
+        timeout=30,
+        env=dict(os.environ, TERM="xterm"),
+        stdin=subprocess.DEVNULL,
+        check=True,
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("mutt") is None or shutil.which("script") is None,
+    reason="mutt or script not installed",
+)
+def test_mutt_header_cache_resyncs_with_qresync(
+    maildir_server: ImapTestServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """mutt with a header cache and $imap_qresync (issue 16): the second
+    time it opens INBOX it asks only for what changed since its cached
+    mod-sequence, and what another client flagged and expunged meanwhile is what it
+    sees: copying its flagged messages copies exactly those."""
+    # mutt 2.2 turns QRESYNC on, selects with CONDSTORE and resyncs with
+    # UID FETCH (FLAGS) (CHANGEDSINCE m VANISHED)
+    for n in range(1, 5):
+        maildir_server.deliver(ALICE, message(f"hc{n}"))
+    (tmp_path / "certs").write_text((tmp_path / "cert.pem").read_text())
+    (tmp_path / "hcache").mkdir()
+    rc = tmp_path / "muttrc"
+    rc.write_text(
+        f"""set imap_user="{ALICE}"
+set imap_pass="alice-pw"
+set folder="imap://127.0.0.1:{maildir_server.port}/"
+set spoolfile="+INBOX"
+set ssl_starttls=yes
+set ssl_force_tls=yes
+set certificate_file={tmp_path}/certs
+set ssl_verify_host=no
+set record=""
+set header_cache="{tmp_path}/hcache/"
+set imap_condstore=yes
+set imap_qresync=yes
+set confirmappend=no
+set quit=yes
+set move=no
+set wait_key=no
+"""
+    )
+    _mutt(rc, "<quit>")  # fills the header cache
+    assert any((tmp_path / "hcache").iterdir())
+    with imaplib.IMAP4("127.0.0.1", maildir_server.port) as m:
+        m.login(ALICE, "alice-pw")
+        m.select("INBOX")
+        m.uid("STORE", "2,4", "+FLAGS", r"(\Flagged)")
+        m.uid("STORE", "1", "+FLAGS", r"(\Deleted)")
+        m.expunge()
+    caplog.set_level(logging.DEBUG, logger="quicksilver.imap")
+    _mutt(rc, "<tag-pattern>~F<enter><tag-prefix><copy-message>=Trash<enter><quit>")
+    sent = [r.getMessage() for r in caplog.records if "C: " in r.getMessage()]
+    # mutt resyncs with UID FETCH ... (CHANGEDSINCE m VANISHED), not a full list
+    assert any(
+        re.search(r"UID FETCH \S+ \(FLAGS\) \(CHANGEDSINCE \d+ VANISHED\)", c)
+        for c in sent
+    ), sent
+
+    async def trash() -> list[bytes]:
+        infos = await maildir_server.store.list_messages(ALICE, "Trash")
+        return [
+            await maildir_server.store.read_message(ALICE, "Trash", i.uid)
+            for i in infos
+        ]
+
+    subjects = sorted(
+        re.search(rb"Subject: (\S+)", raw).group(1)  # type: ignore[union-attr]
+        for raw in maildir_server.run(trash())
+    )
+    assert subjects == [b"hc2", b"hc4"]
 
 
 def test_full_text_search_across_batches(maildir_server: ImapTestServer) -> None:
