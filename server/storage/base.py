@@ -92,6 +92,9 @@ class MailboxInfo:
     messages: int = 0
     unseen: int = 0
     highestmodseq: int = 1  # RFC 7162 HIGHESTMODSEQ
+    # RFC 8474 MAILBOXID: made when the mailbox is created (also under a name
+    # used before), kept across RENAME; letters and digits only
+    mailbox_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,7 @@ class Folder:
         self.path = path
         self.uidvalidity = 0
         self.uidnext = 1
+        self.mailbox_id = ""  # RFC 8474, kept in the index header ("M")
         self.entries: dict[int, Entry] = {}
         self.by_unique: dict[str, int] = {}
         # subdir -> file name -> uid; per subdir so rescans diff with set ops

@@ -1,7 +1,8 @@
 """The index files of a Maildir folder: UIDs and keyword letters.
 
 - UIDs: ``quicksilver-uidlist`` per folder: a header ``V<uidvalidity>
-  N<uidnext>``, then ``<uid> <unique>[ W<size>]`` lines (unique ``%``-escaped
+  N<uidnext> M<mailbox id>`` (RFC 8474 MAILBOXID; given to an index that has
+  none when it is loaded), then ``<uid> <unique>[ W<size>]`` lines (unique ``%``-escaped
   where it holds ``%``, space or controls). New mail is appended (fsynced);
   the file is rewritten atomically when messages go away.
 - Crash recovery: a torn last line (an append cut short) is forgotten, and
@@ -62,7 +63,7 @@ class FolderIndex(UserDirs):
         if path.name.startswith("."):
             (path / "maildirfolder").touch()
         if not (path / UIDLIST).exists():
-            header = f"V{names.next_uidvalidity()} N1\n"
+            header = f"V{names.next_uidvalidity()} N1 M{names.new_mailbox_id()}\n"
             replace_small_file(path / UIDLIST, header.encode())
         fsutil.fsync_dir(path.parent)
 
@@ -96,9 +97,12 @@ class FolderIndex(UserDirs):
         try:
             lines = raw.decode("utf-8", "surrogateescape").split("\n")
             header = lines[0].split()
-            fields = {t[0]: t[1:] for t in header if t[:1] in ("V", "N")}
+            fields = {t[0]: t[1:] for t in header if t[:1] in ("V", "N", "M")}
             uidvalidity = int(fields["V"])
             uidnext = int(fields["N"])
+            mailbox_id = fields.get("M", "")
+            if not mailbox_id.isalnum():
+                mailbox_id = ""  # none yet (or damaged): the load makes one
             if not 0 < uidvalidity <= 0xFFFFFFFF or uidnext < 1:
                 raise ValueError("bad header")
             records: dict[str, tuple[int, int | None]] = {}
@@ -126,12 +130,15 @@ class FolderIndex(UserDirs):
             self._move_to_corrupt(path, owner, folder_label(st.path, UIDLIST), str(exc))
             return None
         st.uidvalidity = uidvalidity
+        st.mailbox_id = mailbox_id
         st.uidnext = max(uidnext, last + 1)
         st.indexed = last
         return records
 
     def _write_uidlist(self, st: Folder) -> None:
-        lines = [f"V{st.uidvalidity} N{st.uidnext}\n"]
+        if not st.mailbox_id:
+            st.mailbox_id = names.new_mailbox_id()
+        lines = [f"V{st.uidvalidity} N{st.uidnext} M{st.mailbox_id}\n"]
         lines.extend(
             self._index_line(e) for e in (st.entries[u] for u in sorted(st.entries))
         )

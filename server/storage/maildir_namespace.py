@@ -173,6 +173,7 @@ class Namespace(FolderCache):
                 messages=len(st.entries),
                 unseen=st.unseen(),
                 highestmodseq=st.modseqs().highest,
+                mailbox_id=st.mailbox_id,
             )
 
     def _list_mailboxes(self, events: Events, owner: str) -> list[MailboxInfo]:

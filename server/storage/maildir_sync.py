@@ -153,7 +153,7 @@ class FolderCache(FolderIndex):
         self._sync(events, owner, name, st, records or {}, announce=False)
         self._reconcile_modseqs(st, states)
         recorded = {uid for uid, _ in (records or {}).values()}
-        if rebuild or set(st.entries) != recorded:
+        if rebuild or set(st.entries) != recorded or not st.mailbox_id:
             self._write_uidlist(st)  # also drops lines of vanished files
         else:
             st.index_stamp = stamp(path / UIDLIST)

@@ -58,6 +58,7 @@ class _Folder:
     keywords: set[str] = field(default_factory=set)  # ever used (letter slots)
     highestmodseq: int = 1
     expunged: dict[int, int] = field(default_factory=dict)  # uid -> modseq
+    mailbox_id: str = field(default_factory=names.new_mailbox_id)
 
     def next_modseq(self) -> int:
         self.highestmodseq += 1
@@ -145,6 +146,7 @@ class MemoryStore:
             messages=len(folder.messages),
             unseen=unseen,
             highestmodseq=folder.highestmodseq,
+            mailbox_id=folder.mailbox_id,
         )
 
     def _create(self, user: _User, name: str, special_use: str | None) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -375,3 +376,8 @@ def vanished_ranges(
         if start <= hi:
             out.append((start, hi))
     return out
+
+
+def new_mailbox_id() -> str:
+    """A fresh RFC 8474 MAILBOXID: "F" and 24 random hex digits."""
+    return "F" + secrets.token_hex(12)

@@ -28,6 +28,7 @@ is CPU work proportional to the message). Large data is joined with
 from __future__ import annotations
 
 import enum
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -273,6 +274,31 @@ class SaveDate(IndexItem):
 
     def render(self, view: IndexView) -> bytes:
         return b"SAVEDATE " + R.internal_date(save_date(view.info))
+
+
+def email_id(key: str) -> str:
+    """RFC 8474 EMAILID of the message with this store key: the key never
+    changes for the life of the message (a copy is a new message, with a
+    new key)."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+    return "M" + digest[:24]
+
+
+@dataclass(frozen=True)
+class EmailId(IndexItem):
+    """EMAILID (RFC 8474 5.1)."""
+
+    def render(self, view: IndexView) -> bytes:
+        return b"EMAILID (%s)" % email_id(view.info.key).encode()
+
+
+@dataclass(frozen=True)
+class ThreadId(IndexItem):
+    """THREADID (RFC 8474 5.2): NIL, as the RFC allows a server that does
+    not keep threads (THREAD computes them per request)."""
+
+    def render(self, view: IndexView) -> bytes:
+        return b"THREADID NIL"
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,16 @@ ESORT_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
 # RFC 2971 3.3: "implementations MUST NOT send more than 30 field-value pairs".
 MAX_ID_FIELDS = 30
 STATUS_ITEMS = frozenset(
-    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "HIGHESTMODSEQ"}
+    {
+        "MESSAGES",
+        "RECENT",
+        "UIDNEXT",
+        "UIDVALIDITY",
+        "UNSEEN",
+        "SIZE",
+        "HIGHESTMODSEQ",
+        "MAILBOXID",
+    }
 )
 _BASE64_CHARS = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
@@ -501,6 +510,8 @@ _SIMPLE_ITEMS: dict[str, fi.FetchItem] = {
     "BODYSTRUCTURE": fi.BodyStructure(),
     "UID": fi.Uid(),
     "MODSEQ": fi.Modseq(),  # RFC 7162 3.1.4.2
+    "EMAILID": fi.EmailId(),  # RFC 8474
+    "THREADID": fi.ThreadId(),
 }
 
 

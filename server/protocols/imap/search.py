@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import mime
+from .fetchitems import email_id
 from .grammar import SeqSet
 from .searchparse import FLAG_SEARCH_KEYS, SearchKey
 
@@ -43,6 +44,8 @@ _META = FLAG_SEARCH_KEYS | frozenset(
         "UID",
         "SEQ",
         "MODSEQ",
+        "EMAILID",
+        "THREADID",
     }
 )
 _HEADER = frozenset(
@@ -89,6 +92,7 @@ class MessageView:
     part: mime.Part | None = None  # header-only or full, per ``needs``
     saved: float = 0.0  # the save date (RFC 8514)
     modseq: int = 0  # RFC 7162
+    key: str = ""  # the store's key (RFC 8474 EMAILID)
     _text: str | None = None
 
     def body(self) -> str:
@@ -189,6 +193,11 @@ def compile_key(key: SearchKey, charset: str = "UTF-8") -> Predicate:
         return lambda v: a[0] in v.flags
     if op == "UNKEYWORD":
         return lambda v: a[0] not in v.flags
+    if op == "EMAILID":  # RFC 8474 6
+        wanted = str(a[0])
+        return lambda v: email_id(v.key) == wanted
+    if op == "THREADID":  # no message has one (THREADID NIL)
+        return lambda v: False
     if op == "MODSEQ":  # RFC 7162 3.1.5: changed at or after
         floor = int(a[0])
         return lambda v: v.modseq >= floor

@@ -67,6 +67,10 @@ _DATE_KEYS = frozenset(
 # MODSEQ is not a RETURN option: it is returned when the program has the
 # MODSEQ key.)
 ESEARCH_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+# RFC 8474 7: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+_OBJECTID_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+)
 # RFC 7162 3.1.5: the entry types of MODSEQ's optional metadata entry
 MODSEQ_ENTRY_TYPES = frozenset({"PRIV", "SHARED", "ALL"})
 
@@ -122,6 +126,12 @@ def search_key(r: Reader, depth: int = 0) -> SearchKey:
     if word == "UID":
         r.sp()
         return SearchKey("UID", (r.seq_set(),))
+    if word in ("EMAILID", "THREADID"):  # RFC 8474 6: objectid
+        r.sp()
+        oid = r.atom()
+        if len(oid) > 255 or not set(oid) <= _OBJECTID_CHARS:
+            raise ParseError(f"bad {word} value")
+        return SearchKey(word, (oid,))
     if word == "MODSEQ":  # RFC 7162 3.1.5: [entry-name entry-type] modseq
         r.sp()
         if r.peek() == 0x22:

@@ -106,11 +106,13 @@ class SelectedMailbox:
         # an expunge was announced since the last tagged OK (QRESYNC)
         self.highestmodseq = 1
         self.expunge_reported = False
+        self.mailbox_id = ""  # RFC 8474
 
     async def open(self) -> None:
         info = await self.store.mailbox_info(self.owner, self.name)
         self.uidvalidity = info.uidvalidity
         self.highestmodseq = info.highestmodseq  # read before the listing
+        self.mailbox_id = info.mailbox_id
         self._unwatch = self.store.watch(self.owner, self.name, self._on_change)
         msgs = await self.store.list_messages(self.owner, self.name)
         self.uids = [m.uid for m in msgs]

@@ -24,7 +24,8 @@ QUOTA with STORAGE (RFC 9208: one root, "", per user), COMPRESS=DEFLATE (RFC
 4978), UTF8=ACCEPT (RFC 6855, utf8mode.py), AUTH=CRAM-MD5 with legacy
 passwords, CONDSTORE and QRESYNC (RFC 7162: the store keeps mod-sequences;
 ``condstore`` / ``qresync`` say what this session turned on, by ENABLE or by
-a CONDSTORE enabling command).
+a CONDSTORE enabling command), OBJECTID (RFC 8474: MAILBOXID from the store,
+EMAILID from the message's key, THREADID NIL).
 
 Not here: NOTIFY, METADATA, ACL.
 
@@ -234,6 +235,7 @@ class Session:
             "THREAD=REFERENCES",
             "CONDSTORE",
             "QRESYNC",
+            "OBJECTID",
             f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}",
         ]
         if self.state is State.NOT_AUTH:

@@ -5,7 +5,8 @@ compared line by line.
 Normalisation drops what legitimately differs between servers: the human text
 of status responses (codes are kept), UIDVALIDITY values, the order of flags in
 a flag list, Dovecot's timing suffixes and its CONDSTORE / QRESYNC extras
-(``[CLOSED]``, ``HIGHESTMODSEQ``). Everything else -- untagged data, their
+(``[CLOSED]``, ``HIGHESTMODSEQ``), our RFC 8474 MAILBOXID codes (Dovecot 2.3
+has no OBJECTID). Everything else -- untagged data, their
 order, tagged OK/NO/BAD and response codes -- must match, except for the
 documented divergences in ``KNOWN`` (each with the reason it is acceptable).
 
@@ -347,6 +348,9 @@ def normalise(lines: list[bytes]) -> list[str]:
         text = raw.decode("utf-8", "replace").rstrip("\r\n")
         if re.match(r"\* OK \[(CLOSED|HIGHESTMODSEQ \d+)\]", text):
             continue  # Dovecot's CONDSTORE / QRESYNC extras
+        if re.match(r"\* OK \[MAILBOXID \(\w+\)\]", text):
+            continue  # our OBJECTID (RFC 8474), which Dovecot 2.3 lacks
+        text = re.sub(r" \[MAILBOXID \(\w+\)\]", "", text)  # CREATE's
         if text.startswith("x "):
             continue  # Dovecot reads a refused LITERAL+ literal as a command
         text = re.sub(r" \(\d+\.\d+ \+ [\d. +]+secs\)\.$", "", text)

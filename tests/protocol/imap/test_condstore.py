@@ -291,3 +291,37 @@ def test_vanished_needs_qresync(login: Callable[[], Client]) -> None:
     assert r[-1].startswith(b"w BAD")
     r = c.command("x", "SELECT INBOX (BOGUS)")
     assert r[-1].startswith(b"x BAD")
+
+
+# -- OBJECTID (RFC 8474) ---------------------------------------------------------
+def test_objectid(login: Callable[[], Client]) -> None:
+    """RFC 8474 examples: MAILBOXID on CREATE, SELECT and STATUS, kept by
+    RENAME; EMAILID per message (a copy is a new message here), THREADID
+    NIL; the EMAILID and THREADID search keys."""
+    c = login()
+    assert b"OBJECTID" in c.command("c", "CAPABILITY")[0].split()
+    r = c.command("a", "CREATE Work")
+    m = re.match(rb"a OK \[MAILBOXID \((F[0-9a-f]+)\)\] CREATE completed", r[-1])
+    assert m, r
+    work = m.group(1)
+    r = c.command("b", "STATUS Work (MAILBOXID MESSAGES)")
+    assert r[0] == b"* STATUS Work (MAILBOXID (" + work + b") MESSAGES 0)\r\n"
+    c.command("r", "RENAME Work Jobs")
+    r = c.command("s", "SELECT Jobs")
+    assert b"* OK [MAILBOXID (" + work + b")] Ok\r\n" in r
+    r = c.command("i", "SELECT INBOX")
+    inbox = re.findall(rb"MAILBOXID \((\w+)\)", b"".join(r))
+    assert inbox and inbox[0] != work
+    r = c.command("f", "FETCH 1:2 (EMAILID THREADID)")
+    ids = re.findall(rb"EMAILID \((M[0-9a-f]{24})\) THREADID NIL", b"".join(r))
+    assert len(ids) == 2 and ids[0] != ids[1]
+    again = c.command("g", "UID FETCH 1 (EMAILID)")
+    assert ids[0] in again[0]
+    r = c.command("h", f"SEARCH EMAILID {ids[1].decode()}")
+    assert r[0] == b"* SEARCH 2\r\n"
+    assert c.command("j", "SEARCH THREADID T1")[0] == b"* SEARCH\r\n"
+    assert c.command("k", "SEARCH EMAILID bad!id")[-1].startswith(b"k BAD")
+    c.command("y", "COPY 1 Jobs")
+    c.command("s", "SELECT Jobs")
+    copied = c.command("f", "FETCH 1 (EMAILID)")
+    assert b"EMAILID (M" in copied[0] and ids[0] not in copied[0]

@@ -758,3 +758,22 @@ async def test_expunge_takes_a_modseq_and_vanished_reports_it(
     assert await store.vanished(OWNER, "INBOX", start) == [(2, 4)]
     assert await store.vanished(OWNER, "INBOX", 0) == [(2, 4)]
     assert await store.vanished(OWNER, "INBOX", end) == []
+
+
+async def test_mailbox_ids(store: MailStore) -> None:
+    """RFC 8474 MAILBOXID: one per mailbox, kept across RENAME, new for a
+    mailbox created again under a name used before."""
+    boxes = {b.name: b.mailbox_id for b in await store.list_mailboxes(OWNER)}
+    assert all(i.isalnum() and 1 <= len(i) <= 255 for i in boxes.values())
+    assert len(set(boxes.values())) == len(boxes)
+    made = await store.create_mailbox(OWNER, "Work")
+    assert made.mailbox_id and made.mailbox_id not in boxes.values()
+    await store.rename_mailbox(OWNER, "Work", "Jobs")
+    assert (await store.mailbox_info(OWNER, "Jobs")).mailbox_id == made.mailbox_id
+    await store.delete_mailbox(OWNER, "Jobs")
+    again = await store.create_mailbox(OWNER, "Jobs")
+    assert again.mailbox_id != made.mailbox_id
+    inbox = (await store.mailbox_info(OWNER, "INBOX")).mailbox_id
+    await store.rename_mailbox(OWNER, "INBOX", "Old")
+    assert (await store.mailbox_info(OWNER, "INBOX")).mailbox_id == inbox
+    assert (await store.mailbox_info(OWNER, "Old")).mailbox_id != inbox

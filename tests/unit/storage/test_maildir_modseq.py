@@ -145,3 +145,21 @@ async def test_the_file_is_rewritten_when_it_grows(
     again = MaildirStore(root, hostname="test.host")
     assert await modseqs(again) == before
     assert await again.vanished(OWNER, "INBOX", top - 1) == [(2, 2)]
+
+
+async def test_mailbox_id_survives_a_restart_and_is_given_to_old_indexes(
+    store: MaildirStore, root: Path
+) -> None:
+    await store.create_mailbox(OWNER, "Work")
+    before = (await store.mailbox_info(OWNER, "Work")).mailbox_id
+    again = MaildirStore(root, hostname="test.host")
+    assert (await again.mailbox_info(OWNER, "Work")).mailbox_id == before
+    # an index written before MAILBOXID existed (no M in its header)
+    index = inbox(root) / "quicksilver-uidlist"
+    header, _, rest = index.read_text().partition("\n")
+    index.write_text(" ".join(t for t in header.split() if t[0] != "M") + "\n" + rest)
+    third = MaildirStore(root, hostname="test.host")
+    made = (await third.mailbox_info(OWNER, "INBOX")).mailbox_id
+    assert made.isalnum() and " M" + made in index.read_text().split("\n")[0]
+    fourth = MaildirStore(root, hostname="test.host")
+    assert (await fourth.mailbox_info(OWNER, "INBOX")).mailbox_id == made

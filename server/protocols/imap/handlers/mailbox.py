@@ -64,6 +64,7 @@ async def select(s: Session, cmd: c.Select) -> None:
     s.send(R.untagged(f"OK [UIDVALIDITY {sel.uidvalidity}] UIDs valid"))
     s.send(R.untagged(f"OK [UIDNEXT {sel.uidnext}] Predicted next UID"))
     s.send(R.untagged(f"OK [HIGHESTMODSEQ {sel.highestmodseq}] Highest"))
+    s.send(R.untagged(f"OK [MAILBOXID ({sel.mailbox_id})] Ok"))  # RFC 8474 4.3
     if cmd.qresync is not None and cmd.qresync.uidvalidity == sel.uidvalidity:
         await _resync(s, sel, cmd.qresync)
     code = "READ-ONLY" if cmd.readonly else "READ-WRITE"
@@ -117,8 +118,9 @@ async def create(s: Session, cmd: c.Create) -> None:
             s.tagged(cmd.tag, "NO", "Unsupported special-use attribute", "USEATTR")
             return
         use = cmd.use[0]
-    await s.sv.store.create_mailbox(s.owner, name, use)
-    s.tagged(cmd.tag, "OK", "CREATE completed")
+    made = await s.sv.store.create_mailbox(s.owner, name, use)
+    # RFC 8474 4.1: the new mailbox's id in the tagged OK
+    s.tagged(cmd.tag, "OK", "CREATE completed", f"MAILBOXID ({made.mailbox_id})")
 
 
 async def delete(s: Session, cmd: c.Delete) -> None:
@@ -222,6 +224,8 @@ async def _status_line(s: Session, name: str, items: tuple[str, ...]) -> None:
             out.append(f"SIZE {size}")
         elif item == "HIGHESTMODSEQ":
             out.append(f"HIGHESTMODSEQ {info.highestmodseq}")
+        elif item == "MAILBOXID":  # RFC 8474 4.2
+            out.append(f"MAILBOXID ({info.mailbox_id})")
     s.send(R.untagged(b"STATUS " + R.mailbox(name) + f" ({' '.join(out)})".encode()))
 
 

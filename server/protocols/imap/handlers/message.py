@@ -184,6 +184,7 @@ async def _find(
             largest_uid,
             saved=fi.save_date(info),
             modseq=info.modseq,
+            key=info.key,
         )
         if need == "full":
             # Whole messages: read a batch in one store call and parse and
