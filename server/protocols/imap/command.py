@@ -204,18 +204,25 @@ class Status(Authenticated):
     items: tuple[str, ...]
 
 
+# RFC 4469 CATENATE: ("TEXT", the literal) or ("URL", the IMAP URL as sent)
+CatPart = tuple[str, bytes]
+# one message of an APPEND: (flags, date, the bytes or the CATENATE parts)
+AppendItem = tuple[tuple[str, ...], float | None, bytes | tuple[CatPart, ...]]
+
+
 @dataclass(frozen=True)
 class Append(Authenticated):
-    """``date`` is the INTERNALDATE asked for, as a POSIX time. ``more``:
-    the further messages of a MULTIAPPEND (RFC 3502), each (flags, date,
-    message), stored together with the first or not at all."""
+    """``date`` is the INTERNALDATE asked for, as a POSIX time; ``message``
+    the bytes, or RFC 4469 CATENATE parts to put together. ``more``: the
+    further messages of a MULTIAPPEND (RFC 3502), stored together with the
+    first or not at all."""
 
     name = "APPEND"
     mailbox: str
     flags: tuple[str, ...]
     date: float | None
-    message: bytes
-    more: tuple[tuple[tuple[str, ...], float | None, bytes], ...] = ()
+    message: bytes | tuple[CatPart, ...]
+    more: tuple[AppendItem, ...] = ()
 
 
 @dataclass(frozen=True)

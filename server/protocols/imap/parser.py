@@ -40,6 +40,7 @@ __all__ = ["ParseError", "fetch_item", "mask_for_log", "parse_command"]
 ESORT_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
 # RFC 2971 3.3: "implementations MUST NOT send more than 30 field-value pairs".
 MAX_ID_FIELDS = 30
+MAX_CATENATE_PARTS = 100  # parts of one CATENATE (RFC 4469)
 STATUS_ITEMS = frozenset(
     {
         "MESSAGES",
@@ -288,7 +289,7 @@ def _p_status(r: Reader, tag: str, uid: bool) -> c.Command:
     return c.Status(tag, mailbox, _status_items(r))
 
 
-def _append_message(r: Reader) -> tuple[tuple[str, ...], float | None, bytes]:
+def _append_message(r: Reader) -> c.AppendItem:
     flags: list[str] = []
     date = None
     if r.peek() == 0x28:
@@ -305,6 +306,22 @@ def _append_message(r: Reader) -> tuple[tuple[str, ...], float | None, bytes]:
         message = r.literal()
         r.expect(b")")
         return tuple(flags), date, message
+    if r.maybe_ci("CATENATE ("):  # RFC 4469: the parts, put together later
+        parts: list[c.CatPart] = []
+        while True:
+            if r.maybe_ci("TEXT "):
+                if r.peek() != 0x7B:
+                    raise ParseError("CATENATE TEXT takes a literal")
+                parts.append(("TEXT", r.literal()))
+            elif r.maybe_ci("URL "):
+                parts.append(("URL", r.astring()))
+            else:
+                raise ParseError("CATENATE takes TEXT and URL parts")
+            if len(parts) > MAX_CATENATE_PARTS:
+                raise ParseError("too many CATENATE parts")
+            if r.maybe(b")"):
+                return tuple(flags), date, tuple(parts)
+            r.sp()
     if r.peek() not in (0x7B, 0x7E):
         raise ParseError("APPEND needs a literal")
     return tuple(flags), date, r.literal()
@@ -588,6 +605,11 @@ def fetch_item(r: Reader) -> fi.FetchItem:
     if item is None:
         raise ParseError(f"unknown fetch item {word}")
     return item
+
+
+def body_section(r: Reader) -> fi.Section:
+    """``[section]`` as BODY[...] takes it (IMAP URLs' SECTION, imapurl.py)."""
+    return _section(r, binary=False)
 
 
 def _section(r: Reader, binary: bool) -> fi.Section:

@@ -25,7 +25,8 @@ QUOTA with STORAGE (RFC 9208: one root, "", per user), COMPRESS=DEFLATE (RFC
 passwords, CONDSTORE and QRESYNC (RFC 7162: the store keeps mod-sequences;
 ``condstore`` / ``qresync`` say what this session turned on, by ENABLE or by
 a CONDSTORE enabling command), OBJECTID (RFC 8474: MAILBOXID from the store,
-EMAILID from the message's key, THREADID NIL).
+EMAILID from the message's key, THREADID NIL), CATENATE (RFC 4469, with
+IMAP URLs to the user's own messages: imapurl.py).
 
 Not here: NOTIFY, METADATA, ACL.
 
@@ -236,6 +237,7 @@ class Session:
             "CONDSTORE",
             "QRESYNC",
             "OBJECTID",
+            "CATENATE",
             f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}",
         ]
         if self.state is State.NOT_AUTH:

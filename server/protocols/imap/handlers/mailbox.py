@@ -10,14 +10,21 @@ server refuse, and says why).
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from server.errors import QuotaExceededError
 from server.mailtext import crlf_size
-from server.storage.base import SYSTEM_FLAGS, MailboxInfo, MailboxNotFound
+from server.storage.base import (
+    SYSTEM_FLAGS,
+    InvalidMailboxName,
+    MailboxInfo,
+    MailboxNotFound,
+    MessageNotFound,
+)
 
 from .. import command as c
-from .. import listing
+from .. import imapurl, listing, mime
 from .. import responses as R
 from ..grammar import ParseError
 from ..selected import SelectedMailbox
@@ -297,9 +304,20 @@ def check_flags(flags: tuple[str, ...]) -> frozenset[str]:
 async def append(s: Session, cmd: c.Append) -> None:
     """RFC 3501 6.3.11, with the RFC 4315 APPENDUID code; several messages
     (RFC 3502 MULTIAPPEND) are stored all or none: a failure takes out the
-    ones stored before it."""
-    items = [(check_flags(cmd.flags), cmd.date, cmd.message)]
-    items += [(check_flags(f), d, m) for f, d, m in cmd.more]  # BAD before any
+    ones stored before it. A message may be put together from text and
+    parts of messages the user has (RFC 4469 CATENATE)."""
+    wanted = [(check_flags(cmd.flags), cmd.date, cmd.message)]
+    wanted += [(check_flags(f), d, m) for f, d, m in cmd.more]  # BAD before any
+    items: list[tuple[frozenset[str], float | None, bytes]] = []
+    for flags, date, message in wanted:
+        try:
+            items.append((flags, date, await _catenated(s, message)))
+        except imapurl.BadUrl as exc:
+            s.tagged(cmd.tag, "NO", "That URL names no message of yours", exc.args[0])
+            return
+        except _TooBig:
+            s.tagged(cmd.tag, "NO", "Message too large", "TOOBIG")
+            return
     if any(not m for _, _, m in items):
         s.tagged(cmd.tag, "NO", "Empty messages are not accepted")
         return
@@ -326,6 +344,65 @@ async def append(s: Session, cmd: c.Append) -> None:
     await s.updates(cmd)
     done = R.uid_set(uids)
     s.tagged(cmd.tag, "OK", "APPEND completed", f"APPENDUID {info.uidvalidity} {done}")
+
+
+class _TooBig(Exception):
+    pass
+
+
+async def _catenated(s: Session, message: bytes | tuple[c.CatPart, ...]) -> bytes:
+    """The message, or its CATENATE parts put together (RFC 4469 5): text
+    as sent, URLs as the bytes they name. ``imapurl.BadUrl`` (its args: the
+    BADURL code) for a URL that names nothing of this user's; ``_TooBig``
+    past the message size limit."""
+    if isinstance(message, bytes):
+        return message
+    limit = int(s.sv.settings().general.max_message_size)
+    out: list[bytes] = []
+    total = 0
+    for kind, data in message:
+        if kind == "TEXT":
+            piece = data
+        else:
+            url = data.decode("utf-8", "replace")
+            try:
+                piece = await _url_bytes(s, url)
+            except imapurl.BadUrl:
+                raise imapurl.BadUrl(f"BADURL {imapurl.code_text(url)}") from None
+        total += len(piece)
+        if total > limit:
+            raise _TooBig
+        out.append(piece)
+    return b"".join(out)
+
+
+async def _url_bytes(s: Session, url: str) -> bytes:
+    """What an IMAP URL names (imapurl.py), read from the store."""
+    u = imapurl.parse(url)
+    if u.user is not None and u.user.lower() != s.owner.lower():
+        raise imapurl.BadUrl("another user")
+    name = u.mailbox
+    if name is None:
+        if s.selected is None:
+            raise imapurl.BadUrl("no mailbox")
+        name = s.selected.name
+    try:
+        info = await s.sv.store.mailbox_info(s.owner, name)
+        if u.uidvalidity is not None and u.uidvalidity != info.uidvalidity:
+            raise imapurl.BadUrl("UIDVALIDITY changed")
+        raw = await s.sv.store.read_message(s.owner, name, u.uid)
+    except (MailboxNotFound, MessageNotFound, InvalidMailboxName):
+        raise imapurl.BadUrl("no such message") from None
+    data = raw
+    sec = u.section
+    if sec is not None:  # a MIME parse: off the loop
+        data = await asyncio.to_thread(
+            mime.section, raw, None, sec.part, sec.text, sec.fields
+        )
+    if u.partial is not None:
+        start, count = u.partial
+        data = data[start:] if count is None else data[start : start + count]
+    return data
 
 
 async def idle(s: Session, cmd: c.Idle) -> Step:
