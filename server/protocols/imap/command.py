@@ -306,6 +306,7 @@ class Sort(UidCommand):
     charset: str
     key: SearchKey
     returns: tuple[str, ...] | None = None  # RFC 5267 ESORT
+    partial: tuple[int, int] | None = None  # RFC 5267 4.4: positions wanted
 
 
 @dataclass(frozen=True)
@@ -327,10 +328,19 @@ class Search(UidCommand):
     charset: str | None
     returns: tuple[str, ...] | None
     key: SearchKey
+    partial: tuple[int, int] | None = None  # RFC 5267 4.4: positions wanted
 
     @property
     def allows_expunge(self) -> bool:
         return self.uid
+
+
+@dataclass(frozen=True)
+class CancelUpdate(Selected):
+    """RFC 5267 4.3.5: stop updating the results of these commands."""
+
+    name = "CANCELUPDATE"
+    tags: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,10 @@ from .utf8mode import UTF8_ACCEPT
 __all__ = ["ParseError", "fetch_item", "mask_for_log", "parse_command"]
 
 # RFC 5267 ESORT return options
-ESORT_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+# RFC 5267: ESORT's options, and CONTEXT=SORT's UPDATE, CONTEXT, PARTIAL
+ESORT_RETURNS = frozenset(
+    {"MIN", "MAX", "ALL", "COUNT", "UPDATE", "CONTEXT", "PARTIAL"}
+)
 # RFC 2971 3.3: "implementations MUST NOT send more than 30 field-value pairs".
 MAX_ID_FIELDS = 30
 MAX_CATENATE_PARTS = 100  # parts of one CATENATE (RFC 4469)
@@ -378,6 +381,16 @@ def _p_enable(r: Reader, tag: str, uid: bool) -> c.Command:
 
 
 # -- selected ---------------------------------------------------------------------
+def _p_cancelupdate(r: Reader, tag: str, uid: bool) -> c.Command:
+    """RFC 5267 4.3.5: CANCELUPDATE "tag" *(SP "tag")."""
+    tags: list[str] = []
+    while r.maybe(b" "):
+        tags.append(r.quoted().decode("ascii", "replace"))
+    if not tags:
+        raise ParseError("CANCELUPDATE needs a tag")
+    return c.CancelUpdate(tag, tuple(tags))
+
+
 def _p_expunge(r: Reader, tag: str, uid: bool) -> c.Command:
     if uid:  # RFC 4315 2.1 UID EXPUNGE sequence-set
         r.sp()
@@ -433,15 +446,10 @@ def _p_sort(r: Reader, tag: str, uid: bool) -> c.Command:
     """RFC 5256: SORT (criteria) charset search-program; RFC 5267 ESORT:
     RETURN (options) first."""
     r.sp()
-    returns: list[str] | None = None
+    returns = None
+    partial = None
     if r.maybe_ci("RETURN ("):
-        returns = []
-        while not r.maybe(b")"):
-            opt = r.word()
-            if opt not in ESORT_RETURNS:
-                raise ParseError(f"unknown SORT return option {opt}")
-            returns.append(opt)
-            r.maybe(b" ")
+        returns, partial = _return_options(r, ESORT_RETURNS, "SORT")
         r.sp()
     r.expect(b"(")
     criteria: list[tuple[str, bool]] = []
@@ -461,12 +469,7 @@ def _p_sort(r: Reader, tag: str, uid: bool) -> c.Command:
     charset = r.astring().decode("ascii", "replace").upper()
     r.sp()
     return c.Sort(
-        tag,
-        uid,
-        tuple(criteria),
-        charset,
-        _search_program(r),
-        None if returns is None else tuple(returns),
+        tag, uid, tuple(criteria), charset, _search_program(r), returns, partial
     )
 
 
@@ -485,16 +488,11 @@ def _p_thread(r: Reader, tag: str, uid: bool) -> c.Command:
 def _p_search(r: Reader, tag: str, uid: bool) -> c.Command:
     r.sp()
     charset = None
-    returns: list[str] | None = None
+    returns = None
+    partial = None
     save = r.i
     if r.maybe_ci("RETURN ("):  # RFC 4731 ESEARCH
-        returns = []
-        while not r.maybe(b")"):
-            opt = r.word()
-            if opt not in ESEARCH_RETURNS:  # RFC 4731 3.1: unknown option is BAD
-                raise ParseError(f"unknown SEARCH return option {opt}")
-            returns.append(opt)
-            r.maybe(b" ")
+        returns, partial = _return_options(r, ESEARCH_RETURNS, "SEARCH")
         r.sp()
         save = r.i
     if r.maybe_ci("CHARSET "):
@@ -506,7 +504,35 @@ def _p_search(r: Reader, tag: str, uid: bool) -> c.Command:
     while r.maybe(b" "):
         keys.append(search_key(r))
     key = keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
-    return c.Search(tag, uid, charset, None if returns is None else tuple(returns), key)
+    return c.Search(tag, uid, charset, returns, key, partial)
+
+
+def _return_options(
+    r: Reader, known: frozenset[str], verb: str
+) -> tuple[tuple[str, ...], tuple[int, int] | None]:
+    """The RETURN options after "RETURN (" (RFC 4731 3.1: an unknown one is
+    BAD), and RFC 5267 4.4's PARTIAL range (positive, low to high)."""
+    returns: list[str] = []
+    partial = None
+    while not r.maybe(b")"):
+        opt = r.word()
+        if opt not in known:
+            raise ParseError(f"unknown {verb} return option {opt}")
+        if opt == "PARTIAL":
+            r.sp()
+            low = r.nz_number()
+            r.expect(b":")
+            high = r.nz_number()
+            if max(low, high) > 0xFFFFFFFF:
+                raise ParseError("PARTIAL range out of range")
+            partial = (min(low, high), max(low, high))
+        if opt in returns:
+            raise ParseError(f"{opt} given twice")
+        returns.append(opt)
+        r.maybe(b" ")
+    if "PARTIAL" in returns and "ALL" in returns:
+        raise ParseError("PARTIAL conflicts with ALL")  # RFC 5267 4.4
+    return tuple(returns), partial
 
 
 # -- FETCH (RFC 3501 6.4.5) -----------------------------------------------------------
@@ -696,6 +722,7 @@ _PARSERS: dict[str, Parser] = {
     "GETQUOTAROOT": _p_getquotaroot,
     "SETQUOTA": _p_setquota,
     "THREAD": _p_thread,
+    "CANCELUPDATE": _p_cancelupdate,
 }
 # RFC 3501 6.4.8 (COPY FETCH STORE SEARCH), RFC 4315 (EXPUNGE), RFC 6851 (MOVE)
 _UID_COMMANDS = frozenset(

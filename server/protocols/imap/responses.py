@@ -139,9 +139,10 @@ def esearch(
     returns: Sequence[str],
     found: list[int],
     modseq: int | None = None,
+    partial: tuple[int, int] | None = None,
 ) -> bytes:
     """RFC 4731 ESEARCH response; no RETURN option means ALL (3.1)."""
-    return esort(tag, uid, returns, sorted(found), modseq)
+    return esort(tag, uid, returns, sorted(found), modseq, partial)
 
 
 def esort(
@@ -150,11 +151,15 @@ def esort(
     returns: Sequence[str],
     ordered: list[int],
     modseq: int | None = None,
+    partial: tuple[int, int] | None = None,
 ) -> bytes:
     """RFC 5267 ESORT (and ESEARCH, whose order is ascending): MIN and MAX
     are the first and last in that order, ALL keeps it (a run joins only
-    ascending neighbours). ``modseq``: RFC 7162 3.1.5's MODSEQ, last."""
-    opts = set(returns) or {"ALL"}
+    ascending neighbours), PARTIAL the results at those positions (4.4).
+    CONTEXT is a hint and UPDATE asks for later changes: neither is data,
+    and CONTEXT alone counts as no option (ALL), as Dovecot reads it.
+    ``modseq``: RFC 7162 3.1.5's MODSEQ, last."""
+    opts = set(returns) - {"CONTEXT"} or {"ALL"}
     out = [f'ESEARCH (TAG "{tag}")'] + (["UID"] if uid else [])
     if ordered:
         if "MIN" in opts:
@@ -163,6 +168,10 @@ def esort(
             out.append(f"MAX {ordered[-1]}")
         if "ALL" in opts:
             out.append(f"ALL {uid_set(ordered)}")
+    if "PARTIAL" in opts and partial is not None:
+        low, high = partial
+        window = ordered[low - 1 : high]
+        out.append(f"PARTIAL ({low}:{high} {uid_set(window) if window else 'NIL'})")
     if "COUNT" in opts:
         out.append(f"COUNT {len(ordered)}")
     if modseq is not None:

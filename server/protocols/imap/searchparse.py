@@ -66,7 +66,10 @@ _DATE_KEYS = frozenset(
 # RFC 4731 3.1 return options and SAVE (RFC 5182 SEARCHRES). (RFC 7162's
 # MODSEQ is not a RETURN option: it is returned when the program has the
 # MODSEQ key.)
-ESEARCH_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+# RFC 5267 CONTEXT=SEARCH adds UPDATE, CONTEXT (a hint) and PARTIAL.
+ESEARCH_RETURNS = frozenset(
+    {"MIN", "MAX", "ALL", "COUNT", "SAVE", "UPDATE", "CONTEXT", "PARTIAL"}
+)
 # RFC 8474 7: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
 _OBJECTID_CHARS = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from server.storage.base import (
     MailboxChange,
@@ -38,6 +39,24 @@ from server.storage.names import uid_ranges
 from . import responses as R
 from .cache import CacheKey
 from .grammar import SeqSet
+from .searchparse import SearchKey
+
+MAX_LIVE_RESULTS = 10  # RFC 5267 UPDATE contexts kept per selected mailbox
+
+
+@dataclass
+class LiveResult:
+    """A SEARCH or SORT with RFC 5267's UPDATE: its result (UIDs, in the
+    result's order) kept current; ``version`` is the mailbox's when it was
+    last computed."""
+
+    tag: str
+    uid: bool
+    key: SearchKey
+    charset: str
+    criteria: tuple[tuple[str, bool], ...] | None  # None: a SEARCH
+    results: list[int]
+    version: int
 
 
 class BadSequence(Exception):
@@ -107,6 +126,10 @@ class SelectedMailbox:
         self.highestmodseq = 1
         self.expunge_reported = False
         self.mailbox_id = ""  # RFC 8474
+        # RFC 5267 contexts: results kept current, by the command's tag; the
+        # view's version goes up with every change it takes in
+        self.live: dict[str, LiveResult] = {}
+        self.version = 0
 
     async def open(self) -> None:
         info = await self.store.mailbox_info(self.owner, self.name)
@@ -234,8 +257,9 @@ class SelectedMailbox:
     # -- changes -----------------------------------------------------------
     def update_infos(self, infos: list[MessageInfo]) -> None:
         for info in infos:
-            if info.uid in self.infos:
+            if info.uid in self.infos and self.infos[info.uid] != info:
                 self.infos[info.uid] = info
+                self.version += 1
 
     def remove(
         self,
@@ -249,6 +273,7 @@ class SelectedMailbox:
         if not present:
             return []
         gone = set(present)
+        self.version += 1
         seqs = sorted(
             (self.seq_of(u) for u in gone if u in self._index_map()), reverse=True
         )
@@ -313,6 +338,7 @@ class SelectedMailbox:
             if old is None or old == info:
                 continue
             self.infos[uid] = info
+            self.version += 1
             if old.flags != info.flags or (condstore and old.modseq != info.modseq):
                 out.append(
                     R.fetch_flags(
@@ -329,6 +355,7 @@ class SelectedMailbox:
                 self.uids.append(m.uid)
                 self.infos[m.uid] = m
             self._index = None
+            self.version += 1
             self.uidnext = max(self.uidnext, new[-1].uid + 1)
             self.recent |= self._recent_of([m.uid for m in new])
         if new or (allow_expunge and vanished):

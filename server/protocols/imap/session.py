@@ -26,7 +26,9 @@ passwords, CONDSTORE and QRESYNC (RFC 7162: the store keeps mod-sequences;
 ``condstore`` / ``qresync`` say what this session turned on, by ENABLE or by
 a CONDSTORE enabling command), OBJECTID (RFC 8474: MAILBOXID from the store,
 EMAILID from the message's key, THREADID NIL), CATENATE (RFC 4469, with
-IMAP URLs to the user's own messages: imapurl.py).
+IMAP URLs to the user's own messages: imapurl.py), CONTEXT=SEARCH and
+CONTEXT=SORT (RFC 5267: PARTIAL, and UPDATE for programs the index answers,
+kept in ``SelectedMailbox.live``, told after each command and while idling).
 
 Not here: NOTIFY, METADATA, ACL.
 
@@ -75,6 +77,7 @@ from .cache import MetaCache
 from .fetchitems import UnknownCte
 from .grammar import ParseError, split_tag
 from .handlers import HANDLERS
+from .handlers.message import live_updates
 from .parser import mask_for_log, parse_command
 from .selected import BadSequence, RecentRegistry, SelectedMailbox
 from .steps import ReadLine, Step
@@ -238,6 +241,8 @@ class Session:
             "QRESYNC",
             "OBJECTID",
             "CATENATE",
+            "CONTEXT=SEARCH",
+            "CONTEXT=SORT",
             f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}",
         ]
         if self.state is State.NOT_AUTH:
@@ -465,6 +470,8 @@ class Session:
         lines = await sel.refresh(allow, force, self.condstore, self.qresync)
         for line in lines:
             self.send(line)
+        if sel.live and allow:  # RFC 5267: when EXPUNGE could be sent too
+            await live_updates(self)
 
     def activity(self) -> tuple[str, str]:
         """(user, last command and the selected mailbox) for the Sessions view."""

@@ -210,7 +210,7 @@ def test_misc_commands() -> None:
         "a SELECT INBOX (QRESYNC (1))",
         "a EXAMINE INBOX (QRESYNC (1 5 1:* (1:2)))",
         "a SELECT INBOX (UNKNOWN)",
-        "a SEARCH RETURN (PARTIAL 1:5) ALL",
+        "a SEARCH RETURN (PARTIAL -1:5) ALL",
     ],
 )
 def test_bad_condstore_syntax(line: str) -> None:

@@ -80,5 +80,6 @@ HANDLERS: dict[type[c.Command], Handler] = dict(
         _entry(c.Copy, message.copy),
         _entry(c.Move, message.copy),
         _entry(c.Fetch, fetch.fetch),
+        _entry(c.CancelUpdate, message.cancelupdate),
     ]
 )

@@ -33,7 +33,7 @@ from .. import responses as R
 from ..cache import MessageMeta, build_meta
 from ..grammar import SeqSet
 from ..searchparse import SearchKey, uses_modseq
-from ..selected import SelectedMailbox
+from ..selected import MAX_LIVE_RESULTS, LiveResult, SelectedMailbox
 from ..utf8mode import UTF8_ACCEPT
 from . import metaload
 from .fetch import READ_AHEAD_BYTES
@@ -134,12 +134,99 @@ async def search_(s: Session, cmd: c.Search) -> None:
         sel.saved = _saved_result(returns, uids)
         others = tuple(r for r in returns if r != "SAVE")
         if others:  # SAVE alone: no ESEARCH response (RFC 5182 2.1)
-            s.send(R.esearch(cmd.tag, cmd.uid, others, found, modseq))
+            s.send(R.esearch(cmd.tag, cmd.uid, others, found, modseq, cmd.partial))
     elif cmd.returns is not None:
-        s.send(R.esearch(cmd.tag, cmd.uid, cmd.returns, found, modseq))
+        s.send(R.esearch(cmd.tag, cmd.uid, cmd.returns, found, modseq, cmd.partial))
     else:
         s.send(R.search(found, modseq))
+    if cmd.returns is not None and "UPDATE" in cmd.returns:
+        uids = found if cmd.uid else [sel.uids[n - 1] for n in found]
+        _keep_live(s, cmd, key, charset, None, uids)
     s.tagged(cmd.tag, "OK", "SEARCH completed")
+
+
+# -- RFC 5267 contexts: results kept current -------------------------------------
+def _keep_live(
+    s: Session,
+    cmd: c.Search | c.Sort,
+    key: SearchKey,
+    charset: str,
+    criteria: tuple[tuple[str, bool], ...] | None,
+    uids: list[int],
+) -> None:
+    """Keep this result current (UPDATE), or say why not (4.3.1 NOUPDATE):
+    only programs the index answers (flags, dates, sizes, sets) are kept,
+    no PARTIAL window, at most ``MAX_LIVE_RESULTS`` at once."""
+    sel = s.sel
+    why = None
+    if search.needs(key) != "meta":
+        why = "Only searches on flags, dates, sizes and numbers are kept current"
+    elif cmd.partial is not None:
+        why = "A PARTIAL result is not kept current"
+    elif len(sel.live) >= MAX_LIVE_RESULTS and cmd.tag not in sel.live:
+        why = "Too many results kept current already"
+    if why is not None:
+        s.send(R.untagged(f'NO [NOUPDATE "{cmd.tag}"] {why}'))
+        return
+    sel.live[cmd.tag] = LiveResult(
+        cmd.tag, cmd.uid, key, charset, criteria, list(uids), sel.version
+    )
+
+
+async def cancelupdate(s: Session, cmd: c.CancelUpdate) -> None:
+    """RFC 5267 4.3.5: stop keeping these results current."""
+    unknown = [t for t in cmd.tags if t not in s.sel.live]
+    for tag in cmd.tags:
+        s.sel.live.pop(tag, None)
+    if unknown:
+        s.tagged(cmd.tag, "NO", "No result is kept current under that tag")
+        return
+    s.tagged(cmd.tag, "OK", "CANCELUPDATE completed")
+
+
+async def live_updates(s: Session) -> None:
+    """RFC 5267 4.3: tell what entered and left the results kept current
+    since they were last told, as ESEARCH ADDTO / REMOVEFROM. A SEARCH's
+    changes have position 0; a SORT's, the positions (removals from the
+    last, in the result as the client has it, then additions in order of
+    their place in the new result). Messages announced expunged have left
+    every result already and are not named."""
+    sel = s.sel
+    for live in list(sel.live.values()):
+        if live.version == sel.version:
+            continue
+        live.version = sel.version
+        uids = await _find(s, sel, live.key, live.charset, True)
+        if live.criteria is not None:
+            items = await _sort_items(s, sel, uids)
+            ordered = await asyncio.to_thread(sorting.sort_items, items, live.criteria)
+            uids = [i.uid for i in ordered]
+        before = [u for u in live.results if u in sel.infos]
+        now = set(uids)
+        was = set(before)
+        live.results = uids
+
+        def num(uid: int, live: LiveResult = live) -> int:
+            return uid if live.uid else sel.seq_of(uid)
+
+        parts: list[str] = []
+        if live.criteria is None:
+            gone = [num(u) for u in before if u not in now]
+            came = [num(u) for u in uids if u not in was]
+            if gone:
+                parts.append(f"REMOVEFROM (0 {R.uid_set(sorted(gone))})")
+            if came:
+                parts.append(f"ADDTO (0 {R.uid_set(sorted(came))})")
+        else:
+            for pos in range(len(before), 0, -1):
+                if before[pos - 1] not in now:
+                    parts.append(f"REMOVEFROM ({pos} {num(before[pos - 1])})")
+            for pos, uid in enumerate(uids, start=1):
+                if uid not in was:
+                    parts.append(f"ADDTO ({pos} {num(uid)})")
+        if parts:
+            head = f'ESEARCH (TAG "{live.tag}")' + (" UID" if live.uid else "")
+            s.send(R.untagged(" ".join([head, *parts])))
 
 
 async def _found_modseq(
@@ -257,7 +344,11 @@ async def sort_(s: Session, cmd: c.Sort) -> None:
     nums = [i.uid if cmd.uid else i.seq for i in ordered]
     modseq = await _found_modseq(s, s.sel, cmd.key, nums, cmd.uid)
     if cmd.returns is not None:
-        s.send(R.esort(cmd.tag, cmd.uid, cmd.returns, nums, modseq))
+        s.send(R.esort(cmd.tag, cmd.uid, cmd.returns, nums, modseq, cmd.partial))
+        if "UPDATE" in cmd.returns:
+            key = _with_saved(cmd.key, s.sel.saved)
+            uids = [i.uid for i in ordered]
+            _keep_live(s, cmd, key, cmd.charset, cmd.criteria, uids)
     else:
         s.send(R.search(nums, modseq, verb="SORT"))
     s.tagged(cmd.tag, "OK", "SORT completed")
