@@ -54,6 +54,7 @@ STATUS_ITEMS = frozenset(
         "SIZE",
         "HIGHESTMODSEQ",
         "MAILBOXID",
+        "DELETED",  # RFC 9051
     }
 )
 _BASE64_CHARS = frozenset(

@@ -130,6 +130,8 @@ class SelectedMailbox:
         # view's version goes up with every change it takes in
         self.live: dict[str, LiveResult] = {}
         self.version = 0
+        # IMAP4rev2 (RFC 9051) is on in the session: no \Recent anywhere
+        self.rev2 = False
 
     async def open(self) -> None:
         info = await self.store.mailbox_info(self.owner, self.name)
@@ -215,7 +217,7 @@ class SelectedMailbox:
 
     def flags_of(self, uid: int) -> list[str]:
         flags = set(self.infos[uid].flags)
-        if uid in self.recent:
+        if uid in self.recent and not self.rev2:
             flags.add("\\Recent")
         return R.sort_flags(flags)
 
@@ -289,7 +291,8 @@ class SelectedMailbox:
             out = R.vanished(uid_ranges(gone), earlier=False)
         else:
             out = [R.untagged(f"{s} EXPUNGE") for s in seqs]
-        if announce_recent and len(self.recent) != recent_before:  # RFC 3501 7.3.2
+        recent_moved = len(self.recent) != recent_before
+        if announce_recent and recent_moved and not self.rev2:  # RFC 3501 7.3.2
             out.append(R.untagged(f"{len(self.recent)} RECENT"))
         return out
 
@@ -360,7 +363,8 @@ class SelectedMailbox:
             self.recent |= self._recent_of([m.uid for m in new])
         if new or (allow_expunge and vanished):
             out.append(R.untagged(f"{len(self.uids)} EXISTS"))
-            out.append(R.untagged(f"{len(self.recent)} RECENT"))
+            if not self.rev2:  # RFC 9051 has no \Recent
+                out.append(R.untagged(f"{len(self.recent)} RECENT"))
         fresh = self.keywords() - known
         if fresh:
             out = self.keyword_updates() + out

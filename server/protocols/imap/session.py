@@ -30,6 +30,11 @@ IMAP URLs to the user's own messages: imapurl.py), CONTEXT=SEARCH and
 CONTEXT=SORT (RFC 5267: PARTIAL, and UPDATE for programs the index answers,
 kept in ``SelectedMailbox.live``, told after each command and while idling).
 
+IMAP4rev2 (RFC 9051) alongside IMAP4rev1: the client picks it with ENABLE
+IMAP4rev2 (``rev2``): then mailbox names are UTF-8, there is no ``\\Recent``
+(no RECENT responses or flag), SELECT answers LIST instead of UNSEEN, and
+SEARCH answers ESEARCH. Everything else rev2 asks for is offered to both.
+
 Not here: NOTIFY, METADATA, ACL.
 
 Errors: a ``MailError`` becomes ``NO`` with its public message; anything
@@ -165,6 +170,7 @@ class Session:
         self.condstore = False
         self.qresync = False
         self.enabled: set[str] = set()  # what ENABLE turned on (RFC 5161)
+        self.rev2 = False  # ENABLE IMAP4rev2 (RFC 9051)
 
     # -- settings & logging ----------------------------------------------
     @property
@@ -208,6 +214,7 @@ class Session:
     def capabilities(self) -> str:
         caps = [
             "IMAP4rev1",
+            "IMAP4rev2",
             "LITERAL+",
             "SASL-IR",
             "ID",

@@ -239,7 +239,8 @@ async def compress(s: Session, cmd: c.Compress) -> Step | None:
 
 async def enable(s: Session, cmd: c.Enable) -> None:
     """RFC 5161: of what ENABLE can turn on, UTF8=ACCEPT (RFC 6855),
-    CONDSTORE and QRESYNC (RFC 7162; QRESYNC brings CONDSTORE) are offered;
+    CONDSTORE and QRESYNC (RFC 7162; QRESYNC brings CONDSTORE) and IMAP4rev2
+    (RFC 9051 7.2.1) are offered;
     ENABLED lists what this command turned on (3.1: unknown ones are
     ignored, and one already enabled is not named again)."""
     enabled = []
@@ -248,6 +249,9 @@ async def enable(s: Session, cmd: c.Enable) -> None:
             continue
         if cap == "UTF8=ACCEPT" and not UTF8_ACCEPT.get():
             UTF8_ACCEPT.set(True)  # this session's task: every later response
+        elif cap == "IMAP4REV2":  # RFC 9051: UTF-8 names, no \Recent, ESEARCH
+            s.rev2 = True
+            UTF8_ACCEPT.set(True)
         elif cap == "QRESYNC":
             s.qresync = True
             await s.enable_condstore()
@@ -256,7 +260,7 @@ async def enable(s: Session, cmd: c.Enable) -> None:
         else:
             continue
         s.enabled.add(cap)
-        enabled.append(cap)
+        enabled.append("IMAP4rev2" if cap == "IMAP4REV2" else cap)
     s.send(R.untagged(" ".join(["ENABLED", *enabled])))
     s.tagged(cmd.tag, "OK", "ENABLE completed")
 

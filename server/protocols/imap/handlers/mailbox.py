@@ -55,6 +55,7 @@ async def select(s: Session, cmd: c.Select) -> None:
     sel = SelectedMailbox(
         s.sv.store, s.owner, cmd.mailbox, cmd.readonly, s.sv.recent, s
     )
+    sel.rev2 = s.rev2
     try:
         await sel.open()
     except BaseException:
@@ -64,10 +65,13 @@ async def select(s: Session, cmd: c.Select) -> None:
     for line in sel.flags_lines():
         s.send(line)
     s.send(R.untagged(f"{sel.exists} EXISTS"))
-    s.send(R.untagged(f"{len(sel.recent)} RECENT"))
-    unseen = sel.first_unseen()
-    if unseen is not None:
-        s.send(R.untagged(f"OK [UNSEEN {unseen}] First unseen"))
+    if s.rev2:  # RFC 9051 6.3.2: LIST with the name, no RECENT or UNSEEN
+        s.send(R.untagged(b'LIST () "/" ' + R.mailbox(sel.name)))
+    else:
+        s.send(R.untagged(f"{len(sel.recent)} RECENT"))
+        unseen = sel.first_unseen()
+        if unseen is not None:
+            s.send(R.untagged(f"OK [UNSEEN {unseen}] First unseen"))
     s.send(R.untagged(f"OK [UIDVALIDITY {sel.uidvalidity}] UIDs valid"))
     s.send(R.untagged(f"OK [UIDNEXT {sel.uidnext}] Predicted next UID"))
     s.send(R.untagged(f"OK [HIGHESTMODSEQ {sel.highestmodseq}] Highest"))
@@ -208,10 +212,12 @@ async def _status_line(s: Session, name: str, items: tuple[str, ...]) -> None:
     info: MailboxInfo = await s.sv.store.mailbox_info(s.owner, name)
     uids: list[int] | None = None
     size = 0
-    if "RECENT" in items or "SIZE" in items:
+    deleted = 0
+    if "RECENT" in items or "SIZE" in items or "DELETED" in items:
         msgs = await s.sv.store.list_messages(s.owner, name)
         uids = [m.uid for m in msgs]
         size = sum(m.size for m in msgs)
+        deleted = sum(1 for m in msgs if "\\Deleted" in m.flags)
     out = []
     for item in items:
         if item == "MESSAGES":
@@ -233,6 +239,8 @@ async def _status_line(s: Session, name: str, items: tuple[str, ...]) -> None:
             out.append(f"HIGHESTMODSEQ {info.highestmodseq}")
         elif item == "MAILBOXID":  # RFC 8474 4.2
             out.append(f"MAILBOXID ({info.mailbox_id})")
+        elif item == "DELETED":  # RFC 9051 6.3.11
+            out.append(f"DELETED {deleted}")
     s.send(R.untagged(b"STATUS " + R.mailbox(name) + f" ({' '.join(out)})".encode()))
 
 

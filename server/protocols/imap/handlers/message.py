@@ -16,6 +16,7 @@ time, parsed and matched in a worker thread, for text keys.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import TYPE_CHECKING
 
 from server.storage.base import (
@@ -114,6 +115,8 @@ def _saved_result(returns: tuple[str, ...], found: list[int]) -> tuple[int, ...]
 
 async def search_(s: Session, cmd: c.Search) -> None:
     sel = s.sel
+    if s.rev2 and cmd.returns is None:  # RFC 9051 6.4.4: always ESEARCH
+        cmd = dataclasses.replace(cmd, returns=())
     # RFC 6855 3: with UTF8=ACCEPT, search strings are UTF-8
     charset = cmd.charset or ("UTF-8" if UTF8_ACCEPT.get() else "US-ASCII")
     saving = cmd.returns is not None and "SAVE" in cmd.returns
