@@ -79,6 +79,7 @@ from server.storage.base import (
 from . import command as c
 from . import responses as R
 from .cache import MetaCache
+from .extensions import advertised
 from .fetchitems import UnknownCte
 from .grammar import ParseError, split_tag
 from .handlers import HANDLERS
@@ -96,6 +97,8 @@ PREAUTH_MAX_LITERAL = 8 * 1024  # literals before login (user names, passwords)
 CONNECTION_ERRORS = (ConnectionClosed, ConnectionError, EOFError, TimeoutError)
 
 log = logging.getLogger("quicksilver.imap")
+
+ADVERTISED = advertised(HANDLERS)  # extensions.py
 
 
 class State(enum.Enum):
@@ -212,46 +215,10 @@ class Session:
         return bool(self.imap.legacy_auth) and self.sv.auth.legacy_available()
 
     def capabilities(self) -> str:
-        caps = [
-            "IMAP4rev1",
-            "IMAP4rev2",
-            "LITERAL+",
-            "SASL-IR",
-            "ID",
-            "ENABLE",
-            "IDLE",
-            "NAMESPACE",
-            "UIDPLUS",
-            "MOVE",
-            "UNSELECT",
-            "CHILDREN",
-            "SPECIAL-USE",
-            "CREATE-SPECIAL-USE",
-            "LIST-EXTENDED",
-            "LIST-STATUS",
-            "ESEARCH",
-            "SEARCHRES",
-            "WITHIN",
-            "STATUS=SIZE",
-            "MULTIAPPEND",
-            "BINARY",
-            "SORT",
-            "ESORT",
-            "QUOTA",
-            "COMPRESS=DEFLATE",
-            "UTF8=ACCEPT",
-            "SAVEDATE",
-            "QUOTA=RES-STORAGE",
-            "THREAD=ORDEREDSUBJECT",
-            "THREAD=REFERENCES",
-            "CONDSTORE",
-            "QRESYNC",
-            "OBJECTID",
-            "CATENATE",
-            "CONTEXT=SEARCH",
-            "CONTEXT=SORT",
-            f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}",
-        ]
+        """What extensions.py offers (each only with its commands' handlers),
+        and what depends on the moment."""
+        caps = [*ADVERTISED]
+        caps.append(f"APPENDLIMIT={int(self.sv.settings().general.max_message_size)}")
         if self.state is State.NOT_AUTH:
             if not self.tls_active and self.sv.tls_context() is not None:
                 caps.append("STARTTLS")

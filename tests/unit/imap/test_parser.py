@@ -286,3 +286,16 @@ def test_mutated_commands_never_crash(
         parse_command(data)
     except ParseError:
         pass
+
+
+def test_capabilities_follow_the_registered_handlers() -> None:
+    """extensions.py: a capability is advertised only with its commands'
+    handlers; every one offered today has them."""
+    from server.protocols.imap.extensions import EXTENSIONS, advertised
+    from server.protocols.imap.handlers import HANDLERS
+
+    assert advertised(HANDLERS) == tuple(e.capability for e in EXTENSIONS)
+    without = {k: v for k, v in HANDLERS.items() if k is not c.CancelUpdate}
+    offered = advertised(without)
+    assert "CONTEXT=SEARCH" not in offered and "CONTEXT=SORT" not in offered
+    assert "ESEARCH" in offered
