@@ -276,20 +276,19 @@ class SaveDate(IndexItem):
         return b"SAVEDATE " + R.internal_date(save_date(view.info))
 
 
-def email_id(key: str) -> str:
-    """RFC 8474 EMAILID of the message with this store key: the key never
-    changes for the life of the message (a copy is a new message, with a
-    new key)."""
-    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
-    return "M" + digest[:24]
+def email_id(raw: bytes) -> str:
+    """RFC 8474 EMAILID: from the message's bytes (as Cyrus does), so a copy
+    or a MOVE keeps it, and it stays the same across restarts; messages of
+    identical bytes share it, which 5.1 allows."""
+    return "M" + hashlib.sha256(raw).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
-class EmailId(IndexItem):
-    """EMAILID (RFC 8474 5.1)."""
+class EmailId(FileItem):
+    """EMAILID (RFC 8474 5.1): a hash of the message, so the file is read."""
 
-    def render(self, view: IndexView) -> bytes:
-        return b"EMAILID (%s)" % email_id(view.info.key).encode()
+    def render(self, view: FileView) -> bytes:
+        return b"EMAILID (%s)" % email_id(view.raw).encode()
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,6 @@ _META = FLAG_SEARCH_KEYS | frozenset(
         "UID",
         "SEQ",
         "MODSEQ",
-        "EMAILID",
         "THREADID",
     }
 )
@@ -92,7 +91,7 @@ class MessageView:
     part: mime.Part | None = None  # header-only or full, per ``needs``
     saved: float = 0.0  # the save date (RFC 8514)
     modseq: int = 0  # RFC 7162
-    key: str = ""  # the store's key (RFC 8474 EMAILID)
+    raw: bytes | None = None  # the whole message, for a "full" search
     _text: str | None = None
 
     def body(self) -> str:
@@ -193,9 +192,9 @@ def compile_key(key: SearchKey, charset: str = "UTF-8") -> Predicate:
         return lambda v: a[0] in v.flags
     if op == "UNKEYWORD":
         return lambda v: a[0] not in v.flags
-    if op == "EMAILID":  # RFC 8474 6
+    if op == "EMAILID":  # RFC 8474 6: a hash of the whole message
         wanted = str(a[0])
-        return lambda v: email_id(v.key) == wanted
+        return lambda v: v.raw is not None and email_id(v.raw) == wanted
     if op == "THREADID":  # no message has one (THREADID NIL)
         return lambda v: False
     if op == "MODSEQ":  # RFC 7162 3.1.5: changed at or after

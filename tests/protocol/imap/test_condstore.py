@@ -296,8 +296,8 @@ def test_vanished_needs_qresync(login: Callable[[], Client]) -> None:
 # -- OBJECTID (RFC 8474) ---------------------------------------------------------
 def test_objectid(login: Callable[[], Client]) -> None:
     """RFC 8474 examples: MAILBOXID on CREATE, SELECT and STATUS, kept by
-    RENAME; EMAILID per message (a copy is a new message here), THREADID
-    NIL; the EMAILID and THREADID search keys."""
+    RENAME; EMAILID per message, kept by COPY and MOVE; THREADID NIL; the
+    EMAILID and THREADID search keys."""
     c = login()
     assert b"OBJECTID" in c.command("c", "CAPABILITY")[0].split()
     r = c.command("a", "CREATE Work")
@@ -323,5 +323,9 @@ def test_objectid(login: Callable[[], Client]) -> None:
     assert c.command("k", "SEARCH EMAILID bad!id")[-1].startswith(b"k BAD")
     c.command("y", "COPY 1 Jobs")
     c.command("s", "SELECT Jobs")
-    copied = c.command("f", "FETCH 1 (EMAILID)")
-    assert b"EMAILID (M" in copied[0] and ids[0] not in copied[0]
+    copied = c.command("f", "FETCH 1 (EMAILID)")  # the same message: the same id
+    assert copied[0] == b"* 1 FETCH (EMAILID (" + ids[0] + b"))\r\n"
+    c.command("m", "UID MOVE 1 INBOX")
+    c.command("s", "SELECT INBOX")
+    r = c.command("h", f"UID SEARCH EMAILID {ids[0].decode()}")
+    assert r[0] == b"* SEARCH 1 6\r\n"  # the original and the moved copy

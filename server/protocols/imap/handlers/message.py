@@ -274,7 +274,6 @@ async def _find(
             largest_uid,
             saved=fi.save_date(info),
             modseq=info.modseq,
-            key=info.key,
         )
         if need == "full":
             # Whole messages: read a batch in one store call and parse and
@@ -395,6 +394,7 @@ async def _search_batch(
             if raw is None:
                 continue  # expunged meanwhile
             view.part = mime.parse(raw)
+            view.raw = raw
             if matches(view):
                 hits.append(view.uid if by_uid else view.seq)
         return hits
