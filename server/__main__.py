@@ -40,6 +40,7 @@ from server import (
     cli_config,
     cli_dkim,
     cli_dns,
+    cli_export,
     cli_fetch,
     cli_internet,
     cli_lists,
@@ -132,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_admin.add_commands(sub)
     cli_capture.add_commands(sub)
     cli_access.add_commands(sub)
+    cli_export.add_commands(sub)
     bk = sub.add_parser(
         "backup", help="write a consistent archive of the data folder (runs live)"
     )
@@ -474,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
             return cli_capture.run(args, data_dir)
         if args.cmd == "access":
             return cli_access.run(args, data_dir)
+        if args.cmd == "export":
+            return cli_export.run(args, data_dir)
         if args.cmd == "test-message":
             return _test_message(args, data_dir)
         if args.cmd in ("backup", "restore"):

@@ -38,6 +38,8 @@ from server.delivery.relay import RelayModule
 from server.delivery.smtp_client import ProbeResult
 from server.errors import PermanentError, ValidationError
 from server.events import LogRecorded
+from server.export import ExportResult as ExportResult
+from server.export import export_postfix_dovecot
 from server.fetch.module import FetchModule, PollResult, ProbeReport, check_destination
 from server.fetch.module import fetch_key as fetch_key
 from server.fetch.store import AccountStatus, check_account
@@ -683,6 +685,19 @@ class CoreApi:
             await asyncio.to_thread(
                 self._s.list_store.set_moderators, address, list(moderators)
             )
+        )
+
+    async def export_postfix_dovecot(
+        self, folder: str, relay_password: bool = False
+    ) -> ExportResult:
+        """File > Export for Postfix and Dovecot: the configuration tree in
+        ``folder`` (server/export/), read-only on the data folder, so every
+        module keeps running; ``relay_password``: write the smart host's."""
+        return await asyncio.to_thread(
+            export_postfix_dovecot,
+            self._s.data_dir,
+            Path(folder),
+            relay_password=relay_password,
         )
 
     async def held_posts(self) -> tuple[HeldMessage, ...]:

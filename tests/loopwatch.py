@@ -21,6 +21,7 @@ that is blocked at the very end is not missed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import threading
 from types import TracebackType
@@ -66,6 +67,14 @@ class LoopWatch:
 
     # -- from the test's thread ----------------------------------------------
     def start(self, timeout: float = 10.0) -> LoopWatch:
+        # The core runs inside the test process, whose heap holds what every
+        # earlier test left: a full garbage collection of it (triggered by any
+        # thread) can stop the core's thread for hundreds of milliseconds in a
+        # long run, which a server's own process never carries. Collected now
+        # and frozen out of later collections until stop().
+        gc.collect()
+        gc.freeze()
+        self._froze = True
         self.loop.call_soon_threadsafe(self._begin)
         if not self._started.wait(timeout):
             raise AssertionError(f"the loop did not run the watchdog in {timeout} s")
@@ -73,6 +82,9 @@ class LoopWatch:
 
     def stop(self, timeout: float = 120.0) -> None:
         """Stop ticking (idempotent); a tick still due counts as late so far."""
+        if getattr(self, "_froze", False):
+            self._froze = False
+            gc.unfreeze()
         if not self._started.is_set() or self._stopped:
             return
         self._stopped = True

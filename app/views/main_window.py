@@ -33,7 +33,7 @@ from app.models.modules_model import ModulesModel
 from app.paths import app_icon
 from app.tasks import spawn
 from app.tray import TrayIcon, tray_available
-from app.views import backup_flow, log_flow
+from app.views import backup_flow, export_flow, log_flow
 from app.views.admin_pages import admin_pages
 from app.views.client_setup_page import ClientSetupPage
 from app.views.log_console import LogConsole
@@ -49,6 +49,7 @@ from app.views.window_actions import WindowActions
 from server.api import (
     BackupResult,
     CoreApi,
+    ExportResult,
     Snapshot,
     TestMessageSent,
     default_test_sender,
@@ -206,6 +207,7 @@ class MainWindow(QMainWindow):
             (a.save_log, self.on_save_log_action_triggered),
             (a.back_up, self.on_back_up_action_triggered),
             (a.restore, self.on_restore_action_triggered),
+            (a.export, self.on_export_action_triggered),
             (a.add_user, self.on_add_user_action_triggered),
             (a.module_settings, self.modules_panel.on_settings_button_clicked),
             (a.restart, self.modules_panel.on_restart_button_clicked),
@@ -362,6 +364,21 @@ class MainWindow(QMainWindow):
             self.restore_archive = path
             self.quit()
         return path or ""
+
+    def on_export_action_triggered(self) -> None:
+        spawn(self.export_for_postfix())
+
+    async def export_for_postfix(
+        self, folder: str | None = None
+    ) -> ExportResult | None:
+        """File > Export for Postfix and Dovecot… (``folder``: no question)."""
+        relay = (await self.bridge.run(CoreApi.snapshot)).settings.relay
+        done = await export_flow.export(
+            self.bridge, self, bool(relay.host and relay.username), folder
+        )
+        if done is not None:
+            self.statusBar().showMessage(f"Exported to {done.folder}", 10_000)
+        return done
 
     def on_save_log_action_triggered(self) -> None:
         spawn(self.save_log())

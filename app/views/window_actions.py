@@ -51,6 +51,11 @@ class WindowActions:
             "Check a backup archive, then restart Quicksilver on it (the data "
             "folder in use is kept aside)"
         )
+        self.export = action("E&xport for Postfix and Dovecot…")
+        self.export.setToolTip(
+            "Write a Postfix + Dovecot configuration for this data folder, for "
+            "when the office outgrows one machine (the mail stays where it is)"
+        )
         self.add_user = action("Add &user…")
         self.module_settings = action("Module &settings…")
         self.restart = action("&Restart module")
@@ -74,7 +79,7 @@ class WindowActions:
         bar = window.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addActions(
-            [self.send_test, self.save_log, self.back_up, self.restore]
+            [self.send_test, self.save_log, self.back_up, self.restore, self.export]
         )
         file_menu.addSeparator()
         file_menu.addAction(self.quit)

@@ -491,3 +491,39 @@ def test_file_back_up_writes_an_archive_while_running(
         for m in window.modules_model.statuses()
         if m.enabled
     )
+
+
+def test_file_export_for_postfix_and_dovecot(
+    qtbot: Any, window: MainWindow, real_core: Any, tmp_path: Path
+) -> None:
+    """Issue 18: File > Export for Postfix and Dovecot… writes the tree into
+    the folder chosen while the modules run, and says what carried over."""
+    from PySide6.QtWidgets import QFileDialog
+
+    add_user(qtbot, window, real_core)
+    target = tmp_path / "to-postfix"
+    target.mkdir()
+    menus = {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions()}
+    file_items = [a.text().replace("&", "") for a in menus["File"].actions()]
+    assert "Export for Postfix and Dovecot…" in file_items
+    window.actions_.export.trigger()
+    qtbot.waitUntil(lambda: window.findChild(QFileDialog) is not None)
+    dialog = window.findChild(QFileDialog)
+    assert isinstance(dialog, QFileDialog)
+    qtbot.waitUntil(dialog.isVisible)
+    dialog.setDirectory(str(target))  # "Choose" in the folder itself
+    qtbot.waitUntil(lambda: dialog.selectedFiles() == [str(target)])
+    dialog.accept()
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox) is not None, timeout=10_000)
+    box = window.findChild(QMessageBox)
+    assert box.windowTitle() == "Exported for Postfix and Dovecot", box.text()
+    assert "Carried over:" in box.text() and "Quicksilver kept running" in box.text()
+    box.close()
+    passwd = (target / "dovecot/passwd").read_text()
+    assert "{ARGON2ID}$argon2id$" in passwd
+    assert (target / "postfix/main.cf").is_file() and (target / "README.md").is_file()
+    assert all(
+        m.state is ModuleState.RUNNING
+        for m in window.modules_model.statuses()
+        if m.enabled
+    )
