@@ -25,6 +25,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "(default: the data folder's owner)",
     )
     ex.add_argument(
+        "--copy-mail",
+        action="store_true",
+        help="copy the mail into DIR/mail for Dovecot (default: it uses the data "
+        "folder's own Maildirs, nothing copied)",
+    )
+    ex.add_argument(
         "--with-relay-password",
         action="store_true",
         help="write the smart host password into postfix/sasl_passwd (0600)",
@@ -37,6 +43,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
         args.folder,
         mail_user=args.mail_user,
         relay_password=args.with_relay_password,
+        copy_mail=args.copy_mail,
     )
     print(f"wrote {result.files} files to {result.folder}")
     print("carried over:")

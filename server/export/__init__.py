@@ -4,7 +4,8 @@
 (``collect.py``, read-only, fine while the server runs), makes the
 configuration tree (``render.py``, pure) and writes it into ``out``, which
 must be empty or new and outside the data folder. The mail itself stays
-where it is: Dovecot is pointed at the same Maildir++ folders.
+where it is: Dovecot is pointed at the same Maildir++ folders (or, when
+asked, at a copy in ``out/mail``).
 
 Errors: ``ValidationError`` for what the person can fix (a folder that is
 not empty, inside the data folder, an unknown mail user); the files are
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pwd
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,18 +101,50 @@ def _write(out: Path, rel: str, item: Item) -> None:
     os.chmod(path, item.mode)  # not narrowed by the umask
 
 
+def _copy_mail(src: Path, dst: Path) -> int:
+    """The Maildirs, copied (``copy_mail``); the number of messages. Files
+    other programs rename meanwhile may be missed: stop the server first for
+    an exact copy (README says so)."""
+    count = 0
+
+    def ignore(folder: str, entries: list[str]) -> set[str]:
+        nonlocal count
+        if Path(folder).name in ("new", "cur"):
+            count += len(entries)
+        return set(entries) if Path(folder).name == "tmp" else set()
+
+    shutil.copytree(src, dst, symlinks=True, ignore=ignore, dirs_exist_ok=False)
+    return count
+
+
 def export_postfix_dovecot(
     data_dir: Path,
     out: Path,
     *,
     mail_user: str | None = None,
     relay_password: bool = False,
+    copy_mail: bool = False,
 ) -> ExportResult:
     """Write the Postfix + Dovecot tree for ``data_dir`` into ``out``
-    (module docstring). Blocking (files): callers use a worker thread."""
+    (module docstring); ``copy_mail``: with a copy of the mail in
+    ``out/mail`` for Dovecot, instead of the data folder's own. Blocking
+    (files): callers use a worker thread."""
     out = _check_target(data_dir, out)
     uid, gid = _owner(data_dir, mail_user)
     model = collect(data_dir, relay_password=relay_password)
+    if copy_mail:
+        _mkdir(out)
+        copied = _copy_mail(data_dir / "mail", out / "mail")
+        model = dataclasses.replace(
+            model,
+            mail_dir=out / "mail",
+            copied=copied,
+            notes=(
+                *model.notes,
+                "mail the server received after the copy is not in mail/ "
+                "(stop it first and export again for an exact copy)",
+            ),
+        )
     if uid == 0:
         note = (
             "the mail is owned by root, which Dovecot refuses as a mail user: "

@@ -98,6 +98,7 @@ class Model:
     greylisting: bool = False
     checks_authentication: bool = False
     notes: tuple[str, ...] = ()  # what the collector could not carry
+    copied: int | None = None  # messages copied into the export (copy_mail)
 
 
 def _ro(path: Path) -> sqlite3.Connection:

@@ -330,9 +330,12 @@ def _dovecot(
             files[f"{sieve}/{_sieve_file(name)}"] = Item(text.encode())
         if u.active is not None:
             files[f"{sieve}/.dovecot.sieve"] = Item(link=_sieve_file(u.active))
+    where_mail = (
+        "in place" if model.copied is None else "as a copy of the mail in mail/"
+    )
     carried.append(
-        f"{messages} messages in {folders} folders, in place, with their UIDs, "
-        "UIDVALIDITY, flags and keywords (dovecot/control/)"
+        f"{messages} messages in {folders} folders, {where_mail}, with their "
+        "UIDs, UIDVALIDITY, flags and keywords (dovecot/control/)"
     )
     active = sum(1 for u in model.users if u.active)
     carried.append(f"{active} users' active Sieve scripts (dovecot/sieve/)")
