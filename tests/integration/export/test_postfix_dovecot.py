@@ -554,58 +554,31 @@ def _check_new_mail(ports: dict[str, int], dkim_dir: Path) -> None:
     assert b"DKIM-Signature:" in work[0]
     _verify_dkim(work[0], dkim_dir)
     # the catch-all, postmaster and the list, by plain SMTP
+    _arrives(ports, f"nobody@{DOMAIN}", "to the catch-all", [(BOB, BOB_PW)])
+    _arrives(ports, f"postmaster@{DOMAIN}", "for the postmaster", [(ALICE, ALICE_PW)])
+    _arrives(ports, f"team@{DOMAIN}", "hello team", [(ALICE, ALICE_PW), (BOB, BOB_PW)])
+
+
+def _arrives(
+    ports: dict[str, int], to: str, subject: str, readers: list[tuple[str, str]]
+) -> None:
+    """Mail to ``to`` on port 25 reaches each reader's INBOX."""
     _swaks(
         "--server",
         f"127.0.0.1:{ports['smtp']}",
         "--from",
         "carol@outside.test",
         "--to",
-        f"nobody@{DOMAIN}",
+        to,
         "--header",
-        "Subject: to the catch-all",
+        f"Subject: {subject}",
     )
-    _wait_for(
-        lambda: [
-            m
-            for m in _imap_count(ports, BOB, BOB_PW, "INBOX")
-            if b"to the catch-all" in m
-        ],
-        "catch-all mail at bob's",
-    )
-    _swaks(
-        "--server",
-        f"127.0.0.1:{ports['smtp']}",
-        "--from",
-        "carol@outside.test",
-        "--to",
-        f"postmaster@{DOMAIN}",
-        "--header",
-        "Subject: for the postmaster",
-    )
-    _wait_for(
-        lambda: [
-            m
-            for m in _imap_count(ports, ALICE, ALICE_PW, "INBOX")
-            if b"for the postmaster" in m
-        ],
-        "postmaster mail at alice's",
-    )
-    _swaks(
-        "--server",
-        f"127.0.0.1:{ports['smtp']}",
-        "--from",
-        "carol@outside.test",
-        "--to",
-        f"team@{DOMAIN}",
-        "--header",
-        "Subject: hello team",
-    )
-    for user, pw in ((ALICE, ALICE_PW), (BOB, BOB_PW)):
+    for user, pw in readers:
         _wait_for(
             lambda u=user, p=pw: [
-                m for m in _imap_count(ports, u, p, "INBOX") if b"hello team" in m
+                m for m in _imap_count(ports, u, p, "INBOX") if subject.encode() in m
             ],
-            f"list mail at {user}'s",
+            f"{subject!r} at {user}'s",
         )
 
 

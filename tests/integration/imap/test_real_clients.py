@@ -250,43 +250,15 @@ def test_maildir_store_end_to_end(maildir_server: ImapTestServer) -> None:
 )
 def test_mutt_save_to_trash(imap_server: ImapTestServer, tmp_path: Path) -> None:
     """mutt (STARTTLS, AUTHENTICATE PLAIN) saves a message to Trash, expunges."""
-    import os
 
     imap_server.deliver(ALICE, message("mutt test one"))
     imap_server.deliver(ALICE, message("mutt test two"))
-    rc = tmp_path / "muttrc"
-    (tmp_path / "certs").write_text((tmp_path / "cert.pem").read_text())
-    rc.write_text(
-        f"""set imap_user="{ALICE}"
-set imap_pass="alice-pw"
-set folder="imap://127.0.0.1:{imap_server.port}/"
-set spoolfile="+INBOX"
-set ssl_starttls=yes
-set ssl_force_tls=yes
-set certificate_file={tmp_path}/certs
-set ssl_verify_host=no
-set record=""
-set header_cache=""
-set confirmappend=no
-set quit=yes
-set move=no
-set delete=yes
-set wait_key=no
-"""
-    )
+    rc = _muttrc(tmp_path, imap_server.port, 'set header_cache=""\nset delete=yes')
     keys = (
         "<tag-pattern>~s two<enter><tag-prefix><save-message>=Trash<enter>"
         "<sync-mailbox><change-folder>=Trash<enter><quit>"
     )
-    cmd = f"mutt -n -F {rc} -e 'push \"{keys}\"'"
-    subprocess.run(
-        ["script", "-qec", cmd, "/dev/null"],
-        capture_output=True,
-        timeout=30,
-        env=dict(os.environ, TERM="xterm"),
-        stdin=subprocess.DEVNULL,
-        check=True,
-    )
+    _mutt(rc, keys)
 
     async def check() -> tuple[int, int]:
         inbox = await imap_server.store.list_messages(ALICE, "INBOX")
@@ -294,6 +266,31 @@ set wait_key=no
         return len(inbox), len(trash)
 
     assert imap_server.run(check()) == (1, 1)
+
+
+def _muttrc(tmp_path: Path, port: int, extra: str) -> Path:
+    """A muttrc for ALICE over STARTTLS (the test server's certificate), plus
+    ``extra`` lines."""
+    (tmp_path / "certs").write_text((tmp_path / "cert.pem").read_text())
+    rc = tmp_path / "muttrc"
+    rc.write_text(
+        f"""set imap_user="{ALICE}"
+set imap_pass="alice-pw"
+set folder="imap://127.0.0.1:{port}/"
+set spoolfile="+INBOX"
+set ssl_starttls=yes
+set ssl_force_tls=yes
+set certificate_file={tmp_path}/certs
+set ssl_verify_host=no
+set record=""
+set confirmappend=no
+set quit=yes
+set move=no
+set wait_key=no
+{extra}
+"""
+    )
+    return rc
 
 
 def _mutt(rc: Path, keys: str) -> None:
@@ -325,27 +322,12 @@ def test_mutt_header_cache_resyncs_with_qresync(
     # UID FETCH (FLAGS) (CHANGEDSINCE m VANISHED)
     for n in range(1, 5):
         maildir_server.deliver(ALICE, message(f"hc{n}"))
-    (tmp_path / "certs").write_text((tmp_path / "cert.pem").read_text())
     (tmp_path / "hcache").mkdir()
-    rc = tmp_path / "muttrc"
-    rc.write_text(
-        f"""set imap_user="{ALICE}"
-set imap_pass="alice-pw"
-set folder="imap://127.0.0.1:{maildir_server.port}/"
-set spoolfile="+INBOX"
-set ssl_starttls=yes
-set ssl_force_tls=yes
-set certificate_file={tmp_path}/certs
-set ssl_verify_host=no
-set record=""
-set header_cache="{tmp_path}/hcache/"
-set imap_condstore=yes
-set imap_qresync=yes
-set confirmappend=no
-set quit=yes
-set move=no
-set wait_key=no
-"""
+    rc = _muttrc(
+        tmp_path,
+        maildir_server.port,
+        f'set header_cache="{tmp_path}/hcache/"\n'
+        "set imap_condstore=yes\nset imap_qresync=yes",
     )
     _mutt(rc, "<quit>")  # fills the header cache
     assert any((tmp_path / "hcache").iterdir())
