@@ -515,6 +515,7 @@ OpenDKIM 2.11.
     opendkim -x {out}/opendkim/opendkim.conf
     systemctl restart dovecot postfix
 
-Publish nothing new in DNS: MX, SPF and the DKIM records stay as they are
-(the same host name and the same keys).
+DNS: the MX and DKIM records stay as they are (the same host name, the same
+keys). If the new machine has another address, point the host name's A/AAAA
+records at it, and SPF too where it names the address.
 """

@@ -78,11 +78,11 @@ def test_advertised_and_enable(login: Callable[[], Client]) -> None:
 
 
 def test_nothing_says_modseq_until_enabled(login: Callable[[], Client]) -> None:
-    """Before an enabling command no answer carries MODSEQ (the SELECT's
-    HIGHESTMODSEQ code is the RFC's MUST for a mailbox that keeps them)."""
+    """Before an enabling command no answer mentions mod-sequences, not even
+    SELECT's HIGHESTMODSEQ (RFC 7162 3.1.2.1 asks for it once enabled)."""
     a, b = login(), login()
     r = a.command("s", "SELECT INBOX")
-    assert highest(r) >= 5
+    assert not any(b"MODSEQ" in line for line in r), r
     b.command("s", "SELECT INBOX")
     b.command("t", "STORE 1 +FLAGS (\\Seen)")
     r = a.command("n", "NOOP")
@@ -108,10 +108,12 @@ def test_each_enabling_command_turns_it_on(
     """RFC 7162 3.1: the first enabling command with a mailbox selected tells
     HIGHESTMODSEQ; from then on flag changes carry MODSEQ."""
     a, b = login(), login()
-    top = highest(a.command("s", "SELECT INBOX"))
+    a.command("s", "SELECT INBOX")
     r = a.command("x", enabling)
     assert r[-1].startswith(b"x OK"), r
-    assert r[0] == f"* OK [HIGHESTMODSEQ {top}] Highest\r\n".encode(), r
+    assert re.match(rb"\* OK \[HIGHESTMODSEQ \d+\] Highest\r\n", r[0]), r
+    top = highest(r)
+    assert top >= 6  # five deliveries, and the first value is above 1
     b.command("s", "SELECT INBOX")
     b.command("t", "STORE 3 +FLAGS (\\Seen)")
     r = a.command("n", "NOOP")

@@ -42,9 +42,10 @@ LIST_DRAIN_EVERY = 200  # LIST responses written between waits for the client
 
 async def select(s: Session, cmd: c.Select) -> None:
     """SELECT, and EXAMINE (``cmd.readonly``): RFC 3501 6.3.1, 6.3.2; with
-    RFC 7162's CONDSTORE and QRESYNC parameters. HIGHESTMODSEQ is always
-    given (7162 3.1.2.1: the mailbox keeps mod-sequences); a mailbox that
-    was selected is said to be closed first (3.2.11, as Dovecot)."""
+    RFC 7162's CONDSTORE and QRESYNC parameters. HIGHESTMODSEQ is given once
+    CONDSTORE is on (3.1.2.1), never before (no answer mentions mod-sequences
+    until the client asks); a mailbox that was selected is said to be closed
+    first (3.2.11, as Dovecot)."""
     if cmd.qresync is not None and not s.qresync:
         raise ParseError("QRESYNC is not enabled")  # RFC 7162 3.2.5: BAD
     if s.selected is not None:
@@ -74,7 +75,8 @@ async def select(s: Session, cmd: c.Select) -> None:
             s.send(R.untagged(f"OK [UNSEEN {unseen}] First unseen"))
     s.send(R.untagged(f"OK [UIDVALIDITY {sel.uidvalidity}] UIDs valid"))
     s.send(R.untagged(f"OK [UIDNEXT {sel.uidnext}] Predicted next UID"))
-    s.send(R.untagged(f"OK [HIGHESTMODSEQ {sel.highestmodseq}] Highest"))
+    if s.condstore:  # RFC 7162 3.1.2.1; nothing of it before it is on
+        s.send(R.untagged(f"OK [HIGHESTMODSEQ {sel.highestmodseq}] Highest"))
     s.send(R.untagged(f"OK [MAILBOXID ({sel.mailbox_id})] Ok"))  # RFC 8474 4.3
     if cmd.qresync is not None and cmd.qresync.uidvalidity == sel.uidvalidity:
         await _resync(s, sel, cmd.qresync)
