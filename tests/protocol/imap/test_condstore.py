@@ -100,6 +100,7 @@ def test_nothing_says_modseq_until_enabled(login: Callable[[], Client]) -> None:
         "STORE 1 (UNCHANGEDSINCE 99999999) +FLAGS (\\Answered)",
         "SEARCH MODSEQ 1",
         "STATUS INBOX (HIGHESTMODSEQ)",
+        'LIST "" "INBOX" RETURN (STATUS (HIGHESTMODSEQ))',
     ],
 )
 def test_each_enabling_command_turns_it_on(

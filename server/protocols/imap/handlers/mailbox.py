@@ -188,6 +188,8 @@ async def list_(s: Session, cmd: c.List) -> None:
     """LIST and LSUB (RFC 3501 6.3.8-9), LIST-EXTENDED (RFC 5258), with
     LIST-STATUS (RFC 5819) answered after the list."""
     listing.check_options(cmd)
+    if "HIGHESTMODSEQ" in cmd.status:
+        await s.enable_condstore()  # as STATUS (RFC 7162 3.1)
     root = listing.root_line(cmd)
     if root is not None:
         s.send(root)
