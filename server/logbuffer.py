@@ -14,6 +14,7 @@ import itertools
 import logging
 import logging.handlers
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -26,8 +27,15 @@ LOG_FILE_MODE = 0o600  # logs name peers and users: for this user only
 MAX_LINE = 2000
 
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f]")
+
+
 def sanitize(text: str) -> str:
-    out = "".join(c if c >= " " or c == "\t" else f"\\x{ord(c):02x}" for c in text)
+    """Control characters (but tab) as ``\\xNN``, at most ``MAX_LINE``."""
+    if _CONTROLS.search(text) is None:  # the usual line: nothing to escape
+        out = text
+    else:
+        out = _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return out if len(out) <= MAX_LINE else out[:MAX_LINE] + "…"
 
 

@@ -134,6 +134,8 @@ def _cuts(data: bytes) -> Iterator[tuple[int, int]]:
 
 def to_lf(data: bytes) -> bytes:
     """Disk form: CRLF -> LF (the Maildir convention). Bare CRs stay."""
+    if len(data) <= SLICE:  # one piece: no generator, no join
+        return data.replace(b"\r\n", b"\n")
     return b"".join(data[i:j].replace(b"\r\n", b"\n") for i, j in _cuts(data))
 
 
@@ -152,6 +154,8 @@ def to_crlf(data: bytes) -> bytes:
 
 def crlf_size(data: bytes) -> int:
     """``len(to_crlf(data))`` without building the copy."""
+    if len(data) <= SLICE:  # one piece: no generator
+        return len(data) + data.count(b"\n") - data.count(b"\r\n")
     return len(data) + sum(
         data.count(b"\n", i, j) - data.count(b"\r\n", i, j) for i, j in _cuts(data)
     )
