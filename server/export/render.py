@@ -491,6 +491,12 @@ def _stamp(model: Model) -> str:
 def _readme(model: Model, out: Path, carried: list[str], missing: list[str]) -> str:
     did = "\n".join(f"- {c}" for c in carried)
     did_not = "\n".join(f"- {m}" for m in missing) or "- nothing"
+    dkim = (
+        f"    chown -R opendkim:opendkim {out}/opendkim/keys\n"
+        f"    opendkim -x {out}/opendkim/opendkim.conf -u opendkim\n"
+        if model.dkim
+        else ""
+    )
     return f"""# Moving from Quicksilver to Postfix + Dovecot
 
 Exported from `{model.data_dir}`. The files name each other by absolute
@@ -508,12 +514,15 @@ OpenDKIM 2.11.
 
     apt install postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve opendkim
     # stop Quicksilver first: two servers must not share the Maildir
+    adduser --system --group --no-create-home vmail   # a mail user, if none yet
     chown -R vmail:vmail {model.mail_dir} {out}/dovecot   # the mail user (--mail-user)
     chmod 0711 {model.data_dir}   # the mail user passes through; files stay private
     cp {out}/postfix/main.cf {out}/postfix/master.cf /etc/postfix/
     echo '!include {out}/dovecot/dovecot.conf' > /etc/dovecot/dovecot.conf
-    opendkim -x {out}/opendkim/opendkim.conf
-    systemctl restart dovecot postfix
+{dkim}    systemctl restart dovecot postfix
+
+With another mail user than the one given to the export (--mail-user),
+export again: the passwd file names its user and group ids.
 
 DNS: the MX and DKIM records stay as they are (the same host name, the same
 keys). If the new machine has another address, point the host name's A/AAAA

@@ -25,7 +25,7 @@ QUOTA with STORAGE (RFC 9208: one root, "", per user), COMPRESS=DEFLATE (RFC
 passwords, CONDSTORE and QRESYNC (RFC 7162: the store keeps mod-sequences;
 ``condstore`` / ``qresync`` say what this session turned on, by ENABLE or by
 a CONDSTORE enabling command), OBJECTID (RFC 8474: MAILBOXID from the store,
-EMAILID from the message's key, THREADID NIL), CATENATE (RFC 4469, with
+EMAILID a hash of the message, THREADID NIL), CATENATE (RFC 4469, with
 IMAP URLs to the user's own messages: imapurl.py), CONTEXT=SEARCH and
 CONTEXT=SORT (RFC 5267: PARTIAL, and UPDATE for programs the index answers,
 kept in ``SelectedMailbox.live``, told after each command and while idling).
