@@ -11,7 +11,6 @@ Pure data out: ``Model`` and its parts; ``render.py`` turns it into files.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,8 @@ from server.lists.store import FILE_NAME as LISTS_FILE
 from server.secrets import SecretStore, relay_key
 from server.sieve.store import ScriptStore
 from server.storage import names
+from server.storage.maildir_format import KEYWORDS, UIDLIST, base_fields, split_name
+from server.storage.maildir_index import parse_keywords, parse_uidlist
 
 MAILBOX_SUBDIRS = ("new", "cur")
 
@@ -117,31 +118,14 @@ def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
         db.close()
 
 
-def _unescape(text: str) -> str:
-    """A unique name as the index writes it (``%XX`` for ``%``, space and
-    controls: ``maildir_index.py``)."""
-    return re.sub(r"%([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), text)
-
-
 def read_folder(path: Path, rel: str) -> Folder | None:
-    """A folder's UIDs from its ``quicksilver-uidlist`` and the file names in
-    ``new/`` and ``cur/``; None without a readable index (Dovecot then gives
-    the folder new UIDs, as it would for any Maildir)."""
+    """A folder's UIDs from its index (``maildir_index.parse_uidlist``) and
+    the file names in ``new/`` and ``cur/``; None without a readable index
+    (Dovecot then gives the folder new UIDs, as it would for any Maildir)."""
     try:
-        text = (path / "quicksilver-uidlist").read_text("utf-8", "surrogateescape")
-    except OSError:
+        index = parse_uidlist((path / UIDLIST).read_bytes())
+    except (OSError, ValueError):
         return None
-    lines = text.split("\n")
-    fields = {t[0]: t[1:] for t in lines[0].split() if t[:1] in ("V", "N")}
-    try:
-        uidvalidity, uidnext = int(fields["V"]), int(fields["N"])
-    except (KeyError, ValueError):
-        return None
-    by_unique: dict[str, int] = {}
-    for line in lines[1:-1]:  # the last piece follows the last newline
-        parts = line.split(" ")
-        if len(parts) >= 2 and parts[0].isdigit():
-            by_unique[_unescape(parts[1])] = int(parts[0])
     bases: dict[int, str] = {}
     for sub in MAILBOX_SUBDIRS:
         try:
@@ -149,26 +133,20 @@ def read_folder(path: Path, rel: str) -> Folder | None:
         except OSError:
             continue
         for filename in entries:
-            base = filename
-            for sep in (":", ";"):
-                base = base.split(sep, 1)[0]
-            uid = by_unique.get(base.split(",", 1)[0])
-            if uid is not None:
-                bases[uid] = base
-    keywords: list[tuple[int, str]] = []
+            base = split_name(filename)[0]
+            record = index.records.get(base_fields(base)[0])
+            if record is not None:
+                bases[record[0]] = base
     try:
-        for line in (path / "quicksilver-keywords").read_text("utf-8").splitlines():
-            idx, _, word = line.partition(" ")
-            if idx.isdigit() and word:
-                keywords.append((int(idx), word))
+        keywords = parse_keywords((path / KEYWORDS).read_text("utf-8"))
     except (OSError, UnicodeDecodeError):
-        pass
+        keywords = {}
     return Folder(
         rel,
-        uidvalidity,
-        max(uidnext, max(bases, default=0) + 1),
+        index.uidvalidity,
+        max(index.uidnext, max(bases, default=0) + 1),
         tuple(sorted(bases.items())),
-        tuple(sorted(keywords)),
+        tuple(sorted(keywords.items())),
     )
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from server import fsutil
@@ -52,6 +53,71 @@ def _index_unescape(text: str) -> str:
     return re.sub(r"%([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), text)
 
 
+@dataclass(frozen=True)
+class UidList:
+    """A ``quicksilver-uidlist`` read: ``records`` maps unique -> (uid, size
+    when the line has one); ``last`` is the highest UID listed and
+    ``uidnext`` at least one above it."""
+
+    uidvalidity: int
+    uidnext: int
+    mailbox_id: str  # "" when the header has none (or a damaged one)
+    last: int
+    records: dict[str, tuple[int, int | None]]
+
+
+def parse_uidlist(raw: bytes) -> UidList:
+    """The index file's bytes, read (module docstring: a torn last line is
+    forgotten). Pure; ``ValueError`` for a file that is not a usable index."""
+    try:
+        lines = raw.decode("utf-8", "surrogateescape").split("\n")
+        header = lines[0].split()
+        fields = {t[0]: t[1:] for t in header if t[:1] in ("V", "N", "M")}
+        uidvalidity = int(fields["V"])
+        uidnext = int(fields["N"])
+        mailbox_id = fields.get("M", "")
+        if not mailbox_id.isalnum():
+            mailbox_id = ""  # none yet (or damaged): the load makes one
+        if not 0 < uidvalidity <= 0xFFFFFFFF or uidnext < 1:
+            raise ValueError("bad header")
+        records: dict[str, tuple[int, int | None]] = {}
+        last = 0
+        body = lines[1:]
+        for n, line in enumerate(body):
+            if not line:
+                continue
+            try:
+                parts = line.split(" ")
+                uid = int(parts[0])
+                unique = _index_unescape(parts[1])
+                size = int(parts[2][1:]) if len(parts) > 2 else None
+                if records.get(unique, (0, None))[0] == uid:
+                    continue  # the same line twice (older versions): harmless
+                if uid <= last or not unique:
+                    raise ValueError("UIDs out of order")
+            except (ValueError, IndexError):
+                if n == len(body) - 1:
+                    continue  # a torn last append: forget just that line
+                raise
+            records[unique] = (uid, size)
+            last = uid
+    except (KeyError, IndexError, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc)) from exc
+    return UidList(uidvalidity, max(uidnext, last + 1), mailbox_id, last, records)
+
+
+def parse_keywords(text: str) -> dict[int, str]:
+    """``quicksilver-keywords`` read: keyword index -> keyword (lines that
+    are not ``<index> <keyword>`` with an index below MAX_KEYWORDS are
+    skipped)."""
+    out: dict[int, str] = {}
+    for line in text.splitlines():
+        idx, _, word = line.partition(" ")
+        if idx.isdigit() and int(idx) < names.MAX_KEYWORDS and word:
+            out[int(idx)] = word
+    return out
+
+
 class FolderIndex(UserDirs):
     """The index files of a folder: UID list and keywords.
 
@@ -76,11 +142,8 @@ class FolderIndex(UserDirs):
         except UnicodeDecodeError:
             self._move_to_corrupt(st.path / KEYWORDS, owner, KEYWORDS, "not UTF-8")
             return
-        for line in text.splitlines():
-            idx, _, word = line.partition(" ")
-            if idx.isdigit() and int(idx) < names.MAX_KEYWORDS and word:
-                st.keywords[int(idx)] = word
-                st.keyword_index[word] = int(idx)
+        st.keywords = parse_keywords(text)
+        st.keyword_index = {word: idx for idx, word in st.keywords.items()}
 
     def _read_uidlist(
         self, st: Folder, owner: str
@@ -95,45 +158,15 @@ class FolderIndex(UserDirs):
         except FileNotFoundError:
             return None
         try:
-            lines = raw.decode("utf-8", "surrogateescape").split("\n")
-            header = lines[0].split()
-            fields = {t[0]: t[1:] for t in header if t[:1] in ("V", "N", "M")}
-            uidvalidity = int(fields["V"])
-            uidnext = int(fields["N"])
-            mailbox_id = fields.get("M", "")
-            if not mailbox_id.isalnum():
-                mailbox_id = ""  # none yet (or damaged): the load makes one
-            if not 0 < uidvalidity <= 0xFFFFFFFF or uidnext < 1:
-                raise ValueError("bad header")
-            records: dict[str, tuple[int, int | None]] = {}
-            last = 0
-            body = lines[1:]
-            for n, line in enumerate(body):
-                if not line:
-                    continue
-                try:
-                    parts = line.split(" ")
-                    uid = int(parts[0])
-                    unique = _index_unescape(parts[1])
-                    size = int(parts[2][1:]) if len(parts) > 2 else None
-                    if records.get(unique, (0, None))[0] == uid:
-                        continue  # the same line twice (older versions): harmless
-                    if uid <= last or not unique:
-                        raise ValueError("UIDs out of order")
-                except (ValueError, IndexError):
-                    if n == len(body) - 1:
-                        continue  # a torn last append: forget just that line
-                    raise
-                records[unique] = (uid, size)
-                last = uid
-        except (ValueError, KeyError, IndexError, UnicodeDecodeError) as exc:
+            index = parse_uidlist(raw)
+        except ValueError as exc:
             self._move_to_corrupt(path, owner, folder_label(st.path, UIDLIST), str(exc))
             return None
-        st.uidvalidity = uidvalidity
-        st.mailbox_id = mailbox_id
-        st.uidnext = max(uidnext, last + 1)
-        st.indexed = last
-        return records
+        st.uidvalidity = index.uidvalidity
+        st.mailbox_id = index.mailbox_id
+        st.uidnext = index.uidnext
+        st.indexed = index.last
+        return index.records
 
     def _write_uidlist(self, st: Folder) -> None:
         if not st.mailbox_id:
