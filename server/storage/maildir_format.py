@@ -218,13 +218,10 @@ class Folder:
         self.modseq: ModseqLog | None = None
 
     def modseqs(self) -> ModseqLog:
-        """The folder's mod-sequence state (loaded by ``_load``; a new one
-        when the UIDVALIDITY changed since)."""
-        if self.modseq is None or self.modseq.uidvalidity != self.uidvalidity:
-            old = self.modseq
-            self.modseq = ModseqLog(self.path, self.uidvalidity)
-            if old is not None:  # never back, even across a new UIDVALIDITY
-                self.modseq.highest = self.modseq.reserved = old.reserved
+        """The folder's mod-sequence state, made and loaded by ``_load``
+        (which also settles the UIDVALIDITY it belongs to)."""
+        if self.modseq is None:
+            raise RuntimeError("the folder's mod-sequences were not loaded")
         return self.modseq
 
     def new_modseq(self, entry: Entry, modseq: int | None = None) -> None:
