@@ -98,6 +98,12 @@ def _with_saved(key: SearchKey, saved: tuple[int, ...]) -> SearchKey:
     return key
 
 
+def _as_uids(sel: SelectedMailbox, found: list[int], by_uid: bool) -> list[int]:
+    """A search's answer as UIDs (``found`` holds sequence numbers unless
+    ``by_uid``)."""
+    return found if by_uid else [sel.uids[n - 1] for n in found]
+
+
 def _saved_result(returns: tuple[str, ...], found: list[int]) -> tuple[int, ...]:
     """RFC 5182 2.4: with MIN and/or MAX but not ALL or COUNT, only those
     are saved; else every message found."""
@@ -132,7 +138,7 @@ async def search_(s: Session, cmd: c.Search) -> None:
     found = await _find(s, sel, key, charset, cmd.uid)
     modseq = await _found_modseq(s, sel, cmd.key, found, cmd.uid)
     if cmd.returns is not None and saving:
-        uids = found if cmd.uid else [sel.uids[n - 1] for n in found]
+        uids = _as_uids(sel, found, cmd.uid)
         returns = cmd.returns
         sel.saved = _saved_result(returns, uids)
         others = tuple(r for r in returns if r != "SAVE")
@@ -143,7 +149,7 @@ async def search_(s: Session, cmd: c.Search) -> None:
     else:
         s.send(R.search(found, modseq))
     if cmd.returns is not None and "UPDATE" in cmd.returns:
-        uids = found if cmd.uid else [sel.uids[n - 1] for n in found]
+        uids = _as_uids(sel, found, cmd.uid)
         _keep_live(s, cmd, key, charset, None, uids)
     s.tagged(cmd.tag, "OK", "SEARCH completed")
 
@@ -241,7 +247,7 @@ async def _found_modseq(
     if not uses_modseq(key):
         return None
     await s.enable_condstore()
-    uids = found if by_uid else [sel.uids[n - 1] for n in found]
+    uids = _as_uids(sel, found, by_uid)
     return max((sel.infos[u].modseq for u in uids if u in sel.infos), default=None)
 
 
