@@ -377,52 +377,12 @@ def _start_postfix(out: Path, conf: Path, run: Path, ports: dict[str, int]) -> N
 
 def _check_mailboxes(ports: dict[str, int], held: dict[str, object]) -> None:
     # curl, as a user would: the same login and password
-    r = subprocess.run(
-        [
-            "curl",
-            "-s",
-            "--max-time",
-            "20",
-            "--user",
-            f"{ALICE}:{ALICE_PW}",
-            f"imap://127.0.0.1:{ports['imap']}/INBOX",
-            "-X",
-            "UID FETCH 1:* (FLAGS)",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    inbox = f"imap://127.0.0.1:{ports['imap']}/INBOX"
+    r = _curl(ALICE, ALICE_PW, inbox, "-X", "UID FETCH 1:* (FLAGS)")
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(
-        [
-            "curl",
-            "-s",
-            "--max-time",
-            "20",
-            "--user",
-            f"{BOB}:{BOB_PW}",
-            f"pop3://127.0.0.1:{ports['pop3']}/",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    r = _curl(BOB, BOB_PW, f"pop3://127.0.0.1:{ports['pop3']}/")
     assert r.returncode == 0, r.stderr
-    bad = subprocess.run(
-        [
-            "curl",
-            "-s",
-            "--max-time",
-            "20",
-            "--user",
-            f"{ALICE}:wrong",
-            f"imap://127.0.0.1:{ports['imap']}/INBOX",
-        ],
-        capture_output=True,
-        timeout=30,
-    )
-    assert bad.returncode != 0
+    assert _curl(ALICE, "wrong", inbox).returncode != 0
     m = imaplib.IMAP4("127.0.0.1", ports["imap"])
     try:
         m.login(ALICE, ALICE_PW)
@@ -446,6 +406,18 @@ def _check_mailboxes(ports: dict[str, int], held: dict[str, object]) -> None:
             assert got == flags, (box, got, flags)
     finally:
         m.logout()
+
+
+def _curl(
+    user: str, password: str, url: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """curl logs in to ``url`` and runs what it would (or ``extra``)."""
+    return subprocess.run(
+        ["curl", "-s", "--max-time", "20", "--user", f"{user}:{password}", url, *extra],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def _check_mbsync(
