@@ -21,6 +21,7 @@ part of the on-disk format and its crash recovery):
   IMAP module fills through the store's ``indexer``).
 - ``maildir_sync.py``: the folder cache, rescans, ``tmp/`` cleanup.
 - ``maildir_delivery.py``: durable delivery, group commit, replays.
+- ``maildir_commit.py``: the committer thread of the group commit.
 - ``maildir_messages.py``: read, flag, expunge, copy.
 - ``maildir_namespace.py``: users and mailboxes (create, delete, rename).
 
@@ -46,12 +47,14 @@ from server.errors import MailError, StorageFullError
 from server.storage import names
 from server.storage.base import (
     FlagChange,
+    MailboxChange,
     MailboxInfo,
     MailboxWatcher,
     MessageInfo,
     Owner,
     StoreUnavailable,
 )
+from server.storage.maildir_commit import LoopWaiter
 from server.storage.maildir_format import (
     FULL_ERRNOS,
     Events,
@@ -68,6 +71,21 @@ __all__ = [
 ]
 
 log = logging.getLogger("quicksilver.storage")
+
+# Deliveries up to this size are written on the loop's thread (a few system
+# calls and, with the IMAP module on, one metadata parse of at most this
+# much); larger ones in a worker thread.
+INLINE_DELIVERY_BYTES = 64 * 1024
+
+
+def _storage_error(exc: OSError, what: str) -> MailError:
+    """The classified error for a failed storage call (never a path)."""
+    if exc.errno in FULL_ERRNOS:
+        log.error("mail storage is full: %s", exc)
+        return StorageFullError("Mailbox storage is full")
+    log.error("mail storage error in %s: %s", what, exc)
+    return StoreUnavailable("Mailbox storage is unavailable", detail=str(exc))
+
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -96,16 +114,8 @@ class MaildirStore(MessageOps, Namespace):
         events: Events = []
         try:
             return await asyncio.to_thread(fn, events, *args, **kwargs)
-        except MailError:
-            raise
         except OSError as exc:
-            if exc.errno in FULL_ERRNOS:
-                log.error("mail storage is full: %s", exc)
-                raise StorageFullError("Mailbox storage is full") from None
-            log.error("mail storage error in %s: %s", fn.__name__, exc)
-            raise StoreUnavailable(
-                "Mailbox storage is unavailable", detail=str(exc)
-            ) from None
+            raise _storage_error(exc, fn.__name__) from None
         finally:
             for change in events:
                 self._watchers.notify(change)
@@ -138,6 +148,12 @@ class MaildirStore(MessageOps, Namespace):
         unique: str | None = None,
         origin: object | None = None,
     ) -> MessageInfo:
+        if len(message) <= INLINE_DELIVERY_BYTES:
+            info = await self._deliver_here(
+                owner, message, mailbox, tuple(flags), internal_date, unique, origin
+            )
+            if info is not None:
+                return info
         return await self._run(
             self._deliver,
             owner,
@@ -148,6 +164,53 @@ class MaildirStore(MessageOps, Namespace):
             unique,
             origin,
         )
+
+    async def _deliver_here(
+        self,
+        owner: Owner,
+        message: bytes,
+        mailbox: str,
+        flags: tuple[str, ...],
+        internal_date: float | None,
+        unique: str | None,
+        origin: object | None,
+    ) -> MessageInfo | None:
+        """A small delivery without a worker thread: written, renamed in and
+        indexed on this thread (``Delivery._deliver_inline``: a few system
+        calls), then made durable by the committer's next round, whose one
+        hop back serves its whole batch. None when it needs a worker thread.
+        """
+        owner_id, _ = self._owner(owner)
+        name = names.normalize_mailbox(mailbox)
+        loop = asyncio.get_running_loop()
+        waiter = LoopWaiter(loop, loop.create_future(), lambda: None)
+        try:
+            entry = self._deliver_inline(
+                owner_id,
+                name,
+                message,
+                names.normalize_flags(flags),
+                internal_date,
+                unique,
+                waiter,
+            )
+        except OSError as exc:
+            raise _storage_error(exc, "deliver") from None
+        if entry is None:
+            return None
+
+        def announce() -> None:
+            change = MailboxChange(
+                owner_id, name, "added", (entry.info.uid,), origin=origin
+            )
+            self._watchers.notify(change)
+
+        waiter.then = announce
+        try:
+            await waiter.future
+        except OSError as exc:
+            raise _storage_error(exc, "deliver") from None
+        return entry.info
 
     async def list_mailboxes(self, owner: Owner) -> list[MailboxInfo]:
         return await self._run(self._list_mailboxes, owner)

@@ -4,9 +4,11 @@
   append the index line, before a coroutine returns; on failure the message is
   taken out again, so a client told "no" leaves nothing behind.
 - Group commit: where ``syncfs`` exists, deliveries write without fsync, are
-  renamed in under the folder lock, and one ``syncfs`` per batch makes files,
-  renames and index lines durable at once; only then does anyone's
-  ``deliver`` return.
+  renamed in and indexed under the folder lock, and the committer thread's
+  one ``syncfs`` per batch makes files, renames and index lines durable at
+  once (maildir_commit.py); only then does anyone's ``deliver`` return. A
+  small delivery does all of this on the event loop's thread
+  (``_deliver_inline``), a large one in a worker thread (``_deliver``).
 - Idempotent delivery: ``deliver(unique=...)`` stores a key once per folder.
   A replay that finds its key makes that copy durable before it answers (the
   earlier attempt may have died between its rename and its ``syncfs``); a copy
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -29,14 +32,17 @@ from server.storage.base import (
     MailboxChange,
     MessageInfo,
 )
+from server.storage.maildir_commit import LoopWaiter, Pending, Waiter
 from server.storage.maildir_format import (
     FULL_ERRNOS,
     INFO_SEP,
+    UIDLIST,
     Entry,
     Events,
     Folder,
     base_fields,
     folder_label,
+    stamp,
     write_tmp,
 )
 from server.storage.maildir_sync import FolderCache
@@ -121,16 +127,6 @@ class Delivery(FolderCache):
             self._rollback(st, entries)
             raise
 
-    @staticmethod
-    def _rollback(st: Folder, entries: list[Entry]) -> None:
-        for entry in entries:
-            with contextlib.suppress(OSError):
-                os.unlink(st.file_path(entry))
-            st.remove(entry.info.uid)
-        for sub in ("new", "cur"):
-            with contextlib.suppress(OSError):
-                fsutil.fsync_dir(st.path / sub)
-
     def _deliver(
         self,
         events: Events,
@@ -156,11 +152,11 @@ class Delivery(FolderCache):
                 found = self._replayed(events, owner, name, st, uid)
                 if found is not None:
                     return found
-        # Group commit. The file is written and fsynced without the folder
-        # lock, so concurrent deliveries overlap their slowest step; then each
-        # delivery is renamed in and queued, and whoever holds the lock next
-        # fsyncs the directory and appends the index once for every queued one.
-        # Only then does anyone's ``deliver`` return.
+        # Group commit. The file is written without the folder lock and
+        # without fsync (when ``syncfs`` serves), renamed in and indexed under
+        # the lock; the committer thread makes the whole batch durable with
+        # one ``syncfs`` (maildir_commit.py). Only then does ``deliver``
+        # return.
         record = self._index(message)
         data = mailtext.to_lf(message)
         crlf = mailtext.crlf_size(data)
@@ -168,6 +164,7 @@ class Delivery(FolderCache):
         base = f"{unique_name},S={len(data)},W={crlf}"
         whole_fs = fsutil.syncfs_available()
         tmp, stat = write_tmp(st.path / "tmp", data, internal_date, sync=not whole_fs)
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
         try:
             with lock:
                 st = self._state(events, owner, name, rescan=False)
@@ -179,9 +176,7 @@ class Delivery(FolderCache):
                 if record is not None:
                     st.meta_pending[entry.info.uid] = record
                 if whole_fs:
-                    st.uncommitted.append(entry)
-                    with self._commit_waiting_guard:
-                        self._commit_waiting[id(st)] = (st, lock)
+                    self._queue_commit(st, lock, entry, done)
                 else:  # index lines must go out in UID order
                     self._commit(st, [entry])
         except BaseException:
@@ -189,12 +184,84 @@ class Delivery(FolderCache):
                 os.unlink(tmp)
             raise
         if whole_fs:
-            self._group_commit(st, lock, entry)
+            done.result()
         with lock:
             events.append(
                 MailboxChange(owner, name, "added", (entry.info.uid,), origin=origin)
             )
             return entry.info
+
+    def _deliver_inline(
+        self,
+        owner: str,
+        name: str,
+        message: bytes,
+        flags: frozenset[str],
+        internal_date: float | None,
+        unique: str | None,
+        waiter: LoopWaiter,
+    ) -> Entry | None:
+        """``_deliver`` on the caller's thread (the event loop's), up to its
+        commit: the file written and renamed in, its index line appended, and
+        the delivery registered with the committer. ``owner`` and ``name``
+        are normalized. None when it needs a worker thread's ``_deliver``
+        instead: no ``syncfs``, the folder lock taken (it may be held for
+        long: a rescan), a folder not cached or changed on disk, a ``tmp/``
+        cleanup or a mod-sequence reservation due, or a key already stored (a
+        replay: ``_deliver`` checks the copy). Small messages only (the
+        caller's limit): the cost is a few system calls.
+        """
+        if not fsutil.syncfs_available():
+            return None
+        key = names.sanitize_unique(unique) if unique is not None else None
+        lock = self._lock(owner, name)
+        if not lock.acquire(blocking=False):
+            return None
+        try:
+            st = self._folders.get((owner, name))
+            if (
+                st is None
+                or st.modseq is None
+                or self._clock() >= st.tmp_due
+                or (key is not None and key in st.by_unique)
+                or st.modseq.would_reserve()
+                or stamp(st.path / UIDLIST) != st.index_stamp
+            ):
+                return None
+            record = self._index(message)
+            data = mailtext.to_lf(message)
+            crlf = mailtext.crlf_size(data)
+            unique_name = key or self._new_unique()
+            base = f"{unique_name},S={len(data)},W={crlf}"
+            try:
+                tmp, stat = write_tmp(st.path / "tmp", data, internal_date, sync=False)
+            except FileNotFoundError:  # the folder went: ``_deliver`` says so
+                return None
+            try:
+                entry = self._place(st, tmp, base, stat, flags, crlf, unique_name)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            if record is not None:
+                st.meta_pending[entry.info.uid] = record
+            self._queue_commit(st, lock, entry, waiter)
+            return entry
+        finally:
+            lock.release()
+
+    def _queue_commit(
+        self, st: Folder, lock: threading.RLock, entry: Entry, waiter: Waiter
+    ) -> None:
+        """Append a placed entry's index line and register it for the next
+        group commit; on failure take it out again. The caller holds the
+        folder lock."""
+        try:
+            self._flush_index(st, sync=False)
+        except BaseException:
+            self._rollback(st, [entry])
+            raise
+        self._committer.register(Pending(entry, st, lock, waiter))
 
     def _replayed(
         self, events: Events, owner: str, name: str, st: Folder, uid: int
@@ -237,58 +304,6 @@ class Delivery(FolderCache):
         self._write_uidlist(st)
         events.append(MailboxChange(owner, name, "expunged", (uid,)))
         return None
-
-    def _group_commit(self, st: Folder, lock: threading.RLock, entry: Entry) -> None:
-        """Make ``entry`` durable together with every other queued delivery,
-        of this folder and of every other folder of the store.
-
-        ``syncfs`` flushes the whole file system, so one call serves every
-        folder: committers take turns on the store's ``_commit_turn``; the
-        one whose turn it is takes the waiting deliveries of all folders
-        (each under its folder lock, only to take the batch and append its
-        index lines), syncs once, and marks them committed. New deliveries
-        keep being placed meanwhile and form the next batch. A message for
-        50 local users thus waits for one sync, not 50 in a row.
-        """
-        with self._commit_turn:
-            with lock:
-                done = entry in st.committed or entry in st.failed
-            if not done:
-                with self._commit_waiting_guard:
-                    folders = list(self._commit_waiting.values())
-                    self._commit_waiting.clear()
-                batches: list[tuple[Folder, threading.RLock, list[Entry]]] = []
-                for fst, flock in folders:
-                    with flock:
-                        batch, fst.uncommitted = fst.uncommitted, []
-                        if not batch:
-                            continue
-                        try:
-                            # Lines of the batch an EXPUNGE rewrite or a COPY
-                            # already put in the index are not appended again.
-                            self._flush_index(fst, sync=False)
-                        except BaseException as exc:
-                            self._rollback(fst, batch)
-                            fst.failed.update(dict.fromkeys(batch, exc))
-                            continue
-                    batches.append((fst, flock, batch))
-                if batches:
-                    try:
-                        fsutil.syncfs(st.path)
-                    except BaseException as exc:
-                        for fst, flock, batch in batches:
-                            with flock:
-                                self._rollback(fst, batch)
-                                fst.failed.update(dict.fromkeys(batch, exc))
-                    else:
-                        for fst, flock, batch in batches:
-                            with flock:
-                                fst.committed.update(batch)
-            with lock:
-                failure = st.failed.pop(entry, None)
-                st.committed.discard(entry)
-        if failure is not None:
-            raise failure
 
     def _place(
         self,

@@ -203,10 +203,6 @@ class Folder:
         self.settling = True
         self._infos: list[MessageInfo] | None = None
         self._unseen = 0
-        # group commit of deliveries (see MaildirStore._deliver)
-        self.uncommitted: list[Entry] = []
-        self.committed: set[Entry] = set()
-        self.failed: dict[Entry, BaseException] = {}
         self.tmp_due = 0.0  # clock time of the next tmp/ cleanup pass
         # metadata records (maildir_meta.py): the file, and the records of
         # stored messages waiting for their index line (written with it)

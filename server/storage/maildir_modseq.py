@@ -135,6 +135,10 @@ class ModseqLog:
         return states
 
     # -- handing out -------------------------------------------------------------
+    def would_reserve(self) -> bool:
+        """Would ``next`` write (and fsync) a new reservation?"""
+        return self.highest + 1 > self.reserved
+
     def next(self) -> int:
         """A new highest mod-sequence; the reservation covering it is on
         disk before it is returned."""

@@ -30,9 +30,11 @@ from server.storage.base import (
     Owner,
     make_record,
 )
+from server.storage.maildir_commit import GroupCommitter
 from server.storage.maildir_format import (
     FOLDERS_FILE,
     SUBSCRIPTIONS,
+    Entry,
     Folder,
     counter,
     replace_small_file,
@@ -60,13 +62,29 @@ class UserDirs:
         self._folders: dict[tuple[str, str], Folder] = {}
         self._locks: dict[tuple[str, str], threading.RLock] = {}
         self._locks_guard = threading.Lock()
-        # the group commit of every folder of this store: one committer at
-        # a time (its turn), and the folders with deliveries waiting for the
-        # next syncfs (maildir_delivery.py)
-        self._commit_turn = threading.Lock()
-        self._commit_waiting: dict[int, tuple[Folder, threading.RLock]] = {}
-        self._commit_waiting_guard = threading.Lock()
+        # the group commit of every folder of this store (maildir_commit.py)
+        self._committer = GroupCommitter(self._sync_all, self._rollback)
         self._indexer: Indexer | None = None
+
+    def _sync_all(self) -> None:
+        """The group commit's one call: ``syncfs`` flushes the whole file
+        system, so it serves every folder of the store; a message for 50
+        local users waits for one sync, not 50 in a row."""
+        fsutil.syncfs(self.root)
+
+    @staticmethod
+    def _rollback(st: Folder, entries: list[Entry]) -> None:
+        """Take stored messages out again (files and cache entries): a
+        delivery whose commit failed leaves nothing behind. Their index
+        lines, if written, name files that are gone, which a load forgets.
+        Caller holds the folder lock."""
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                os.unlink(st.file_path(entry))
+            st.remove(entry.info.uid)
+        for sub in ("new", "cur"):
+            with contextlib.suppress(OSError):
+                fsutil.fsync_dir(st.path / sub)
 
     def set_indexer(self, indexer: Indexer | None) -> None:
         self._indexer = indexer
