@@ -13,6 +13,7 @@ is ever deleted on an error.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -97,9 +98,17 @@ class QueueJobView:
     last_error: str
 
 
+_JOB_TAG = secrets.randbits(32)  # this process's random start
+_JOB_COUNTER = itertools.count()
+
+
 def new_job_id() -> str:
-    # Time-ordered, unique, safe in a file name: 12 hex of time + 8 random.
-    return f"{time.time_ns() // 1000:013x}{secrets.token_hex(4)}"
+    """Time-ordered, unique, safe in a file name: 13 hex of the time in
+    microseconds, then 8 hex of a counter started at a random value per
+    process (unique within the process, unlikely to meet another's, and no
+    system call per message as a random draw each time was)."""
+    tail = (_JOB_TAG + next(_JOB_COUNTER)) & 0xFFFFFFFF
+    return f"{time.time_ns() // 1000:013x}{tail:08x}"
 
 
 def derived_job_id(created: float, digest: str) -> str:

@@ -51,6 +51,28 @@ FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 counter = itertools.count(1)
 
 
+class _Process:
+    """This process's id and a random tag for file names, read once (each
+    ``os.getpid`` or ``secrets`` call is a system call per delivery), and
+    again in a forked child."""
+
+    pid = os.getpid()
+    tag = secrets.token_hex(4)
+
+    @classmethod
+    def renew(cls) -> None:
+        cls.pid = os.getpid()
+        cls.tag = secrets.token_hex(4)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_Process.renew)
+
+
+def process_id() -> int:
+    return _Process.pid
+
+
 def split_name(filename: str) -> tuple[str, str]:
     """``(base, info letters)`` of a Maildir file name."""
     for sep in INFO_SEPS:
@@ -79,7 +101,8 @@ def sanitize_host(host: str) -> str:
 
 
 def tmp_name() -> str:
-    """A fresh name for a file in ``tmp/`` (time, pid, counter, random).
+    """A fresh name for a file in ``tmp/`` (time, pid, counter, the
+    process's random tag).
 
     Never derived from what is being written: a replayed delivery must not
     meet the half-written file of an earlier attempt under the same name
@@ -87,8 +110,8 @@ def tmp_name() -> str:
     """
     now = time.time_ns()
     return (
-        f"{now // 1_000_000_000}.M{now // 1000 % 1_000_000}P{os.getpid()}"
-        f"Q{next(counter)}R{secrets.token_hex(4)}.tmp"
+        f"{now // 1_000_000_000}.M{now // 1000 % 1_000_000}P{_Process.pid}"
+        f"Q{next(counter)}R{_Process.tag}.tmp"
     )
 
 
@@ -125,7 +148,7 @@ def stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 def timestamp() -> str:
-    return time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{next(counter)}"
+    return time.strftime("%Y%m%dT%H%M%S") + f"-{_Process.pid}-{next(counter)}"
 
 
 def replace_flags(info: MessageInfo, flags: frozenset[str]) -> MessageInfo:

@@ -37,6 +37,7 @@ from server.storage.maildir_format import (
     Entry,
     Folder,
     counter,
+    process_id,
     replace_small_file,
     sanitize_host,
     timestamp,
@@ -137,7 +138,7 @@ class UserDirs:
         now = time.time()
         secs = int(now)
         usecs = int((now - secs) * 1_000_000)
-        return f"{secs}.M{usecs}P{os.getpid()}Q{next(counter)}.{self.hostname}"
+        return f"{secs}.M{usecs}P{process_id()}Q{next(counter)}.{self.hostname}"
 
     def _move_to_corrupt(self, path: Path, owner: str, what: str, why: str) -> None:
         """Keep a damaged file for a person to look at; never delete it."""

@@ -89,6 +89,7 @@ WINDOWS_DEVICE_NAMES = frozenset(
 # hierarchy mark and what Windows refuses in file names.
 _COMPONENT_ESCAPE = frozenset('%.\\:*?"<>|')
 _UNIQUE_SAFE = re.compile(r"[A-Za-z0-9._\-+=@]")
+_UNIQUE_ALL_SAFE = re.compile(r"[A-Za-z0-9._\-+=@]+")
 
 
 def normalize_owner(owner: str) -> tuple[str, str]:
@@ -237,6 +238,10 @@ def sanitize_unique(unique: str) -> str:
     """
     if not unique:
         raise PermanentError("Invalid unique name")
+    if _UNIQUE_ALL_SAFE.fullmatch(unique):  # the usual case: nothing to escape
+        if len(unique) > MAX_UNIQUE_CHARS or unique.startswith("."):
+            raise PermanentError("Invalid unique name")
+        return unique
     out: list[str] = []
     for ch in unique:
         if _UNIQUE_SAFE.match(ch):
