@@ -760,6 +760,9 @@ class Runtime:
         return self.services.api
 
     def _install_logging(self) -> LogBuffer:
+        # No format here shows the process id, and reading it for every
+        # record is a system call (two per message a busy SMTP server takes).
+        logging.logProcesses = False
         root = logging.getLogger("quicksilver")
         root.setLevel(logging.INFO)
         buf = LogBuffer(self.events)
