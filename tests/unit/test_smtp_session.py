@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -53,3 +55,32 @@ def test_received_shows_an_odd_helo_cleaned() -> None:
     text = _received(("192.0.2.7", 2525), "evil\x00\x0b;(x)")
     assert text.startswith(b"Received: from evil????x? ([192.0.2.7])\r\n")
     assert text.count(b";") == 1 and text.endswith(b"\r\n")
+
+
+def test_received_date_is_the_current_rfc5322_date() -> None:
+    """Made once per second, it still names the second it is used in."""
+    before = int(time.time())
+    line = _received(("192.0.2.7", 25), "client.example").decode()
+    after = int(time.time())
+    stamp = line.rsplit(";", 1)[1].strip()
+    parsed = email.utils.parsedate_to_datetime(stamp).timestamp()
+    assert before <= parsed <= after
+
+
+def test_trusted_network_answer_per_peer() -> None:
+    handler = SmtpHandler(
+        SmtpPolicy(hostname="mx.example.test"),
+        accounts=None,
+        delivery=None,  # type: ignore[arg-type]
+        events=EventBus(),
+        log=logging.getLogger("test.smtp"),
+        trusted_networks=("192.0.2.0/24",),
+    )
+
+    def session(ip: str) -> Any:
+        return SimpleNamespace(peer=(ip, 25))
+
+    for _ in range(2):  # the second time from what was kept
+        assert handler._trusted(session("192.0.2.9"))
+        assert not handler._trusted(session("198.51.100.1"))
+        assert not handler._trusted(session("not an address"))

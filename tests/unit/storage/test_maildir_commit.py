@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from server import fsutil
-from server.errors import StorageFullError
+from server.errors import PermanentError, StorageFullError
+from server.queue.spool import new_job_id
 from server.storage.base import MailboxChange
 from server.storage.maildir import INLINE_DELIVERY_BYTES, MaildirStore
+from server.storage.names import MAX_UNIQUE_CHARS, sanitize_unique
 
 OWNER = "alice@example.org"
 MSG = b"From: a@example.org\r\nSubject: hi\r\n\r\nHello\r\n"
@@ -181,3 +183,18 @@ async def test_watchers_hear_of_a_delivery_whose_caller_went_away(
         await asyncio.sleep(0.01)
     assert [(c.kind, c.uids) for c in heard] == [("added", (2,))]
     assert [m.uid for m in await store.list_messages(OWNER, "INBOX")] == [1, 2]
+
+
+def test_unique_names_kept_or_escaped() -> None:
+    assert sanitize_unique("1700000000.Qabc.host") == "1700000000.Qabc.host"
+    assert sanitize_unique("a/b:c,d") == "a%2Fb%3Ac%2Cd"
+    for bad in ("", ".hidden", "x" * (MAX_UNIQUE_CHARS + 1)):
+        with pytest.raises(PermanentError):
+            sanitize_unique(bad)
+
+
+def test_job_ids_are_unique_and_time_ordered() -> None:
+    ids = [new_job_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 21 and int(i, 16) >= 0 for i in ids)
+    assert [i[:13] for i in ids] == sorted(i[:13] for i in ids)
