@@ -103,23 +103,13 @@ class Delivery(FolderCache):
         st.new_modseq(entry, modseq)
         return entry
 
-    def _commit(
-        self, st: Folder, entries: list[Entry], *, whole_fs: bool = False
-    ) -> None:
-        """Make stored files durable and give them their index lines; on
-        failure take them out again, so a client told "no" (or a COPY that
-        failed, RFC 3501 6.4.7) leaves no message behind.
-
-        ``whole_fs``: the files were written without fsync; one ``syncfs``
-        after the index append makes files, renames and index durable at once.
-        """
+    def _commit(self, st: Folder, entries: list[Entry]) -> None:
+        """Make stored (and fsynced) files durable and give them their index
+        lines; on failure take them out again, so a client told "no" (or a
+        COPY that failed, RFC 3501 6.4.7) leaves no message behind."""
         if not entries:
             return
         try:
-            if whole_fs:
-                self._flush_index(st, sync=False)
-                fsutil.syncfs(st.path)
-                return
             for sub in sorted({e.subdir for e in entries}):
                 fsutil.fsync_dir(st.path / sub)
             self._flush_index(st)

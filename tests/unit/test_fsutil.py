@@ -125,3 +125,30 @@ def test_quarantine_names_and_never_overwrites(tmp_path: Path) -> None:
     assert sorted(os.listdir(corrupt)) == ["x-bad", "x-bad-1"]
     assert (corrupt / "x-bad").read_bytes() == b"0"
     assert (corrupt / "x-bad-1").read_bytes() == b"1"
+
+
+@pytest.mark.skipif(not fsutil.syncfs_available(), reason="no syncfs(2) here")
+def test_syncfs_keeps_its_folder_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One open per folder, not per call; another folder takes its place."""
+    opened: list[str] = []
+    real_open = os.open
+
+    def counting(path: object, *args: int) -> int:
+        opened.append(str(path))
+        return real_open(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", counting)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    for _ in range(3):
+        fsutil.syncfs(a)
+    assert opened == [str(a)]
+    fsutil.syncfs(b)
+    fsutil.syncfs(b)
+    assert opened == [str(a), str(b)]
+    kept = fsutil._sync_dir
+    assert kept is not None and kept[0] == b
+    assert os.path.samefile(f"/proc/self/fd/{kept[1]}", b)
