@@ -15,6 +15,7 @@ import pytest
 
 from server import fsutil
 from server.errors import PermanentError, StorageFullError
+from server.protocols.imap.cache import index_message
 from server.queue.spool import new_job_id
 from server.storage.base import MailboxChange
 from server.storage.maildir import INLINE_DELIVERY_BYTES, MaildirStore
@@ -198,3 +199,41 @@ def test_job_ids_are_unique_and_time_ordered() -> None:
     assert len(set(ids)) == len(ids)
     assert all(len(i) == 21 and int(i, 16) >= 0 for i in ids)
     assert [i[:13] for i in ids] == sorted(i[:13] for i in ids)
+
+
+async def test_messages_costly_to_index_stay_off_the_loop(
+    store: MaildirStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the IMAP module's indexer on, a small message whose metadata
+    parse could hold the loop (many parts, many addresses) is stored by a
+    worker thread; a plain one on the loop. Both get their record."""
+    store.set_indexer(index_message)
+    inline = store._deliver_inline
+    placed: list[bool] = []
+
+    def watching(*args: object) -> object:
+        entry = inline(*args)  # type: ignore[arg-type]
+        placed.append(entry is not None)
+        return entry
+
+    monkeypatch.setattr(store, "_deliver_inline", watching)
+    parts = b"".join(
+        b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(300)
+    )
+    many_parts = (
+        b"From: a@example.org\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + b"--b--\r\n"
+    )
+    many_addresses = (
+        b"From: a@example.org\r\nTo: "
+        + b", ".join(f"u{i}@example.org".encode() for i in range(300))
+        + b"\r\nSubject: all\r\n\r\nhi\r\n"
+    )
+    for costly in (many_parts, many_addresses):
+        assert len(costly) < INLINE_DELIVERY_BYTES
+        await store.deliver(OWNER, costly)
+    assert placed == []  # never offered to the loop's path
+    await store.deliver(OWNER, MSG)
+    assert placed == [True]
+    records = await store.read_meta(OWNER, "INBOX", [2, 3, 4])
+    assert sorted(records) == [2, 3, 4]
