@@ -147,11 +147,7 @@ class Delivery(FolderCache):
         # the lock; the committer thread makes the whole batch durable with
         # one ``syncfs`` (maildir_commit.py). Only then does ``deliver``
         # return.
-        record = self._index(message)
-        data = mailtext.to_lf(message)
-        crlf = mailtext.crlf_size(data)
-        unique_name = key or self._new_unique()
-        base = f"{unique_name},S={len(data)},W={crlf}"
+        record, data, crlf, unique_name, base = self._prepare(message, key)
         whole_fs = fsutil.syncfs_available()
         tmp, stat = write_tmp(st.path / "tmp", data, internal_date, sync=not whole_fs)
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -180,6 +176,18 @@ class Delivery(FolderCache):
                 MailboxChange(owner, name, "added", (entry.info.uid,), origin=origin)
             )
             return entry.info
+
+    def _prepare(
+        self, message: bytes, key: str | None
+    ) -> tuple[bytes | None, bytes, int, str, str]:
+        """What storing ``message`` needs: its metadata record (if an indexer
+        is set), its LF bytes, its CRLF size, its unique name (``key`` or a
+        new one) and the file's base name."""
+        record = self._index(message)
+        data = mailtext.to_lf(message)
+        crlf = mailtext.crlf_size(data)
+        unique_name = key or self._new_unique()
+        return record, data, crlf, unique_name, f"{unique_name},S={len(data)},W={crlf}"
 
     def _deliver_inline(
         self,
@@ -218,11 +226,7 @@ class Delivery(FolderCache):
                 or stamp(st.path / UIDLIST) != st.index_stamp
             ):
                 return None
-            record = self._index(message)
-            data = mailtext.to_lf(message)
-            crlf = mailtext.crlf_size(data)
-            unique_name = key or self._new_unique()
-            base = f"{unique_name},S={len(data)},W={crlf}"
+            record, data, crlf, unique_name, base = self._prepare(message, key)
             try:
                 tmp, stat = write_tmp(st.path / "tmp", data, internal_date, sync=False)
             except FileNotFoundError:  # the folder went: ``_deliver`` says so

@@ -14,14 +14,19 @@ from server.events import EventBus
 from server.protocols.smtp.session import SmtpHandler, SmtpPolicy, address_literal
 
 
-def _received(peer: tuple[Any, ...], helo: str | None) -> bytes:
-    handler = SmtpHandler(
+def _handler(trusted_networks: tuple[str, ...] = ()) -> SmtpHandler:
+    return SmtpHandler(
         SmtpPolicy(hostname="mx.example.test"),
         accounts=None,
         delivery=None,  # type: ignore[arg-type]
         events=EventBus(),
         log=logging.getLogger("test.smtp"),
+        trusted_networks=trusted_networks,
     )
+
+
+def _received(peer: tuple[Any, ...], helo: str | None) -> bytes:
+    handler = _handler()
     server: Any = SimpleNamespace(_tls_protocol=None, implicit_tls=False)
     session: Any = SimpleNamespace(
         peer=peer, host_name=helo, extended_smtp=True, authenticated=False
@@ -68,14 +73,7 @@ def test_received_date_is_the_current_rfc5322_date() -> None:
 
 
 def test_trusted_network_answer_per_peer() -> None:
-    handler = SmtpHandler(
-        SmtpPolicy(hostname="mx.example.test"),
-        accounts=None,
-        delivery=None,  # type: ignore[arg-type]
-        events=EventBus(),
-        log=logging.getLogger("test.smtp"),
-        trusted_networks=("192.0.2.0/24",),
-    )
+    handler = _handler(("192.0.2.0/24",))
 
     def session(ip: str) -> Any:
         return SimpleNamespace(peer=(ip, 25))
