@@ -118,7 +118,17 @@ class GroupCommitter:
                         self._thread = None
                         return
                 batch, self._pending = self._pending, []
-            self._answer(batch, self._round(batch))
+            # the thread must outlive any fault: deliveries would wait for
+            # ever on a dead committer
+            try:
+                failure = self._round(batch)
+            except BaseException as exc:  # a rollback that failed: answer
+                log.exception("group commit failed")
+                failure = exc
+            try:
+                self._answer(batch, failure)
+            except BaseException:
+                log.exception("answering a group commit failed")
 
     def _round(self, batch: list[Pending]) -> BaseException | None:
         try:

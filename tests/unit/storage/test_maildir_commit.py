@@ -237,3 +237,26 @@ async def test_messages_costly_to_index_stay_off_the_loop(
     assert placed == [True]
     records = await store.read_meta(OWNER, "INBOX", [2, 3, 4])
     assert sorted(records) == [2, 3, 4]
+
+
+async def test_committer_survives_a_fault_in_its_round(
+    store: MaildirStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync that fails and a rollback that fails too (a bug): the waiting
+    deliveries hear an error, and the next delivery is committed as usual."""
+
+    def broken_sync(path: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    def broken_rollback(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    real_sync, real_rollback = fsutil.syncfs, store._committer._rollback
+    monkeypatch.setattr(fsutil, "syncfs", broken_sync)
+    monkeypatch.setattr(store._committer, "_rollback", broken_rollback)
+    with pytest.raises(Exception):  # noqa: B017 -- any error, never a hang
+        await asyncio.wait_for(store.deliver(OWNER, MSG), 5)
+    monkeypatch.setattr(fsutil, "syncfs", real_sync)
+    monkeypatch.setattr(store._committer, "_rollback", real_rollback)
+    info = await asyncio.wait_for(store.deliver(OWNER, MSG), 5)
+    assert info.uid >= 3
