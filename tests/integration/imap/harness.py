@@ -6,13 +6,14 @@ certificate, running on its own loop in a thread so that blocking clients
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import re
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -270,3 +271,26 @@ class Client:
             self.sock.close()
         except OSError:
             pass
+
+
+@contextlib.contextmanager
+def logged_in_clients(
+    server: ImapTestServer, *, select: str | None = None
+) -> Iterator[Callable[[], Client]]:
+    """A maker of logged-in clients of ``server`` (each with ``select``
+    selected, if given), all closed when the block ends."""
+    made: list[Client] = []
+
+    def make() -> Client:
+        c = Client(server.port)
+        made.append(c)
+        c.login()
+        if select is not None:
+            c.command("s", f"SELECT {select}")
+        return c
+
+    try:
+        yield make
+    finally:
+        for c in made:
+            c.close()

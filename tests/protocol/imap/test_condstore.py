@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ALICE
-from tests.integration.imap.harness import Client, ImapTestServer, message
+from tests.integration.imap.harness import (
+    Client,
+    ImapTestServer,
+    logged_in_clients,
+    message,
+)
 
 
 def modseqs(lines: list[bytes]) -> dict[int, int]:
@@ -55,17 +60,8 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ImapTestS
 @pytest.fixture
 def login(server: ImapTestServer) -> Iterator[Callable[[], Client]]:
     """Logged-in clients of ``server``, closed at the end."""
-    made: list[Client] = []
-
-    def make() -> Client:
-        c = Client(server.port)
-        made.append(c)
-        c.login()
-        return c
-
-    yield make
-    for c in made:
-        c.close()
+    with logged_in_clients(server) as make:
+        yield make
 
 
 def test_advertised_and_enable(login: Callable[[], Client]) -> None:

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ALICE
-from tests.integration.imap.harness import Client, ImapTestServer, message
+from tests.integration.imap.harness import (
+    Client,
+    ImapTestServer,
+    logged_in_clients,
+    message,
+)
 
 
 @pytest.fixture
@@ -27,18 +32,8 @@ def server(tmp_path: Path) -> Iterator[ImapTestServer]:
 
 @pytest.fixture
 def login(server: ImapTestServer) -> Iterator[Callable[[], Client]]:
-    made: list[Client] = []
-
-    def make() -> Client:
-        c = Client(server.port)
-        made.append(c)
-        c.login()
-        c.command("s", "SELECT INBOX")
-        return c
-
-    yield make
-    for c in made:
-        c.close()
+    with logged_in_clients(server, select="INBOX") as make:
+        yield make
 
 
 def append(msg: bytes) -> bytes:
