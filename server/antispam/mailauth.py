@@ -66,13 +66,24 @@ _PSL: Any = None
 _DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9-]{1,63}){1,126}")
 
 
-def org_domain(domain: str) -> str:
-    """The organizational domain (RFC 7489 3.2) from the Public Suffix List."""
+def _load_suffixes() -> None:
     global _PSL
     if _PSL is None:
         from publicsuffixlist import PublicSuffixList
 
         _PSL = PublicSuffixList()
+
+
+async def load_suffixes() -> None:
+    """Read the Public Suffix List in a worker thread, once: parsing it takes
+    about 40 ms, too long for the loop (the first DMARC check awaits this)."""
+    if _PSL is None:
+        await asyncio.to_thread(_load_suffixes)
+
+
+def org_domain(domain: str) -> str:
+    """The organizational domain (RFC 7489 3.2) from the Public Suffix List."""
+    _load_suffixes()
     found = _PSL.privatesuffix(domain.lower().rstrip("."))
     return str(found) if found else domain.lower()
 
@@ -208,6 +219,7 @@ class MailAuth:
     ) -> tuple[str, str]:
         if not domain:
             return "none", ""
+        await load_suffixes()
         try:
             tags = await self._record(domain)
             org = org_domain(domain)

@@ -305,16 +305,20 @@ def test_smtp_30mb_signed_with_the_inbound_checks_on(
     )
     try:
         s = smtp(core)
-        core_lag.reset()
-        reply = s.send_mail("a@example.org", [ALICE], payload)
-        check(core_lag)
-        s.close()
+        try:
+            core_lag.reset()
+            reply = s.send_mail("a@example.org", [ALICE], payload)
+            check(core_lag)
+        finally:
+            s.close()
         assert reply.startswith(b"250"), reply
         c = imap(core)
-        ok(c.command("s", "SELECT INBOX"), "s")
-        uid = ok(c.command("u", 'UID SEARCH SUBJECT "signed"'), "u")[0].split()[-1]
-        got = ok(c.command("f", b"UID FETCH " + uid + b" (BODY.PEEK[HEADER])"), "f")
-        c.close()
+        try:
+            ok(c.command("s", "SELECT INBOX"), "s")
+            uid = ok(c.command("u", 'UID SEARCH SUBJECT "signed"'), "u")[0].split()[-1]
+            got = ok(c.command("f", b"UID FETCH " + uid + b" (BODY.PEEK[HEADER])"), "f")
+        finally:
+            c.close()
         assert b"dkim=pass header.d=example.org" in got[0]
         assert b"spf=pass" in got[0]
     finally:

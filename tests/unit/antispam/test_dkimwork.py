@@ -94,3 +94,62 @@ def test_the_worker_process(
         assert not replacement.process.is_alive()
 
     asyncio.run(main())
+
+
+def test_big_messages_in_flight_together_and_a_send_cut_short(
+    material: tuple[list[bytes], dict[str, bytes | None]],
+) -> None:
+    """Requests larger than one piece go to the worker one after the other
+    (interleaved pieces would garble both), and a caller cancelled while its
+    request is half sent does not garble the next request."""
+    _messages, keys = material
+    with tempfile.TemporaryDirectory() as tmp:
+        dkim = DkimKeys(Path(tmp) / "dkim")
+        dkim.generate("sender.test")
+        signer = DkimSigner(dkim)
+        body = b"".join(b"line %07d of a long body\r\n" % i for i in range(120_000))
+        big = [
+            signer.sign(
+                "a@sender.test",
+                f"From: a@sender.test\r\nSubject: big {i}\r\n\r\n".encode() + body,
+            )
+            for i in range(3)
+        ]
+        big_keys: dict[str, bytes | None] = {
+            k.record_name: dkim.record(k).encode() for k in dkim.keys("sender.test")
+        }
+    assert len(big[0]) > 3 * 1024 * 1024
+    tampered = big[1].replace(b"line 0100000", b"line 0100001")
+
+    async def main() -> None:
+        pool = DkimPool(use_process=True)
+        pool.start()
+        try:
+            found = await asyncio.gather(
+                pool.verify(big[0], big_keys, 2, False),
+                pool.verify(tampered, big_keys, 2, False),
+                pool.verify(big[2], big_keys, 2, False),
+            )
+            assert [results(f) for f in found] == [
+                ["pass", "pass"],
+                ["fail", "fail"],
+                ["pass", "pass"],
+            ]
+            worker = pool._worker
+            assert worker is not None
+            cut = asyncio.get_running_loop().create_task(
+                pool.verify(big[0], big_keys, 2, False)
+            )
+            while not worker._sending.locked():
+                await asyncio.sleep(0.001)
+            cut.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await cut
+            small = await pool.verify(_messages[3], keys, 2, False)
+            assert results(small) == ["pass", "pass"]
+            after = await pool.verify(big[2], big_keys, 2, False)
+            assert results(after) == ["pass", "pass"]
+        finally:
+            pool.close()
+
+    asyncio.run(main())

@@ -5,8 +5,12 @@ policy, the Authentication-Results field, and forged fields removed."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
+import pytest
+
+from server.antispam import mailauth
 from server.antispam.mailauth import MailAuth, aligned, org_domain, strip_ours
 from server.dkim.keys import DkimKeys
 from server.dkim.signer import DkimSigner
@@ -29,6 +33,26 @@ def test_organizational_domains() -> None:
     assert aligned("bounce.example.com", "example.com", strict=False)
     assert not aligned("bounce.example.com", "example.com", strict=True)
     assert not aligned("example.org", "example.com", strict=False)
+
+
+def test_the_suffix_list_is_read_off_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading the Public Suffix List takes tens of milliseconds: the first
+    DMARC check has it read in a worker thread, not on the loop."""
+    monkeypatch.setattr(mailauth, "_PSL", None)
+    readers: list[int] = []
+    real = mailauth._load_suffixes
+
+    def spy() -> None:
+        if mailauth._PSL is None:
+            readers.append(threading.get_ident())
+        real()
+
+    monkeypatch.setattr(mailauth, "_load_suffixes", spy)
+    v, _ = verdicts(BASE, "b@bounces.sender.test", msg("sender.test"))
+    assert v.dmarc == "pass"
+    assert len(readers) == 1 and readers[0] != threading.get_ident()
 
 
 def verdicts(table: dict, sender: str, message: bytes):  # type: ignore[no-untyped-def]
