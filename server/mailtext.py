@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from server import bytesutil
+
 SLICE = 1024 * 1024  # octets per C call on a large buffer
 
 
@@ -41,6 +43,22 @@ def find(raw: bytes, needle: bytes, start: int, end: int) -> int:
             return found
         start += SLICE
     return -1
+
+
+def count_octet(
+    raw: bytes, octet: bytes, start: int = 0, end: int | None = None
+) -> int:
+    """``raw.count(octet, start, end)`` for a one-octet ``octet``, in windows
+    of ``SLICE`` octets (a count over 50 MB held the interpreter lock 20 ms)."""
+    if len(octet) != 1:
+        raise ValueError("count_octet counts one octet")
+    end = len(raw) if end is None else min(end, len(raw))
+    total = 0
+    while start < end:
+        stop = min(end, start + SLICE)
+        total += raw.count(octet, start, stop)
+        start = stop
+    return total
 
 
 def header_end(raw: bytes, start: int = 0, end: int | None = None) -> int:
@@ -67,10 +85,10 @@ def header_end(raw: bytes, start: int = 0, end: int | None = None) -> int:
 def split_header(raw: bytes) -> tuple[bytes, bytes]:
     """``(header section with its terminating empty line, body)``; a message
     without an empty line is all header, with an empty body."""
-    cut = header_end(raw)
-    if cut < 0:
+    at = header_end(raw)
+    if at < 0:
         return raw, b""
-    return raw[:cut], raw[cut:]
+    return bytesutil.slice_of(raw, 0, at), bytesutil.slice_of(raw, at)
 
 
 def header_fields(raw: bytes, limit: int = 256 * 1024) -> list[tuple[str, str]]:
@@ -112,7 +130,9 @@ def drop_fields(
         dropping = m is not None and drop(line, m)
         if not dropping:
             kept.append(line)
-    return b"\n".join(kept) + (b"" if cut < 0 else message[cut:])
+    return b"".join(
+        [b"\n".join(kept), *([] if cut < 0 else bytesutil.pieces(message, cut))]
+    )
 
 
 def _cuts(data: bytes) -> Iterator[tuple[int, int]]:

@@ -96,7 +96,7 @@ class Stream(Protocol):
 def _split(buf: bytearray, n: int) -> tuple[bytes, bytearray]:
     """(the first ``n`` octets, the rest) of ``buf``; blocking, large."""
     with memoryview(buf) as view:
-        return bytes(view[:n]), bytearray(view[n:])
+        return bytesutil.slice_of(view, 0, n), bytearray(view[n:])
 
 
 def _deadline(timeout: float | None) -> float | None:

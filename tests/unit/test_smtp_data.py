@@ -126,3 +126,28 @@ def test_tiny_lines_are_read_in_bulk() -> None:
         return steps
 
     assert asyncio.run(go()) < 50
+
+
+def test_lines_ending_in_a_dot_are_gathered() -> None:
+    """Lines ending in "." come one piece each (``readuntil`` stops at every
+    ".CRLF"): they are gathered into large pieces, in order, so a 50 MB
+    message is not 600,000 objects for the loop to walk."""
+    from server.protocols.smtp.data import GATHER_BYTES
+
+    dotted = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2 + b".\r\n"
+    plain = b"plain line without a final dot\r\n" * 20_000  # one big piece
+    body = dotted * 20_000 + plain + b".." + dotted * 9_000 + plain + dotted * 3
+    stream = body + b".\r\n"
+
+    async def go() -> list[bytes]:
+        reader = asyncio.StreamReader(limit=64 * 1024)
+        for i in range(0, len(stream), 64 * 1024):
+            reader.feed_data(stream[i : i + 64 * 1024])
+        reader.feed_eof()
+        got = await receive(reader, None, 1001)
+        assert got is not None and got.state is DataState.NOMINAL
+        return got.pieces()
+
+    pieces = asyncio.run(go())
+    assert b"".join(pieces) == body.replace(b"\r\n..", b"\r\n.")
+    assert len(pieces) <= len(body) // GATHER_BYTES + 8, len(pieces)

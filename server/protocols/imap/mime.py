@@ -53,7 +53,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from server.mailtext import SLICE, header_end, split_header
+from server.bytesutil import slice_of
+from server.mailtext import SLICE, count_octet, header_end, split_header
 from server.mailtext import find as _find
 
 from . import responses as R
@@ -99,11 +100,11 @@ class Part:
 
     @property
     def header(self) -> bytes:
-        return self.raw[self.start : self.body_start]
+        return slice_of(self.raw, self.start, self.body_start)
 
     @property
     def body(self) -> bytes:
-        return self.raw[self.body_start : self.end]
+        return slice_of(self.raw, self.body_start, self.end)
 
     @property
     def body_size(self) -> int:
@@ -112,7 +113,7 @@ class Part:
     def body_lines(self) -> int:
         """body-fld-lines: the line breaks in the body (as Dovecot and Cyrus
         count), counted in place."""
-        return self.raw.count(b"\n", self.body_start, self.end)
+        return count_octet(self.raw, b"\n", self.body_start, self.end)
 
     def get(self, name: str) -> str | None:
         for k, v in self.fields:
@@ -669,7 +670,7 @@ def partial(data: bytes, spec: tuple[int, int] | None) -> bytes:
     if spec is None:
         return data
     start, count = spec
-    return data[start : start + count]
+    return slice_of(data, start, start + count)
 
 
 _NOT_BASE64 = bytes(
