@@ -9,8 +9,15 @@ result keeps the facade method's type, and a misspelt or renamed method, or
 arguments that do not fit, are errors for ``mypy --strict app``, not surprises
 at run time. Core events are
 published on whatever thread raised them (mostly the core thread); the bridge
-hands each one to the GUI thread through a queued Qt connection and re-emits it
-there, so every public signal fires on the GUI thread.
+hands them to the GUI thread in batches and re-emits each there, so every
+public signal fires on the GUI thread.
+
+Why batches: the GUI thread needs the interpreter lock for every call into
+Python, and while the core thread runs Python each such entry waits for the
+lock (up to the switch interval, 5 ms). One queued signal per event was one
+entry per event, hundreds a second under load, and the window's own timers
+ran late by their sum. Now a wake-up is posted only when the batch was empty,
+and the GUI thread takes everything pending at most every FLUSH_INTERVAL.
 
 It does not keep core state: models do, from the snapshot plus events.
 """
@@ -19,10 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar, TypeVarTuple
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from server.api import CoreApi, Snapshot
 from server.events import (
@@ -55,6 +64,13 @@ QUEUE_EVENTS = (
     QueueChanged,
 )
 ACTIVITY_EVENTS = (SessionOpened, SessionClosed, MessageAccepted)
+
+# The GUI thread takes pending core events at most this often (seconds).
+FLUSH_INTERVAL = 0.05
+# Events waiting for the GUI thread; beyond this, log records are dropped
+# (counted in ``dropped_log_records``) so a stalled window cannot grow the
+# process without bound. Other events are always kept.
+MAX_PENDING_EVENTS = 50_000
 
 
 class RuntimeLike(Protocol):
@@ -91,13 +107,21 @@ class CoreBridge(QObject):
     accountsChanged = Signal(object)
     queueChanged = Signal(object)
     settingsChanged = Signal(object)
-    _relay = Signal(object)  # emitted on any thread, delivered queued
+    _relay = Signal()  # emitted on any thread, delivered queued: "events wait"
 
     def __init__(self, runtime: RuntimeLike, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rt = runtime
         self._unsubscribe: Callable[[], None] | None = None
-        self._relay.connect(self.on_relay_event, Qt.ConnectionType.QueuedConnection)
+        self._lock = threading.Lock()
+        self._pending: list[Event] = []
+        self._woken = False  # a wake-up is posted or a flush is due
+        self._last_flush = 0.0
+        self.dropped_log_records = 0
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.timeout.connect(self.flush)
+        self._relay.connect(self.on_relay, Qt.ConnectionType.QueuedConnection)
 
     @property
     def connected(self) -> bool:
@@ -107,7 +131,7 @@ class CoreBridge(QObject):
         """Subscribe, then take the snapshot (events that overlap it are harmless:
         models apply statuses idempotently and drop log records by ``seq``)."""
         if self._unsubscribe is None:
-            self._unsubscribe = self._rt.events.subscribe(self._relay.emit)
+            self._unsubscribe = self._rt.events.subscribe(self._take)
         return await self.run(CoreApi.snapshot)
 
     def disconnect_core(self) -> None:
@@ -115,6 +139,8 @@ class CoreBridge(QObject):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        with self._lock:
+            self._pending.clear()
 
     async def run(
         self, request: Callable[[CoreApi, *Ts], Awaitable[T]], *args: *Ts
@@ -138,6 +164,41 @@ class CoreBridge(QObject):
         except asyncio.CancelledError:
             future.cancel()
             raise
+
+    def _take(self, event: Event) -> None:
+        """On the publishing thread: keep ``event``; wake the GUI thread if
+        nothing was waiting."""
+        with self._lock:
+            if len(self._pending) >= MAX_PENDING_EVENTS and isinstance(
+                event, LogRecorded
+            ):
+                self.dropped_log_records += 1
+                return
+            self._pending.append(event)
+            if self._woken:
+                return
+            self._woken = True
+        self._relay.emit()
+
+    def on_relay(self) -> None:
+        """On the GUI thread: flush now, or when FLUSH_INTERVAL has passed
+        since the last flush."""
+        wait = self._last_flush + FLUSH_INTERVAL - time.monotonic()
+        if wait > 0:
+            if not self._flush_timer.isActive():
+                self._flush_timer.start(max(1, round(wait * 1000)))
+            return
+        self.flush()
+
+    def flush(self) -> None:
+        """Re-emit every pending event, in order (GUI thread)."""
+        self._flush_timer.stop()
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._woken = False
+        self._last_flush = time.monotonic()
+        for event in batch:
+            self.on_relay_event(event)
 
     def on_relay_event(self, event: Event) -> None:
         self.eventReceived.emit(event)

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
-from PySide6.QtCore import (
-    QModelIndex,
-    QObject,
-    QSortFilterProxyModel,
-    Qt,
-)
+from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QStandardItem, QStandardItemModel
 
 from app import theme
 from app.formatting import clock_text
-from app.models.base import Index, RowsModel
+from app.models.base import Index
 from server.events import LogRecorded
 
 DEFAULT_CAPACITY = 5000
 
 
-class LogModel(RowsModel[LogRecorded]):
+class LogModel(QStandardItemModel):
     """The newest ``capacity`` log records; older rows fall off the top.
 
     Records the model already holds (same ``seq``) are ignored, so the
     snapshot and the live events may overlap.
+
+    The cells are Qt items, made once when a record comes in: painting and
+    measuring the table never call into Python. (As a Python model, every
+    repaint of the console was hundreds of calls into ``data``, each waiting
+    for the interpreter lock while the core was busy: under an IMAP load the
+    window's timers ran 50-80 ms late at the 95th percentile, 6 ms without
+    the console.)
+
+    Roles: DisplayRole (time, level, module, message), ForegroundRole (a
+    QColor for warnings and errors), ToolTipRole (the message column) and
+    RecordRole (the ``LogRecorded``, on the first column).
 
     Signals: the standard model signals only.
     """
@@ -37,11 +43,13 @@ class LogModel(RowsModel[LogRecorded]):
     def __init__(
         self, parent: QObject | None = None, capacity: int = DEFAULT_CAPACITY
     ) -> None:
-        super().__init__(parent)
+        super().__init__(0, len(self.HEADERS), parent)
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
+        self.setHorizontalHeaderLabels(list(self.HEADERS))
         self._capacity = capacity
         self._last_seq = 0
+        self._records: list[LogRecorded] = []
 
     @property
     def capacity(self) -> int:
@@ -57,37 +65,35 @@ class LogModel(RowsModel[LogRecorded]):
         if not fresh:
             return
         fresh = fresh[-self._capacity :]
-        overflow = len(self._rows) + len(fresh) - self._capacity
+        overflow = len(self._records) + len(fresh) - self._capacity
         if overflow > 0:
-            self.beginRemoveRows(QModelIndex(), 0, overflow - 1)
-            del self._rows[:overflow]
-            self.endRemoveRows()
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
-        self._rows.extend(fresh)
-        self.endInsertRows()
+            self.removeRows(0, overflow)
+            del self._records[:overflow]
+        for rec in fresh:
+            self._records.append(rec)
+            self.appendRow(self._items(rec))
+
+    def _items(self, rec: LogRecorded) -> list[QStandardItem]:
+        texts = (clock_text(rec.at), rec.level.title(), rec.module, rec.message)
+        items = [QStandardItem(text) for text in texts]
+        colour = theme.level_colour(rec.level)
+        if colour is not None:
+            for item in items:
+                item.setData(colour, Qt.ItemDataRole.ForegroundRole)
+        items[self.COL_MESSAGE].setToolTip(rec.message)
+        items[self.COL_TIME].setData(rec, self.RecordRole)
+        return items
 
     def clear(self) -> None:
         """Empty the view (the core keeps its own ring)."""
-        self._reset(())
+        self.removeRows(0, self.rowCount())
+        self._records.clear()
 
     def record(self, row: int) -> LogRecorded:
-        return self._rows[row]
+        return self._records[row]
 
     def records(self) -> tuple[LogRecorded, ...]:
-        return tuple(self._rows)
-
-    # -- Qt model API ---------------------------------------------------------
-    def cell(self, rec: LogRecorded, col: int, role: int) -> Any:
-        if role == self.RecordRole:
-            return rec
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (clock_text(rec.at), rec.level.title(), rec.module, rec.message)[col]
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return theme.level_colour(rec.level)
-        if role == Qt.ItemDataRole.ToolTipRole and col == self.COL_MESSAGE:
-            return rec.message
-        return None
+        return tuple(self._records)
 
 
 class LogFilterProxy(QSortFilterProxyModel):

@@ -115,8 +115,7 @@ class LogConsole(QWidget):
         )
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
-        for col in (LogModel.COL_TIME, LogModel.COL_LEVEL, LogModel.COL_MODULE):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self._fit_columns()
         header.setStretchLastSection(True)
 
         layout = QVBoxLayout(self)
@@ -201,6 +200,26 @@ class LogConsole(QWidget):
         if module is not None:
             self.add_modules([module])
         self.module_tabs.setCurrentIndex(self.tab_of(module))
+
+    def _fit_columns(self) -> None:
+        """Widths for the time, level and module columns from the widest text
+        they can hold. Not ResizeToContents: that measures up to 1,000 rows
+        through the model (Python calls, each waiting for the interpreter
+        lock while the core is busy) after every insert, and under load it
+        took a third of a core and made the window late."""
+        header = self.table.horizontalHeader()
+        metrics = self.table.fontMetrics()
+        widest = {
+            LogModel.COL_TIME: ["00:00:00"],
+            LogModel.COL_LEVEL: ["Debug", "Info", "Warning", "Error", "Critical"],
+            LogModel.COL_MODULE: ["core", "queue", "storage", *registry.names()],
+        }
+        pad = 3 * metrics.averageCharWidth()
+        for col, texts in widest.items():
+            text = max(metrics.horizontalAdvance(t) for t in texts) + pad
+            title = header.fontMetrics().horizontalAdvance(LogModel.HEADERS[col]) + pad
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(col, max(text, title))
 
     def shown_lines(self) -> list[str]:
         model = self.proxy

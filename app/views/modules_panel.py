@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, Signal
+from PySide6.QtCore import QModelIndex, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.modules_model import ModulesModel
+
+FIT_MS = 1000  # the columns are fitted to their contents at most this often
 
 
 class ModulesPanel(QGroupBox):
@@ -42,13 +44,20 @@ class ModulesPanel(QGroupBox):
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
-        fixed = QHeaderView.ResizeMode.ResizeToContents
+        # Columns fit their contents, measured at most every FIT_MS: with
+        # ResizeToContents every change of a session count had every cell
+        # measured through the model (Python calls, each waiting for the
+        # interpreter lock while the core is busy).
         for col in range(ModulesModel.COL_ERROR):
-            header.setSectionResizeMode(col, fixed)
-        header.setSectionResizeMode(
-            ModulesModel.COL_ADDRESS, QHeaderView.ResizeMode.ResizeToContents
-        )
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
+        self._fit_timer = QTimer(self)
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.setInterval(FIT_MS)
+        self._fit_timer.timeout.connect(self.fit_columns)
+        for signal in (model.modelReset, model.rowsInserted, model.dataChanged):
+            signal.connect(self._fit_soon)
+        self.fit_columns()
 
         self.settings_button = QPushButton("S&ettings…", self)
         self.restart_button = QPushButton("&Restart", self)
@@ -66,6 +75,14 @@ class ModulesPanel(QGroupBox):
         self.table.selectionModel().selectionChanged.connect(self.on_selection_changed)
         model.modelReset.connect(self.on_selection_changed)
         self.on_selection_changed()
+
+    def _fit_soon(self, *_args: object) -> None:
+        if not self._fit_timer.isActive():
+            self._fit_timer.start()
+
+    def fit_columns(self) -> None:
+        for col in range(ModulesModel.COL_ERROR):
+            self.table.resizeColumnToContents(col)
 
     def selected_module(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()

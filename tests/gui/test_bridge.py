@@ -71,3 +71,36 @@ def test_events_are_re_emitted_on_the_gui_thread(
         stub_core.loop.call_soon_threadsafe(
             stub_core.events.publish, AccountsChanged("users")
         )
+
+
+def test_a_burst_of_events_arrives_whole_in_order_in_few_batches(
+    qtbot: Any, gui_loop: Any, stub_core: StubRuntime
+) -> None:
+    """Each entry of the GUI thread into Python waits for the interpreter lock
+    while the core is busy: 3,000 events published at once come over in a
+    few batches (not one queued call each), all of them, in order."""
+    flushes: list[int] = []
+
+    class Counting(CoreBridge):
+        def flush(self) -> None:
+            flushes.append(len(self._pending))
+            super().flush()
+
+    bridge = Counting(stub_core)
+    try:
+        wait_for(qtbot, bridge.connect_core())
+        got: list[str] = []
+        bridge.accountsChanged.connect(lambda e: got.append(e.what))
+        names = [f"u{i}" for i in range(3000)]
+
+        def burst() -> None:
+            for name in names:
+                stub_core.events.publish(AccountsChanged(name))
+
+        stub_core.loop.call_soon_threadsafe(burst)
+        qtbot.waitUntil(lambda: len(got) == len(names), timeout=5000)
+        assert got == names
+        assert len(flushes) <= 5, flushes
+        assert bridge.dropped_log_records == 0
+    finally:
+        bridge.disconnect_core()
