@@ -283,9 +283,10 @@ class ListsPage(QWidget):
 
     async def refresh_members(self) -> None:
         ml = self.selected_list()
-        self.members = (
-            await self._bridge.run(CoreApi.list_members, ml.address) if ml else ()
-        )
+        members = await self._bridge.run(CoreApi.list_members, ml.address) if ml else ()
+        if self.selected_list() != ml:
+            return  # the selection moved meanwhile: its own refresh follows
+        self.members = members
         _fill(
             self.member_table,
             [
@@ -378,6 +379,7 @@ class ListsPage(QWidget):
         spawn(self.refresh())
 
     def on_list_selected(self) -> None:
+        self.update_buttons()
         spawn(self.refresh_members())
 
     def on_add_button_clicked(self) -> None:

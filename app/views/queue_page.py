@@ -266,11 +266,11 @@ class QueuePage(QWidget):
             notify(self, "Queue", str(exc))
             await self.refresh()
             return None
+        await self.refresh()  # the table first: the words then describe it
         if result.ok:
             self.status_label.setText(f"Job {job.job_id}: {result.message}")
         else:
             notify(self, "Queue", result.message)
-        await self.refresh()
         return result
 
     async def delete_job(self, job: QueueJobView) -> QueueActionResult | None:
