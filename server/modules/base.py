@@ -606,7 +606,8 @@ class ListenerModule:
         for lst in self._listeners:
             if lst.server is not None:
                 lst.server.close()
-        for rec in [*self._sessions.values(), *self._admitted.values()]:
+        records = [*self._sessions.values(), *self._admitted.values()]
+        for rec in records:
             try:
                 if rec.close is not None:
                     rec.close()
@@ -617,7 +618,14 @@ class ListenerModule:
         # A transport closes its socket in a callback it schedules on the
         # loop (call_soon): give those a few turns, or a loop that stops
         # right after (Runtime.stop) leaves sockets open until the garbage
-        # collector finds them (ResourceWarning: unclosed transport).
+        # collector finds them (ResourceWarning: unclosed transport). A TLS
+        # connection's close waits for the client's close_notify (up to 30 s
+        # in asyncio): after the turns, what is still open is aborted.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        for rec in records:
+            if isinstance(rec.transport, asyncio.Transport):
+                rec.transport.abort()
         for _ in range(3):
             await asyncio.sleep(0)
         for lst in self._listeners:

@@ -66,7 +66,7 @@ def test_make_a_list_add_members_and_moderate(
     )
     wait_for(qtbot, page.refresh())
     assert [h.subject for h in page.held] == ["hello team"]
-    assert len(inbox(real_core, BOB)) == 1  # the moderator's notice
+    qtbot.waitUntil(lambda: len(inbox(real_core, BOB)) == 1)  # the notice
     page.held_table.selectRow(0)
     page.grab().save(str(Path(real_core.data_dir).parent / "lists-page.png"))
     page.approve_button.click()
