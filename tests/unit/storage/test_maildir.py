@@ -18,13 +18,7 @@ from server.errors import StorageFullError
 from server.storage.base import MailboxChange, StoreUnavailable
 from server.storage.maildir import MaildirStore
 
-OWNER = "alice@example.org"
-MSG = b"From: a@example.org\r\nSubject: hi\r\n\r\nHello\r\n"
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "mail"
+from .common import MSG, OWNER
 
 
 @pytest.fixture

@@ -21,13 +21,7 @@ from server.storage.base import MailboxChange
 from server.storage.maildir import INLINE_DELIVERY_BYTES, MaildirStore
 from server.storage.names import MAX_UNIQUE_CHARS, sanitize_unique
 
-OWNER = "alice@example.org"
-MSG = b"From: a@example.org\r\nSubject: hi\r\n\r\nHello\r\n"
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "mail"
+from .common import MSG, OWNER
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from server.storage import maildir_meta
 from server.storage.maildir import MaildirStore
 
-OWNER = "alice@example.org"
+from .common import OWNER
 
 
 def record_of(message: bytes) -> bytes:
@@ -21,11 +21,6 @@ def record_of(message: bytes) -> bytes:
 
 def message(i: int, pad: int = 0) -> bytes:
     return f"Subject: m{i}\r\n\r\n{'x' * pad}body {i}\r\n".encode()
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "mail"
 
 
 def inbox(root: Path) -> Path:

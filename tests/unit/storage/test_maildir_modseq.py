@@ -13,13 +13,7 @@ from server.storage import maildir_modseq
 from server.storage.maildir import MaildirStore
 from server.storage.maildir_modseq import MODSEQ_FILE, RESERVE_BLOCK
 
-OWNER = "alice@example.org"
-MSG = b"From: a@example.org\r\nSubject: hi\r\n\r\nHello\r\n"
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "mail"
+from .common import MSG, OWNER
 
 
 @pytest.fixture
