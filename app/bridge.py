@@ -3,7 +3,7 @@
 GUI code ``await``s core calls through ``CoreBridge.run``, which takes a
 facade method and its arguments, ``await bridge.run(CoreApi.hold_job, job_id)``
 (or any function of the facade, ``bridge.run(lambda api: api.queue_jobs())``).
-The call runs on the core loop (``asyncio.run_coroutine_threadsafe``) and its
+The call runs as a task on the core loop, made there (see ``run``), and its
 result or exception comes back to the GUI loop (``asyncio.wrap_future``). The
 result keeps the facade method's type, and a misspelt or renamed method, or
 arguments that do not fit, are errors for ``mypy --strict app``, not surprises
@@ -25,6 +25,7 @@ It does not keep core state: models do, from the snapshot plus events.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -154,11 +155,43 @@ class CoreBridge(QObject):
         awaiting GUI task cancels the core-side call too.
         """
         api = self._rt.api
+        loop = self._rt.loop
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
         async def on_core() -> T:
             return await request(api, *args)
 
-        future = asyncio.run_coroutine_threadsafe(on_core(), self._rt.loop)
+        def settle(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                future.cancel()
+                return
+            if not future.set_running_or_notify_cancel():
+                return  # the GUI side gave up
+            exc = task.exception()
+            if exc is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(task.result())
+
+        def start() -> None:
+            # The coroutine is made here, on the core thread, when it runs. A
+            # request still queued when the core's loop stops is then dropped
+            # whole; made on the GUI thread, it was a coroutine never awaited
+            # (a RuntimeWarning at some later garbage collection).
+            if future.cancelled():
+                return
+            task = loop.create_task(on_core())
+            task.add_done_callback(settle)
+            future.add_done_callback(lambda f: cancel(f, task))
+
+        def cancel(f: concurrent.futures.Future[T], task: asyncio.Task[T]) -> None:
+            if f.cancelled():
+                try:
+                    loop.call_soon_threadsafe(task.cancel)
+                except RuntimeError:
+                    pass  # the core's loop is closed: the task went with it
+
+        loop.call_soon_threadsafe(start)
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import threading
+import types
+import warnings
 from typing import Any
 
 import pytest
@@ -104,3 +108,54 @@ def test_a_burst_of_events_arrives_whole_in_order_in_few_batches(
         assert bridge.dropped_log_records == 0
     finally:
         bridge.disconnect_core()
+
+
+def test_cancelling_the_caller_cancels_the_call_on_the_core(
+    qtbot: Any, bridge: CoreBridge, stub_core: StubRuntime
+) -> None:
+    started = threading.Event()
+    outcome: list[str] = []
+
+    async def forever(api: CoreApi) -> str:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            outcome.append(threading.current_thread().name)
+            raise
+        return "never"
+
+    task = asyncio.ensure_future(bridge.run(forever))
+    qtbot.waitUntil(started.is_set, timeout=5000)
+    task.cancel()
+    qtbot.waitUntil(lambda: bool(outcome), timeout=5000)
+    assert task.cancelled()
+    assert outcome == [stub_core._thread.name if stub_core._thread else ""]
+
+
+def test_a_call_queued_as_the_core_stops_leaves_no_coroutine_behind(
+    qtbot: Any, gui_loop: Any
+) -> None:
+    """A refresh that the window sent just before the core's loop ended is
+    never run; it must not leave a coroutine that was never awaited (its
+    RuntimeWarning surfaced in whichever test ran the next collection)."""
+    core_loop = asyncio.new_event_loop()  # never runs: it "stopped" at once
+    rt = types.SimpleNamespace(loop=core_loop, api=object(), events=None)
+    called: list[object] = []
+
+    async def request(api: object) -> str:
+        called.append(api)
+        return "ran"
+
+    bridge = CoreBridge(rt)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(bridge.run(request))
+    qtbot.waitUntil(lambda: len(core_loop._ready) == 1, timeout=5000)
+    core_loop.close()  # drops the queued call, as Runtime.stop's close does
+    task.cancel()
+    qtbot.waitUntil(task.done, timeout=5000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del task
+        gc.collect()
+    assert [str(w.message) for w in caught] == []
+    assert called == []
