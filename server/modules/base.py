@@ -267,6 +267,7 @@ class _AdmissionGuard(asyncio.Protocol):
         self._transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.module.accepted(transport)
         peer = transport.get_extra_info("peername")
         ip = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         refused = self.module.admission(ip)
@@ -359,6 +360,11 @@ class ListenerModule:
         # admitted connections whose protocol has not registered a session yet,
         # by id() of their transport (the record keeps the transport alive)
         self._admitted: dict[int, SessionRecord] = {}
+        # every connection the listeners accepted, as the socket transport
+        # (not the TLS one over it), until it is closed and freed: stop()
+        # aborts what is left, sessions that ended included (a TLS close
+        # waits up to 30 s for the client's close_notify)
+        self._accepted: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._budget: ConnectionBudget | None = None
         self._counters: dict[str, int] = {}
         self._day = time.strftime("%Y-%m-%d")
@@ -440,6 +446,10 @@ class ListenerModule:
     # -- the count of connections ------------------------------------------------
     # Invariant: the budget's ``held`` is the sum, over its modules, of
     # ``len(_sessions) + len(_admitted)``; every change goes through these methods.
+    def accepted(self, transport: asyncio.BaseTransport) -> None:
+        """Every accepted connection, admitted or not (for ``stop``)."""
+        self._accepted.add(transport)
+
     def admit(self, peer: str, transport: asyncio.BaseTransport) -> None:
         """Count a connection connection control just let in (before any await)."""
         self._admitted[id(transport)] = SessionRecord(
@@ -623,9 +633,12 @@ class ListenerModule:
         # in asyncio): after the turns, what is still open is aborted.
         for _ in range(3):
             await asyncio.sleep(0)
-        for rec in records:
-            if isinstance(rec.transport, asyncio.Transport):
-                rec.transport.abort()
+        ending = [rec.transport for rec in records]
+        ending += list(self._accepted)  # ended sessions whose sockets linger
+        self._accepted.clear()
+        for transport in ending:
+            if isinstance(transport, asyncio.Transport):
+                transport.abort()
         for _ in range(3):
             await asyncio.sleep(0)
         for lst in self._listeners:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import socket
 
 import pytest
@@ -287,6 +288,42 @@ async def test_stop_closes_sessions_without_update(start_wire, store) -> None:
     assert rest in (b"", b"-ERR [SYS/TEMP] Server shutting down\r\n")
     assert len(await store.list_messages(BOB, "INBOX")) == 1
     assert not w.module.locks.held(BOB)
+
+
+async def test_stop_closes_the_socket_of_a_tls_session_that_already_quit(
+    start_wire,
+) -> None:
+    """After QUIT on TLS the server sends close_notify and waits (asyncio: up
+    to 30 s) for the client's. A client that never answers must not keep the
+    server's socket open past the module's stop."""
+    w = await start_wire()
+    port = w.port("implicit")
+
+    def quit_and_stay() -> socket.socket:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        tls = client_tls_context().wrap_socket(raw)
+        tls.recv(4096)  # greeting
+        tls.sendall(b"QUIT\r\n")
+        assert tls.recv(4096).startswith(b"+OK")
+        assert tls.recv(4096) == b""  # the server's close_notify
+        # the same TCP socket, without TLS: no answer goes back (closing
+        # the TLS socket without unwrap() sends nothing)
+        plain = socket.socket(fileno=os.dup(tls.fileno()))
+        tls.close()
+        return plain
+
+    plain = await asyncio.to_thread(quit_and_stay)
+    try:
+        await _wait_for(lambda: w.module.status(True).sessions == 0)
+        await w.module.stop()
+
+        def tcp_end() -> bytes:
+            plain.settimeout(5)
+            return plain.recv(1, socket.MSG_PEEK)
+
+        assert await asyncio.to_thread(tcp_end) == b""  # FIN, not a timeout
+    finally:
+        plain.close()
 
 
 async def test_port_in_use_fails_with_advice(start_wire) -> None:
