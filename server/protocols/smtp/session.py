@@ -161,6 +161,16 @@ AUTH_TIMEOUT = 30.0  # seconds for SPF, DKIM and DMARC of one message
 # a message up to this size loses forged X-Spam-* fields on the loop (one
 # header search); a larger one in a worker thread
 STRIP_INLINE_BYTES = 1024 * 1024
+# The longest DATA line with its CRLF (RFC 5321 4.5.3.1.6: 1000 octets;
+# aiosmtpd's ``line_length_limit``, one more, kept as it was).
+DATA_LINE_LIMIT = 1001
+# How much of the client's input the session's StreamReader hands over at a
+# time; reading pauses when twice this waits unread. aiosmtpd sizes it by the
+# DATA line limit (1001): a 4 KB message came in 1 KB steps, each an
+# exception (LimitOverrunError) and a pause and a resume of the socket (two
+# epoll_ctl calls). Command lines are still held to their own limits
+# (aiosmtpd's ``command_size_limits``, checked after the line is read).
+READ_LIMIT = 32 * 1024
 
 _HELO_NAME = re.compile(
     r"(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
@@ -773,6 +783,10 @@ class QuicksilverSMTP(SMTP):
 
     offer_auth = False
     implicit_tls = False
+    # aiosmtpd makes its StreamReader with ``limit=line_length_limit`` and
+    # uses the attribute for nothing else we run (its smtp_DATA is replaced
+    # by ``_data``, which checks lines against DATA_LINE_LIMIT)
+    line_length_limit = READ_LIMIT
 
     def __init__(
         self,
@@ -922,9 +936,7 @@ class QuicksilverSMTP(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         try:
-            got = await receive(
-                self._reader, self.data_size_limit, self.line_length_limit
-            )
+            got = await receive(self._reader, self.data_size_limit, DATA_LINE_LIMIT)
         except asyncio.CancelledError:
             self._qlog.info("[%s] connection lost during DATA", self._peer_text)
             self._writer.close()

@@ -341,3 +341,52 @@ def test_requiretls_is_not_offered_and_refused_plainly(core: RunningCore) -> Non
         code, text = c.docmd("MAIL FROM:<a@outside.test> NOSUCH=1")
         assert (code, text[:6]) == (555, b"5.5.4 ")
         assert c.docmd("MAIL FROM:<a@outside.test>")[0] == 250
+
+
+def test_a_message_is_read_without_pausing_the_socket(
+    core: RunningCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session's reader holds up to twice READ_LIMIT before it pauses the
+    socket: at aiosmtpd's 1001 octets every message over 2 KB paused and
+    resumed it (two epoll_ctl calls and a reader exception per message). It
+    still arrives whole, dots unstuffed, long lines intact."""
+    from asyncio import selector_events
+
+    pauses: list[object] = []
+    pause = selector_events._SelectorTransport.pause_reading
+
+    def counting(self: selector_events._SelectorTransport) -> None:
+        pauses.append(self)
+        pause(self)
+
+    monkeypatch.setattr(selector_events._SelectorTransport, "pause_reading", counting)
+    head = b"From: <sender@outside.test>\r\nSubject: pieces\r\n\r\n"
+    lines = [
+        (b"." if i % 7 == 0 else b"") + bytes([65 + i % 26]) * 990 for i in range(24)
+    ]
+    body = b"\r\n".join(lines) + b"\r\n"
+    host, port = core.endpoint("smtp")
+    with smtplib.SMTP(host, port) as c:
+        c.ehlo("client.test")
+        for _ in range(3):
+            assert c.sendmail("sender@outside.test", [ALICE], head + body) == {}
+    assert pauses == []
+    files = maildir_files(core, ALICE)
+    assert len(files) == 3
+    for delivered in files:  # Maildir keeps LF line ends
+        assert delivered.read_bytes().endswith((head + body).replace(b"\r\n", b"\n"))
+
+
+def test_command_lines_over_their_limit_are_refused_and_the_session_goes_on(
+    core: RunningCore,
+) -> None:
+    host, port = core.endpoint("smtp")
+    with socket.create_connection((host, port), timeout=10) as s:
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"220 ")
+        # within the reader's limit, over the command's; then far over both
+        for size in (5_000, 200_000):
+            s.sendall(b"NOOP " + b"x" * size + b"\r\n")
+            assert f.readline().startswith(b"500 "), size
+        s.sendall(b"NOOP\r\n")
+        assert f.readline().startswith(b"250 ")
