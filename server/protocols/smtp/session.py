@@ -166,10 +166,10 @@ STRIP_INLINE_BYTES = 1024 * 1024
 DATA_LINE_LIMIT = 1001
 # How much of the client's input the session's StreamReader hands over at a
 # time; reading pauses when twice this waits unread. aiosmtpd sizes it by the
-# DATA line limit (1001): a 4 KB message came in 1 KB steps, each an
-# exception (LimitOverrunError) and a pause and a resume of the socket (two
-# epoll_ctl calls). Command lines are still held to their own limits
-# (aiosmtpd's ``command_size_limits``, checked after the line is read).
+# DATA line limit (1001): every message over 2 KB paused and resumed the
+# socket (two epoll_ctl calls) and was read through a LimitOverrunError.
+# Command lines are still held to their own limits (aiosmtpd's
+# ``command_size_limits``, checked after the line is read).
 READ_LIMIT = 32 * 1024
 
 _HELO_NAME = re.compile(
