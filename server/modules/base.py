@@ -613,6 +613,18 @@ class ListenerModule:
             self.state = ModuleState.STOPPED
             return
         self._set_state(ModuleState.STOPPING)
+        # Stop accepting, let the connections already accepted become
+        # transports, then close the servers. asyncio accepts in one callback
+        # and makes the transport in a task a turn later; a server closed in
+        # between fails that task (3.11: an assertion in Server._attach) and
+        # leaves the accepted socket open and owned by nobody.
+        loop = asyncio.get_running_loop()
+        for lst in self._listeners:
+            if lst.server is not None:
+                for sock in lst.server.sockets:
+                    loop.remove_reader(sock.fileno())
+        for _ in range(3):
+            await asyncio.sleep(0)
         for lst in self._listeners:
             if lst.server is not None:
                 lst.server.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import select
 import socket
 
 import pytest
@@ -324,6 +325,39 @@ async def test_stop_closes_the_socket_of_a_tls_session_that_already_quit(
         assert await asyncio.to_thread(tcp_end) == b""  # FIN, not a timeout
     finally:
         plain.close()
+
+
+async def test_stop_closes_a_connection_accepted_just_before_it(start_wire) -> None:
+    """asyncio accepts a connection in one callback and makes its transport
+    in a task that runs a turn later; a server closed in between (Python
+    3.11) fails that task and leaves the accepted socket open and unowned.
+    A client that connects as the module stops must see its connection end."""
+    w = await start_wire()
+    port = w.port()
+    listening = next(
+        lst.server.sockets[0]
+        for lst in w.module._listeners
+        if lst.server is not None and lst.server.sockets[0].getsockname()[1] == port
+    )
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        # the connection waits in the backlog: the next select reports it
+        assert select.select([listening.fileno()], [], [], 5)[0]
+        await asyncio.sleep(0)  # this turn's select queues the accept
+        await asyncio.sleep(0)  # the accept ran; its transport's task has not
+        await w.module.stop()
+
+        def tcp_end() -> bytes:
+            client.settimeout(5)
+            data = b""
+            while chunk := client.recv(4096):  # a greeting may come first
+                data += chunk
+            return data
+
+        got = await asyncio.to_thread(tcp_end)  # the end, not a timeout
+        assert got == b"" or got.startswith(b"+OK")
+    finally:
+        client.close()
 
 
 async def test_port_in_use_fails_with_advice(start_wire) -> None:
