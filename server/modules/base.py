@@ -378,12 +378,12 @@ class ListenerModule:
     def count(self, counter: str, n: int = 1) -> None:
         self._counters[counter] = self._counters.get(counter, 0) + n
 
-    def count_message(self) -> None:
+    def count_message(self, n: int = 1) -> None:
         today = time.strftime("%Y-%m-%d")
         if today != self._day:
             self._day, self._messages_today = today, 0
-        self._messages_today += 1
-        self.count("messages")
+        self._messages_today += n
+        self.count("messages", n)
 
     def connections(self) -> ConnectionBudget:
         """The budget this module draws from: the runtime's shared one, or --

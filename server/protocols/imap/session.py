@@ -140,7 +140,7 @@ class Services:
     user_login: Callable[[str], bool] = lambda address: True
     user_logout: Callable[[str], None] = lambda address: None
     count: Callable[[str], None] = lambda counter: None
-    count_message: Callable[[], None] = lambda: None  # a message read
+    count_message: Callable[[int], None] = lambda n: None  # n messages read
     clock: Callable[[], float] = time.time
     # the user's storage quota in bytes (0: none); QUOTA (RFC 9208)
     quota: Callable[[str], int] = lambda address: 0

@@ -103,9 +103,8 @@ async def fetch(s: Session, cmd: c.Fetch) -> None:
             if s.condstore and not any(isinstance(i, fi.Modseq) for i in items):
                 lead += (fi.Modseq(),)  # RFC 7162 3.1.4.2: its value moved
     live = [(q, u) for q, u in msgs if u in sel.infos and u not in sel.ghosts]
-    if fi.downloads(items):  # the window's "messages today", as POP3's RETR
-        for _ in live:
-            s.sv.count_message()
+    if fi.downloads(items) and live:  # the window's "messages today", as RETR
+        s.sv.count_message(len(live))
     for start in range(0, len(live), metaload.PRELOAD):
         chunk = live[start : start + metaload.PRELOAD]
         if needs_meta and not needs_raw:
