@@ -443,13 +443,14 @@ class ListenerModule:
         """The line a refused client reads before the connection closes."""
         return b""
 
+    def accepted(self, transport: asyncio.BaseTransport) -> None:
+        """Every accepted connection, admitted or not: ``stop`` ends what is
+        still open of them (the set is weak: an ended one drops out)."""
+        self._accepted.add(transport)
+
     # -- the count of connections ------------------------------------------------
     # Invariant: the budget's ``held`` is the sum, over its modules, of
     # ``len(_sessions) + len(_admitted)``; every change goes through these methods.
-    def accepted(self, transport: asyncio.BaseTransport) -> None:
-        """Every accepted connection, admitted or not (for ``stop``)."""
-        self._accepted.add(transport)
-
     def admit(self, peer: str, transport: asyncio.BaseTransport) -> None:
         """Count a connection connection control just let in (before any await)."""
         self._admitted[id(transport)] = SessionRecord(
