@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..session import Session
 
 FETCH_DRAIN_BYTES = 256 * 1024
-READ_AHEAD = 32  # message files read concurrently by FETCH
+READ_AHEAD = 128  # message files read in one store call by FETCH (one thread hop)
 READ_AHEAD_BYTES = 8 * 1024 * 1024
 WRITE_SLICE = 1024 * 1024  # a larger response line is written a slice at a time
 # A FETCH batch answered from cached metadata is rendered on the loop, unless
