@@ -43,12 +43,16 @@ def write_all(fd: int, data: bytes) -> None:
 def read_file(path: str | Path, size_hint: int = 0) -> bytes:
     """A whole file, read with plain system calls (no buffered file object:
     its set-up costs more than reading a small message). ``size_hint``: the
-    size the caller expects (one read then, and one to see the end)."""
+    size the caller expects: one read then, and a second only if the file is
+    not that size (a regular file's read is short only at its end, so
+    exactly ``size_hint`` octets asked for ``size_hint + 1`` is all of it;
+    each system call in a worker thread may wait for the interpreter lock
+    on its way back)."""
     fd = os.open(path, os.O_RDONLY | O_BINARY)
     try:
         want = size_hint + 1 if size_hint > 0 else 64 * 1024
         first = os.read(fd, want)
-        if not first:
+        if not first or len(first) == size_hint:
             return first
         chunks = [first]
         while chunk := os.read(fd, max(want, 64 * 1024)):

@@ -152,3 +152,42 @@ def test_syncfs_keeps_its_folder_open(
     kept = fsutil._sync_dir
     assert kept is not None and kept[0] == b
     assert os.path.samefile(f"/proc/self/fd/{kept[1]}", b)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 70_000, 200_000])
+@pytest.mark.parametrize("hint", ["exact", "smaller", "larger", "none"])
+def test_read_file_returns_the_whole_file_whatever_the_hint(
+    tmp_path: Path, size: int, hint: str
+) -> None:
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    path = tmp_path / "message"
+    path.write_bytes(data)
+    size_hint = {
+        "exact": size,
+        "smaller": max(size - 100, 1),
+        "larger": size + 100,
+        "none": 0,
+    }[hint]
+    assert fsutil.read_file(path, size_hint) == data
+
+
+def test_read_file_of_the_hinted_size_reads_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of exactly the size its name says is read with one ``read``
+    (each system call in a worker thread may wait for the interpreter lock)."""
+    path = tmp_path / "message"
+    path.write_bytes(b"y" * 4096)
+    reads: list[int] = []
+    real_read = os.read
+
+    def counting_read(fd: int, n: int) -> bytes:
+        reads.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(fsutil.os, "read", counting_read)
+    assert fsutil.read_file(path, 4096) == b"y" * 4096
+    assert reads == [4097]
+    reads.clear()
+    assert fsutil.read_file(path, 4000) == b"y" * 4096  # the hint is wrong
+    assert len(reads) >= 2
