@@ -175,6 +175,7 @@ class Entry:
 
     __slots__ = (
         "base",
+        "disk_size",
         "extra",
         "filename",
         "info",
@@ -198,7 +199,10 @@ class Entry:
         self.base = base
         self.extra = extra  # info letters kept but not interpreted
         self.size_in_name = size_in_name
-        self.unique = base_fields(base)[0]
+        # the file's size from its name's S= (0: not there), so a read
+        # needs no parse of the name
+        self.unique, disk, _ = base_fields(base)
+        self.disk_size = disk or 0
 
 
 class Folder:

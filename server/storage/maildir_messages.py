@@ -33,7 +33,6 @@ from server.storage.maildir_format import (
     Entry,
     Events,
     Folder,
-    base_fields,
     replace_flags,
 )
 
@@ -63,8 +62,8 @@ class MessageOps(Delivery):
                 if entry is None:
                     break
                 try:
-                    size = base_fields(entry.base)[1] or 0
-                    return mailtext.to_crlf(fsutil.read_file(st.file_path(entry), size))
+                    data = fsutil.read_file(st.file_path(entry), entry.disk_size)
+                    return mailtext.to_crlf(data)
                 except FileNotFoundError:
                     if attempt == 0:
                         self._sync(events, owner, name, st, force=True)
@@ -81,7 +80,7 @@ class MessageOps(Delivery):
             paths = {
                 uid: (
                     os.path.join(folder, entry.subdir, entry.filename),
-                    base_fields(entry.base)[1] or 0,  # S=: the size on disk
+                    entry.disk_size,  # S=: the size on disk
                 )
                 for uid in uids
                 if (entry := st.entries.get(uid)) is not None
