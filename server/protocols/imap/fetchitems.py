@@ -32,6 +32,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 from server.errors import PermanentError
@@ -377,12 +378,16 @@ class BodySection(FileItem):
     def parses(self) -> bool:
         return bool(self.section.part)
 
+    @cached_property
+    def _prefix(self) -> bytes:
+        """``BODY[section]<origin> ``: the same for every message."""
+        return f"BODY[{self.section.render()}]{_origin(self.partial)} ".encode()
+
     def render(self, view: FileView) -> bytes:
         s = self.section
         top = view.top if s.part else None
         data = mime.section(view.raw, top, s.part, s.text, s.fields)
-        prefix = f"BODY[{s.render()}]{_origin(self.partial)} ".encode()
-        return _literal(prefix, mime.partial(data, self.partial))
+        return _literal(self._prefix, mime.partial(data, self.partial))
 
 
 class UnknownCte(PermanentError):

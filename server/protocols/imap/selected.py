@@ -216,9 +216,11 @@ class SelectedMailbox:
         return [(s, self.uids[s - 1]) for s in sorted(seqs)]
 
     def flags_of(self, uid: int) -> list[str]:
-        flags = set(self.infos[uid].flags)
+        flags = self.infos[uid].flags
         if uid in self.recent and not self.rev2:
-            flags.add("\\Recent")
+            return R.sort_flags({*flags, "\\Recent"})
+        if len(flags) < 2:  # most messages: nothing to sort
+            return list(flags)
         return R.sort_flags(flags)
 
     def keywords(self) -> set[str]:
