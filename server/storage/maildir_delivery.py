@@ -40,7 +40,6 @@ from server.storage.maildir_format import (
     Entry,
     Events,
     Folder,
-    base_fields,
     folder_label,
     stamp,
     write_tmp,
@@ -274,7 +273,7 @@ class Delivery(FolderCache):
         if entry is None:
             return info
         path = st.file_path(entry)
-        disk = base_fields(entry.base)[1]
+        disk = entry.disk_size
         try:
             fd = fsutil.open_for_fsync(path)
         except FileNotFoundError:

@@ -199,10 +199,9 @@ class Entry:
         self.base = base
         self.extra = extra  # info letters kept but not interpreted
         self.size_in_name = size_in_name
-        # the file's size from its name's S= (0: not there), so a read
-        # needs no parse of the name
-        self.unique, disk, _ = base_fields(base)
-        self.disk_size = disk or 0
+        # the file's size from its name's S= (None: not there), so neither a
+        # read nor the integrity check parses the name again
+        self.unique, self.disk_size, _ = base_fields(base)
 
 
 class Folder:

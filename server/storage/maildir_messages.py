@@ -62,7 +62,7 @@ class MessageOps(Delivery):
                 if entry is None:
                     break
                 try:
-                    data = fsutil.read_file(st.file_path(entry), entry.disk_size)
+                    data = fsutil.read_file(st.file_path(entry), entry.disk_size or 0)
                     return mailtext.to_crlf(data)
                 except FileNotFoundError:
                     if attempt == 0:
@@ -80,7 +80,7 @@ class MessageOps(Delivery):
             paths = {
                 uid: (
                     os.path.join(folder, entry.subdir, entry.filename),
-                    entry.disk_size,  # S=: the size on disk
+                    entry.disk_size or 0,  # S=: the size on disk
                 )
                 for uid in uids
                 if (entry := st.entries.get(uid)) is not None
