@@ -89,6 +89,15 @@ def test_a_large_slice_of_lets_other_threads_run() -> None:
     big = b"m" * (64 * 1024 * 1024)
     view = memoryview(bytearray(big))
     for raw in (big, view):
-        gap, took = longest_gap(functools.partial(bytesutil.slice_of, raw, 1))
-        # holding the lock, the longest gap would be a whole copy
-        assert gap < 0.5 * took, (type(raw), gap, took)
+        # Holding the lock, every gap would be at least a whole copy, in every
+        # attempt. One stall of the machine (a busy neighbour on a shared CI
+        # host) can make one long gap in any attempt, so the test asks for one
+        # attempt in three without such a gap, not for all three.
+        seen: list[tuple[float, float]] = []
+        for _ in range(3):
+            gap, took = longest_gap(functools.partial(bytesutil.slice_of, raw, 1))
+            seen.append((gap, took))
+            if gap < 0.5 * took:
+                break
+        else:
+            pytest.fail(f"{type(raw).__name__}: (longest gap, copy) {seen}")
