@@ -105,6 +105,16 @@ def bind_error_message(exc: OSError, host: str, port: int) -> str:
     return f"Cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
+LOOP_TURNS = 3  # what stop() gives the loop between its steps
+
+
+async def _loop_turns() -> None:
+    """Let the callbacks already scheduled (a transport's making, a socket's
+    close) and the ones they schedule run before the next step of a stop."""
+    for _ in range(LOOP_TURNS):
+        await asyncio.sleep(0)
+
+
 @dataclass
 class Listener:
     host: str
@@ -624,8 +634,7 @@ class ListenerModule:
             if lst.server is not None:
                 for sock in lst.server.sockets:
                     loop.remove_reader(sock.fileno())
-        for _ in range(3):
-            await asyncio.sleep(0)
+        await _loop_turns()
         for lst in self._listeners:
             if lst.server is not None:
                 lst.server.close()
@@ -644,16 +653,14 @@ class ListenerModule:
         # collector finds them (ResourceWarning: unclosed transport). A TLS
         # connection's close waits for the client's close_notify (up to 30 s
         # in asyncio): after the turns, what is still open is aborted.
-        for _ in range(3):
-            await asyncio.sleep(0)
+        await _loop_turns()
         ending = [rec.transport for rec in records]
         ending += list(self._accepted)  # ended sessions whose sockets linger
         self._accepted.clear()
         for transport in ending:
             if isinstance(transport, asyncio.Transport):
                 transport.abort()
-        for _ in range(3):
-            await asyncio.sleep(0)
+        await _loop_turns()
         for lst in self._listeners:
             if lst.server is not None:
                 try:
