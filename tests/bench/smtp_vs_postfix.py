@@ -7,6 +7,10 @@ Postfix's means it is in its queue (fsynced) and it delivers afterwards, so
 its rate is taken over the time until the last message is in the Maildir.
 
     .venv/bin/python tests/bench/smtp_vs_postfix.py [--seconds 10]
+                                                    [--client smtp-source]
+
+``--client smtp-source``: Postfix's C load generator instead of aiosmtplib
+(see smtp_accept.py: the Python client takes about as much CPU as a server).
 
 Needs root (Postfix's daemons run as the postfix user) and the postfix
 package; nothing is installed or started system-wide: the configuration,
@@ -17,7 +21,6 @@ Issue 12 asks for >= 1.5x Postfix. Not run by CI.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import pwd
 import shutil
@@ -31,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.bench.smtp_accept import load, start  # noqa: E402
+from tests.bench.smtp_accept import run_load, start  # noqa: E402
 
 MAIN_CF = """compatibility_level = 3.6
 queue_directory = {home}/spool
@@ -74,7 +77,9 @@ def count(folder: Path) -> int:
     )
 
 
-def postfix(home: Path, seconds: float, connections: int) -> tuple[float, float] | None:
+def postfix(
+    home: Path, seconds: float, connections: int, client: str
+) -> tuple[float, float] | None:
     """(accepted per second, delivered per second), or None without Postfix."""
     if shutil.which("postfix") is None or os.getuid() != 0:
         return None
@@ -117,13 +122,13 @@ def postfix(home: Path, seconds: float, connections: int) -> tuple[float, float]
                     raise SystemExit("postfix did not start") from None
                 time.sleep(0.2)
         mailbox = home / "mail/example.test/alice"
-        asyncio.run(load(port, 1, connections))  # warm-up
+        run_load(port, 1, connections, client)  # warm-up
         deadline = time.monotonic() + 60
         while count(mailbox) == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
         before = count(mailbox)
         t0 = time.monotonic()
-        sent = asyncio.run(load(port, seconds, connections))
+        sent = run_load(port, seconds, connections, client)
         accepted = sent / (time.monotonic() - t0)
         deadline = time.monotonic() + 300
         while count(mailbox) < before + sent and time.monotonic() < deadline:
@@ -135,7 +140,7 @@ def postfix(home: Path, seconds: float, connections: int) -> tuple[float, float]
         proc.wait(30)
 
 
-def quicksilver(home: Path, seconds: float, connections: int) -> float:
+def quicksilver(home: Path, seconds: float, connections: int, client: str) -> float:
     from tests.conftest import start_core
 
     data = home / "data"
@@ -146,9 +151,9 @@ def quicksilver(home: Path, seconds: float, connections: int) -> float:
         r"smtp: RUNNING 127\.0\.0\.1:(\d+)",
     )
     try:
-        asyncio.run(load(port, 1, connections))
+        run_load(port, 1, connections, client)
         t0 = time.monotonic()
-        sent = asyncio.run(load(port, seconds, connections))
+        sent = run_load(port, seconds, connections, client)
         return sent / (time.monotonic() - t0)
     finally:
         qs.terminate()
@@ -161,6 +166,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument(
+        "--client", choices=("aiosmtplib", "smtp-source"), default="aiosmtplib"
+    )
     args = ap.parse_args()
     # Both folders stay until both runs are done: on an ext4 without a
     # journal, files created within 30 s of a mass deletion take ten times
@@ -171,8 +179,11 @@ def main() -> None:
         tempfile.TemporaryDirectory() as ours_tmp,
         tempfile.TemporaryDirectory(prefix="qs-bench-postfix-") as theirs_tmp,
     ):
-        ours = quicksilver(Path(ours_tmp) / "qs", args.seconds, args.connections)
-        theirs = postfix(Path(theirs_tmp), args.seconds, args.connections)
+        ours = quicksilver(
+            Path(ours_tmp) / "qs", args.seconds, args.connections, args.client
+        )
+        theirs = postfix(Path(theirs_tmp), args.seconds, args.connections, args.client)
+    print(f"client: {args.client}")
     print(f"Quicksilver: {ours:7.0f} msg/s accepted and delivered (fsynced)")
     if theirs is None:
         print("Postfix could not run here (needs root and the postfix package)")
