@@ -121,6 +121,11 @@ class SelectedMailbox:
         self._unwatch: Callable[[], None] | None = None
         self._index: dict[int, int] | None = None
         self.announced: set[str] = set()  # keywords the client was told of
+        # keywords of infos taken in outside ``refresh`` (a FETCH's \Seen
+        # brings back what others stored) that ``announced`` lacks: the next
+        # refresh announces them. ``announced`` holds every other keyword in
+        # ``infos``, so a refresh looks only at what it changes.
+        self._unannounced: set[str] = set()
         # RFC 7162: the mailbox's HIGHESTMODSEQ when last read, and whether
         # an expunge was announced since the last tagged OK (QRESYNC)
         self.highestmodseq = 1
@@ -145,6 +150,7 @@ class SelectedMailbox:
         self.uidnext = max(info.uidnext, (self.uids[-1] + 1) if self.uids else 1)
         self.recent = self._recent_of(self.uids)
         self.announced = self.keywords()
+        self._unannounced = set()
 
     def _recent_of(self, uids: list[int]) -> set[int]:
         """SELECT claims the new messages' ``\\Recent``; EXAMINE reports the
@@ -226,7 +232,7 @@ class SelectedMailbox:
     def keywords(self) -> set[str]:
         out: set[str] = set()
         for info in self.infos.values():
-            out.update(f for f in info.flags if not f.startswith("\\"))
+            out.update(_keywords(info.flags))
         return out
 
     def flags_lines(self) -> list[bytes]:
@@ -264,6 +270,7 @@ class SelectedMailbox:
             if info.uid in self.infos and self.infos[info.uid] != info:
                 self.infos[info.uid] = info
                 self.version += 1
+                self._unannounced.update(_keywords(info.flags) - self.announced)
 
     def remove(
         self,
@@ -330,7 +337,8 @@ class SelectedMailbox:
             self.highestmodseq = highest
         out: list[bytes] = []
         now = {m.uid: m for m in current}
-        known = set(self.announced)
+        touched = self._unannounced  # flags of the infos taken in below too
+        self._unannounced = set()
         vanished = {u for u in self.uids if u not in now}
         if allow_expunge:
             out += self.remove(
@@ -344,6 +352,7 @@ class SelectedMailbox:
                 continue
             self.infos[uid] = info
             self.version += 1
+            touched.update(info.flags)
             if old.flags != info.flags or (condstore and old.modseq != info.modseq):
                 out.append(
                     R.fetch_flags(
@@ -359,6 +368,7 @@ class SelectedMailbox:
             for m in new:
                 self.uids.append(m.uid)
                 self.infos[m.uid] = m
+                touched.update(m.flags)
             self._index = None
             self.version += 1
             self.uidnext = max(self.uidnext, new[-1].uid + 1)
@@ -367,7 +377,12 @@ class SelectedMailbox:
             out.append(R.untagged(f"{len(self.uids)} EXISTS"))
             if not self.rev2:  # RFC 9051 has no \Recent
                 out.append(R.untagged(f"{len(self.recent)} RECENT"))
-        fresh = self.keywords() - known
+        fresh = _keywords(touched) - self.announced
         if fresh:
-            out = self.keyword_updates() + out
+            out = self.keyword_updates(fresh) + out
         return out
+
+
+def _keywords(flags: Iterable[str]) -> set[str]:
+    """The keywords among ``flags`` (those not starting with a backslash)."""
+    return {f for f in flags if not f.startswith("\\")}

@@ -328,3 +328,38 @@ def test_long_line_inside_a_command_is_answered_like_any(
     with pytest.raises((EOFError, OSError)):
         client.readline()
     assert "session failed" not in caplog.text
+
+
+def test_keywords_other_sessions_store_are_announced(
+    imap_server: ImapTestServer, client: Client
+) -> None:
+    """A keyword another session brings into use reaches this session's FLAGS
+    once: through a plain update (NOOP), and when this session's own FETCH
+    took in the message's new flags first (its implicit \\Seen returns them)."""
+    for name in ("k1", "k2"):
+        imap_server.deliver(ALICE, message(name))
+    client.login()
+    client.command("s", "SELECT INBOX")
+    other = Client(imap_server.port)
+    try:
+        other.login()
+        other.command("s", "SELECT INBOX")
+        r = other.command("a", "STORE 2 +FLAGS ($Viewed)")
+        assert r[-1].startswith(b"a OK"), r
+        r = client.command("n", "NOOP")
+        flags = [x for x in r if x.startswith(b"* FLAGS")]
+        assert flags == [
+            b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Viewed)\r\n"
+        ], r
+        r = other.command("b", "STORE 1 +FLAGS ($Late)")
+        assert r[-1].startswith(b"b OK"), r
+        seen = client.command("f", "FETCH 1 BODY[TEXT]")
+        seen += client.command("m", "NOOP")
+        flags = [x for x in seen if x.startswith(b"* FLAGS")]
+        assert flags == [
+            b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Late $Viewed)\r\n"
+        ], seen
+        r = client.command("o", "NOOP")
+        assert not any(x.startswith(b"* FLAGS") for x in r), r
+    finally:
+        other.close()
