@@ -78,6 +78,21 @@ def needs(key: SearchKey) -> str:
     return "full"
 
 
+SAVE_DATE_KEYS = frozenset({"SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"})  # RFC 8514
+
+
+def uses_save_date(key: SearchKey) -> bool:
+    """Whether ``key`` compares save dates (the views need ``saved`` then)."""
+    if key.op in SAVE_DATE_KEYS:
+        return True
+    return key.op in ("AND", "OR", "NOT") and any(uses_save_date(k) for k in key.args)
+
+
+def matches_all(key: SearchKey) -> bool:
+    """Whether ``key`` is ``ALL`` alone (every message, nothing to look at)."""
+    return key.op == "ALL" or (key.op == "AND" and all(map(matches_all, key.args)))
+
+
 @dataclass
 class MessageView:
     seq: int
@@ -232,7 +247,7 @@ def compile_key(key: SearchKey, charset: str = "UTF-8") -> Predicate:
         return lambda v: v.size < n
     if op in ("BEFORE", "ON", "SINCE"):
         return lambda v: _cmp_day(op, _day(v.internal_date), a[0])
-    if op in ("SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"):  # RFC 8514
+    if op in SAVE_DATE_KEYS:
         return lambda v: _cmp_day(op[5:], _day(v.saved), a[0])
     if op in ("OLDER", "YOUNGER"):  # RFC 5032: now minus the interval
         edge = time.time() - int(a[0])

@@ -363,3 +363,33 @@ def test_keywords_other_sessions_store_are_announced(
         assert not any(x.startswith(b"* FLAGS") for x in r), r
     finally:
         other.close()
+
+
+def test_search_all_follows_the_view_through_an_expunge_elsewhere(
+    imap_server: ImapTestServer, client: Client
+) -> None:
+    """SEARCH ALL answers from the session's view: a message another session
+    expunged stays in it until an EXPUNGE may be sent (not during SEARCH by
+    sequence numbers, RFC 3501 7.4.1), then leaves the answer with the
+    sequence numbers moved."""
+    for name in ("a1", "a2", "a3"):
+        imap_server.deliver(ALICE, message(name))
+    client.login()
+    client.command("s", "SELECT INBOX")
+    assert client.command("a", "UID SEARCH ALL")[0] == b"* SEARCH 1 2 3\r\n"
+    other = Client(imap_server.port)
+    try:
+        other.login()
+        other.command("s", "SELECT INBOX")
+        r = other.command("d", "STORE 2 +FLAGS.SILENT (\\Deleted)")
+        assert r[-1].startswith(b"d OK"), r
+        assert other.command("e", "EXPUNGE")[-1].startswith(b"e OK")
+    finally:
+        other.close()
+    r = client.command("b", "SEARCH ALL")  # UID SEARCH may announce it
+    assert r[0] == b"* SEARCH 1 2 3\r\n" and not any(b"EXPUNGE" in x for x in r), r
+    r = client.command("n", "NOOP")
+    assert b"* 2 EXPUNGE\r\n" in r, r
+    assert client.command("c", "SEARCH ALL")[0] == b"* SEARCH 1 2\r\n"
+    assert client.command("u", "UID SEARCH ALL")[0] == b"* SEARCH 1 3\r\n"
+    assert client.command("v", "UID SEARCH 2:3 ALL")[0] == b"* SEARCH 3\r\n"

@@ -160,3 +160,11 @@ def test_savedate(imap_server: ImapTestServer, client: Client) -> None:
     assert client.command("e", "SEARCH SAVEDSINCE 1-Jan-2000")[0] == b"* SEARCH 1\r\n"
     assert client.command("f", "SEARCH SAVEDATESUPPORTED")[0] == b"* SEARCH 1\r\n"
     assert client.command("g", "SEARCH ON 14-Jul-2017")[0] == b"* SEARCH 1\r\n"
+    # inside NOT, OR and a list of keys the save date is there too (it is
+    # only worked out for a search that compares it)
+    r = client.command("h", "SEARCH NOT SAVEDBEFORE 1-Jan-2000")
+    assert r[0] == b"* SEARCH 1\r\n", r
+    r = client.command("i", f"SEARCH OR DELETED SAVEDON {today}")
+    assert r[0] == b"* SEARCH 1\r\n", r
+    r = client.command("j", f"SEARCH ALL (UNDELETED SAVEDBEFORE {today})")
+    assert r[0] == b"* SEARCH\r\n", r

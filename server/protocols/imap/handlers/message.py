@@ -262,7 +262,14 @@ async def _find(
     largest_uid = sel.uids[-1] if sel.uids else 0
     batch: list[search.MessageView] = []
     batch_bytes = 0
+    if search.matches_all(key):  # UID SEARCH ALL: no view to build
+        return [
+            uid if by_uid else seq
+            for seq, uid in enumerate(sel.uids, start=1)
+            if uid in sel.infos
+        ]
     matches = search.compile_key(key, charset)
+    with_saved = search.uses_save_date(key)
     if need == "header":
         await _header_metas(s, sel)
     for seq, uid in enumerate(list(sel.uids), start=1):
@@ -278,7 +285,7 @@ async def _find(
             info.internal_date,
             len(sel.uids),
             largest_uid,
-            saved=fi.save_date(info),
+            saved=fi.save_date(info) if with_saved else 0.0,
             modseq=info.modseq,
         )
         if need == "full":
