@@ -36,7 +36,6 @@ from server.storage.maildir_commit import LoopWaiter, Pending, Waiter
 from server.storage.maildir_format import (
     FULL_ERRNOS,
     INFO_SEP,
-    UIDLIST,
     Entry,
     Events,
     Folder,
@@ -75,8 +74,8 @@ class Delivery(FolderCache):
             base = f"{unique},S={os.stat(data).st_size},W={crlf}"
             filename = base + info_part
             try:
-                os.link(data, st.path / sub / filename)
-                stat = os.stat(st.path / sub / filename)
+                os.link(data, st.sub_paths[sub] / filename)
+                stat = os.stat(st.sub_paths[sub] / filename)
             except OSError as exc:
                 if exc.errno in FULL_ERRNOS:
                     raise
@@ -86,9 +85,9 @@ class Delivery(FolderCache):
             crlf = mailtext.crlf_size(data)
             base = f"{unique},S={len(data)},W={crlf}"
             filename = base + info_part
-            tmp, stat = write_tmp(st.path / "tmp", data, mtime)
+            tmp, stat = write_tmp(st.tmp_path, data, mtime)
             try:
-                os.rename(tmp, st.path / sub / filename)
+                os.rename(tmp, st.sub_paths[sub] / filename)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
@@ -148,7 +147,7 @@ class Delivery(FolderCache):
         # return.
         record, data, crlf, unique_name, base = self._prepare(message, key)
         whole_fs = fsutil.syncfs_available()
-        tmp, stat = write_tmp(st.path / "tmp", data, internal_date, sync=not whole_fs)
+        tmp, stat = write_tmp(st.tmp_path, data, internal_date, sync=not whole_fs)
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         try:
             with lock:
@@ -222,12 +221,12 @@ class Delivery(FolderCache):
                 or self._clock() >= st.tmp_due
                 or (key is not None and key in st.by_unique)
                 or st.modseq.would_reserve()
-                or stamp(st.path / UIDLIST) != st.index_stamp
+                or stamp(st.index_path) != st.index_stamp
             ):
                 return None
             record, data, crlf, unique_name, base = self._prepare(message, key)
             try:
-                tmp, stat = write_tmp(st.path / "tmp", data, internal_date, sync=False)
+                tmp, stat = write_tmp(st.tmp_path, data, internal_date, sync=False)
             except FileNotFoundError:  # the folder went: ``_deliver`` says so
                 return None
             try:
@@ -315,7 +314,7 @@ class Delivery(FolderCache):
         info_part = f"{INFO_SEP}2,{letters}" if flags else ""
         filename = base + info_part
         modseq = st.modseqs().next()  # may write: before the file is in
-        os.rename(tmp, st.path / sub / filename)
+        os.rename(tmp, st.sub_paths[sub] / filename)
         uid = st.uidnext
         st.uidnext += 1
         info = MessageInfo(uid, unique, flags, stat.st_mtime, crlf)

@@ -209,6 +209,11 @@ class Folder:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # the paths every delivery uses, joined once (a pathlib join costs
+        # microseconds, several per message on the loop's thread)
+        self.index_path = path / UIDLIST
+        self.tmp_path = path / "tmp"
+        self.sub_paths = {"new": path / "new", "cur": path / "cur"}
         self.uidvalidity = 0
         self.uidnext = 1
         self.mailbox_id = ""  # RFC 8474, kept in the index header ("M")

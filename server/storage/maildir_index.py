@@ -152,7 +152,7 @@ class FolderIndex(UserDirs):
 
         None means there is no usable index: the caller rebuilds it.
         """
-        path = st.path / UIDLIST
+        path = st.index_path
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -176,8 +176,8 @@ class FolderIndex(UserDirs):
             self._index_line(e) for e in (st.entries[u] for u in sorted(st.entries))
         )
         data = "".join(lines).encode("utf-8", "surrogateescape")
-        replace_small_file(st.path / UIDLIST, data)
-        st.index_stamp = stamp(st.path / UIDLIST)
+        replace_small_file(st.index_path, data)
+        st.index_stamp = stamp(st.index_path)
         # Every entry is in the index now, also deliveries whose group commit
         # has not run yet: it must not append them again.
         st.indexed = max(st.indexed, max(st.entries, default=0))
@@ -212,7 +212,7 @@ class FolderIndex(UserDirs):
             return
         text = "".join(self._index_line(e) for e in pending)
         data = text.encode("utf-8", "surrogateescape")  # odd foreign file names
-        path = st.path / UIDLIST
+        path = st.index_path
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | fsutil.O_BINARY)
         try:
             fsutil.write_all(fd, data)

@@ -46,6 +46,9 @@ from server.storage.maildir_format import (
 log = logging.getLogger("quicksilver.storage")
 
 
+OWNER_CACHE = 4096  # owners whose normalized form and folder are kept
+
+
 class UserDirs:
     """Where a user's files are, the locks, and the per-user files."""
 
@@ -66,6 +69,7 @@ class UserDirs:
         # the group commit of every folder of this store (maildir_commit.py)
         self._committer = GroupCommitter(self._sync_all, self._rollback)
         self._indexer: Indexer | None = None
+        self._owners: dict[str, tuple[str, Path]] = {}  # see _owner
 
     def _sync_all(self) -> None:
         """The group commit's one call: ``syncfs`` flushes the whole file
@@ -106,8 +110,16 @@ class UserDirs:
         return self._lock(owner, "")  # "" is never a mailbox name
 
     def _owner(self, owner: Owner) -> tuple[str, Path]:
-        local, domain = names.normalize_owner(owner)
-        return f"{local}@{domain}", self.root / domain / local
+        """``owner`` normalized and the user's folder. Every store call asks,
+        so the answers are kept (up to ``OWNER_CACHE``, then forgotten)."""
+        known = self._owners.get(owner)
+        if known is None:
+            local, domain = names.normalize_owner(owner)
+            known = (f"{local}@{domain}", self.root / domain / local)
+            if len(self._owners) >= OWNER_CACHE:
+                self._owners.clear()
+            self._owners[owner] = known
+        return known
 
     def _user_dir(self, owner: Owner) -> tuple[str, Path]:
         owner, udir = self._owner(owner)
