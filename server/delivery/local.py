@@ -46,8 +46,11 @@ class UnknownRecipient(PermanentError):
     enhanced = "5.1.1"
 
 
+_CONTROLS = re.compile("[\x00-\x1f\x7f]")
+
+
 def return_path_header(sender: str) -> bytes:
-    clean = "".join(c for c in sender if ord(c) >= 0x20 and ord(c) != 0x7F)
+    clean = _CONTROLS.sub("", sender)  # C0 controls and DEL: never in a header
     return b"Return-Path: <" + clean.encode("utf-8", "replace") + b">\r\n"
 
 
