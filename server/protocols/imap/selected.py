@@ -348,7 +348,9 @@ class SelectedMailbox:
             self.ghosts |= vanished
         for uid, info in now.items():
             old = self.infos.get(uid)
-            if old is None or old == info:
+            # the store hands back the same objects for messages that did not
+            # change: "is" spares most of the comparisons
+            if old is info or old is None or old == info:
                 continue
             self.infos[uid] = info
             self.version += 1
