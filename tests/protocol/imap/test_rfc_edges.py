@@ -330,20 +330,29 @@ def test_long_line_inside_a_command_is_answered_like_any(
     assert "session failed" not in caplog.text
 
 
+def _second_session(
+    imap_server: ImapTestServer, client: Client, names: tuple[str, ...]
+) -> Client:
+    """Deliver one message per name; ``client`` and a second session (the
+    one returned) both log in and select INBOX."""
+    for name in names:
+        imap_server.deliver(ALICE, message(name))
+    client.login()
+    client.command("s", "SELECT INBOX")
+    other = Client(imap_server.port)
+    other.login()
+    other.command("s", "SELECT INBOX")
+    return other
+
+
 def test_keywords_other_sessions_store_are_announced(
     imap_server: ImapTestServer, client: Client
 ) -> None:
     """A keyword another session brings into use reaches this session's FLAGS
     once: through a plain update (NOOP), and when this session's own FETCH
     took in the message's new flags first (its implicit \\Seen returns them)."""
-    for name in ("k1", "k2"):
-        imap_server.deliver(ALICE, message(name))
-    client.login()
-    client.command("s", "SELECT INBOX")
-    other = Client(imap_server.port)
+    other = _second_session(imap_server, client, ("k1", "k2"))
     try:
-        other.login()
-        other.command("s", "SELECT INBOX")
         r = other.command("a", "STORE 2 +FLAGS ($Viewed)")
         assert r[-1].startswith(b"a OK"), r
         r = client.command("n", "NOOP")
@@ -372,15 +381,9 @@ def test_search_all_follows_the_view_through_an_expunge_elsewhere(
     expunged stays in it until an EXPUNGE may be sent (not during SEARCH by
     sequence numbers, RFC 3501 7.4.1), then leaves the answer with the
     sequence numbers moved."""
-    for name in ("a1", "a2", "a3"):
-        imap_server.deliver(ALICE, message(name))
-    client.login()
-    client.command("s", "SELECT INBOX")
+    other = _second_session(imap_server, client, ("a1", "a2", "a3"))
     assert client.command("a", "UID SEARCH ALL")[0] == b"* SEARCH 1 2 3\r\n"
-    other = Client(imap_server.port)
     try:
-        other.login()
-        other.command("s", "SELECT INBOX")
         r = other.command("d", "STORE 2 +FLAGS.SILENT (\\Deleted)")
         assert r[-1].startswith(b"d OK"), r
         assert other.command("e", "EXPUNGE")[-1].startswith(b"e OK")
