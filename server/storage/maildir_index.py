@@ -38,7 +38,7 @@ from server.storage.maildir_format import (
     replace_small_file,
     stamp,
 )
-from server.storage.maildir_user import UserDirs
+from server.storage.maildir_user import DURABLE_FOLDERS, UserDirs
 
 log = logging.getLogger("quicksilver.storage")
 
@@ -124,14 +124,32 @@ class FolderIndex(UserDirs):
     Caller holds the folder lock."""
 
     def _create_folder_files(self, path: Path) -> None:
+        """Make what is missing of a folder and make it durable. The parent
+        directory is fsynced when something was made, or the first time this
+        store sees the folder (an earlier attempt may have made it and failed
+        before its fsync): not at every login, which ensures the user's
+        folders each time (an fsync is a disk write)."""
+        made = False
         for sub in ("cur", "new", "tmp"):
-            (path / sub).mkdir(parents=True, exist_ok=True)
+            try:
+                (path / sub).mkdir(parents=True)
+                made = True
+            except FileExistsError:
+                pass
         if path.name.startswith("."):
-            (path / "maildirfolder").touch()
+            marker = path / "maildirfolder"
+            if not marker.exists():
+                marker.touch()
+                made = True
         if not (path / UIDLIST).exists():
             header = f"V{names.next_uidvalidity()} N1 M{names.new_mailbox_id()}\n"
             replace_small_file(path / UIDLIST, header.encode())
-        fsutil.fsync_dir(path.parent)
+            made = True
+        if made or path not in self._durable_folders:
+            fsutil.fsync_dir(path.parent)
+            if len(self._durable_folders) >= DURABLE_FOLDERS:
+                self._durable_folders.clear()  # only costs fsyncs again
+            self._durable_folders.add(path)
 
     def _read_keywords(self, st: Folder, owner: str) -> None:
         st.keywords, st.keyword_index, st.letter_cache = {}, {}, {}

@@ -47,6 +47,7 @@ log = logging.getLogger("quicksilver.storage")
 
 
 OWNER_CACHE = 4096  # owners whose normalized form and folder are kept
+DURABLE_FOLDERS = 4096  # folders known to be made durable, then forgotten
 
 
 class UserDirs:
@@ -70,6 +71,8 @@ class UserDirs:
         self._committer = GroupCommitter(self._sync_all, self._rollback)
         self._indexer: Indexer | None = None
         self._owners: dict[str, tuple[str, Path]] = {}  # see _owner
+        # folders whose making this store has fsynced (_create_folder_files)
+        self._durable_folders: set[Path] = set()
 
     def _sync_all(self) -> None:
         """The group commit's one call: ``syncfs`` flushes the whole file
