@@ -71,7 +71,7 @@ class FolderCache(FolderIndex):
             self._folders.pop((owner, name), None)
             raise MailboxNotFound("Mailbox does not exist")
         st = self._folders.get((owner, name))
-        if st is None or st.path != path or stamp(path / UIDLIST) != st.index_stamp:
+        if st is None or st.path != path or stamp(st.index_path) != st.index_stamp:
             if st is not None:
                 log.info("index of %s %s changed on disk; reloading", owner, name)
             st = self._load(events, owner, name, path)
@@ -81,7 +81,7 @@ class FolderCache(FolderIndex):
         now = self._clock()
         if now >= st.tmp_due:
             st.tmp_due = now + TMP_SCAN_INTERVAL
-            self._clean_tmp(owner, name, st.path / "tmp", now)
+            self._clean_tmp(owner, name, st.tmp_path, now)
         return st
 
     @staticmethod
