@@ -135,7 +135,8 @@ class FolderIndex(UserDirs):
                 (path / sub).mkdir(parents=True)
                 made = True
             except FileExistsError:
-                pass
+                if not (path / sub).is_dir():  # a file in its place: refused
+                    raise
         if path.name.startswith("."):
             marker = path / "maildirfolder"
             if not marker.exists():

@@ -579,3 +579,17 @@ async def test_ensuring_a_user_again_does_not_fsync_what_is_already_made(
     synced.clear()
     await again.ensure_user(OWNER)
     assert synced == []
+
+
+async def test_a_file_where_a_folder_directory_belongs_is_an_error(
+    root: Path,
+) -> None:
+    """A regular file named ``cur`` (another program's mistake) is not taken
+    for the directory: ensuring the user fails as a storage error."""
+    store = MaildirStore(root, hostname="test.host")
+    udir = user_dir(root)
+    udir.mkdir(parents=True)
+    (udir / "cur").write_bytes(b"not a directory")
+    with pytest.raises(StoreUnavailable):
+        await store.ensure_user(OWNER)
+    assert (udir / "cur").read_bytes() == b"not a directory"
