@@ -73,9 +73,10 @@ class Delivery(FolderCache):
             assert crlf is not None
             base = f"{unique},S={os.stat(data).st_size},W={crlf}"
             filename = base + info_part
+            target = st.sub_paths[sub] / filename
             try:
-                os.link(data, st.sub_paths[sub] / filename)
-                stat = os.stat(st.sub_paths[sub] / filename)
+                os.link(data, target)
+                stat = os.stat(target)
             except OSError as exc:
                 if exc.errno in FULL_ERRNOS:
                     raise
@@ -109,7 +110,7 @@ class Delivery(FolderCache):
             return
         try:
             for sub in sorted({e.subdir for e in entries}):
-                fsutil.fsync_dir(st.path / sub)
+                fsutil.fsync_dir(st.sub_paths[sub])
             self._flush_index(st)
         except BaseException:
             self._rollback(st, entries)

@@ -331,4 +331,4 @@ class Folder:
         self.changed()
 
     def file_path(self, entry: Entry) -> Path:
-        return self.path / entry.subdir / entry.filename
+        return self.sub_paths[entry.subdir] / entry.filename

@@ -172,7 +172,7 @@ class MessageOps(Delivery):
                     modseq = st.modseqs().next() if differs else None
                     # Maildir: a message that has been seen by a client lives
                     # in cur/; the rename is the atomic flag update.
-                    os.rename(st.file_path(entry), st.path / "cur" / filename)
+                    os.rename(st.file_path(entry), st.sub_paths["cur"] / filename)
                     touched.update((entry.subdir, "cur"))
                     st.move(entry, "cur", filename, replace_flags(entry.info, flagset))
                     if modseq is not None:
@@ -181,7 +181,7 @@ class MessageOps(Delivery):
                         st.modseqs().note(uid, entry.info.modseq, letters)
                 result.append(entry.info)
             for sub in sorted(touched):
-                fsutil.fsync_dir(st.path / sub)
+                fsutil.fsync_dir(st.sub_paths[sub])
             st.flush_modseqs()
             if changed:
                 events.append(
@@ -268,7 +268,7 @@ class MessageOps(Delivery):
             st.remove(uid)
             removed.append(uid)
         for sub in sorted(touched):
-            fsutil.fsync_dir(st.path / sub)
+            fsutil.fsync_dir(st.sub_paths[sub])
         if removed:
             st.modseqs().note_expunged(removed, modseq)
             self._write_uidlist(st)

@@ -315,7 +315,7 @@ class Namespace(FolderCache):
                 sub, filename = entry.subdir, entry.base
                 if letters or sub == "cur":
                     sub, filename = "cur", f"{entry.base}{INFO_SEP}2,{letters}"
-                os.rename(inbox.file_path(entry), path / sub / filename)
+                os.rename(inbox.file_path(entry), target.sub_paths[sub] / filename)
                 info = MessageInfo(
                     target.uidnext,
                     entry.info.key,

@@ -196,15 +196,15 @@ class FolderCache(FolderIndex):
         the differences. ``records`` (from the index) say which UIDs files had.
         """
         stamps = (
-            os.stat(st.path / "new").st_mtime_ns,
-            os.stat(st.path / "cur").st_mtime_ns,
+            os.stat(st.sub_paths["new"]).st_mtime_ns,
+            os.stat(st.sub_paths["cur"]).st_mtime_ns,
         )
         if not force and not st.settling and stamps == st.dir_stamp:
             return
         gone_uids: set[int] = set()
         added: list[tuple[str, str]] = []
         for sub in ("new", "cur"):
-            listed = set(os.listdir(st.path / sub))
+            listed = set(os.listdir(st.sub_paths[sub]))
             known = st.by_file[sub]
             gone_uids.update(known[f] for f in known.keys() - listed)
             added.extend((sub, f) for f in listed - known.keys() if f[:1] != ".")
@@ -242,7 +242,7 @@ class FolderCache(FolderIndex):
             st.remove(uid)
         new_entries: list[Entry] = []
         recorded: list[Entry] = []
-        dirs = {sub: os.fspath(st.path / sub) for sub in ("new", "cur")}
+        dirs = {sub: os.fspath(path) for sub, path in st.sub_paths.items()}
         seen: set[str] = set()
         for base, sub, filename, letters in sorted(fresh, key=lambda f: f[2]):
             unique, _, crlf = base_fields(base)

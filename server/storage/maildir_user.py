@@ -90,9 +90,9 @@ class UserDirs:
             with contextlib.suppress(OSError):
                 os.unlink(st.file_path(entry))
             st.remove(entry.info.uid)
-        for sub in ("new", "cur"):
+        for sub in st.sub_paths.values():
             with contextlib.suppress(OSError):
-                fsutil.fsync_dir(st.path / sub)
+                fsutil.fsync_dir(sub)
 
     def set_indexer(self, indexer: Indexer | None) -> None:
         self._indexer = indexer
