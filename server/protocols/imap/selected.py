@@ -245,14 +245,11 @@ class SelectedMailbox:
             R.untagged(f"OK [PERMANENTFLAGS {perm}] Flags permitted"),
         ]
 
-    def keyword_updates(self, flags: Iterable[str] | None = None) -> list[bytes]:
+    def keyword_updates(self, flags: Iterable[str]) -> list[bytes]:
         """FLAGS / PERMANENTFLAGS again when a new keyword came into use, so
         clients that build their tag list from FLAGS see it (as Dovecot).
-        ``flags``: the flags just stored (else every message is looked at)."""
-        if flags is None:
-            now = self.keywords()
-        else:
-            now = {f for f in flags if not f.startswith("\\")}
+        ``flags``: the flags just stored or taken in."""
+        now = _keywords(flags)
         if now <= self.announced:
             return []
         self.announced |= now
@@ -379,10 +376,7 @@ class SelectedMailbox:
             out.append(R.untagged(f"{len(self.uids)} EXISTS"))
             if not self.rev2:  # RFC 9051 has no \Recent
                 out.append(R.untagged(f"{len(self.recent)} RECENT"))
-        fresh = _keywords(touched) - self.announced
-        if fresh:
-            out = self.keyword_updates(fresh) + out
-        return out
+        return self.keyword_updates(touched) + out
 
 
 def _keywords(flags: Iterable[str]) -> set[str]:
