@@ -29,13 +29,9 @@ from server.antispam.scanner import make_scanner
 from server.config.schema import SmtpSettings, validate_section
 from server.greeting import greeting_text
 from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
+from server.protocols.smtp.protocol import COMMAND_CALL_LIMITS, QuicksilverSMTP
 from server.protocols.smtp.refusal import refusal_line
-from server.protocols.smtp.session import (
-    COMMAND_CALL_LIMITS,
-    QuicksilverSMTP,
-    SmtpHandler,
-    SmtpPolicy,
-)
+from server.protocols.smtp.session import SmtpHandler, SmtpPolicy
 
 log = logging.getLogger("quicksilver.smtp")
 

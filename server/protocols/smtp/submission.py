@@ -57,13 +57,9 @@ from server.modules.base import (
     Refusal,
 )
 from server.policy import peer_ip, plaintext_login_allowed
+from server.protocols.smtp.protocol import COMMAND_CALL_LIMITS, QuicksilverSMTP
 from server.protocols.smtp.refusal import refusal_line
-from server.protocols.smtp.session import (
-    COMMAND_CALL_LIMITS,
-    QuicksilverSMTP,
-    SmtpHandler,
-    SmtpPolicy,
-)
+from server.protocols.smtp.session import SmtpHandler, SmtpPolicy
 
 log = logging.getLogger("quicksilver.submission")
 logging.getLogger("mail.log").setLevel(logging.WARNING)
