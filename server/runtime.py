@@ -113,8 +113,10 @@ class _BrokenModule:
 
     def __init__(self, name: str, title: str, error: str) -> None:
         self.name, self.title, self.error = name, title, error
+        self.state = ModuleState.STOPPED  # never runs; status() says FAILED when on
+        self.last_error = error
 
-    def configure(self, cfg: Any) -> None:
+    def configure(self, settings: Settings) -> None:
         pass
 
     async def start(self) -> None:
@@ -327,8 +329,7 @@ class CoreServices:
         for name in self.modules:
             if (
                 self.is_enabled(name)
-                and getattr(self.modules[name], "state", None)
-                is not ModuleState.RUNNING
+                and self.modules[name].state is not ModuleState.RUNNING
             ):
                 await self._start_module(name)
 
@@ -377,9 +378,7 @@ class CoreServices:
     async def _start_module(self, name: str) -> None:
         module = self.modules[name]
         try:
-            section = getattr(self.settings, name, None)
-            if section is not None:
-                module.configure(section)
+            module.configure(self.settings)
             await module.start()
         except ModuleStartError as exc:
             log.error("%s could not start: %s", name, exc)
@@ -391,9 +390,8 @@ class CoreServices:
             self._force_failed(module, f"Could not start: {exc}")
 
     def _force_failed(self, module: Module, message: str) -> None:
-        if hasattr(module, "state"):
-            setattr(module, "state", ModuleState.FAILED)  # noqa: B010
-            setattr(module, "last_error", message)  # noqa: B010
+        module.state = ModuleState.FAILED
+        module.last_error = message
         self.events.publish(ModuleStateChanged(module.name, "FAILED", message))
 
     # -- facade helpers -------------------------------------------------------------
@@ -566,7 +564,7 @@ class CoreServices:
             module = self.modules.get(name)
             if module is None:
                 continue
-            running = getattr(module, "state", None) in (
+            running = module.state in (
                 ModuleState.RUNNING,
                 ModuleState.FAILED,
             )
@@ -581,10 +579,7 @@ class CoreServices:
             # names capture mode, and smtp and submission change their target
             await self.apply_capture()
             for mod_name, module in self.modules.items():
-                if (
-                    mod_name not in restarted
-                    and getattr(module, "state", None) is ModuleState.RUNNING
-                ):
+                if mod_name not in restarted and module.state is ModuleState.RUNNING:
                     await self.restart_module(mod_name)
             if new.general.domain and not old.general.domain:
                 await self.start_enabled()

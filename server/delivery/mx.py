@@ -48,7 +48,7 @@ from typing import Any
 
 from server import mailtext
 from server.antispam.dnsq import system_resolver
-from server.config.schema import MxSettings, validate_section
+from server.config.schema import MxSettings, Settings, validate_section
 from server.delivery import dane, mtasts
 from server.delivery.base import RouteResult
 from server.delivery.mtasts import MtaSts, PolicyCache
@@ -127,8 +127,8 @@ class MxModule(RouteModule):
         self.sts: MtaSts | None = None
         self.report: TlsReport | None = None
 
-    def configure(self, cfg: MxSettings) -> None:
-        validate_section("mx", cfg)
+    def configure(self, settings: Settings) -> None:
+        validate_section("mx", settings.mx)
 
     async def start(self) -> None:
         settings = self.ctx.settings()

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from server.config.schema import RelaySettings, validate_section
+from server.config.schema import RelaySettings, Settings, validate_section
 from server.delivery.base import RouteResult
 from server.delivery.route_module import RouteModule
 from server.delivery.smtp_client import (
@@ -54,8 +54,8 @@ class RelayModule(RouteModule):
         self.secrets = secrets or SecretStore(data_dir)
         self._target: SmtpTarget | None = None
 
-    def configure(self, cfg: RelaySettings) -> None:
-        validate_section("relay", cfg)
+    def configure(self, settings: Settings) -> None:
+        validate_section("relay", settings.relay)
 
     async def _make_target(self, cfg: RelaySettings) -> SmtpTarget:
         password = ""

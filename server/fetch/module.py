@@ -152,8 +152,8 @@ class FetchModule:
         return own if own else settings.general.max_message_size
 
     # -- life ------------------------------------------------------------------------
-    def configure(self, cfg: FetchSettings) -> None:
-        validate_section("fetch", cfg)
+    def configure(self, settings: Settings) -> None:
+        validate_section("fetch", settings.fetch)
 
     async def start(self) -> None:
         self._set_state(ModuleState.STARTING)

@@ -1,10 +1,11 @@
 """The life every module shares: configure, start, stop, status.
 
-``configure(cfg)`` only validates; ``start()`` opens sockets or tasks;
-``stop()`` closes them *and* every live client session (asyncio's
-``Server.close()`` leaves accepted connections open); ``status()`` is cheap and
-safe to call at any time. A module that cannot start goes to FAILED with a
-message a person can act on; the runtime keeps the other modules running.
+``configure(settings)`` only validates the module's own section of the
+settings; ``start()`` opens sockets or tasks; ``stop()`` closes them *and*
+every live client session (asyncio's ``Server.close()`` leaves accepted
+connections open); ``status()`` is cheap and safe to call at any time. A
+module that cannot start goes to FAILED with a message a person can act on;
+the runtime keeps the other modules running.
 
 ``ListenerModule`` is the helper for protocol modules: it binds the listeners,
 turns bind errors into plain advice, tracks live sessions and closes them on stop.
@@ -26,7 +27,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from server.events import EventBus, ModuleStateChanged
 
@@ -70,10 +71,19 @@ class ModuleStatus:
 
 
 class Module(Protocol):
+    """What the runtime drives. ``state`` and ``last_error`` are what the
+    module reports; the runtime sets them itself only to mark a module FAILED
+    whose start raised something unexpected."""
+
     name: str
     title: str
+    state: ModuleState
+    last_error: str
 
-    def configure(self, cfg: Any) -> None: ...
+    def configure(self, settings: Settings) -> None:
+        """Check this module's own section of ``settings`` (raises
+        ``ValidationError``); the values are read again at ``start()``."""
+        ...
 
     async def start(self) -> None: ...
 

@@ -3,12 +3,19 @@ handshake on an implicit-TLS port; a refused client costs no handshake."""
 
 from __future__ import annotations
 
+import poplib
+import smtplib
 import socket
 import ssl
 from pathlib import Path
 
+import pytest
+
+from server.config.schema import Settings
+from server.errors import ValidationError
+from server.modules.base import Listener, Module, ModuleContext
 from server.runtime import wait_for
-from tests.conftest import start_core
+from tests.conftest import RunningCore, start_core
 
 
 def test_stop_closes_clients_stuck_in_the_tls_handshake(tmp_path: Path) -> None:
@@ -104,3 +111,93 @@ def test_nothing_listens_before_the_first_run_setup(tmp_path: Path) -> None:
         }
     finally:
         rt.stop()
+
+
+def _states(c: RunningCore) -> dict[str, tuple[str, str]]:
+    return {m.name: (m.state.value, m.last_error) for m in c.run(c.api.modules())}
+
+
+def test_a_module_whose_start_raises_is_failed_and_the_rest_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception in a module's start (not a ModuleStartError)
+    marks that module FAILED with the reason; the others keep serving; a
+    tick after the fault is gone starts it."""
+    from server.protocols.pop3.module import Pop3Module
+
+    real = Pop3Module.listeners
+
+    def broken(self: Pop3Module) -> list[Listener]:
+        raise RuntimeError("the disk said no")
+
+    monkeypatch.setattr(Pop3Module, "listeners", broken)
+    c = start_core(tmp_path / "data", enabled=("smtp", "pop3"))
+    try:
+        states = _states(c)
+        assert states["pop3"] == ("FAILED", "Could not start: the disk said no")
+        assert states["smtp"][0] == "RUNNING"
+        with smtplib.SMTP(*c.endpoint("smtp"), timeout=10) as s:
+            assert s.noop()[0] == 250
+        monkeypatch.setattr(Pop3Module, "listeners", real)
+        c.run(c.api.set_module_enabled("pop3", True))
+        assert _states(c)["pop3"] == ("RUNNING", "")
+        p = poplib.POP3(*c.endpoint("pop3"), timeout=10)
+        try:
+            assert p.getwelcome().startswith(b"+OK")
+        finally:
+            p.quit()
+    finally:
+        c.runtime.stop()
+
+
+def test_a_module_whose_settings_check_fails_at_start_is_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.protocols.pop3.module import Pop3Module
+
+    seen: list[Settings] = []
+
+    def refuse(self: Pop3Module, settings: Settings) -> None:
+        seen.append(settings)
+        raise ValidationError("pop3.port: not today", field="pop3.port")
+
+    monkeypatch.setattr(Pop3Module, "configure", refuse)
+    c = start_core(tmp_path / "data", enabled=("smtp", "pop3"))
+    try:
+        assert _states(c)["pop3"] == ("FAILED", "pop3.port: not today")
+        assert _states(c)["smtp"][0] == "RUNNING"
+        # the check is handed the whole settings in use, not a section
+        assert seen and seen[-1] is c.runtime.services.settings
+    finally:
+        c.runtime.stop()
+
+
+def test_a_module_that_cannot_be_made_shows_failed_when_ticked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module whose constructor raises stands in as FAILED (ticked) or
+    STOPPED (not ticked), never missing; the other modules start."""
+    import dataclasses
+
+    from server.modules import registry
+
+    def cannot(ctx: ModuleContext) -> Module:
+        raise OSError("no such thing")
+
+    swapped = [
+        dataclasses.replace(m, factory=cannot) if m.name == "pop3" else m
+        for m in registry.modules()
+    ]
+    monkeypatch.setattr(registry, "_modules", swapped)
+    c = start_core(tmp_path / "data", enabled=("smtp", "pop3"))
+    try:
+        states = _states(c)
+        assert states["pop3"] == ("FAILED", "Cannot set up: no such thing")
+        assert states["smtp"][0] == "RUNNING"
+        c.run(c.api.set_module_enabled("pop3", False))
+        assert _states(c)["pop3"][0] == "STOPPED"
+        c.run(c.api.update_settings("pop3", {"timeout": 900}))  # still harmless
+        c.run(c.api.set_module_enabled("pop3", True))
+        assert _states(c)["pop3"] == ("FAILED", "Cannot set up: no such thing")
+    finally:
+        c.runtime.stop()

@@ -33,7 +33,12 @@ import asyncio
 import itertools
 import logging
 
-from server.config.schema import ImapSettings, default_hostname, validate_section
+from server.config.schema import (
+    ImapSettings,
+    Settings,
+    default_hostname,
+    validate_section,
+)
 from server.events import SessionClosed, SessionOpened
 from server.greeting import greeting_text
 from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
@@ -103,8 +108,8 @@ class ImapModule(ListenerModule):
         """RFC 3501 7.1.5: a server refusing a connection sends BYE and closes."""
         return f"* BYE {refused.reason}\r\n".encode("utf-8", "replace")
 
-    def configure(self, cfg: ImapSettings) -> None:
-        validate_section("imap", cfg)
+    def configure(self, settings: Settings) -> None:
+        validate_section("imap", settings.imap)
 
     @property
     def settings(self) -> ImapSettings:

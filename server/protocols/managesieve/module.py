@@ -46,7 +46,7 @@ import itertools
 import logging
 import ssl
 
-from server.config.schema import ManageSieveSettings, validate_section
+from server.config.schema import ManageSieveSettings, Settings, validate_section
 from server.events import SessionClosed, SessionOpened
 from server.greeting import greeting_text
 from server.modules.base import (
@@ -117,9 +117,9 @@ class ManageSieveModule(ListenerModule):
         self._ids = itertools.count(1)
 
     # -- life ---------------------------------------------------------------
-    def configure(self, cfg: ManageSieveSettings) -> None:
+    def configure(self, settings: Settings) -> None:
         """Validate only; the values are read again at ``start()``."""
-        validate_section("managesieve", cfg)
+        validate_section("managesieve", settings.managesieve)
 
     @property
     def idle_timeout(self) -> float:
@@ -139,8 +139,9 @@ class ManageSieveModule(ListenerModule):
         return self.scripts.max_script_bytes + LITERAL_SLACK
 
     def listeners(self) -> list[Listener]:
-        cfg: ManageSieveSettings = self.context.settings().managesieve
-        self.configure(cfg)
+        settings = self.context.settings()
+        self.configure(settings)
+        cfg = settings.managesieve
         self.settings = cfg
         _ = self.scripts  # fail to start, not per connection, without a store
         try:

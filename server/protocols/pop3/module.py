@@ -38,7 +38,12 @@ import itertools
 import logging
 import ssl
 
-from server.config.schema import Pop3Settings, default_hostname, validate_section
+from server.config.schema import (
+    Pop3Settings,
+    Settings,
+    default_hostname,
+    validate_section,
+)
 from server.errors import ValidationError
 from server.events import SessionClosed, SessionOpened
 from server.greeting import greeting_text
@@ -94,8 +99,9 @@ class Pop3Module(ListenerModule):
         self._ids = itertools.count(1)
 
     # -- life ---------------------------------------------------------------
-    def configure(self, cfg: Pop3Settings) -> None:
+    def configure(self, settings: Settings) -> None:
         """Validate only; the values are read again at ``start()``."""
+        cfg = settings.pop3
         validate_section("pop3", cfg)
         if cfg.port and cfg.port == cfg.tls_port:
             raise ValidationError(
@@ -110,8 +116,8 @@ class Pop3Module(ListenerModule):
 
     def listeners(self) -> list[Listener]:
         settings = self.context.settings()
-        cfg: Pop3Settings = settings.pop3
-        self.configure(cfg)
+        self.configure(settings)
+        cfg = settings.pop3
         self.settings = cfg
         if cfg.timeout < MIN_IDLE_TIMEOUT:
             self.log.warning(

@@ -26,7 +26,7 @@ from server.antispam.greylist import FILE_NAME as GREYLIST_FILE
 from server.antispam.greylist import Greylist
 from server.antispam.mailauth import MailAuth
 from server.antispam.scanner import make_scanner
-from server.config.schema import SmtpSettings, validate_section
+from server.config.schema import Settings, SmtpSettings, validate_section
 from server.greeting import greeting_text
 from server.modules.base import Listener, ListenerModule, ModuleContext, Refusal
 from server.protocols.smtp.protocol import COMMAND_CALL_LIMITS, QuicksilverSMTP
@@ -91,8 +91,8 @@ class SmtpModule(ListenerModule):
     def refusal(self, refused: Refusal) -> bytes:
         return refusal_line(refused)
 
-    def configure(self, cfg: SmtpSettings) -> None:
-        validate_section("smtp", cfg)
+    def configure(self, settings: Settings) -> None:
+        validate_section("smtp", settings.smtp)
 
     def listeners(self) -> list[Listener]:
         ctx = self.ctx

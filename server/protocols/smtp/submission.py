@@ -46,7 +46,7 @@ from aiosmtpd.smtp import SMTP, AuthResult
 
 from server.accounts.base import User
 from server.accounts.legacy import cram_md5_check
-from server.config.schema import SubmissionSettings, validate_section
+from server.config.schema import Settings, SubmissionSettings, validate_section
 from server.errors import MailError
 from server.greeting import greeting_text
 from server.modules.base import (
@@ -239,8 +239,8 @@ class SubmissionModule(ListenerModule):
         self.ctx = ctx  # the base class reads it for connection control
         self._ctx = ctx
 
-    def configure(self, cfg: SubmissionSettings) -> None:
-        validate_section("submission", cfg)
+    def configure(self, settings: Settings) -> None:
+        validate_section("submission", settings.submission)
 
     def refusal(self, refused: Refusal) -> bytes:
         return refusal_line(refused)

@@ -89,9 +89,9 @@ class WebModule(ListenerModule):
         self.connections_open: set[WebConnection] = set()
         self._ids = itertools.count(1)
 
-    def configure(self, cfg: WebSettings) -> None:
+    def configure(self, settings: Settings) -> None:
         """Validate only; the values are read again at ``start()``."""
-        validate_section("web", cfg)
+        validate_section("web", settings.web)
 
     @property
     def lists(self) -> ListDirectory:
@@ -101,8 +101,9 @@ class WebModule(ListenerModule):
         return lists
 
     def listeners(self) -> list[Listener]:
-        cfg: WebSettings = self.context.settings().web
-        self.configure(cfg)
+        settings = self.context.settings()
+        self.configure(settings)
+        cfg = settings.web
         self.settings = cfg
         _ = self.lists
         try:

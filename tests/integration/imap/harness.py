@@ -150,7 +150,7 @@ class ImapTestServer:
                 auth=self.auth,
             )
             self.module = ImapModule(ctx)
-            self.module.configure(self.settings.imap)
+            self.module.configure(self.settings)
             await self.module.start()
 
         self.run(build())

@@ -391,10 +391,10 @@ def test_configure_validates_only(start_wire) -> None:
     from server.protocols.pop3.module import Pop3Module
 
     m = Pop3Module.__new__(Pop3Module)
-    m.configure(Pop3Settings())
+    m.configure(Settings(pop3=Pop3Settings()))
     with pytest.raises(ValidationError):
-        m.configure(Pop3Settings(port=70000))
+        m.configure(Settings(pop3=Pop3Settings(port=70000)))
     with pytest.raises(ValidationError):
-        m.configure(Pop3Settings(port=1100, tls_port=1100))
+        m.configure(Settings(pop3=Pop3Settings(port=1100, tls_port=1100)))
     with pytest.raises(ValidationError):
-        m.configure(Pop3Settings(plaintext_login="sometimes"))
+        m.configure(Settings(pop3=Pop3Settings(plaintext_login="sometimes")))
