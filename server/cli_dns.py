@@ -8,17 +8,16 @@ import argparse
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from server.accounts.sqlite import SqliteAccountStore
-from server.antispam.dnsq import system_resolver
+from server.antispam.dnsq import Resolver, system_resolver
 from server.config.schema import Settings
 from server.dkim.keys import DkimKeys
 from server.dnshelper import check, expected, notes
 from server.errors import ValidationError
 
 # what --check asks (tests put a table here)
-make_resolver: Callable[[], Any] = system_resolver
+make_resolver: Callable[[], Resolver] = system_resolver
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

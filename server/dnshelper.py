@@ -28,9 +28,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from server.antispam.dnsq import DnsQuestions, DnsTemporary
+from server.antispam.dnsq import DnsQuestions, DnsTemporary, Resolver
 from server.config.schema import Settings
 from server.dkim.keys import DkimKeys
 from server.protocols.web import mtasts
@@ -161,7 +160,7 @@ async def _ask(dns: DnsQuestions, rec: Record) -> Finding:
     return Finding(rec, "ok" if answer else "missing", "; ".join(answer))
 
 
-async def check(records: Sequence[Record], resolver: Any) -> list[Finding]:
+async def check(records: Sequence[Record], resolver: Resolver) -> list[Finding]:
     dns = DnsQuestions(resolver)
     out = []
     for rec in records:

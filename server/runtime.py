@@ -48,7 +48,7 @@ from server.accounts.validate import (
     normalize_domain,
     split_address,
 )
-from server.antispam.dnsq import system_resolver
+from server.antispam.dnsq import Resolver, system_resolver
 from server.api import LISTEN_ADDRESS, CoreApi, FirstRunSetup
 from server.auth import CoreAuthenticator
 from server.capture import SECRET_KEY as CAPTURE_SECRET
@@ -220,7 +220,7 @@ class CoreServices:
         self.dkim_keys = DkimKeys(data_dir / "dkim")
         self.queue.signer = DkimSigner(self.dkim_keys)
         # what the DNS helper's check asks (tests put a table here)
-        self.make_resolver: Callable[[], Any] = system_resolver
+        self.make_resolver: Callable[[], Resolver] = system_resolver
         self.sieve.attach_outbox(self.queue)
         self.lists.attach_outbox(self.queue)
         # capture mode's target for smtp and submission (server/capture.py)

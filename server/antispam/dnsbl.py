@@ -31,8 +31,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from server.antispam.dnsq import Resolver
 from server.errors import ValidationError
 
 log = logging.getLogger("quicksilver.smtp")
@@ -98,7 +98,7 @@ def _clean(text: str) -> str:
 class Dnsbl:
     def __init__(
         self,
-        resolver: Callable[[], Any],
+        resolver: Callable[[], Resolver],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._make_resolver = resolver  # asked each time: it may be replaced
@@ -108,7 +108,7 @@ class Dnsbl:
         )
         self._warned: set[str] = set()
 
-    def resolver(self) -> Any:
+    def resolver(self) -> Resolver:
         return self._make_resolver()
 
     async def check(self, ip: str, zones: list[Zone]) -> Listing | None:

@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import dns.asyncresolver
 
 TIMEOUT = 5.0
 MAX_ANSWERS = 50  # records taken from one answer
 CACHE_ENTRIES = 20_000  # answers the system resolver keeps (system_resolver)
 
 
-def system_resolver() -> Any:
+class Resolver(Protocol):
+    """What every DNS user here needs of a resolver: dnspython's
+    asynchronous one (``system_resolver``) or a test's table. The answer
+    iterates over the records (dnspython's rdata objects, read by attribute:
+    ``address``, ``strings``, ``exchange``...) and raises dnspython's
+    exceptions (``NXDOMAIN``, ``NoAnswer``, ``DNSException``)."""
+
+    async def resolve(self, qname: str, rdtype: str) -> Iterable[Any]: ...
+
+
+def system_resolver() -> dns.asyncresolver.Resolver:
     """dnspython's asynchronous resolver on the system's settings (reads
     /etc/resolv.conf: call it off the loop, or once), with an answer cache
     that keeps each answer for its TTL (dnspython caches nothing unless
@@ -36,7 +50,7 @@ class DnsTemporary(Exception):
 
 
 class DnsQuestions:
-    def __init__(self, resolver: Any) -> None:
+    def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
 
     async def _ask(self, name: str, rdtype: str) -> list[Any] | None:

@@ -33,7 +33,7 @@ from typing import Any
 from server import mailtext
 from server.antispam import spf
 from server.antispam.dkimwork import DkimPool
-from server.antispam.dnsq import DnsQuestions, DnsTemporary
+from server.antispam.dnsq import DnsQuestions, DnsTemporary, Resolver
 
 log = logging.getLogger("quicksilver.smtp")
 
@@ -152,7 +152,7 @@ def parse_dmarc(record: str) -> dict[str, str]:
 
 class MailAuth:
     def __init__(
-        self, resolver: Any, hostname: str, pool: DkimPool | None = None
+        self, resolver: Resolver, hostname: str, pool: DkimPool | None = None
     ) -> None:
         self.dns = DnsQuestions(resolver)
         self.hostname = hostname

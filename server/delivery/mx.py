@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from server import mailtext
-from server.antispam.dnsq import system_resolver
+from server.antispam.dnsq import Resolver, system_resolver
 from server.config.schema import MxSettings, Settings, validate_section
 from server.delivery import dane, mtasts
 from server.delivery.base import RouteResult
@@ -83,7 +83,7 @@ def tls_required_no(message: bytes) -> bool:
     return _TLS_REQUIRED_NO.search(head if cut < 0 else head[:cut]) is not None
 
 
-def _validated(answer: Any) -> bool:
+def _validated(answer: object) -> bool:
     """Did the resolver set the AD bit (RFC 4035 3.2.3) on this answer?"""
     import dns.flags
 
@@ -116,7 +116,7 @@ class MxModule(RouteModule):
     title = "Direct MX delivery"
     priority = 10
 
-    def __init__(self, ctx: ModuleContext, resolver: Any = None) -> None:
+    def __init__(self, ctx: ModuleContext, resolver: Resolver | None = None) -> None:
         super().__init__(ctx.events, ctx.queue, log)
         self.ctx = ctx
         self.resolver = resolver
@@ -139,10 +139,11 @@ class MxModule(RouteModule):
                 import dns.flags
 
                 # Reads /etc/resolv.conf (or the registry): blocking.
-                self.resolver = await asyncio.to_thread(system_resolver)
+                system = await asyncio.to_thread(system_resolver)
                 # AD in the question asks a validating resolver to say which
                 # answers DNSSEC proved (RFC 6840 5.7): DANE needs to know
-                self.resolver.flags = dns.flags.RD | dns.flags.AD
+                system.flags = dns.flags.RD | dns.flags.AD
+                self.resolver = system
             except Exception as exc:
                 self._fail(f"No DNS resolver is configured on this computer: {exc}")
         self._port = cfg.port
@@ -211,8 +212,11 @@ class MxModule(RouteModule):
         import dns.exception
         import dns.resolver
 
+        resolver = self.resolver
+        if resolver is None:  # start() found none and failed the module
+            raise DnsFailure("No DNS resolver is configured", temporary=True)
         try:
-            answer = await self.resolver.resolve(name, rdtype)
+            answer = await resolver.resolve(name, rdtype)
         except dns.resolver.NXDOMAIN:
             return None
         except dns.resolver.NoAnswer:

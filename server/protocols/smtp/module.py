@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from server.antispam.dkimwork import DkimPool
 from server.antispam.dnsbl import Dnsbl, parse_zone
-from server.antispam.dnsq import system_resolver
+from server.antispam.dnsq import Resolver, system_resolver
 from server.antispam.greylist import FILE_NAME as GREYLIST_FILE
 from server.antispam.greylist import Greylist
 from server.antispam.mailauth import MailAuth
@@ -46,8 +47,8 @@ class _Deferred:
     def __init__(self, module: SmtpModule) -> None:
         self.module = module
 
-    async def resolve(self, name: str, rdtype: str) -> Any:
-        return await self.module._resolver().resolve(name, rdtype)
+    async def resolve(self, qname: str, rdtype: str) -> Iterable[Any]:
+        return await self.module._resolver().resolve(qname, rdtype)
 
 
 class SmtpModule(ListenerModule):
@@ -58,13 +59,13 @@ class SmtpModule(ListenerModule):
         super().__init__(ctx.events, log)
         self.ctx = ctx
         self.greylist: Greylist | None = None
-        self.resolver: Any = None  # dnspython's async resolver; tests set a fake
+        self.resolver: Resolver | None = None  # tests set a fake
         self.dnsbl = Dnsbl(self._resolver)
         # DKIM verification off the loop: a worker process when there are
         # two cores (server/antispam/dkimwork.py), started with the checks
         self.dkim_pool = DkimPool()
 
-    def _resolver(self) -> Any:
+    def _resolver(self) -> Resolver:
         if self.resolver is None:
             self.resolver = system_resolver()
         return self.resolver
