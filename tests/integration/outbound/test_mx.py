@@ -161,6 +161,21 @@ def test_unreachable_hosts_are_temporary(
     assert "Cannot talk to mx1.remote.test" in job.last_error
 
 
+def test_no_resolver_defers_with_a_reason(
+    mx_core: tuple[RunningCore, FakeResolver], sink: Sink
+) -> None:
+    """A running mx module left without a resolver (its start found none)
+    defers the mail with a DNS reason; nothing is lost, nothing crashes."""
+    core, _ = mx_core
+    core.runtime.services.modules["mx"].resolver = None  # type: ignore[attr-defined]
+    submit(core, ["x@remote.test"])
+    settle(core)
+    (job,) = core.run(core.api.queue_jobs())
+    assert job.recipients == (("x@remote.test", "deferred"),)
+    assert "No DNS resolver is configured" in job.last_error
+    assert not sink.messages
+
+
 def test_connections_are_reused_between_messages(
     mx_core: tuple[RunningCore, FakeResolver], sink: Sink
 ) -> None:
