@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QResizeEvent, QShowEvent
@@ -183,7 +183,7 @@ class MainWindow(QMainWindow):
         bridge.queueChanged.connect(self.on_bridge_queueChanged)
         bridge.settingsChanged.connect(self.on_bridge_settingsChanged)
 
-    def _timer(self, ms: int, slot: Any) -> QTimer:
+    def _timer(self, ms: int, slot: Callable[[], None]) -> QTimer:
         timer = QTimer(self)
         timer.setSingleShot(True)
         timer.setInterval(ms)
@@ -428,7 +428,7 @@ class MainWindow(QMainWindow):
         self._update_counts()
         self._refresh_timer.start()
 
-    def on_bridge_moduleActivity(self, event: Any) -> None:
+    def on_bridge_moduleActivity(self, event: Event) -> None:
         if isinstance(event, (SessionOpened, SessionClosed)):
             self.modules_model.apply_session(
                 event.module, isinstance(event, SessionOpened)
@@ -436,10 +436,10 @@ class MainWindow(QMainWindow):
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
-    def on_bridge_accountsChanged(self, _event: Any) -> None:
+    def on_bridge_accountsChanged(self, _event: Event) -> None:
         spawn(self.refresh_accounts())
 
-    def on_bridge_queueChanged(self, event: Any) -> None:
+    def on_bridge_queueChanged(self, event: Event) -> None:
         if not self._queue_timer.isActive():
             self._queue_timer.start()
         outcome = isinstance(event, MessageDeferred | MessageBounced | MessageDelivered)
@@ -454,7 +454,7 @@ class MainWindow(QMainWindow):
     def on_usage_timer_timeout(self) -> None:
         spawn(self.users_page.refresh())
 
-    def on_bridge_settingsChanged(self, _event: Any) -> None:
+    def on_bridge_settingsChanged(self, _event: Event) -> None:
         spawn(self.refresh_settings())
 
     def on_refresh_timer_timeout(self) -> None:
