@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import json
 import logging
 import os
@@ -36,6 +37,8 @@ from server import fsutil
 from server.errors import MailError, ValidationError
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from server.api import CoreApi
 
 log = logging.getLogger("quicksilver.core")
@@ -47,30 +50,42 @@ STALE_SECONDS = 600.0
 WAIT_SECONDS = 8.0
 _ANSWER = ".answer.json"
 
-Handler = Callable[["CoreApi", dict[str, Any]], Awaitable[Any]]
+# A request's arguments as JSON brought them: each handler checks the types
+# it takes (``_text``, ``_uid``); what it returns goes through ``_plain``.
+Args = dict[str, object]
+Handler = Callable[["CoreApi", Args], Awaitable[object]]
+# what ``json.dumps`` takes
+Plain = None | bool | int | float | str | list["Plain"] | dict[str, "Plain"]
 
 
-def _plain(value: Any) -> Any:
-    """Dataclasses and tuples as JSON can carry them."""
+def _plain(value: object) -> Plain:
+    """Dataclasses, tuples and enums as JSON can carry them; anything else
+    as its text (never a TypeError from ``json.dumps`` in the answer)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+        return _plain_fields(value)
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
-    if hasattr(value, "value") and isinstance(value.value, str):
-        return value.value  # an enum
-    return value
+    if isinstance(value, enum.Enum) and isinstance(value.value, str):
+        return value.value
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
 
 
-def _text(args: dict[str, Any], name: str) -> str:
+def _plain_fields(value: DataclassInstance) -> dict[str, Plain]:
+    return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+
+
+def _text(args: Args, name: str) -> str:
     value = args.get(name)
     if not isinstance(value, str) or not value or len(value) > 200:
         raise ValidationError(f"{name}: missing or not valid")
     return value
 
 
-async def _queue_show(api: CoreApi, args: dict[str, Any]) -> Any:
+async def _queue_show(api: CoreApi, args: Args) -> object:
     job_id = _text(args, "job")
     views = {v.job_id: v for v in await api.queue_jobs()}
     if job_id not in views:
@@ -79,7 +94,7 @@ async def _queue_show(api: CoreApi, args: dict[str, Any]) -> Any:
     return {"job": _plain(views[job_id]), "headers": headers.headers}
 
 
-async def _queue_action(api: CoreApi, args: dict[str, Any]) -> Any:
+async def _queue_action(api: CoreApi, args: Args) -> object:
     act = {
         "hold": api.hold_job,
         "release": api.release_job,
@@ -92,47 +107,47 @@ async def _queue_action(api: CoreApi, args: dict[str, Any]) -> Any:
     return await act(_text(args, "job"))
 
 
-async def _disconnect(api: CoreApi, args: dict[str, Any]) -> Any:
+async def _disconnect(api: CoreApi, args: Args) -> object:
     key = args.get("key")
     if not isinstance(key, int):
         raise ValidationError("key: a session number from 'sessions'")
     return await api.disconnect(_text(args, "module"), key, bool(args.get("ban")))
 
 
-async def _ban(api: CoreApi, args: dict[str, Any]) -> Any:
+async def _ban(api: CoreApi, args: Args) -> object:
     return await api.ban(_text(args, "ip"))
 
 
-async def _unban(api: CoreApi, args: dict[str, Any]) -> Any:
+async def _unban(api: CoreApi, args: Args) -> object:
     return await api.unban(_text(args, "ip"))
 
 
-def _uid(args: dict[str, Any], name: str = "uid") -> int:
+def _uid(args: Args, name: str = "uid") -> int:
     value = args.get(name)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValidationError(f"{name}: a message number from 'capture list'")
     return value
 
 
-async def _capture_show(api: CoreApi, args: dict[str, Any]) -> Any:
+async def _capture_show(api: CoreApi, args: Args) -> object:
     shown = await api.capture.message(_uid(args))
-    out = _plain(dataclasses.replace(shown, images=()))
+    out = _plain_fields(dataclasses.replace(shown, images=()))
     out.pop("images", None)
     return out
 
 
-async def _capture_delete(api: CoreApi, args: dict[str, Any]) -> Any:
+async def _capture_delete(api: CoreApi, args: Args) -> object:
     uids = args.get("uids")
     if not isinstance(uids, list) or not uids or len(uids) > 10_000:
         raise ValidationError("uids: message numbers from 'capture list'")
     return await api.capture.delete(tuple(_uid({"uid": u}) for u in uids))
 
 
-async def _capture_release(api: CoreApi, args: dict[str, Any]) -> Any:
+async def _capture_release(api: CoreApi, args: Args) -> object:
     return await api.capture.release(_uid(args), _text(args, "to"))
 
 
-async def _capture_password(api: CoreApi, _args: dict[str, Any]) -> Any:
+async def _capture_password(api: CoreApi, _args: Args) -> object:
     return {"address": api.capture.address(), "password": await api.capture.password()}
 
 
@@ -210,7 +225,7 @@ class ControlDesk:
             raw = path.read_bytes()
         except FileNotFoundError:
             return  # taken back meanwhile
-        reply: dict[str, Any]
+        reply: dict[str, Plain]
         try:
             if len(raw) > MAX_REQUEST:
                 raise ValidationError("the request is too large")
@@ -242,11 +257,11 @@ def _sweep(path: Path, now: float) -> None:
         pass
 
 
-def ask(
-    data_dir: Path, action: str, args: dict[str, Any], wait: float | None = None
-) -> Any:
+def ask(data_dir: Path, action: str, args: Args, wait: float | None = None) -> Any:
     """Ask the server running on ``data_dir``; its result, or
-    ``ValidationError`` with its reason (or that no server answered)."""
+    ``ValidationError`` with its reason (or that no server answered). The
+    result is the JSON the server wrote (``Plain``), typed ``Any`` for the
+    commands that print it: each knows the shape of the answer it asked for."""
     folder = data_dir / REQUESTS
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     ident = f"{time.time_ns():x}-{secrets.token_hex(4)}"
