@@ -49,7 +49,7 @@ from server.accounts.validate import (
     split_address,
 )
 from server.antispam.dnsq import Resolver, system_resolver
-from server.api import LISTEN_ADDRESS, CoreApi, FirstRunSetup
+from server.api import CoreApi, FirstRunSetup
 from server.auth import CoreAuthenticator
 from server.capture import SECRET_KEY as CAPTURE_SECRET
 from server.capture import CaptureSink, mailbox_address
@@ -65,6 +65,7 @@ from server.errors import ValidationError
 from server.events import AccountsChanged, EventBus, ModuleStateChanged, SettingsChanged
 from server.fetch.store import FILE_NAME as FETCH_FILE
 from server.fetch.store import FetchStore
+from server.first_run import changed_keys, first_run_settings
 from server.lists.service import ListService
 from server.lists.store import FILE_NAME as LISTS_FILE
 from server.lists.store import ListStore
@@ -607,7 +608,8 @@ class CoreServices:
         the whole new settings are written once, and each enabled module then
         starts once, on the chosen ports and listen address.
         """
-        settings = self._first_run_settings(setup)  # checks; changes nothing
+        # checks; changes nothing
+        settings = first_run_settings(self.settings, setup, self.modules)
         user_address = ""
         if setup.user is not None:
             user_address = normalize_address(setup.user.address)
@@ -657,70 +659,12 @@ class CoreServices:
             self.accounts_changed("users")
         # one patch of every key the choices change, under the settings lock;
         # the first mail domain then starts each enabled module once
-        patch: dict[str, dict[str, Any]] = {}
-        for name in SECTIONS:
-            before, after = getattr(self.settings, name), getattr(settings, name)
-            keys = {
-                f.name: getattr(after, f.name)
-                for f in dataclasses.fields(after)
-                if getattr(before, f.name) != getattr(after, f.name)
-            }
-            if keys:
-                patch[name] = keys
+        patch = changed_keys(self.settings, settings)
         had_domain = bool(self.settings.general.domain)
         settings = await self.update_settings(patch)
         if had_domain:  # a repeated first run: else the new domain started them
             await self.start_enabled()
         log.info("first-run setup done for %s", dom)
-        return settings
-
-    def _first_run_settings(self, setup: FirstRunSetup) -> Settings:
-        """The settings the first-run choices make; raises on any bad choice."""
-        bind = LISTEN_ADDRESS.get(setup.reach)
-        if bind is None:
-            raise ValidationError("Choose who may connect.", field="reach")
-        dom = normalize_domain(setup.domain)
-        host = setup.hostname.strip().rstrip(".").lower() or f"mail.{dom}"
-        settings = self.settings
-        general = dataclasses.replace(settings.general, domain=dom, hostname=host)
-        settings = settings.replace_section("general", general)
-        chosen = {m.name: m for m in setup.modules}
-        for name in chosen:
-            if name not in self.modules:
-                raise ValidationError(f"There is no module {name!r}.", field="module")
-        for name in self.modules:
-            section = getattr(settings, name, None)
-            if section is None:
-                continue
-            values: dict[str, Any] = {}
-            if hasattr(section, "bind"):
-                values["bind"] = bind
-            choice = chosen.get(name)
-            if choice is not None:
-                values["enabled"] = choice.enabled
-                for key, port in choice.ports:
-                    if key not in ("port", "tls_port") or not hasattr(section, key):
-                        raise ValidationError(
-                            f"{name} has no setting {key!r}.", field=key
-                        )
-                    values[key] = port
-            settings = settings.replace_section(
-                name, dataclasses.replace(section, **values)
-            )
-        used: dict[int, str] = {}
-        for name in self.modules:
-            section = getattr(settings, name, None)
-            if not getattr(section, "enabled", False):
-                continue
-            for key in ("port", "tls_port"):
-                port = int(getattr(section, key, 0) or 0)
-                if port and port in used:
-                    raise ValidationError(
-                        f"{name} and {used[port]} cannot share port {port}.",
-                        field=key,
-                    )
-                if port:
-                    used[port] = name
         return settings
 
     def accounts_changed(self, what: str) -> None:
@@ -894,7 +838,8 @@ def _log_connection_limit(
         )
 
 
-def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
+def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
