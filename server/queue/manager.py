@@ -112,6 +112,8 @@ EXPIRED_STATUS = "4.4.7"  # RFC 3463: delivery time expired
 LOCAL_FANOUT = 16  # local recipients of one message delivered at the same time
 DELAY_NOTE = "delayed"
 DSN_RETRY = 60.0  # seconds before trying again to finish a job (its DSN, its removal)
+# the reason recorded when a remote route raised (a fault of ours; retried)
+ROUTE_FAULT = "Delivery failed: internal error in the {} module (see the server log)"
 
 
 def _span(seconds: float) -> str:
@@ -607,10 +609,14 @@ class QueueManager(QueueAdmin):
                     )
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:
+                except Exception:
+                    # A fault of ours, not the remote side's: the traceback
+                    # goes to the log; the reason (the window's last error,
+                    # and a DSN's diagnostic if the job expires) says no more
+                    # than that, never a path or a setting.
                     log.exception("remote route %s failed", route.name)
                     results = [
-                        RouteResult(a, False, True, f"Delivery failed: {exc}")
+                        RouteResult(a, False, True, ROUTE_FAULT.format(route.name))
                         for a in addresses
                     ]
             self._apply_results(job_id, idx, results, route.name, now)

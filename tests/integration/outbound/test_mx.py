@@ -176,6 +176,33 @@ def test_no_resolver_defers_with_a_reason(
     assert not sink.messages
 
 
+def test_a_fault_in_the_route_is_retried_and_its_details_stay_in_the_log(
+    mx_core: tuple[RunningCore, FakeResolver],
+    sink: Sink,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An exception inside the route (a bug, a full disk) defers the mail;
+    the reason kept with the job -- shown in the window, and the diagnostic
+    of a DSN if the job expires -- names no path and no exception text."""
+    core, _ = mx_core
+    mx = core.runtime.services.modules["mx"]
+
+    async def broken(*_args: object) -> list[object]:
+        raise OSError(2, "No such file or directory", "/secret/data/spool/x")
+
+    monkeypatch.setattr(mx, "deliver_remote", broken)
+    submit(core, ["x@remote.test"])
+    settle(core)
+    (job,) = core.run(core.api.queue_jobs())
+    assert job.recipients == (("x@remote.test", "deferred"),)
+    assert job.last_error == (
+        "Delivery failed: internal error in the mx module (see the server log)"
+    )
+    assert "/secret" not in job.last_error
+    assert "/secret/data/spool/x" in caplog.text  # the log has the details
+
+
 def test_connections_are_reused_between_messages(
     mx_core: tuple[RunningCore, FakeResolver], sink: Sink
 ) -> None:
