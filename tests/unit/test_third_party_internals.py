@@ -58,7 +58,8 @@ METHODS: dict[str, tuple[list[tuple[str, Any, Any]], bool, str]] = {
     "_reset_timeout": (
         [("self", POS, _EMPTY), ("duration", POS, None)],
         False,
-        "session.py QuicksilverSMTP.data_received (idle timer restarted by"
+        "protocol.py QuicksilverSMTP._reset_timeout (override: one timer per"
+        " session, kept in _timeout_handle) and data_received (restarted by"
         " DATA progress)",
     ),
     "_create_envelope": (
@@ -228,6 +229,21 @@ async def test_instance_state_after_init() -> None:
             " session.py and submission.py read it to know STARTTLS ran:"
             f" see {PIN}"
         )
+
+
+async def test_idle_timer_state_and_its_cancel() -> None:
+    """protocol.py's ``_reset_timeout`` keeps its one timer where aiosmtpd
+    keeps its own, ``_timeout_handle``, for aiosmtpd's ``connection_lost`` to
+    cancel, and reads the idle time from ``_timeout_duration``."""
+    loop = asyncio.get_running_loop()
+    proto = SMTP(_Handler(), hostname="probe.test", timeout=42, loop=loop)
+    assert getattr(proto, "_timeout_handle", "missing") is None, PIN
+    assert getattr(proto, "_timeout_duration", "missing") == 42, PIN
+    lost = inspect.getsource(SMTP.connection_lost)
+    assert "self._timeout_handle.cancel()" in lost, (
+        "aiosmtpd's connection_lost no longer cancels _timeout_handle:"
+        f" protocol.py's idle timer would outlive its session: see {PIN}"
+    )
 
 
 def test_syntax_attributes_decide_help() -> None:

@@ -305,6 +305,24 @@ async def test_smtp_idle_session_is_closed_after_the_timeout(short_smtp: Short) 
         w.close()
 
 
+async def test_smtp_session_that_keeps_sending_commands_stays_open(
+    short_smtp: Short,
+) -> None:
+    """The idle timer (1 s here) restarts with every command: a client that
+    sends one every 0.4 s for 3 s is still served, then cut off once idle."""
+    r, w = await asyncio.open_connection("127.0.0.1", short_smtp.port)
+    try:
+        assert (await r.readline()).startswith(b"220")
+        start = time.monotonic()
+        while time.monotonic() - start < 3:
+            w.write(b"NOOP\r\n")
+            assert (await asyncio.wait_for(r.readline(), 2)).startswith(b"250")
+            await asyncio.sleep(0.4)
+        assert await _closed_within(r, 4) < 2
+    finally:
+        w.close()
+
+
 async def test_smtp_slow_client_sending_a_byte_at_a_time_is_closed(
     short_smtp: Short,
 ) -> None:
