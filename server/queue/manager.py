@@ -15,11 +15,12 @@ What it does
   delay, the last one repeats); after ``queue.lifetime`` (5 days) a temporary
   failure becomes permanent (status 4.4.7, RFC 3463). RFC 5321 4.5.4.1 asks for
   at least 30 minutes between tries and 4-5 days before giving up.
-- DSNs (RFC 3464, ``server.queue.bounce``) go to the sender for recipients that
-  failed permanently, and once per job an optional "delayed" notice after
-  ``queue.delay_notice_after`` seconds (0 = never). Never to the null
-  reverse-path ``<>``; a DSN is itself sent from ``<>`` (RFC 5321 4.5.5), so a
-  failing DSN can never bounce again. A DSN to a local sender is delivered
+- DSNs (RFC 3464, built by ``server.queue.bounce``, sent by the
+  ``QueueNotices`` mixin in ``server.queue.notices``) go to the sender for
+  recipients that failed permanently, and once per job an optional "delayed"
+  notice after ``queue.delay_notice_after`` seconds (0 = never). Never to the
+  null reverse-path ``<>``; a DSN is itself sent from ``<>`` (RFC 5321
+  4.5.5), so a failing DSN can never bounce again. A DSN to a local sender is delivered
   locally, to a remote one through the route, like any other mail.
 - ``submit`` queues mail the core made itself (Sieve redirects, vacation
   replies, rejection notices) under a job id derived from its cause, always
@@ -91,8 +92,8 @@ from server.queue.admin import (
     NO_ROUTE,
     QueueAdmin,
 )
-from server.queue.bounce import DELAYED, DsnRecipient, build_dsn, status_of
-from server.queue.bounce import FAILED as DSN_FAILED
+from server.queue.bounce import status_of
+from server.queue.notices import QueueNotices
 from server.queue.spool import (
     DEFERRED,
     DELIVERED,
@@ -110,7 +111,6 @@ log = logging.getLogger("quicksilver.queue")
 
 EXPIRED_STATUS = "4.4.7"  # RFC 3463: delivery time expired
 LOCAL_FANOUT = 16  # local recipients of one message delivered at the same time
-DELAY_NOTE = "delayed"
 DSN_RETRY = 60.0  # seconds before trying again to finish a job (its DSN, its removal)
 # the reason recorded when a remote route raised (a fault of ours; retried)
 ROUTE_FAULT = "Delivery failed: internal error in the {} module (see the server log)"
@@ -123,7 +123,7 @@ def _span(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-class QueueManager(QueueAdmin):
+class QueueManager(QueueAdmin, QueueNotices):
     def __init__(
         self,
         spool: Spool,
@@ -688,14 +688,6 @@ class QueueManager(QueueAdmin):
             if job is not None:
                 await asyncio.to_thread(self.spool.update, job)
 
-    def _bounce_pending(self, job: Job) -> bool:
-        """A failed recipient whose DSN could not be queued yet: the job must
-        stay (and be retried) until the sender has been told."""
-        return self._may_notify(job) and any(
-            r.state == FAILED and f"bounced:{r.address}" not in job.notes
-            for r in job.recipients
-        )
-
     async def _save(self, job: Job, message: bytes | None = None) -> None:
         job = await self._bounce_failed(job, message)
         if self._bounce_pending(job):
@@ -727,101 +719,6 @@ class QueueManager(QueueAdmin):
             log.warning(
                 "job %s finished with %d failed recipient(s)", job.job_id, len(failed)
             )
-
-    # -- notices (RFC 3464) ----------------------------------------------------------
-    def _may_notify(self, job: Job) -> bool:
-        # RFC 5321 4.5.5 / 6.1: never notify the null reverse-path.
-        return bool(job.sender) and "@" in job.sender
-
-    async def _send_dsn(
-        self, job: Job, rcpts: list[DsnRecipient], message: bytes
-    ) -> str:
-        mta = self.settings().general.hostname or "localhost"
-        dsn = build_dsn(
-            reporting_mta=mta,
-            sender=job.sender,
-            job_id=job.job_id,
-            arrival=job.created,
-            recipients=rcpts,
-            original=message,
-            now=self.clock(),
-        )
-        env = Envelope(sender="", recipients=(job.sender,), received_via="bounce")
-        accepted = await self.accept(env, dsn)
-        log.info(
-            "job %s: %s notice to <%s> as %s",
-            job.job_id,
-            rcpts[0].action,
-            job.sender,
-            accepted.job_id,
-        )
-        return accepted.job_id
-
-    async def _bounce_failed(self, job: Job, message: bytes | None) -> Job:
-        """Queue one DSN for recipients that failed since the last one."""
-        new = [
-            r
-            for r in job.recipients
-            if r.state == FAILED and f"bounced:{r.address}" not in job.notes
-        ]
-        if not new:
-            return job
-        if self._may_notify(job):
-            if message is None:
-                message = await asyncio.to_thread(self.spool.read_message, job.job_id)
-            now = self.clock()
-            rcpts = [
-                DsnRecipient(
-                    r.address,
-                    DSN_FAILED,
-                    r.status or status_of(r.last_error, False),
-                    r.last_error,
-                    last_attempt=now,
-                )
-                for r in new
-            ]
-            try:
-                await self._send_dsn(job, rcpts, message)
-            except MailError as exc:
-                # The DSN could not be spooled: keep the notes unset so the next
-                # pass tries again; the job stays in the queue until then.
-                log.error("job %s: cannot queue the DSN: %s", job.job_id, exc)
-                return job
-        else:
-            log.info("job %s: no DSN for the null sender", job.job_id)
-        for r in new:
-            job = job.with_note(f"bounced:{r.address}")
-        self._jobs[job.job_id] = job
-        return job
-
-    async def _maybe_delay_notice(self, job: Job, message: bytes, now: float) -> Job:
-        after = int(getattr(self.settings().queue, "delay_notice_after", 0))
-        if after <= 0 or DELAY_NOTE in job.notes or now - job.created < after:
-            return job
-        deferred = [r for r in job.recipients if r.state == DEFERRED]
-        if not deferred:
-            return job
-        if self._may_notify(job):
-            until = job.created + self.settings().queue.lifetime
-            rcpts = [
-                DsnRecipient(
-                    r.address,
-                    DELAYED,
-                    r.status or status_of(r.last_error, True),
-                    r.last_error,
-                    last_attempt=now,
-                    will_retry_until=until,
-                )
-                for r in deferred
-            ]
-            try:
-                await self._send_dsn(job, rcpts, message)
-            except MailError as exc:
-                log.error("job %s: cannot queue the delay notice: %s", job.job_id, exc)
-                return job
-        job = job.with_note(DELAY_NOTE)
-        self._jobs[job.job_id] = job
-        return job
 
     def pending_count(self) -> int:
         return len(self._jobs)
