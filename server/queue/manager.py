@@ -394,7 +394,7 @@ class QueueManager(QueueAdmin, QueueNotices):
             now = self.clock()
             if self._rescan or now >= self._next_due:
                 self._scan(now)
-            limit = max(1, int(getattr(self.settings().queue, "max_deliveries", 20)))
+            limit = max(1, self.settings().queue.max_deliveries)
             while self._ready and len(self._running) < limit:
                 job_id = self._ready.popleft()
                 self._ready_set.discard(job_id)

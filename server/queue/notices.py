@@ -116,7 +116,7 @@ class QueueNotices:
         return job
 
     async def _maybe_delay_notice(self, job: Job, message: bytes, now: float) -> Job:
-        after = int(getattr(self.settings().queue, "delay_notice_after", 0))
+        after = self.settings().queue.delay_notice_after
         if after <= 0 or DELAY_NOTE in job.notes or now - job.created < after:
             return job
         deferred = [r for r in job.recipients if r.state == DEFERRED]
