@@ -125,8 +125,7 @@ class Pop3Module(ListenerModule):
                 cfg.timeout,
                 MIN_IDLE_TIMEOUT,
             )
-        general = getattr(settings, "general", None)
-        self.hostname = getattr(general, "hostname", "") or default_hostname()
+        self.hostname = settings.general.hostname or default_hostname()
         try:
             self.tls_context = self.context.tls.server_context()
         except Exception as exc:  # a bad certificate must not stop plain POP3
