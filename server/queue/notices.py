@@ -16,7 +16,7 @@ from server.delivery.base import Accepted, Envelope
 from server.errors import MailError
 from server.queue.bounce import DELAYED, DsnRecipient, build_dsn, status_of
 from server.queue.bounce import FAILED as DSN_FAILED
-from server.queue.spool import DEFERRED, FAILED, Job, Spool
+from server.queue.spool import DEFERRED, FAILED, Job, Recipient, Spool
 
 log = logging.getLogger("quicksilver.queue")
 
@@ -78,6 +78,18 @@ class QueueNotices:
         )
         return accepted.job_id
 
+    async def _notified(
+        self, job: Job, rcpts: list[DsnRecipient], message: bytes, what: str
+    ) -> bool:
+        """Queue a notice; False (logged) when it could not be spooled: the
+        caller leaves the job's notes unset, so the next pass tries again."""
+        try:
+            await self._send_dsn(job, rcpts, message)
+        except MailError as exc:
+            log.error("job %s: cannot queue the %s: %s", job.job_id, what, exc)
+            return False
+        return True
+
     async def _bounce_failed(self, job: Job, message: bytes | None) -> Job:
         """Queue one DSN for recipients that failed since the last one."""
         new = [
@@ -90,24 +102,9 @@ class QueueNotices:
         if self._may_notify(job):
             if message is None:
                 message = await asyncio.to_thread(self.spool.read_message, job.job_id)
-            now = self.clock()
-            rcpts = [
-                DsnRecipient(
-                    r.address,
-                    DSN_FAILED,
-                    r.status or status_of(r.last_error, False),
-                    r.last_error,
-                    last_attempt=now,
-                )
-                for r in new
-            ]
-            try:
-                await self._send_dsn(job, rcpts, message)
-            except MailError as exc:
-                # The DSN could not be spooled: keep the notes unset so the next
-                # pass tries again; the job stays in the queue until then.
-                log.error("job %s: cannot queue the DSN: %s", job.job_id, exc)
-                return job
+            rcpts = _dsn_recipients(new, DSN_FAILED, self.clock())
+            if not await self._notified(job, rcpts, message, "DSN"):
+                return job  # the job stays in the queue until its DSN is
         else:
             log.info("job %s: no DSN for the null sender", job.job_id)
         for r in new:
@@ -124,22 +121,28 @@ class QueueNotices:
             return job
         if self._may_notify(job):
             until = job.created + self.settings().queue.lifetime
-            rcpts = [
-                DsnRecipient(
-                    r.address,
-                    DELAYED,
-                    r.status or status_of(r.last_error, True),
-                    r.last_error,
-                    last_attempt=now,
-                    will_retry_until=until,
-                )
-                for r in deferred
-            ]
-            try:
-                await self._send_dsn(job, rcpts, message)
-            except MailError as exc:
-                log.error("job %s: cannot queue the delay notice: %s", job.job_id, exc)
+            rcpts = _dsn_recipients(deferred, DELAYED, now, until)
+            if not await self._notified(job, rcpts, message, "delay notice"):
                 return job
         job = job.with_note(DELAY_NOTE)
         self._jobs[job.job_id] = job
         return job
+
+
+def _dsn_recipients(
+    recipients: list[Recipient], action: str, now: float, until: float = 0.0
+) -> list[DsnRecipient]:
+    """The DSN's per-recipient fields: a failure notice (no ``until``) or a
+    delay notice (retried until ``until``)."""
+    temporary = until > 0
+    return [
+        DsnRecipient(
+            r.address,
+            action,
+            r.status or status_of(r.last_error, temporary),
+            r.last_error,
+            last_attempt=now,
+            will_retry_until=until,
+        )
+        for r in recipients
+    ]
