@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from server.config.schema import Settings
-from server.delivery.base import Accepted, Envelope
+from server.delivery.base import DeliveryTarget, Envelope
 from server.errors import MailError
 from server.queue.bounce import DELAYED, DsnRecipient, build_dsn, status_of
 from server.queue.bounce import FAILED as DSN_FAILED
@@ -23,23 +23,14 @@ log = logging.getLogger("quicksilver.queue")
 DELAY_NOTE = "delayed"  # a job's note once its delay notice went
 
 
-class QueueNotices:
-    """Mixed into ``QueueManager``; these are the manager's own attributes."""
+class QueueNotices(DeliveryTarget):
+    """Mixed into ``QueueManager``, whose ``accept`` queues the notices; these
+    are the manager's own attributes."""
 
     spool: Spool
     settings: Callable[[], Settings]
     clock: Callable[[], float]
     _jobs: dict[str, Job]
-
-    async def accept(
-        self,
-        envelope: Envelope,
-        message: bytes,
-        *,
-        job_id: str | None = None,
-        created: float | None = None,
-    ) -> Accepted:
-        raise NotImplementedError
 
     # -- notices (RFC 3464) ----------------------------------------------------------
     def _bounce_pending(self, job: Job) -> bool:
