@@ -95,7 +95,7 @@ class QueueNotices(DeliveryTarget):
                 message = await asyncio.to_thread(self.spool.read_message, job.job_id)
             rcpts = _dsn_recipients(new, DSN_FAILED, self.clock())
             if not await self._notified(job, rcpts, message, "DSN"):
-                return job  # the job stays in the queue until its DSN is
+                return job  # kept, with its notes unset, until the DSN is queued
         else:
             log.info("job %s: no DSN for the null sender", job.job_id)
         for r in new:

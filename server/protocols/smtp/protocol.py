@@ -195,7 +195,7 @@ class QuicksilverSMTP(SMTP):
 
     # aiosmtpd restarts its idle timer at every command: a cancelled handle
     # and a new one on the loop's heap each time, three or four per message
-    # (about 4% of the loop's time per message under load). One timer per
+    # (about 3% of the loop's time per message under load). One timer per
     # session instead: a command only moves the deadline on, and the timer,
     # when it comes due early, waits again for what is left.
     _deadline = 0.0
