@@ -278,7 +278,8 @@ class Session:
     # -- commands ------------------------------------------------------------
     async def handle(self, data: bytes) -> Step | None:
         """Answer one whole command (lines and literals joined)."""
-        self.log(logging.DEBUG, "C: %s", mask_for_log(data))
+        if log.isEnabledFor(logging.DEBUG):
+            self.log(logging.DEBUG, "C: %s", mask_for_log(data))
         try:
             if len(data) < bytesutil.OFF_LOOP_COPY:
                 cmd = parse_command(data)

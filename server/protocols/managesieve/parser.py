@@ -425,7 +425,7 @@ def parse_plain(data: bytes) -> tuple[str, str, str]:
 def mask_for_log(data: bytes) -> str:
     """A printable, password-free rendering of a command for the log: the
     verb, and for AUTHENTICATE the mechanism only; a script is never logged."""
-    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    first = data[:1024].split(b"\n", 1)[0].rstrip(b"\r")  # never the script
     text = first.decode("utf-8", "replace")
     verb, _, rest = text.partition(" ")
     upper = verb.upper()

@@ -299,3 +299,24 @@ def test_capabilities_follow_the_registered_handlers() -> None:
     offered = advertised(without)
     assert "CONTEXT=SEARCH" not in offered and "CONTEXT=SORT" not in offered
     assert "ESEARCH" in offered
+
+
+def test_mask_for_log_hides_passwords_and_reads_only_the_head() -> None:
+    from server.protocols.imap.parser import LOG_HEAD, mask_for_log
+
+    assert mask_for_log(b'a1 LOGIN alice "hunter2"\r\n') == "a1 LOGIN alice ***"
+    assert mask_for_log(b"a2 authenticate PLAIN AGJvYgBzZWNyZXQ=\r\n") == (
+        "a2 authenticate PLAIN ***"
+    )
+    # an APPEND of 20 MB: the first line, and nothing past LOG_HEAD is read
+    # (a bytes subclass that records what is sliced out of it)
+    seen: list[object] = []
+
+    class Watched(bytes):
+        def __getitem__(self, key: object) -> bytes:  # type: ignore[override]
+            seen.append(key)
+            return bytes(self)[key]  # type: ignore[index]
+
+    big = Watched(b"a3 APPEND Big {20000000+}\r\n" + b"x" * 20_000_000)
+    assert mask_for_log(big) == "a3 APPEND Big {20000000+}"
+    assert seen == [slice(None, LOG_HEAD, None)]

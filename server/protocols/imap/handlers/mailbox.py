@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from server import bytesutil
 from server.errors import QuotaExceededError
 from server.mailtext import crlf_size
 from server.storage.base import (
@@ -300,6 +301,15 @@ async def check_room(s: Session, adding: int) -> None:
         raise QuotaExceededError("Quota exceeded (mailbox is full)")
 
 
+async def _wire_size(messages: list[bytes]) -> int:
+    """The messages' size with CRLF line ends, as a quota counts them. The
+    count reads every octet (about 36 ms for 20 MB): a large one is made in
+    a worker thread, off the loop every client shares."""
+    if sum(len(m) for m in messages) < bytesutil.OFF_LOOP_COPY:
+        return sum(crlf_size(m) for m in messages)
+    return await asyncio.to_thread(lambda: sum(crlf_size(m) for m in messages))
+
+
 def check_flags(flags: tuple[str, ...]) -> frozenset[str]:
     """Flags a client may set: ``\\Recent`` is the server's (RFC 3501
     2.3.2) and an unknown system flag is an error; both are BAD."""
@@ -334,7 +344,8 @@ async def append(s: Session, cmd: c.Append) -> None:
         s.tagged(cmd.tag, "NO", "Empty messages are not accepted")
         return
     info = await s.sv.store.mailbox_info(s.owner, cmd.mailbox)
-    await check_room(s, sum(crlf_size(m) for _, _, m in items))
+    if s.sv.quota(s.owner):
+        await check_room(s, await _wire_size([m for _, _, m in items]))
     uids: list[int] = []
     try:
         for flags, date, message in items:
