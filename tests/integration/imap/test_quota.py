@@ -94,3 +94,19 @@ def test_smtp_refuses_mail_for_a_full_mailbox(qcore: RunningCore) -> None:
         assert (code, text[:5]) == (452, b"4.2.2"), text
         code, _ = s.rcpt(BOB)
         assert code == 250  # others still get mail
+
+
+def test_overquota_counts_a_large_append_in_its_wire_size(qcore: RunningCore) -> None:
+    """A literal over a mebibyte is measured off the loop, as the quota
+    counts it: with CRLF line ends. 1.2 MB of bare-LF lines is 1.3 MB with
+    CRLFs: over a 1,250 KiB quota; as long a text without line ends fits."""
+    qcore.runtime.services.accounts.update_user(ALICE, quota_bytes=1250 * KB)
+    imap = login(qcore)
+    lines = b"Subject: big\n\n" + b"0123456789a\n" * 100_000  # 1.2 MB, 100k LFs
+    imap.literal = lines  # as it is: imaplib's append() would add the CRs
+    typ, data = imap._simple_command("APPEND", "INBOX")
+    assert typ == "NO" and b"[OVERQUOTA]" in data[0], data
+    flat = b"Subject: big\r\n\r\n" + b"0123456789a" * 109_000  # 1.2 MB
+    typ, _ = imap.append("INBOX", None, None, flat)
+    assert typ == "OK"
+    imap.logout()
