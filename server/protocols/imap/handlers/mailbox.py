@@ -294,10 +294,16 @@ async def setquota(s: Session, cmd: c.SetQuota) -> None:
     s.tagged(cmd.tag, "NO", "Quotas are set by the administrator", "NOPERM")
 
 
-async def check_room(s: Session, adding: int) -> None:
-    """``adding`` more bytes fit the user's quota, or NO [OVERQUOTA]."""
+async def check_room(s: Session, adding: int | list[bytes]) -> None:
+    """``adding`` more bytes fit the user's quota, or NO [OVERQUOTA]. Messages
+    given as they are are measured (``_wire_size``) only when there is a
+    quota to measure them against."""
     limit = s.sv.quota(s.owner)
-    if limit and await s.sv.store.usage(s.owner) + adding > limit:
+    if not limit:
+        return
+    if not isinstance(adding, int):
+        adding = await _wire_size(adding)
+    if await s.sv.store.usage(s.owner) + adding > limit:
         raise QuotaExceededError("Quota exceeded (mailbox is full)")
 
 
@@ -344,8 +350,7 @@ async def append(s: Session, cmd: c.Append) -> None:
         s.tagged(cmd.tag, "NO", "Empty messages are not accepted")
         return
     info = await s.sv.store.mailbox_info(s.owner, cmd.mailbox)
-    if s.sv.quota(s.owner):
-        await check_room(s, await _wire_size([m for _, _, m in items]))
+    await check_room(s, [m for _, _, m in items])
     uids: list[int] = []
     try:
         for flags, date, message in items:
