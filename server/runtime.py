@@ -30,7 +30,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
-import functools
 import logging
 import threading
 import time
@@ -41,12 +40,8 @@ from typing import Any, TypeVar
 from server import backup
 from server.accounts.legacy import LegacySecrets
 from server.accounts.sqlite import SqliteAccountStore
-from server.accounts.strength import password_problem
 from server.accounts.validate import (
-    check_password,
-    normalize_address,
     normalize_domain,
-    split_address,
 )
 from server.antispam.dnsq import Resolver, system_resolver
 from server.api import CoreApi, FirstRunSetup
@@ -65,7 +60,7 @@ from server.errors import ValidationError
 from server.events import AccountsChanged, EventBus, ModuleStateChanged, SettingsChanged
 from server.fetch.store import FILE_NAME as FETCH_FILE
 from server.fetch.store import FetchStore
-from server.first_run import changed_keys, first_run_settings
+from server.first_run import complete_first_run
 from server.lists.service import ListService
 from server.lists.store import FILE_NAME as LISTS_FILE
 from server.lists.store import ListStore
@@ -99,7 +94,7 @@ from server.sieve.seen import FILE_NAME as SIEVE_STATE_FILE
 from server.sieve.seen import SieveStateStore
 from server.sieve.store import ScriptStore
 from server.storage.maildir import MaildirStore
-from server.tls import FileTlsProvider, check_pair
+from server.tls import FileTlsProvider
 
 log = logging.getLogger("quicksilver.core")
 T = TypeVar("T")
@@ -600,72 +595,8 @@ class CoreServices:
         return settings
 
     async def complete_first_run(self, setup: FirstRunSetup) -> Settings:
-        """The wizard's choices in one step (``CoreApi.complete_first_run``).
-
-        Issue 10: the wizard used to call ``first_run`` (which started every
-        enabled module on its defaults, 0.0.0.0), then change each module's
-        ports and enable it (two more restarts). Here nothing listens until
-        the whole new settings are written once, and each enabled module then
-        starts once, on the chosen ports and listen address.
-        """
-        # checks; changes nothing
-        settings = first_run_settings(self.settings, setup, self.modules)
-        user_address = ""
-        if setup.user is not None:
-            user_address = normalize_address(setup.user.address)
-            if split_address(user_address)[1] != settings.general.domain:
-                raise ValidationError(
-                    f"The first user must be in {settings.general.domain}.",
-                    field="user",
-                )
-            check_password(setup.user.password)
-            weak = await asyncio.to_thread(
-                password_problem, setup.user.password, [user_address]
-            )
-            if weak:
-                raise ValidationError(weak, field="password")
-        if setup.certificate is not None:
-            await asyncio.to_thread(check_pair, *setup.certificate)
-        # -- checked: now change, in an order that a retry repeats harmlessly
-        dom = settings.general.domain
-        if not self.accounts.is_local_domain(dom):
-            await asyncio.to_thread(self.accounts.add_domain, dom)
-        await asyncio.to_thread(self.accounts.set_primary_domain, dom)
-        self.accounts_changed("domains")
-        if setup.certificate is not None:
-            await asyncio.to_thread(self.tls.import_pair, *setup.certificate)
-        else:  # ours, made for the machine name at start: remake it for this one
-            await asyncio.to_thread(
-                self.tls.hostname_changed, settings.general.hostname
-            )
-        if setup.user is not None:
-            new = setup.user
-            if self.accounts.get_user(user_address) is None:
-                await asyncio.to_thread(
-                    functools.partial(
-                        self.accounts.add_user,
-                        user_address,
-                        new.password,
-                        display_name=new.display_name,
-                        quota_bytes=new.quota_bytes,
-                        enabled=new.enabled,
-                    )
-                )
-            else:  # an earlier attempt got this far
-                await asyncio.to_thread(
-                    self.accounts.set_password, user_address, new.password
-                )
-            await self.store.ensure_user(user_address)
-            self.accounts_changed("users")
-        # one patch of every key the choices change, under the settings lock;
-        # the first mail domain then starts each enabled module once
-        patch = changed_keys(self.settings, settings)
-        had_domain = bool(self.settings.general.domain)
-        settings = await self.update_settings(patch)
-        if had_domain:  # a repeated first run: else the new domain started them
-            await self.start_enabled()
-        log.info("first-run setup done for %s", dom)
-        return settings
+        """The wizard's choices in one step (server/first_run.py)."""
+        return await complete_first_run(self, setup)
 
     def accounts_changed(self, what: str) -> None:
         self.events.publish(AccountsChanged(what))
