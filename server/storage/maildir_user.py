@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from server import fsutil
-from server.storage import names
+from server.storage import maildir_synchelper, names
 from server.storage.base import (
     Indexer,
     InvalidMailboxName,
@@ -68,7 +68,12 @@ class UserDirs:
         self._locks: dict[tuple[str, str], threading.RLock] = {}
         self._locks_guard = threading.Lock()
         # the group commit of every folder of this store (maildir_commit.py)
-        self._committer = GroupCommitter(self._sync_all, self._rollback)
+        # (its rounds for the event loop in a helper process where wanted)
+        self._committer = GroupCommitter(
+            self._sync_all,
+            self._rollback,
+            helper_root=self.root if maildir_synchelper.wanted() else None,
+        )
         self._indexer: Indexer | None = None
         self._owners: dict[str, tuple[str, Path]] = {}  # see _owner
         # folders whose making this store has fsynced (_create_folder_files)

@@ -26,8 +26,11 @@ from .common import MSG, OWNER
 
 @pytest.fixture
 def syncs(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
-    """Record, for every syncfs, which files were in INBOX's new/ then."""
+    """Record, for every syncfs, which files were in INBOX's new/ then. The
+    committer thread does every round here (the helper process's rounds:
+    test_maildir_synchelper.py)."""
     monkeypatch.delenv("QUICKSILVER_NO_SYNCFS", raising=False)
+    monkeypatch.setenv("QUICKSILVER_SYNC_HELPER", "0")
     monkeypatch.setattr(fsutil, "syncfs_available", lambda: True)
     real = fsutil.syncfs
     seen: list[set[str]] = []
