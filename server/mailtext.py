@@ -135,7 +135,7 @@ def drop_fields(
     )
 
 
-def _cuts(data: bytes) -> Iterator[tuple[int, int]]:
+def line_cuts(data: bytes) -> Iterator[tuple[int, int]]:
     """``data`` as (start, end) pieces of about ``SLICE`` octets, each ending
     after a LF, so no CRLF is cut and every LF has the octet before it in its
     piece."""
@@ -156,7 +156,7 @@ def to_lf(data: bytes) -> bytes:
     """Disk form: CRLF -> LF (the Maildir convention). Bare CRs stay."""
     if len(data) <= SLICE:  # one piece: no generator, no join
         return data.replace(b"\r\n", b"\n")
-    return b"".join(data[i:j].replace(b"\r\n", b"\n") for i, j in _cuts(data))
+    return b"".join(data[i:j].replace(b"\r\n", b"\n") for i, j in line_cuts(data))
 
 
 def to_crlf(data: bytes) -> bytes:
@@ -168,7 +168,7 @@ def to_crlf(data: bytes) -> bytes:
         return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     return b"".join(
         data[i:j].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        for i, j in _cuts(data)
+        for i, j in line_cuts(data)
     )
 
 
@@ -177,5 +177,5 @@ def crlf_size(data: bytes) -> int:
     if len(data) <= SLICE:  # one piece: no generator
         return len(data) + data.count(b"\n") - data.count(b"\r\n")
     return len(data) + sum(
-        data.count(b"\n", i, j) - data.count(b"\r\n", i, j) for i, j in _cuts(data)
+        data.count(b"\n", i, j) - data.count(b"\r\n", i, j) for i, j in line_cuts(data)
     )

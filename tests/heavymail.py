@@ -1,6 +1,6 @@
 """Mail and a prepared core for heavy-load tests and benchmarks.
 
-``heavy_core(data_dir)`` starts the real core (SMTP and IMAP on 127.0.0.1,
+``heavy_core(data_dir)`` starts the real core (SMTP, IMAP, POP3 on 127.0.0.1,
 port 0, 60 MB messages) for ``alice@example.test`` with ARCHIVE_SIZE ordinary
 messages in ``Archive2k`` and FOLDERS folders, written straight into the
 Maildir before the first SELECT (the store picks up mail that other programs
@@ -78,7 +78,7 @@ def large(size: int, subject: str) -> bytes:
 
 
 def heavy_core(data: Path) -> RunningCore:
-    prepare_data_dir(data, ("smtp", "imap"))
+    prepare_data_dir(data, ("smtp", "imap", "pop3"))
     store = SettingsStore(data / "settings.toml")
     s = store.load()
     store.save(
@@ -90,7 +90,7 @@ def heavy_core(data: Path) -> RunningCore:
     acc.add_domain(DOMAIN)
     acc.add_user(ALICE, ALICE_PW, display_name="Alice", allow_weak=True)
     acc.close()
-    c = start_core(data, ("smtp", "imap"))
+    c = start_core(data, ("smtp", "imap", "pop3"))
     try:
         imap(c).close()  # the first login makes the Maildir
         udir = c.maildir(ALICE)

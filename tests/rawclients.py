@@ -1,4 +1,4 @@
-"""Light IMAP and SMTP clients for load and loop-lag tests.
+"""Light IMAP, SMTP and POP3 clients for load and loop-lag tests.
 
 A client that runs in the same process as the server shares its interpreter
 lock: imaplib's APPEND runs a regex over the whole message and smtplib quotes
@@ -161,6 +161,55 @@ class RawSmtp:
         assert self.command("DATA").startswith(b"354")
         self.sock.sendall(payload)
         return self.reply()
+
+    def close(self) -> None:
+        try:
+            self.sock.sendall(b"QUIT\r\n")
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class RawPop3:
+    """USER/PASS, one-line commands, and multi-line answers kept as sent
+    (still byte-stuffed: undo that after the measurement)."""
+
+    def __init__(self, host: str, port: int, timeout: float = 120) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = bytearray()
+        self.line()  # greeting
+
+    def line(self) -> bytes:
+        while (i := self.buf.find(b"\r\n")) < 0:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(bytes(self.buf))
+            self.buf += chunk
+        line = bytes(self.buf[: i + 2])
+        del self.buf[: i + 2]
+        return line
+
+    def command(self, text: str) -> bytes:
+        self.sock.sendall(text.encode() + b"\r\n")
+        return self.line()
+
+    def login(self, user: str, password: str) -> None:
+        assert self.command(f"USER {user}").startswith(b"+OK")
+        assert self.command(f"PASS {password}").startswith(b"+OK")
+
+    def multiline(self, text: str) -> tuple[bytes, bytearray]:
+        """The status line and the body up to (without) its ending ".CRLF"."""
+        first = self.command(text)
+        assert first.startswith(b"+OK"), first
+        end = b"\r\n.\r\n"
+        while not (self.buf.endswith(end) or self.buf == b".\r\n"):
+            chunk = self.sock.recv(1024 * 1024)
+            if not chunk:
+                raise EOFError(bytes(self.buf[-200:]))
+            self.buf += chunk
+        body, self.buf = self.buf, bytearray()
+        del body[-3:]  # from the end: no copy
+        return first, body
 
     def close(self) -> None:
         try:

@@ -12,11 +12,14 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Reply:
-    """Bytes to send, then what to do with the connection."""
+    """Bytes to send, then what to do with the connection. ``more``: a long
+    answer's further pieces, each written once the transport took the last
+    (a large message is sent at the client's pace, never joined whole)."""
 
     data: bytes
     close: bool = False
     start_tls: bool = False
+    more: tuple[bytes, ...] = ()
 
 
 class PeerLogger(logging.LoggerAdapter[logging.Logger]):

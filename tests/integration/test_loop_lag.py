@@ -24,7 +24,7 @@ import pytest
 from server.config.schema import SmtpSettings
 from server.heap import settle_heap
 from server.protocols.imap import mime
-from tests.conftest import ALICE, MAX_LOOP_LAG, RunningCore
+from tests.conftest import ALICE, ALICE_PW, MAX_LOOP_LAG, RunningCore
 from tests.heavymail import (
     ARCHIVE,
     ARCHIVE_SIZE,
@@ -37,7 +37,7 @@ from tests.heavymail import (
     smtp,
 )
 from tests.loopwatch import LoopWatch
-from tests.rawclients import RawImap, RawSmtp, big_literal, smtp_payload
+from tests.rawclients import RawImap, RawPop3, RawSmtp, big_literal, smtp_payload
 from tests.waiting import wait_until
 
 
@@ -255,6 +255,32 @@ def test_append_large_literal(
     check(core_lag)
     assert expect in got[0]
     assert b'"text" "plain"' in got[0]
+
+
+def test_pop3_retr_and_top_of_a_large_message(
+    core: RunningCore, core_lag: LoopWatch
+) -> None:
+    """RETR and TOP of a 40 MB message whose every line begins with a dot:
+    stuffed in a worker thread and sent in pieces, byte for byte."""
+    line = b".0123456789abcdefghijklmnopqrstuvwxyz.0123456789abcdefghijklmno\r\n"
+    head = f"From: a@example.org\r\nTo: {ALICE}\r\nSubject: popped\r\n\r\n"
+    msg = head.encode() + line * (40 * 1024 * 1024 // len(line))
+    core.run(core.runtime.services.store.deliver(ALICE, msg))
+    host, port = core.endpoint("pop3")
+    pop = RawPop3(host, port)
+    try:
+        pop.login(ALICE, ALICE_PW)
+        listing = pop.multiline("LIST")[1].split(b"\r\n")
+        [n] = [e.split()[0] for e in listing if e.endswith(b" %d" % len(msg))]
+        core_lag.reset()
+        retr = pop.multiline(f"RETR {n.decode()}")
+        top = pop.multiline(f"TOP {n.decode()} 3")
+        check(core_lag)
+    finally:
+        pop.close()
+    assert retr[0] == b"+OK %d octets\r\n" % len(msg)
+    assert bytes(retr[1]) == msg.replace(b"\r\n.", b"\r\n..")
+    assert bytes(top[1]) == (head.encode() + line * 3).replace(b"\r\n.", b"\r\n..")
 
 
 def test_smtp_data_50mb(

@@ -313,6 +313,8 @@ class Pop3Protocol(LineReader):
                 if self._aborted:
                     return
                 self.write(reply.data)
+                if reply.more and not await self._write_more(reply.more):
+                    return
                 if self.log.isEnabledFor(logging.DEBUG) and reply.data:
                     first = reply.data.split(b"\r\n", 1)[0][:120]
                     self.log.debug("S: %s", first.decode("utf-8", "replace"))
@@ -335,6 +337,17 @@ class Pop3Protocol(LineReader):
             self.close()
         finally:
             self._finish()
+
+    async def _write_more(self, pieces: tuple[bytes, ...]) -> bool:
+        """A long answer's further pieces, each once the transport took the
+        last (at the client's pace); False when the client went away."""
+        for piece in pieces:
+            try:
+                await self.drain()
+            except ConnectionClosed:
+                return False
+            self.write(piece)
+        return True
 
     async def _start_tls(self) -> bool:
         """STLS accepted: upgrade (what the client pipelined after STLS is

@@ -52,7 +52,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from server import mailtext
+from server import bytesutil, mailtext
 from server.accounts.base import User
 from server.accounts.legacy import apop_check, cram_md5_check
 from server.errors import MailError, TemporaryError
@@ -127,6 +127,13 @@ def uidl_for(key: str) -> str:
     return "H" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
+async def wire_form(data: bytes, expected_size: int) -> bytes:
+    """``to_crlf``; a large message that needs the scan has it off the loop."""
+    if len(data) == expected_size or len(data) < bytesutil.OFF_LOOP_COPY:
+        return to_crlf(data, expected_size)
+    return await asyncio.to_thread(to_crlf, data)
+
+
 def to_crlf(data: bytes, expected_size: int | None = None) -> bytes:
     """CRLF line ends. The store already gives them and ``MessageInfo.size`` is
     their length, so when the length matches we trust it and skip the scan;
@@ -148,9 +155,38 @@ def multiline(first: str, body: bytes) -> bytes:
     return b"".join((b"+OK ", first.encode("utf-8"), b"\r\n", body, b".\r\n"))
 
 
+def multiline_parts(first: str, body: bytes) -> tuple[bytes, ...]:
+    """``multiline`` in pieces of about ``mailtext.SLICE`` octets, cut after
+    line ends (``mailtext.line_cuts``): each step is one short C call, so a
+    large message is stuffed in a worker thread without holding the
+    interpreter lock for long, and sent piece by piece (``Reply.more``)."""
+    parts = [b"".join((b"+OK ", first.encode("utf-8"), b"\r\n"))]
+    for i, j in mailtext.line_cuts(body):
+        piece = body[i:j]
+        # a piece begins a line unless a very long line was cut
+        if piece.startswith(b".") and (i == 0 or body[i - 1 : i] == b"\n"):
+            piece = b"." + piece
+        parts.append(piece.replace(b"\r\n.", b"\r\n.."))
+    if body and not body.endswith(b"\r\n"):
+        parts.append(b"\r\n")
+    parts.append(b".\r\n")
+    return tuple(parts)
+
+
+async def multiline_reply(first: str, body: bytes) -> Reply:
+    """``multiline`` as a reply; a large body is stuffed off the loop and
+    sent in pieces."""
+    if len(body) < bytesutil.OFF_LOOP_COPY:
+        return Reply(multiline(first, body))
+    parts = await asyncio.to_thread(multiline_parts, first, body)
+    return Reply(parts[0], more=parts[1:])
+
+
 def top_of(data: bytes, lines: int) -> bytes:
     """Headers, the blank line and the first ``lines`` body lines (RFC 1939 s. 7)."""
     head, body = mailtext.split_header(data)
+    if len(body) >= bytesutil.OFF_LOOP_COPY:  # a worker thread's: see below
+        return data[: len(head) + _after_lines(body, lines)]
     # RFC 1939 7: more lines asked for than the body has is the whole message
     # (TOP 1 4294967295 included). Otherwise the first ``lines`` lines are
     # what precedes the rest after ``lines`` splits. Both passes run in C.
@@ -158,6 +194,19 @@ def top_of(data: bytes, lines: int) -> bytes:
         return head + body
     rest = body.split(b"\r\n", lines)[-1]
     return head + body[: len(body) - len(rest)]
+
+
+def _after_lines(body: bytes, lines: int) -> int:
+    """Where the first ``lines`` lines of ``body`` end (all of it when it has
+    fewer): one ``find`` per line, so a large body is walked in short C calls
+    (``count`` and ``split`` over 20 MB would hold the lock for long)."""
+    end = 0
+    for _ in range(lines):
+        nl = body.find(b"\r\n", end)
+        if nl < 0:
+            return len(body)
+        end = nl + 2
+    return end
 
 
 def ok(text: str = "") -> bytes:
@@ -644,7 +693,7 @@ class Pop3Session:
         assert self.owner is not None
         ahead = self._ahead.pop(m.info.uid, None)
         if ahead is not None:
-            return to_crlf(ahead, m.info.size)
+            return await wire_form(ahead, m.info.size)
         self._ahead.clear()
         uids = [m.info.uid]
         budget = READ_AHEAD_BYTES - m.info.size
@@ -661,11 +710,11 @@ class Pop3Session:
                 )
             except MessageNotFound:
                 return None
-            return to_crlf(data, m.info.size)
+            return await wire_form(data, m.info.size)
         found = await self.store.read_messages(self.owner, INBOX, uids)
         first = found.pop(m.info.uid, None)
         self._ahead = found
-        return None if first is None else to_crlf(first, m.info.size)
+        return None if first is None else await wire_form(first, m.info.size)
 
     async def _retr(self, n: int) -> Reply:
         m = self._get(n)
@@ -675,14 +724,18 @@ class Pop3Session:
         await self._mark_seen(m)
         if self.on_message is not None:
             self.on_message()
-        return Reply(multiline(f"{len(data)} octets", data))
+        return await multiline_reply(f"{len(data)} octets", data)
 
     async def _top(self, n: int, lines: int) -> Reply:
         m = self._get(n)
         data = await self._read(n, m)
         if data is None:
             return Reply(err(f"Message {n} was removed by another session"))
-        return Reply(multiline("Top of message follows", top_of(data, lines)))
+        if len(data) < bytesutil.OFF_LOOP_COPY:
+            top = top_of(data, lines)
+        else:
+            top = await asyncio.to_thread(top_of, data, lines)
+        return await multiline_reply("Top of message follows", top)
 
     async def _mark_seen(self, m: _Msg) -> None:
         """RETR sets \\Seen so IMAP shows the message read (TOP does not)."""

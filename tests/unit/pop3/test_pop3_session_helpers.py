@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server import bytesutil, mailtext
 from server.protocols.pop3.session import (
     MAX_UIDL_LENGTH,
     MaildropLocks,
     multiline,
+    multiline_parts,
     to_crlf,
     top_of,
     uidl_for,
@@ -37,6 +40,40 @@ def test_multiline_roundtrip(lines: list[bytes]) -> None:
     # no line of the body can end the reply early
     inner = reply.split(b"\r\n")[1:-2]
     assert b"." not in inner
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"", b".", b"..", b"a", b".a", b"a.", b".bc" * 5, b"x" * 23]),
+        max_size=30,
+    ),
+    st.booleans(),
+)
+def test_multiline_in_pieces_is_multiline(lines: list[bytes], open_end: bool) -> None:
+    """The pieces a large answer is sent in say what ``multiline`` says,
+    whatever falls at a cut: a dot at a line's start, a CRLF, a long line
+    cut in its middle (pieces of 8 octets here, not 1 MiB)."""
+    body = b"".join(ln + b"\r\n" for ln in lines)
+    if open_end:
+        body += b".tail"
+    saved = mailtext.SLICE
+    mailtext.SLICE = 8
+    try:
+        parts = multiline_parts("ok", body)
+    finally:
+        mailtext.SLICE = saved
+    assert b"".join(parts) == multiline("ok", body)
+    assert len(parts) >= 2 + len(body) // 16
+
+
+@pytest.mark.parametrize("lines", [0, 1, 2, 3, 5, 100])
+def test_top_of_a_large_body_walks_line_by_line(
+    lines: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = b"A: 1\r\n\r\n.l1\r\n\r\nl3 long line\r\nl4"
+    small = top_of(m, lines)
+    monkeypatch.setattr(bytesutil, "OFF_LOOP_COPY", 0)  # every body is large
+    assert top_of(m, lines) == small
 
 
 def test_top_of() -> None:
