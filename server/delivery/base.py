@@ -60,7 +60,11 @@ class RouteResult:
 
 
 class RemoteRoute(Protocol):
+    """How mail leaves for other servers. Of the routes the queue was
+    offered, the one with the highest ``priority`` takes it."""
+
     name: str
+    priority: int
 
     async def deliver_remote(
         self, sender: str, recipients: Sequence[str], message: bytes

@@ -221,11 +221,11 @@ class QueueManager(QueueAdmin, QueueNotices):
             self._pick_route()
 
     def _pick_route(self) -> None:
-        best = max(self._routes, key=lambda r: getattr(r, "priority", 0), default=None)
+        best = max(self._routes, key=lambda r: r.priority, default=None)
         if self._remote_suspended:
             best = None
         if best is not self.remote:
-            log.info("remote route: %s", getattr(best, "name", None) or "none (held)")
+            log.info("remote route: %s", best.name if best else "none (held)")
         self.set_remote_route(best)
 
     def poke(self) -> None:
