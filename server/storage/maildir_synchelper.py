@@ -24,6 +24,7 @@ back to the committer thread, whose own ``syncfs`` covers it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
@@ -189,8 +190,8 @@ class SyncHelper:
 
     def _stop_child(self) -> None:
         proc = self._proc
-        if proc is None or self._finish is None:
-            return
+        if proc is None or self._finish is None or not self._finish.alive:
+            return  # not started yet (``_spawned`` comes back), or done
         if proc.stdout is not None and not self.loop.is_closed():
             self.loop.remove_reader(proc.stdout.fileno())
         self._finish()
@@ -198,7 +199,8 @@ class SyncHelper:
 
 def _finish(proc: subprocess.Popen[bytes]) -> None:
     """Close the child's pipes and wait for it: it is reading, sees the end
-    and leaves within milliseconds (killed if not within ``REAP_SECONDS``)."""
+    and leaves within milliseconds. One still in a ``syncfs`` of a stuck
+    disk after ``REAP_SECONDS`` is killed, and not waited for longer."""
     for pipe in (proc.stdin, proc.stdout):
         if pipe is not None:
             pipe.close()
@@ -206,4 +208,5 @@ def _finish(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(REAP_SECONDS)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(REAP_SECONDS)

@@ -192,3 +192,33 @@ async def test_an_idle_helper_leaves_and_the_next_delivery_starts_another(
     await store.deliver(OWNER, MSG)
     assert len(thread_syncs) == before  # the new helper synced it
     assert len(await store.list_messages(OWNER, "INBOX")) == 4
+
+
+async def test_a_helper_closed_while_it_starts_leaves_no_process(
+    tmp_path: Path,
+) -> None:
+    if not maildir_synchelper.wanted():
+        pytest.skip("no helper process here (one core, or no syncfs)")
+    heard: list[object] = []
+    faults: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: faults.append(context))
+    # closed before its worker thread started the child
+    early = SyncHelper(tmp_path, loop, heard.append, heard.append)
+    early.close()
+    # closed after the child started, before the loop heard of it
+    late = SyncHelper(tmp_path, loop, heard.append, heard.append)
+    deadline = time.monotonic() + 10
+    while late._proc is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # holds the loop: its callback has to wait
+    late.close()
+    for helper in (early, late):
+        await until(lambda h=helper: h._proc is not None, "the child was started")
+        proc = helper._proc
+        assert proc is not None
+        await until(lambda p=proc: p.poll() is not None, "the child left")
+        helper.close()  # again: nothing happens
+        assert helper._finish is not None and not helper._finish.alive
+    await asyncio.sleep(0.05)  # the late helper's callback has run
+    assert heard == []  # closed by us: no reply, no "gone"
+    assert faults == []
