@@ -128,22 +128,40 @@ def smtp_payload(message: bytes) -> bytes:
     return stuffed + b".\r\n"
 
 
-class RawSmtp:
+class _LineClient:
+    """A connection read line by line into one ``bytearray``; QUIT to close."""
+
     def __init__(self, host: str, port: int, timeout: float = 120) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buf = bytearray()
+
+    def line(self) -> bytes:
+        while (i := self.buf.find(b"\r\n")) < 0:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(bytes(self.buf))
+            self.buf += chunk
+        line = bytes(self.buf[: i + 2])
+        del self.buf[: i + 2]
+        return line
+
+    def close(self) -> None:
+        try:
+            self.sock.sendall(b"QUIT\r\n")
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class RawSmtp(_LineClient):
+    def __init__(self, host: str, port: int, timeout: float = 120) -> None:
+        super().__init__(host, port, timeout)
         self.reply()  # greeting
 
     def reply(self) -> bytes:
         """A whole reply (all its lines); returns the last line."""
         while True:
-            while (i := self.buf.find(b"\r\n")) < 0:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise EOFError(bytes(self.buf))
-                self.buf += chunk
-            line = bytes(self.buf[: i + 2])
-            del self.buf[: i + 2]
+            line = self.line()
             if line[3:4] != b"-":
                 return line
 
@@ -162,32 +180,14 @@ class RawSmtp:
         self.sock.sendall(payload)
         return self.reply()
 
-    def close(self) -> None:
-        try:
-            self.sock.sendall(b"QUIT\r\n")
-            self.sock.close()
-        except OSError:
-            pass
 
-
-class RawPop3:
+class RawPop3(_LineClient):
     """USER/PASS, one-line commands, and multi-line answers kept as sent
     (still byte-stuffed: undo that after the measurement)."""
 
     def __init__(self, host: str, port: int, timeout: float = 120) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.buf = bytearray()
+        super().__init__(host, port, timeout)
         self.line()  # greeting
-
-    def line(self) -> bytes:
-        while (i := self.buf.find(b"\r\n")) < 0:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError(bytes(self.buf))
-            self.buf += chunk
-        line = bytes(self.buf[: i + 2])
-        del self.buf[: i + 2]
-        return line
 
     def command(self, text: str) -> bytes:
         self.sock.sendall(text.encode() + b"\r\n")
@@ -210,10 +210,3 @@ class RawPop3:
         body, self.buf = self.buf, bytearray()
         del body[-3:]  # from the end: no copy
         return first, body
-
-    def close(self) -> None:
-        try:
-            self.sock.sendall(b"QUIT\r\n")
-            self.sock.close()
-        except OSError:
-            pass
