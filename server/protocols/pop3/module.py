@@ -56,11 +56,11 @@ from server.protocols.linereader import (
     LineTooLong,
 )
 from server.protocols.pop3.parser import MAX_LINE_HARD, mask_for_log
+from server.protocols.pop3.replies import err
 from server.protocols.pop3.session import (
     LOGIN_DELAY,
     MaildropLocks,
     Pop3Session,
-    err,
 )
 from server.protocols.session_io import PeerLogger
 

@@ -7,15 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from server import bytesutil, mailtext
-from server.protocols.pop3.session import (
-    MAX_UIDL_LENGTH,
-    MaildropLocks,
-    multiline,
-    multiline_parts,
-    to_crlf,
-    top_of,
-    uidl_for,
-)
+from server.protocols.pop3.replies import multiline, multiline_parts, to_crlf, top_of
+from server.protocols.pop3.session import MAX_UIDL_LENGTH, MaildropLocks, uidl_for
 
 
 def unstuff(reply: bytes) -> bytes:
