@@ -117,6 +117,20 @@ def _states(c: RunningCore) -> dict[str, tuple[str, str]]:
     return {m.name: (m.state.value, m.last_error) for m in c.run(c.api.modules())}
 
 
+def _core_with_pop3_failed(tmp_path: Path, reason: str) -> RunningCore:
+    """A core with SMTP and POP3 ticked, checked: POP3 FAILED with
+    ``reason``, SMTP running all the same."""
+    c = start_core(tmp_path / "data", enabled=("smtp", "pop3"))
+    try:
+        states = _states(c)
+        assert states["pop3"] == ("FAILED", reason)
+        assert states["smtp"][0] == "RUNNING"
+    except BaseException:
+        c.runtime.stop()
+        raise
+    return c
+
+
 def test_a_module_whose_start_raises_is_failed_and_the_rest_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -131,11 +145,8 @@ def test_a_module_whose_start_raises_is_failed_and_the_rest_run(
         raise RuntimeError("the disk said no")
 
     monkeypatch.setattr(Pop3Module, "listeners", broken)
-    c = start_core(tmp_path / "data", enabled=("smtp", "pop3"))
+    c = _core_with_pop3_failed(tmp_path, "Could not start: the disk said no")
     try:
-        states = _states(c)
-        assert states["pop3"] == ("FAILED", "Could not start: the disk said no")
-        assert states["smtp"][0] == "RUNNING"
         with smtplib.SMTP(*c.endpoint("smtp"), timeout=10) as s:
             assert s.noop()[0] == 250
         monkeypatch.setattr(Pop3Module, "listeners", real)
@@ -162,10 +173,8 @@ def test_a_module_whose_settings_check_fails_at_start_is_failed(
         raise ValidationError("pop3.port: not today", field="pop3.port")
 
     monkeypatch.setattr(Pop3Module, "configure", refuse)
-    c = start_core(tmp_path / "data", enabled=("smtp", "pop3"))
+    c = _core_with_pop3_failed(tmp_path, "pop3.port: not today")
     try:
-        assert _states(c)["pop3"] == ("FAILED", "pop3.port: not today")
-        assert _states(c)["smtp"][0] == "RUNNING"
         # the check is handed the whole settings in use, not a section
         assert seen and seen[-1] is c.runtime.services.settings
     finally:
@@ -189,11 +198,8 @@ def test_a_module_that_cannot_be_made_shows_failed_when_ticked(
         for m in registry.modules()
     ]
     monkeypatch.setattr(registry, "_modules", swapped)
-    c = start_core(tmp_path / "data", enabled=("smtp", "pop3"))
+    c = _core_with_pop3_failed(tmp_path, "Cannot set up: no such thing")
     try:
-        states = _states(c)
-        assert states["pop3"] == ("FAILED", "Cannot set up: no such thing")
-        assert states["smtp"][0] == "RUNNING"
         c.run(c.api.set_module_enabled("pop3", False))
         assert _states(c)["pop3"][0] == "STOPPED"
         c.run(c.api.update_settings("pop3", {"timeout": 900}))  # still harmless
