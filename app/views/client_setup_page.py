@@ -91,9 +91,8 @@ def access_for(
                     entries.append(ServerEntry(kind, port, socket_type))
         # outgoing: 587 STARTTLS first; incoming: implicit TLS first
         entries.sort(key=lambda e: (e.socket_type == "SSL") == (kind == "smtp"))
-        out.append(
-            Access(kind, module, title, tuple(entries), running, section.enabled)
-        )
+        enabled = bool(getattr(section, "enabled", False))  # a module's section
+        out.append(Access(kind, module, title, tuple(entries), running, enabled))
     return tuple(out)
 
 

@@ -270,6 +270,26 @@ USER_MAX_FAILURES_RANGE = (1, 10_000)
 USER_LOCK_TIME_RANGE = (10, 86_400)  # 10 s to one day
 
 
+# One section of ``Settings`` (``Settings.section``): callers that work on
+# any section by name read its fields with getattr, or narrow it by type.
+Section = (
+    GeneralSettings
+    | SmtpSettings
+    | SubmissionSettings
+    | Pop3Settings
+    | ImapSettings
+    | ManageSieveSettings
+    | WebSettings
+    | FetchSettings
+    | RelaySettings
+    | MxSettings
+    | QueueSettings
+    | SecuritySettings
+    | BackupSettings
+    | CaptureSettings
+)
+
+
 @dataclass(frozen=True)
 class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
@@ -287,17 +307,19 @@ class Settings:
     backup: BackupSettings = field(default_factory=BackupSettings)
     capture: CaptureSettings = field(default_factory=CaptureSettings)
 
-    def section(self, name: str) -> Any:
+    def section(self, name: str) -> Section:
         if name not in SECTIONS:
             raise ValidationError(f"unknown settings section {name!r}", field=name)
-        return getattr(self, name)
+        value: Section = getattr(self, name)
+        return value
 
-    def replace_section(self, name: str, value: Any) -> Settings:
+    def replace_section(self, name: str, value: Section) -> Settings:
         validate_section(name, value)
-        return dataclasses.replace(self, **{name: value})
+        changes: dict[str, Any] = {name: value}  # checked: the section's type
+        return dataclasses.replace(self, **changes)
 
 
-SECTIONS: dict[str, type[Any]] = {
+SECTIONS: dict[str, type[Section]] = {
     f.name: f.default_factory  # type: ignore[misc]
     for f in dataclasses.fields(Settings)
 }
@@ -371,7 +393,7 @@ def _check_public_url(key: str, value: str) -> None:
         )
 
 
-def validate_section(name: str, value: Any) -> None:
+def validate_section(name: str, value: object) -> None:
     """Check the values of one section; raise ValidationError naming the key."""
     cls = SECTIONS.get(name)
     if cls is None or not isinstance(value, cls):
@@ -401,7 +423,11 @@ def validate_section(name: str, value: Any) -> None:
             raise ValidationError(f"{key}: must be 1..720 hours", field=key)
         elif name == "backup" and f.name == "keep" and not 1 <= v <= 1000:
             raise ValidationError(f"{key}: must be 1..1000 archives", field=key)
-        elif name == "backup" and f.name == "folder" and (v or value.scheduled):
+        elif (
+            isinstance(value, BackupSettings)
+            and f.name == "folder"
+            and (v or value.scheduled)
+        ):
             if not v or not os.path.isabs(v) or "\x00" in v:
                 raise ValidationError(
                     f"{key}: the folder to keep backups in, as a full path "
