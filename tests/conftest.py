@@ -77,6 +77,12 @@ class RunningCore:
                 return e.host, e.port
         raise AssertionError(f"{module} has no endpoint {security}: {st}")
 
+    def ports(self, module: str) -> set[int]:
+        """The ports ``module`` listens on now: empty while it (re)starts,
+        so a test that waits for a move polls this, not ``endpoint``."""
+        st = {m.name: m for m in self.runtime.services.module_statuses()}[module]
+        return {e.port for e in st.endpoints}
+
     def maildir(self, address: str) -> Path:
         local, domain = address.split("@")
         return self.data_dir / "mail" / domain / local
