@@ -16,6 +16,16 @@ Usage (the ``core_lag`` fixture in tests/conftest.py wraps it for the core)::
 Time is ``loop.time()`` (the loop's monotonic clock) on both sides, and a tick
 still pending when the watch stops counts with its lateness so far, so a loop
 that is blocked at the very end is not missed.
+
+A late tick is not always the loop's doing: when the whole machine stops
+running programs for a while (a busy or paused virtual machine, another
+program's burst on a 2-core box), every thread is late by that much. So the
+watch also starts a ``MachineWatch``: a tiny separate process that sleeps
+2 ms at a time and notes each stretch in which it could not run either.
+``max_lag`` is the lateness the machine does not explain (each tick's late
+stretch minus its overlap with those stretches); a loop held by our own code
+(or by a thread of ours holding the GIL) stalls only our process, so it is
+counted in full. ``summary()`` shows the raw figure beside it.
 """
 
 from __future__ import annotations
@@ -23,8 +33,76 @@ from __future__ import annotations
 import asyncio
 import gc
 import statistics
+import subprocess
+import sys
 import threading
 from types import TracebackType
+
+# The outside ticker: wakes every INTERVAL s and prints each stretch
+# "due now" (CLOCK_MONOTONIC, the clock asyncio's loop.time() reads) in which
+# it woke more than THRESHOLD s late; exits when its parent is gone.
+_TICKER = """
+import os, sys, time
+interval, threshold, parent = float(sys.argv[1]), float(sys.argv[2]), os.getppid()
+print("ready", flush=True)
+while os.getppid() == parent:
+    due = time.monotonic() + interval
+    time.sleep(interval)
+    now = time.monotonic()
+    if now - due > threshold:
+        print(repr(due), repr(now), flush=True)
+"""
+
+
+class MachineWatch:
+    """Stretches of time in which a separate, idle process could not run:
+    what the machine, not the watched program, took from everyone."""
+
+    def __init__(self, interval: float = 0.002, threshold: float = 0.005) -> None:
+        self.stalls: list[tuple[float, float]] = []
+        self._lock = threading.Lock()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _TICKER, str(interval), str(threshold)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        if self._proc.stdout.readline().strip() != "ready":
+            self._proc.kill()
+            raise AssertionError("the machine watch's ticker did not start")
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            due, now = (float(v) for v in line.split())
+            with self._lock:
+                self.stalls.append((due, now))
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+        self._proc.wait(10)
+        self._reader.join(10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def overlap(self, start: float, end: float) -> float:
+        """Seconds of [start, end] in which the machine was stalled."""
+        with self._lock:
+            spans = sorted(self.stalls)
+        covered, reach = 0.0, start
+        for a, b in spans:
+            a, b = max(a, reach), min(b, end)
+            if b > a:
+                covered += b - a
+                reach = b
+        return covered
 
 
 class LoopWatch:
@@ -39,6 +117,9 @@ class LoopWatch:
         self._running = False
         self._started = threading.Event()
         self._stopped = False
+        # each tick's late stretch (when it was due, when it ran), beside lags
+        self.windows: list[tuple[float, float]] = []
+        self.machine: MachineWatch | None = None
 
     # -- on the watched loop -------------------------------------------------
     def _arm(self) -> None:
@@ -48,8 +129,12 @@ class LoopWatch:
     def _tick(self) -> None:
         if not self._running:
             return
-        self.lags.append(max(0.0, self.loop.time() - self._expected))
+        self._record(self.loop.time())
         self._arm()
+
+    def _record(self, now: float) -> None:
+        self.lags.append(max(0.0, now - self._expected))
+        self.windows.append((self._expected, max(now, self._expected)))
 
     def _begin(self) -> None:
         self._running = True
@@ -60,9 +145,9 @@ class LoopWatch:
         self._running = False
         if self._handle is not None:
             self._handle.cancel()
-        pending = self.loop.time() - self._expected
-        if pending > 0:
-            self.lags.append(pending)
+        now = self.loop.time()
+        if now > self._expected:
+            self._record(now)
         done.set()
 
     # -- from the test's thread ----------------------------------------------
@@ -75,6 +160,7 @@ class LoopWatch:
         gc.collect()
         gc.freeze()
         self._froze = True
+        self.machine = MachineWatch()
         self.loop.call_soon_threadsafe(self._begin)
         if not self._started.wait(timeout):
             raise AssertionError(f"the loop did not run the watchdog in {timeout} s")
@@ -90,12 +176,20 @@ class LoopWatch:
         self._stopped = True
         done = threading.Event()
         self.loop.call_soon_threadsafe(self._end, done)
-        if not done.wait(timeout):
+        blocked = not done.wait(timeout)
+        if self.machine is not None:
+            self.machine.stop()
+        if blocked:
             raise AssertionError(f"the loop was still blocked after {timeout} s")
 
     def reset(self) -> None:
         """Forget what was measured so far (e.g. after a test's setup)."""
-        self.loop.call_soon_threadsafe(self.lags.clear)
+
+        def clear() -> None:
+            self.lags.clear()
+            self.windows.clear()
+
+        self.loop.call_soon_threadsafe(clear)
 
     def __enter__(self) -> LoopWatch:
         return self.start()
@@ -110,7 +204,22 @@ class LoopWatch:
 
     # -- results ---------------------------------------------------------------
     @property
+    def own_lags(self) -> list[float]:
+        """Each tick's lateness less what the machine stalled everyone for."""
+        if self.machine is None:
+            return list(self.lags)
+        return [
+            max(0.0, (end - due) - self.machine.overlap(due, end))
+            for due, end in list(self.windows)
+        ]
+
+    @property
     def max_lag(self) -> float:
+        """The worst lateness the loop itself is to blame for."""
+        return max(self.own_lags, default=0.0)
+
+    @property
+    def raw_max_lag(self) -> float:
         return max(self.lags, default=0.0)
 
     def quantile(self, q: float) -> float:
@@ -122,8 +231,13 @@ class LoopWatch:
         return cuts[min(98, max(0, round(q * 100) - 1))]
 
     def summary(self) -> str:
+        stalled = 0.0
+        if self.machine is not None:
+            stalled = sum(b - a for a, b in list(self.machine.stalls))
         return (
             f"{len(self.lags)} ticks, p50 {self.quantile(0.5) * 1000:.1f} ms, "
             f"p99 {self.quantile(0.99) * 1000:.1f} ms, "
-            f"max {self.max_lag * 1000:.1f} ms"
+            f"max {self.raw_max_lag * 1000:.1f} ms; "
+            f"machine stalled {stalled * 1000:.1f} ms in all, "
+            f"max not explained by it {self.max_lag * 1000:.1f} ms"
         )

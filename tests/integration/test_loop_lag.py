@@ -15,7 +15,9 @@ whole message in this same process, which would show up as lag).
 from __future__ import annotations
 
 import gc
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 
@@ -371,3 +373,29 @@ def test_watchdog_sees_a_blocked_loop(core: RunningCore, core_lag: LoopWatch) ->
     core_lag.stop()
     assert 0.25 < core_lag.max_lag < 1.0, core_lag.summary()
     assert len(core_lag.lags) >= 2
+
+
+def test_watchdog_discounts_what_stalled_the_whole_machine(
+    core: RunningCore, core_lag: LoopWatch
+) -> None:
+    """A stall that every program saw is the machine's, not the loop's: here
+    the outside ticker is stopped for the same 300 ms as the loop is held, as
+    a paused or swamped machine stops both. The raw lateness shows it, the
+    loop is not blamed for it (the test above is the other side: a hold the
+    ticker did not share is counted in full)."""
+    machine = core_lag.machine
+    assert machine is not None
+
+    async def hold() -> None:
+        time.sleep(0.3)  # blocking the loop on purpose
+
+    wait_until(lambda: core_lag.lags, "the watchdog ticked before the hold")
+    os.kill(machine.pid, signal.SIGSTOP)
+    try:
+        core.run(hold())
+    finally:
+        os.kill(machine.pid, signal.SIGCONT)
+    wait_until(lambda: machine.stalls, "the ticker noted the stretch it missed")
+    core_lag.stop()
+    assert core_lag.raw_max_lag > 0.25, core_lag.summary()
+    assert core_lag.max_lag < 0.05, core_lag.summary()
