@@ -211,9 +211,12 @@ class WebConnection(LineReader):
         def left() -> float:
             return max(0.1, deadline - loop.time())
 
-        line = await self.readline(http.MAX_REQUEST_LINE, left())
-        while line in (b"\r\n", b"\n"):  # RFC 9112 2.2: empty lines before
+        try:
             line = await self.readline(http.MAX_REQUEST_LINE, left())
+            while line in (b"\r\n", b"\n"):  # RFC 9112 2.2: empty lines before
+                line = await self.readline(http.MAX_REQUEST_LINE, left())
+        except LineTooLong:  # the target is what makes a request line long
+            raise HttpError(414, "The address asked for is too long.") from None
         method, target, minor = http.parse_request_line(line)
         headers: list[tuple[str, str]] = []
         size = len(line)

@@ -198,7 +198,9 @@ def test_bad_requests_get_a_status_and_a_close(wcore: RunningCore) -> None:
     assert raw(wcore, b"GET / HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     assert raw(wcore, b"BLAH\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     long_target = b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n" + h + b"\r\n"
-    assert raw(wcore, long_target).startswith(b"HTTP/1.1 4")
+    assert raw(wcore, long_target).startswith(b"HTTP/1.1 414 ")  # RFC 9112 3
+    long_field = b"GET / HTTP/1.1\r\n" + h + b"X-Long: " + b"b" * 5000 + b"\r\n\r\n"
+    assert raw(wcore, long_field).startswith(b"HTTP/1.1 431 ")
     many = b"GET / HTTP/1.1\r\n" + h + b"".join(b"X-%d: y\r\n" % i for i in range(100))
     assert raw(wcore, many + b"\r\n").startswith(b"HTTP/1.1 431 ")
     big = b"POST /unsubscribe/x HTTP/1.1\r\n" + h + b"Content-Length: 999999\r\n\r\n"
