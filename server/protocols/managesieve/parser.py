@@ -192,12 +192,17 @@ class _Reader:
     """A cursor over one whole command (its literals inline)."""
 
     def __init__(self, data: bytes) -> None:
-        self.data = strip_eol(data)
+        # The command's line end is not stripped off the data: a literal may
+        # end in CR and its line in a bare LF (``{3+}\r\nab\r`` then ``\n``),
+        # and that CR is the literal's. Arguments outside literals stop at
+        # ``eol``; a literal reads from the whole data.
+        self.data = data
+        self.eol = len(strip_eol(data))
         self.pos = 0
         self.literals = 0
 
     def at_end(self) -> bool:
-        return self.pos >= len(self.data)
+        return self.pos >= self.eol
 
     def space(self) -> None:
         if self.data[self.pos : self.pos + 1] != b" ":
@@ -206,7 +211,7 @@ class _Reader:
 
     def atom(self) -> bytes:
         start = self.pos
-        while self.pos < len(self.data) and self.data[self.pos] in _ATOM_CHARS:
+        while self.pos < self.eol and self.data[self.pos] in _ATOM_CHARS:
             self.pos += 1
         if self.pos == start:
             raise ParseError("Expected an atom")
@@ -225,7 +230,7 @@ class _Reader:
         self.pos += 1
         out = bytearray()
         while True:
-            if self.pos >= len(self.data):
+            if self.pos >= self.eol:
                 raise ParseError("Unterminated quoted string")
             ch = self.data[self.pos]
             self.pos += 1
@@ -283,9 +288,7 @@ class _Reader:
 
     def number(self) -> int:
         start = self.pos
-        while (
-            self.pos < len(self.data) and self.data[self.pos : self.pos + 1].isdigit()
-        ):
+        while self.pos < self.eol and self.data[self.pos : self.pos + 1].isdigit():
             self.pos += 1
         digits = self.data[start : self.pos]
         if not digits or len(digits) > 10 or int(digits) > MAX_NUMBER:

@@ -39,6 +39,11 @@ from tests.protocol.pop3.pop3_helpers import FakeAuth
         (b'HAVESPACE "x" 4294967295\r\n', p.HaveSpace("x", 4294967295)),
         (b'PUTSCRIPT "s" {7+}\r\nkeep;\r\n\r\n', p.PutScript("s", b"keep;\r\n")),
         (b'PUTSCRIPT "s" {5}\r\nkeep;\r\n', p.PutScript("s", b"keep;")),
+        # a literal that ends in CR, its line in a bare LF: the CR is the
+        # literal's (the same bytes as {5} and CRLF, told apart by the count)
+        (b'PUTSCRIPT "s" {6+}\r\nkeep;\r\n', p.PutScript("s", b"keep;\r")),
+        (b'PUTSCRIPT "s" {6}\nkeep;\r\n', p.PutScript("s", b"keep;\r")),
+        (b'PUTSCRIPT "s" {5}\nkeep;\n', p.PutScript("s", b"keep;")),
         (b'PUTSCRIPT {1+}\r\ns "keep;"\r\n', p.PutScript("s", b"keep;")),
         (b"CHECKSCRIPT {5+}\r\nkeep;\r\n", p.CheckScript(b"keep;")),
         (b'SETACTIVE ""\r\n', p.SetActive("")),
