@@ -129,6 +129,10 @@ async def read_command(stream: Stream, session: Session) -> bytes | None:
             await stream.drain()
         parts.append(await stream.readexactly(size, session.timeout))
         line = await stream.readline(MAX_LINE, session.timeout)
+        if not line.endswith(b"\r\n"):
+            # a bare LF ends this line: make it CRLF, so that the parser's
+            # stripping of the line end cannot take a CR that ends the literal
+            line = line[:-1] + b"\r\n"
         parts.append(line)
         total += len(line)
 

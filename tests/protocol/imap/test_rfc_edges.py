@@ -396,3 +396,15 @@ def test_search_all_follows_the_view_through_an_expunge_elsewhere(
     assert client.command("c", "SEARCH ALL")[0] == b"* SEARCH 1 2\r\n"
     assert client.command("u", "UID SEARCH ALL")[0] == b"* SEARCH 1 3\r\n"
     assert client.command("v", "UID SEARCH 2:3 ALL")[0] == b"* SEARCH 3\r\n"
+
+
+def test_literal_ending_in_cr_before_a_bare_lf_line_end(client: Client) -> None:
+    """A bare LF may end a line (tolerated, as Dovecot does); when the line
+    before it ended in a literal whose last octet is CR, that CR is the
+    literal's (the count says so), not half of a CRLF."""
+    client.login()
+    client.command("s", "SELECT INBOX")
+    client.send(b"a SEARCH SUBJECT {4+}\r\nabc\r\n")
+    assert client.until("a")[-1].startswith(b"a OK")
+    client.send(b"b SEARCH SUBJECT {3+}\r\nabc\n")
+    assert client.until("b")[-1].startswith(b"b OK")
