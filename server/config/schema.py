@@ -289,6 +289,17 @@ Section = (
     | CaptureSettings
 )
 
+# The sections of the modules that listen: each has its own ``access`` list
+# (empty: ``security.access`` applies), read by ``ListenerModule.admission``.
+LISTENER_SECTIONS = (
+    SmtpSettings,
+    SubmissionSettings,
+    Pop3Settings,
+    ImapSettings,
+    ManageSieveSettings,
+    WebSettings,
+)
+
 
 @dataclass(frozen=True)
 class Settings:

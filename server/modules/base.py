@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from server.config.schema import LISTENER_SECTIONS, SECTIONS
 from server.events import EventBus, ModuleStateChanged
 
 if TYPE_CHECKING:
@@ -421,6 +422,14 @@ class ListenerModule:
         ctx = self.ctx
         return int(ctx.settings().security.max_connections) if ctx else 1 << 30
 
+    def own_access(self, settings: Settings) -> tuple[str, ...]:
+        """This module's own access list (its section's ``access``); empty
+        for a module without a settings section of its own."""
+        if self.name not in SECTIONS:
+            return ()
+        section = settings.section(self.name)
+        return section.access if isinstance(section, LISTENER_SECTIONS) else ()
+
     def admission(self, ip: str) -> Refusal | None:
         """Why a connection from ``ip`` is refused, or None to accept it."""
         ctx = self.ctx
@@ -431,7 +440,7 @@ class ListenerModule:
 
         settings = ctx.settings()
         sec = settings.security
-        own = getattr(getattr(settings, self.name, None), "access", ())
+        own = self.own_access(settings)
         if ctx.auth.is_banned(ip):
             return Refusal(
                 RefusalKind.BANNED,
