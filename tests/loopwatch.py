@@ -172,6 +172,8 @@ class LoopWatch:
             self._froze = False
             gc.unfreeze()
         if not self._started.is_set() or self._stopped:
+            if self.machine is not None:  # idempotent; ends its process
+                self.machine.stop()
             return
         self._stopped = True
         done = threading.Event()
