@@ -94,10 +94,18 @@ async def converse(stream: Stream, session: Session) -> None:
         await session.close()
 
 
+def _crlf(line: bytes) -> bytes:
+    """A line ended by a bare LF (tolerated) as ended by CRLF: the grammar's
+    literal announcement (``{n}`` CRLF) holds for it too, and the parser's
+    stripping of the command's line end cannot take a CR that ends the
+    literal before it."""
+    return line if line.endswith(b"\r\n") else line[:-1] + b"\r\n"
+
+
 async def read_command(stream: Stream, session: Session) -> bytes | None:
     """One whole command: lines and literals (RFC 3501 4.3, RFC 7888), or
     None when a literal was refused (the session has answered)."""
-    line = await stream.readline(MAX_LINE, session.timeout)
+    line = _crlf(await stream.readline(MAX_LINE, session.timeout))
     parts = [line]
     total = len(line)
     literals = 0
@@ -128,11 +136,7 @@ async def read_command(stream: Stream, session: Session) -> bytes | None:
             stream.write(b"+ Ready for literal data\r\n")
             await stream.drain()
         parts.append(await stream.readexactly(size, session.timeout))
-        line = await stream.readline(MAX_LINE, session.timeout)
-        if not line.endswith(b"\r\n"):
-            # a bare LF ends this line: make it CRLF, so that the parser's
-            # stripping of the line end cannot take a CR that ends the literal
-            line = line[:-1] + b"\r\n"
+        line = _crlf(await stream.readline(MAX_LINE, session.timeout))
         parts.append(line)
         total += len(line)
 

@@ -408,3 +408,8 @@ def test_literal_ending_in_cr_before_a_bare_lf_line_end(client: Client) -> None:
     assert client.until("a")[-1].startswith(b"a OK")
     client.send(b"b SEARCH SUBJECT {3+}\r\nabc\n")
     assert client.until("b")[-1].startswith(b"b OK")
+    # a literal announced on a line that a bare LF ends
+    client.send(b"c SEARCH SUBJECT {3}\n")
+    assert client.readline().startswith(b"+ ")
+    client.send(b"abc\n")
+    assert client.until("c")[-1].startswith(b"c OK")
