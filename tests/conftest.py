@@ -23,6 +23,7 @@ from server.config.store import SettingsStore
 from tests.loopwatch import LoopWatch
 
 if TYPE_CHECKING:
+    from server.modules.base import ModuleStatus
     from server.runtime import Runtime
 
 DOMAIN = "example.test"
@@ -70,8 +71,12 @@ class RunningCore:
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.runtime.run(coro)
 
+    def status(self, module: str) -> ModuleStatus:
+        """``module``'s status now (state, endpoints, counters)."""
+        return {m.name: m for m in self.runtime.services.module_statuses()}[module]
+
     def endpoint(self, module: str, security: str | None = None) -> tuple[str, int]:
-        st = {m.name: m for m in self.runtime.services.module_statuses()}[module]
+        st = self.status(module)
         for e in st.endpoints:
             if security is None or e.security == security:
                 return e.host, e.port
@@ -80,8 +85,7 @@ class RunningCore:
     def ports(self, module: str) -> set[int]:
         """The ports ``module`` listens on now: empty while it (re)starts,
         so a test that waits for a move polls this, not ``endpoint``."""
-        st = {m.name: m for m in self.runtime.services.module_statuses()}[module]
-        return {e.port for e in st.endpoints}
+        return {e.port for e in self.status(module).endpoints}
 
     def maildir(self, address: str) -> Path:
         local, domain = address.split("@")

@@ -77,13 +77,10 @@ def test_invalid_file_keeps_the_settings_in_use(core: RunningCore) -> None:
     # corrected: adopted, and the module restarted on its new settings
     head, sep, tail = original.partition("[smtp]\n")
     path.write_text(head + sep + tail.replace("enabled = true", "enabled = false", 1))
-
-    # the new settings are in use before the module has finished stopping
-    def smtp_state() -> ModuleState:
-        return {m.name: m for m in services.module_statuses()}["smtp"].state
-
     assert wait_for(lambda: not services.settings.smtp.enabled, timeout=10)
-    assert wait_for(lambda: smtp_state() is ModuleState.STOPPED, timeout=10)
+    # the new settings are in use before the module has finished stopping
+    stopped = ModuleState.STOPPED
+    assert wait_for(lambda: core.status("smtp").state is stopped, timeout=10)
 
 
 def test_removed_file_is_written_again(core: RunningCore) -> None:
