@@ -197,16 +197,29 @@ class RawPop3(_LineClient):
         assert self.command(f"USER {user}").startswith(b"+OK")
         assert self.command(f"PASS {password}").startswith(b"+OK")
 
-    def multiline(self, text: str) -> tuple[bytes, bytearray]:
-        """The status line and the body up to (without) its ending ".CRLF"."""
+    def multiline(self, text: str) -> tuple[bytes, bytes]:
+        """The status line and the body up to (without) its ending ".CRLF".
+
+        The chunks are kept apart and joined once (``bytes.join`` copies a
+        large result with the interpreter lock released): growing one buffer
+        to 40 MB reallocates it, and a reallocation may copy it whole into
+        memory never touched before, with the lock held all along."""
         first = self.command(text)
         assert first.startswith(b"+OK"), first
-        end = b"\r\n.\r\n"
-        while not (self.buf.endswith(end) or self.buf == b".\r\n"):
+        pieces = [bytes(self.buf)]
+        self.buf = bytearray()
+        size, tail = len(pieces[0]), pieces[0][-5:]
+        while not (tail.endswith(b"\r\n.\r\n") or (size == 3 and tail == b".\r\n")):
             chunk = self.sock.recv(1024 * 1024)
             if not chunk:
-                raise EOFError(bytes(self.buf[-200:]))
-            self.buf += chunk
-        body, self.buf = self.buf, bytearray()
-        del body[-3:]  # from the end: no copy
-        return first, body
+                raise EOFError(tail)
+            pieces.append(chunk)
+            size += len(chunk)
+            tail = (tail + chunk[-5:])[-5:]
+        drop = 3  # the ".CRLF", taken off the last pieces: no copy of the rest
+        while drop:
+            last = pieces.pop()
+            if len(last) > drop:
+                pieces.append(last[:-drop])
+            drop = max(0, drop - len(last))
+        return first, b"".join(pieces)
